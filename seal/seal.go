@@ -1,0 +1,182 @@
+package seal
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"sync"
+)
+
+// Seal protects the root key. Wrap turns the root key into a blob that is
+// safe to store; Unwrap reverses it. Implementations: Shamir (a key
+// combined from unseal shares) and, later, PKCS#11.
+type Seal interface {
+	// Type names the seal as the API reports it ("shamir", "pkcs11").
+	Type() string
+	// Wrap encrypts rootKey. The result never contains it in the clear.
+	Wrap(ctx context.Context, rootKey []byte) ([]byte, error)
+	// Unwrap decrypts a blob made by Wrap. It returns an error wrapping
+	// ErrDecrypt when the blob was made by a different seal key.
+	Unwrap(ctx context.Context, blob []byte) ([]byte, error)
+}
+
+// Shamir is the seal whose key is combined from unseal shares. The
+// combined key never touches disk: operators hold its shares.
+type Shamir struct {
+	key []byte
+}
+
+// NewShamir returns a Shamir seal around a combined 32-byte unseal key.
+// The seal keeps its own copy; call Zero when done.
+func NewShamir(unsealKey []byte) (*Shamir, error) {
+	if len(unsealKey) != keySize {
+		return nil, fmt.Errorf("%w: unseal key is %d bytes, want %d", ErrDecrypt, len(unsealKey), keySize)
+	}
+	return &Shamir{key: append([]byte(nil), unsealKey...)}, nil
+}
+
+// Type implements Seal.
+func (s *Shamir) Type() string { return "shamir" }
+
+// Wrap implements Seal.
+func (s *Shamir) Wrap(_ context.Context, rootKey []byte) ([]byte, error) {
+	return gcmSeal(s.key, rootKeyAAD, rootKey)
+}
+
+// Unwrap implements Seal.
+func (s *Shamir) Unwrap(_ context.Context, blob []byte) ([]byte, error) {
+	return gcmOpen(s.key, rootKeyAAD, blob)
+}
+
+// Zero overwrites the unseal key.
+func (s *Shamir) Zero() { clear(s.key) }
+
+// ShareCollector gathers unseal shares until the threshold is reached,
+// the way an operator feeds them one at a time to /v1/sys/unseal.
+// It is safe for concurrent use.
+type ShareCollector struct {
+	mu     sync.Mutex
+	shares [][]byte
+}
+
+// Add records a share. When threshold shares are present it combines them,
+// forgets them, and returns the combined key (the caller zeroes it).
+// Submitting a share that is already held does not advance progress.
+func (c *ShareCollector) Add(share []byte, threshold int) ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(share) < 2 {
+		return nil, fmt.Errorf("%w: share too short", ErrInvalidShares)
+	}
+	for _, s := range c.shares {
+		if subtle.ConstantTimeCompare(s, share) == 1 {
+			return nil, nil
+		}
+		if len(s) != len(share) {
+			return nil, fmt.Errorf("%w: share length differs from the shares already given", ErrInvalidShares)
+		}
+	}
+	c.shares = append(c.shares, append([]byte(nil), share...))
+	if len(c.shares) < threshold {
+		return nil, nil
+	}
+	defer c.resetLocked()
+	return Combine(c.shares)
+}
+
+// Progress is the number of distinct shares held.
+func (c *ShareCollector) Progress() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.shares)
+}
+
+// Reset forgets all shares given so far.
+func (c *ShareCollector) Reset() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.resetLocked()
+}
+
+func (c *ShareCollector) resetLocked() {
+	for _, s := range c.shares {
+		clear(s)
+	}
+	c.shares = nil
+}
+
+// Barrier encrypts every value the state machine stores. It is sealed
+// (unusable) until Unseal loads the keyring, and Seal zeroes it again.
+// It is safe for concurrent use.
+type Barrier struct {
+	mu      sync.RWMutex
+	keyring *Keyring
+}
+
+// Sealed reports whether the barrier has no keyring loaded.
+func (b *Barrier) Sealed() bool {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.keyring == nil
+}
+
+// Unseal decrypts the stored keyring blob with the root key and loads it.
+func (b *Barrier) Unseal(rootKey, keyringBlob []byte) error {
+	k, err := UnwrapKeyring(rootKey, keyringBlob)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.keyring != nil {
+		b.keyring.Zero()
+	}
+	b.keyring = k
+	return nil
+}
+
+// Seal zeroes and drops the keyring.
+func (b *Barrier) Seal() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.keyring != nil {
+		b.keyring.Zero()
+		b.keyring = nil
+	}
+}
+
+// Encrypt seals plaintext under the active term, bound to aad.
+// It returns ErrSealed while sealed.
+func (b *Barrier) Encrypt(aad, plaintext []byte) ([]byte, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.keyring == nil {
+		return nil, ErrSealed
+	}
+	return b.keyring.Encrypt(aad, plaintext)
+}
+
+// Decrypt opens a barrier value. It returns ErrSealed while sealed and an
+// error wrapping ErrDecrypt for a value that does not authenticate.
+func (b *Barrier) Decrypt(aad, ciphertext []byte) ([]byte, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.keyring == nil {
+		return nil, ErrSealed
+	}
+	return b.keyring.Decrypt(aad, ciphertext)
+}
+
+// ActiveTerm reports the keyring term new values use, or 0 while sealed.
+func (b *Barrier) ActiveTerm() uint32 {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.keyring == nil {
+		return 0
+	}
+	return b.keyring.ActiveTerm()
+}
+
+// IsDecryptError reports whether err means a blob did not authenticate.
+func IsDecryptError(err error) bool { return errors.Is(err, ErrDecrypt) }
