@@ -5,9 +5,9 @@ import (
 	"fmt"
 )
 
-// Sentinel errors. Every error returned by this package wraps exactly one of
-// them (test with errors.Is), except the internal error returned by a Handle
-// that has been zeroed. The message of a returned error is written for the
+// Sentinel errors. Every error caused by the request wraps exactly one of
+// them (test with errors.Is); server-side failures (a zeroed Handle, failed
+// key generation) wrap none. The message of a returned error is written for the
 // API user: it says what is wrong and never contains key material or input
 // data.
 var (
