@@ -1,0 +1,376 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// Sentinel errors. Every error returned by Parse, Load and Validate wraps
+// exactly one of them (test with errors.Is), except the I/O errors of Load,
+// which come from the os package unchanged. The message of a returned error
+// is one line, ready to print after "error: ", and starts with the file and
+// position when the problem has one.
+var (
+	// ErrInvalid: the file is not valid HCL, or names an unknown block or
+	// argument, or a value is missing, malformed or out of range.
+	ErrInvalid = errors.New("config: invalid configuration")
+	// ErrUnsupported: the file is valid for Vault but asks for something
+	// keyraft does not do (a storage type other than "raft", a seal type
+	// other than "shamir", a listener type other than "tcp").
+	ErrUnsupported = errors.New("config: not supported")
+)
+
+// DefaultMaxRequestSize is the request body limit of a listener whose
+// max_request_size is absent or 0: 32 MiB.
+const DefaultMaxRequestSize int64 = 32 << 20
+
+// DefaultListenAddress is the address of Dev("") and of a listener block
+// without an address, as in Vault.
+const DefaultListenAddress = "127.0.0.1:8200"
+
+// Config is a server configuration. The zero values of optional fields are
+// replaced by their defaults in Validate.
+type Config struct {
+	Storage   Storage
+	Listeners []Listener // at least one; the first decides the derived addresses
+	Seal      Seal
+
+	// APIAddr is the URL other nodes and clients are told to use for the
+	// HTTP API ("https://10.0.0.5:8200"). Default: derived from the first
+	// listener.
+	APIAddr string
+	// ClusterAddr is the URL other nodes use for cluster traffic (Raft,
+	// forwarding), always https ("https://10.0.0.5:8201"). Default: derived
+	// from the first listener's ClusterAddress.
+	ClusterAddr string
+
+	PluginDirectory string // where plugin executables live; "" = none
+	DisableMlock    bool   // accepted for Vault compatibility; no effect
+	LogLevel        string // trace, debug, info, warn or error; default info
+	ClusterName     string // a name shown by status; "" lets the server choose
+}
+
+// Storage is the storage "raft" block.
+type Storage struct {
+	Type      string // only "raft"
+	Path      string // data directory of this node; required
+	NodeID    string // this node's Raft ID; required
+	RetryJoin []RetryJoin
+}
+
+// RetryJoin is one retry_join block: a node to ask for admission to an
+// existing cluster at startup.
+type RetryJoin struct {
+	LeaderAPIAddr string // http(s) URL of a cluster member's API
+}
+
+// Listener is one listener "tcp" block.
+type Listener struct {
+	Type string // only "tcp"
+	// Address is the host:port the API listens on. Default 127.0.0.1:8200.
+	Address string
+	// ClusterAddress is the host:port cluster traffic listens on.
+	// Default: the host of Address, port + 1 (port 0 stays 0).
+	ClusterAddress string
+	TLSDisable     bool
+	TLSCertFile    string // PEM; required unless TLSDisable
+	TLSKeyFile     string // PEM; required unless TLSDisable
+	// MaxRequestSize limits request bodies, in bytes. 0 means
+	// DefaultMaxRequestSize; negative is an error.
+	MaxRequestSize int64
+}
+
+// Seal is the seal block. Only "shamir" exists for now.
+type Seal struct {
+	Type string // "shamir" (default when empty)
+}
+
+// Load reads the file at path, parses it and validates the result.
+// Positions in errors name path as given.
+func Load(path string) (*Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(src, path)
+}
+
+// Dev returns the configuration of a development server: raft storage with
+// node ID "dev-node", one plain-HTTP tcp listener on listenAddr
+// (DefaultListenAddress when empty), the Shamir seal. Storage.Path is left
+// empty: the caller sets it to a fresh directory, then calls Validate to fill
+// in the derived addresses.
+func Dev(listenAddr string) *Config {
+	if listenAddr == "" {
+		listenAddr = DefaultListenAddress
+	}
+	return &Config{
+		Storage:   Storage{Type: "raft", NodeID: "dev-node"},
+		Listeners: []Listener{{Type: "tcp", Address: listenAddr, TLSDisable: true}},
+		Seal:      Seal{Type: "shamir"},
+		LogLevel:  "info",
+	}
+}
+
+// Validate checks c and fills in the defaults of the optional fields it
+// leaves empty: the seal type, the log level, each listener's address,
+// cluster address and request size limit, and the advertised APIAddr and
+// ClusterAddr. Calling it again changes nothing. The error wraps ErrInvalid
+// or ErrUnsupported.
+func (c *Config) Validate() error {
+	if err := c.Storage.validate(); err != nil {
+		return err
+	}
+	if len(c.Listeners) == 0 {
+		return invalid("", `at least one listener "tcp" block is required`)
+	}
+	seen := map[string]bool{}
+	for i := range c.Listeners {
+		l := &c.Listeners[i]
+		if err := l.validate(fmt.Sprintf("listener[%d]", i)); err != nil {
+			return err
+		}
+		for _, a := range []string{l.Address, l.ClusterAddress} {
+			if seen[a] && !strings.HasSuffix(a, ":0") {
+				return invalid(fmt.Sprintf("listener[%d]", i), "address %s is used by two listeners", a)
+			}
+			seen[a] = true
+		}
+	}
+	if c.Seal.Type == "" {
+		c.Seal.Type = "shamir"
+	}
+	if err := checkSealType(c.Seal.Type); err != nil {
+		return err
+	}
+	switch lvl := strings.ToLower(c.LogLevel); lvl {
+	case "":
+		c.LogLevel = "info"
+	case "trace", "debug", "info", "warn", "error":
+		c.LogLevel = lvl
+	default:
+		return invalid("log_level", "log_level %q is not one of trace, debug, info, warn, error", c.LogLevel)
+	}
+	return c.deriveAddrs()
+}
+
+func (s *Storage) validate() error {
+	if s.Type == "" {
+		return invalid("", `a storage "raft" block is required`)
+	}
+	if err := checkStorageType(s.Type); err != nil {
+		return err
+	}
+	if s.Path == "" {
+		return invalid("storage", `storage "raft": path is required`)
+	}
+	if s.NodeID == "" {
+		return invalid("storage", `storage "raft": node_id is required`)
+	}
+	if !printable(s.NodeID) {
+		return invalid("storage.node_id", `storage "raft": node_id %q has spaces or control characters`, s.NodeID)
+	}
+	for i, j := range s.RetryJoin {
+		field := fmt.Sprintf("storage.retry_join[%d]", i)
+		if j.LeaderAPIAddr == "" {
+			return invalid(field, `storage "raft": retry_join: leader_api_addr is required`)
+		}
+		if err := checkURL(j.LeaderAPIAddr, false); err != nil {
+			return invalid(field+".leader_api_addr", `storage "raft": retry_join: leader_api_addr %s`, err)
+		}
+	}
+	return nil
+}
+
+func checkStorageType(t string) error {
+	if t != "raft" {
+		return unsupported("storage.type", "storage type %q is not supported; only \"raft\" is", t)
+	}
+	return nil
+}
+
+func checkSealType(t string) error {
+	switch t {
+	case "shamir":
+		return nil
+	case "pkcs11":
+		return unsupported("seal.type", "seal type %q is not supported yet", t)
+	default:
+		return unsupported("seal.type", "seal type %q is not supported; only \"shamir\" is, for now", t)
+	}
+}
+
+func checkListenerType(field, t string) error {
+	if t != "tcp" {
+		return unsupported(field+".type", "listener type %q is not supported; only \"tcp\" is", t)
+	}
+	return nil
+}
+
+// validate checks l and fills in its defaults. field names l in errors
+// ("listener[0]").
+func (l *Listener) validate(field string) error {
+	if l.Type == "" {
+		return invalid(field, `listener has no type; write listener "tcp" { … }`)
+	}
+	if err := checkListenerType(field, l.Type); err != nil {
+		return err
+	}
+	if l.Address == "" {
+		l.Address = DefaultListenAddress
+	}
+	host, port, err := splitHostPort(l.Address)
+	if err != nil {
+		return invalid(field+".address", `listener "tcp": address %s`, err)
+	}
+	name := fmt.Sprintf("listener %q on %s", l.Type, l.Address)
+	if l.ClusterAddress == "" {
+		if port != 0 {
+			port++
+		}
+		if port > 65535 {
+			return invalid(field+".address", "%s: port+1 cannot be the cluster port; set cluster_address", name)
+		}
+		l.ClusterAddress = net.JoinHostPort(host, strconv.Itoa(port))
+	} else if _, _, err := splitHostPort(l.ClusterAddress); err != nil {
+		return invalid(field+".cluster_address", "%s: cluster_address %s", name, err)
+	}
+	if l.ClusterAddress == l.Address && port != 0 {
+		return invalid(field+".cluster_address", "%s: cluster_address must differ from address", name)
+	}
+	if !l.TLSDisable && (l.TLSCertFile == "" || l.TLSKeyFile == "") {
+		return invalid(field, "%s: tls_cert_file and tls_key_file are required unless tls_disable is set", name)
+	}
+	if (l.TLSCertFile == "") != (l.TLSKeyFile == "") {
+		return invalid(field, "%s: tls_cert_file and tls_key_file go together", name)
+	}
+	switch {
+	case l.MaxRequestSize < 0:
+		return invalid(field+".max_request_size", "%s: max_request_size must not be negative", name)
+	case l.MaxRequestSize == 0:
+		l.MaxRequestSize = DefaultMaxRequestSize
+	}
+	return nil
+}
+
+// deriveAddrs fills in APIAddr and ClusterAddr from the first listener and
+// checks them.
+func (c *Config) deriveAddrs() error {
+	l := c.Listeners[0]
+	if c.APIAddr == "" {
+		host, _, _ := net.SplitHostPort(l.Address)
+		if unspecified(host) {
+			return invalid("listener[0].address", "api_addr is required when the first listener binds every interface (%s)", l.Address)
+		}
+		scheme := "https"
+		if l.TLSDisable {
+			scheme = "http"
+		}
+		c.APIAddr = scheme + "://" + l.Address
+	}
+	if err := checkURL(c.APIAddr, false); err != nil {
+		return invalid("api_addr", "api_addr %s", err)
+	}
+	if c.ClusterAddr == "" {
+		host, port, _ := net.SplitHostPort(l.ClusterAddress)
+		if unspecified(host) {
+			u, _ := url.Parse(c.APIAddr)
+			host = u.Hostname()
+		}
+		c.ClusterAddr = "https://" + net.JoinHostPort(host, port)
+	}
+	if err := checkURL(c.ClusterAddr, true); err != nil {
+		return invalid("cluster_addr", "cluster_addr %s", err)
+	}
+	return nil
+}
+
+// splitHostPort checks that s is host:port with a numeric port and returns
+// the parts. The error reads after the name of the field.
+func splitHostPort(s string) (string, int, error) {
+	host, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, fmt.Errorf("%q is not host:port", s)
+	}
+	port, err := strconv.Atoi(p)
+	if err != nil || port < 0 || port > 65535 || p[0] == '+' {
+		return "", 0, fmt.Errorf("%q has an invalid port", s)
+	}
+	if !printable(host) {
+		return "", 0, fmt.Errorf("%q has an invalid host", s)
+	}
+	return host, port, nil
+}
+
+// checkURL checks an advertised address. Cluster addresses must be https
+// and carry a port. The error reads after the name of the field.
+func checkURL(s string, cluster bool) error {
+	u, err := url.Parse(s)
+	if err != nil || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+		(u.Path != "" && u.Path != "/") || !printable(s) {
+		if cluster {
+			return fmt.Errorf("%q is not a URL like https://10.0.0.5:8201", s)
+		}
+		return fmt.Errorf("%q is not a URL like https://10.0.0.5:8200", s)
+	}
+	switch {
+	case cluster && u.Scheme != "https":
+		return fmt.Errorf("%q must start with https:// (cluster traffic is always TLS)", s)
+	case !cluster && u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%q must start with http:// or https://", s)
+	case cluster && u.Port() == "":
+		return fmt.Errorf("%q has no port", s)
+	case unspecified(u.Hostname()):
+		return fmt.Errorf("%q names no specific host", s)
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n > 65535 {
+			return fmt.Errorf("%q has an invalid port", s)
+		}
+	}
+	return nil
+}
+
+// unspecified reports whether host means "every interface".
+func unspecified(host string) bool {
+	if host == "" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsUnspecified()
+}
+
+// printable reports whether s has no spaces and no control characters.
+func printable(s string) bool {
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// configError is an error with a one-line message that wraps a sentinel.
+// field names the part of the configuration at fault ("listener[0].address",
+// "storage"), so that Parse can put the file position in front.
+type configError struct {
+	kind  error
+	field string
+	msg   string
+}
+
+func (e *configError) Error() string { return e.msg }
+func (e *configError) Unwrap() error { return e.kind }
+
+func invalid(field, format string, args ...any) error {
+	return &configError{kind: ErrInvalid, field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+func unsupported(field, format string, args ...any) error {
+	return &configError{kind: ErrUnsupported, field: field, msg: fmt.Sprintf(format, args...)}
+}

@@ -1,0 +1,243 @@
+package config
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// parseFile parses a testdata file under the name "keyraft.hcl", so that
+// the expected messages read like the ones an operator sees.
+func parseFile(t *testing.T, path string) (*Config, error) {
+	t.Helper()
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Parse(src, "keyraft.hcl")
+}
+
+func TestGoodConfigs(t *testing.T) {
+	tests := []struct {
+		file string
+		want Config
+	}{
+		{"minimal.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "/var/lib/keyraft", NodeID: "node-1"},
+			Listeners: []Listener{{Type: "tcp", Address: "127.0.0.1:8200", ClusterAddress: "127.0.0.1:8201",
+				TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize}},
+			Seal:        Seal{Type: "shamir"},
+			APIAddr:     "http://127.0.0.1:8200",
+			ClusterAddr: "https://127.0.0.1:8201",
+			LogLevel:    "info",
+		}},
+		{"vault.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "/opt/vault/data", NodeID: "vault-1", RetryJoin: []RetryJoin{
+				{LeaderAPIAddr: "https://10.0.0.2:8200"}, {LeaderAPIAddr: "https://10.0.0.3:8200"}}},
+			Listeners: []Listener{{Type: "tcp", Address: "0.0.0.0:8200", ClusterAddress: "0.0.0.0:8201",
+				TLSCertFile: "/etc/vault/tls/vault.crt", TLSKeyFile: "/etc/vault/tls/vault.key", MaxRequestSize: 1 << 20}},
+			Seal:            Seal{Type: "shamir"},
+			APIAddr:         "https://10.0.0.1:8200",
+			ClusterAddr:     "https://10.0.0.1:8201", // host of api_addr: the listener binds every interface
+			PluginDirectory: "/etc/vault/plugins",
+			DisableMlock:    true,
+			LogLevel:        "info",
+			ClusterName:     "prod-kms",
+		}},
+		{"derived.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "data", NodeID: "7"},
+			Listeners: []Listener{{Type: "tcp", Address: "10.1.2.3:9200", ClusterAddress: "10.1.2.3:9201",
+				TLSCertFile: "node.crt", TLSKeyFile: "node.key", MaxRequestSize: DefaultMaxRequestSize}},
+			Seal:        Seal{Type: "shamir"},
+			APIAddr:     "https://10.1.2.3:9200",
+			ClusterAddr: "https://10.1.2.3:9201",
+			LogLevel:    "info",
+		}},
+		{"bools.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "/data", NodeID: "n"},
+			Listeners: []Listener{
+				{Type: "tcp", Address: "127.0.0.1:8200", ClusterAddress: "127.0.0.1:8201", TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize},
+				{Type: "tcp", Address: "127.0.0.1:9300", ClusterAddress: "127.0.0.1:9301", TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize},
+			},
+			Seal:         Seal{Type: "shamir"},
+			APIAddr:      "http://127.0.0.1:8200",
+			ClusterAddr:  "https://kms-1.internal:8201",
+			DisableMlock: true,
+			LogLevel:     "info",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			got, err := parseFile(t, filepath.Join("testdata", "good", tt.file))
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if !reflect.DeepEqual(*got, tt.want) {
+				t.Errorf("got  %+v\nwant %+v", *got, tt.want)
+			}
+			// Validate on a valid config changes nothing.
+			again := *got
+			again.Listeners = append([]Listener(nil), got.Listeners...)
+			if err := again.Validate(); err != nil || !reflect.DeepEqual(again, *got) {
+				t.Errorf("second Validate: err %v, changed %v", err, !reflect.DeepEqual(again, *got))
+			}
+		})
+	}
+	if n := len(glob(t, "good")); n != len(tests) {
+		t.Errorf("testdata/good has %d files, the table %d", n, len(tests))
+	}
+}
+
+// TestBadConfigs checks the exact one-line error of every file in
+// testdata/bad. The first line of each file says what is expected:
+//
+//	# invalid: <message>       the error wraps ErrInvalid
+//	# unsupported: <message>   the error wraps ErrUnsupported
+func TestBadConfigs(t *testing.T) {
+	for _, path := range glob(t, "bad") {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			src, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			first, _, _ := strings.Cut(string(src), "\n")
+			kind, want, ok := strings.Cut(strings.TrimPrefix(first, "# "), ": ")
+			sentinel := map[string]error{"invalid": ErrInvalid, "unsupported": ErrUnsupported}[kind]
+			if !ok || sentinel == nil {
+				t.Fatalf("first line %q is not '# invalid: …' or '# unsupported: …'", first)
+			}
+			_, err = Parse(src, "keyraft.hcl")
+			if err == nil {
+				t.Fatalf("Parse succeeded, want error %q", want)
+			}
+			if err.Error() != want {
+				t.Errorf("error\n got: %s\nwant: %s", err, want)
+			}
+			if !errors.Is(err, sentinel) {
+				t.Errorf("error does not wrap the %s sentinel", kind)
+			}
+			if strings.ContainsAny(err.Error(), "\n\r") {
+				t.Errorf("error has more than one line")
+			}
+		})
+	}
+}
+
+func glob(t *testing.T, dir string) []string {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join("testdata", dir, "*.hcl"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no files in testdata/%s: %v", dir, err)
+	}
+	return files
+}
+
+func TestLoad(t *testing.T) {
+	c, err := Load(filepath.Join("testdata", "good", "minimal.hcl"))
+	if err != nil || c.Storage.NodeID != "node-1" {
+		t.Fatalf("Load: %v, %+v", err, c)
+	}
+	_, err = Load(filepath.Join("testdata", "bad", "typo-argument.hcl"))
+	if err == nil || !strings.HasPrefix(err.Error(), filepath.Join("testdata", "bad", "typo-argument.hcl")+":7,3-9: ") {
+		t.Errorf("Load error does not start with the path and position: %v", err)
+	}
+	_, err = Load(filepath.Join(t.TempDir(), "missing.hcl"))
+	if !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("Load of a missing file: %v, want os.ErrNotExist", err)
+	}
+	_, err = Parse([]byte(`{"storage": {}}`), "keyraft.json")
+	if !errors.Is(err, ErrUnsupported) || err.Error() != "keyraft.json: JSON configuration files are not supported; write the file in HCL" {
+		t.Errorf("JSON file: %v", err)
+	}
+}
+
+func TestDev(t *testing.T) {
+	c := Dev("")
+	if err := c.Validate(); err == nil || err.Error() != `storage "raft": path is required` {
+		t.Errorf("Dev without a path: %v", err)
+	}
+	c.Storage.Path = t.TempDir()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Dev: %v", err)
+	}
+	if c.APIAddr != "http://127.0.0.1:8200" || c.ClusterAddr != "https://127.0.0.1:8201" ||
+		c.Storage.NodeID != "dev-node" || c.Seal.Type != "shamir" || !c.Listeners[0].TLSDisable {
+		t.Errorf("Dev defaults: %+v", c)
+	}
+
+	// Port 0 lets the server pick free ports; the derived ones stay 0.
+	c = Dev("127.0.0.1:0")
+	c.Storage.Path = "x"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("Dev(127.0.0.1:0): %v", err)
+	}
+	if c.Listeners[0].ClusterAddress != "127.0.0.1:0" || c.APIAddr != "http://127.0.0.1:0" {
+		t.Errorf("port 0: %+v", c)
+	}
+}
+
+func TestValidateProgrammatic(t *testing.T) {
+	valid := func() *Config {
+		c := Dev("127.0.0.1:8200")
+		c.Storage.Path = "/data"
+		return c
+	}
+	tests := []struct {
+		name   string
+		mutate func(*Config)
+		want   string
+		kind   error
+	}{
+		{"no storage", func(c *Config) { c.Storage = Storage{} }, `a storage "raft" block is required`, ErrInvalid},
+		{"no listeners", func(c *Config) { c.Listeners = nil }, `at least one listener "tcp" block is required`, ErrInvalid},
+		{"listener without type", func(c *Config) { c.Listeners[0].Type = "" }, `listener has no type; write listener "tcp" { … }`, ErrInvalid},
+		{"pkcs11", func(c *Config) { c.Seal.Type = "pkcs11" }, `seal type "pkcs11" is not supported yet`, ErrUnsupported},
+		{"bad address", func(c *Config) { c.Listeners[0].Address = "localhost" }, `listener "tcp": address "localhost" is not host:port`, ErrInvalid},
+		{"negative size", func(c *Config) { c.Listeners[0].MaxRequestSize = -5 }, `listener "tcp" on 127.0.0.1:8200: max_request_size must not be negative`, ErrInvalid},
+		{"same ports", func(c *Config) { c.Listeners[0].ClusterAddress = "127.0.0.1:8200" }, `listener "tcp" on 127.0.0.1:8200: cluster_address must differ from address`, ErrInvalid},
+		{"half TLS", func(c *Config) { c.Listeners[0].TLSCertFile = "a.crt" }, `listener "tcp" on 127.0.0.1:8200: tls_cert_file and tls_key_file go together`, ErrInvalid},
+		{"retry_join empty", func(c *Config) { c.Storage.RetryJoin = []RetryJoin{{}} }, `storage "raft": retry_join: leader_api_addr is required`, ErrInvalid},
+		{"cluster_addr without port", func(c *Config) { c.ClusterAddr = "https://10.0.0.1" }, `cluster_addr "https://10.0.0.1" has no port`, ErrInvalid},
+		{"api_addr with path", func(c *Config) { c.APIAddr = "https://10.0.0.1:8200/v1" }, `api_addr "https://10.0.0.1:8200/v1" is not a URL like https://10.0.0.5:8200`, ErrInvalid},
+		{"api_addr all interfaces", func(c *Config) { c.APIAddr = "http://0.0.0.0:8200" }, `api_addr "http://0.0.0.0:8200" names no specific host`, ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := valid()
+			tt.mutate(c)
+			err := c.Validate()
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("got %v\nwant %s", err, tt.want)
+			}
+			if !errors.Is(err, tt.kind) {
+				t.Errorf("error does not wrap %v", tt.kind)
+			}
+		})
+	}
+}
+
+// TestLimits checks that input deep or large enough to hurt the HCL parser
+// (deep nesting exhausts its stack) is refused before it gets there.
+func TestLimits(t *testing.T) {
+	tests := []struct {
+		src, want string
+	}{
+		{"a = " + strings.Repeat("[", 1_000_000), "keyraft.hcl:1,105: nested more than 100 levels deep"},
+		{"a = " + strings.Repeat("(", 200) + "1" + strings.Repeat(")", 200), "keyraft.hcl:1,105: nested more than 100 levels deep"},
+		{"# " + strings.Repeat("x", 1<<20), "keyraft.hcl: the file is larger than 1 MiB"},
+	}
+	for _, tt := range tests {
+		_, err := Parse([]byte(tt.src), "keyraft.hcl")
+		if err == nil || err.Error() != tt.want || !errors.Is(err, ErrInvalid) {
+			t.Errorf("got %v, want %s", err, tt.want)
+		}
+	}
+	// Closers inside strings cannot hide openers.
+	src := `cluster_name = "` + strings.Repeat(")", 500) + `"` + "\na = " + strings.Repeat("[", 101)
+	if _, err := Parse([]byte(src), "keyraft.hcl"); err == nil || !strings.Contains(err.Error(), "nested more than") {
+		t.Errorf("closers in a string: %v", err)
+	}
+}

@@ -1,0 +1,524 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math/big"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+	"github.com/zclconf/go-cty/cty"
+)
+
+// Parse parses the HCL configuration in src and validates it. filename
+// appears in the positions of errors only.
+func Parse(src []byte, filename string) (*Config, error) {
+	if strings.HasSuffix(filename, ".json") {
+		return nil, &configError{kind: ErrUnsupported, msg: filename + ": JSON configuration files are not supported; write the file in HCL"}
+	}
+	if len(src) > maxFileSize {
+		return nil, &configError{kind: ErrInvalid, msg: filename + ": the file is larger than 1 MiB"}
+	}
+	if err := checkNesting(src, filename); err != nil {
+		return nil, err
+	}
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
+	if diags.HasErrors() {
+		return nil, diagError(filename, diags)
+	}
+	body, ok := f.Body.(*hclsyntax.Body)
+	if !ok { // cannot happen with hclsyntax; refuse rather than panic
+		return nil, &configError{kind: ErrInvalid, msg: filename + ": not an HCL file"}
+	}
+	p := &parser{file: filename, ranges: map[string]hcl.Range{}}
+	c := new(Config)
+	if err := p.decode(body, p.topSchema(c)); err != nil {
+		return nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, p.locate(err)
+	}
+	return c, nil
+}
+
+// Limits that keep hostile input away from the HCL parser, which recurses
+// once per nesting level and would exhaust the stack on very deep input.
+// A real configuration is a few KiB deep three levels at most.
+const (
+	maxFileSize = 1 << 20
+	maxNesting  = 100
+)
+
+// checkNesting refuses input with more than maxNesting open brackets,
+// braces or parentheses. It does not skip strings or comments, so it may
+// overcount, never undercount: closers never take the depth below zero.
+func checkNesting(src []byte, filename string) error {
+	depth, line, col := 0, 1, 1
+	for _, b := range src {
+		switch b {
+		case '(', '[', '{':
+			depth++
+			if depth > maxNesting {
+				return &configError{kind: ErrInvalid, msg: fmt.Sprintf("%s:%d,%d: nested more than %d levels deep", filename, line, col, maxNesting)}
+			}
+		case ')', ']', '}':
+			depth = max(depth-1, 0)
+		}
+		col++
+		if b == '\n' {
+			line, col = line+1, 1
+		}
+	}
+	return nil
+}
+
+// parser turns an hclsyntax body into a Config. It walks the syntax tree
+// itself rather than using gohcl, so that each mistake becomes one line
+// that names the file, the position and the field.
+type parser struct {
+	file string
+	// ranges maps a field name as used in configError ("listener[0].address")
+	// to where the file sets it, so that errors found by Validate get a
+	// position too.
+	ranges map[string]hcl.Range
+}
+
+// schema lists what a body may contain.
+type schema struct {
+	where  string // ` in listener "tcp"`; empty at the top level
+	attrs  map[string]func(*hclsyntax.Attribute) error
+	blocks map[string]func(*hclsyntax.Block) error
+}
+
+func (p *parser) topSchema(c *Config) schema {
+	return schema{
+		attrs: map[string]func(*hclsyntax.Attribute) error{
+			"api_addr":         p.str(&c.APIAddr, "api_addr"),
+			"cluster_addr":     p.str(&c.ClusterAddr, "cluster_addr"),
+			"plugin_directory": p.str(&c.PluginDirectory, "plugin_directory"),
+			"disable_mlock":    p.boolean(&c.DisableMlock, "disable_mlock"),
+			"log_level":        p.str(&c.LogLevel, "log_level"),
+			"cluster_name":     p.str(&c.ClusterName, "cluster_name"),
+			"ui":               p.boolean(new(bool), "ui"), // accepted, no UI here
+		},
+		blocks: map[string]func(*hclsyntax.Block) error{
+			"storage":  func(b *hclsyntax.Block) error { return p.storage(b, c) },
+			"listener": func(b *hclsyntax.Block) error { return p.listener(b, c) },
+			"seal":     func(b *hclsyntax.Block) error { return p.seal(b, c) },
+		},
+	}
+}
+
+func (p *parser) storage(b *hclsyntax.Block, c *Config) error {
+	if first, ok := p.ranges["storage"]; ok {
+		return p.errAt(b.DefRange(), ErrInvalid, "duplicate storage block; the first one is on line %d", first.Start.Line)
+	}
+	typ, err := p.label(b)
+	if err != nil {
+		return err
+	}
+	p.ranges["storage"] = b.DefRange()
+	p.ranges["storage.type"] = b.LabelRanges[0]
+	if err := checkStorageType(typ); err != nil {
+		return p.locate(err)
+	}
+	s := &c.Storage
+	s.Type = typ
+	return p.decode(b.Body, schema{
+		where: fmt.Sprintf(" in storage %q", typ),
+		attrs: map[string]func(*hclsyntax.Attribute) error{
+			"path":    p.str(&s.Path, "storage.path"),
+			"node_id": p.str(&s.NodeID, "storage.node_id"),
+		},
+		blocks: map[string]func(*hclsyntax.Block) error{
+			"retry_join": func(b *hclsyntax.Block) error {
+				if len(b.Labels) != 0 {
+					return p.errAt(b.DefRange(), ErrInvalid, "retry_join block takes no labels")
+				}
+				field := fmt.Sprintf("storage.retry_join[%d]", len(s.RetryJoin))
+				p.ranges[field] = b.DefRange()
+				var j RetryJoin
+				err := p.decode(b.Body, schema{
+					where: fmt.Sprintf(" in storage %q retry_join", typ),
+					attrs: map[string]func(*hclsyntax.Attribute) error{
+						"leader_api_addr": p.str(&j.LeaderAPIAddr, field+".leader_api_addr"),
+					},
+				})
+				s.RetryJoin = append(s.RetryJoin, j)
+				return err
+			},
+		},
+	})
+}
+
+func (p *parser) listener(b *hclsyntax.Block, c *Config) error {
+	typ, err := p.label(b)
+	if err != nil {
+		return err
+	}
+	field := fmt.Sprintf("listener[%d]", len(c.Listeners))
+	p.ranges[field] = b.DefRange()
+	p.ranges[field+".type"] = b.LabelRanges[0]
+	if err := checkListenerType(field, typ); err != nil {
+		return p.locate(err)
+	}
+	l := Listener{Type: typ}
+	err = p.decode(b.Body, schema{
+		where: fmt.Sprintf(" in listener %q", typ),
+		attrs: map[string]func(*hclsyntax.Attribute) error{
+			"address":          p.str(&l.Address, field+".address"),
+			"cluster_address":  p.str(&l.ClusterAddress, field+".cluster_address"),
+			"tls_disable":      p.boolean(&l.TLSDisable, field+".tls_disable"),
+			"tls_cert_file":    p.str(&l.TLSCertFile, field+".tls_cert_file"),
+			"tls_key_file":     p.str(&l.TLSKeyFile, field+".tls_key_file"),
+			"max_request_size": p.size(&l.MaxRequestSize, field+".max_request_size"),
+		},
+	})
+	c.Listeners = append(c.Listeners, l)
+	return err
+}
+
+func (p *parser) seal(b *hclsyntax.Block, c *Config) error {
+	if first, ok := p.ranges["seal"]; ok {
+		return p.errAt(b.DefRange(), ErrInvalid, "duplicate seal block; the first one is on line %d", first.Start.Line)
+	}
+	typ, err := p.label(b)
+	if err != nil {
+		return err
+	}
+	p.ranges["seal"] = b.DefRange()
+	p.ranges["seal.type"] = b.LabelRanges[0]
+	if err := checkSealType(typ); err != nil {
+		return p.locate(err)
+	}
+	c.Seal.Type = typ
+	return p.decode(b.Body, schema{where: fmt.Sprintf(" in seal %q", typ)})
+}
+
+// blockSyntax shows how each block is written, for messages.
+var blockSyntax = map[string]string{
+	"storage":    `storage "raft"`,
+	"listener":   `listener "tcp"`,
+	"seal":       `seal "shamir"`,
+	"retry_join": "retry_join",
+}
+
+// label returns the single label of b, its type.
+func (p *parser) label(b *hclsyntax.Block) (string, error) {
+	if len(b.Labels) != 1 {
+		return "", p.errAt(b.DefRange(), ErrInvalid, "%s block needs one label, its type, as in %s { … }", b.Type, blockSyntax[b.Type])
+	}
+	return b.Labels[0], nil
+}
+
+// decode walks body in source order and hands each argument and block to
+// its handler in s. The first problem ends the walk.
+func (p *parser) decode(body *hclsyntax.Body, s schema) error {
+	type item struct {
+		pos   int
+		attr  *hclsyntax.Attribute
+		block *hclsyntax.Block
+	}
+	items := make([]item, 0, len(body.Attributes)+len(body.Blocks))
+	for _, a := range body.Attributes {
+		items = append(items, item{pos: a.SrcRange.Start.Byte, attr: a})
+	}
+	for _, b := range body.Blocks {
+		items = append(items, item{pos: b.TypeRange.Start.Byte, block: b})
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].pos < items[j].pos })
+
+	for _, it := range items {
+		if a := it.attr; a != nil {
+			fn, ok := s.attrs[a.Name]
+			switch {
+			case ok:
+				if err := fn(a); err != nil {
+					return err
+				}
+			case s.blocks[a.Name] != nil:
+				return p.errAt(a.NameRange, ErrInvalid, "%q%s is a block, not an argument: write %s { … }", a.Name, s.where, blockSyntax[a.Name])
+			default:
+				return p.errAt(a.NameRange, ErrInvalid, "unsupported argument %q%s%s", a.Name, s.where, s.suggest(a.Name))
+			}
+			continue
+		}
+		b := it.block
+		fn, ok := s.blocks[b.Type]
+		switch {
+		case ok:
+			if err := fn(b); err != nil {
+				return err
+			}
+		case s.attrs[b.Type] != nil:
+			return p.errAt(b.TypeRange, ErrInvalid, "%q%s is an argument, not a block: write %s = …", b.Type, s.where, b.Type)
+		default:
+			return p.errAt(b.TypeRange, ErrInvalid, "unsupported block type %q%s%s", b.Type, s.where, s.suggest(b.Type))
+		}
+	}
+	return nil
+}
+
+// suggest returns `; did you mean "x"?` when name looks like a typo of a
+// known name, or "".
+func (s schema) suggest(name string) string {
+	best, bestDist := "", 3
+	for _, names := range [][]string{keys(s.attrs), keys(s.blocks)} {
+		for _, n := range names {
+			if d := editDistance(name, n); d < bestDist || (d == bestDist && n < best) {
+				best, bestDist = n, d
+			}
+		}
+	}
+	if best == "" || bestDist > len(name)/2 {
+		return ""
+	}
+	return fmt.Sprintf("; did you mean %q?", best)
+}
+
+func keys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// editDistance is the Levenshtein distance between a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// value evaluates the expression of a, which may not use variables or
+// functions, and records where field is set.
+func (p *parser) value(a *hclsyntax.Attribute, field string) (cty.Value, error) {
+	p.ranges[field] = a.Expr.Range()
+	v, diags := a.Expr.Value(nil)
+	if diags.HasErrors() {
+		d := firstError(diags)
+		rng := a.Expr.Range()
+		if d.Subject != nil {
+			rng = *d.Subject
+		}
+		return cty.NilVal, p.errAt(rng, ErrInvalid, "%s: %s", a.Name, describe(d))
+	}
+	if v.IsNull() || !v.IsWhollyKnown() {
+		return cty.NilVal, p.errAt(a.Expr.Range(), ErrInvalid, "%s has no value", a.Name)
+	}
+	return v, nil
+}
+
+// str decodes a string argument. A number is taken as its decimal text
+// (node_id = 1).
+func (p *parser) str(dst *string, field string) func(*hclsyntax.Attribute) error {
+	return func(a *hclsyntax.Attribute) error {
+		v, err := p.value(a, field)
+		if err != nil {
+			return err
+		}
+		switch v.Type() {
+		case cty.String:
+			*dst = v.AsString()
+		case cty.Number:
+			*dst = v.AsBigFloat().Text('f', -1)
+		default:
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be a string, not %s", a.Name, v.Type().FriendlyName())
+		}
+		return nil
+	}
+}
+
+// boolean decodes a boolean argument the way Vault's configs write them:
+// true, false, 1, 0, "true", "false", "1", "0" (and the other spellings
+// strconv.ParseBool accepts).
+func (p *parser) boolean(dst *bool, field string) func(*hclsyntax.Attribute) error {
+	return func(a *hclsyntax.Attribute) error {
+		v, err := p.value(a, field)
+		if err != nil {
+			return err
+		}
+		bad := func(shown string) error {
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be true or false (or 1 or 0), not %s", a.Name, shown)
+		}
+		switch v.Type() {
+		case cty.Bool:
+			*dst = v.True()
+		case cty.Number:
+			f := v.AsBigFloat()
+			switch {
+			case f.Cmp(big.NewFloat(0)) == 0:
+				*dst = false
+			case f.Cmp(big.NewFloat(1)) == 0:
+				*dst = true
+			default:
+				return bad(shortNumber(f))
+			}
+		case cty.String:
+			b, err := strconv.ParseBool(strings.TrimSpace(v.AsString()))
+			if err != nil {
+				return bad(strconv.Quote(shorten(v.AsString())))
+			}
+			*dst = b
+		default:
+			return bad("a " + v.Type().FriendlyName())
+		}
+		return nil
+	}
+}
+
+// size decodes a whole number of bytes, written as a number or a string of
+// digits.
+func (p *parser) size(dst *int64, field string) func(*hclsyntax.Attribute) error {
+	return func(a *hclsyntax.Attribute) error {
+		v, err := p.value(a, field)
+		if err != nil {
+			return err
+		}
+		bad := func(shown string) error {
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be a whole number of bytes, not %s", a.Name, shown)
+		}
+		var n int64
+		switch v.Type() {
+		case cty.Number:
+			f := v.AsBigFloat()
+			i, acc := f.Int64()
+			if !f.IsInt() || acc != big.Exact {
+				return bad(shortNumber(f))
+			}
+			n = i
+		case cty.String:
+			i, err := strconv.ParseInt(strings.TrimSpace(v.AsString()), 10, 64)
+			if err != nil {
+				return bad(strconv.Quote(shorten(v.AsString())))
+			}
+			n = i
+		default:
+			return bad("a " + v.Type().FriendlyName())
+		}
+		if n < 0 {
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must not be negative", a.Name)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+// errAt builds an error positioned at rng.
+func (p *parser) errAt(rng hcl.Range, kind error, format string, args ...any) error {
+	return &configError{kind: kind, msg: rng.String() + ": " + fmt.Sprintf(format, args...)}
+}
+
+// locate puts the position of the field an error from Validate is about in
+// front of its message: the field itself, else the nearest enclosing block,
+// else the file name.
+func (p *parser) locate(err error) error {
+	var ce *configError
+	if !errors.As(err, &ce) {
+		return err
+	}
+	for f := ce.field; f != ""; f = parentField(f) {
+		if r, ok := p.ranges[f]; ok {
+			return &configError{kind: ce.kind, msg: r.String() + ": " + ce.msg}
+		}
+	}
+	return &configError{kind: ce.kind, msg: p.file + ": " + ce.msg}
+}
+
+// parentField strips the last ".name" or "[i]" of a field name.
+func parentField(f string) string {
+	i := strings.LastIndexAny(f, ".[")
+	if i < 0 {
+		return ""
+	}
+	return f[:i]
+}
+
+// diagError turns HCL's diagnostics into one line: the position and the
+// summary of the first error in the file, plus the first sentence of its
+// detail when that names something (contains a quote).
+func diagError(filename string, diags hcl.Diagnostics) error {
+	d := firstError(diags)
+	pos := filename
+	if d.Subject != nil {
+		pos = d.Subject.String()
+	}
+	return &configError{kind: ErrInvalid, msg: pos + ": " + describe(d)}
+}
+
+// firstError returns the error diagnostic that comes first in the file.
+func firstError(diags hcl.Diagnostics) *hcl.Diagnostic {
+	var first *hcl.Diagnostic
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		if first == nil || (d.Subject != nil && (first.Subject == nil || d.Subject.Start.Byte < first.Subject.Start.Byte)) {
+			first = d
+		}
+	}
+	return first
+}
+
+// redefined matches HCL's detail for an argument set twice.
+var redefined = regexp.MustCompile(`^The argument ("[^"]*") was already set at [^:]*:(\d+),`)
+
+func describe(d *hcl.Diagnostic) string {
+	if m := redefined.FindStringSubmatch(d.Detail); m != nil {
+		return fmt.Sprintf("argument %s is set twice; the first one is on line %s", m[1], m[2])
+	}
+	msg := lowerFirst(oneLine(d.Summary))
+	detail := oneLine(d.Detail)
+	if i := strings.Index(detail, ". "); i >= 0 {
+		detail = detail[:i]
+	}
+	detail = strings.TrimSuffix(detail, ".")
+	if strings.Contains(detail, `"`) {
+		msg += ": " + lowerFirst(detail)
+	}
+	return msg
+}
+
+// oneLine collapses every run of white space, newlines included, to one
+// space.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+func lowerFirst(s string) string {
+	if s == "" || s[0] < 'A' || s[0] > 'Z' {
+		return s
+	}
+	if len(s) > 1 && s[1] >= 'A' && s[1] <= 'Z' { // an acronym: keep it
+		return s
+	}
+	return string(s[0]+'a'-'A') + s[1:]
+}
+
+// shorten keeps user values in messages short.
+func shorten(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+func shortNumber(f *big.Float) string { return shorten(f.Text('g', 10)) }

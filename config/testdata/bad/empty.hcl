@@ -1,0 +1,1 @@
+# invalid: keyraft.hcl: a storage "raft" block is required

@@ -1,0 +1,13 @@
+# unsupported: keyraft.hcl:10,6-14: seal type "pkcs11" is not supported yet
+storage "raft" {
+  path    = "/data"
+  node_id = "n1"
+}
+listener "tcp" {
+  address     = "127.0.0.1:8200"
+  tls_disable = true
+}
+seal "pkcs11" {
+  lib  = "/usr/lib/softhsm/libsofthsm2.so"
+  slot = "0"
+}
