@@ -1,0 +1,58 @@
+package plugins
+
+import "errors"
+
+// ErrStorageClosed is returned by every Storage method after Close.
+var ErrStorageClosed = errors.New("storage: closed")
+
+// MutationKind says what a Mutation does.
+type MutationKind uint8
+
+const (
+	// Put sets Key to Value.
+	Put MutationKind = 1
+	// Delete removes Key; deleting a missing key is not an error.
+	Delete MutationKind = 2
+	// DeletePrefix removes every key that starts with Key.
+	DeletePrefix MutationKind = 3
+)
+
+// Mutation is one change in a batch.
+type Mutation struct {
+	Kind  MutationKind
+	Key   []byte
+	Value []byte
+}
+
+// Reader reads an ordered byte key-value space.
+type Reader interface {
+	// Get returns the value at key, or nil and no error when it is absent.
+	// The returned slice belongs to the caller.
+	Get(key []byte) ([]byte, error)
+	// Scan calls fn for every key with the prefix, in ascending byte order,
+	// until fn returns an error (which Scan returns). The slices passed to
+	// fn are valid only during the call.
+	Scan(prefix []byte, fn func(key, value []byte) error) error
+}
+
+// View is a consistent, read-only picture of the storage at one moment,
+// used to stream a Raft snapshot while writes go on.
+type View interface {
+	Reader
+	// Close releases the view.
+	Close() error
+}
+
+// Storage is the contract of a storage backend: an ordered byte KV with
+// atomic batched writes and consistent views. The state machine is its
+// only writer and writes only barrier ciphertext values.
+type Storage interface {
+	Reader
+	// Write applies the batch atomically and durably: after it returns nil
+	// every mutation survives a crash; after an error none is visible.
+	Write(batch []Mutation) error
+	// View opens a consistent read-only view.
+	View() (View, error)
+	// Close releases the storage. Later calls return ErrStorageClosed.
+	Close() error
+}
