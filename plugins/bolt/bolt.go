@@ -27,7 +27,10 @@ var _ plugins.Storage = (*Store)(nil)
 // created with mode 0600: it holds only ciphertext values, but its keys
 // name the records.
 func Open(path string) (*Store, error) {
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	// A large initial mmap (address space, not memory) keeps bbolt from
+	// remapping while a snapshot View is open: a remap waits for every
+	// read transaction, which would stall Raft applies behind a snapshot.
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 1 << 30})
 	if err != nil {
 		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
 	}
