@@ -1,0 +1,42 @@
+// Package fsm is keyraft's replicated state machine.
+//
+// The state is an ordered map from record keys to values. Every value is
+// barrier ciphertext prepared by the node that proposed the change (see
+// package seal); the state machine stores and replicates those bytes but
+// never decrypts them. That keeps Apply deterministic and lets a sealed
+// node keep applying the log.
+//
+// Each record carries a revision: the Raft index of the entry that last
+// wrote it. A Command is a list of preconditions (Cond: "record K is still
+// at revision R", or absent when R is 0) and writes (Op: put, delete,
+// delete-prefix). Either every precondition holds and every write happens,
+// or the Result carries a *ConflictError and nothing is written. Proposers
+// use this for optimistic read-modify-write: read the record and its
+// revision from the local view, prepare the new value, propose with the
+// revision as a precondition, retry on conflict.
+//
+// Record key space (written by the layers above; listed here because every
+// node must agree on it):
+//
+//	core/seal-config      seal type and Shamir parameters (JSON, not secret)
+//	core/root-key         root key wrapped by the seal
+//	core/keyring          barrier keyring wrapped by the root key
+//	auth/token/<sha256>   token entries, indexed by the hash of the token
+//	transit/key/<name>    transit key policy and versions
+//
+// Keys beginning with a 0x00 byte are reserved for the state machine's own
+// bookkeeping (the last applied index), which commands cannot write.
+//
+// Durability and restart: the store is durable and records the applied
+// index in the same write as the state, so a restarted node resumes from
+// it and skips replayed entries; Raft runs with NoSnapshotRestoreOnStart.
+//
+// Snapshots stream a consistent storage view (Snapshot, Persist) while
+// applies continue; Restore replaces the whole store in one write and
+// refuses a malformed or truncated snapshot without touching the store.
+//
+// Command wire format (version 1):
+//
+//	0x01 | uvarint nconds | { uvarint len | key | uvarint revision }*
+//	     | uvarint nops   | { kind | uvarint len | key | uvarint len | value }*
+package fsm

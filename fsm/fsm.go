@@ -1,0 +1,368 @@
+package fsm
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/keyraft/keyraft/plugins"
+)
+
+// internalPrefix starts the keys the state machine keeps for itself;
+// commands may not write them.
+const internalPrefix = 0x00
+
+var appliedKey = []byte{internalPrefix, 'a', 'p', 'p', 'l', 'i', 'e', 'd'}
+
+// ConflictError is the result of a command whose precondition failed: the
+// record at Key changed after the proposer read it. Nothing was written.
+type ConflictError struct{ Key string }
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("fsm: record %q changed concurrently", e.Key)
+}
+
+// ErrConflict matches every *ConflictError with errors.Is.
+var ErrConflict = errors.New("fsm: conflict")
+
+func (e *ConflictError) Is(target error) bool { return target == ErrConflict }
+
+// Result is what Apply returns for each log entry (raft.ApplyFuture.Response).
+type Result struct {
+	// Index is the Raft index of the entry; it is the new revision of
+	// every record the command wrote.
+	Index uint64
+	// Err is nil, a *ConflictError, or wraps ErrMalformed. Either way every
+	// node reached the same outcome.
+	Err error
+}
+
+// FSM is keyraft's replicated state machine: an ordered map from record
+// keys to barrier-ciphertext values, each stamped with the Raft index that
+// last wrote it. It implements raft.FSM and raft.BatchingFSM.
+//
+// Apply is deterministic: it reads only the log entry and the store. It
+// never decrypts, so a sealed node applies the log like any other.
+//
+// The store is durable and remembers the last applied index, so a
+// restarted node skips entries it already applied instead of rebuilding
+// from a snapshot (run Raft with NoSnapshotRestoreOnStart).
+type FSM struct {
+	store plugins.Storage
+
+	mu      sync.Mutex
+	applied uint64
+	waiters map[chan struct{}]uint64
+}
+
+var _ raft.BatchingFSM = (*FSM)(nil)
+
+// New returns a state machine over store, resuming from the applied index
+// recorded in it.
+func New(store plugins.Storage) (*FSM, error) {
+	f := &FSM{store: store, waiters: map[chan struct{}]uint64{}}
+	v, err := store.Get(appliedKey)
+	if err != nil {
+		return nil, fmt.Errorf("fsm: reading applied index: %w", err)
+	}
+	if v != nil {
+		if len(v) != 8 {
+			return nil, fmt.Errorf("%w: applied index record of %d bytes", ErrMalformed, len(v))
+		}
+		f.applied = binary.BigEndian.Uint64(v)
+	}
+	return f, nil
+}
+
+// AppliedIndex is the index of the last entry applied to the store.
+func (f *FSM) AppliedIndex() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.applied
+}
+
+// WaitApplied returns a channel closed once index has been applied.
+func (f *FSM) WaitApplied(index uint64) <-chan struct{} {
+	ch := make(chan struct{})
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.applied >= index {
+		close(ch)
+	} else {
+		f.waiters[ch] = index
+	}
+	return ch
+}
+
+// Get returns the value and revision of the record at key; a missing
+// record is (nil, 0, nil).
+func (f *FSM) Get(key string) ([]byte, uint64, error) {
+	v, err := f.store.Get([]byte(key))
+	if err != nil || v == nil {
+		return nil, 0, err
+	}
+	return splitRecord(v)
+}
+
+// Scan calls fn for every record whose key has the prefix, in key order.
+func (f *FSM) Scan(prefix string, fn func(key string, value []byte, rev uint64) error) error {
+	if prefix == "" {
+		return fmt.Errorf("%w: empty scan prefix", ErrMalformed)
+	}
+	return f.store.Scan([]byte(prefix), func(k, v []byte) error {
+		val, rev, err := splitRecord(v)
+		if err != nil {
+			return err
+		}
+		return fn(string(k), val, rev)
+	})
+}
+
+// A stored record is revision (8 bytes, big endian) | value.
+func splitRecord(v []byte) ([]byte, uint64, error) {
+	if len(v) < 8 {
+		return nil, 0, fmt.Errorf("%w: record of %d bytes", ErrMalformed, len(v))
+	}
+	return v[8:], binary.BigEndian.Uint64(v), nil
+}
+
+func joinRecord(rev uint64, val []byte) []byte {
+	out := make([]byte, 8+len(val))
+	binary.BigEndian.PutUint64(out, rev)
+	copy(out[8:], val)
+	return out
+}
+
+// Apply implements raft.FSM.
+func (f *FSM) Apply(l *raft.Log) interface{} {
+	return f.ApplyBatch([]*raft.Log{l})[0]
+}
+
+// ApplyBatch implements raft.BatchingFSM: the whole batch is one storage
+// write. Later entries see the effects of earlier ones through an overlay.
+func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
+	out := make([]interface{}, len(logs))
+	var batch []plugins.Mutation
+	ov := overlay{}
+	last := uint64(0)
+	applied := f.AppliedIndex()
+	for i, l := range logs {
+		res := &Result{Index: l.Index}
+		out[i] = res
+		if l.Index <= applied {
+			continue // already in the store from before a restart
+		}
+		last = l.Index
+		if l.Type != raft.LogCommand {
+			continue
+		}
+		cmd, err := DecodeCommand(l.Data)
+		if err != nil {
+			res.Err = err
+			continue
+		}
+		if err := f.checkConds(cmd.Conds, ov); err != nil {
+			res.Err = err
+			continue
+		}
+		for _, op := range cmd.Ops {
+			switch op.Kind {
+			case OpPut:
+				batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: []byte(op.Key), Value: joinRecord(l.Index, op.Value)})
+				ov.put(op.Key, l.Index)
+			case OpDelete:
+				batch = append(batch, plugins.Mutation{Kind: plugins.Delete, Key: []byte(op.Key)})
+				ov.put(op.Key, 0)
+			case OpDeletePrefix:
+				batch = append(batch, plugins.Mutation{Kind: plugins.DeletePrefix, Key: []byte(op.Key)})
+				ov.deletePrefix(op.Key)
+			}
+		}
+	}
+	if last == 0 {
+		return out
+	}
+	idx := make([]byte, 8)
+	binary.BigEndian.PutUint64(idx, last)
+	batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: appliedKey, Value: idx})
+	if err := f.store.Write(batch); err != nil {
+		// The log is committed; a node that cannot store it must not go on
+		// with a state that differs from its peers. Restarting replays it.
+		panic(fmt.Sprintf("fsm: storage write failed at index %d: %v", last, err))
+	}
+	f.setApplied(last)
+	return out
+}
+
+func (f *FSM) setApplied(index uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.applied = index
+	for ch, want := range f.waiters {
+		if want <= index {
+			close(ch)
+			delete(f.waiters, ch)
+		}
+	}
+}
+
+func (f *FSM) checkConds(conds []Cond, ov overlay) error {
+	for _, c := range conds {
+		rev, ok := ov.get(c.Key)
+		if !ok {
+			_, r, err := f.Get(c.Key)
+			if err != nil {
+				panic(fmt.Sprintf("fsm: storage read failed: %v", err))
+			}
+			rev = r
+		}
+		if rev != c.Revision {
+			return &ConflictError{Key: c.Key}
+		}
+	}
+	return nil
+}
+
+// overlay tracks revisions written earlier in the same batch.
+type overlay struct {
+	revs     map[string]uint64
+	prefixes []string
+}
+
+func (o *overlay) put(key string, rev uint64) {
+	if o.revs == nil {
+		o.revs = map[string]uint64{}
+	}
+	o.revs[key] = rev
+}
+
+func (o *overlay) deletePrefix(p string) {
+	for k := range o.revs {
+		if len(k) >= len(p) && k[:len(p)] == p {
+			o.revs[k] = 0
+		}
+	}
+	o.prefixes = append(o.prefixes, p)
+}
+
+func (o *overlay) get(key string) (uint64, bool) {
+	if rev, ok := o.revs[key]; ok {
+		return rev, true
+	}
+	for _, p := range o.prefixes {
+		if len(key) >= len(p) && key[:len(p)] == p {
+			return 0, true
+		}
+	}
+	return 0, false
+}
+
+// Snapshot format: magic | { uvarint len | key | uvarint len | stored record }* | end marker
+var snapshotMagic = []byte("keyraft-fsm-snapshot-v1\n")
+
+// Snapshot implements raft.FSM. It opens a consistent storage view at the
+// current applied index; Persist streams it while applies continue.
+func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {
+	v, err := f.store.View()
+	if err != nil {
+		return nil, err
+	}
+	return &snapshot{view: v}, nil
+}
+
+type snapshot struct{ view plugins.View }
+
+func (s *snapshot) Persist(sink raft.SnapshotSink) error {
+	w := bufio.NewWriterSize(sink, 1<<16)
+	err := func() error {
+		if _, err := w.Write(snapshotMagic); err != nil {
+			return err
+		}
+		var buf []byte
+		if err := s.view.Scan(nil, func(k, v []byte) error {
+			buf = appendBytes(appendBytes(buf[:0], k), v)
+			_, err := w.Write(buf)
+			return err
+		}); err != nil {
+			return err
+		}
+		if _, err := w.Write([]byte{0}); err != nil { // zero-length key ends the stream
+			return err
+		}
+		return w.Flush()
+	}()
+	if err != nil {
+		sink.Cancel()
+		return err
+	}
+	return sink.Close()
+}
+
+func (s *snapshot) Release() { s.view.Close() }
+
+// Restore implements raft.FSM: the store is replaced, in one write, by the
+// snapshot's records. A malformed snapshot leaves the store untouched.
+func (f *FSM) Restore(rc io.ReadCloser) error {
+	defer rc.Close()
+	r := bufio.NewReaderSize(rc, 1<<16)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
+		return fmt.Errorf("%w: not a keyraft snapshot", ErrMalformed)
+	}
+	batch := []plugins.Mutation{{Kind: plugins.DeletePrefix, Key: nil}}
+	var applied uint64
+	for {
+		k, err := readField(r, MaxKeyLen+1)
+		if err != nil {
+			return err
+		}
+		if len(k) == 0 {
+			break
+		}
+		v, err := readField(r, MaxValueLen+8)
+		if err != nil {
+			return err
+		}
+		if bytes.Equal(k, appliedKey) {
+			if len(v) != 8 {
+				return fmt.Errorf("%w: applied index record of %d bytes", ErrMalformed, len(v))
+			}
+			applied = binary.BigEndian.Uint64(v)
+		} else if _, _, err := splitRecord(v); err != nil {
+			return err
+		}
+		batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: k, Value: v})
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		return fmt.Errorf("%w: data after the end of the snapshot", ErrMalformed)
+	}
+	if err := f.store.Write(batch); err != nil {
+		return fmt.Errorf("fsm: restoring snapshot: %w", err)
+	}
+	f.mu.Lock()
+	f.applied = applied
+	f.mu.Unlock()
+	f.setApplied(applied)
+	return nil
+}
+
+func readField(r *bufio.Reader, limit int) ([]byte, error) {
+	n, err := binary.ReadUvarint(r)
+	if err != nil {
+		return nil, fmt.Errorf("%w: truncated snapshot", ErrMalformed)
+	}
+	if n > uint64(limit) {
+		return nil, fmt.Errorf("%w: snapshot field of %d bytes", ErrMalformed, n)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(r, b); err != nil {
+		return nil, fmt.Errorf("%w: truncated snapshot", ErrMalformed)
+	}
+	return b, nil
+}
