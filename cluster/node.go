@@ -1,0 +1,298 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/raft"
+	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
+	bbolt "go.etcd.io/bbolt"
+
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/plugins/bolt"
+	"github.com/keyraft/keyraft/seal"
+)
+
+// Sentinel errors. Each method documents which it returns.
+var (
+	ErrSealed             = seal.ErrSealed
+	ErrNotInitialized     = errors.New("cluster: not initialized")
+	ErrAlreadyInitialized = errors.New("cluster: already initialized")
+	ErrNotLeader          = errors.New("cluster: not the leader")
+	ErrNoLeader           = errors.New("cluster: no leader")
+	ErrInvalidUnsealKey   = errors.New("cluster: invalid unseal key")
+	ErrInvalidRequest     = errors.New("cluster: invalid request")
+	ErrClosed             = errors.New("cluster: node is shut down")
+)
+
+// Config configures a Node.
+type Config struct {
+	// NodeID names this node in the Raft configuration.
+	NodeID string
+	// DataDir holds raft.db (log and stable store), state.db (the state
+	// machine) and snapshots/.
+	DataDir string
+	// BindAddr is the cluster listener (host:port; port 0 picks one).
+	BindAddr string
+	// AdvertiseAddr is the cluster address peers use; empty means the
+	// address BindAddr resolved to.
+	AdvertiseAddr string
+	// ApplyTimeout bounds one Raft commit.
+	ApplyTimeout time.Duration
+	// HeartbeatTimeout, ElectionTimeout and LeaderLeaseTimeout tune Raft.
+	HeartbeatTimeout, ElectionTimeout, LeaderLeaseTimeout time.Duration
+	// SnapshotInterval and SnapshotThreshold control automatic snapshots;
+	// SnapshotRetain is how many snapshot files to keep.
+	SnapshotInterval  time.Duration
+	SnapshotThreshold uint64
+	SnapshotRetain    int
+	// ClusterName is reported by seal-status and health.
+	ClusterName string
+	// Logger receives the node's logs (never key material).
+	Logger hclog.Logger
+}
+
+// DefaultConfig returns the settings for a production node; the caller
+// fills in NodeID, DataDir and BindAddr.
+func DefaultConfig() Config {
+	return Config{
+		ApplyTimeout:       10 * time.Second,
+		HeartbeatTimeout:   1000 * time.Millisecond,
+		ElectionTimeout:    1000 * time.Millisecond,
+		LeaderLeaseTimeout: 500 * time.Millisecond,
+		SnapshotInterval:   2 * time.Minute,
+		SnapshotThreshold:  8192,
+		SnapshotRetain:     3,
+		ClusterName:        "keyraft",
+	}
+}
+
+// Validate reports the first setting that cannot work.
+func (c Config) Validate() error {
+	switch {
+	case c.NodeID == "":
+		return errors.New("cluster: node_id is required")
+	case c.DataDir == "":
+		return errors.New("cluster: data directory is required")
+	case c.BindAddr == "":
+		return errors.New("cluster: cluster address is required")
+	case c.ApplyTimeout <= 0:
+		return errors.New("cluster: apply timeout must be positive")
+	case c.SnapshotRetain < 1:
+		return errors.New("cluster: must retain at least one snapshot")
+	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
+		return errors.New("cluster: leader lease timeout must not exceed the heartbeat timeout")
+	}
+	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
+		return fmt.Errorf("cluster: cluster address %q: %v", c.BindAddr, err)
+	}
+	return nil
+}
+
+// Node is one keyraft server's share of the cluster: the Raft instance,
+// the state machine and its store, and the seal state (barrier keyring in
+// memory while unsealed).
+type Node struct {
+	cfg    Config
+	log    hclog.Logger
+	raft   *raft.Raft
+	fsm    *fsm.FSM
+	state  *bolt.Store
+	logs   *raftboltdb.BoltStore
+	trans  *raft.NetworkTransport
+	snaps  *raft.FileSnapshotStore
+	closed chan struct{}
+
+	barrier seal.Barrier
+	shares  seal.ShareCollector
+
+	mu       sync.Mutex
+	rootKey  []byte   // in memory only while unsealed
+	onSeal   []func() // called after the barrier is sealed
+	unsealed time.Time
+}
+
+// New opens (or creates) the node's data directory and starts Raft. A
+// node with no Raft state bootstraps a one-voter cluster of itself. The
+// node starts sealed.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("cluster: creating data dir: %w", err)
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStores()
+		}
+	}()
+	var err error
+	if n.state, err = bolt.Open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
+		return nil, err
+	}
+	if n.fsm, err = fsm.New(n.state); err != nil {
+		return nil, err
+	}
+	if n.logs, err = raftboltdb.New(raftboltdb.Options{
+		Path:        filepath.Join(cfg.DataDir, "raft.db"),
+		BoltOptions: &bbolt.Options{Timeout: 5 * time.Second},
+	}); err != nil {
+		return nil, fmt.Errorf("cluster: opening raft log: %w", err)
+	}
+	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, n.log.Named("snapshot")); err != nil {
+		return nil, fmt.Errorf("cluster: opening snapshot store: %w", err)
+	}
+	var advertise net.Addr
+	if cfg.AdvertiseAddr != "" {
+		if advertise, err = net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr); err != nil {
+			return nil, fmt.Errorf("cluster: cluster_addr %q: %w", cfg.AdvertiseAddr, err)
+		}
+	}
+	if n.trans, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, 3, 10*time.Second, n.log.Named("transport")); err != nil {
+		return nil, fmt.Errorf("cluster: listening on %s: %w", cfg.BindAddr, err)
+	}
+
+	rc := raft.DefaultConfig()
+	rc.LocalID = raft.ServerID(cfg.NodeID)
+	rc.Logger = n.log.Named("raft")
+	rc.HeartbeatTimeout = cfg.HeartbeatTimeout
+	rc.ElectionTimeout = cfg.ElectionTimeout
+	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
+	rc.SnapshotInterval = cfg.SnapshotInterval
+	rc.SnapshotThreshold = cfg.SnapshotThreshold
+	// The state store is durable and knows its applied index; restore a
+	// snapshot at start only when the store is behind it (say, lost).
+	rc.NoSnapshotRestoreOnStart = true
+	if snaps, err := n.snaps.List(); err == nil && len(snaps) > 0 && snaps[0].Index > n.fsm.AppliedIndex() {
+		rc.NoSnapshotRestoreOnStart = false
+	}
+	hasState, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: reading raft state: %w", err)
+	}
+	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans); err != nil {
+		return nil, fmt.Errorf("cluster: starting raft: %w", err)
+	}
+	if !hasState {
+		boot := raft.Configuration{Servers: []raft.Server{{
+			Suffrage: raft.Voter, ID: rc.LocalID, Address: n.trans.LocalAddr(),
+		}}}
+		if err := n.raft.BootstrapCluster(boot).Error(); err != nil {
+			n.raft.Shutdown()
+			return nil, fmt.Errorf("cluster: bootstrapping: %w", err)
+		}
+		n.log.Info("bootstrapped a new one-node cluster", "node_id", cfg.NodeID)
+	}
+	ok = true
+	return n, nil
+}
+
+// ClusterAddr is the address Raft listens on.
+func (n *Node) ClusterAddr() string { return string(n.trans.LocalAddr()) }
+
+// Config returns the node's configuration.
+func (n *Node) Config() Config { return n.cfg }
+
+// IsLeader reports whether this node is the Raft leader.
+func (n *Node) IsLeader() bool { return n.raft.State() == raft.Leader }
+
+// Leader returns the leader's cluster address and ID ("" when unknown).
+func (n *Node) Leader() (addr, id string) {
+	a, i := n.raft.LeaderWithID()
+	return string(a), string(i)
+}
+
+// WaitLeader blocks until some node is leader, or ctx ends.
+func (n *Node) WaitLeader(ctx context.Context) error {
+	t := time.NewTicker(20 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if a, _ := n.raft.LeaderWithID(); a != "" {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ErrNoLeader, ctx.Err())
+		case <-n.closed:
+			return ErrClosed
+		case <-t.C:
+		}
+	}
+}
+
+// RaftIndexes reports the commit and applied indexes.
+func (n *Node) RaftIndexes() (committed, applied uint64) {
+	return n.raft.CommitIndex(), n.fsm.AppliedIndex()
+}
+
+// Apply commits cmd through Raft and returns its index once the local
+// state machine has applied it. It returns ErrNotLeader on a follower,
+// an *fsm.ConflictError when a precondition failed, ErrClosed after
+// Shutdown, or a Raft error (timeout, lost leadership).
+func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (uint64, error) {
+	data, err := cmd.Encode()
+	if err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+		timeout = time.Until(dl)
+	}
+	f := n.raft.Apply(data, timeout)
+	if err := f.Error(); err != nil {
+		switch {
+		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
+			return 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
+		case errors.Is(err, raft.ErrRaftShutdown):
+			return 0, ErrClosed
+		}
+		return 0, fmt.Errorf("cluster: raft apply: %w", err)
+	}
+	res, ok := f.Response().(*fsm.Result)
+	if !ok {
+		return 0, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
+	}
+	return res.Index, res.Err
+}
+
+// Snapshot asks Raft for a snapshot now (used by tests and operators).
+func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
+
+// Shutdown seals the node, stops Raft and closes the stores.
+func (n *Node) Shutdown() error {
+	select {
+	case <-n.closed:
+		return nil
+	default:
+	}
+	n.Seal()
+	close(n.closed)
+	err := n.raft.Shutdown().Error()
+	n.closeStores()
+	return err
+}
+
+func (n *Node) closeStores() {
+	if n.trans != nil {
+		n.trans.Close()
+	}
+	if n.logs != nil {
+		n.logs.Close()
+	}
+	if n.state != nil {
+		n.state.Close()
+	}
+}

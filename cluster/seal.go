@@ -1,0 +1,305 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/seal"
+)
+
+// Record keys of the seal state (see package fsm for the whole key space).
+const (
+	keySealConfig = "core/seal-config"
+	keyRootKey    = "core/root-key"
+	keyKeyring    = "core/keyring"
+	prefixToken   = "auth/token/"
+)
+
+// SealConfig is stored in the clear: it holds no secret.
+type SealConfig struct {
+	Type        string    `json:"type"`
+	Shares      int       `json:"secret_shares"`
+	Threshold   int       `json:"secret_threshold"`
+	ClusterID   string    `json:"cluster_id"`
+	InitialTime time.Time `json:"initialized_at"`
+}
+
+// InitRequest asks for a new root of trust.
+type InitRequest struct {
+	SecretShares    int
+	SecretThreshold int
+	// RootTokenID, when set, becomes the root token (dev mode); otherwise
+	// a random one is made.
+	RootTokenID string
+}
+
+// InitResult is shown to the operator once and never stored.
+type InitResult struct {
+	Keys      [][]byte
+	RootToken string
+}
+
+// SealStatus is the seal-status view of a node.
+type SealStatus struct {
+	Type        string
+	Initialized bool
+	Sealed      bool
+	Threshold   int
+	Shares      int
+	Progress    int
+	ClusterName string
+	ClusterID   string
+}
+
+// Init creates the root of trust: a fresh unseal key split into shares,
+// a root key wrapped by it, a barrier keyring wrapped by the root key and
+// a root token, committed in one entry. The node stays sealed. It returns
+// ErrAlreadyInitialized, ErrInvalidRequest for bad share parameters, or
+// an Apply error.
+func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
+	if cfg, _ := n.sealConfig(); cfg != nil {
+		return nil, ErrAlreadyInitialized
+	}
+	if req.SecretShares < 1 || req.SecretShares > 255 {
+		return nil, fmt.Errorf("%w: secret_shares must be between 1 and 255", ErrInvalidRequest)
+	}
+	if req.SecretThreshold < 1 || req.SecretThreshold > req.SecretShares {
+		return nil, fmt.Errorf("%w: secret_threshold must be between 1 and secret_shares", ErrInvalidRequest)
+	}
+	if req.SecretShares > 1 && req.SecretThreshold == 1 {
+		return nil, fmt.Errorf("%w: secret_threshold must be greater than 1 when there is more than one share", ErrInvalidRequest)
+	}
+	unsealKey, err := seal.NewRootKey()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(unsealKey)
+	shares, err := seal.Split(unsealKey, req.SecretShares, req.SecretThreshold)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	shamir, err := seal.NewShamir(unsealKey)
+	if err != nil {
+		return nil, err
+	}
+	defer shamir.Zero()
+	rootKey, err := seal.NewRootKey()
+	if err != nil {
+		return nil, err
+	}
+	defer clear(rootKey)
+	rootBlob, err := shamir.Wrap(ctx, rootKey)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now().UTC()
+	keyring, err := seal.NewKeyring(now)
+	if err != nil {
+		return nil, err
+	}
+	defer keyring.Zero()
+	keyringBlob, err := seal.WrapKeyring(rootKey, keyring)
+	if err != nil {
+		return nil, err
+	}
+	token := req.RootTokenID
+	if token == "" {
+		if token, err = NewToken(); err != nil {
+			return nil, err
+		}
+	}
+	entry, err := newTokenEntry(token, []string{"root"}, now)
+	if err != nil {
+		return nil, err
+	}
+	entryJSON, _ := json.Marshal(entry)
+	tokenKey := prefixToken + hashToken(token)
+	tokenCT, err := keyring.Encrypt([]byte(tokenKey), entryJSON)
+	if err != nil {
+		return nil, err
+	}
+	clusterID, err := randomID()
+	if err != nil {
+		return nil, err
+	}
+	cfgJSON, _ := json.Marshal(SealConfig{
+		Type: "shamir", Shares: req.SecretShares, Threshold: req.SecretThreshold,
+		ClusterID: clusterID, InitialTime: now,
+	})
+	_, err = n.Apply(ctx, &fsm.Command{
+		Conds: []fsm.Cond{{Key: keySealConfig, Revision: 0}},
+		Ops: []fsm.Op{
+			{Kind: fsm.OpPut, Key: keySealConfig, Value: cfgJSON},
+			{Kind: fsm.OpPut, Key: keyRootKey, Value: rootBlob},
+			{Kind: fsm.OpPut, Key: keyKeyring, Value: keyringBlob},
+			{Kind: fsm.OpPut, Key: tokenKey, Value: tokenCT},
+		},
+	})
+	if errors.Is(err, fsm.ErrConflict) {
+		return nil, ErrAlreadyInitialized
+	}
+	if err != nil {
+		return nil, err
+	}
+	n.log.Info("initialized", "shares", req.SecretShares, "threshold", req.SecretThreshold)
+	return &InitResult{Keys: shares, RootToken: token}, nil
+}
+
+func (n *Node) sealConfig() (*SealConfig, error) {
+	v, _, err := n.fsm.Get(keySealConfig)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	var c SealConfig
+	if err := json.Unmarshal(v, &c); err != nil {
+		return nil, fmt.Errorf("cluster: reading seal config: %w", err)
+	}
+	return &c, nil
+}
+
+// Unseal adds one unseal share. When the threshold is reached it combines
+// the shares, unwraps the root key and loads the keyring. It returns
+// ErrNotInitialized, ErrInvalidUnsealKey (malformed share, or shares that
+// do not combine to the unseal key; progress is reset), or nil with the
+// status after the share.
+func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
+	cfg, err := n.sealConfig()
+	if err != nil {
+		return SealStatus{}, err
+	}
+	if cfg == nil {
+		return n.SealStatus(), ErrNotInitialized
+	}
+	if !n.barrier.Sealed() {
+		return n.SealStatus(), nil
+	}
+	combined, err := n.shares.Add(share, cfg.Threshold)
+	if err != nil {
+		n.shares.Reset()
+		return n.SealStatus(), fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
+	}
+	if combined == nil {
+		return n.SealStatus(), nil
+	}
+	defer clear(combined)
+	if err := n.unsealWith(ctx, combined); err != nil {
+		return n.SealStatus(), err
+	}
+	return n.SealStatus(), nil
+}
+
+func (n *Node) unsealWith(ctx context.Context, unsealKey []byte) error {
+	shamir, err := seal.NewShamir(unsealKey)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
+	}
+	defer shamir.Zero()
+	rootBlob, _, err := n.fsm.Get(keyRootKey)
+	if err != nil {
+		return err
+	}
+	keyringBlob, _, err := n.fsm.Get(keyKeyring)
+	if err != nil {
+		return err
+	}
+	rootKey, err := shamir.Unwrap(ctx, rootBlob)
+	if err != nil {
+		n.log.Warn("unseal attempt failed: the shares do not form the unseal key")
+		return fmt.Errorf("%w: the shares do not form the unseal key", ErrInvalidUnsealKey)
+	}
+	if err := n.barrier.Unseal(rootKey, keyringBlob); err != nil {
+		clear(rootKey)
+		return fmt.Errorf("cluster: loading keyring: %w", err)
+	}
+	n.mu.Lock()
+	n.rootKey = rootKey
+	n.unsealed = time.Now()
+	n.mu.Unlock()
+	n.log.Info("unsealed")
+	return nil
+}
+
+// ResetUnseal forgets the shares given so far.
+func (n *Node) ResetUnseal() { n.shares.Reset() }
+
+// Seal zeroes the keyring and the root key and runs the OnSeal hooks
+// (which drop caches of unwrapped keys). A sealed node serves only status
+// and unseal.
+func (n *Node) Seal() {
+	n.barrier.Seal()
+	n.shares.Reset()
+	n.mu.Lock()
+	clear(n.rootKey)
+	n.rootKey = nil
+	hooks := append([]func(){}, n.onSeal...)
+	n.mu.Unlock()
+	for _, h := range hooks {
+		h()
+	}
+}
+
+// OnSeal registers fn to run every time the node seals.
+func (n *Node) OnSeal(fn func()) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.onSeal = append(n.onSeal, fn)
+}
+
+// Sealed reports whether the barrier is sealed.
+func (n *Node) Sealed() bool { return n.barrier.Sealed() }
+
+// SealStatus reports the seal state for /v1/sys/seal-status.
+func (n *Node) SealStatus() SealStatus {
+	st := SealStatus{Type: "shamir", Sealed: n.barrier.Sealed(), ClusterName: n.cfg.ClusterName}
+	cfg, err := n.sealConfig()
+	if err != nil || cfg == nil {
+		return st
+	}
+	st.Type = cfg.Type
+	st.Initialized = true
+	st.Threshold = cfg.Threshold
+	st.Shares = cfg.Shares
+	st.ClusterID = cfg.ClusterID
+	if st.Sealed {
+		st.Progress = n.shares.Progress()
+	}
+	return st
+}
+
+// Initialized reports whether the cluster has a root of trust.
+func (n *Node) Initialized() bool {
+	cfg, _ := n.sealConfig()
+	return cfg != nil
+}
+
+// DevInit initializes with one share and unseals at once, for -dev.
+func (n *Node) DevInit(ctx context.Context, rootToken string) (*InitResult, error) {
+	res, err := n.Init(ctx, InitRequest{SecretShares: 1, SecretThreshold: 1, RootTokenID: rootToken})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.Unseal(ctx, res.Keys[0]); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+func randomID() (string, error) {
+	b := make([]byte, 16)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
+}
+
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}

@@ -1,0 +1,84 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/keyraft/keyraft/fsm"
+)
+
+// Write is one change of a Txn. Value is plaintext: Commit encrypts it
+// under the barrier, bound to Key.
+type Write struct {
+	Key    string
+	Value  []byte
+	Delete bool
+	// Prefix with Delete removes every record under Key.
+	Prefix bool
+}
+
+// Txn is an atomic change prepared from the local view: it commits only if
+// every record in Expect still has the revision it was read at (0 for
+// "absent").
+type Txn struct {
+	Expect []fsm.Cond
+	Writes []Write
+}
+
+// Read returns the decrypted record at key and its revision; a missing
+// record is (nil, 0, nil). It returns ErrSealed while sealed.
+func (n *Node) Read(key string) ([]byte, uint64, error) {
+	ct, rev, err := n.fsm.Get(key)
+	if err != nil || ct == nil {
+		return nil, 0, err
+	}
+	pt, err := n.barrier.Decrypt([]byte(key), ct)
+	if err != nil {
+		return nil, 0, fmt.Errorf("cluster: reading %s: %w", key, err)
+	}
+	return pt, rev, nil
+}
+
+// Revision returns the revision of the record at key without decrypting
+// it (0 when absent). Callers use it to validate a cache entry.
+func (n *Node) Revision(key string) (uint64, error) {
+	_, rev, err := n.fsm.Get(key)
+	return rev, err
+}
+
+// List returns the keys directly or indirectly under prefix, without the
+// prefix, in order. It returns ErrSealed while sealed.
+func (n *Node) List(prefix string) ([]string, error) {
+	if n.barrier.Sealed() {
+		return nil, ErrSealed
+	}
+	var out []string
+	err := n.fsm.Scan(prefix, func(k string, _ []byte, _ uint64) error {
+		out = append(out, strings.TrimPrefix(k, prefix))
+		return nil
+	})
+	return out, err
+}
+
+// Commit encrypts the txn's values and applies it through Raft. It returns
+// the new revision, ErrSealed, an *fsm.ConflictError (read again and
+// retry), or an Apply error.
+func (n *Node) Commit(ctx context.Context, txn *Txn) (uint64, error) {
+	cmd := &fsm.Command{Conds: txn.Expect}
+	for _, w := range txn.Writes {
+		switch {
+		case w.Delete && w.Prefix:
+			cmd.Ops = append(cmd.Ops, fsm.Op{Kind: fsm.OpDeletePrefix, Key: w.Key})
+		case w.Delete:
+			cmd.Ops = append(cmd.Ops, fsm.Op{Kind: fsm.OpDelete, Key: w.Key})
+		default:
+			ct, err := n.barrier.Encrypt([]byte(w.Key), w.Value)
+			if err != nil {
+				return 0, err
+			}
+			cmd.Ops = append(cmd.Ops, fsm.Op{Kind: fsm.OpPut, Key: w.Key, Value: ct})
+		}
+	}
+	return n.Apply(ctx, cmd)
+}
