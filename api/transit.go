@@ -178,12 +178,15 @@ func (c *Client) ReadKey(ctx context.Context, name string) (*Key, error) {
 }
 
 // ListKeys returns the names of the keys. A server with no keys answers
-// 404 with no message, as Vault does; that is an empty list here.
+// 404 with no message, as Vault does; that, and an answer without data,
+// is an empty list here.
 func (c *Client) ListKeys(ctx context.Context) ([]string, error) {
-	var d struct {
-		Keys []string `json:"keys"`
+	var env struct {
+		Data *struct {
+			Keys []string `json:"keys"`
+		} `json:"data"`
 	}
-	err := c.data(ctx, "LIST", "transit/keys", nil, &d)
+	err := c.Do(ctx, "LIST", "transit/keys", nil, &env)
 	var re *ResponseError
 	if errors.As(err, &re) && re.StatusCode == 404 && len(re.Errors) == 0 {
 		return []string{}, nil
@@ -191,10 +194,10 @@ func (c *Client) ListKeys(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	if d.Keys == nil {
-		d.Keys = []string{}
+	if env.Data == nil || env.Data.Keys == nil {
+		return []string{}, nil
 	}
-	return d.Keys, nil
+	return env.Data.Keys, nil
 }
 
 // RotateKey adds a new version to the key name; it becomes the one used
