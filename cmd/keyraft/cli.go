@@ -1,0 +1,496 @@
+package main
+
+import (
+	"context"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"runtime/debug"
+	"strings"
+	"syscall"
+	"unicode"
+
+	"github.com/keyraft/keyraft/api"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the command failed
+	exitUsage = 2 // the command line is wrong; also "sealed" for status
+)
+
+// env is what a command runs with: everything that a test replaces.
+type env struct {
+	ctx    context.Context
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+
+	// addr is the server address once a client exists, for hints.
+	addr string
+}
+
+// command is one leaf of the command tree ("status", "keys create").
+type command struct {
+	name    string // as typed: "keys create"
+	args    string // after the flags: "NAME", "[KEY]"
+	summary string // one line for the command list
+	help    string // the manual, printed by -h after the usage line
+	network bool   // takes -address, -token and -format
+	noFlags bool   // takes no flags at all
+	run     func(e *env, cmd *command, args []string) error
+}
+
+// commands lists every command in the order of the usage text. It is
+// filled in init to let the help command refer to it.
+var commands []*command
+
+func init() {
+	helpCmd.run = runHelp // here, to break the cycle helpCmd → runHelp → lookup → helpCmd
+	commands = []*command{
+		serverCmd, statusCmd,
+		operatorInitCmd, operatorUnsealCmd, operatorSealCmd,
+		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
+		encryptCmd, decryptCmd, signCmd, verifyCmd,
+		versionCmd, helpCmd,
+	}
+}
+
+// groups are the commands that only hold subcommands.
+var groups = map[string]string{
+	"operator": "operator commands: init, unseal, seal",
+	"keys":     "keys commands: create, list, read, rotate, config, delete",
+}
+
+// run is the whole program: it runs the command args name and returns the
+// exit code. Everything is reachable from tests through it.
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	e := &env{ctx: ctx, stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv}
+	return e.report(e.dispatch(args))
+}
+
+func (e *env) dispatch(args []string) error {
+	if len(args) == 0 {
+		e.usage(e.stderr)
+		return exitCode(exitUsage)
+	}
+	switch args[0] {
+	case "-h", "-help", "--help":
+		e.usage(e.stdout)
+		return nil
+	case "-v", "-version", "--version":
+		return versionCmd.run(e, versionCmd, nil)
+	}
+	cmd, rest, err := lookup(args)
+	if err != nil {
+		return err
+	}
+	return cmd.run(e, cmd, rest)
+}
+
+// lookup finds the command named by the first words of args.
+func lookup(args []string) (*command, []string, error) {
+	name := args[0]
+	if strings.HasPrefix(name, "-") {
+		return nil, nil, &usageError{msg: fmt.Sprintf("flag %s comes before the command", name),
+			hint: "flags go after the command: keyraft <command> [flags] [args]; run 'keyraft help' for the commands"}
+	}
+	if list, ok := groups[name]; ok {
+		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
+			if len(args) >= 2 && isHelpFlag(args[1]) {
+				return helpCmd, []string{name}, nil
+			}
+			return nil, nil, &usageError{msg: "missing " + name + " command", hint: list}
+		}
+		name += " " + args[1]
+		args = args[1:]
+	}
+	for _, c := range commands {
+		if c.name == name {
+			return c, args[1:], nil
+		}
+	}
+	if g, _, ok := strings.Cut(name, " "); ok {
+		return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", name), hint: groups[g]}
+	}
+	return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", name),
+		hint: "commands: " + strings.Join(topNames(), ", ") + "; run 'keyraft help' for more"}
+}
+
+func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
+
+// topNames lists the first words of the commands.
+func topNames() []string {
+	var names []string
+	seen := map[string]bool{}
+	for _, c := range commands {
+		w, _, _ := strings.Cut(c.name, " ")
+		if !seen[w] {
+			seen[w] = true
+			names = append(names, w)
+		}
+	}
+	return names
+}
+
+const usageHead = `Usage: keyraft <command> [flags] [args]
+
+keyraft is a key-management server and its client. The server keeps keys
+replicated with Raft and never lets them out; the client commands below
+talk to it over the Vault transit API.
+`
+
+const usageTail = `
+Environment:
+    KEYRAFT_ADDR         server URL (default http://127.0.0.1:8200)
+    KEYRAFT_TOKEN        token sent with each request
+    KEYRAFT_CACERT       PEM file of the CA to trust for https
+    KEYRAFT_SKIP_VERIFY  true: do not verify the server's certificate
+    The VAULT_ names of these are read when the KEYRAFT_ ones are unset.
+
+Client commands take -address, -token and -format=table|json. Flags come
+before the arguments. Run 'keyraft <command> -h' for a command's manual.
+
+Exit codes: 0 success, 1 failure, 2 usage mistake ('status': 2 = sealed).
+`
+
+// usage prints the command list.
+func (e *env) usage(w io.Writer) {
+	fmt.Fprint(w, usageHead)
+	section := ""
+	for _, c := range commands {
+		s := sectionOf(c)
+		if s != section {
+			fmt.Fprintf(w, "\n%s:\n", s)
+			section = s
+		}
+		fmt.Fprintf(w, "    %-18s%s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, usageTail)
+}
+
+func sectionOf(c *command) string {
+	switch {
+	case c == serverCmd:
+		return "Server"
+	case c == statusCmd || strings.HasPrefix(c.name, "operator "):
+		return "Operator"
+	case strings.HasPrefix(c.name, "keys "):
+		return "Keys"
+	case c == versionCmd || c == helpCmd:
+		return "Other"
+	}
+	return "Data"
+}
+
+// globals are the flags every client command takes.
+type globals struct {
+	address, token, format string
+}
+
+// flags returns the flag set of cmd, with the global flags when cmd talks
+// to a server. Parse errors are reported by positional, not printed.
+func (e *env) flags(cmd *command) (*flag.FlagSet, *globals) {
+	fs := flag.NewFlagSet("keyraft "+cmd.name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	g := &globals{format: "table"}
+	if cmd.network {
+		fs.StringVar(&g.address, "address", "", "server `URL` (default $KEYRAFT_ADDR, $VAULT_ADDR or http://127.0.0.1:8200)")
+		fs.StringVar(&g.token, "token", "", "`token` to send (default $KEYRAFT_TOKEN or $VAULT_TOKEN)")
+		fs.StringVar(&g.format, "format", "table", "output `format`: table or json")
+	}
+	return fs, g
+}
+
+// positional parses args with fs and returns the arguments after the
+// flags, of which there must be between min and max. -h prints the
+// manual of cmd.
+func (e *env) positional(cmd *command, fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		e.manual(cmd, fs)
+		return nil, errHelpShown
+	}
+	if err != nil {
+		return nil, &usageError{cmd: cmd, msg: err.Error()}
+	}
+	if f := fs.Lookup("format"); f != nil && f.Value.String() != "table" && f.Value.String() != "json" {
+		return nil, &usageError{cmd: cmd, msg: fmt.Sprintf("invalid -format %q: use table or json", f.Value.String())}
+	}
+	rest := fs.Args()
+	switch {
+	case len(rest) < min:
+		return nil, &usageError{cmd: cmd, msg: "missing " + strings.Fields(strings.Trim(cmd.args, "[]"))[len(rest)]}
+	case len(rest) > max && strings.HasPrefix(rest[max], "-") && len(rest[max]) > 1:
+		return nil, &usageError{cmd: cmd, msg: fmt.Sprintf("flag %s comes after %s; flags go first", rest[max], rest[max-1])}
+	case len(rest) > max:
+		return nil, &usageError{cmd: cmd, msg: fmt.Sprintf("unexpected argument %q", rest[max])}
+	}
+	return rest, nil
+}
+
+// manual prints the usage line, the manual and the flags of cmd.
+func (e *env) manual(cmd *command, fs *flag.FlagSet) {
+	w := e.stdout
+	fmt.Fprintf(w, "Usage: %s\n\n%s\n", usageLine(cmd), strings.TrimSpace(cmd.help))
+	n := 0
+	fs.VisitAll(func(*flag.Flag) { n++ })
+	if n > 0 {
+		fmt.Fprint(w, "\nFlags:\n")
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
+	}
+}
+
+func usageLine(cmd *command) string {
+	s := "keyraft " + cmd.name
+	if !cmd.noFlags {
+		s += " [flags]"
+	}
+	if cmd.args != "" {
+		s += " " + cmd.args
+	}
+	return s
+}
+
+// client returns a client for the server the flags and the environment
+// name.
+func (e *env) client(g *globals) (*api.Client, error) {
+	cfg := api.DefaultConfig(e.getenv)
+	if g.address != "" {
+		cfg.Address = g.address
+	}
+	if g.token != "" {
+		cfg.Token = g.token
+	}
+	c, err := api.New(cfg)
+	if err != nil {
+		if strings.HasPrefix(err.Error(), "invalid address") {
+			return nil, &hintError{err: err, hint: "set -address or KEYRAFT_ADDR to the server's URL"}
+		}
+		return nil, err
+	}
+	e.addr = c.Address()
+	return c, nil
+}
+
+// Errors that carry their exit code or hint to report.
+type (
+	// usageError is a mistake in the command line: exit 2, with the usage
+	// of cmd (or hint) as the hint.
+	usageError struct {
+		cmd  *command
+		msg  string
+		hint string
+	}
+	// hintError adds a hint to an error: exit 1.
+	hintError struct {
+		err  error
+		hint string
+	}
+	// exitCode ends the program with a code and nothing more to say.
+	exitCode int
+)
+
+func (u *usageError) Error() string { return u.msg }
+func (h *hintError) Error() string  { return h.err.Error() }
+func (h *hintError) Unwrap() error  { return h.err }
+func (c exitCode) Error() string    { return fmt.Sprintf("exit %d", int(c)) }
+
+// errHelpShown ends a command whose -h printed its manual.
+var errHelpShown = errors.New("help shown")
+
+// report prints err as one "error:" line and maybe one "hint:" line, and
+// returns the exit code.
+func (e *env) report(err error) int {
+	var (
+		code  exitCode
+		usage *usageError
+	)
+	switch {
+	case err == nil, errors.Is(err, errHelpShown):
+		return exitOK
+	case errors.As(err, &code):
+		return int(code)
+	case errors.As(err, &usage):
+		hint := usage.hint
+		if hint == "" && usage.cmd != nil {
+			hint = fmt.Sprintf("usage: %s (see 'keyraft %s -h')", usageLine(usage.cmd), usage.cmd.name)
+		}
+		e.printError(usage.msg, hint)
+		return exitUsage
+	}
+	msg, hint := e.explain(err)
+	e.printError(msg, hint)
+	return exitError
+}
+
+func (e *env) printError(msg, hint string) {
+	fmt.Fprintf(e.stderr, "error: %s\n", oneLine(msg))
+	if hint != "" {
+		fmt.Fprintf(e.stderr, "hint: %s\n", oneLine(hint))
+	}
+}
+
+// explain turns an error into the message and the hint to print.
+func (e *env) explain(err error) (msg, hint string) {
+	msg = err.Error()
+	var (
+		he   *hintError
+		re   *api.ResponseError
+		ue   *url.Error
+		dns  *net.DNSError
+		cert x509.UnknownAuthorityError
+	)
+	if errors.As(err, &ue) {
+		// "Get \"http://…/v1/sys/seal-status\": dial tcp …" reads better as
+		// "GET http://…/v1/sys/seal-status: dial tcp …".
+		msg = fmt.Sprintf("%s %s: %v", strings.ToUpper(ue.Op), ue.URL, ue.Err)
+	}
+	switch {
+	case errors.As(err, &he):
+		hint = he.hint
+	case errors.Is(err, context.Canceled):
+		msg = "interrupted"
+	case errors.As(err, &re):
+		switch re.StatusCode {
+		case 503:
+			hint = "unseal it with 'keyraft operator unseal'"
+		case 403:
+			hint = "set KEYRAFT_TOKEN to a valid token"
+		}
+	case errors.Is(err, syscall.ECONNREFUSED):
+		msg = fmt.Sprintf("cannot connect to %s: connection refused", e.addr)
+		hint = fmt.Sprintf("is the server running? set KEYRAFT_ADDR (now %s)", e.addr)
+	case errors.As(err, &dns):
+		hint = fmt.Sprintf("check the host in KEYRAFT_ADDR (now %s)", e.addr)
+	case errors.As(err, &cert):
+		hint = "set KEYRAFT_CACERT to the PEM file of the CA that signed the server's certificate"
+	case strings.Contains(msg, "server gave HTTP response to HTTPS client"):
+		hint = fmt.Sprintf("the server speaks plain HTTP: use an http:// address (now %s)", e.addr)
+	case errors.Is(err, context.DeadlineExceeded) || isTimeout(err):
+		hint = fmt.Sprintf("the server did not answer in time; is KEYRAFT_ADDR (now %s) right?", e.addr)
+	}
+	return msg, hint
+}
+
+func isTimeout(err error) bool {
+	var t interface{ Timeout() bool }
+	return errors.As(err, &t) && t.Timeout()
+}
+
+// oneLine makes s safe to print as one line: control characters (line
+// breaks, terminal escapes) become spaces.
+func oneLine(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return ' '
+		}
+		return r
+	}, s)
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// clean makes a value from the server safe to print in a table: control
+// characters become '?', so that a key name cannot drive the terminal.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+var versionCmd = &command{
+	name:    "version",
+	noFlags: true,
+	summary: "print the version",
+	help:    "Print the version of keyraft and of the Go toolchain that built it.",
+	run: func(e *env, cmd *command, args []string) error {
+		fs, _ := e.flags(cmd)
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		v := "(devel)"
+		goVersion := ""
+		if bi, ok := debug.ReadBuildInfo(); ok {
+			if bi.Main.Version != "" {
+				v = bi.Main.Version
+			}
+			goVersion = " " + bi.GoVersion
+		}
+		fmt.Fprintf(e.stdout, "keyraft %s%s\n", v, goVersion)
+		return nil
+	},
+}
+
+var helpCmd = &command{
+	name:    "help",
+	args:    "[COMMAND]",
+	noFlags: true,
+	summary: "show the command list, or the manual of a command",
+	help:    "Without an argument, list the commands. With one, print its manual, as 'keyraft COMMAND -h' does.",
+}
+
+func runHelp(e *env, cmd *command, args []string) error {
+	if len(args) > 0 && isHelpFlag(args[0]) {
+		fs, _ := e.flags(cmd)
+		e.manual(cmd, fs)
+		return nil
+	}
+	if len(args) == 0 {
+		e.usage(e.stdout)
+		return nil
+	}
+	if _, ok := groups[args[0]]; ok && len(args) == 1 {
+		fmt.Fprintf(e.stdout, "Usage: keyraft %s <command> [flags] [args]\n\n", args[0])
+		for _, c := range commands {
+			if strings.HasPrefix(c.name, args[0]+" ") {
+				fmt.Fprintf(e.stdout, "    %-18s%s\n", c.name, c.summary)
+			}
+		}
+		return nil
+	}
+	target, _, err := lookup(args)
+	if err != nil {
+		return err
+	}
+	return target.run(e, target, []string{"-h"})
+}
+
+// readInput reads what a data command works on: the file -in names, or
+// stdin when it is "" or "-". It refuses more than limit bytes.
+func (e *env) readInput(in string, limit int64) ([]byte, error) {
+	r, name := e.stdin, "stdin"
+	if in != "" && in != "-" {
+		f, err := os.Open(in)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r, name = f, in
+	}
+	if r == nil {
+		return nil, nil
+	}
+	data, err := io.ReadAll(io.LimitReader(r, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", name, err)
+	}
+	if int64(len(data)) > limit {
+		if limit%(1<<20) == 0 {
+			return nil, fmt.Errorf("%s is larger than %d MiB", name, limit>>20)
+		}
+		return nil, fmt.Errorf("%s is larger than %d bytes", name, limit)
+	}
+	return data, nil
+}

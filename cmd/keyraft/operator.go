@@ -1,0 +1,262 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/keyraft/keyraft/api"
+)
+
+var serverCmd = &command{
+	name:    "server",
+	summary: "run a keyraft node (keyraft server -h for its flags)",
+	run: func(e *env, cmd *command, args []string) error {
+		return exitCode(runServer(e.ctx, args, e.stdout, e.stderr, e.getenv))
+	},
+}
+
+var statusCmd = &command{
+	name:    "status",
+	summary: "show whether the server is initialized and sealed",
+	network: true,
+	help: `
+Show the seal status of the server: its seal type, whether it is
+initialized and sealed, and how many unseal key shares it needs.
+It needs no token.
+
+Exit codes, as for Vault: 0 unsealed, 2 sealed, 1 error.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		s, err := c.SealStatus(e.ctx)
+		if err != nil {
+			return err
+		}
+		if err := e.printStatus(g, s); err != nil {
+			return err
+		}
+		if s.Sealed {
+			return exitCode(exitUsage)
+		}
+		return nil
+	},
+}
+
+func (e *env) printStatus(g *globals, s *api.SealStatus) error {
+	if g.format == "json" {
+		return printJSON(e.stdout, s)
+	}
+	rows := []row{
+		{"Seal Type", s.Type},
+		{"Initialized", strconv.FormatBool(s.Initialized)},
+		{"Sealed", strconv.FormatBool(s.Sealed)},
+		{"Total Shares", strconv.Itoa(s.N)},
+		{"Threshold", strconv.Itoa(s.T)},
+	}
+	if s.Sealed {
+		nonce := s.Nonce
+		if nonce == "" {
+			nonce = "n/a"
+		}
+		rows = append(rows, row{"Unseal Progress", fmt.Sprintf("%d/%d", s.Progress, s.T)}, row{"Unseal Nonce", nonce})
+	}
+	for _, r := range []row{{"Version", s.Version}, {"Storage Type", s.StorageType}, {"Cluster Name", s.ClusterName}, {"Cluster ID", s.ClusterID}} {
+		if r.value != "" {
+			rows = append(rows, r)
+		}
+	}
+	printTable(e.stdout, rows)
+	return nil
+}
+
+var operatorInitCmd = &command{
+	name:    "operator init",
+	summary: "initialize a new server and print its unseal keys",
+	network: true,
+	help: `
+Initialize a new server: create its root key, split the key that protects
+it into -key-shares unseal key shares of which -key-threshold unseal the
+server, and print the shares and the initial root token.
+
+They are printed once and never stored by the server. Give each share to a
+different person and keep them offline.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		shares := fs.Int("key-shares", 5, "number of unseal key `shares` to create")
+		threshold := fs.Int("key-threshold", 3, "number of shares needed to unseal (`count`)")
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		switch {
+		case *shares < 1:
+			return &usageError{cmd: cmd, msg: "-key-shares must be at least 1"}
+		case *threshold < 1:
+			return &usageError{cmd: cmd, msg: "-key-threshold must be at least 1"}
+		case *threshold > *shares:
+			return &usageError{cmd: cmd, msg: fmt.Sprintf("-key-threshold (%d) is larger than -key-shares (%d)", *threshold, *shares)}
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		r, err := c.Init(e.ctx, api.InitRequest{SecretShares: *shares, SecretThreshold: *threshold})
+		if err != nil {
+			return err
+		}
+		if g.format == "json" {
+			return printJSON(e.stdout, r)
+		}
+		keys := r.KeysBase64
+		if len(keys) == 0 {
+			keys = r.Keys
+		}
+		for i, k := range keys {
+			fmt.Fprintf(e.stdout, "Unseal Key %d: %s\n", i+1, clean(k))
+		}
+		fmt.Fprintf(e.stdout, "\nInitial Root Token: %s\n\n", clean(r.RootToken))
+		fmt.Fprintf(e.stdout, "The server is initialized with %d key shares and a threshold of %d.\n", len(keys), *threshold)
+		fmt.Fprint(e.stdout, `Store the unseal keys now, each with a different person and offline: they
+are shown only once, and the server cannot start serving without them.
+Keep the root token as safe.
+`)
+		return nil
+	},
+}
+
+var operatorUnsealCmd = &command{
+	name:    "operator unseal",
+	args:    "[KEY]",
+	summary: "give the server one unseal key share",
+	network: true,
+	help: `
+Give the server one unseal key share, in hex or base64, and print its seal
+status. Run it once per share until the threshold is reached. Without KEY
+the share is read from stdin; from a terminal, without echo. A key given as
+an argument lands in the shell's history: prefer stdin.
+
+-reset discards the shares given so far.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		reset := fs.Bool("reset", false, "discard the shares given so far")
+		pos, err := e.positional(cmd, fs, args, 0, 1)
+		if err != nil {
+			return err
+		}
+		if *reset && len(pos) > 0 {
+			return &usageError{cmd: cmd, msg: "-reset takes no KEY"}
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		var s *api.SealStatus
+		if *reset {
+			s, err = c.UnsealReset(e.ctx)
+		} else {
+			key := ""
+			if len(pos) == 1 {
+				key = strings.TrimSpace(pos[0])
+			} else if key, err = e.readSecret("Unseal Key (will be hidden): "); err != nil {
+				return err
+			}
+			if key == "" {
+				return &usageError{cmd: cmd, msg: "no unseal key given",
+					hint: "pass it on stdin or as an argument: keyraft operator unseal [KEY]"}
+			}
+			s, err = c.Unseal(e.ctx, key)
+		}
+		if err != nil {
+			return err
+		}
+		return e.printStatus(g, s)
+	},
+}
+
+// readSecret reads one secret line: from a terminal without echo, after
+// prompting on stderr; otherwise the whole of stdin (at most 64 KiB).
+func (e *env) readSecret(prompt string) (string, error) {
+	if f, ok := e.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		return e.readTerminal(int(f.Fd()), prompt)
+	}
+	if e.stdin == nil {
+		return "", nil
+	}
+	data, err := io.ReadAll(io.LimitReader(e.stdin, 64<<10+1))
+	if err != nil {
+		return "", fmt.Errorf("reading stdin: %w", err)
+	}
+	if len(data) > 64<<10 {
+		return "", errors.New("stdin is larger than 64 KiB: that is not an unseal key")
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+// readTerminal reads a line from the terminal fd without echo. An
+// interrupt (the context ends) restores the terminal and gives up.
+func (e *env) readTerminal(fd int, prompt string) (string, error) {
+	state, err := term.GetState(fd)
+	if err != nil {
+		return "", err
+	}
+	fmt.Fprint(e.stderr, prompt)
+	type result struct {
+		b   []byte
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		b, err := term.ReadPassword(fd)
+		done <- result{b, err}
+	}()
+	select {
+	case r := <-done:
+		fmt.Fprintln(e.stderr)
+		if r.err != nil {
+			return "", fmt.Errorf("reading the terminal: %w", r.err)
+		}
+		return strings.TrimSpace(string(r.b)), nil
+	case <-e.ctx.Done():
+		term.Restore(fd, state)
+		fmt.Fprintln(e.stderr)
+		return "", e.ctx.Err()
+	}
+}
+
+var operatorSealCmd = &command{
+	name:    "operator seal",
+	summary: "seal the server",
+	network: true,
+	help: `
+Seal the server: it forgets its root key and serves only status and unseal
+until it is unsealed again with the threshold of unseal key shares. Needs a
+token allowed to seal.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		if err := c.Seal(e.ctx); err != nil {
+			return err
+		}
+		if g.format == "table" {
+			fmt.Fprintln(e.stdout, "Success! The server is sealed.")
+		}
+		return nil
+	},
+}
