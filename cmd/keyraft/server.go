@@ -2,12 +2,252 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"errors"
+	"flag"
 	"fmt"
 	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/config"
+	"github.com/keyraft/keyraft/transit"
+	"github.com/keyraft/keyraft/transport"
 )
 
-// runServer is a stub, to be replaced by the real server command.
+const serverUsage = `usage: keyraft server -dev [-dev-root-token-id=TOKEN] [-dev-listen-address=ADDR]
+       keyraft server -config=FILE
+
+Run a keyraft node.
+
+With -dev the node keeps its data in a temporary directory that is removed
+on exit, initializes itself with one unseal key, unseals, and prints the
+root token. Never use -dev for keys you want to keep.
+
+With -config the node reads an HCL file in Vault's shape (storage "raft",
+listener "tcp", seal "shamir", api_addr, cluster_addr). It starts sealed:
+initialize once with 'keyraft operator init', and unseal after every start
+with 'keyraft operator unseal'.
+
+Flags:
+`
+
+// runServer runs a node until ctx ends (SIGINT or SIGTERM in main).
 func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
-	fmt.Fprintln(stderr, "error: server not built yet")
-	return 1
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	dev := fs.Bool("dev", false, "run an in-memory-like development node, initialized and unsealed")
+	configPath := fs.String("config", "", "path to the HCL server config `file`")
+	devToken := fs.String("dev-root-token-id", "", "root `token` to use in dev mode (default: random)")
+	devListen := fs.String("dev-listen-address", config.DefaultListenAddress, "API `address` in dev mode")
+	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (overrides the config)")
+	fail := func(code int, msg, hint string) int {
+		fmt.Fprintf(stderr, "error: %s\n", msg)
+		if hint != "" {
+			fmt.Fprintf(stderr, "hint: %s\n", hint)
+		}
+		return code
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stdout, serverUsage)
+			fs.SetOutput(stdout)
+			fs.PrintDefaults()
+			return 0
+		}
+		return fail(2, err.Error(), "run 'keyraft server -h' for the flags")
+	}
+	if fs.NArg() > 0 {
+		return fail(2, fmt.Sprintf("unexpected argument %q", fs.Arg(0)), "flags come as -name=value; run 'keyraft server -h'")
+	}
+	switch {
+	case *dev && *configPath != "":
+		return fail(2, "-dev and -config cannot be used together", "use -dev for a throwaway node, -config for a real one")
+	case !*dev && *configPath == "":
+		return fail(2, "the server needs -config=FILE or -dev", "try 'keyraft server -dev' for a throwaway development node")
+	}
+
+	var cfg *config.Config
+	if *dev {
+		cfg = config.Dev(*devListen)
+		dir, err := os.MkdirTemp("", "keyraft-dev-")
+		if err != nil {
+			return fail(1, fmt.Sprintf("creating the dev data directory: %v", err), "")
+		}
+		defer os.RemoveAll(dir)
+		cfg.Storage.Path = dir
+		if err := cfg.Validate(); err != nil {
+			return fail(2, err.Error(), "-dev-listen-address takes host:port, e.g. 127.0.0.1:8200")
+		}
+	} else {
+		var err error
+		if cfg, err = config.Load(*configPath); err != nil {
+			if errors.Is(err, os.ErrNotExist) {
+				return fail(1, fmt.Sprintf("config file %s does not exist", *configPath), "pass the path of an HCL server config with -config")
+			}
+			return fail(1, err.Error(), "fix the config file; see the README for an example")
+		}
+	}
+	if *logLevel != "" {
+		cfg.LogLevel = *logLevel
+	}
+	logger := hclog.New(&hclog.LoggerOptions{
+		Name:   "keyraft",
+		Level:  hclog.LevelFromString(cfg.LogLevel),
+		Output: stderr,
+	})
+	if err := serve(ctx, cfg, *dev, *devToken, stdout, logger); err != nil {
+		return fail(1, err.Error(), "")
+	}
+	return 0
+}
+
+// serve assembles a node, its transit engine and its HTTP API from cfg and
+// runs them until ctx ends.
+func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, stdout io.Writer, logger hclog.Logger) error {
+	l := cfg.Listeners[0]
+	ln, err := net.Listen("tcp", l.Address)
+	if err != nil {
+		return fmt.Errorf("listening on %s: %v", l.Address, err)
+	}
+	defer ln.Close()
+	apiAddr := cfg.APIAddr
+	if u, err := url.Parse(apiAddr); err == nil && u.Port() == "0" {
+		// Port 0 asked the OS for a port: advertise the one it gave.
+		u.Host = ln.Addr().String()
+		apiAddr = u.String()
+	}
+	if !l.TLSDisable {
+		cert, err := tls.LoadX509KeyPair(l.TLSCertFile, l.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("loading TLS certificate for %s: %v", l.Address, err)
+		}
+		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+	}
+
+	nc := cluster.DefaultConfig()
+	nc.NodeID = cfg.Storage.NodeID
+	nc.DataDir = cfg.Storage.Path
+	nc.BindAddr = l.ClusterAddress
+	if u, err := url.Parse(cfg.ClusterAddr); err == nil && u.Port() != "0" {
+		nc.AdvertiseAddr = u.Host
+	}
+	if cfg.ClusterName != "" {
+		nc.ClusterName = cfg.ClusterName
+	}
+	nc.Logger = logger.Named("cluster")
+	if dev {
+		nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
+	}
+	node, err := cluster.New(nc)
+	if err != nil {
+		return err
+	}
+	defer node.Shutdown()
+	engine := transit.New(node, logger.Named("transit"))
+	node.OnSeal(engine.Purge)
+	api, err := transport.NewAPI(transport.Config{
+		Node: node, Transit: engine, APIAddr: apiAddr,
+		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
+	})
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- srv.Serve(ln) }()
+	logger.Info("keyraft server started", "api_addr", apiAddr, "cluster_addr", node.ClusterAddr(), "node_id", nc.NodeID)
+
+	if dev {
+		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		err := waitLeader(wctx, node)
+		var res *cluster.InitResult
+		if err == nil {
+			res, err = node.DevInit(wctx, devToken)
+		}
+		cancel()
+		if err != nil {
+			return fmt.Errorf("starting dev mode: %v", err)
+		}
+		printDevBanner(stdout, apiAddr, res)
+	}
+
+	go autoRotate(ctx, node, engine, logger.Named("rotate"))
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return fmt.Errorf("API server stopped: %v", err)
+	}
+	logger.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	srv.Shutdown(sctx)
+	return nil
+}
+
+func waitLeader(ctx context.Context, node *cluster.Node) error {
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !node.IsLeader() {
+		select {
+		case <-ctx.Done():
+			return errors.New("this node did not become leader")
+		case <-t.C:
+		}
+	}
+	return nil
+}
+
+// autoRotate rotates keys whose auto_rotate_period has passed. Only the
+// leader does it, so each rotation happens once.
+func autoRotate(ctx context.Context, node *cluster.Node, engine *transit.Engine, log hclog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !node.IsLeader() || node.Sealed() {
+			continue
+		}
+		if _, err := engine.RotateDue(ctx); err != nil {
+			log.Warn("auto-rotation incomplete", "error", err)
+		}
+	}
+}
+
+func printDevBanner(w io.Writer, apiAddr string, res *cluster.InitResult) {
+	fmt.Fprintf(w, `==> keyraft server started in dev mode. Log data will stream in below.
+
+WARNING! Dev mode is enabled. Data lives in a temporary directory that is
+removed on exit, and the node is already initialized and unsealed with the
+single unseal key below. Do not keep real keys in a dev server.
+
+You may need to set the following environment variables:
+
+    $ export KEYRAFT_ADDR='%[1]s'
+    $ export VAULT_ADDR='%[1]s'
+
+The unseal key and root token are shown below in case you want to seal and
+unseal the node or re-authenticate.
+
+Unseal Key: %[2]s
+Root Token: %[3]s
+
+`, apiAddr, base64.StdEncoding.EncodeToString(res.Keys[0]), res.RootToken)
 }

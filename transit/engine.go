@@ -1,0 +1,312 @@
+package transit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/keys"
+)
+
+const keyPrefix = "transit/key/"
+
+// Store is what the engine needs from the node: decrypted local reads and
+// conditional commits (see cluster.Node).
+type Store interface {
+	Read(key string) ([]byte, uint64, error)
+	Revision(key string) (uint64, error)
+	List(prefix string) ([]string, error)
+	Commit(ctx context.Context, txn *cluster.Txn) (uint64, error)
+}
+
+// Response is an operation's result. Status 0 means 200, or 204 when Data
+// is nil.
+type Response struct {
+	Status   int
+	Data     map[string]any
+	Warnings []string
+}
+
+// Engine is the transit secrets engine: named keys with versions, and the
+// operations that use them. Keys are read from the node's local state and
+// kept unwrapped in memory (keyed by record revision) until the node
+// seals; changes commit through Raft with the revision they were made from.
+type Engine struct {
+	store Store
+	log   hclog.Logger
+	// Now is the clock for creation times and auto-rotation.
+	Now func() time.Time
+
+	mu    sync.RWMutex
+	cache map[string]*loaded
+}
+
+// loaded is a policy at one revision with a ready handle per version.
+// It is immutable once built.
+type loaded struct {
+	rev     uint64
+	policy  *Policy
+	handles map[int]*keys.Handle
+}
+
+func (l *loaded) zero() {
+	for _, h := range l.handles {
+		h.Zero()
+	}
+	l.policy.zero()
+}
+
+// New returns an engine over store. Call Purge when the node seals.
+func New(store Store, logger hclog.Logger) *Engine {
+	if logger == nil {
+		logger = hclog.NewNullLogger()
+	}
+	return &Engine{store: store, log: logger, Now: time.Now, cache: map[string]*loaded{}}
+}
+
+// Purge zeroes and drops every cached key.
+func (e *Engine) Purge() {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for name, l := range e.cache {
+		l.zero()
+		delete(e.cache, name)
+	}
+}
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+
+func checkName(name string) error {
+	if !validName.MatchString(name) {
+		return badRequest("invalid key name %q: use 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit", truncate(name))
+	}
+	return nil
+}
+
+// get returns the key as of the local state, or nil when it does not exist.
+func (e *Engine) get(name string) (*loaded, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	rev, err := e.store.Revision(keyPrefix + name)
+	if err != nil {
+		return nil, err
+	}
+	if rev == 0 {
+		return nil, nil
+	}
+	e.mu.RLock()
+	l := e.cache[name]
+	e.mu.RUnlock()
+	if l != nil && l.rev == rev {
+		return l, nil
+	}
+	return e.load(name)
+}
+
+func (e *Engine) load(name string) (*loaded, error) {
+	raw, rev, err := e.store.Read(keyPrefix + name)
+	if err != nil {
+		return nil, err
+	}
+	if raw == nil {
+		return nil, nil
+	}
+	defer clear(raw)
+	p, err := unmarshalPolicy(raw)
+	if err != nil {
+		return nil, err
+	}
+	l := &loaded{rev: rev, policy: p, handles: map[int]*keys.Handle{}}
+	for n, v := range p.Versions {
+		h, err := keys.NewHandle(p.spec(), v)
+		if err != nil {
+			return nil, fmt.Errorf("transit: key %q version %d: %w", name, n, err)
+		}
+		l.handles[n] = h
+	}
+	e.mu.Lock()
+	if old := e.cache[name]; old == nil || old.rev < rev {
+		// The replaced entry may still be in use by a request in flight;
+		// it becomes garbage when that request ends and is not zeroed here.
+		e.cache[name] = l
+	}
+	e.mu.Unlock()
+	return l, nil
+}
+
+// mustGet is get for operations on an existing key; what names the key in
+// the error ("encryption key", "signing key").
+func (e *Engine) mustGet(name, what string) (*loaded, error) {
+	l, err := e.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, badRequest("%s not found", what)
+	}
+	return l, nil
+}
+
+// update runs a read-modify-write of the key until it commits without a
+// conflict. change gets a private copy (nil when the key does not exist)
+// and returns the new policy, or nil to delete it.
+func (e *Engine) update(ctx context.Context, name string, change func(p *Policy) (*Policy, error)) (*Policy, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		l, err := e.get(name)
+		if err != nil {
+			return nil, err
+		}
+		var cur *Policy
+		var rev uint64
+		if l != nil {
+			cur, rev = l.policy.clone(), l.rev
+		}
+		next, err := change(cur)
+		if err != nil {
+			return nil, err
+		}
+		txn := &cluster.Txn{Expect: []fsm.Cond{{Key: keyPrefix + name, Revision: rev}}}
+		if next == nil {
+			txn.Writes = []cluster.Write{{Key: keyPrefix + name, Delete: true}}
+		} else {
+			b, err := next.marshal()
+			if err != nil {
+				return nil, err
+			}
+			txn.Writes = []cluster.Write{{Key: keyPrefix + name, Value: b}}
+			defer clear(b)
+		}
+		_, err = e.store.Commit(ctx, txn)
+		if errors.Is(err, fsm.ErrConflict) && attempt < 10 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return next, nil
+	}
+}
+
+// newPolicy builds version 1 of a key from create parameters.
+func (e *Engine) newPolicy(name string, in *Fields, defType keys.Type) (*Policy, error) {
+	typeName, err := in.String("type", string(defType))
+	if err != nil {
+		return nil, err
+	}
+	t, err := keys.ParseType(typeName)
+	if err != nil {
+		return nil, userError(err)
+	}
+	p := &Policy{Name: name, Type: t, MinDecryptionVersion: 1, MinAvailableVersion: 0, LatestVersion: 1}
+	if p.Derived, err = in.Bool("derived", false); err != nil {
+		return nil, err
+	}
+	if p.Convergent, err = in.Bool("convergent_encryption", false); err != nil {
+		return nil, err
+	}
+	if p.Exportable, err = in.Bool("exportable", false); err != nil {
+		return nil, err
+	}
+	if p.AllowPlaintextBackup, err = in.Bool("allow_plaintext_backup", false); err != nil {
+		return nil, err
+	}
+	if p.AutoRotatePeriod, err = rotatePeriod(in); err != nil {
+		return nil, err
+	}
+	if p.KeySize, err = in.Int("key_size", 0); err != nil {
+		return nil, err
+	}
+	switch {
+	case p.Derived && !t.SupportsDerivation():
+		return nil, badRequest("key derivation is not supported for key type %s", t)
+	case p.Convergent && !p.Derived:
+		return nil, badRequest("convergent encryption requires derivation to be enabled")
+	case p.Convergent && !t.IsAEAD():
+		return nil, badRequest("convergent encryption is not supported for key type %s", t)
+	case p.KeySize != 0 && t != keys.HMAC:
+		return nil, badRequest("key_size is only valid for hmac keys")
+	}
+	if t == keys.HMAC && p.KeySize == 0 {
+		p.KeySize = 32
+	}
+	v, err := keys.GenerateVersion(t, 1, e.Now().UTC(), p.KeySize)
+	if err != nil {
+		return nil, userError(err)
+	}
+	p.Versions = map[int]*keys.Version{1: v}
+	return p, nil
+}
+
+func rotatePeriod(in *Fields) (time.Duration, error) {
+	d, _, err := in.Duration("auto_rotate_period")
+	if err != nil {
+		return 0, err
+	}
+	if d != 0 && d < time.Hour {
+		return 0, badRequest("auto_rotate_period must be 0 to disable, or at least an hour")
+	}
+	return d, nil
+}
+
+// rotate adds a version to p.
+func (e *Engine) rotate(p *Policy) error {
+	n := p.LatestVersion + 1
+	v, err := keys.GenerateVersion(p.Type, n, e.Now().UTC(), p.KeySize)
+	if err != nil {
+		return err
+	}
+	p.Versions[n] = v
+	p.LatestVersion = n
+	return nil
+}
+
+// RotateDue rotates every key whose auto_rotate_period has passed since
+// its newest version. The server calls it periodically on the leader.
+func (e *Engine) RotateDue(ctx context.Context) (int, error) {
+	names, err := e.store.List(keyPrefix)
+	if err != nil {
+		return 0, err
+	}
+	rotated := 0
+	for _, name := range names {
+		l, err := e.get(name)
+		if err != nil || l == nil {
+			continue
+		}
+		p := l.policy
+		if p.AutoRotatePeriod == 0 || e.Now().Before(p.lastRotation().Add(p.AutoRotatePeriod)) {
+			continue
+		}
+		_, err = e.update(ctx, name, func(p *Policy) (*Policy, error) {
+			if p == nil || p.AutoRotatePeriod == 0 || e.Now().Before(p.lastRotation().Add(p.AutoRotatePeriod)) {
+				return nil, errNothingToDo
+			}
+			return p, e.rotate(p)
+		})
+		if errors.Is(err, errNothingToDo) {
+			continue
+		}
+		if err != nil {
+			return rotated, fmt.Errorf("transit: auto-rotating %q: %w", name, err)
+		}
+		e.log.Info("auto-rotated key", "key", name)
+		rotated++
+	}
+	return rotated, nil
+}
+
+var errNothingToDo = errors.New("nothing to do")
+
+func ok(data map[string]any) *Response { return &Response{Status: http.StatusOK, Data: data} }

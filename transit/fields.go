@@ -1,0 +1,199 @@
+package transit
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Fields is a request's parameters, decoded the way Vault does: a field
+// may arrive as its own JSON type or as a string ("2", "true", "1h"), as
+// the vault CLI sends everything as strings. Each getter returns an
+// *Error with status 400 that names the field when the value does not fit.
+type Fields struct {
+	raw  map[string]json.RawMessage
+	used map[string]bool
+}
+
+// ParseFields decodes a JSON object body; an empty body is an empty object.
+func ParseFields(body []byte) (*Fields, error) {
+	f := &Fields{raw: map[string]json.RawMessage{}, used: map[string]bool{}}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return f, nil
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(&f.raw); err != nil {
+		return nil, badRequest("failed to parse JSON input: %s", jsonErrText(err))
+	}
+	if dec.More() {
+		return nil, badRequest("failed to parse JSON input: data after the JSON object")
+	}
+	if f.raw == nil { // the body was JSON null
+		f.raw = map[string]json.RawMessage{}
+	}
+	return f, nil
+}
+
+func jsonErrText(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errorsAs(err, &se):
+		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+	case errorsAs(err, &te):
+		return "request body must be a JSON object"
+	}
+	return err.Error()
+}
+
+// Set adds a parameter that came from the URL path; it wins over the body.
+func (f *Fields) Set(name, value string) {
+	b, _ := json.Marshal(value)
+	f.raw[name] = b
+}
+
+// Has reports whether the field is present and not null.
+func (f *Fields) Has(name string) bool {
+	v, ok := f.raw[name]
+	return ok && string(v) != "null"
+}
+
+// Unused lists fields no getter asked for, for the response's warnings.
+func (f *Fields) Unused() []string {
+	var out []string
+	for k := range f.raw {
+		if !f.used[k] {
+			out = append(out, k)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// scalar returns the field as text, whether it was a JSON string, number
+// or bool. ok is false when absent or null.
+func (f *Fields) scalar(name string) (s string, ok bool, err error) {
+	f.used[name] = true
+	v, present := f.raw[name]
+	if !present || string(v) == "null" {
+		return "", false, nil
+	}
+	switch v[0] {
+	case '"':
+		if err := json.Unmarshal(v, &s); err != nil {
+			return "", false, badRequest("field %q: %s", name, jsonErrText(err))
+		}
+		return s, true, nil
+	case '{', '[':
+		return "", false, badRequest("field %q must be a single value, not an object or array", name)
+	}
+	return string(v), true, nil
+}
+
+// String returns a text field, or def when absent.
+func (f *Fields) String(name, def string) (string, error) {
+	s, ok, err := f.scalar(name)
+	if err != nil || !ok {
+		return def, err
+	}
+	return s, nil
+}
+
+// Int returns an integer field, or def when absent.
+func (f *Fields) Int(name string, def int) (int, error) {
+	s, ok, err := f.scalar(name)
+	if err != nil || !ok {
+		return def, err
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
+	if err != nil {
+		return 0, badRequest("field %q must be an integer, got %q", name, truncate(s))
+	}
+	return int(n), nil
+}
+
+// Bool returns a boolean field, or def when absent.
+func (f *Fields) Bool(name string, def bool) (bool, error) {
+	s, ok, err := f.scalar(name)
+	if err != nil || !ok {
+		return def, err
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(s))
+	if err != nil {
+		return false, badRequest("field %q must be a boolean, got %q", name, truncate(s))
+	}
+	return b, nil
+}
+
+// Duration returns a duration given as seconds (number or numeric string)
+// or as a Go duration string ("1h", "90m"); set is false when absent.
+func (f *Fields) Duration(name string) (d time.Duration, set bool, err error) {
+	s, ok, err := f.scalar(name)
+	if err != nil || !ok {
+		return 0, false, err
+	}
+	s = strings.TrimSpace(s)
+	if secs, perr := strconv.ParseInt(s, 10, 64); perr == nil {
+		if secs < 0 || secs > int64((1<<63-1)/time.Second) {
+			return 0, false, badRequest("field %q: duration out of range", name)
+		}
+		return time.Duration(secs) * time.Second, true, nil
+	}
+	d, perr := time.ParseDuration(s)
+	if perr != nil || d < 0 {
+		return 0, false, badRequest("field %q must be a duration such as \"24h\" or a number of seconds, got %q", name, truncate(s))
+	}
+	return d, true, nil
+}
+
+// Base64 returns a base64-encoded field decoded, or nil when absent.
+func (f *Fields) Base64(name string) ([]byte, error) {
+	s, ok, err := f.scalar(name)
+	if err != nil || !ok {
+		return nil, err
+	}
+	b, derr := base64.StdEncoding.DecodeString(s)
+	if derr != nil {
+		return nil, badRequest("field %q must be base64-encoded: %v", name, derr)
+	}
+	return b, nil
+}
+
+// Batch returns the items of an array-of-objects field; ok is false when
+// the field is absent.
+func (f *Fields) Batch(name string) (items []*Fields, ok bool, err error) {
+	f.used[name] = true
+	v, present := f.raw[name]
+	if !present || string(v) == "null" {
+		return nil, false, nil
+	}
+	var raw []map[string]json.RawMessage
+	dec := json.NewDecoder(bytes.NewReader(v))
+	dec.UseNumber()
+	if err := dec.Decode(&raw); err != nil {
+		return nil, false, badRequest("field %q must be an array of objects", name)
+	}
+	if len(raw) == 0 {
+		return nil, false, badRequest("field %q must have at least one item", name)
+	}
+	for _, r := range raw {
+		if r == nil {
+			r = map[string]json.RawMessage{}
+		}
+		items = append(items, &Fields{raw: r, used: map[string]bool{}})
+	}
+	return items, true, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}

@@ -1,0 +1,252 @@
+package transit
+
+import (
+	"context"
+	"net/http"
+	"sort"
+	"strconv"
+
+	"github.com/keyraft/keyraft/keys"
+)
+
+// CreateKey handles POST transit/keys/:name. Creating a key that exists
+// with the same settings is not an error (as in Vault); the response is
+// the key's info either way.
+func (e *Engine) CreateKey(ctx context.Context, name string, in *Fields) (*Response, error) {
+	var created bool
+	_, err := e.update(ctx, name, func(cur *Policy) (*Policy, error) {
+		if cur != nil {
+			return nil, errNothingToDo
+		}
+		p, err := e.newPolicy(name, in, keys.AES256GCM96)
+		created = err == nil
+		return p, err
+	})
+	if err != nil && err != errNothingToDo {
+		return nil, err
+	}
+	resp, err := e.ReadKey(name)
+	if resp != nil && !created {
+		resp.Warnings = append(resp.Warnings, "key already exists; its settings were not changed")
+	}
+	return resp, err
+}
+
+// ReadKey handles GET transit/keys/:name.
+func (e *Engine) ReadKey(name string) (*Response, error) {
+	l, err := e.get(name)
+	if err != nil {
+		return nil, err
+	}
+	if l == nil {
+		return nil, notFound("key %q not found", name)
+	}
+	return ok(l.policy.info(l.handles)), nil
+}
+
+// ListKeys handles LIST transit/keys. No keys is a 404, as in Vault.
+func (e *Engine) ListKeys() (*Response, error) {
+	names, err := e.store.List(keyPrefix)
+	if err != nil {
+		return nil, err
+	}
+	if len(names) == 0 {
+		return nil, notFound("no keys")
+	}
+	sort.Strings(names)
+	return ok(map[string]any{"keys": names}), nil
+}
+
+// DeleteKey handles DELETE transit/keys/:name; the key must allow it.
+func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) {
+	_, err := e.update(ctx, name, func(p *Policy) (*Policy, error) {
+		if p == nil {
+			return nil, errNothingToDo
+		}
+		if !p.DeletionAllowed {
+			return nil, badRequest("deletion is not allowed for this key")
+		}
+		return nil, nil
+	})
+	if err != nil && err != errNothingToDo {
+		return nil, err
+	}
+	return &Response{Status: http.StatusNoContent}, nil
+}
+
+// RotateKey handles POST transit/keys/:name/rotate.
+func (e *Engine) RotateKey(ctx context.Context, name string) (*Response, error) {
+	_, err := e.update(ctx, name, func(p *Policy) (*Policy, error) {
+		if p == nil {
+			return nil, badRequest("key %q not found", name)
+		}
+		return p, e.rotate(p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e.ReadKey(name)
+}
+
+// ConfigKey handles POST transit/keys/:name/config. Only the given fields
+// change.
+func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Response, error) {
+	var warnings []string
+	_, err := e.update(ctx, name, func(p *Policy) (*Policy, error) {
+		warnings = nil
+		if p == nil {
+			return nil, badRequest("key %q not found", name)
+		}
+		if in.Has("min_decryption_version") {
+			v, err := in.Int("min_decryption_version", 0)
+			if err != nil {
+				return nil, err
+			}
+			if v <= 0 {
+				v = 1
+				warnings = append(warnings, "min_decryption_version of 0 or less means 1")
+			}
+			switch {
+			case v > p.LatestVersion:
+				return nil, badRequest("cannot set min_decryption_version to %d: the latest key version is %d", v, p.LatestVersion)
+			case v < p.MinAvailableVersion:
+				return nil, badRequest("cannot set min_decryption_version to %d: versions below %d were trimmed", v, p.MinAvailableVersion)
+			}
+			p.MinDecryptionVersion = v
+		}
+		if in.Has("min_encryption_version") {
+			v, err := in.Int("min_encryption_version", 0)
+			if err != nil {
+				return nil, err
+			}
+			if v < 0 || v > p.LatestVersion {
+				return nil, badRequest("cannot set min_encryption_version to %d: it must be 0 (latest) or at most the latest version %d", v, p.LatestVersion)
+			}
+			p.MinEncryptionVersion = v
+		}
+		if p.MinEncryptionVersion != 0 && p.MinEncryptionVersion < p.MinDecryptionVersion {
+			return nil, badRequest("min_encryption_version (%d) cannot be below min_decryption_version (%d)", p.MinEncryptionVersion, p.MinDecryptionVersion)
+		}
+		var err error
+		if in.Has("deletion_allowed") {
+			if p.DeletionAllowed, err = in.Bool("deletion_allowed", false); err != nil {
+				return nil, err
+			}
+		}
+		if in.Has("exportable") {
+			v, err := in.Bool("exportable", false)
+			if err != nil {
+				return nil, err
+			}
+			if p.Exportable && !v {
+				return nil, badRequest("exportable cannot be disabled on a key that has it enabled")
+			}
+			p.Exportable = v
+		}
+		if in.Has("allow_plaintext_backup") {
+			v, err := in.Bool("allow_plaintext_backup", false)
+			if err != nil {
+				return nil, err
+			}
+			if p.AllowPlaintextBackup && !v {
+				return nil, badRequest("allow_plaintext_backup cannot be disabled on a key that has it enabled")
+			}
+			p.AllowPlaintextBackup = v
+		}
+		if in.Has("auto_rotate_period") {
+			if p.AutoRotatePeriod, err = rotatePeriod(in); err != nil {
+				return nil, err
+			}
+		}
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp, err := e.ReadKey(name)
+	if resp != nil {
+		resp.Warnings = warnings
+	}
+	return resp, err
+}
+
+// TrimKey handles POST transit/keys/:name/trim: versions below
+// min_available_version are deleted for good.
+func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Response, error) {
+	_, err := e.update(ctx, name, func(p *Policy) (*Policy, error) {
+		if p == nil {
+			return nil, badRequest("key %q not found", name)
+		}
+		if !in.Has("min_available_version") {
+			return nil, badRequest("missing min_available_version")
+		}
+		v, err := in.Int("min_available_version", 0)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case v <= 0:
+			return nil, badRequest("min_available_version must be positive")
+		case v < p.MinAvailableVersion:
+			return nil, badRequest("min_available_version cannot go down (it is %d)", p.MinAvailableVersion)
+		case v > p.MinDecryptionVersion:
+			return nil, badRequest("min_available_version (%d) cannot be above min_decryption_version (%d)", v, p.MinDecryptionVersion)
+		case p.MinEncryptionVersion != 0 && v > p.MinEncryptionVersion:
+			return nil, badRequest("min_available_version (%d) cannot be above min_encryption_version (%d)", v, p.MinEncryptionVersion)
+		}
+		for n, ver := range p.Versions {
+			if n < v {
+				ver.Zero()
+				delete(p.Versions, n)
+			}
+		}
+		p.MinAvailableVersion = v
+		return p, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return e.ReadKey(name)
+}
+
+// Export handles GET transit/export/:kind/:name(/:version).
+func (e *Engine) Export(kind, name, version string) (*Response, error) {
+	switch kind {
+	case keys.ExportEncryptionKey, keys.ExportSigningKey, keys.ExportHMACKey, keys.ExportPublicKey:
+	default:
+		return nil, badRequest("invalid export type %q: use encryption-key, signing-key, hmac-key or public-key", kind)
+	}
+	l, err := e.mustGet(name, "key")
+	if err != nil {
+		return nil, err
+	}
+	p := l.policy
+	if kind != keys.ExportPublicKey && !p.Exportable {
+		return nil, badRequest("private key material is not exportable")
+	}
+	versions := []int{}
+	switch version {
+	case "":
+		for n := range l.handles {
+			versions = append(versions, n)
+		}
+		sort.Ints(versions)
+	case "latest":
+		versions = append(versions, p.LatestVersion)
+	default:
+		n, err := strconv.Atoi(version)
+		if err != nil || l.handles[n] == nil {
+			return nil, badRequest("invalid key version %q", version)
+		}
+		versions = append(versions, n)
+	}
+	out := map[string]any{}
+	for _, n := range versions {
+		s, err := l.handles[n].Export(kind)
+		if err != nil {
+			return nil, userError(err)
+		}
+		out[strconv.Itoa(n)] = s
+	}
+	return ok(map[string]any{"name": p.Name, "type": string(p.Type), "keys": out}), nil
+}

@@ -1,0 +1,122 @@
+package transit
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/keyraft/keyraft/keys"
+)
+
+// Policy is a named transit key: its configuration and every version's
+// material. It is stored as JSON inside a barrier-encrypted record at
+// transit/key/<name>.
+type Policy struct {
+	Name                 string                `json:"name"`
+	Type                 keys.Type             `json:"type"`
+	Derived              bool                  `json:"derived"`
+	Convergent           bool                  `json:"convergent_encryption"`
+	Exportable           bool                  `json:"exportable"`
+	AllowPlaintextBackup bool                  `json:"allow_plaintext_backup"`
+	DeletionAllowed      bool                  `json:"deletion_allowed"`
+	MinDecryptionVersion int                   `json:"min_decryption_version"`
+	MinEncryptionVersion int                   `json:"min_encryption_version"`
+	MinAvailableVersion  int                   `json:"min_available_version"`
+	LatestVersion        int                   `json:"latest_version"`
+	AutoRotatePeriod     time.Duration         `json:"auto_rotate_period"`
+	KeySize              int                   `json:"key_size,omitempty"`
+	Versions             map[int]*keys.Version `json:"versions"`
+}
+
+func (p *Policy) spec() keys.Spec {
+	return keys.Spec{Type: p.Type, Derived: p.Derived, Convergent: p.Convergent}
+}
+
+func (p *Policy) marshal() ([]byte, error) { return json.Marshal(p) }
+
+func unmarshalPolicy(b []byte) (*Policy, error) {
+	var p Policy
+	if err := json.Unmarshal(b, &p); err != nil {
+		return nil, fmt.Errorf("transit: decoding key record: %w", err)
+	}
+	if p.Versions == nil || p.LatestVersion < 1 || p.Versions[p.LatestVersion] == nil {
+		return nil, fmt.Errorf("transit: key record %q has no latest version", p.Name)
+	}
+	return &p, nil
+}
+
+// zero overwrites every version's material.
+func (p *Policy) zero() {
+	for _, v := range p.Versions {
+		v.Zero()
+	}
+}
+
+// clone returns a deep copy for read-modify-write; the cached policy stays
+// untouched until the write commits.
+func (p *Policy) clone() *Policy {
+	c := *p
+	c.Versions = make(map[int]*keys.Version, len(p.Versions))
+	for n, v := range p.Versions {
+		vc := *v
+		vc.Secret = append([]byte(nil), v.Secret...)
+		vc.HMACKey = append([]byte(nil), v.HMACKey...)
+		c.Versions[n] = &vc
+	}
+	return &c
+}
+
+// lastRotation is when the newest version was made.
+func (p *Policy) lastRotation() time.Time { return p.Versions[p.LatestVersion].CreationTime }
+
+// info is the GET transit/keys/:name response (Vault's field names).
+func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
+	versions := map[string]any{}
+	for n, v := range p.Versions {
+		if p.Type.IsAsymmetric() {
+			entry := map[string]any{
+				"creation_time": v.CreationTime.UTC().Format(time.RFC3339Nano),
+				"name":          string(p.Type),
+			}
+			if h := handles[n]; h != nil && !p.Derived {
+				if pub, err := h.PublicKey(nil); err == nil {
+					entry["public_key"] = pub
+				}
+			}
+			versions[strconv.Itoa(n)] = entry
+		} else {
+			versions[strconv.Itoa(n)] = v.CreationTime.Unix()
+		}
+	}
+	d := map[string]any{
+		"name":                   p.Name,
+		"type":                   string(p.Type),
+		"keys":                   versions,
+		"latest_version":         p.LatestVersion,
+		"min_available_version":  p.MinAvailableVersion,
+		"min_decryption_version": p.MinDecryptionVersion,
+		"min_encryption_version": p.MinEncryptionVersion,
+		"deletion_allowed":       p.DeletionAllowed,
+		"derived":                p.Derived,
+		"exportable":             p.Exportable,
+		"allow_plaintext_backup": p.AllowPlaintextBackup,
+		"auto_rotate_period":     int64(p.AutoRotatePeriod / time.Second),
+		"imported_key":           false,
+		"supports_encryption":    p.Type.SupportsEncryption(),
+		"supports_decryption":    p.Type.SupportsDecryption(),
+		"supports_derivation":    p.Type.SupportsDerivation(),
+		"supports_signing":       p.Type.SupportsSigning(),
+	}
+	if p.Derived {
+		d["kdf"] = "hkdf_sha256"
+		d["convergent_encryption"] = p.Convergent
+		if p.Convergent {
+			d["convergent_encryption_version"] = 3
+		}
+	}
+	if p.Type == keys.HMAC {
+		d["key_size"] = p.KeySize
+	}
+	return d
+}

@@ -1,0 +1,261 @@
+package transport
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/transit"
+)
+
+// DefaultMaxRequestSize is the body limit when Config leaves it at zero.
+const DefaultMaxRequestSize = 32 << 20
+
+// Version is reported by seal-status and health.
+var Version = "0.1.0"
+
+// Config configures the HTTP API.
+type Config struct {
+	Node    *cluster.Node
+	Transit *transit.Engine
+	// Audit records every request before it is answered.
+	Audit audit.Recorder
+	// APIAddr is this node's advertised API address (for sys/leader).
+	APIAddr string
+	// MaxRequestSize limits request bodies (bytes); 0 means 32 MiB.
+	MaxRequestSize int64
+	Logger         hclog.Logger
+}
+
+// API is the HTTP API of one node: Vault's sys, token and transit paths.
+type API struct {
+	cfg Config
+	log hclog.Logger
+}
+
+// NewAPI returns the API handler.
+func NewAPI(cfg Config) (*API, error) {
+	if cfg.Node == nil || cfg.Transit == nil {
+		return nil, errors.New("transport: node and transit engine are required")
+	}
+	if cfg.MaxRequestSize == 0 {
+		cfg.MaxRequestSize = DefaultMaxRequestSize
+	}
+	if cfg.MaxRequestSize < 0 {
+		return nil, errors.New("transport: max request size must not be negative")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Audit == nil {
+		cfg.Audit = audit.LogRecorder{Logger: cfg.Logger.Named("audit")}
+	}
+	return &API{cfg: cfg, log: cfg.Logger}, nil
+}
+
+// request is one API call on its way through the pipeline.
+type request struct {
+	ctx    context.Context
+	method string // GET, PUT, POST, DELETE or LIST
+	path   string // after /v1/
+	body   []byte
+	query  url.Values
+	token  string
+	ev     *audit.Event
+}
+
+// reply is what a handler produces; the pipeline records it, then sends it.
+type reply struct {
+	status   int
+	data     any // wrapped in Vault's envelope
+	raw      any // sent as is (sys/* endpoints that Vault answers unwrapped)
+	warnings []string
+}
+
+// ServeHTTP runs the request pipeline: decode → route (authenticate,
+// authorize, act) → record → answer. Nothing is written to the client
+// before the audit event is recorded.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	ev := &audit.Event{
+		Time:       time.Now().UTC(),
+		Node:       a.cfg.Node.Config().NodeID,
+		RequestID:  newRequestID(),
+		RemoteAddr: remoteIP(r),
+		Method:     r.Method,
+		Path:       r.URL.Path,
+	}
+	rep := a.handle(r, ev)
+	ev.Status = rep.status
+	switch {
+	case rep.status >= 500:
+		ev.Outcome = "error"
+	case rep.status == http.StatusForbidden:
+		ev.Outcome = "denied"
+	case rep.status >= 400:
+		ev.Outcome = "error"
+	default:
+		ev.Outcome = "allowed"
+	}
+	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+		a.log.Error("audit record failed; refusing to answer", "request_id", ev.RequestID, "error", err)
+		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
+	}
+	a.write(w, ev.RequestID, rep)
+}
+
+func (a *API) handle(r *http.Request, ev *audit.Event) reply {
+	path, ok := strings.CutPrefix(r.URL.Path, "/v1/")
+	if !ok {
+		return errReply(http.StatusNotFound, "unsupported path: API paths start with /v1/")
+	}
+	method := r.Method
+	switch method {
+	case http.MethodGet, http.MethodHead:
+		if r.URL.Query().Get("list") == "true" {
+			method = "LIST"
+		} else {
+			method = http.MethodGet
+		}
+	case http.MethodPost, http.MethodPut:
+		method = http.MethodPost
+	case http.MethodDelete, "LIST":
+	default:
+		return errReply(http.StatusMethodNotAllowed, fmt.Sprintf("unsupported method %s", r.Method))
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, a.cfg.MaxRequestSize))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", a.cfg.MaxRequestSize))
+		}
+		return errReply(http.StatusBadRequest, "failed to read request body")
+	}
+	req := &request{
+		ctx:    r.Context(),
+		method: method,
+		path:   strings.TrimSuffix(path, "/"),
+		body:   body,
+		query:  r.URL.Query(),
+		token:  tokenFrom(r),
+		ev:     ev,
+	}
+	return a.route(req)
+}
+
+func tokenFrom(r *http.Request) string {
+	if t := r.Header.Get("X-Vault-Token"); t != "" {
+		return t
+	}
+	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+// authenticate checks the token and refuses a sealed node. Every path but
+// the seal and status ones goes through it.
+func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
+	if a.cfg.Node.Sealed() {
+		r := errReply(http.StatusServiceUnavailable, "keyraft is sealed")
+		return nil, &r
+	}
+	if req.token == "" {
+		r := errReply(http.StatusForbidden, "permission denied: missing client token (set X-Vault-Token)")
+		return nil, &r
+	}
+	te, err := a.cfg.Node.LookupToken(req.token)
+	if err != nil {
+		r := a.errorReply(err)
+		return nil, &r
+	}
+	req.ev.Identity = te.Accessor
+	return te, nil
+}
+
+func errReply(status int, msg string) reply {
+	return reply{status: status, raw: map[string]any{"errors": []string{msg}}}
+}
+
+// errorReply maps an error from the layers below to a status and message.
+func (a *API) errorReply(err error) reply {
+	var te *transit.Error
+	switch {
+	case errors.As(err, &te):
+		return errReply(te.Status, te.Msg)
+	case errors.Is(err, cluster.ErrSealed):
+		return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
+	case errors.Is(err, cluster.ErrPermissionDenied):
+		return errReply(http.StatusForbidden, "permission denied")
+	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader):
+		return errReply(http.StatusServiceUnavailable, "no leader is available to accept writes; try again")
+	case errors.Is(err, fsm.ErrConflict):
+		return errReply(http.StatusServiceUnavailable, "the key changed concurrently too often; try again")
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return errReply(http.StatusServiceUnavailable, "request timed out")
+	}
+	a.log.Error("internal error", "error", err)
+	return errReply(http.StatusInternalServerError, "internal error")
+}
+
+func (a *API) write(w http.ResponseWriter, requestID string, rep reply) {
+	h := w.Header()
+	h.Set("Cache-Control", "no-store")
+	status := rep.status
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if rep.data == nil && rep.raw == nil {
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	body := rep.raw
+	if rep.data != nil {
+		body = map[string]any{
+			"request_id":     requestID,
+			"lease_id":       "",
+			"renewable":      false,
+			"lease_duration": 0,
+			"data":           rep.data,
+			"wrap_info":      nil,
+			"warnings":       rep.warnings,
+			"auth":           nil,
+		}
+	}
+	b, err := json.Marshal(body)
+	if err != nil {
+		a.log.Error("encoding response", "error", err)
+		status, b = http.StatusInternalServerError, []byte(`{"errors":["internal error"]}`)
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(append(b, '\n'))
+}
+
+func newRequestID() string {
+	b := make([]byte, 16)
+	rand.Read(b)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+func remoteIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}

@@ -1,0 +1,220 @@
+package transport
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/keyraft/keyraft/transit"
+)
+
+// route dispatches one request. Paths under sys/ and auth/ are the node's;
+// transit/ is the key engine, always mounted.
+func (a *API) route(req *request) reply {
+	parts := strings.Split(req.path, "/")
+	req.ev.Operation = operationName(parts)
+	switch parts[0] {
+	case "sys":
+		return a.routeSys(req, parts[1:])
+	case "auth":
+		return a.routeAuth(req, parts[1:])
+	case "transit":
+		if _, r := a.authenticate(req); r != nil {
+			return *r
+		}
+		return a.routeTransit(req, parts[1:])
+	}
+	return errReply(http.StatusNotFound, "unsupported path")
+}
+
+// operationName is the audit operation of a path, e.g. "transit/encrypt".
+func operationName(parts []string) string {
+	if len(parts) >= 2 {
+		return parts[0] + "/" + parts[1]
+	}
+	return parts[0]
+}
+
+func unsupportedOp() reply { return errReply(http.StatusMethodNotAllowed, "unsupported operation") }
+
+// fields decodes the body and adds the query parameters (for GET) and the
+// path parameters, as Vault merges all three.
+func (req *request) fields(pathParams map[string]string) (*transit.Fields, *reply) {
+	f, err := transit.ParseFields(req.body)
+	if err != nil {
+		r := errorFromTransit(err)
+		return nil, &r
+	}
+	if req.method == http.MethodGet || req.method == "LIST" {
+		for k, v := range req.query {
+			if k != "list" && len(v) > 0 && !f.Has(k) {
+				f.Set(k, v[0])
+			}
+		}
+	}
+	for k, v := range pathParams {
+		if v != "" {
+			f.Set(k, v)
+		}
+	}
+	return f, nil
+}
+
+func errorFromTransit(err error) reply {
+	if te, ok := err.(*transit.Error); ok {
+		return errReply(te.Status, te.Msg)
+	}
+	return errReply(http.StatusBadRequest, err.Error())
+}
+
+func (a *API) respond(resp *transit.Response, err error) reply {
+	if err != nil {
+		return a.errorReply(err)
+	}
+	if resp.Data == nil {
+		return reply{status: http.StatusNoContent}
+	}
+	if len(resp.Warnings) == 0 {
+		resp.Warnings = nil
+	}
+	return reply{status: resp.Status, data: resp.Data, warnings: resp.Warnings}
+}
+
+// withUnused adds Vault's warning about parameters the endpoint ignored.
+func withUnused(rep reply, f *transit.Fields) reply {
+	if u := f.Unused(); len(u) > 0 && rep.data != nil {
+		rep.warnings = append(rep.warnings, "Endpoint ignored these unrecognized parameters: ["+strings.Join(u, " ")+"]")
+	}
+	return rep
+}
+
+func (a *API) routeTransit(req *request, p []string) reply {
+	e := a.cfg.Transit
+	ctx := req.ctx
+	at := func(i int) string {
+		if i < len(p) {
+			return p[i]
+		}
+		return ""
+	}
+	if len(p) == 0 || p[0] == "" {
+		return errReply(http.StatusNotFound, "unsupported path")
+	}
+	op, name := p[0], at(1)
+	if name != "" {
+		req.ev.Key = name
+	}
+	var params map[string]string
+	switch op {
+	case "keys":
+		switch {
+		case len(p) == 1:
+			if req.method != "LIST" {
+				return unsupportedOp()
+			}
+			return a.respond(e.ListKeys())
+		case len(p) == 2:
+			switch req.method {
+			case http.MethodGet:
+				return a.respond(e.ReadKey(name))
+			case http.MethodPost:
+				f, r := req.fields(nil)
+				if r != nil {
+					return *r
+				}
+				return withUnused(a.respond(e.CreateKey(ctx, name, f)), f)
+			case http.MethodDelete:
+				return a.respond(e.DeleteKey(ctx, name))
+			}
+			return unsupportedOp()
+		case len(p) == 3 && req.method == http.MethodPost:
+			f, r := req.fields(nil)
+			if r != nil {
+				return *r
+			}
+			switch p[2] {
+			case "rotate":
+				return a.respond(e.RotateKey(ctx, name))
+			case "config":
+				return withUnused(a.respond(e.ConfigKey(ctx, name, f)), f)
+			case "trim":
+				return withUnused(a.respond(e.TrimKey(ctx, name, f)), f)
+			}
+		}
+		return errReply(http.StatusNotFound, "unsupported path")
+	case "export":
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		if len(p) < 3 || len(p) > 4 {
+			return errReply(http.StatusNotFound, "unsupported path: use transit/export/:type/:name(/:version)")
+		}
+		req.ev.Key = p[2]
+		return a.respond(e.Export(p[1], p[2], at(3)))
+	case "random":
+		params = map[string]string{}
+		for _, s := range p[1:] {
+			if _, err := strconv.Atoi(s); err == nil {
+				params["bytes"] = s
+			} else {
+				params["source"] = s
+			}
+		}
+		req.ev.Key = ""
+	case "hash":
+		params = map[string]string{"algorithm": at(1)}
+		req.ev.Key = ""
+	case "sign", "verify":
+		params = map[string]string{"hash_algorithm": at(2)}
+	case "hmac":
+		params = map[string]string{"algorithm": at(2)}
+	case "datakey":
+		req.ev.Key = at(2)
+	}
+	maxParts, known := dataOpParts[op]
+	if !known || len(p) > maxParts || (op != "random" && op != "hash" && name == "") {
+		return errReply(http.StatusNotFound, "unsupported path")
+	}
+	if req.method != http.MethodPost {
+		return unsupportedOp()
+	}
+	f, r := req.fields(params)
+	if r != nil {
+		return *r
+	}
+	var resp *transit.Response
+	var err error
+	switch op {
+	case "encrypt":
+		resp, err = e.Encrypt(ctx, name, f)
+	case "decrypt":
+		resp, err = e.Decrypt(ctx, name, f)
+	case "rewrap":
+		resp, err = e.Rewrap(ctx, name, f)
+	case "datakey":
+		resp, err = e.DataKey(ctx, name, at(2), f)
+	case "sign":
+		resp, err = e.Sign(ctx, name, f)
+	case "verify":
+		resp, err = e.Verify(ctx, name, f)
+	case "hmac":
+		resp, err = e.HMAC(ctx, name, f)
+	case "random":
+		resp, err = transit.Random(f)
+	case "hash":
+		resp, err = transit.Hash(f)
+	}
+	if resp != nil {
+		if v, ok := resp.Data["key_version"].(int); ok {
+			req.ev.KeyVersion = v
+		}
+	}
+	return withUnused(a.respond(resp, err), f)
+}
+
+// dataOpParts is how many path segments each data operation takes
+// (e.g. sign/:name/:hash_algorithm is 3).
+var dataOpParts = map[string]int{
+	"encrypt": 2, "decrypt": 2, "rewrap": 2, "datakey": 3,
+	"sign": 3, "verify": 3, "hmac": 3, "random": 3, "hash": 2,
+}

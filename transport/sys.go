@@ -1,0 +1,276 @@
+package transport
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyraft/keyraft/cluster"
+)
+
+func (a *API) routeSys(req *request, p []string) reply {
+	if len(p) == 0 {
+		return errReply(http.StatusNotFound, "unsupported path")
+	}
+	path := strings.Join(p, "/")
+	switch path {
+	case "init":
+		switch req.method {
+		case http.MethodGet:
+			return reply{raw: map[string]any{"initialized": a.cfg.Node.Initialized()}}
+		case http.MethodPost:
+			return a.sysInit(req)
+		}
+		return unsupportedOp()
+	case "unseal":
+		if req.method != http.MethodPost {
+			return unsupportedOp()
+		}
+		return a.sysUnseal(req)
+	case "seal-status":
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		return reply{raw: a.sealStatus()}
+	case "health":
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		return a.sysHealth(req)
+	case "leader":
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		return a.sysLeader()
+	case "seal":
+		if req.method != http.MethodPost {
+			return unsupportedOp()
+		}
+		te, r := a.authenticate(req)
+		if r != nil {
+			return *r
+		}
+		if !hasPolicy(te, "root") {
+			return errReply(http.StatusForbidden, "permission denied: sealing needs a root token")
+		}
+		a.cfg.Node.Seal()
+		a.log.Info("sealed by request", "accessor", te.Accessor)
+		return reply{status: http.StatusNoContent}
+	}
+	return errReply(http.StatusNotFound, "unsupported path")
+}
+
+func hasPolicy(te *cluster.TokenEntry, name string) bool {
+	for _, p := range te.Policies {
+		if p == name {
+			return true
+		}
+	}
+	return false
+}
+
+func (a *API) sealStatus() map[string]any {
+	st := a.cfg.Node.SealStatus()
+	out := map[string]any{
+		"type":          st.Type,
+		"initialized":   st.Initialized,
+		"sealed":        st.Sealed,
+		"t":             st.Threshold,
+		"n":             st.Shares,
+		"progress":      st.Progress,
+		"nonce":         "",
+		"version":       Version,
+		"build_date":    "",
+		"migration":     false,
+		"recovery_seal": false,
+		"storage_type":  "raft",
+	}
+	if st.Initialized {
+		out["cluster_name"] = st.ClusterName
+		out["cluster_id"] = st.ClusterID
+	}
+	return out
+}
+
+func (a *API) sysInit(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	for _, unsupported := range []string{"pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"} {
+		if f.Has(unsupported) {
+			return errReply(http.StatusBadRequest, unsupported+" is not supported")
+		}
+	}
+	for _, recovery := range []string{"recovery_shares", "recovery_threshold"} {
+		if f.Has(recovery) {
+			return errReply(http.StatusBadRequest, recovery+" is only valid with an auto-unseal seal; this node uses shamir")
+		}
+	}
+	shares, err := f.Int("secret_shares", 0)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	threshold, err := f.Int("secret_threshold", 0)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if !f.Has("secret_shares") || !f.Has("secret_threshold") {
+		return errReply(http.StatusBadRequest, "secret_shares and secret_threshold are required")
+	}
+	res, err := a.cfg.Node.Init(req.ctx, cluster.InitRequest{SecretShares: shares, SecretThreshold: threshold})
+	switch {
+	case errors.Is(err, cluster.ErrAlreadyInitialized):
+		return errReply(http.StatusBadRequest, "keyraft is already initialized")
+	case errors.Is(err, cluster.ErrInvalidRequest):
+		return errReply(http.StatusBadRequest, strings.TrimPrefix(err.Error(), cluster.ErrInvalidRequest.Error()+": "))
+	case err != nil:
+		return a.errorReply(err)
+	}
+	hexKeys := make([]string, len(res.Keys))
+	b64Keys := make([]string, len(res.Keys))
+	for i, k := range res.Keys {
+		hexKeys[i] = hex.EncodeToString(k)
+		b64Keys[i] = base64.StdEncoding.EncodeToString(k)
+	}
+	return reply{raw: map[string]any{"keys": hexKeys, "keys_base64": b64Keys, "root_token": res.RootToken}}
+}
+
+func (a *API) sysUnseal(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	reset, err := f.Bool("reset", false)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if reset {
+		a.cfg.Node.ResetUnseal()
+		return reply{raw: a.sealStatus()}
+	}
+	key, err := f.String("key", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if key == "" {
+		return errReply(http.StatusBadRequest, "'key' must be given in the request body as JSON, or 'reset' set to true")
+	}
+	share, err := hex.DecodeString(key)
+	if err != nil {
+		if share, err = base64.StdEncoding.DecodeString(key); err != nil {
+			return errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
+		}
+	}
+	defer clear(share)
+	_, err = a.cfg.Node.Unseal(req.ctx, share)
+	switch {
+	case errors.Is(err, cluster.ErrNotInitialized):
+		return errReply(http.StatusBadRequest, "keyraft is not initialized")
+	case errors.Is(err, cluster.ErrInvalidUnsealKey):
+		return errReply(http.StatusBadRequest, "unseal failed, invalid key: "+strings.TrimPrefix(err.Error(), cluster.ErrInvalidUnsealKey.Error()+": "))
+	case err != nil:
+		return a.errorReply(err)
+	}
+	return reply{raw: a.sealStatus()}
+}
+
+// sysHealth answers as Vault does: 200 active, 429 standby, 501 not
+// initialized, 503 sealed; each code can be overridden by a query flag.
+func (a *API) sysHealth(req *request) reply {
+	n := a.cfg.Node
+	st := n.SealStatus()
+	standby := !n.IsLeader()
+	code := func(name string, def int) int {
+		if v := req.query[name]; len(v) > 0 {
+			if c, err := strconv.Atoi(v[0]); err == nil && c >= 100 && c <= 599 {
+				return c
+			}
+		}
+		return def
+	}
+	status := code("activecode", http.StatusOK)
+	switch {
+	case !st.Initialized:
+		status = code("uninitcode", http.StatusNotImplemented)
+	case st.Sealed:
+		status = code("sealedcode", http.StatusServiceUnavailable)
+	case standby:
+		status = code("standbycode", http.StatusTooManyRequests)
+		if _, ok := req.query["standbyok"]; ok && req.query.Get("standbyok") != "false" {
+			status = code("activecode", http.StatusOK)
+		}
+	}
+	body := map[string]any{
+		"initialized":                  st.Initialized,
+		"sealed":                       st.Sealed,
+		"standby":                      standby,
+		"performance_standby":          false,
+		"replication_performance_mode": "disabled",
+		"replication_dr_mode":          "disabled",
+		"server_time_utc":              time.Now().Unix(),
+		"version":                      Version,
+	}
+	if st.Initialized {
+		body["cluster_name"] = st.ClusterName
+		body["cluster_id"] = st.ClusterID
+	}
+	return reply{status: status, raw: body}
+}
+
+func (a *API) sysLeader() reply {
+	n := a.cfg.Node
+	committed, applied := n.RaftIndexes()
+	leaderCluster, _ := n.Leader()
+	isSelf := n.IsLeader()
+	leaderAPI := ""
+	if isSelf {
+		leaderAPI = a.cfg.APIAddr
+	}
+	return reply{raw: map[string]any{
+		"ha_enabled":             true,
+		"is_self":                isSelf,
+		"leader_address":         leaderAPI,
+		"leader_cluster_address": leaderCluster,
+		"performance_standby":    false,
+		"raft_committed_index":   committed,
+		"raft_applied_index":     applied,
+	}}
+}
+
+func (a *API) routeAuth(req *request, p []string) reply {
+	path := strings.Join(p, "/")
+	if path != "token/lookup-self" {
+		return errReply(http.StatusNotFound, "unsupported path")
+	}
+	if req.method != http.MethodGet && req.method != http.MethodPost {
+		return unsupportedOp()
+	}
+	te, r := a.authenticate(req)
+	if r != nil {
+		return *r
+	}
+	return reply{data: map[string]any{
+		"accessor":         te.Accessor,
+		"creation_time":    te.CreationTime.Unix(),
+		"creation_ttl":     0,
+		"display_name":     te.DisplayName,
+		"entity_id":        "",
+		"expire_time":      nil,
+		"explicit_max_ttl": 0,
+		"id":               req.token,
+		"issue_time":       te.CreationTime.Format(time.RFC3339Nano),
+		"meta":             nil,
+		"num_uses":         0,
+		"orphan":           true,
+		"path":             "auth/token/root",
+		"policies":         te.Policies,
+		"renewable":        false,
+		"ttl":              0,
+		"type":             "service",
+	}}
+}
