@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Sentinel errors. Every error returned by Parse, Load and Validate wraps
@@ -57,10 +58,16 @@ type Config struct {
 
 // Storage is the storage "raft" block.
 type Storage struct {
-	Type      string // only "raft"
-	Path      string // data directory of this node; required
-	NodeID    string // this node's Raft ID; required
-	RetryJoin []RetryJoin
+	Type   string // only "raft"
+	Path   string // data directory of this node; required
+	NodeID string // this node's Raft ID; required
+	// SnapshotThreshold is how many Raft log entries trigger an automatic
+	// snapshot; 0 keeps the server's default.
+	SnapshotThreshold int64
+	// SnapshotInterval is how often Raft checks whether to snapshot, as a
+	// Go duration ("30s"); "" keeps the server's default.
+	SnapshotInterval string
+	RetryJoin        []RetryJoin
 }
 
 // RetryJoin is one retry_join block: a node to ask for admission to an
@@ -174,6 +181,11 @@ func (s *Storage) validate() error {
 	}
 	if !printable(s.NodeID) {
 		return invalid("storage.node_id", `storage "raft": node_id %q has spaces or control characters`, s.NodeID)
+	}
+	if s.SnapshotInterval != "" {
+		if d, err := time.ParseDuration(s.SnapshotInterval); err != nil || d < time.Second {
+			return invalid("storage.snapshot_interval", `storage "raft": snapshot_interval %q must be a duration of at least 1s, such as "30s"`, s.SnapshotInterval)
+		}
 	}
 	for i, j := range s.RetryJoin {
 		field := fmt.Sprintf("storage.retry_join[%d]", i)

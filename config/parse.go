@@ -133,6 +133,9 @@ func (p *parser) storage(b *hclsyntax.Block, c *Config) error {
 		attrs: map[string]func(*hclsyntax.Attribute) error{
 			"path":    p.str(&s.Path, "storage.path"),
 			"node_id": p.str(&s.NodeID, "storage.node_id"),
+			// Raft log entries between automatic snapshots (0: the default).
+			"snapshot_threshold": p.size(&s.SnapshotThreshold, "storage.snapshot_threshold", "log entries"),
+			"snapshot_interval":  p.str(&s.SnapshotInterval, "storage.snapshot_interval"),
 		},
 		blocks: map[string]func(*hclsyntax.Block) error{
 			"retry_join": func(b *hclsyntax.Block) error {
@@ -175,7 +178,7 @@ func (p *parser) listener(b *hclsyntax.Block, c *Config) error {
 			"tls_disable":      p.boolean(&l.TLSDisable, field+".tls_disable"),
 			"tls_cert_file":    p.str(&l.TLSCertFile, field+".tls_cert_file"),
 			"tls_key_file":     p.str(&l.TLSKeyFile, field+".tls_key_file"),
-			"max_request_size": p.size(&l.MaxRequestSize, field+".max_request_size"),
+			"max_request_size": p.size(&l.MaxRequestSize, field+".max_request_size", "bytes"),
 		},
 	})
 	c.Listeners = append(c.Listeners, l)
@@ -389,14 +392,14 @@ func (p *parser) boolean(dst *bool, field string) func(*hclsyntax.Attribute) err
 
 // size decodes a whole number of bytes, written as a number or a string of
 // digits.
-func (p *parser) size(dst *int64, field string) func(*hclsyntax.Attribute) error {
+func (p *parser) size(dst *int64, field, unit string) func(*hclsyntax.Attribute) error {
 	return func(a *hclsyntax.Attribute) error {
 		v, err := p.value(a, field)
 		if err != nil {
 			return err
 		}
 		bad := func(shown string) error {
-			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be a whole number of bytes, not %s", a.Name, shown)
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be a whole number of %s, not %s", a.Name, unit, shown)
 		}
 		var n int64
 		switch v.Type() {

@@ -139,6 +139,12 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, s
 	if u, err := url.Parse(cfg.ClusterAddr); err == nil && u.Port() != "0" {
 		nc.AdvertiseAddr = u.Host
 	}
+	if cfg.Storage.SnapshotThreshold > 0 {
+		nc.SnapshotThreshold = uint64(cfg.Storage.SnapshotThreshold)
+	}
+	if d, err := time.ParseDuration(cfg.Storage.SnapshotInterval); err == nil {
+		nc.SnapshotInterval = d
+	}
 	if cfg.ClusterName != "" {
 		nc.ClusterName = cfg.ClusterName
 	}
