@@ -1,10 +1,3 @@
-// Package audit defines the record every request leaves behind and the
-// Recorder that a request waits on before it answers.
-//
-// The foundation records events in the node's log; the replicated,
-// hash-chained log that commits each event through Raft before the
-// response goes out plugs in behind the same Recorder interface, so the
-// request path does not change when it lands.
 package audit
 
 import (
@@ -15,22 +8,38 @@ import (
 )
 
 // Event is one request's record. It never holds plaintext, ciphertext,
-// tokens or key material: only names, outcomes and identities.
+// tokens or key material: only names, outcomes, identities and HMACs.
+//
+// Seq, PrevHash and Hash are assigned by the state machine when the event
+// commits; a proposer leaves them zero.
 type Event struct {
+	Seq        uint64    `json:"seq"`
 	Time       time.Time `json:"time"`
 	Node       string    `json:"node"`
 	RequestID  string    `json:"request_id"`
-	Identity   string    `json:"identity,omitempty"` // token accessor
-	RemoteAddr string    `json:"remote_addr"`
-	Operation  string    `json:"operation"` // e.g. "encrypt", "sys/unseal"
-	Method     string    `json:"method"`
-	Path       string    `json:"path"`
+	Identity   string    `json:"identity,omitempty"` // token accessor or certificate subject
+	RemoteAddr string    `json:"remote_addr,omitempty"`
+	Operation  string    `json:"operation"` // e.g. "transit/encrypt", "sys/unseal"
+	Method     string    `json:"method,omitempty"`
+	Path       string    `json:"path,omitempty"`
 	Key        string    `json:"key,omitempty"`
 	KeyVersion int       `json:"key_version,omitempty"`
 	Outcome    string    `json:"outcome"` // allowed | denied | error
-	Status     int       `json:"status"`
+	Status     int       `json:"status,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	// HMACs holds HMAC-SHA256 values of sensitive request fields (plaintext,
+	// ciphertext, context, token), keyed by field name.
+	HMACs    map[string]string `json:"hmacs,omitempty"`
+	PrevHash string            `json:"prev_hash"`
+	Hash     string            `json:"hash"`
 }
+
+// Outcomes.
+const (
+	Allowed = "allowed"
+	Denied  = "denied"
+	Failed  = "error"
+)
 
 // Recorder takes an event and returns once it is durably recorded. A
 // request that used key material answers only after Record returns nil;

@@ -2,8 +2,10 @@ package fsm
 
 import (
 	"encoding/binary"
+
 	"errors"
 	"fmt"
+	"github.com/keyraft/keyraft/audit"
 )
 
 // OpKind says what an Op does to the record at its key.
@@ -36,11 +38,17 @@ type Cond struct {
 	Revision uint64
 }
 
-// Command is the payload of one Raft log entry: preconditions and the
-// writes that happen, all or nothing, when every precondition holds.
+// Command is the payload of one Raft log entry: preconditions, the writes
+// that happen when every precondition holds, and the audit events that
+// record them. Writes and events commit together or not at all.
 type Command struct {
 	Conds []Cond
 	Ops   []Op
+	// Events are encoded audit events (see package audit) with seq,
+	// prev_hash and hash unset: Apply chains them.
+	Events [][]byte
+
+	decoded []*audit.Event // filled by Validate
 }
 
 // Limits enforced by DecodeCommand; a proposer never makes anything larger.
@@ -57,8 +65,9 @@ const commandFormat = 1
 
 // Encode serializes c:
 //
-//	format(1) | uvarint nconds | { uvarint len | key | uvarint revision }*
-//	          | uvarint nops   | { kind(1) | uvarint len | key | uvarint len | value }*
+//	format(1) | uvarint nconds  | { uvarint len | key | uvarint revision }*
+//	          | uvarint nops    | { kind(1) | uvarint len | key | uvarint len | value }*
+//	          | uvarint nevents | { uvarint len | event }*
 func (c *Command) Encode() ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -69,6 +78,9 @@ func (c *Command) Encode() ([]byte, error) {
 	}
 	for _, op := range c.Ops {
 		size += 1 + 2*binary.MaxVarintLen64 + len(op.Key) + len(op.Value)
+	}
+	for _, ev := range c.Events {
+		size += binary.MaxVarintLen64 + len(ev)
 	}
 	b := make([]byte, 0, size)
 	b = append(b, commandFormat)
@@ -83,13 +95,28 @@ func (c *Command) Encode() ([]byte, error) {
 		b = appendBytes(b, []byte(op.Key))
 		b = appendBytes(b, op.Value)
 	}
+	b = binary.AppendUvarint(b, uint64(len(c.Events)))
+	for _, ev := range c.Events {
+		b = appendBytes(b, ev)
+	}
 	return b, nil
 }
 
 // Validate checks the limits and key rules every node will apply.
 func (c *Command) Validate() error {
-	if len(c.Ops) == 0 {
-		return fmt.Errorf("%w: command has no writes", ErrMalformed)
+	if len(c.Ops) == 0 && len(c.Events) == 0 {
+		return fmt.Errorf("%w: command has no writes and no events", ErrMalformed)
+	}
+	c.decoded = c.decoded[:0]
+	for i, ev := range c.Events {
+		e, err := audit.Decode(ev)
+		if err != nil {
+			return fmt.Errorf("%w: event %d: %v", ErrMalformed, i, err)
+		}
+		if e.Seq != 0 || e.PrevHash != "" || e.Hash != "" {
+			return fmt.Errorf("%w: event %d: seq and hashes are assigned by the state machine", ErrMalformed, i)
+		}
+		c.decoded = append(c.decoded, e)
 	}
 	for _, cd := range c.Conds {
 		if err := validKey(cd.Key); err != nil {
@@ -154,6 +181,10 @@ func DecodeCommand(b []byte) (*Command, error) {
 			val = nil
 		}
 		c.Ops = append(c.Ops, Op{Kind: kind, Key: key, Value: val})
+	}
+	n = d.count(1)
+	for i := 0; i < n && d.err == nil; i++ {
+		c.Events = append(c.Events, d.bytes(audit.MaxEventSize))
 	}
 	if d.err != nil {
 		return nil, d.err

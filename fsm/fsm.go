@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/plugins"
 )
 
@@ -18,7 +20,22 @@ import (
 // commands may not write them.
 const internalPrefix = 0x00
 
-var appliedKey = []byte{internalPrefix, 'a', 'p', 'p', 'l', 'i', 'e', 'd'}
+var (
+	appliedKey   = []byte{internalPrefix, 'a', 'p', 'p', 'l', 'i', 'e', 'd'}
+	auditHeadKey = []byte("\x00audit/head")
+	// auditEventPrefix + 20-digit seq holds each chained event.
+	auditEventPrefix = []byte("\x00audit/e/")
+)
+
+// AuditHead is the last chained audit event: every node agrees on it.
+type AuditHead struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+func auditEventKey(seq uint64) []byte {
+	return fmt.Appendf(append([]byte(nil), auditEventPrefix...), "%020d", seq)
+}
 
 // ConflictError is the result of a command whose precondition failed: the
 // record at Key changed after the proposer read it. Nothing was written.
@@ -41,6 +58,9 @@ type Result struct {
 	// Err is nil, a *ConflictError, or wraps ErrMalformed. Either way every
 	// node reached the same outcome.
 	Err error
+	// FirstSeq and LastSeq are the audit seqs the entry's events got
+	// (zero when it had none or failed).
+	FirstSeq, LastSeq uint64
 }
 
 // FSM is keyraft's replicated state machine: an ordered map from record
@@ -58,6 +78,7 @@ type FSM struct {
 
 	mu      sync.Mutex
 	applied uint64
+	head    AuditHead
 	waiters map[chan struct{}]uint64
 }
 
@@ -77,7 +98,43 @@ func New(store plugins.Storage) (*FSM, error) {
 		}
 		f.applied = binary.BigEndian.Uint64(v)
 	}
+	head, err := readHead(store)
+	if err != nil {
+		return nil, err
+	}
+	f.head = head
 	return f, nil
+}
+
+func readHead(r plugins.Reader) (AuditHead, error) {
+	h := AuditHead{Hash: audit.GenesisHash}
+	v, err := r.Get(auditHeadKey)
+	if err != nil || v == nil {
+		return h, err
+	}
+	if err := json.Unmarshal(v, &h); err != nil {
+		return h, fmt.Errorf("%w: audit head: %v", ErrMalformed, err)
+	}
+	return h, nil
+}
+
+// AuditHead returns the seq and hash of the newest chained event.
+func (f *FSM) AuditHead() AuditHead {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.head
+}
+
+// AuditEvents calls fn with each chained event (its stored JSON) from
+// seq fromSeq on, in order, until fn returns an error or the events end.
+func (f *FSM) AuditEvents(fromSeq uint64, fn func(seq uint64, event []byte) error) error {
+	return f.store.ScanFrom(auditEventPrefix, auditEventKey(fromSeq), func(k, v []byte) error {
+		var seq uint64
+		if _, err := fmt.Sscanf(string(k[len(auditEventPrefix):]), "%d", &seq); err != nil {
+			return fmt.Errorf("%w: audit event key %q", ErrMalformed, k)
+		}
+		return fn(seq, v)
+	})
 }
 
 // AppliedIndex is the index of the last entry applied to the store.
@@ -152,6 +209,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	ov := overlay{}
 	last := uint64(0)
 	applied := f.AppliedIndex()
+	head := f.AuditHead()
+	headMoved := false
 	for i, l := range logs {
 		res := &Result{Index: l.Index}
 		out[i] = res
@@ -184,6 +243,22 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				ov.deletePrefix(op.Key)
 			}
 		}
+		for _, e := range cmd.decoded {
+			chained, err := chain(&head, e)
+			if err != nil {
+				panic(fmt.Sprintf("fsm: chaining audit event at index %d: %v", l.Index, err))
+			}
+			batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: auditEventKey(head.Seq), Value: chained})
+			headMoved = true
+		}
+		res.FirstSeq, res.LastSeq = head.Seq-uint64(len(cmd.decoded))+1, head.Seq
+		if len(cmd.decoded) == 0 {
+			res.FirstSeq, res.LastSeq = 0, 0
+		}
+	}
+	if headMoved {
+		hb, _ := json.Marshal(head)
+		batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: auditHeadKey, Value: hb})
 	}
 	if last == 0 {
 		return out
@@ -196,8 +271,30 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		// with a state that differs from its peers. Restarting replays it.
 		panic(fmt.Sprintf("fsm: storage write failed at index %d: %v", last, err))
 	}
+	f.mu.Lock()
+	f.head = head
+	f.mu.Unlock()
 	f.setApplied(last)
 	return out
+}
+
+// chain assigns e the next seq after head, links and hashes it, advances
+// head and returns the event's stored form.
+func chain(head *AuditHead, e *audit.Event) ([]byte, error) {
+	e.Seq = head.Seq + 1
+	e.PrevHash = head.Hash
+	e.Hash = ""
+	h, err := audit.ChainHash(head.Hash, e)
+	if err != nil {
+		return nil, err
+	}
+	e.Hash = h
+	b, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	head.Seq, head.Hash = e.Seq, h
+	return b, nil
 }
 
 func (f *FSM) setApplied(index uint64) {
@@ -345,8 +442,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	if err := f.store.Write(batch); err != nil {
 		return fmt.Errorf("fsm: restoring snapshot: %w", err)
 	}
+	head, err := readHead(f.store)
+	if err != nil {
+		return err
+	}
 	f.mu.Lock()
 	f.applied = applied
+	f.head = head
 	f.mu.Unlock()
 	f.setApplied(applied)
 	return nil

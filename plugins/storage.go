@@ -33,6 +33,8 @@ type Reader interface {
 	// until fn returns an error (which Scan returns). The slices passed to
 	// fn are valid only during the call.
 	Scan(prefix []byte, fn func(key, value []byte) error) error
+	// ScanFrom is Scan starting at the first key >= from (within prefix).
+	ScanFrom(prefix, from []byte, fn func(key, value []byte) error) error
 }
 
 // View is a consistent, read-only picture of the storage at one moment,

@@ -58,12 +58,21 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 
 // Scan implements plugins.Reader.
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	return mapErr(s.db.View(func(tx *bbolt.Tx) error { return scan(tx, prefix, fn) }))
+	return s.ScanFrom(prefix, nil, fn)
 }
 
-func scan(tx *bbolt.Tx, prefix []byte, fn func(key, value []byte) error) error {
+// ScanFrom implements plugins.Reader.
+func (s *Store) ScanFrom(prefix, from []byte, fn func(key, value []byte) error) error {
+	return mapErr(s.db.View(func(tx *bbolt.Tx) error { return scan(tx, prefix, from, fn) }))
+}
+
+func scan(tx *bbolt.Tx, prefix, from []byte, fn func(key, value []byte) error) error {
 	c := tx.Bucket(bucket).Cursor()
-	for k, v := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
+	start := prefix
+	if bytes.Compare(from, prefix) > 0 {
+		start = from
+	}
+	for k, v := c.Seek(start); k != nil && bytes.HasPrefix(k, prefix); k, v = c.Next() {
 		if err := fn(k, v); err != nil {
 			return err
 		}
@@ -124,7 +133,11 @@ func (v *view) Get(key []byte) ([]byte, error) {
 }
 
 func (v *view) Scan(prefix []byte, fn func(key, value []byte) error) error {
-	return scan(v.tx, prefix, fn)
+	return scan(v.tx, prefix, nil, fn)
+}
+
+func (v *view) ScanFrom(prefix, from []byte, fn func(key, value []byte) error) error {
+	return scan(v.tx, prefix, from, fn)
 }
 
 func (v *view) Close() error { return v.tx.Rollback() }

@@ -87,3 +87,22 @@ func TestWriteScanDeletePrefix(t *testing.T) {
 		t.Fatalf("closed store: %v", err)
 	}
 }
+
+func TestScanFrom(t *testing.T) {
+	s, _ := open(t)
+	var batch []plugins.Mutation
+	for _, k := range []string{"a/1", "a/2", "a/3", "b/1"} {
+		batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: []byte(k), Value: []byte("v")})
+	}
+	s.Write(batch)
+	var got []string
+	s.ScanFrom([]byte("a/"), []byte("a/2"), func(k, _ []byte) error { got = append(got, string(k)); return nil })
+	if len(got) != 2 || got[0] != "a/2" || got[1] != "a/3" {
+		t.Fatalf("ScanFrom a/2 = %v", got)
+	}
+	got = nil
+	s.ScanFrom([]byte("a/"), []byte("0"), func(k, _ []byte) error { got = append(got, string(k)); return nil })
+	if len(got) != 3 {
+		t.Fatalf("from before the prefix = %v", got)
+	}
+}
