@@ -75,7 +75,9 @@ type Problem struct {
 	Reason string
 }
 
-func (p *Problem) Error() string { return fmt.Sprintf("audit chain broken at seq %d: %s", p.Seq, p.Reason) }
+func (p *Problem) Error() string {
+	return fmt.Sprintf("audit chain broken at seq %d: %s", p.Seq, p.Reason)
+}
 
 // Verifier checks events one at a time, in order. Start it with the
 // previous event's seq and hash (0 and GenesisHash for a full log).

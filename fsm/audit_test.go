@@ -136,4 +136,3 @@ func BenchmarkApplyBatchOfEvents(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(evs)), "ns/event")
 }
-
