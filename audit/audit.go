@@ -32,6 +32,8 @@ type Event struct {
 	HMACs    map[string]string `json:"hmacs,omitempty"`
 	PrevHash string            `json:"prev_hash"`
 	Hash     string            `json:"hash"`
+
+	committedSeq uint64 // set once the event is in the replicated log
 }
 
 // Outcomes.
@@ -58,3 +60,25 @@ func (r LogRecorder) Record(_ context.Context, e *Event) error {
 		"status", e.Status, "error", e.Error)
 	return nil
 }
+
+type ctxKey struct{}
+
+// WithEvent returns a context carrying the request's event, so that a
+// state change made for the request commits the event in the same Raft
+// entry (see cluster.Node.Apply).
+func WithEvent(ctx context.Context, e *Event) context.Context {
+	return context.WithValue(ctx, ctxKey{}, e)
+}
+
+// EventFrom returns the event a context carries, or nil.
+func EventFrom(ctx context.Context) *Event {
+	e, _ := ctx.Value(ctxKey{}).(*Event)
+	return e
+}
+
+// MarkCommitted records that the event is already in the log (committed
+// with a state change), so a Recorder must not write it again.
+func (e *Event) MarkCommitted(seq uint64) { e.committedSeq = seq }
+
+// Committed reports the seq the event was committed at, or 0.
+func (e *Event) Committed() uint64 { return e.committedSeq }

@@ -2,9 +2,11 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,6 +17,7 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/seal"
@@ -113,7 +116,10 @@ type Node struct {
 	barrier seal.Barrier
 	shares  seal.ShareCollector
 
+	audit *AuditLog
+
 	mu       sync.Mutex
+	auditKey []byte   // audit HMAC key, in memory only while unsealed
 	rootKey  []byte   // in memory only while unsealed
 	onSeal   []func() // called after the barrier is sealed
 	unsealed time.Time
@@ -196,6 +202,7 @@ func New(cfg Config) (*Node, error) {
 		}
 		n.log.Info("bootstrapped a new one-node cluster", "node_id", cfg.NodeID)
 	}
+	n.audit = newAuditLog(n)
 	ok = true
 	return n, nil
 }
@@ -238,14 +245,29 @@ func (n *Node) RaftIndexes() (committed, applied uint64) {
 	return n.raft.CommitIndex(), n.fsm.AppliedIndex()
 }
 
-// Apply commits cmd through Raft and returns its index once the local
-// state machine has applied it. It returns ErrNotLeader on a follower,
-// an *fsm.ConflictError when a precondition failed, ErrClosed after
-// Shutdown, or a Raft error (timeout, lost leadership).
-func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (uint64, error) {
+// Apply commits cmd through Raft and returns its result once the local
+// state machine has applied it. When ctx carries a request's audit event
+// (audit.WithEvent) that is not yet in the log, the event rides in the
+// same entry and is marked committed on success. It returns ErrNotLeader
+// on a follower, an *fsm.ConflictError when a precondition failed,
+// ErrClosed after Shutdown, or a Raft error (timeout, lost leadership).
+func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
+	ev := audit.EventFrom(ctx)
+	if ev != nil && ev.Committed() == 0 {
+		withEvent := *cmd
+		ev.Outcome, ev.Status = audit.Allowed, http.StatusOK
+		b, err := json.Marshal(ev)
+		if err != nil {
+			return nil, err
+		}
+		withEvent.Events = append(append([][]byte(nil), cmd.Events...), b)
+		cmd = &withEvent
+	} else {
+		ev = nil
+	}
 	data, err := cmd.Encode()
 	if err != nil {
-		return 0, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
 	timeout := n.cfg.ApplyTimeout
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
@@ -255,17 +277,20 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (uint64, error) {
 	if err := f.Error(); err != nil {
 		switch {
 		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
-			return 0, fmt.Errorf("%w: %v", ErrNotLeader, err)
+			return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 		case errors.Is(err, raft.ErrRaftShutdown):
-			return 0, ErrClosed
+			return nil, ErrClosed
 		}
-		return 0, fmt.Errorf("cluster: raft apply: %w", err)
+		return nil, fmt.Errorf("cluster: raft apply: %w", err)
 	}
 	res, ok := f.Response().(*fsm.Result)
 	if !ok {
-		return 0, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
+		return nil, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
 	}
-	return res.Index, res.Err
+	if res.Err == nil && ev != nil {
+		ev.MarkCommitted(res.LastSeq)
+	}
+	return res, res.Err
 }
 
 // Snapshot asks Raft for a snapshot now (used by tests and operators).

@@ -20,6 +20,7 @@ const (
 	keyRootKey    = "core/root-key"
 	keyKeyring    = "core/keyring"
 	prefixToken   = "auth/token/"
+	keyAuditHMAC  = "core/audit-hmac-key"
 )
 
 // SealConfig is stored in the clear: it holds no secret.
@@ -133,6 +134,15 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 		Type: "shamir", Shares: req.SecretShares, Threshold: req.SecretThreshold,
 		ClusterID: clusterID, InitialTime: now,
 	})
+	auditKey := make([]byte, 32)
+	if _, err := rand.Read(auditKey); err != nil {
+		return nil, err
+	}
+	defer clear(auditKey)
+	auditKeyCT, err := keyring.Encrypt([]byte(keyAuditHMAC), auditKey)
+	if err != nil {
+		return nil, err
+	}
 	_, err = n.Apply(ctx, &fsm.Command{
 		Conds: []fsm.Cond{{Key: keySealConfig, Revision: 0}},
 		Ops: []fsm.Op{
@@ -140,6 +150,7 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 			{Kind: fsm.OpPut, Key: keyRootKey, Value: rootBlob},
 			{Kind: fsm.OpPut, Key: keyKeyring, Value: keyringBlob},
 			{Kind: fsm.OpPut, Key: tokenKey, Value: tokenCT},
+			{Kind: fsm.OpPut, Key: keyAuditHMAC, Value: auditKeyCT},
 		},
 	})
 	if errors.Is(err, fsm.ErrConflict) {
@@ -218,8 +229,15 @@ func (n *Node) unsealWith(ctx context.Context, unsealKey []byte) error {
 		clear(rootKey)
 		return fmt.Errorf("cluster: loading keyring: %w", err)
 	}
+	auditKey, _, err := n.Read(keyAuditHMAC)
+	if err != nil || len(auditKey) != 32 {
+		n.barrier.Seal()
+		clear(rootKey)
+		return fmt.Errorf("cluster: loading the audit HMAC key: %v", err)
+	}
 	n.mu.Lock()
 	n.rootKey = rootKey
+	n.auditKey = auditKey
 	n.unsealed = time.Now()
 	n.mu.Unlock()
 	n.log.Info("unsealed")
@@ -238,6 +256,8 @@ func (n *Node) Seal() {
 	n.mu.Lock()
 	clear(n.rootKey)
 	n.rootKey = nil
+	clear(n.auditKey)
+	n.auditKey = nil
 	hooks := append([]func(){}, n.onSeal...)
 	n.mu.Unlock()
 	for _, h := range hooks {

@@ -80,5 +80,9 @@ func (n *Node) Commit(ctx context.Context, txn *Txn) (uint64, error) {
 			cmd.Ops = append(cmd.Ops, fsm.Op{Kind: fsm.OpPut, Key: w.Key, Value: ct})
 		}
 	}
-	return n.Apply(ctx, cmd)
+	res, err := n.Apply(ctx, cmd)
+	if err != nil {
+		return 0, err
+	}
+	return res.Index, nil
 }

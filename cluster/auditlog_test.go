@@ -1,0 +1,110 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/fsm"
+)
+
+func TestAuditLogGroupCommitEveryEventOnce(t *testing.T) {
+	ctx := context.Background()
+	n := startNode(t, t.TempDir())
+	if _, err := n.DevInit(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+	const clients, each = 32, 40
+	var wg sync.WaitGroup
+	errs := make(chan error, clients*each)
+	for c := 0; c < clients; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				e := &audit.Event{Time: time.Now().UTC(), RequestID: fmt.Sprintf("r-%d-%d", c, i), Operation: "transit/encrypt", Outcome: audit.Allowed}
+				if err := n.AuditLog().Record(ctx, e); err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	// A state change carries its request's event in the same entry.
+	ev := &audit.Event{RequestID: "state-change", Operation: "transit/keys"}
+	rev, err := n.Commit(audit.WithEvent(ctx, ev), &Txn{Expect: []fsm.Cond{{Key: "transit/key/k"}}, Writes: []Write{{Key: "transit/key/k", Value: []byte("v")}}})
+	if err != nil || rev == 0 {
+		t.Fatal(err)
+	}
+	if ev.Committed() == 0 {
+		t.Fatal("state change did not commit its event")
+	}
+	if err := n.AuditLog().Record(ctx, ev); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	seen := map[string]int{}
+	v := audit.NewVerifier(0, audit.GenesisHash)
+	if err := n.AuditEvents(1, func(e *audit.Event) error {
+		seen[e.RequestID]++
+		return v.Next(e)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for c := 0; c < clients; c++ {
+		for i := 0; i < each; i++ {
+			if id := fmt.Sprintf("r-%d-%d", c, i); seen[id] != 1 {
+				t.Fatalf("event %s recorded %d times", id, seen[id])
+			}
+		}
+	}
+	if seen["state-change"] != 1 {
+		t.Fatalf("state-change event recorded %d times", seen["state-change"])
+	}
+	if last, _ := v.Last(); last != n.AuditHead().Seq || last < clients*each+1 {
+		t.Fatalf("chain ends at %d, head %d", last, n.AuditHead().Seq)
+	}
+	if h, ok := n.AuditHMAC([]byte("secret")); !ok || len(h) < 20 {
+		t.Fatal("no audit HMAC while unsealed")
+	}
+	n.Seal()
+	if _, ok := n.AuditHMAC([]byte("secret")); ok {
+		t.Fatal("audit HMAC available while sealed")
+	}
+	// A sealed node still records (unseal attempts must leave a trace).
+	if err := n.AuditLog().Record(ctx, &audit.Event{RequestID: "sealed", Operation: "sys/unseal", Outcome: audit.Failed}); err != nil {
+		t.Fatalf("record while sealed: %v", err)
+	}
+}
+
+func BenchmarkAuditRecord(b *testing.B) {
+	ctx := context.Background()
+	c := DefaultConfig()
+	c.NodeID, c.DataDir, c.BindAddr = "b", b.TempDir(), "127.0.0.1:0"
+	c.HeartbeatTimeout, c.ElectionTimeout, c.LeaderLeaseTimeout = 100*time.Millisecond, 100*time.Millisecond, 100*time.Millisecond
+	n, err := New(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer n.Shutdown()
+	for !n.IsLeader() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.SetParallelism(32)
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if err := n.AuditLog().Record(ctx, &audit.Event{Operation: "transit/encrypt", Outcome: audit.Allowed}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+}
