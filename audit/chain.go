@@ -101,7 +101,7 @@ func (v *Verifier) Next(e *Event) error {
 	case e.Seq < v.nextSeq:
 		return &Problem{Seq: e.Seq, Reason: fmt.Sprintf("reordered or duplicated: seq %d after seq %d", e.Seq, v.nextSeq-1)}
 	case e.Seq > v.nextSeq:
-		return &Problem{Seq: v.nextSeq, Reason: fmt.Sprintf("missing: next event has seq %d", e.Seq)}
+		return &Problem{Seq: v.nextSeq, Reason: fmt.Sprintf("missing or out of order: the next event has seq %d", e.Seq)}
 	case e.PrevHash != v.prevHash:
 		return &Problem{Seq: e.Seq, Reason: "prev_hash does not match the previous event's hash (an event before it was edited, removed or reordered)"}
 	}

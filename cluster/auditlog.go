@@ -164,3 +164,6 @@ func (n *Node) AuditHMAC(value []byte) (string, bool) {
 	}
 	return audit.HMAC(key, value), true
 }
+
+// AuditHeadSeq returns the newest chained event's seq (audit.Source).
+func (n *Node) AuditHeadSeq() uint64 { return n.fsm.AuditHead().Seq }
