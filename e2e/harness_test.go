@@ -115,6 +115,7 @@ type node struct {
 	config  string // path of the HCL file (config nodes)
 	dev     bool
 	extra   []string // more server flags, e.g. -log-level
+	storage string   // more arguments of the storage "raft" block
 
 	apiPort, clusterPort int
 	addr                 string // http://127.0.0.1:PORT once known
@@ -131,8 +132,15 @@ type node struct {
 // cluster listener on free 127.0.0.1 ports.
 func newConfigNode(t *testing.T, extraFlags ...string) *node {
 	t.Helper()
+	return newConfigNodeWith(t, "", extraFlags...)
+}
+
+// newConfigNodeWith is newConfigNode with more arguments for the storage
+// "raft" block (one per line, HCL).
+func newConfigNodeWith(t *testing.T, storage string, extraFlags ...string) *node {
+	t.Helper()
 	dir := t.TempDir()
-	n := &node{t: t, dir: dir, dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "keyraft.hcl"), extra: extraFlags}
+	n := &node{t: t, dir: dir, dataDir: filepath.Join(dir, "data"), config: filepath.Join(dir, "keyraft.hcl"), extra: extraFlags, storage: storage}
 	n.pickPorts()
 	t.Cleanup(n.cleanup)
 	return n
@@ -157,6 +165,7 @@ func (n *node) pickPorts() {
 storage "raft" {
   path    = %q
   node_id = "n1"
+%s
 }
 
 listener "tcp" {
@@ -164,7 +173,7 @@ listener "tcp" {
   cluster_address = "127.0.0.1:%d"
   tls_disable     = true
 }
-`, n.dataDir, n.apiPort, n.clusterPort))
+`, n.dataDir, n.storage, n.apiPort, n.clusterPort))
 }
 
 func (n *node) writeConfig(hcl string) {

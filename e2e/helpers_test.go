@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strconv"
 	"testing"
 
@@ -141,5 +140,3 @@ func mustDecodeB64(t *testing.T, s string) []byte {
 	}
 	return b
 }
-
-func describe(v any) string { return fmt.Sprintf("%v", v) }
