@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,3 +168,78 @@ func (n *Node) AuditHMAC(value []byte) (string, bool) {
 
 // AuditHeadSeq returns the newest chained event's seq (audit.Source).
 func (n *Node) AuditHeadSeq() uint64 { return n.fsm.AuditHead().Seq }
+
+// ErrNothingToCheckpoint is returned by Checkpoint when the last
+// checkpoint already covers the chain head.
+var ErrNothingToCheckpoint = errors.New("cluster: audit head already checkpointed")
+
+// Checkpoint signs the current audit chain head and commits the signed
+// checkpoint. Only the leader can; it returns ErrSealed, ErrNotLeader or
+// ErrNothingToCheckpoint.
+func (n *Node) Checkpoint(ctx context.Context) (*audit.Checkpoint, error) {
+	n.mu.Lock()
+	signer := n.auditSigner
+	n.mu.Unlock()
+	if signer == nil {
+		return nil, ErrSealed
+	}
+	head := n.fsm.AuditHead()
+	if head.Seq == 0 || head.Seq <= n.lastCheckpointSeq() {
+		return nil, ErrNothingToCheckpoint
+	}
+	cp := &audit.Checkpoint{Seq: head.Seq, Hash: head.Hash, Time: time.Now().UTC()}
+	cp.Sign(signer)
+	b, err := json.Marshal(cp)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := n.Apply(ctx, &fsm.Command{Checkpoint: b}); err != nil {
+		return nil, err
+	}
+	return cp, nil
+}
+
+func (n *Node) lastCheckpointSeq() uint64 {
+	var last uint64
+	n.fsm.AuditCheckpoints(0, func(cp *audit.Checkpoint) error {
+		last = cp.Seq
+		return nil
+	})
+	return last
+}
+
+// AuditCheckpoints calls fn with each signed checkpoint from seq on.
+func (n *Node) AuditCheckpoints(fromSeq uint64, fn func(cp *audit.Checkpoint) error) error {
+	return n.fsm.AuditCheckpoints(fromSeq, fn)
+}
+
+// AuditPublicKey returns the Ed25519 key that verifies checkpoints, or nil
+// before init.
+func (n *Node) AuditPublicKey() ed25519.PublicKey {
+	v, _, err := n.fsm.Get(fsm.AuditPublicKeyRecord)
+	if err != nil || len(v) != ed25519.PublicKeySize {
+		return nil
+	}
+	return ed25519.PublicKey(v)
+}
+
+func (n *Node) checkpointLoop(every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-t.C:
+		}
+		if !n.IsLeader() || n.Sealed() {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.ApplyTimeout)
+		_, err := n.Checkpoint(ctx)
+		cancel()
+		if err != nil && !errors.Is(err, ErrNothingToCheckpoint) && !errors.Is(err, ErrSealed) {
+			n.log.Warn("audit checkpoint failed", "error", err)
+		}
+	}
+}

@@ -2,7 +2,11 @@ package cluster
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -107,4 +111,50 @@ func BenchmarkAuditRecord(b *testing.B) {
 			}
 		}
 	})
+}
+
+func TestAuditCheckpointsAreSignedAndChecked(t *testing.T) {
+	ctx := context.Background()
+	n := startNode(t, t.TempDir())
+	if _, err := n.DevInit(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		n.AuditLog().Record(ctx, &audit.Event{Operation: "x", Outcome: audit.Allowed})
+	}
+	cp, err := n.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cp.Seq != n.AuditHeadSeq() || !cp.Verify(n.AuditPublicKey()) {
+		t.Fatalf("checkpoint %+v does not cover and verify the head", cp)
+	}
+	if _, err := n.Checkpoint(ctx); !errors.Is(err, ErrNothingToCheckpoint) {
+		t.Fatalf("second checkpoint of the same head: %v", err)
+	}
+	var stored []*audit.Checkpoint
+	n.AuditCheckpoints(0, func(c *audit.Checkpoint) error { stored = append(stored, c); return nil })
+	if len(stored) != 1 || stored[0].Hash != cp.Hash {
+		t.Fatalf("stored checkpoints: %+v", stored)
+	}
+
+	// A checkpoint signed by another key, or naming a wrong hash, is refused.
+	_, otherKey, _ := ed25519.GenerateKey(nil)
+	n.AuditLog().Record(ctx, &audit.Event{Operation: "y", Outcome: audit.Allowed})
+	head := n.AuditHead()
+	forged := &audit.Checkpoint{Seq: head.Seq, Hash: head.Hash, Time: time.Now()}
+	forged.Sign(otherKey)
+	b, _ := json.Marshal(forged)
+	if _, err := n.Apply(ctx, &fsm.Command{Checkpoint: b}); !errors.Is(err, fsm.ErrBadCheckpoint) {
+		t.Fatalf("forged checkpoint: %v", err)
+	}
+	n.mu.Lock()
+	signer := n.auditSigner
+	n.mu.Unlock()
+	wrong := &audit.Checkpoint{Seq: head.Seq, Hash: strings.Repeat("ab", 32), Time: time.Now()}
+	wrong.Sign(signer)
+	b, _ = json.Marshal(wrong)
+	if _, err := n.Apply(ctx, &fsm.Command{Checkpoint: b}); !errors.Is(err, fsm.ErrBadCheckpoint) {
+		t.Fatalf("checkpoint with a wrong hash: %v", err)
+	}
 }

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -58,6 +59,9 @@ type Config struct {
 	SnapshotRetain    int
 	// ClusterName is reported by seal-status and health.
 	ClusterName string
+	// AuditCheckpointInterval is how often the leader signs the audit
+	// chain head (when it moved); 0 disables checkpoints.
+	AuditCheckpointInterval time.Duration
 	// Logger receives the node's logs (never key material).
 	Logger hclog.Logger
 }
@@ -66,14 +70,15 @@ type Config struct {
 // fills in NodeID, DataDir and BindAddr.
 func DefaultConfig() Config {
 	return Config{
-		ApplyTimeout:       10 * time.Second,
-		HeartbeatTimeout:   1000 * time.Millisecond,
-		ElectionTimeout:    1000 * time.Millisecond,
-		LeaderLeaseTimeout: 500 * time.Millisecond,
-		SnapshotInterval:   2 * time.Minute,
-		SnapshotThreshold:  8192,
-		SnapshotRetain:     3,
-		ClusterName:        "keyraft",
+		ApplyTimeout:            10 * time.Second,
+		HeartbeatTimeout:        1000 * time.Millisecond,
+		ElectionTimeout:         1000 * time.Millisecond,
+		LeaderLeaseTimeout:      500 * time.Millisecond,
+		SnapshotInterval:        2 * time.Minute,
+		SnapshotThreshold:       8192,
+		SnapshotRetain:          3,
+		ClusterName:             "keyraft",
+		AuditCheckpointInterval: 30 * time.Second,
 	}
 }
 
@@ -118,11 +123,12 @@ type Node struct {
 
 	audit *AuditLog
 
-	mu       sync.Mutex
-	auditKey []byte   // audit HMAC key, in memory only while unsealed
-	rootKey  []byte   // in memory only while unsealed
-	onSeal   []func() // called after the barrier is sealed
-	unsealed time.Time
+	mu          sync.Mutex
+	auditKey    []byte             // audit HMAC key, in memory only while unsealed
+	auditSigner ed25519.PrivateKey // signs audit checkpoints, only while unsealed
+	rootKey     []byte             // in memory only while unsealed
+	onSeal      []func()           // called after the barrier is sealed
+	unsealed    time.Time
 }
 
 // New opens (or creates) the node's data directory and starts Raft. A
@@ -203,6 +209,9 @@ func New(cfg Config) (*Node, error) {
 		n.log.Info("bootstrapped a new one-node cluster", "node_id", cfg.NodeID)
 	}
 	n.audit = newAuditLog(n)
+	if cfg.AuditCheckpointInterval > 0 {
+		go n.checkpointLoop(cfg.AuditCheckpointInterval)
+	}
 	ok = true
 	return n, nil
 }

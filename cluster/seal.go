@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -21,6 +22,8 @@ const (
 	keyKeyring    = "core/keyring"
 	prefixToken   = "auth/token/"
 	keyAuditHMAC  = "core/audit-hmac-key"
+	// keyAuditSigning holds the Ed25519 seed that signs audit checkpoints.
+	keyAuditSigning = "core/audit-signing-key"
 )
 
 // SealConfig is stored in the clear: it holds no secret.
@@ -143,6 +146,15 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	auditPub, auditPriv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(auditPriv)
+	auditPrivCT, err := keyring.Encrypt([]byte(keyAuditSigning), auditPriv.Seed())
+	if err != nil {
+		return nil, err
+	}
 	_, err = n.Apply(ctx, &fsm.Command{
 		Conds: []fsm.Cond{{Key: keySealConfig, Revision: 0}},
 		Ops: []fsm.Op{
@@ -151,6 +163,8 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 			{Kind: fsm.OpPut, Key: keyKeyring, Value: keyringBlob},
 			{Kind: fsm.OpPut, Key: tokenKey, Value: tokenCT},
 			{Kind: fsm.OpPut, Key: keyAuditHMAC, Value: auditKeyCT},
+			{Kind: fsm.OpPut, Key: keyAuditSigning, Value: auditPrivCT},
+			{Kind: fsm.OpPut, Key: fsm.AuditPublicKeyRecord, Value: auditPub},
 		},
 	})
 	if errors.Is(err, fsm.ErrConflict) {
@@ -235,9 +249,18 @@ func (n *Node) unsealWith(ctx context.Context, unsealKey []byte) error {
 		clear(rootKey)
 		return fmt.Errorf("cluster: loading the audit HMAC key: %v", err)
 	}
+	seed, _, err := n.Read(keyAuditSigning)
+	if err != nil || len(seed) != ed25519.SeedSize {
+		n.barrier.Seal()
+		clear(rootKey)
+		clear(auditKey)
+		return fmt.Errorf("cluster: loading the audit signing key: %v", err)
+	}
 	n.mu.Lock()
 	n.rootKey = rootKey
 	n.auditKey = auditKey
+	n.auditSigner = ed25519.NewKeyFromSeed(seed)
+	clear(seed)
 	n.unsealed = time.Now()
 	n.mu.Unlock()
 	n.log.Info("unsealed")
@@ -258,6 +281,8 @@ func (n *Node) Seal() {
 	n.rootKey = nil
 	clear(n.auditKey)
 	n.auditKey = nil
+	clear(n.auditSigner)
+	n.auditSigner = nil
 	hooks := append([]func(){}, n.onSeal...)
 	n.mu.Unlock()
 	for _, h := range hooks {

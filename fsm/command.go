@@ -47,8 +47,13 @@ type Command struct {
 	// Events are encoded audit events (see package audit) with seq,
 	// prev_hash and hash unset: Apply chains them.
 	Events [][]byte
+	// Checkpoint, when set, is a signed audit checkpoint (audit.Checkpoint
+	// JSON); Apply stores it only if the signature verifies with the
+	// cluster's audit public key and the hash matches the chain.
+	Checkpoint []byte
 
 	decoded []*audit.Event // filled by Validate
+	cp      *audit.Checkpoint
 }
 
 // Limits enforced by DecodeCommand; a proposer never makes anything larger.
@@ -68,6 +73,7 @@ const commandFormat = 1
 //	format(1) | uvarint nconds  | { uvarint len | key | uvarint revision }*
 //	          | uvarint nops    | { kind(1) | uvarint len | key | uvarint len | value }*
 //	          | uvarint nevents | { uvarint len | event }*
+//	          | uvarint len | checkpoint (len 0: none)
 func (c *Command) Encode() ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -82,6 +88,7 @@ func (c *Command) Encode() ([]byte, error) {
 	for _, ev := range c.Events {
 		size += binary.MaxVarintLen64 + len(ev)
 	}
+	size += binary.MaxVarintLen64 + len(c.Checkpoint)
 	b := make([]byte, 0, size)
 	b = append(b, commandFormat)
 	b = binary.AppendUvarint(b, uint64(len(c.Conds)))
@@ -99,13 +106,22 @@ func (c *Command) Encode() ([]byte, error) {
 	for _, ev := range c.Events {
 		b = appendBytes(b, ev)
 	}
+	b = appendBytes(b, c.Checkpoint)
 	return b, nil
 }
 
 // Validate checks the limits and key rules every node will apply.
 func (c *Command) Validate() error {
-	if len(c.Ops) == 0 && len(c.Events) == 0 {
-		return fmt.Errorf("%w: command has no writes and no events", ErrMalformed)
+	if len(c.Ops) == 0 && len(c.Events) == 0 && len(c.Checkpoint) == 0 {
+		return fmt.Errorf("%w: command has no writes, events or checkpoint", ErrMalformed)
+	}
+	c.cp = nil
+	if len(c.Checkpoint) > 0 {
+		cp, err := audit.DecodeCheckpoint(c.Checkpoint)
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrMalformed, err)
+		}
+		c.cp = cp
 	}
 	c.decoded = c.decoded[:0]
 	for i, ev := range c.Events {
@@ -185,6 +201,9 @@ func DecodeCommand(b []byte) (*Command, error) {
 	n = d.count(1)
 	for i := 0; i < n && d.err == nil; i++ {
 		c.Events = append(c.Events, d.bytes(audit.MaxEventSize))
+	}
+	if cp := d.bytes(4096); len(cp) > 0 {
+		c.Checkpoint = cp
 	}
 	if d.err != nil {
 		return nil, d.err

@@ -25,7 +25,16 @@ var (
 	auditHeadKey = []byte("\x00audit/head")
 	// auditEventPrefix + 20-digit seq holds each chained event.
 	auditEventPrefix = []byte("\x00audit/e/")
+	// auditCheckpointPrefix + 20-digit seq holds each signed checkpoint.
+	auditCheckpointPrefix = []byte("\x00audit/cp/")
 )
+
+// AuditPublicKeyRecord is the record holding the cluster's Ed25519 audit
+// public key (written at init, in the clear: it is public).
+const AuditPublicKeyRecord = "core/audit-public-key"
+
+// ErrBadCheckpoint is the result of a checkpoint that does not verify.
+var ErrBadCheckpoint = errors.New("fsm: audit checkpoint does not verify")
 
 // AuditHead is the last chained audit event: every node agrees on it.
 type AuditHead struct {
@@ -33,8 +42,10 @@ type AuditHead struct {
 	Hash string `json:"hash"`
 }
 
-func auditEventKey(seq uint64) []byte {
-	return fmt.Appendf(append([]byte(nil), auditEventPrefix...), "%020d", seq)
+func auditEventKey(seq uint64) []byte { return seqKey(auditEventPrefix, seq) }
+
+func seqKey(prefix []byte, seq uint64) []byte {
+	return fmt.Appendf(append([]byte(nil), prefix...), "%020d", seq)
 }
 
 // ConflictError is the result of a command whose precondition failed: the
@@ -243,6 +254,12 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				ov.deletePrefix(op.Key)
 			}
 		}
+		if cmd.cp != nil {
+			if err := f.checkCheckpoint(cmd.cp); err != nil {
+				res.Err = err
+				continue
+			}
+		}
 		for _, e := range cmd.decoded {
 			chained, err := chain(&head, e)
 			if err != nil {
@@ -254,6 +271,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		res.FirstSeq, res.LastSeq = head.Seq-uint64(len(cmd.decoded))+1, head.Seq
 		if len(cmd.decoded) == 0 {
 			res.FirstSeq, res.LastSeq = 0, 0
+		}
+		if cmd.cp != nil {
+			cb, _ := json.Marshal(cmd.cp)
+			batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: seqKey(auditCheckpointPrefix, cmd.cp.Seq), Value: cb})
 		}
 	}
 	if headMoved {
@@ -276,6 +297,43 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 	f.mu.Unlock()
 	f.setApplied(last)
 	return out
+}
+
+// checkCheckpoint verifies a checkpoint against the public key and the
+// stored chain. The checkpointed event must already be stored (not in the
+// pending batch), which the leader guarantees by checkpointing the head it
+// has applied.
+func (f *FSM) checkCheckpoint(cp *audit.Checkpoint) error {
+	pub, _, err := f.Get(AuditPublicKeyRecord)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: storage read failed: %v", err))
+	}
+	if !cp.Verify(pub) {
+		return fmt.Errorf("%w: bad signature", ErrBadCheckpoint)
+	}
+	ev, err := f.store.Get(auditEventKey(cp.Seq))
+	if err != nil {
+		panic(fmt.Sprintf("fsm: storage read failed: %v", err))
+	}
+	if ev == nil {
+		return fmt.Errorf("%w: no event %d", ErrBadCheckpoint, cp.Seq)
+	}
+	e, err := audit.Decode(ev)
+	if err != nil || e.Hash != cp.Hash {
+		return fmt.Errorf("%w: hash differs from event %d", ErrBadCheckpoint, cp.Seq)
+	}
+	return nil
+}
+
+// AuditCheckpoints calls fn with each stored checkpoint from seq on.
+func (f *FSM) AuditCheckpoints(fromSeq uint64, fn func(cp *audit.Checkpoint) error) error {
+	return f.store.ScanFrom(auditCheckpointPrefix, seqKey(auditCheckpointPrefix, fromSeq), func(_, v []byte) error {
+		cp, err := audit.DecodeCheckpoint(v)
+		if err != nil {
+			return err
+		}
+		return fn(cp)
+	})
 }
 
 // chain assigns e the next seq after head, links and hashes it, advances
