@@ -145,7 +145,7 @@ func FuzzReadJSONLines(f *testing.F) {
 	})
 }
 
-func writeExport(t *testing.T, evs []*Event, priv ed25519.PrivateKey, cpEvery int) []string {
+func writeExport(t testing.TB, evs []*Event, priv ed25519.PrivateKey, cpEvery int) []string {
 	var buf bytes.Buffer
 	pub := priv.Public().(ed25519.PublicKey)
 	w, err := NewExportWriter(&buf, ExportHeader{PublicKey: base64.StdEncoding.EncodeToString(pub), FromSeq: evs[0].Seq, ToSeq: evs[len(evs)-1].Seq})
@@ -208,7 +208,7 @@ func TestVerifyExport(t *testing.T) {
 
 func FuzzVerifyExport(f *testing.F) {
 	_, priv, _ := ed25519.GenerateKey(nil)
-	f.Add([]byte(strings.Join(writeExport(&testing.T{}, chainOf(f, 4), priv, 2), "\n")))
+	f.Add([]byte(strings.Join(writeExport(f, chainOf(f, 4), priv, 2), "\n")))
 	f.Add([]byte(`{"keyraft_audit_export":1,"public_key":"","from_seq":1,"to_seq":9}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rep, err := VerifyExport(bytes.NewReader(b), nil)
