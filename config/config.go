@@ -54,6 +54,7 @@ type Config struct {
 	DisableMlock    bool   // accepted for Vault compatibility; no effect
 	LogLevel        string // trace, debug, info, warn or error; default info
 	ClusterName     string // a name shown by status; "" lets the server choose
+	Audit           []AuditSink
 }
 
 // Storage is the storage "raft" block.
@@ -90,6 +91,23 @@ type Listener struct {
 	// MaxRequestSize limits request bodies, in bytes. 0 means
 	// DefaultMaxRequestSize; negative is an error.
 	MaxRequestSize int64
+}
+
+// AuditSink is one audit block: a destination outside the cluster that
+// receives every committed audit event, each on its own cursor:
+//
+//	audit "file"   { path = "/var/log/keyraft/audit.log", max_bytes = 104857600, keep = 10 }
+//	audit "syslog" { network = "udp", address = "127.0.0.1:514", tag = "keyraft" }
+//	audit "socket" { network = "tcp", address = "127.0.0.1:9090" }
+type AuditSink struct {
+	Type     string // file, syslog or socket
+	Name     string // defaults to the type; unique
+	Path     string // file
+	MaxBytes int64  // file: rotate past this size (0: never)
+	Keep     int64  // file: rotated files to keep (default 5)
+	Network  string // syslog ("" = local daemon), socket (tcp, udp, unix)
+	Address  string // syslog, socket
+	Tag      string // syslog (default "keyraft")
 }
 
 // Seal is the seal block. Only "shamir" exists for now.
@@ -151,6 +169,16 @@ func (c *Config) Validate() error {
 	}
 	if c.Seal.Type == "" {
 		c.Seal.Type = "shamir"
+	}
+	names := map[string]bool{}
+	for i := range c.Audit {
+		if err := c.Audit[i].validate(fmt.Sprintf("audit[%d]", i)); err != nil {
+			return err
+		}
+		if names[c.Audit[i].Name] {
+			return invalid(fmt.Sprintf("audit[%d]", i), "audit %q: two audit blocks are named %q; set name to tell them apart", c.Audit[i].Type, c.Audit[i].Name)
+		}
+		names[c.Audit[i].Name] = true
 	}
 	if err := checkSealType(c.Seal.Type); err != nil {
 		return err
@@ -385,4 +413,39 @@ func invalid(field, format string, args ...any) error {
 
 func unsupported(field, format string, args ...any) error {
 	return &configError{kind: ErrUnsupported, field: field, msg: fmt.Sprintf(format, args...)}
+}
+
+func (a *AuditSink) validate(field string) error {
+	if a.Name == "" {
+		a.Name = a.Type
+	}
+	if !printable(a.Name) || strings.ContainsAny(a.Name, "/\\") {
+		return invalid(field+".name", "audit %q: name %q must be printable, without slashes", a.Type, a.Name)
+	}
+	switch a.Type {
+	case "file":
+		if a.Path == "" {
+			return invalid(field, `audit "file": path is required`)
+		}
+		if a.Keep == 0 {
+			a.Keep = 5
+		}
+	case "syslog":
+		if a.Tag == "" {
+			a.Tag = "keyraft"
+		}
+	case "socket":
+		if a.Address == "" {
+			return invalid(field, `audit "socket": address is required`)
+		}
+		if a.Network == "" {
+			a.Network = "tcp"
+		}
+		if a.Network != "tcp" && a.Network != "udp" && a.Network != "unix" {
+			return invalid(field+".network", `audit "socket": network %q is not one of tcp, udp, unix`, a.Network)
+		}
+	default:
+		return unsupported(field+".type", "audit type %q is not supported; use file, syslog or socket", a.Type)
+	}
+	return nil
 }

@@ -68,6 +68,20 @@ func TestGoodConfigs(t *testing.T) {
 			DisableMlock: true,
 			LogLevel:     "info",
 		}},
+		{"audit-sinks.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "/data", NodeID: "n"},
+			Listeners: []Listener{{Type: "tcp", Address: "127.0.0.1:8200", ClusterAddress: "127.0.0.1:8201",
+				TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize}},
+			Seal:        Seal{Type: "shamir"},
+			APIAddr:     "http://127.0.0.1:8200",
+			ClusterAddr: "https://127.0.0.1:8201",
+			LogLevel:    "info",
+			Audit: []AuditSink{
+				{Type: "file", Name: "file", Path: "/var/log/keyraft/audit.log", MaxBytes: 104857600, Keep: 10},
+				{Type: "socket", Name: "socket", Network: "tcp", Address: "127.0.0.1:9090"},
+				{Type: "syslog", Name: "syslog", Tag: "keyraft"},
+			},
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -109,6 +109,7 @@ func (p *parser) topSchema(c *Config) schema {
 			"storage":  func(b *hclsyntax.Block) error { return p.storage(b, c) },
 			"listener": func(b *hclsyntax.Block) error { return p.listener(b, c) },
 			"seal":     func(b *hclsyntax.Block) error { return p.seal(b, c) },
+			"audit":    func(b *hclsyntax.Block) error { return p.audit(b, c) },
 		},
 	}
 }
@@ -202,11 +203,37 @@ func (p *parser) seal(b *hclsyntax.Block, c *Config) error {
 	return p.decode(b.Body, schema{where: fmt.Sprintf(" in seal %q", typ)})
 }
 
+func (p *parser) audit(b *hclsyntax.Block, c *Config) error {
+	typ, err := p.label(b)
+	if err != nil {
+		return err
+	}
+	field := fmt.Sprintf("audit[%d]", len(c.Audit))
+	p.ranges[field] = b.DefRange()
+	p.ranges[field+".type"] = b.LabelRanges[0]
+	a := AuditSink{Type: typ}
+	err = p.decode(b.Body, schema{
+		where: fmt.Sprintf(" in audit %q", typ),
+		attrs: map[string]func(*hclsyntax.Attribute) error{
+			"name":      p.str(&a.Name, field+".name"),
+			"path":      p.str(&a.Path, field+".path"),
+			"max_bytes": p.size(&a.MaxBytes, field+".max_bytes", "bytes"),
+			"keep":      p.size(&a.Keep, field+".keep", "files"),
+			"network":   p.str(&a.Network, field+".network"),
+			"address":   p.str(&a.Address, field+".address"),
+			"tag":       p.str(&a.Tag, field+".tag"),
+		},
+	})
+	c.Audit = append(c.Audit, a)
+	return err
+}
+
 // blockSyntax shows how each block is written, for messages.
 var blockSyntax = map[string]string{
 	"storage":    `storage "raft"`,
 	"listener":   `listener "tcp"`,
 	"seal":       `seal "shamir"`,
+	"audit":      `audit "file"`,
 	"retry_join": "retry_join",
 }
 
