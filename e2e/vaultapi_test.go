@@ -94,7 +94,9 @@ func TestVaultAPIClient(t *testing.T) {
 	kept = append(kept, sealed{"app", ct1, pt1, "v1 ciphertext"})
 
 	// Rotate, then rewrap the v1 ciphertext to v2.
-	c.Logical().Write("transit/keys/app/rotate", nil)
+	if _, err := c.Logical().Write("transit/keys/app/rotate", nil); err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
 	if v := num(t, read(t, c, "transit/keys/app"), "latest_version"); v != 2 {
 		t.Fatalf("latest_version after rotate = %d, want 2", v)
 	}
@@ -220,6 +222,9 @@ func TestVaultAPIClient(t *testing.T) {
 	if _, err := c.Logical().Read("transit/keys/app"); statusOf(err) != 503 {
 		t.Errorf("read key while sealed: %v, want status 503", err)
 	}
+	if _, err := c.Auth().Token().LookupSelf(); statusOf(err) != 503 {
+		t.Errorf("lookup-self while sealed: %v, want status 503", err)
+	}
 	if st, err := c.Sys().SealStatus(); err != nil || !st.Sealed {
 		t.Errorf("seal-status after seal: %+v, %v", st, err)
 	}
@@ -241,6 +246,16 @@ func TestVaultAPIClient(t *testing.T) {
 	if _, err := c.Logical().Write("transit/decrypt/app", map[string]any{"ciphertext": ct1}); statusOf(err) != 503 {
 		t.Errorf("decrypt on the restarted sealed node: %v, want status 503", err)
 	}
+	// A share given and then reset does not count.
+	if st, err := c.Sys().Unseal(initResp.KeysB64[0]); err != nil || st.Progress != 1 {
+		t.Fatalf("one share after restart: %+v, %v", st, err)
+	}
+	if st, err := c.Sys().ResetUnsealProcess(); err != nil || st.Progress != 0 || !st.Sealed {
+		t.Fatalf("unseal reset: %+v, %v", st, err)
+	}
+	if _, err := c.Sys().Unseal("not a share"); statusOf(err) != 400 {
+		t.Errorf("a malformed share: %v, want status 400", err)
+	}
 	n.unseal(initResp.KeysB64[4], initResp.KeysB64[3], initResp.KeysB64[2])
 	if _, err := c.Auth().Token().LookupSelf(); err != nil {
 		t.Errorf("root token after restart: %v", err)
@@ -256,6 +271,13 @@ func TestVaultAPIClient(t *testing.T) {
 	}
 	if !boolean(t, write(t, c, "transit/verify/mac", map[string]any{"input": b64(msg), "hmac": mac}), "valid") {
 		t.Errorf("hmac made before the kill does not verify after it")
+	}
+	// Deletion is refused until the key allows it.
+	if _, err := c.Logical().Delete("transit/keys/app"); statusOf(err) != 400 {
+		t.Errorf("delete without deletion_allowed: %v, want status 400", err)
+	}
+	if _, err := c.Logical().Read("transit/keys/app"); err != nil {
+		t.Errorf("the key is gone after a refused delete: %v", err)
 	}
 	// And the restarted node takes new writes.
 	n.waitLeader()
