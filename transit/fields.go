@@ -5,10 +5,12 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Fields is a request's parameters, decoded the way Vault does: a field
@@ -31,7 +33,9 @@ func ParseFields(body []byte) (*Fields, error) {
 	if err := dec.Decode(&f.raw); err != nil {
 		return nil, badRequest("failed to parse JSON input: %s", jsonErrText(err))
 	}
-	if dec.More() {
+	// Anything but whitespace after the object is refused (dec.More alone
+	// would let a stray ']' or '}' through).
+	if _, err := dec.Token(); err != io.EOF {
 		return nil, badRequest("failed to parse JSON input: data after the JSON object")
 	}
 	if f.raw == nil { // the body was JSON null
@@ -86,6 +90,12 @@ func (f *Fields) scalar(name string) (s string, ok bool, err error) {
 	}
 	switch v[0] {
 	case '"':
+		// The decoder has validated v. Without escapes the text is the
+		// bytes between the quotes: no second pass over a large value
+		// such as a 4 KiB plaintext.
+		if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+			return string(inner), true, nil
+		}
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", false, badRequest("field %q: %s", name, jsonErrText(err))
 		}
@@ -131,8 +141,9 @@ func (f *Fields) Bool(name string, def bool) (bool, error) {
 	return b, nil
 }
 
-// Duration returns a duration given as seconds (number or numeric string)
-// or as a Go duration string ("1h", "90m"); set is false when absent.
+// Duration returns a duration given as seconds (number or numeric string),
+// as a Go duration string ("1h", "90m") or as whole days ("30d"); set is
+// false when absent.
 func (f *Fields) Duration(name string) (d time.Duration, set bool, err error) {
 	s, ok, err := f.scalar(name)
 	if err != nil || !ok {
@@ -144,6 +155,11 @@ func (f *Fields) Duration(name string) (d time.Duration, set bool, err error) {
 			return 0, false, badRequest("field %q: duration out of range", name)
 		}
 		return time.Duration(secs) * time.Second, true, nil
+	}
+	if days, ok := strings.CutSuffix(s, "d"); ok { // "30d", as Vault accepts
+		if n, perr := strconv.ParseInt(days, 10, 64); perr == nil && n >= 0 && n <= int64((1<<63-1)/(24*time.Hour)) {
+			return time.Duration(n) * 24 * time.Hour, true, nil
+		}
 	}
 	d, perr := time.ParseDuration(s)
 	if perr != nil || d < 0 {
@@ -191,9 +207,15 @@ func (f *Fields) Batch(name string) (items []*Fields, ok bool, err error) {
 	return items, true, nil
 }
 
+// truncate shortens a value quoted in an error message to 40 bytes,
+// cutting at a rune boundary so the message stays valid UTF-8.
 func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
+	if len(s) <= 40 {
+		return s
 	}
-	return s
+	n := 40
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
