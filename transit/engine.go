@@ -47,6 +47,9 @@ type Engine struct {
 
 	mu    sync.RWMutex
 	cache map[string]*loaded
+	// epoch counts Purges: a key read before a Purge (the node sealed
+	// meanwhile) is not cached, so no key outlives a seal in memory.
+	epoch uint64
 }
 
 // loaded is a policy at one revision with a ready handle per version.
@@ -76,6 +79,7 @@ func New(store Store, logger hclog.Logger) *Engine {
 func (e *Engine) Purge() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.epoch++
 	for name, l := range e.cache {
 		l.zero()
 		delete(e.cache, name)
@@ -101,6 +105,7 @@ func (e *Engine) get(name string) (*loaded, error) {
 		return nil, err
 	}
 	if rev == 0 {
+		e.forget(name)
 		return nil, nil
 	}
 	e.mu.RLock()
@@ -112,12 +117,29 @@ func (e *Engine) get(name string) (*loaded, error) {
 	return e.load(name)
 }
 
+// forget drops the cached copy of a key that no longer exists. It is not
+// zeroed: a request in flight may still be using it.
+func (e *Engine) forget(name string) {
+	e.mu.RLock()
+	_, cached := e.cache[name]
+	e.mu.RUnlock()
+	if cached {
+		e.mu.Lock()
+		delete(e.cache, name)
+		e.mu.Unlock()
+	}
+}
+
 func (e *Engine) load(name string) (*loaded, error) {
+	e.mu.RLock()
+	epoch := e.epoch
+	e.mu.RUnlock()
 	raw, rev, err := e.store.Read(keyPrefix + name)
 	if err != nil {
 		return nil, err
 	}
 	if raw == nil {
+		e.forget(name)
 		return nil, nil
 	}
 	defer clear(raw)
@@ -129,11 +151,18 @@ func (e *Engine) load(name string) (*loaded, error) {
 	for n, v := range p.Versions {
 		h, err := keys.NewHandle(p.spec(), v)
 		if err != nil {
+			l.zero()
 			return nil, fmt.Errorf("transit: key %q version %d: %w", name, n, err)
 		}
 		l.handles[n] = h
 	}
 	e.mu.Lock()
+	if e.epoch != epoch {
+		// The node sealed while the key was read: keep nothing.
+		e.mu.Unlock()
+		l.zero()
+		return nil, cluster.ErrSealed
+	}
 	if old := e.cache[name]; old == nil || old.rev < rev {
 		// The replaced entry may still be in use by a request in flight;
 		// it becomes garbage when that request ends and is not zeroed here.
@@ -199,8 +228,31 @@ func (e *Engine) update(ctx context.Context, name string, change func(p *Policy)
 	}
 }
 
-// newPolicy builds version 1 of a key from create parameters.
+// newPolicy builds a key with version 1 from create parameters.
 func (e *Engine) newPolicy(name string, in *Fields, defType keys.Type) (*Policy, error) {
+	p, err := policyParams(name, in, defType)
+	if err != nil {
+		return nil, err
+	}
+	return p, e.generateFirst(p)
+}
+
+// generateFirst makes version 1 of a new key.
+func (e *Engine) generateFirst(p *Policy) error {
+	v, err := keys.GenerateVersion(p.Type, 1, e.Now().UTC(), p.KeySize)
+	if err != nil {
+		return userError(err)
+	}
+	p.Versions = map[int]*keys.Version{1: v}
+	return nil
+}
+
+// minHMACKeySize and maxHMACKeySize bound key_size of an hmac key (bytes), as package keys does.
+const minHMACKeySize, maxHMACKeySize = 16, 512
+
+// policyParams validates create parameters and returns the key they
+// describe, without key material.
+func policyParams(name string, in *Fields, defType keys.Type) (*Policy, error) {
 	typeName, err := in.String("type", string(defType))
 	if err != nil {
 		return nil, err
@@ -241,11 +293,9 @@ func (e *Engine) newPolicy(name string, in *Fields, defType keys.Type) (*Policy,
 	if t == keys.HMAC && p.KeySize == 0 {
 		p.KeySize = 32
 	}
-	v, err := keys.GenerateVersion(t, 1, e.Now().UTC(), p.KeySize)
-	if err != nil {
-		return nil, userError(err)
+	if t == keys.HMAC && (p.KeySize < minHMACKeySize || p.KeySize > maxHMACKeySize) {
+		return nil, badRequest("invalid key_size %d: must be between %d and %d bytes", p.KeySize, minHMACKeySize, maxHMACKeySize)
 	}
-	p.Versions = map[int]*keys.Version{1: v}
 	return p, nil
 }
 

@@ -10,11 +10,19 @@ import (
 )
 
 // CreateKey handles POST transit/keys/:name. Creating a key that exists
-// with the same settings is not an error (as in Vault); the response is
-// the key's info either way.
+// is not an error (as in Vault): its settings are not changed and the
+// response is the key's info with a warning. The parameters are checked
+// either way.
 func (e *Engine) CreateKey(ctx context.Context, name string, in *Fields) (*Response, error) {
+	if err := checkName(name); err != nil {
+		return nil, err
+	}
+	if _, err := policyParams(name, in, keys.AES256GCM96); err != nil {
+		return nil, err
+	}
 	var created bool
 	_, err := e.update(ctx, name, func(cur *Policy) (*Policy, error) {
+		created = false
 		if cur != nil {
 			return nil, errNothingToDo
 		}
@@ -57,20 +65,23 @@ func (e *Engine) ListKeys() (*Response, error) {
 	return ok(map[string]any{"keys": names}), nil
 }
 
-// DeleteKey handles DELETE transit/keys/:name; the key must allow it.
+// DeleteKey handles DELETE transit/keys/:name; the key must allow it. A
+// key that does not exist is a 400, as in Vault: the caller probably
+// mistyped the name.
 func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) {
 	_, err := e.update(ctx, name, func(p *Policy) (*Policy, error) {
 		if p == nil {
-			return nil, errNothingToDo
+			return nil, badRequest("key %q not found", name)
 		}
 		if !p.DeletionAllowed {
 			return nil, badRequest("deletion is not allowed for this key")
 		}
 		return nil, nil
 	})
-	if err != nil && err != errNothingToDo {
+	if err != nil {
 		return nil, err
 	}
+	e.forget(name)
 	return &Response{Status: http.StatusNoContent}, nil
 }
 
@@ -102,9 +113,12 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 			if err != nil {
 				return nil, err
 			}
-			if v <= 0 {
+			if v < 0 {
+				return nil, badRequest("min_decryption_version cannot be negative")
+			}
+			if v == 0 {
 				v = 1
-				warnings = append(warnings, "min_decryption_version of 0 or less means 1")
+				warnings = append(warnings, "min_decryption_version 0 means 1: key versions start at 1")
 			}
 			switch {
 			case v > p.LatestVersion:
@@ -216,9 +230,12 @@ func (e *Engine) Export(kind, name, version string) (*Response, error) {
 	default:
 		return nil, badRequest("invalid export type %q: use encryption-key, signing-key, hmac-key or public-key", kind)
 	}
-	l, err := e.mustGet(name, "key")
+	l, err := e.get(name)
 	if err != nil {
 		return nil, err
+	}
+	if l == nil {
+		return nil, notFound("key %q not found", name)
 	}
 	p := l.policy
 	if kind != keys.ExportPublicKey && !p.Exportable {

@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"net/http"
-	"strconv"
+	"strings"
 
 	"github.com/keyraft/keyraft/keys"
 )
@@ -19,8 +19,12 @@ type itemFunc func(item *Fields) (map[string]any, error)
 // or an "error"; the status is 200 when all succeed, 400 when any item
 // failed for a reason of its own (or partial_failure_response_code when
 // some succeeded), and 500 when an item failed inside the server.
-func run(in *Fields, fn itemFunc) (*Response, error) {
+func (e *Engine) run(in *Fields, fn itemFunc) (*Response, error) {
 	items, isBatch, err := in.Batch("batch_input")
+	if err != nil {
+		return nil, err
+	}
+	partialCode, err := in.Int("partial_failure_response_code", 0)
 	if err != nil {
 		return nil, err
 	}
@@ -30,10 +34,6 @@ func run(in *Fields, fn itemFunc) (*Response, error) {
 			return nil, userError(err)
 		}
 		return ok(data), nil
-	}
-	partialCode, err := in.Int("partial_failure_response_code", 0)
-	if err != nil {
-		return nil, err
 	}
 	if partialCode != 0 && (partialCode < 200 || partialCode > 599) {
 		return nil, badRequest("partial_failure_response_code must be an HTTP status code")
@@ -49,6 +49,7 @@ func run(in *Fields, fn itemFunc) (*Response, error) {
 			if !IsUserError(err) {
 				internal++
 				msg = "internal error"
+				e.log.Error("batch item failed", "item", i, "error", err)
 			}
 			data = map[string]any{"error": msg}
 		}
@@ -92,14 +93,15 @@ func encryptVersion(l *loaded, item *Fields) (*keys.Handle, error) {
 	return l.handles[v], nil
 }
 
-// decryptVersion picks the version a ciphertext or signature names.
-func decryptVersion(l *loaded, v int) (*keys.Handle, error) {
+// decryptVersion picks the version a ciphertext, signature or hmac (what)
+// names.
+func decryptVersion(l *loaded, v int, what string) (*keys.Handle, error) {
 	p := l.policy
 	switch {
 	case v < p.MinDecryptionVersion:
 		return nil, badRequest("ciphertext or signature version is disallowed by policy (too old)")
 	case v > p.LatestVersion || l.handles[v] == nil:
-		return nil, badRequest("invalid ciphertext: key version %d not found", v)
+		return nil, badRequest("invalid %s: key version %d not found", what, v)
 	}
 	return l.handles[v], nil
 }
@@ -118,11 +120,21 @@ func encOptions(item *Fields) (keys.EncryptOptions, error) {
 // first (upsert), as in Vault, with "type" and "convergent_encryption"
 // from the request and derivation on when a context is given.
 func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Response, error) {
+	// Create parameters of the upsert; an existing key ignores them.
+	in.used["type"], in.used["convergent_encryption"] = true, true
 	l, err := e.get(name)
 	if err != nil {
 		return nil, err
 	}
 	if l == nil {
+		// Create the key only when the request will use it: a request
+		// whose every item is refused must write nothing.
+		if resp, err := e.refuseAll(in, func(item *Fields) error {
+			_, _, err := encryptInput(item)
+			return err
+		}); resp != nil || err != nil {
+			return resp, err
+		}
 		if l, err = e.upsert(ctx, name, in); err != nil {
 			return nil, err
 		}
@@ -130,15 +142,8 @@ func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Respons
 	if !l.policy.Type.SupportsEncryption() {
 		return nil, badRequest("key type %s does not support encryption", l.policy.Type)
 	}
-	return run(in, func(item *Fields) (map[string]any, error) {
-		if !item.Has("plaintext") {
-			return nil, badRequest("missing plaintext to encrypt")
-		}
-		pt, err := item.Base64("plaintext")
-		if err != nil {
-			return nil, err
-		}
-		o, err := encOptions(item)
+	return e.run(in, func(item *Fields) (map[string]any, error) {
+		pt, o, err := encryptInput(item)
 		if err != nil {
 			return nil, err
 		}
@@ -152,6 +157,38 @@ func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Respons
 		}
 		return map[string]any{"ciphertext": ct, "key_version": h.Version()}, nil
 	})
+}
+
+// encryptInput decodes an encrypt item's plaintext and options.
+func encryptInput(item *Fields) ([]byte, keys.EncryptOptions, error) {
+	if !item.Has("plaintext") {
+		return nil, keys.EncryptOptions{}, badRequest("missing plaintext to encrypt")
+	}
+	pt, err := item.Base64("plaintext")
+	if err != nil {
+		return nil, keys.EncryptOptions{}, err
+	}
+	o, err := encOptions(item)
+	return pt, o, err
+}
+
+// refuseAll checks every item of the request with check. When all fail it
+// returns the answer the operation gives for them (the error, or a batch
+// of errors); otherwise it returns nil, nil.
+func (e *Engine) refuseAll(in *Fields, check func(item *Fields) error) (*Response, error) {
+	items, isBatch, err := in.Batch("batch_input")
+	if err != nil {
+		return nil, err
+	}
+	if !isBatch {
+		items = []*Fields{in}
+	}
+	for _, item := range items {
+		if check(item) == nil {
+			return nil, nil
+		}
+	}
+	return e.run(in, func(item *Fields) (map[string]any, error) { return nil, check(item) })
 }
 
 func (e *Engine) upsert(ctx context.Context, name string, in *Fields) (*loaded, error) {
@@ -175,7 +212,14 @@ func (e *Engine) upsert(ctx context.Context, name string, in *Fields) (*loaded, 
 		if cur != nil {
 			return nil, errNothingToDo
 		}
-		return e.newPolicy(name, params, keys.AES256GCM96)
+		p, err := policyParams(name, params, keys.AES256GCM96)
+		if err != nil {
+			return nil, err
+		}
+		if !p.Type.SupportsEncryption() {
+			return nil, badRequest("key type %s does not support encryption", p.Type)
+		}
+		return p, e.generateFirst(p)
 	})
 	if err != nil && err != errNothingToDo {
 		return nil, err
@@ -189,11 +233,15 @@ func (e *Engine) Decrypt(ctx context.Context, name string, in *Fields) (*Respons
 	if err != nil {
 		return nil, err
 	}
-	return run(in, func(item *Fields) (map[string]any, error) {
+	if !l.policy.Type.SupportsDecryption() {
+		return nil, badRequest("key type %s does not support decryption", l.policy.Type)
+	}
+	return e.run(in, func(item *Fields) (map[string]any, error) {
 		pt, _, err := decryptItem(l, item)
 		if err != nil {
 			return nil, err
 		}
+		defer clear(pt)
 		return map[string]any{"plaintext": base64.StdEncoding.EncodeToString(pt)}, nil
 	})
 }
@@ -214,7 +262,7 @@ func decryptItem(l *loaded, item *Fields) ([]byte, keys.EncryptOptions, error) {
 	if err != nil {
 		return nil, o, err
 	}
-	h, err := decryptVersion(l, v)
+	h, err := decryptVersion(l, v, "ciphertext")
 	if err != nil {
 		return nil, o, err
 	}
@@ -229,7 +277,10 @@ func (e *Engine) Rewrap(ctx context.Context, name string, in *Fields) (*Response
 	if err != nil {
 		return nil, err
 	}
-	return run(in, func(item *Fields) (map[string]any, error) {
+	if !l.policy.Type.SupportsDecryption() {
+		return nil, badRequest("key type %s does not support decryption", l.policy.Type)
+	}
+	return e.run(in, func(item *Fields) (map[string]any, error) {
 		pt, o, err := decryptItem(l, item)
 		if err != nil {
 			return nil, err
@@ -318,14 +369,12 @@ func signOptions(in, item *Fields) (keys.SignOptions, error) {
 	if o.SaltLength, err = get("salt_length"); err != nil {
 		return o, err
 	}
-	pre, err := get("prehashed")
-	if err != nil {
-		return o, err
+	pf := in
+	if item.Has("prehashed") {
+		pf = item
 	}
-	if pre != "" {
-		if o.Prehashed, err = strconv.ParseBool(pre); err != nil {
-			return o, badRequest("field \"prehashed\" must be a boolean")
-		}
+	if o.Prehashed, err = pf.Bool("prehashed", false); err != nil {
+		return o, err
 	}
 	o.Context, err = item.Base64("context")
 	return o, err
@@ -347,7 +396,7 @@ func (e *Engine) Sign(ctx context.Context, name string, in *Fields) (*Response, 
 	if !l.policy.Type.SupportsSigning() {
 		return nil, badRequest("key type %s does not support signing", l.policy.Type)
 	}
-	return run(in, func(item *Fields) (map[string]any, error) {
+	return e.run(in, func(item *Fields) (map[string]any, error) {
 		msg, err := input(item)
 		if err != nil {
 			return nil, err
@@ -381,7 +430,7 @@ func (e *Engine) Verify(ctx context.Context, name string, in *Fields) (*Response
 	if err != nil {
 		return nil, err
 	}
-	return run(in, func(item *Fields) (map[string]any, error) {
+	return e.run(in, func(item *Fields) (map[string]any, error) {
 		msg, err := input(item)
 		if err != nil {
 			return nil, err
@@ -400,13 +449,13 @@ func (e *Engine) Verify(ctx context.Context, name string, in *Fields) (*Response
 			return nil, badRequest("provide either signature or hmac, not both")
 		case sig != "":
 			if !l.policy.Type.SupportsSigning() {
-				return nil, badRequest("key type %s does not support verification", l.policy.Type)
+				return nil, badRequest("key type %s does not support signature verification", l.policy.Type)
 			}
 			v, body, err := keys.ParseSignature(sig)
 			if err != nil {
 				return nil, err
 			}
-			h, err := decryptVersion(l, v)
+			h, err := decryptVersion(l, v, "signature")
 			if err != nil {
 				return nil, err
 			}
@@ -420,9 +469,9 @@ func (e *Engine) Verify(ctx context.Context, name string, in *Fields) (*Response
 		case mac != "":
 			v, body, err := keys.ParseCiphertext(mac)
 			if err != nil {
-				return nil, badRequest("invalid hmac: %v", err)
+				return nil, badRequest("invalid hmac: %s", strings.TrimPrefix(err.Error(), "invalid ciphertext: "))
 			}
-			h, err := decryptVersion(l, v)
+			h, err := decryptVersion(l, v, "hmac")
 			if err != nil {
 				return nil, err
 			}
@@ -457,7 +506,7 @@ func (e *Engine) HMAC(ctx context.Context, name string, in *Fields) (*Response, 
 	if err != nil {
 		return nil, err
 	}
-	return run(in, func(item *Fields) (map[string]any, error) {
+	return e.run(in, func(item *Fields) (map[string]any, error) {
 		msg, err := input(item)
 		if err != nil {
 			return nil, err

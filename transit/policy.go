@@ -77,7 +77,7 @@ func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
 		if p.Type.IsAsymmetric() {
 			entry := map[string]any{
 				"creation_time": v.CreationTime.UTC().Format(time.RFC3339Nano),
-				"name":          string(p.Type),
+				"name":          publicKeyName(p.Type),
 			}
 			if h := handles[n]; h != nil && !p.Derived {
 				if pub, err := h.PublicKey(nil); err == nil {
@@ -119,4 +119,18 @@ func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
 		d["key_size"] = p.KeySize
 	}
 	return d
+}
+
+// publicKeyName is the "name" of an asymmetric version in the key info:
+// the curve for ecdsa keys (as Vault names them), the type otherwise.
+func publicKeyName(t keys.Type) string {
+	switch t {
+	case keys.ECDSAP256:
+		return "P-256"
+	case keys.ECDSAP384:
+		return "P-384"
+	case keys.ECDSAP521:
+		return "P-521"
+	}
+	return string(t)
 }
