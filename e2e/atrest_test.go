@@ -94,14 +94,14 @@ func testNoSecretsAtRest(t *testing.T, kill bool) {
 	var kept []sealed
 	for _, key := range []string{"x-aes", "x-chacha", "x-rsa"} {
 		m := randomMarker("PLAINTEXT")
-		secrets.addString("plaintext marker", m)
+		secrets.addString("plaintext encrypted with "+key, m)
 		kept = append(kept, sealed{key, encrypt(t, c, key, []byte(m)), []byte(m), "marker"})
 	}
 	var batch []map[string]any
 	var batchPT []string
 	for i := 0; i < 3; i++ {
 		m := randomMarker("BATCH")
-		secrets.addString("batch plaintext marker", m)
+		secrets.addString(fmt.Sprintf("batch plaintext %d", i), m)
 		batch = append(batch, map[string]any{"plaintext": b64([]byte(m))})
 		batchPT = append(batchPT, m)
 	}
@@ -180,9 +180,9 @@ func (s *secretSet) add(name string, secret []byte) {
 	s.push(name+" (raw)", secret)
 	s.push(name+" (hex)", []byte(hex.EncodeToString(secret)))
 	s.push(name+" (HEX)", []byte(strings.ToUpper(hex.EncodeToString(secret))))
-	for _, enc := range []*base64.Encoding{base64.RawStdEncoding, base64.RawURLEncoding} {
+	for encName, enc := range map[string]*base64.Encoding{"base64": base64.RawStdEncoding, "base64url": base64.RawURLEncoding} {
 		for shift := 0; shift < 3; shift++ {
-			s.push(fmt.Sprintf("%s (base64, shift %d)", name, shift), base64Core(enc, secret, shift))
+			s.push(fmt.Sprintf("%s (%s, shift %d)", name, encName, shift), base64Core(enc, secret, shift))
 		}
 	}
 }

@@ -5,6 +5,10 @@
 // Every wait is a poll on a condition with a deadline; nothing sleeps and
 // hopes. The logs of every process go to files in the test's temp
 // directory and are printed when the test fails.
+//
+// KEYRAFT_E2E_BIN=/path/to/keyraft tests that binary instead of building
+// one. Under -race the binary is built with -race too, and a data race
+// the server reports fails the test that ran it.
 package e2e
 
 import (
