@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -44,12 +45,17 @@ func ParseFields(body []byte) (*Fields, error) {
 	return f, nil
 }
 
+// badChar matches the quoted character in encoding/json's syntax errors.
+var badChar = regexp.MustCompile(`^invalid character '(?:[^'\\]|\\.)+'`)
+
 func jsonErrText(err error) string {
 	var se *json.SyntaxError
 	var te *json.UnmarshalTypeError
 	switch {
 	case errorsAs(err, &se):
-		return fmt.Sprintf("%s (at byte %d)", se.Error(), se.Offset)
+		// The offending character is left out: it may be a byte of a
+		// plaintext, and the offset says where to look.
+		return fmt.Sprintf("%s (at byte %d)", badChar.ReplaceAllString(se.Error(), "invalid character"), se.Offset)
 	case errorsAs(err, &te):
 		return "request body must be a JSON object"
 	}
