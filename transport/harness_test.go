@@ -42,7 +42,7 @@ type harnessOpts struct {
 
 // memAudit records events in memory so tests can see what was recorded.
 type memAudit struct {
-	mu     sync.Mutex
+	mu      sync.Mutex
 	events  []audit.Event
 	count   int
 	discard bool
@@ -135,6 +135,14 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Cleanup(h.srv.Close)
 	h.client = h.srv.Client()
 	return h
+}
+
+// with returns a copy of h that reports to t (for subtests, parallel ones
+// included); it shares the node and server.
+func (h *harness) with(t testing.TB) *harness {
+	c := *h
+	c.t = t
+	return &c
 }
 
 // resp is a decoded API answer.

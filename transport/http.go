@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"runtime/debug"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -42,8 +45,12 @@ type Config struct {
 
 // API is the HTTP API of one node: Vault's sys, token and transit paths.
 type API struct {
-	cfg Config
-	log hclog.Logger
+	cfg    Config
+	log    hclog.Logger
+	tokens tokenCache
+	// isLeader reports whether this node is the active one (for health);
+	// tests replace it to see a standby's answers.
+	isLeader func() bool
 }
 
 // NewAPI returns the API handler.
@@ -63,7 +70,9 @@ func NewAPI(cfg Config) (*API, error) {
 	if cfg.Audit == nil {
 		cfg.Audit = audit.LogRecorder{Logger: cfg.Logger.Named("audit")}
 	}
-	return &API{cfg: cfg, log: cfg.Logger}, nil
+	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader}
+	cfg.Node.OnSeal(a.tokens.purge)
+	return a, nil
 }
 
 // request is one API call on its way through the pipeline.
@@ -97,14 +106,23 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method:     r.Method,
 		Path:       r.URL.Path,
 	}
-	rep := a.handle(r, ev)
+	rep := a.handleSafely(r, ev)
 	ev.Status = rep.status
+	if ev.Status == 0 {
+		ev.Status = http.StatusOK
+		if rep.data == nil && rep.raw == nil {
+			ev.Status = http.StatusNoContent
+		}
+	}
+	if ev.Status >= 400 {
+		ev.Error = rep.errorText()
+	}
 	switch {
-	case rep.status >= 500:
+	case ev.Status >= 500:
 		ev.Outcome = "error"
-	case rep.status == http.StatusForbidden:
+	case ev.Status == http.StatusForbidden:
 		ev.Outcome = "denied"
-	case rep.status >= 400:
+	case ev.Status >= 400:
 		ev.Outcome = "error"
 	default:
 		ev.Outcome = "allowed"
@@ -116,6 +134,20 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	a.write(w, ev.RequestID, rep)
 }
 
+// handleSafely is handle with a panic turned into a 500, so that one bad
+// request neither kills its connection without an answer nor escapes the
+// audit record. The panic value and stack go to the log only: they can
+// hold request data.
+func (a *API) handleSafely(r *http.Request, ev *audit.Event) (rep reply) {
+	defer func() {
+		if v := recover(); v != nil {
+			a.log.Error("panic while handling a request", "request_id", ev.RequestID, "path", r.URL.Path, "stack", string(debug.Stack()))
+			rep = errReply(http.StatusInternalServerError, "internal error")
+		}
+	}()
+	return a.handle(r, ev)
+}
+
 func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 	path, ok := strings.CutPrefix(r.URL.Path, "/v1/")
 	if !ok {
@@ -124,10 +156,15 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 	method := r.Method
 	switch method {
 	case http.MethodGet, http.MethodHead:
-		if r.URL.Query().Get("list") == "true" {
-			method = "LIST"
-		} else {
-			method = http.MethodGet
+		method = http.MethodGet
+		if v := r.URL.Query()["list"]; len(v) > 0 && v[0] != "" {
+			list, err := strconv.ParseBool(v[0])
+			if err != nil {
+				return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for list parameter: %q is not a boolean", truncate(v[0])))
+			}
+			if list {
+				method = "LIST"
+			}
 		}
 	case http.MethodPost, http.MethodPut:
 		method = http.MethodPost
@@ -144,7 +181,9 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		return errReply(http.StatusBadRequest, "failed to read request body")
 	}
 	req := &request{
-		ctx:    r.Context(),
+		// A state change made for this request commits its audit event
+		// in the same Raft entry (see cluster.Node.Apply).
+		ctx:    audit.WithEvent(r.Context(), ev),
 		method: method,
 		path:   strings.TrimSuffix(path, "/"),
 		body:   body,
@@ -176,7 +215,11 @@ func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
 		r := errReply(http.StatusForbidden, "permission denied: missing client token (set X-Vault-Token)")
 		return nil, &r
 	}
-	te, err := a.cfg.Node.LookupToken(req.token)
+	te, err := a.lookupToken(req.token)
+	if errors.Is(err, cluster.ErrPermissionDenied) {
+		r := errReply(http.StatusForbidden, "permission denied: invalid token")
+		return nil, &r
+	}
 	if err != nil {
 		r := a.errorReply(err)
 		return nil, &r
@@ -187,6 +230,33 @@ func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
 
 func errReply(status int, msg string) reply {
 	return reply{status: status, raw: map[string]any{"errors": []string{msg}}}
+}
+
+// errorText is the message of an error reply, for the audit event.
+func (r reply) errorText() string {
+	if m, ok := r.raw.(map[string]any); ok {
+		if l, ok := m["errors"].([]string); ok && len(l) > 0 {
+			return strings.Join(l, "; ")
+		}
+	}
+	if r.status >= 400 {
+		if d, ok := r.data.(map[string]any); ok && d["batch_results"] != nil {
+			return "one or more batch items failed"
+		}
+	}
+	return http.StatusText(r.status)
+}
+
+// truncate shortens a value quoted in an error message.
+func truncate(s string) string {
+	if len(s) <= 40 {
+		return s
+	}
+	n := 40
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 // errorReply maps an error from the layers below to a status and message.

@@ -127,7 +127,10 @@ func (a *API) routeTransit(req *request, p []string) reply {
 				return a.respond(e.DeleteKey(ctx, name))
 			}
 			return unsupportedOp()
-		case len(p) == 3 && req.method == http.MethodPost:
+		case len(p) == 3 && (p[2] == "rotate" || p[2] == "config" || p[2] == "trim"):
+			if req.method != http.MethodPost {
+				return unsupportedOp()
+			}
 			f, r := req.fields(nil)
 			if r != nil {
 				return *r
@@ -170,6 +173,9 @@ func (a *API) routeTransit(req *request, p []string) reply {
 		params = map[string]string{"algorithm": at(2)}
 	case "datakey":
 		req.ev.Key = at(2)
+		if at(2) == "" {
+			return errReply(http.StatusNotFound, "unsupported path: use transit/datakey/plaintext|wrapped/:name")
+		}
 	}
 	maxParts, known := dataOpParts[op]
 	if !known || len(p) > maxParts || (op != "random" && op != "hash" && name == "") {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -184,26 +185,47 @@ func (a *API) sysUnseal(req *request) reply {
 func (a *API) sysHealth(req *request) reply {
 	n := a.cfg.Node
 	st := n.SealStatus()
-	standby := !n.IsLeader()
-	code := func(name string, def int) int {
-		if v := req.query[name]; len(v) > 0 {
-			if c, err := strconv.Atoi(v[0]); err == nil && c >= 100 && c <= 599 {
-				return c
-			}
-		}
-		return def
+	standby := !a.isLeader()
+	codes := map[string]int{
+		"activecode":  http.StatusOK,
+		"standbycode": http.StatusTooManyRequests,
+		"sealedcode":  http.StatusServiceUnavailable,
+		"uninitcode":  http.StatusNotImplemented,
+		// Accepted for Vault clients; this node is never one of these.
+		"perfstandbycode":        http.StatusTooManyRequests,
+		"drsecondarycode":        472,
+		"performancestandbycode": http.StatusTooManyRequests,
 	}
-	status := code("activecode", http.StatusOK)
+	for name := range codes {
+		if v := req.query[name]; len(v) > 0 {
+			c, err := strconv.Atoi(v[0])
+			if err != nil || c < 100 || c > 599 {
+				return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for %s parameter: %q is not an HTTP status code", name, truncate(v[0])))
+			}
+			codes[name] = c
+		}
+	}
+	flags := map[string]bool{}
+	for _, name := range []string{"standbyok", "perfstandbyok"} {
+		if v := req.query[name]; len(v) > 0 {
+			b := true // "?standbyok" alone means true
+			if v[0] != "" {
+				var err error
+				if b, err = strconv.ParseBool(v[0]); err != nil {
+					return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for %s parameter: %q is not a boolean", name, truncate(v[0])))
+				}
+			}
+			flags[name] = b
+		}
+	}
+	status := codes["activecode"]
 	switch {
 	case !st.Initialized:
-		status = code("uninitcode", http.StatusNotImplemented)
+		status = codes["uninitcode"]
 	case st.Sealed:
-		status = code("sealedcode", http.StatusServiceUnavailable)
-	case standby:
-		status = code("standbycode", http.StatusTooManyRequests)
-		if _, ok := req.query["standbyok"]; ok && req.query.Get("standbyok") != "false" {
-			status = code("activecode", http.StatusOK)
-		}
+		status = codes["sealedcode"]
+	case standby && !flags["standbyok"]:
+		status = codes["standbycode"]
 	}
 	body := map[string]any{
 		"initialized":                  st.Initialized,
@@ -226,7 +248,7 @@ func (a *API) sysLeader() reply {
 	n := a.cfg.Node
 	committed, applied := n.RaftIndexes()
 	leaderCluster, _ := n.Leader()
-	isSelf := n.IsLeader()
+	isSelf := a.isLeader()
 	leaderAPI := ""
 	if isSelf {
 		leaderAPI = a.cfg.APIAddr
