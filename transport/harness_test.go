@@ -210,6 +210,7 @@ func (h *harness) doWith(method, path string, body any, hdr map[string]string) r
 	req, err := http.NewRequest(method, h.srv.URL+"/v1/"+strings.TrimPrefix(path, "/"), rd)
 	if err != nil {
 		h.t.Fatal(err)
+		return resp{}
 	}
 	for k, v := range hdr {
 		if v != "" {
@@ -219,11 +220,13 @@ func (h *harness) doWith(method, path string, body any, hdr map[string]string) r
 	res, err := h.client.Do(req)
 	if err != nil {
 		h.t.Fatalf("%s %s: %v", method, path, err)
+		return resp{}
 	}
 	defer res.Body.Close()
 	raw, err := io.ReadAll(res.Body)
 	if err != nil {
 		h.t.Fatal(err)
+		return resp{}
 	}
 	out := resp{status: res.StatusCode, raw: raw, header: res.Header}
 	if len(bytes.TrimSpace(raw)) > 0 {
