@@ -1,0 +1,195 @@
+package transit
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/keys"
+)
+
+// memStore is an in-memory Store with the node's CAS semantics. onRead,
+// when set, runs inside Read (to interleave a seal with a load).
+type memStore struct {
+	mu     sync.Mutex
+	rev    uint64
+	recs   map[string]memRec
+	onRead func()
+	sealed bool
+}
+
+type memRec struct {
+	val []byte
+	rev uint64
+}
+
+func newMemStore() *memStore { return &memStore{recs: map[string]memRec{}} }
+
+func (m *memStore) Read(key string) ([]byte, uint64, error) {
+	if m.onRead != nil {
+		m.onRead()
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sealed {
+		return nil, 0, cluster.ErrSealed
+	}
+	r, ok := m.recs[key]
+	if !ok {
+		return nil, 0, nil
+	}
+	return append([]byte(nil), r.val...), r.rev, nil
+}
+
+func (m *memStore) Revision(key string) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.recs[key].rev, nil
+}
+
+func (m *memStore) List(prefix string) ([]string, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []string
+	for k := range m.recs {
+		if rest, ok := strings.CutPrefix(k, prefix); ok {
+			out = append(out, rest)
+		}
+	}
+	return out, nil
+}
+
+func (m *memStore) Commit(_ context.Context, txn *cluster.Txn) (uint64, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.sealed {
+		return 0, cluster.ErrSealed
+	}
+	for _, c := range txn.Expect {
+		if m.recs[c.Key].rev != c.Revision {
+			return 0, &fsm.ConflictError{Key: c.Key}
+		}
+	}
+	m.rev++
+	for _, w := range txn.Writes {
+		if w.Delete {
+			delete(m.recs, w.Key)
+		} else {
+			m.recs[w.Key] = memRec{append([]byte(nil), w.Value...), m.rev}
+		}
+	}
+	return m.rev, nil
+}
+
+func fields(t *testing.T, body string) *Fields { return mustFields(t, body) }
+
+func (e *Engine) cached(name string) *loaded {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.cache[name]
+}
+
+// A key read while the node seals is not kept: Purge must leave no
+// material in memory, even for a load that was in flight.
+func TestLoadDuringPurgeKeepsNothing(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	e := New(st, nil)
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	e.Purge()
+	st.onRead = func() { st.onRead = nil; e.Purge() } // seal lands mid-load
+	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); !errors.Is(err, cluster.ErrSealed) {
+		t.Fatalf("encrypt during purge: %v", err)
+	}
+	if l := e.cached("k"); l != nil {
+		t.Fatal("a key loaded across a purge stayed in the cache")
+	}
+	// The next request loads it normally.
+	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); err != nil {
+		t.Fatal(err)
+	}
+	if e.cached("k") == nil {
+		t.Fatal("key not cached after a normal load")
+	}
+}
+
+func TestPurgeZeroesCachedKeys(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); err != nil {
+		t.Fatal(err)
+	}
+	l := e.cached("k")
+	secret := l.policy.Versions[1].Secret
+	e.Purge()
+	for _, b := range secret {
+		if b != 0 {
+			t.Fatal("purge left key material in memory")
+		}
+	}
+	if _, err := l.handles[1].Encrypt([]byte("x"), keysOpts()); err == nil {
+		t.Fatal("a purged handle still encrypts")
+	}
+}
+
+// A deleted key leaves the cache.
+func TestDeleteForgetsKey(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	e.CreateKey(ctx, "k", fields(t, `{}`))
+	e.ConfigKey(ctx, "k", fields(t, `{"deletion_allowed":true}`))
+	e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`))
+	if e.cached("k") == nil {
+		t.Fatal("not cached")
+	}
+	if _, err := e.DeleteKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if e.cached("k") != nil {
+		t.Fatal("deleted key still cached")
+	}
+	if _, err := e.Decrypt(ctx, "k", fields(t, `{"ciphertext":"vault:v1:aGk="}`)); err == nil || err.Error() != "encryption key not found" {
+		t.Fatalf("decrypt after delete: %v", err)
+	}
+}
+
+// RotateDue rotates exactly the keys whose period has passed.
+func TestRotateDue(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	e.Now = func() time.Time { return now }
+	e.CreateKey(ctx, "hourly", fields(t, `{"auto_rotate_period":"1h"}`))
+	e.CreateKey(ctx, "daily", fields(t, `{"auto_rotate_period":"24h"}`))
+	e.CreateKey(ctx, "never", fields(t, `{}`))
+	now = now.Add(90 * time.Minute)
+	n, err := e.RotateDue(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("RotateDue: %d %v", n, err)
+	}
+	if n, _ := e.RotateDue(ctx); n != 0 {
+		t.Fatalf("second RotateDue rotated %d", n)
+	}
+	now = now.Add(24 * time.Hour)
+	if n, _ := e.RotateDue(ctx); n != 2 {
+		t.Fatalf("a day later: %d", n)
+	}
+	for name, want := range map[string]int{"hourly": 3, "daily": 2, "never": 1} {
+		r, _ := e.ReadKey(name)
+		if got := r.Data["latest_version"]; got != want {
+			t.Errorf("%s latest_version %v, want %d", name, got, want)
+		}
+	}
+}
+
+func keysOpts() keys.EncryptOptions { return keys.EncryptOptions{} }
