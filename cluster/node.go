@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -34,6 +35,10 @@ var (
 	ErrInvalidUnsealKey   = errors.New("cluster: invalid unseal key")
 	ErrInvalidRequest     = errors.New("cluster: invalid request")
 	ErrClosed             = errors.New("cluster: node is shut down")
+	// ErrNotReady is returned by reads while the node is still applying
+	// the Raft log it had when it started: until then its state may be
+	// older than what it acknowledged before a restart.
+	ErrNotReady = errors.New("cluster: node is catching up with the Raft log")
 )
 
 // Config configures a Node.
@@ -118,6 +123,12 @@ type Node struct {
 	snaps  *raft.FileSnapshotStore
 	closed chan struct{}
 
+	// bootIndex is the last log index present at start; the node serves
+	// reads only once it has applied that far (or caught up with the
+	// leader's commit index).
+	bootIndex uint64
+	caughtUp  atomic.Bool
+
 	barrier seal.Barrier
 	shares  seal.ShareCollector
 
@@ -191,6 +202,9 @@ func New(cfg Config) (*Node, error) {
 	if snaps, err := n.snaps.List(); err == nil && len(snaps) > 0 && snaps[0].Index > n.fsm.AppliedIndex() {
 		rc.NoSnapshotRestoreOnStart = false
 	}
+	if n.bootIndex, err = n.logs.LastIndex(); err != nil {
+		return nil, fmt.Errorf("cluster: reading raft log: %w", err)
+	}
 	hasState, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: reading raft state: %w", err)
@@ -214,6 +228,27 @@ func New(cfg Config) (*Node, error) {
 	}
 	ok = true
 	return n, nil
+}
+
+// CaughtUp reports whether the node has applied the Raft log it had at
+// start (or, on a follower, everything the leader has committed), so its
+// reads are at least as new as what it acknowledged before a restart.
+func (n *Node) CaughtUp() bool {
+	if n.caughtUp.Load() {
+		return true
+	}
+	applied := n.fsm.AppliedIndex()
+	ok := applied >= n.bootIndex
+	if !ok && !n.IsLeader() {
+		if a, _ := n.raft.LeaderWithID(); a != "" {
+			c := n.raft.CommitIndex()
+			ok = c > 0 && applied >= c
+		}
+	}
+	if ok {
+		n.caughtUp.Store(true)
+	}
+	return ok
 }
 
 // ClusterAddr is the address Raft listens on.

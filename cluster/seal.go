@@ -191,10 +191,13 @@ func (n *Node) sealConfig() (*SealConfig, error) {
 
 // Unseal adds one unseal share. When the threshold is reached it combines
 // the shares, unwraps the root key and loads the keyring. It returns
-// ErrNotInitialized, ErrInvalidUnsealKey (malformed share, or shares that
+// ErrNotReady while the node catches up after a restart, ErrNotInitialized, ErrInvalidUnsealKey (malformed share, or shares that
 // do not combine to the unseal key; progress is reset), or nil with the
 // status after the share.
 func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
+	if !n.CaughtUp() {
+		return n.SealStatus(), ErrNotReady
+	}
 	cfg, err := n.sealConfig()
 	if err != nil {
 		return SealStatus{}, err

@@ -27,8 +27,12 @@ type Txn struct {
 }
 
 // Read returns the decrypted record at key and its revision; a missing
-// record is (nil, 0, nil). It returns ErrSealed while sealed.
+// record is (nil, 0, nil). It returns ErrSealed while sealed and
+// ErrNotReady while the node catches up after a restart.
 func (n *Node) Read(key string) ([]byte, uint64, error) {
+	if !n.CaughtUp() {
+		return nil, 0, ErrNotReady
+	}
 	ct, rev, err := n.fsm.Get(key)
 	if err != nil || ct == nil {
 		return nil, 0, err
@@ -43,6 +47,9 @@ func (n *Node) Read(key string) ([]byte, uint64, error) {
 // Revision returns the revision of the record at key without decrypting
 // it (0 when absent). Callers use it to validate a cache entry.
 func (n *Node) Revision(key string) (uint64, error) {
+	if !n.CaughtUp() {
+		return 0, ErrNotReady
+	}
 	_, rev, err := n.fsm.Get(key)
 	return rev, err
 }
@@ -52,6 +59,9 @@ func (n *Node) Revision(key string) (uint64, error) {
 func (n *Node) List(prefix string) ([]string, error) {
 	if n.barrier.Sealed() {
 		return nil, ErrSealed
+	}
+	if !n.CaughtUp() {
+		return nil, ErrNotReady
 	}
 	var out []string
 	err := n.fsm.Scan(prefix, func(k string, _ []byte, _ uint64) error {
