@@ -38,6 +38,7 @@ type harnessOpts struct {
 	noInit         bool  // leave the node uninitialized (and sealed)
 	maxRequestSize int64 // 0: the default
 	discardAudit   bool  // count events instead of keeping them (benchmarks)
+	raftAudit      bool  // record through the node's replicated audit log
 }
 
 // memAudit records events in memory so tests can see what was recorded.
@@ -124,8 +125,12 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	h.engine = transit.New(node, nil)
 	node.OnSeal(h.engine.Purge)
+	var rec audit.Recorder = h.audit
+	if o.raftAudit {
+		rec = node.AuditLog()
+	}
 	h.api, err = NewAPI(Config{
-		Node: node, Transit: h.engine, Audit: h.audit,
+		Node: node, Transit: h.engine, Audit: rec,
 		APIAddr: "http://127.0.0.1:8200", MaxRequestSize: o.maxRequestSize,
 	})
 	if err != nil {

@@ -172,7 +172,7 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 	default:
 		return errReply(http.StatusMethodNotAllowed, fmt.Sprintf("unsupported method %s", r.Method))
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, a.cfg.MaxRequestSize))
+	body, err := readBody(r, a.cfg.MaxRequestSize)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
@@ -192,6 +192,21 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		ev:     ev,
 	}
 	return a.route(req)
+}
+
+// readBody reads at most limit bytes of the body, in one allocation when
+// the client said how long it is.
+func readBody(r *http.Request, limit int64) ([]byte, error) {
+	body := http.MaxBytesReader(nil, r.Body, limit)
+	if n := r.ContentLength; n > 0 && n <= limit {
+		// net/http's body reader stops at Content-Length.
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(body)
 }
 
 func tokenFrom(r *http.Request) string {
