@@ -52,14 +52,16 @@ func (e *Engine) ReadKey(name string) (*Response, error) {
 	return ok(l.policy.info(l.handles)), nil
 }
 
-// ListKeys handles LIST transit/keys. No keys is a 404, as in Vault.
+// ListKeys handles LIST transit/keys. No keys is a 404 without a message
+// ({"errors":[]}), exactly as Vault answers an empty list: clients (the
+// vault CLI, keyraft's api package) read that shape as "no keys".
 func (e *Engine) ListKeys() (*Response, error) {
 	names, err := e.store.List(keyPrefix)
 	if err != nil {
 		return nil, err
 	}
 	if len(names) == 0 {
-		return nil, notFound("no keys")
+		return nil, &Error{Status: http.StatusNotFound}
 	}
 	sort.Strings(names)
 	return ok(map[string]any{"keys": names}), nil

@@ -243,8 +243,14 @@ func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
 	return te, nil
 }
 
+// errReply is Vault's error envelope; an empty msg gives an empty list
+// (Vault's 404 for an empty LIST).
 func errReply(status int, msg string) reply {
-	return reply{status: status, raw: map[string]any{"errors": []string{msg}}}
+	errs := []string{}
+	if msg != "" {
+		errs = append(errs, msg)
+	}
+	return reply{status: status, raw: map[string]any{"errors": errs}}
 }
 
 // errorText is the message of an error reply, for the audit event.

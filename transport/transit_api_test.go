@@ -422,7 +422,10 @@ func keysOf(m any) []string {
 // and listing.
 func TestConfigAndDelete(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	h.must(404, "LIST", "transit/keys", nil) // no keys yet, as in Vault
+	// No keys yet: 404 with an empty error list, exactly as Vault.
+	if r := h.must(404, "LIST", "transit/keys", nil); string(r.raw) != "{\"errors\":[]}\n" {
+		t.Fatalf("empty list: %q", r.raw)
+	}
 	h.createKey("b", nil)
 	h.createKey("a", nil)
 	h.createKey("c.d-e_f", nil)
