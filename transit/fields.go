@@ -74,6 +74,35 @@ func (f *Fields) Has(name string) bool {
 	return ok && string(v) != "null"
 }
 
+// Empty reports whether the field is absent or holds its type's zero
+// value: null, "", 0 (or "0"), false, [] or {}. Clients such as the vault Go client
+// send every field of a request struct, so "given" often means "not zero".
+func (f *Fields) Empty(name string) bool {
+	v, ok := f.raw[name]
+	if !ok {
+		return true
+	}
+	f.used[name] = true
+	switch s := string(bytes.TrimSpace(v)); s {
+	case "null", `""`, "0", `"0"`, "false", "[]", "{}": // "0": the vault CLI's 0
+		return true
+	}
+	var m any
+	if json.Unmarshal(v, &m) == nil {
+		switch x := m.(type) {
+		case []any:
+			return len(x) == 0
+		case map[string]any:
+			return len(x) == 0
+		case json.Number:
+			return x == "0"
+		case float64:
+			return x == 0
+		}
+	}
+	return false
+}
+
 // Unused lists fields no getter asked for, for the response's warnings.
 func (f *Fields) Unused() []string {
 	var out []string

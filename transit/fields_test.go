@@ -138,6 +138,18 @@ func TestFieldGetters(t *testing.T) {
 	}
 }
 
+func TestFieldEmpty(t *testing.T) {
+	f := mustFields(t, `{"a":null,"b":"","c":0,"d":false,"e":[],"f":{},"g":0.0,"h":"0","i":"x","j":1,"k":[1],"l":{"x":1},"m":true}`)
+	for name, want := range map[string]bool{
+		"a": true, "b": true, "c": true, "d": true, "e": true, "f": true, "g": true, "absent": true,
+		"h": true, "i": false, "j": false, "k": false, "l": false, "m": false,
+	} {
+		if got := f.Empty(name); got != want {
+			t.Errorf("Empty(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
 func TestTruncate(t *testing.T) {
 	s := strings.Repeat("a", 39) + "é" + "tail"
 	got := truncate(s)

@@ -290,6 +290,10 @@ func (a *API) errorReply(err error) reply {
 		return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
 	case errors.Is(err, cluster.ErrPermissionDenied):
 		return errReply(http.StatusForbidden, "permission denied")
+	case errors.Is(err, cluster.ErrNotReady):
+		return errReply(http.StatusServiceUnavailable, "keyraft is catching up with the Raft log after a restart; try again shortly")
+	case errors.Is(err, cluster.ErrClosed):
+		return errReply(http.StatusServiceUnavailable, "keyraft is shutting down")
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader):
 		return errReply(http.StatusServiceUnavailable, "no leader is available to accept writes; try again")
 	case errors.Is(err, fsm.ErrConflict):

@@ -102,13 +102,15 @@ func (a *API) sysInit(req *request) reply {
 	if r != nil {
 		return *r
 	}
+	// The vault Go client sends every field of its InitRequest, unused
+	// ones as null, "" or 0: only a value that asks for something counts.
 	for _, unsupported := range []string{"pgp_keys", "root_token_pgp_key", "recovery_pgp_keys"} {
-		if f.Has(unsupported) {
+		if !f.Empty(unsupported) {
 			return errReply(http.StatusBadRequest, unsupported+" is not supported")
 		}
 	}
-	for _, recovery := range []string{"recovery_shares", "recovery_threshold"} {
-		if f.Has(recovery) {
+	for _, recovery := range []string{"recovery_shares", "recovery_threshold", "stored_shares"} {
+		if !f.Empty(recovery) {
 			return errReply(http.StatusBadRequest, recovery+" is only valid with an auto-unseal seal; this node uses shamir")
 		}
 	}

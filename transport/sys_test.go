@@ -45,6 +45,8 @@ func TestInitUnsealSeal(t *testing.T) {
 		{map[string]any{"secret_shares": "three", "secret_threshold": 2}, `field "secret_shares" must be an integer, got "three"`},
 		{map[string]any{"secret_shares": 3, "secret_threshold": 2, "pgp_keys": []string{"x"}}, "pgp_keys is not supported"},
 		{map[string]any{"secret_shares": 3, "secret_threshold": 2, "recovery_shares": 1}, "recovery_shares is only valid with an auto-unseal seal; this node uses shamir"},
+		{map[string]any{"secret_shares": 3, "secret_threshold": 2, "stored_shares": "1"}, "stored_shares is only valid with an auto-unseal seal; this node uses shamir"},
+		{map[string]any{"secret_shares": 3, "secret_threshold": 2, "root_token_pgp_key": "a2V5"}, "root_token_pgp_key is not supported"},
 	} {
 		r := h.doWith("POST", "sys/init", c.body, noToken)
 		if r.status != 400 || len(r.errs()) != 1 || r.errs()[0] != c.msg {
@@ -55,7 +57,11 @@ func TestInitUnsealSeal(t *testing.T) {
 		t.Fatal("a refused init initialized the node")
 	}
 
-	r := h.doWith("POST", "sys/init", map[string]any{"secret_shares": "3", "secret_threshold": "2"}, noToken)
+	// The shape the vault Go client sends: every field, unused ones zero.
+	r := h.doWith("POST", "sys/init", map[string]any{
+		"secret_shares": "3", "secret_threshold": "2", "stored_shares": 0, "pgp_keys": nil,
+		"recovery_shares": 0, "recovery_threshold": 0, "recovery_pgp_keys": nil, "root_token_pgp_key": "",
+	}, noToken)
 	if r.status != 200 {
 		t.Fatalf("init: %d %s", r.status, r.raw)
 	}
