@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -58,6 +59,10 @@ type loaded struct {
 	rev     uint64
 	policy  *Policy
 	handles map[int]*keys.Handle
+	// validAt is a Raft applied index at which the record was known to
+	// still have revision rev (0: none): while the node's applied index
+	// stays there, nothing changed and the revision need not be read.
+	validAt atomic.Uint64
 }
 
 func (l *loaded) zero() {
@@ -95,10 +100,34 @@ func checkName(name string) error {
 	return nil
 }
 
+// raftIndexer is implemented by cluster.Node.
+type raftIndexer interface {
+	RaftIndexes() (committed, applied uint64)
+}
+
+// applied returns the store's Raft applied index, or 0 when it has none.
+func (e *Engine) applied() uint64 {
+	if ri, ok := e.store.(raftIndexer); ok {
+		_, a := ri.RaftIndexes()
+		return a
+	}
+	return 0
+}
+
 // get returns the key as of the local state, or nil when it does not exist.
+// A cached key is used while its record keeps its revision; reading the
+// revision copies the whole record out of storage, so it is skipped when
+// no Raft entry was applied since the last check.
 func (e *Engine) get(name string) (*loaded, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
+	}
+	applied := e.applied() // read before the record: see load
+	e.mu.RLock()
+	l := e.cache[name]
+	e.mu.RUnlock()
+	if l != nil && applied != 0 && l.validAt.Load() == applied {
+		return l, nil
 	}
 	rev, err := e.store.Revision(keyPrefix + name)
 	if err != nil {
@@ -108,13 +137,11 @@ func (e *Engine) get(name string) (*loaded, error) {
 		e.forget(name)
 		return nil, nil
 	}
-	e.mu.RLock()
-	l := e.cache[name]
-	e.mu.RUnlock()
 	if l != nil && l.rev == rev {
+		l.validAt.Store(applied)
 		return l, nil
 	}
-	return e.load(name)
+	return e.load(name, applied)
 }
 
 // forget drops the cached copy of a key that no longer exists. It is not
@@ -130,7 +157,11 @@ func (e *Engine) forget(name string) {
 	}
 }
 
-func (e *Engine) load(name string) (*loaded, error) {
+// load reads, parses and caches a key. applied is the Raft applied index
+// read before the record: if the record still had its revision then, the
+// entry is valid at applied; if it changed after, its revision is above
+// applied, the applied index has moved past it, and validAt never matches.
+func (e *Engine) load(name string, applied uint64) (*loaded, error) {
 	e.mu.RLock()
 	epoch := e.epoch
 	e.mu.RUnlock()
@@ -148,6 +179,9 @@ func (e *Engine) load(name string) (*loaded, error) {
 		return nil, err
 	}
 	l := &loaded{rev: rev, policy: p, handles: map[int]*keys.Handle{}}
+	if rev <= applied {
+		l.validAt.Store(applied)
+	}
 	for n, v := range p.Versions {
 		h, err := keys.NewHandle(p.spec(), v)
 		if err != nil {

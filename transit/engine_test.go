@@ -64,6 +64,14 @@ func (m *memStore) List(prefix string) ([]string, error) {
 	return out, nil
 }
 
+// RaftIndexes makes memStore look like a node: every commit is one
+// applied entry.
+func (m *memStore) RaftIndexes() (uint64, uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.rev, m.rev
+}
+
 func (m *memStore) Commit(_ context.Context, txn *cluster.Txn) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -193,3 +201,46 @@ func TestRotateDue(t *testing.T) {
 }
 
 func keysOpts() keys.EncryptOptions { return keys.EncryptOptions{} }
+
+// Two engines over one store stand for two nodes over one replicated
+// state: a change made through one is seen at once by the other, whose
+// cache is validated by applied index and revision.
+func TestCacheSeesChangesFromElsewhere(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	a, b := New(st, nil), New(st, nil)
+	a.CreateKey(ctx, "k", fields(t, `{}`))
+	encVersion := func() any {
+		r, err := a.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Data["key_version"]
+	}
+	if v := encVersion(); v != 1 {
+		t.Fatalf("version %v", v)
+	}
+	calls := 0
+	st.onRead = func() { calls++ }
+	encVersion()
+	encVersion()
+	if calls != 0 {
+		t.Fatalf("a cached key was read %d times with nothing applied", calls)
+	}
+	if _, err := b.RotateKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if v := encVersion(); v != 2 {
+		t.Fatalf("after a rotation elsewhere: version %v", v)
+	}
+	b.ConfigKey(ctx, "k", fields(t, `{"deletion_allowed":true}`))
+	if _, err := b.DeleteKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Decrypt(ctx, "k", fields(t, `{"ciphertext":"vault:v1:aGk="}`)); err == nil || err.Error() != "encryption key not found" {
+		t.Fatalf("after a delete elsewhere: %v", err)
+	}
+	if a.cached("k") != nil {
+		t.Fatal("a key deleted elsewhere is still cached")
+	}
+}

@@ -213,8 +213,9 @@ func tokenFrom(r *http.Request) string {
 	if t := r.Header.Get("X-Vault-Token"); t != "" {
 		return t
 	}
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return strings.TrimSpace(t)
+	// The scheme name is case-insensitive (RFC 9110).
+	if a := r.Header.Get("Authorization"); len(a) > 7 && strings.EqualFold(a[:7], "Bearer ") {
+		return strings.TrimSpace(a[7:])
 	}
 	return ""
 }

@@ -28,6 +28,8 @@ type tokenCache struct {
 type cachedToken struct {
 	rev   uint64
 	entry cluster.TokenEntry
+	// validAt: a Raft applied index at which the record still had rev.
+	validAt uint64
 }
 
 func (c *tokenCache) purge() {
@@ -44,24 +46,33 @@ func (a *API) lookupToken(token string) (*cluster.TokenEntry, error) {
 	}
 	sum := sha256.Sum256([]byte(token))
 	id := hex.EncodeToString(sum[:])
+	c := &a.tokens
+	// Nothing applied since the entry was last checked: it is current.
+	_, applied := a.cfg.Node.RaftIndexes()
+	c.mu.RLock()
+	ct, ok := c.m[id]
+	c.mu.RUnlock()
+	if ok && applied != 0 && ct.validAt == applied {
+		return ct.copyEntry(), nil
+	}
 	rev, err := a.cfg.Node.Revision(tokenRecordPrefix + id)
 	if err != nil {
 		return nil, err
 	}
-	c := &a.tokens
 	if rev == 0 {
 		c.mu.Lock()
 		delete(c.m, id)
 		c.mu.Unlock()
 		return nil, cluster.ErrPermissionDenied
 	}
-	c.mu.RLock()
-	ct, ok := c.m[id]
-	c.mu.RUnlock()
 	if ok && ct.rev == rev {
-		e := ct.entry
-		e.Policies = append([]string(nil), ct.entry.Policies...)
-		return &e, nil
+		c.mu.Lock()
+		if cur, still := c.m[id]; still && cur.rev == rev {
+			cur.validAt = applied
+			c.m[id] = cur
+		}
+		c.mu.Unlock()
+		return ct.copyEntry(), nil
 	}
 	// The record read now is at least as new as rev; tagging it with rev
 	// is safe: if the revision moves on, the next request reads it again.
@@ -74,8 +85,17 @@ func (a *API) lookupToken(token string) (*cluster.TokenEntry, error) {
 		c.m = map[string]cachedToken{}
 	}
 	ct = cachedToken{rev: rev, entry: *te}
+	if rev <= applied {
+		ct.validAt = applied
+	}
 	ct.entry.Policies = append([]string(nil), te.Policies...)
 	c.m[id] = ct
 	c.mu.Unlock()
 	return te, nil
+}
+
+func (ct cachedToken) copyEntry() *cluster.TokenEntry {
+	e := ct.entry
+	e.Policies = append([]string(nil), ct.entry.Policies...)
+	return &e
 }

@@ -880,6 +880,7 @@ func TestTokenHeadersAndLookupSelf(t *testing.T) {
 	for _, hdr := range []map[string]string{
 		{"X-Vault-Token": rootToken},
 		{"Authorization": "Bearer " + rootToken},
+		{"Authorization": "bearer  " + rootToken},
 	} {
 		if r := h.doWith("POST", "transit/encrypt/k", map[string]any{"plaintext": b64("x")}, hdr); r.status != 200 {
 			t.Fatalf("%v: %d %s", hdr, r.status, r.raw)
