@@ -50,8 +50,7 @@ func (n *Node) Revision(key string) (uint64, error) {
 	if !n.CaughtUp() {
 		return 0, ErrNotReady
 	}
-	_, rev, err := n.fsm.Get(key)
-	return rev, err
+	return n.fsm.Revision(key)
 }
 
 // List returns the keys directly or indirectly under prefix, without the

@@ -178,6 +178,25 @@ func (f *FSM) Get(key string) ([]byte, uint64, error) {
 	return splitRecord(v)
 }
 
+// Revision returns the revision of the record at key (0 when absent),
+// reading only the record's 8-byte header when the storage can.
+func (f *FSM) Revision(key string) (uint64, error) {
+	var v []byte
+	var err error
+	if hr, ok := f.store.(plugins.HeadReader); ok {
+		v, err = hr.GetHead([]byte(key), 8)
+	} else {
+		v, err = f.store.Get([]byte(key))
+	}
+	if err != nil || v == nil {
+		return 0, err
+	}
+	if len(v) < 8 {
+		return 0, fmt.Errorf("%w: record of %d bytes", ErrMalformed, len(v))
+	}
+	return binary.BigEndian.Uint64(v), nil
+}
+
 // Scan calls fn for every record whose key has the prefix, in key order.
 func (f *FSM) Scan(prefix string, fn func(key string, value []byte, rev uint64) error) error {
 	if prefix == "" {
@@ -241,6 +260,14 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			res.Err = err
 			continue
 		}
+		// Every check comes before the first mutation of the entry, so a
+		// failed entry adds nothing to the batch.
+		if cmd.cp != nil {
+			if err := f.checkCheckpoint(cmd.cp); err != nil {
+				res.Err = err
+				continue
+			}
+		}
 		for _, op := range cmd.Ops {
 			switch op.Kind {
 			case OpPut:
@@ -252,12 +279,6 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 			case OpDeletePrefix:
 				batch = append(batch, plugins.Mutation{Kind: plugins.DeletePrefix, Key: []byte(op.Key)})
 				ov.deletePrefix(op.Key)
-			}
-		}
-		if cmd.cp != nil {
-			if err := f.checkCheckpoint(cmd.cp); err != nil {
-				res.Err = err
-				continue
 			}
 		}
 		for _, e := range cmd.decoded {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/raft"
@@ -283,5 +284,28 @@ func BenchmarkApplyBatch64(b *testing.B) {
 			logs[j] = entry(b, idx, &Command{Ops: []Op{{Kind: OpPut, Key: "bench/key", Value: val}}})
 		}
 		f.ApplyBatch(logs)
+	}
+}
+
+func TestRevisionReadsOnlyTheHeader(t *testing.T) {
+	f, _ := newFSM(t)
+	f.Apply(entry(t, 7, &Command{Ops: []Op{put("big", string(bytes.Repeat([]byte{1}, 1<<16)))}}))
+	if rev, err := f.Revision("big"); err != nil || rev != 7 {
+		t.Fatalf("Revision = %d, %v", rev, err)
+	}
+	if rev, err := f.Revision("absent"); err != nil || rev != 0 {
+		t.Fatalf("absent: %d, %v", rev, err)
+	}
+}
+
+func TestFailedCheckpointWritesNothing(t *testing.T) {
+	f, _ := newFSM(t)
+	cp := []byte(`{"seq":1,"hash":"` + strings.Repeat("ab", 32) + `","time":"2026-01-01T00:00:00Z","signature":"AAAA"}`)
+	res := f.Apply(entry(t, 1, &Command{Ops: []Op{put("side", "effect")}, Checkpoint: cp})).(*Result)
+	if !errors.Is(res.Err, ErrBadCheckpoint) {
+		t.Fatalf("bad checkpoint: %v", res.Err)
+	}
+	if v, _ := mustGet(t, f, "side"); v != "" {
+		t.Fatal("a failed checkpoint entry wrote its ops")
 	}
 }

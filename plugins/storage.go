@@ -58,3 +58,12 @@ type Storage interface {
 	// Close releases the storage. Later calls return ErrStorageClosed.
 	Close() error
 }
+
+// HeadReader is an optional ability of a Storage: reading only the first
+// n bytes of a value, so a caller that needs a record's header does not
+// copy a large value.
+type HeadReader interface {
+	// GetHead returns at most the first n bytes of the value at key, or
+	// nil and no error when it is absent.
+	GetHead(key []byte, n int) ([]byte, error)
+}

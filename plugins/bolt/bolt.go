@@ -56,6 +56,18 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 	return out, mapErr(err)
 }
 
+// GetHead implements plugins.HeadReader.
+func (s *Store) GetHead(key []byte, n int) ([]byte, error) {
+	var out []byte
+	err := s.db.View(func(tx *bbolt.Tx) error {
+		if v := tx.Bucket(bucket).Get(key); v != nil {
+			out = bytes.Clone(v[:min(n, len(v))])
+		}
+		return nil
+	})
+	return out, mapErr(err)
+}
+
 // Scan implements plugins.Reader.
 func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
 	return s.ScanFrom(prefix, nil, fn)
