@@ -511,6 +511,13 @@ func (n *node) unseal(shares ...string) {
 	c := n.client("")
 	for i, s := range shares {
 		st, err := c.Sys().Unseal(s)
+		// A restarted node answers 503 until it has applied the Raft log it
+		// had at start; the share was not taken, so give it again.
+		deadline := time.Now().Add(30 * time.Second)
+		for err != nil && isStatus(err, 503) && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+			st, err = c.Sys().Unseal(s)
+		}
 		if err != nil {
 			n.t.Fatalf("sys/unseal share %d: %v", i+1, err)
 		}
@@ -524,4 +531,10 @@ func (n *node) unseal(shares ...string) {
 			n.t.Errorf("unsealed with progress %d, want 0", st.Progress)
 		}
 	}
+}
+
+// isStatus reports whether err is a Vault API response error with code.
+func isStatus(err error, code int) bool {
+	var re *vault.ResponseError
+	return errors.As(err, &re) && re.StatusCode == code
 }
