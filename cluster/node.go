@@ -299,7 +299,13 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 	ev := audit.EventFrom(ctx)
 	if ev != nil && ev.Committed() == 0 {
 		withEvent := *cmd
-		ev.Outcome, ev.Status = audit.Allowed, http.StatusOK
+		// The change commits before the response exists: the event says
+		// what a committed change answers (200, or the status the caller
+		// set beforehand, e.g. 204 for a delete).
+		ev.Outcome = audit.Allowed
+		if ev.Status == 0 {
+			ev.Status = http.StatusOK
+		}
 		b, err := json.Marshal(ev)
 		if err != nil {
 			return nil, err

@@ -254,3 +254,34 @@ func truncate(s string) string {
 	}
 	return s[:n] + "…"
 }
+
+// SensitiveFields are request fields whose values may only appear in the
+// audit log as HMACs.
+var SensitiveFields = []string{"plaintext", "ciphertext", "context", "associated_data", "input", "signature", "hmac", "nonce"}
+
+// Sensitive calls fn with the name and raw text of every sensitive field
+// present, at the top level and in batch_input items ("batch_input[3].plaintext"),
+// without marking them used.
+func (f *Fields) Sensitive(fn func(name, value string)) {
+	each := func(prefix string, raw map[string]json.RawMessage) {
+		for _, name := range SensitiveFields {
+			v, ok := raw[name]
+			if !ok || len(v) == 0 || v[0] != '"' {
+				continue
+			}
+			var s string
+			if json.Unmarshal(v, &s) == nil {
+				fn(prefix+name, s)
+			}
+		}
+	}
+	each("", f.raw)
+	if b, ok := f.raw["batch_input"]; ok && len(b) > 0 && b[0] == '[' {
+		var items []map[string]json.RawMessage
+		if json.Unmarshal(b, &items) == nil {
+			for i, it := range items {
+				each(fmt.Sprintf("batch_input[%d].", i), it)
+			}
+		}
+	}
+}

@@ -84,6 +84,8 @@ type request struct {
 	query  url.Values
 	token  string
 	ev     *audit.Event
+	// hmac computes an audit HMAC; ok is false while sealed.
+	hmac func(value []byte) (string, bool)
 }
 
 // reply is what a handler produces; the pipeline records it, then sends it.
@@ -190,6 +192,12 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		query:  r.URL.Query(),
 		token:  tokenFrom(r),
 		ev:     ev,
+		hmac:   a.cfg.Node.AuditHMAC,
+	}
+	if req.token != "" {
+		if h, ok := a.cfg.Node.AuditHMAC([]byte(req.token)); ok {
+			ev.HMACs = map[string]string{"client_token": h}
+		}
 	}
 	return a.route(req)
 }

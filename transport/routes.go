@@ -57,7 +57,25 @@ func (req *request) fields(pathParams map[string]string) (*transit.Fields, *repl
 			f.Set(k, v)
 		}
 	}
+	req.hmacSensitive(f)
 	return f, nil
+}
+
+// hmacSensitive puts the HMAC of every sensitive field into the audit
+// event, so investigators can match a known value (keyraft audit hash)
+// without the log holding it.
+func (req *request) hmacSensitive(f *transit.Fields) {
+	if req.hmac == nil {
+		return
+	}
+	f.Sensitive(func(name, value string) {
+		if h, ok := req.hmac([]byte(value)); ok {
+			if req.ev.HMACs == nil {
+				req.ev.HMACs = map[string]string{}
+			}
+			req.ev.HMACs[name] = h
+		}
+	})
 }
 
 func errorFromTransit(err error) reply {
@@ -124,6 +142,7 @@ func (a *API) routeTransit(req *request, p []string) reply {
 				}
 				return withUnused(a.respond(e.CreateKey(ctx, name, f)), f)
 			case http.MethodDelete:
+				req.ev.Status = http.StatusNoContent // what the committed delete answers
 				return a.respond(e.DeleteKey(ctx, name))
 			}
 			return unsupportedOp()

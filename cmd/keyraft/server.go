@@ -12,10 +12,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/config"
 	"github.com/keyraft/keyraft/transit"
@@ -159,8 +162,15 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, s
 	defer node.Shutdown()
 	engine := transit.New(node, logger.Named("transit"))
 	node.OnSeal(engine.Purge)
+	sinkCtx, stopSinks := context.WithCancel(ctx)
+	sinks, err := startAuditSinks(sinkCtx, cfg, node, logger.Named("audit"))
+	if err != nil {
+		stopSinks()
+		return err
+	}
+	defer func() { stopSinks(); sinks.Wait() }()
 	api, err := transport.NewAPI(transport.Config{
-		Node: node, Transit: engine, APIAddr: apiAddr,
+		Node: node, Transit: engine, APIAddr: apiAddr, Audit: node.AuditLog(),
 		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
 	})
 	if err != nil {
@@ -256,4 +266,48 @@ Unseal Key: %[2]s
 Root Token: %[3]s
 
 `, apiAddr, base64.StdEncoding.EncodeToString(res.Keys[0]), res.RootToken)
+}
+
+// startAuditSinks starts one follower per audit block of the config. Each
+// reads the replicated log with its own cursor in the data directory, so
+// no sink can delay a request.
+func startAuditSinks(ctx context.Context, cfg *config.Config, node *cluster.Node, log hclog.Logger) (*sync.WaitGroup, error) {
+	var wg sync.WaitGroup // on error, the caller's cancel stops the ones started
+	cursors := filepath.Join(cfg.Storage.Path, "audit-cursors")
+	if len(cfg.Audit) > 0 {
+		if err := os.MkdirAll(cursors, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %v", cursors, err)
+		}
+	}
+	for _, a := range cfg.Audit {
+		var sink audit.Sink
+		var err error
+		switch a.Type {
+		case "file":
+			sink, err = audit.NewFileSink(a.Path, a.MaxBytes, int(a.Keep))
+		case "syslog":
+			sink, err = audit.NewSyslogSink(a.Network, a.Address, a.Tag)
+		case "socket":
+			sink = audit.NewSocketSink(a.Network, a.Address, 5*time.Second)
+		default:
+			err = fmt.Errorf("unknown audit sink type %q", a.Type)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("audit %q: %v", a.Name, err)
+		}
+		f := &audit.Follower{
+			Name: a.Name, Source: node, Sink: sink,
+			CursorPath: filepath.Join(cursors, a.Name), Logger: log.With("sink", a.Name),
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer sink.Close()
+			if err := f.Run(ctx); err != nil {
+				log.Error("audit sink stopped", "sink", a.Name, "error", err)
+			}
+		}()
+		log.Info("audit sink started", "sink", a.Name, "type", a.Type)
+	}
+	return &wg, nil
 }
