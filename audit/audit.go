@@ -27,6 +27,9 @@ type Event struct {
 	Outcome    string    `json:"outcome"` // allowed | denied | error
 	Status     int       `json:"status,omitempty"`
 	Error      string    `json:"error,omitempty"`
+	// StateChange marks an event committed in the same Raft entry as the
+	// change it records: the key's history is made of these.
+	StateChange bool `json:"state_change,omitempty"`
 	// HMACs holds HMAC-SHA256 values of sensitive request fields (plaintext,
 	// ciphertext, context, token), keyed by field name.
 	HMACs    map[string]string `json:"hmacs,omitempty"`

@@ -297,19 +297,23 @@ func (n *Node) RaftIndexes() (committed, applied uint64) {
 // ErrClosed after Shutdown, or a Raft error (timeout, lost leadership).
 func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error) {
 	ev := audit.EventFrom(ctx)
+	var committed audit.Event
 	if ev != nil && ev.Committed() == 0 {
-		withEvent := *cmd
 		// The change commits before the response exists: the event says
 		// what a committed change answers (200, or the status the caller
-		// set beforehand, e.g. 204 for a delete).
-		ev.Outcome = audit.Allowed
-		if ev.Status == 0 {
-			ev.Status = http.StatusOK
+		// set beforehand, e.g. 204 for a delete). The request's own event
+		// changes only if the entry commits.
+		committed = *ev
+		committed.Outcome = audit.Allowed
+		committed.StateChange = true
+		if committed.Status == 0 {
+			committed.Status = http.StatusOK
 		}
-		b, err := json.Marshal(ev)
+		b, err := json.Marshal(&committed)
 		if err != nil {
 			return nil, err
 		}
+		withEvent := *cmd
 		withEvent.Events = append(append([][]byte(nil), cmd.Events...), b)
 		cmd = &withEvent
 	} else {
@@ -338,6 +342,7 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 		return nil, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
 	}
 	if res.Err == nil && ev != nil {
+		ev.Outcome, ev.Status, ev.StateChange = committed.Outcome, committed.Status, true
 		ev.MarkCommitted(res.LastSeq)
 	}
 	return res, res.Err

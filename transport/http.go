@@ -108,6 +108,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method:     r.Method,
 		Path:       r.URL.Path,
 	}
+	if r.URL.Path == "/v1/sys/audit/stream" || r.URL.Path == "/v1/sys/audit/export" {
+		a.serveAuditStream(w, r, ev)
+		return
+	}
 	rep := a.handleSafely(r, ev)
 	ev.Status = rep.status
 	if ev.Status == 0 {

@@ -17,6 +17,9 @@ func (a *API) routeSys(req *request, p []string) reply {
 	if len(p) == 0 {
 		return errReply(http.StatusNotFound, "unsupported path")
 	}
+	if p[0] == "audit" {
+		return a.routeAudit(req, p[1:])
+	}
 	path := strings.Join(p, "/")
 	switch path {
 	case "init":

@@ -1,0 +1,394 @@
+package transport
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster"
+)
+
+// errStop ends a scan of the audit log early.
+var errStop = errors.New("stop")
+
+// MaxAuditQueryLimit caps the events one query returns.
+const MaxAuditQueryLimit = 10000
+
+// auditAuthorize lets only root tokens read the audit log (policies come
+// later); reading it needs no unsealed barrier, but answering does need a
+// token, so a sealed node refuses like every other authenticated path.
+func (a *API) auditAuthorize(req *request) *reply {
+	te, r := a.authenticate(req)
+	if r != nil {
+		return r
+	}
+	if !hasPolicy(te, "root") {
+		rep := errReply(http.StatusForbidden, "permission denied: reading the audit log needs a root token")
+		return &rep
+	}
+	return nil
+}
+
+// routeAudit serves sys/audit/* except the streaming paths.
+func (a *API) routeAudit(req *request, p []string) reply {
+	if r := a.auditAuthorize(req); r != nil {
+		return *r
+	}
+	n := a.cfg.Node
+	path := strings.Join(p, "/")
+	switch {
+	case path == "events" && req.method == http.MethodGet:
+		return a.auditQuery(req)
+	case strings.HasPrefix(path, "history/") && req.method == http.MethodGet:
+		key := strings.TrimPrefix(path, "history/")
+		req.ev.Key = key
+		f := auditFilter{key: key, stateChange: true, limit: MaxAuditQueryLimit}
+		events, next, err := a.scanAudit(1, f)
+		if err != nil {
+			return a.errorReply(err)
+		}
+		return reply{data: map[string]any{"key": key, "events": events, "next_seq": next}}
+	case path == "public-key" && req.method == http.MethodGet:
+		pub := n.AuditPublicKey()
+		if pub == nil {
+			return errReply(http.StatusServiceUnavailable, "keyraft is not initialized")
+		}
+		return reply{data: map[string]any{"public_key": base64.StdEncoding.EncodeToString(pub), "algorithm": "ed25519"}}
+	case path == "hash" && req.method == http.MethodPost:
+		f, r := req.fields(nil)
+		if r != nil {
+			return *r
+		}
+		in, err := f.String("input", "")
+		if err != nil {
+			return errorFromTransit(err)
+		}
+		if !f.Has("input") {
+			return errReply(http.StatusBadRequest, "missing input to hash")
+		}
+		h, ok := n.AuditHMAC([]byte(in))
+		if !ok {
+			return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
+		}
+		return reply{data: map[string]any{"hash": h}}
+	case path == "verify" && req.method == http.MethodGet:
+		return a.auditVerify()
+	case path == "checkpoint" && req.method == http.MethodPost:
+		cp, err := n.Checkpoint(req.ctx)
+		switch {
+		case errors.Is(err, cluster.ErrNothingToCheckpoint):
+			return errReply(http.StatusBadRequest, "the audit head is already checkpointed")
+		case err != nil:
+			return a.errorReply(err)
+		}
+		return reply{data: checkpointData(cp)}
+	case path == "events" || path == "public-key" || path == "hash" || path == "verify" || path == "checkpoint":
+		return unsupportedOp()
+	}
+	return errReply(http.StatusNotFound, "unsupported path")
+}
+
+func checkpointData(cp *audit.Checkpoint) map[string]any {
+	return map[string]any{"seq": cp.Seq, "hash": cp.Hash, "time": cp.Time, "signature": cp.Signature}
+}
+
+type auditFilter struct {
+	key, identity, operation, outcome string
+	since, until                      time.Time
+	stateChange                       bool
+	limit                             int
+}
+
+func (f auditFilter) match(e *audit.Event) bool {
+	switch {
+	case f.key != "" && e.Key != f.key,
+		f.identity != "" && e.Identity != f.identity,
+		f.operation != "" && e.Operation != f.operation,
+		f.outcome != "" && e.Outcome != f.outcome,
+		!f.since.IsZero() && e.Time.Before(f.since),
+		!f.until.IsZero() && !e.Time.Before(f.until),
+		f.stateChange && !e.StateChange:
+		return false
+	}
+	return true
+}
+
+// scanAudit returns up to f.limit matching events from fromSeq on, and the
+// seq to continue from.
+func (a *API) scanAudit(fromSeq uint64, f auditFilter) ([]*audit.Event, uint64, error) {
+	events := []*audit.Event{}
+	next := fromSeq
+	err := a.cfg.Node.AuditEvents(fromSeq, func(e *audit.Event) error {
+		if len(events) >= f.limit {
+			return errStop
+		}
+		next = e.Seq + 1
+		if f.match(e) {
+			events = append(events, e)
+		}
+		return nil
+	})
+	if err != nil && err != errStop {
+		return nil, 0, err
+	}
+	return events, next, nil
+}
+
+func (a *API) auditQuery(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	var q auditFilter
+	var err error
+	str := func(name string, dst *string) {
+		if err == nil {
+			*dst, err = f.String(name, "")
+		}
+	}
+	str("key", &q.key)
+	str("identity", &q.identity)
+	str("operation", &q.operation)
+	str("outcome", &q.outcome)
+	var since, until string
+	str("since", &since)
+	str("until", &until)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if q.outcome != "" && q.outcome != audit.Allowed && q.outcome != audit.Denied && q.outcome != audit.Failed {
+		return errReply(http.StatusBadRequest, "outcome must be allowed, denied or error")
+	}
+	for _, t := range []struct {
+		text string
+		dst  *time.Time
+		name string
+	}{{since, &q.since, "since"}, {until, &q.until, "until"}} {
+		if t.text == "" {
+			continue
+		}
+		if *t.dst, err = time.Parse(time.RFC3339Nano, t.text); err != nil {
+			return errReply(http.StatusBadRequest, fmt.Sprintf("%s must be an RFC 3339 time such as 2026-11-27T10:00:00Z", t.name))
+		}
+	}
+	if q.limit, err = f.Int("limit", 100); err != nil {
+		return errorFromTransit(err)
+	}
+	if q.limit < 1 || q.limit > MaxAuditQueryLimit {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("limit must be between 1 and %d", MaxAuditQueryLimit))
+	}
+	from, err := f.Int("from_seq", 1)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if from < 1 {
+		return errReply(http.StatusBadRequest, "from_seq must be at least 1")
+	}
+	events, next, err := a.scanAudit(uint64(from), q)
+	if err != nil {
+		return a.errorReply(err)
+	}
+	head := a.cfg.Node.AuditHead()
+	return reply{data: map[string]any{"events": events, "next_seq": next, "head": map[string]any{"seq": head.Seq, "hash": head.Hash}}}
+}
+
+// auditVerify checks the node's whole chain and every stored checkpoint.
+func (a *API) auditVerify() reply {
+	n := a.cfg.Node
+	v := audit.NewVerifier(0, audit.GenesisHash)
+	count := 0
+	err := n.AuditEvents(1, func(e *audit.Event) error {
+		count++
+		return v.Next(e)
+	})
+	last, lastHash := v.Last()
+	head := n.AuditHead()
+	if err == nil && (last != head.Seq || lastHash != head.Hash) {
+		err = &audit.Problem{Seq: last + 1, Reason: fmt.Sprintf("the chain ends at seq %d but the head says %d", last, head.Seq)}
+	}
+	checkpoints := 0
+	if err == nil {
+		pub := n.AuditPublicKey()
+		err = n.AuditCheckpoints(0, func(cp *audit.Checkpoint) error {
+			checkpoints++
+			if !cp.Verify(pub) {
+				return &audit.Problem{Seq: cp.Seq, Reason: "bad checkpoint signature"}
+			}
+			return nil
+		})
+	}
+	data := map[string]any{"valid": err == nil, "events": count, "checkpoints": checkpoints, "head_seq": head.Seq}
+	var p *audit.Problem
+	switch {
+	case errors.As(err, &p):
+		data["first_bad_seq"], data["reason"] = p.Seq, p.Reason
+	case err != nil:
+		return a.errorReply(err)
+	}
+	return reply{data: data}
+}
+
+// serveAuditStream answers sys/audit/stream (follow the log as JSON lines,
+// or server-sent events) and sys/audit/export (a verifiable export). The
+// request's own event is recorded before the first byte is sent.
+func (a *API) serveAuditStream(w http.ResponseWriter, r *http.Request, ev *audit.Event) {
+	req := &request{ctx: r.Context(), method: http.MethodGet, query: r.URL.Query(), token: tokenFrom(r), ev: ev}
+	ev.Operation = "sys/audit"
+	fail := func(rep reply) {
+		a.finish(w, r, ev, rep)
+	}
+	if r.Method != http.MethodGet {
+		fail(unsupportedOp())
+		return
+	}
+	if rep := a.auditAuthorize(req); rep != nil {
+		fail(*rep)
+		return
+	}
+	seq := func(name string, def uint64) (uint64, error) {
+		v := req.query.Get(name)
+		if v == "" {
+			return def, nil
+		}
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return 0, fmt.Errorf("%s must be a positive integer", name)
+		}
+		return n, nil
+	}
+	from, err := seq("from_seq", 1)
+	if err != nil {
+		fail(errReply(http.StatusBadRequest, err.Error()))
+		return
+	}
+	export := strings.HasSuffix(r.URL.Path, "/export")
+	var to uint64
+	var final *audit.Checkpoint
+	if export {
+		if to, err = seq("to_seq", 0); err != nil {
+			fail(errReply(http.StatusBadRequest, err.Error()))
+			return
+		}
+		if to == 0 {
+			// Export up to a fresh signed checkpoint, so truncation shows.
+			final, err = a.cfg.Node.Checkpoint(r.Context())
+			if errors.Is(err, cluster.ErrNothingToCheckpoint) || errors.Is(err, cluster.ErrNotLeader) {
+				err = nil
+			}
+			if err != nil {
+				fail(a.errorReply(err))
+				return
+			}
+			to = a.cfg.Node.AuditHeadSeq()
+			if final != nil {
+				to = final.Seq
+			}
+		}
+		if to < from {
+			fail(errReply(http.StatusBadRequest, fmt.Sprintf("to_seq %d is before from_seq %d", to, from)))
+			return
+		}
+	}
+	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
+	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+		a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
+		return
+	}
+	flusher, _ := w.(http.Flusher)
+	sse := !export && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	if sse {
+		w.Header().Set("Content-Type", "text/event-stream")
+	} else {
+		w.Header().Set("Content-Type", "application/x-ndjson")
+	}
+	w.WriteHeader(http.StatusOK)
+	if export {
+		a.writeExport(r.Context(), w, from, to)
+		return
+	}
+	a.follow(r.Context(), w, flusher, from, sse)
+}
+
+// finish records ev and writes rep, as ServeHTTP does for ordinary paths.
+func (a *API) finish(w http.ResponseWriter, r *http.Request, ev *audit.Event, rep reply) {
+	ev.Status = rep.status
+	ev.Error = rep.errorText()
+	ev.Outcome = audit.Failed
+	if rep.status == http.StatusForbidden {
+		ev.Outcome = audit.Denied
+	}
+	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
+	}
+	a.write(w, ev.RequestID, rep)
+}
+
+func (a *API) writeExport(ctx context.Context, w http.ResponseWriter, from, to uint64) {
+	n := a.cfg.Node
+	cps := map[uint64]*audit.Checkpoint{}
+	n.AuditCheckpoints(from, func(cp *audit.Checkpoint) error {
+		if cp.Seq <= to {
+			cps[cp.Seq] = cp
+		}
+		return nil
+	})
+	ew, err := audit.NewExportWriter(w, audit.ExportHeader{
+		PublicKey: base64.StdEncoding.EncodeToString(n.AuditPublicKey()), FromSeq: from, ToSeq: to,
+	})
+	if err != nil {
+		return
+	}
+	n.AuditEvents(from, func(e *audit.Event) error {
+		if e.Seq > to || ctx.Err() != nil {
+			return errStop
+		}
+		if err := ew.Event(e); err != nil {
+			return err
+		}
+		if cp := cps[e.Seq]; cp != nil {
+			return ew.Checkpoint(cp)
+		}
+		return nil
+	})
+	ew.Flush()
+}
+
+func (a *API) follow(ctx context.Context, w http.ResponseWriter, flusher http.Flusher, from uint64, sse bool) {
+	next := from
+	for {
+		err := a.cfg.Node.AuditEvents(next, func(e *audit.Event) error {
+			b, err := json.Marshal(e)
+			if err != nil {
+				return err
+			}
+			if sse {
+				_, err = fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Seq, b)
+			} else {
+				_, err = w.Write(append(b, '\n'))
+			}
+			next = e.Seq + 1
+			return err
+		})
+		if err != nil {
+			return
+		}
+		if flusher != nil {
+			flusher.Flush()
+		}
+		t := time.NewTimer(100 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
