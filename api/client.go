@@ -280,3 +280,35 @@ func (c *Client) data(ctx context.Context, method, path string, body, out any) e
 	}
 	return nil
 }
+
+// Stream GETs path and returns the response body for the caller to read
+// as it arrives (audit export and follow streams). It has no overall
+// timeout: cancel ctx to stop. A non-2xx answer is a *ResponseError.
+func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error) {
+	path = strings.TrimPrefix(strings.TrimPrefix(path, "/"), "v1/")
+	ref, err := url.Parse("v1/" + path)
+	if err != nil {
+		return nil, fmt.Errorf("invalid path %q", path)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base.ResolveReference(ref).String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	if c.token != "" {
+		req.Header.Set("X-Vault-Token", c.token)
+	}
+	req.Header.Set("X-Vault-Request", "true")
+	req.Header.Set("User-Agent", "keyraft-api")
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		defer resp.Body.Close()
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+		return nil, responseError(resp.StatusCode, data)
+	}
+	return resp.Body, nil
+}

@@ -306,6 +306,12 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 		committed = *ev
 		committed.Outcome = audit.Allowed
 		committed.StateChange = true
+		if committed.Node == "" {
+			committed.Node = n.cfg.NodeID
+		}
+		if committed.Time.IsZero() {
+			committed.Time = time.Now().UTC()
+		}
 		if committed.Status == 0 {
 			committed.Status = http.StatusOK
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
@@ -373,7 +374,9 @@ func (e *Engine) RotateDue(ctx context.Context) (int, error) {
 		if p.AutoRotatePeriod == 0 || e.Now().Before(p.lastRotation().Add(p.AutoRotatePeriod)) {
 			continue
 		}
-		_, err = e.update(ctx, name, func(p *Policy) (*Policy, error) {
+		// The rotation is an internal event of its own, committed with it.
+		ev := &audit.Event{Operation: "transit/auto-rotate", Key: name, Identity: "keyraft", Outcome: audit.Allowed}
+		_, err = e.update(audit.WithEvent(ctx, ev), name, func(p *Policy) (*Policy, error) {
 			if p == nil || p.AutoRotatePeriod == 0 || e.Now().Before(p.lastRotation().Add(p.AutoRotatePeriod)) {
 				return nil, errNothingToDo
 			}

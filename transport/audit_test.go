@@ -186,3 +186,20 @@ func TestAuditStreamFollows(t *testing.T) {
 	}
 	t.Fatalf("the stream never delivered the key creation (last seq %d)", last)
 }
+
+func TestAutoRotationIsAnAuditedStateChange(t *testing.T) {
+	h := newHarness(t, harnessOpts{raftAudit: true})
+	h.createKey("hourly", map[string]any{"auto_rotate_period": "1h"})
+	later := time.Now().Add(2 * time.Hour)
+	h.engine.Now = func() time.Time { return later }
+	if n, err := h.engine.RotateDue(context.Background()); err != nil || n != 1 {
+		t.Fatalf("RotateDue: %d, %v", n, err)
+	}
+	hist := events(t, h.must(200, "GET", "sys/audit/history/hourly", nil))
+	if len(hist) != 2 || hist[1]["operation"] != "transit/auto-rotate" || hist[1]["node"] != "n1" || hist[1]["identity"] != "keyraft" {
+		t.Fatalf("history: %v", hist)
+	}
+	if v := h.keyInfo("hourly")["latest_version"]; v != float64(2) {
+		t.Fatalf("latest_version %v", v)
+	}
+}

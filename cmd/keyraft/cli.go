@@ -59,6 +59,7 @@ func init() {
 		operatorInitCmd, operatorUnsealCmd, operatorSealCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
+		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd,
 		versionCmd, helpCmd,
 	}
 }
@@ -67,6 +68,7 @@ func init() {
 var groups = map[string]string{
 	"operator": "operator commands: init, unseal, seal",
 	"keys":     "keys commands: create, list, read, rotate, config, delete",
+	"audit":    "audit commands: tail, query, history, export, verify, hash",
 }
 
 // run is the whole program: it runs the command args name and returns the
@@ -184,6 +186,8 @@ func sectionOf(c *command) string {
 		return "Operator"
 	case strings.HasPrefix(c.name, "keys "):
 		return "Keys"
+	case strings.HasPrefix(c.name, "audit "):
+		return "Audit"
 	case c == versionCmd || c == helpCmd:
 		return "Other"
 	}

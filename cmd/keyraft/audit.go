@@ -1,0 +1,409 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/keyraft/keyraft/audit"
+)
+
+// auditEventLine prints one event as a readable line (table format).
+func auditEventLine(w io.Writer, e *audit.Event) {
+	key := ""
+	if e.Key != "" {
+		key = " key=" + clean(e.Key)
+		if e.KeyVersion != 0 {
+			key += fmt.Sprintf("@v%d", e.KeyVersion)
+		}
+	}
+	errText := ""
+	if e.Error != "" {
+		errText = " error=" + strconv.Quote(clean(e.Error))
+	}
+	id := e.Identity
+	if id == "" {
+		id = "-"
+	}
+	fmt.Fprintf(w, "%d %s %s %s %s %d%s identity=%s remote=%s%s\n", e.Seq, e.Time.UTC().Format(time.RFC3339),
+		clean(e.Node), clean(e.Operation), e.Outcome, e.Status, key, clean(id), clean(e.RemoteAddr), errText)
+}
+
+func printEvents(e *env, g *globals, events []*audit.Event) error {
+	for _, ev := range events {
+		if g.format == "json" {
+			b, err := json.Marshal(ev)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(e.stdout, string(b))
+			continue
+		}
+		auditEventLine(e.stdout, ev)
+	}
+	return nil
+}
+
+type eventsPage struct {
+	Events  []*audit.Event `json:"events"`
+	NextSeq uint64         `json:"next_seq"`
+	Head    struct {
+		Seq uint64 `json:"seq"`
+	} `json:"head"`
+}
+
+var auditTailCmd = &command{
+	name:    "audit tail",
+	summary: "show the newest audit events, or follow them",
+	network: true,
+	help: `
+Show the last -n events of the cluster's replicated audit log, one per line:
+seq, time, node, operation, outcome, status, key, identity. With -f, keep
+printing events as they are committed until interrupted. -format=json
+prints each event as one JSON line. Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		n := fs.Int("n", 20, "how many of the newest `events` to show first")
+		follow := fs.Bool("f", false, "follow: keep printing new events")
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		if *n < 0 || *n > 10000 {
+			return &usageError{cmd: cmd, msg: "-n must be between 0 and 10000"}
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		var head eventsPage
+		if err := c.Do(e.ctx, "GET", "sys/audit/events?limit=1", nil, &struct{ Data *eventsPage }{&head}); err != nil {
+			return err
+		}
+		from := uint64(1)
+		if head.Head.Seq > uint64(*n) {
+			from = head.Head.Seq - uint64(*n) + 1
+		}
+		if !*follow {
+			var page eventsPage
+			path := fmt.Sprintf("sys/audit/events?from_seq=%d&limit=%d", from, max(*n, 1))
+			if err := c.Do(e.ctx, "GET", path, nil, &struct{ Data *eventsPage }{&page}); err != nil {
+				return err
+			}
+			if *n == 0 {
+				page.Events = nil
+			}
+			return printEvents(e, g, page.Events)
+		}
+		body, err := c.Stream(e.ctx, fmt.Sprintf("sys/audit/stream?from_seq=%d", from))
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		sc := bufio.NewScanner(body)
+		sc.Buffer(make([]byte, 0, 64<<10), audit.MaxEventSize+1)
+		for sc.Scan() {
+			ev, err := audit.Decode(sc.Bytes())
+			if err != nil {
+				return fmt.Errorf("the server sent a bad event: %v", err)
+			}
+			if err := printEvents(e, g, []*audit.Event{ev}); err != nil {
+				return err
+			}
+		}
+		if e.ctx.Err() != nil {
+			return nil // interrupted: the normal end of -f
+		}
+		return sc.Err()
+	},
+}
+
+var auditQueryCmd = &command{
+	name:    "audit query",
+	summary: "search the audit log",
+	network: true,
+	help: `
+Print the audit events that match every filter given, in seq order.
+-since and -until take RFC 3339 times (2026-11-27T10:00:00Z) or a duration
+back from now (1h). Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		key := fs.String("key", "", "only events about this `key`")
+		identity := fs.String("identity", "", "only events of this token `accessor`")
+		operation := fs.String("operation", "", "only this `operation`, e.g. transit/encrypt")
+		outcome := fs.String("outcome", "", "allowed, denied or error")
+		since := fs.String("since", "", "events at or after this `time`")
+		until := fs.String("until", "", "events before this `time`")
+		fromSeq := fs.Uint64("from-seq", 1, "start at this `seq`")
+		limit := fs.Int("limit", 100, "at most this many `events`")
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		q := url.Values{}
+		for name, v := range map[string]string{"key": *key, "identity": *identity, "operation": *operation, "outcome": *outcome} {
+			if v != "" {
+				q.Set(name, v)
+			}
+		}
+		for name, v := range map[string]string{"since": *since, "until": *until} {
+			if v == "" {
+				continue
+			}
+			t, err := parseWhen(v)
+			if err != nil {
+				return &usageError{cmd: cmd, msg: fmt.Sprintf("-%s %q: %v", name, v, err)}
+			}
+			q.Set(name, t.UTC().Format(time.RFC3339Nano))
+		}
+		q.Set("from_seq", strconv.FormatUint(max(*fromSeq, 1), 10))
+		q.Set("limit", strconv.Itoa(*limit))
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		var page eventsPage
+		if err := c.Do(e.ctx, "GET", "sys/audit/events?"+q.Encode(), nil, &struct{ Data *eventsPage }{&page}); err != nil {
+			return err
+		}
+		if len(page.Events) == 0 && g.format != "json" {
+			fmt.Fprintln(e.stderr, "No matching events.")
+		}
+		return printEvents(e, g, page.Events)
+	},
+}
+
+func parseWhen(s string) (time.Time, error) {
+	if d, err := time.ParseDuration(s); err == nil && d >= 0 {
+		return time.Now().Add(-d), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, errors.New("use an RFC 3339 time or a duration such as 1h")
+	}
+	return t, nil
+}
+
+var auditHistoryCmd = &command{
+	name:    "audit history",
+	args:    "KEY",
+	summary: "show every committed change of a key",
+	network: true,
+	help: `
+Show the state changes of KEY (create, rotate, config, trim, delete), each
+committed in the same Raft entry as its audit event. Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		rest, err := e.positional(cmd, fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		var page eventsPage
+		if err := c.Do(e.ctx, "GET", "sys/audit/history/"+url.PathEscape(rest[0]), nil, &struct{ Data *eventsPage }{&page}); err != nil {
+			return err
+		}
+		if len(page.Events) == 0 && g.format != "json" {
+			fmt.Fprintf(e.stderr, "No recorded changes of key %q.\n", clean(rest[0]))
+		}
+		return printEvents(e, g, page.Events)
+	},
+}
+
+var auditExportCmd = &command{
+	name:    "audit export",
+	summary: "write the audit log to a file that can be verified offline",
+	network: true,
+	help: `
+Write the audit log as JSON lines: a header with the cluster's public key
+and seq range, one event per line, and the cluster's signed checkpoints
+after the events they cover, ending with a fresh one. Check the file later,
+without the cluster, with 'keyraft audit verify -file FILE'. The file is
+written completely or not at all. Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		out := fs.String("o", "", "output `file` (required; - for stdout)")
+		fromSeq := fs.Uint64("from-seq", 1, "first `seq` to export")
+		toSeq := fs.Uint64("to-seq", 0, "last `seq` to export (default: up to a fresh checkpoint)")
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		if *out == "" {
+			return &usageError{cmd: cmd, msg: "missing -o FILE"}
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		path := fmt.Sprintf("sys/audit/export?from_seq=%d", max(*fromSeq, 1))
+		if *toSeq > 0 {
+			path += fmt.Sprintf("&to_seq=%d", *toSeq)
+		}
+		body, err := c.Stream(e.ctx, path)
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		if *out == "-" {
+			_, err := io.Copy(e.stdout, body)
+			return err
+		}
+		tmp, err := os.CreateTemp(filepath.Dir(*out), ".keyraft-audit-*")
+		if err != nil {
+			return &hintError{err: err, hint: "check that the directory of -o exists and is writable"}
+		}
+		defer os.Remove(tmp.Name())
+		n, err := io.Copy(tmp, body)
+		if err == nil {
+			err = tmp.Sync()
+		}
+		if cerr := tmp.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("writing %s: %v", *out, err)
+		}
+		if err := os.Rename(tmp.Name(), *out); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "Wrote %d bytes to %s.\n", n, *out)
+		return nil
+	},
+}
+
+var auditVerifyCmd = &command{
+	name:    "audit verify",
+	summary: "check the audit log's hash chain and signed checkpoints",
+	network: true,
+	help: `
+Without -file, export the cluster's whole audit log and check it. With
+-file, check an export offline: the hash chain of every event, every
+checkpoint's Ed25519 signature, and that nothing was cut off the end.
+-pubkey pins the cluster's public key (from 'GET sys/audit/public-key');
+without it the key in the file is used, which shows the file is intact
+but not who made it.
+
+Exits 0 when everything checks out; otherwise prints the first bad seq and
+what is wrong with it (edited, missing, out of order, truncated, bad
+checkpoint signature) and exits 1.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		file := fs.String("file", "", "an export `file` to check offline")
+		pubB64 := fs.String("pubkey", "", "the cluster's audit public `key` (base64)")
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		var pub ed25519.PublicKey
+		if *pubB64 != "" {
+			k, err := base64.StdEncoding.DecodeString(*pubB64)
+			if err != nil || len(k) != ed25519.PublicKeySize {
+				return &usageError{cmd: cmd, msg: "-pubkey must be a base64 Ed25519 public key (32 bytes)"}
+			}
+			pub = k
+		}
+		var r io.Reader
+		if *file != "" {
+			f, err := os.Open(*file)
+			if err != nil {
+				return &hintError{err: err, hint: "make one with 'keyraft audit export -o FILE'"}
+			}
+			defer f.Close()
+			r = f
+		} else {
+			c, err := e.client(g)
+			if err != nil {
+				return err
+			}
+			if pub == nil {
+				var pk struct {
+					Data struct {
+						PublicKey string `json:"public_key"`
+					}
+				}
+				if err := c.Do(e.ctx, "GET", "sys/audit/public-key", nil, &pk); err != nil {
+					return err
+				}
+				if pub, err = base64.StdEncoding.DecodeString(pk.Data.PublicKey); err != nil {
+					return fmt.Errorf("the server sent a bad public key")
+				}
+			}
+			body, err := c.Stream(e.ctx, "sys/audit/export")
+			if err != nil {
+				return err
+			}
+			defer body.Close()
+			b, err := io.ReadAll(body)
+			if err != nil {
+				return err
+			}
+			r = bytes.NewReader(b)
+		}
+		rep, err := audit.VerifyExport(r, pub)
+		var p *audit.Problem
+		switch {
+		case errors.As(err, &p):
+			return &hintError{err: fmt.Errorf("audit log tampered: seq %d: %s", p.Seq, p.Reason),
+				hint: fmt.Sprintf("%d events before it verified; compare with another copy of the log from seq %d", rep.Events, p.Seq)}
+		case err != nil:
+			return &hintError{err: err, hint: "the file is not a keyraft audit export, or it is damaged"}
+		}
+		if g.format == "json" {
+			return printJSON(e.stdout, map[string]any{"valid": true, "events": rep.Events, "first_seq": rep.FirstSeq,
+				"last_seq": rep.LastSeq, "checkpoints": rep.Checkpoints, "public_key_pinned": rep.PublicKeyPinned})
+		}
+		fmt.Fprintf(e.stdout, "ok: %d events (seq %d to %d), %d signed checkpoints, chain intact\n",
+			rep.Events, rep.FirstSeq, rep.LastSeq, rep.Checkpoints)
+		if !rep.PublicKeyPinned {
+			fmt.Fprintln(e.stderr, "note: checked with the public key inside the file; pass -pubkey to prove it came from your cluster")
+		}
+		return nil
+	},
+}
+
+var auditHashCmd = &command{
+	name:    "audit hash",
+	args:    "VALUE",
+	summary: "compute the audit HMAC of a value, to search the log for it",
+	network: true,
+	help: `
+Print the HMAC-SHA256 of VALUE under the cluster's audit key: the form in
+which sensitive request fields (plaintext, ciphertext, context, input, …,
+as sent, e.g. base64) appear in audit events. Search for it with
+'keyraft audit query -format=json | grep'. Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		rest, err := e.positional(cmd, fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Data struct {
+				Hash string `json:"hash"`
+			}
+		}
+		if err := c.Do(e.ctx, "POST", "sys/audit/hash", map[string]string{"input": rest[0]}, &out); err != nil {
+			return err
+		}
+		if g.format == "json" {
+			return printJSON(e.stdout, out.Data)
+		}
+		fmt.Fprintln(e.stdout, strings.TrimSpace(out.Data.Hash))
+		return nil
+	},
+}

@@ -1,0 +1,84 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestIntegrationAudit(t *testing.T) {
+	t.Parallel()
+	s := startDevServer(t)
+	s.ok(t, nil, "keys", "create", "app")
+	s.ok(t, []byte("hello"), "encrypt", "app")
+	s.ok(t, nil, "keys", "rotate", "app")
+	if _, _, code := s.kr(t, map[string]string{"KEYRAFT_TOKEN": "kr.wrong"}, []byte("x"), "encrypt", "app"); code != 1 {
+		t.Fatalf("bad token encrypt exit %d", code)
+	}
+
+	tail := string(s.ok(t, nil, "audit", "tail", "-n", "50"))
+	for _, want := range []string{"transit/keys allowed 200 key=app", "transit/encrypt allowed 200 key=app@v1", "transit/encrypt denied 403"} {
+		if !strings.Contains(tail, want) {
+			t.Errorf("audit tail lacks %q:\n%s", want, tail)
+		}
+	}
+	hist := strings.Split(strings.TrimSpace(string(s.ok(t, nil, "audit", "history", "app"))), "\n")
+	if len(hist) != 2 {
+		t.Fatalf("history of app: %q", hist)
+	}
+	denied := s.ok(t, nil, "audit", "query", "-format=json", "-outcome=denied")
+	var e map[string]any
+	if err := json.Unmarshal([]byte(strings.Split(string(denied), "\n")[0]), &e); err != nil || e["operation"] != "transit/encrypt" {
+		t.Fatalf("query -outcome=denied: %s", denied)
+	}
+
+	// The plaintext "hello" (sent as base64 aGVsbG8=) is findable by its HMAC.
+	h := strings.TrimSpace(string(s.ok(t, nil, "audit", "hash", "aGVsbG8=")))
+	all := string(s.ok(t, nil, "audit", "query", "-format=json", "-limit=1000"))
+	if !strings.Contains(all, h) || strings.Contains(all, "aGVsbG8=") {
+		t.Fatalf("audit log: HMAC present %v, plaintext present %v", strings.Contains(all, h), strings.Contains(all, "aGVsbG8="))
+	}
+
+	file := filepath.Join(t.TempDir(), "audit.jsonl")
+	s.kr(t, nil, nil, "audit", "export", "-o", file)
+	out, errOut, code := s.kr(t, nil, nil, "audit", "verify", "-file", file)
+	if code != 0 || !strings.HasPrefix(string(out), "ok: ") {
+		t.Fatalf("verify intact export: exit %d %s %s", code, out, errOut)
+	}
+	if out, _, code := s.kr(t, nil, nil, "audit", "verify"); code != 0 {
+		t.Fatalf("verify the live log: exit %d %s", code, out)
+	}
+
+	// Each kind of tampering is caught and named.
+	b, _ := os.ReadFile(file)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	tamper := func(name string, ls []string, wantSeq string) {
+		p := filepath.Join(t.TempDir(), name)
+		os.WriteFile(p, []byte(strings.Join(ls, "\n")+"\n"), 0o600)
+		_, errOut, code := s.kr(t, nil, nil, "audit", "verify", "-file", p)
+		if code != 1 {
+			t.Errorf("%s: exit %d", name, code)
+		}
+		checkErrorLines(t, name, errOut, "audit log tampered: seq "+wantSeq, "verified")
+	}
+	edited := append([]string(nil), lines...)
+	edited[2] = strings.Replace(edited[2], `"status":200`, `"status":201`, 1)
+	tamper("edited", edited, "2:")
+	tamper("deleted", append(append([]string(nil), lines[:2]...), lines[3:]...), "2:")
+	swapped := append([]string(nil), lines...)
+	swapped[2], swapped[3] = swapped[3], swapped[2]
+	tamper("swapped", swapped, "2:")
+	tamper("truncated", lines[:len(lines)-3], "")
+
+	_, errOut, code = s.kr(t, nil, nil, "audit", "verify", "-file", filepath.Join(t.TempDir(), "missing"))
+	if code != 1 {
+		t.Fatalf("missing file: exit %d", code)
+	}
+	checkErrorLines(t, "missing file", errOut, "no such file", "keyraft audit export")
+	_, errOut, code = s.kr(t, nil, nil, "audit", "export")
+	if code != 2 || !strings.Contains(errOut, "missing -o FILE") {
+		t.Fatalf("export without -o: exit %d %q", code, errOut)
+	}
+}
