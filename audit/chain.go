@@ -37,10 +37,31 @@ func ChainHash(prevHash string, e *Event) (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return HashCanonical(prevHash, canon), nil
+}
+
+// HashCanonical is ChainHash over an already canonical encoding.
+func HashCanonical(prevHash string, canon []byte) string {
 	h := sha256.New()
 	h.Write([]byte(prevHash))
 	h.Write(canon)
-	return hex.EncodeToString(h.Sum(nil)), nil
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// emptyHashTail is how every canonical encoding ends: hash is the last
+// field of Event and Canonical leaves it empty.
+var emptyHashTail = []byte(`"hash":""}`)
+
+// WithHash turns a canonical encoding into the stored event by filling in
+// its hash, which is the same as encoding the event with Hash set.
+func WithHash(canon []byte, hash string) ([]byte, error) {
+	if !bytes.HasSuffix(canon, emptyHashTail) {
+		return nil, fmt.Errorf("audit: canonical encoding does not end with an empty hash")
+	}
+	out := make([]byte, 0, len(canon)+len(hash))
+	out = append(out, canon[:len(canon)-2]...) // up to and including the opening quote
+	out = append(out, hash...)
+	return append(out, '"', '}'), nil
 }
 
 // Decode parses one encoded event strictly: unknown fields, trailing data

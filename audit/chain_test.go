@@ -217,3 +217,15 @@ func FuzzVerifyExport(f *testing.F) {
 		}
 	})
 }
+
+func TestWithHashEqualsEncodingWithHash(t *testing.T) {
+	e := chainOf(t, 3)[2]
+	want, _ := json.Marshal(e)
+	h := e.Hash
+	e.Hash = ""
+	canon, _ := Canonical(e)
+	got, err := WithHash(canon, h)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("WithHash:\n%s\nwant\n%s (%v)", got, want, err)
+	}
+}

@@ -38,7 +38,7 @@ func newAuditLog(n *Node) *AuditLog {
 	l := &AuditLog{
 		node:     n,
 		in:       make(chan *pendingEvent, 4096),
-		slots:    make(chan struct{}, 4),
+		slots:    make(chan struct{}, 1),
 		maxBatch: 512,
 		timeout:  n.cfg.ApplyTimeout,
 	}

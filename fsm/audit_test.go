@@ -113,8 +113,16 @@ func TestAuditEventsFromProposerAreChecked(t *testing.T) {
 		"not json":      []byte("{"),
 		"unknown field": []byte(`{"operation":"x","outcome":"allowed","extra":1}`),
 	} {
-		if _, err := (&Command{Events: [][]byte{ev}}).Encode(); !errors.Is(err, ErrMalformed) {
+		b, err := (&Command{Events: [][]byte{ev}}).Encode()
+		if err != nil {
+			t.Fatalf("%s: encode: %v", name, err)
+		}
+		if _, err := DecodeCommand(b); !errors.Is(err, ErrMalformed) {
 			t.Errorf("%s: %v", name, err)
+		}
+		f, _ := newFSM(t)
+		if res := f.Apply(&raft.Log{Index: 1, Type: raft.LogCommand, Data: b}).(*Result); !errors.Is(res.Err, ErrMalformed) || f.AuditHead().Seq != 0 {
+			t.Errorf("%s: applied: %v, head %d", name, res.Err, f.AuditHead().Seq)
 		}
 	}
 	if _, err := (&Command{Ops: []Op{put("\x00audit/head", "x")}}).Encode(); !errors.Is(err, ErrMalformed) {

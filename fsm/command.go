@@ -52,7 +52,7 @@ type Command struct {
 	// cluster's audit public key and the hash matches the chain.
 	Checkpoint []byte
 
-	decoded []*audit.Event // filled by Validate
+	decoded []*audit.Event // filled by DecodeCommand
 	cp      *audit.Checkpoint
 }
 
@@ -110,7 +110,9 @@ func (c *Command) Encode() ([]byte, error) {
 	return b, nil
 }
 
-// Validate checks the limits and key rules every node will apply.
+// Validate checks the limits and key rules every node will apply. Events
+// are only size-checked here: the state machine decodes them strictly in
+// DecodeCommand, so a proposer does not pay for decoding its own events.
 func (c *Command) Validate() error {
 	if len(c.Ops) == 0 && len(c.Events) == 0 && len(c.Checkpoint) == 0 {
 		return fmt.Errorf("%w: command has no writes, events or checkpoint", ErrMalformed)
@@ -123,16 +125,10 @@ func (c *Command) Validate() error {
 		}
 		c.cp = cp
 	}
-	c.decoded = c.decoded[:0]
 	for i, ev := range c.Events {
-		e, err := audit.Decode(ev)
-		if err != nil {
-			return fmt.Errorf("%w: event %d: %v", ErrMalformed, i, err)
+		if len(ev) == 0 || len(ev) > audit.MaxEventSize {
+			return fmt.Errorf("%w: event %d is %d bytes (1 to %d)", ErrMalformed, i, len(ev), audit.MaxEventSize)
 		}
-		if e.Seq != 0 || e.PrevHash != "" || e.Hash != "" {
-			return fmt.Errorf("%w: event %d: seq and hashes are assigned by the state machine", ErrMalformed, i)
-		}
-		c.decoded = append(c.decoded, e)
 	}
 	for _, cd := range c.Conds {
 		if err := validKey(cd.Key); err != nil {
@@ -214,7 +210,27 @@ func DecodeCommand(b []byte) (*Command, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if err := c.decodeEvents(); err != nil {
+		return nil, err
+	}
 	return c, nil
+}
+
+// decodeEvents parses the events strictly; proposers may not set the
+// fields the state machine assigns.
+func (c *Command) decodeEvents() error {
+	c.decoded = c.decoded[:0]
+	for i, ev := range c.Events {
+		e, err := audit.Decode(ev)
+		if err != nil {
+			return fmt.Errorf("%w: event %d: %v", ErrMalformed, i, err)
+		}
+		if e.Seq != 0 || e.PrevHash != "" || e.Hash != "" {
+			return fmt.Errorf("%w: event %d: seq and hashes are assigned by the state machine", ErrMalformed, i)
+		}
+		c.decoded = append(c.decoded, e)
+	}
+	return nil
 }
 
 func appendBytes(b, v []byte) []byte {

@@ -363,17 +363,16 @@ func chain(head *AuditHead, e *audit.Event) ([]byte, error) {
 	e.Seq = head.Seq + 1
 	e.PrevHash = head.Hash
 	e.Hash = ""
-	h, err := audit.ChainHash(head.Hash, e)
+	canon, err := audit.Canonical(e)
 	if err != nil {
 		return nil, err
 	}
+	h := audit.HashCanonical(head.Hash, canon)
 	e.Hash = h
-	b, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
-	}
 	head.Seq, head.Hash = e.Seq, h
-	return b, nil
+	// The stored form is the canonical JSON with the hash filled in: hash
+	// is the last field, so it is spliced in rather than encoded again.
+	return audit.WithHash(canon, h)
 }
 
 func (f *FSM) setApplied(index uint64) {
