@@ -96,7 +96,7 @@ var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 
 func checkName(name string) error {
 	if !validName.MatchString(name) {
-		return badRequest("invalid key name %q: use 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit", truncate(name))
+		return badRequest("invalid key name %q: use 1-128 letters, digits, '_', '-' or '.', starting with a letter or digit", Truncate(name))
 	}
 	return nil
 }

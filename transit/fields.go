@@ -158,7 +158,7 @@ func (f *Fields) Int(name string, def int) (int, error) {
 	}
 	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 32)
 	if err != nil {
-		return 0, badRequest("field %q must be an integer, got %q", name, truncate(s))
+		return 0, badRequest("field %q must be an integer, got %q", name, Truncate(s))
 	}
 	return int(n), nil
 }
@@ -171,7 +171,7 @@ func (f *Fields) Bool(name string, def bool) (bool, error) {
 	}
 	b, err := strconv.ParseBool(strings.TrimSpace(s))
 	if err != nil {
-		return false, badRequest("field %q must be a boolean, got %q", name, truncate(s))
+		return false, badRequest("field %q must be a boolean, got %q", name, Truncate(s))
 	}
 	return b, nil
 }
@@ -198,7 +198,7 @@ func (f *Fields) Duration(name string) (d time.Duration, set bool, err error) {
 	}
 	d, perr := time.ParseDuration(s)
 	if perr != nil || d < 0 {
-		return 0, false, badRequest("field %q must be a duration such as \"24h\" or a number of seconds, got %q", name, truncate(s))
+		return 0, false, badRequest("field %q must be a duration such as \"24h\" or a number of seconds, got %q", name, Truncate(s))
 	}
 	return d, true, nil
 }
@@ -242,9 +242,9 @@ func (f *Fields) Batch(name string) (items []*Fields, ok bool, err error) {
 	return items, true, nil
 }
 
-// truncate shortens a value quoted in an error message to 40 bytes,
+// Truncate shortens a value quoted in an error message to 40 bytes,
 // cutting at a rune boundary so the message stays valid UTF-8.
-func truncate(s string) string {
+func Truncate(s string) string {
 	if len(s) <= 40 {
 		return s
 	}

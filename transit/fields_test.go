@@ -152,11 +152,11 @@ func TestFieldEmpty(t *testing.T) {
 
 func TestTruncate(t *testing.T) {
 	s := strings.Repeat("a", 39) + "é" + "tail"
-	got := truncate(s)
+	got := Truncate(s)
 	if got != strings.Repeat("a", 39)+"…" {
 		t.Errorf("truncate cut a rune: %q", got)
 	}
-	if truncate("short") != "short" {
+	if Truncate("short") != "short" {
 		t.Error("truncate changed a short string")
 	}
 }

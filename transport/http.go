@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -166,7 +165,7 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		if v := r.URL.Query()["list"]; len(v) > 0 && v[0] != "" {
 			list, err := strconv.ParseBool(v[0])
 			if err != nil {
-				return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for list parameter: %q is not a boolean", truncate(v[0])))
+				return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for list parameter: %q is not a boolean", transit.Truncate(v[0])))
 			}
 			if list {
 				method = "LIST"
@@ -279,18 +278,6 @@ func (r reply) errorText() string {
 		}
 	}
 	return http.StatusText(r.status)
-}
-
-// truncate shortens a value quoted in an error message.
-func truncate(s string) string {
-	if len(s) <= 40 {
-		return s
-	}
-	n := 40
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
-	}
-	return s[:n] + "…"
 }
 
 // errorReply maps an error from the layers below to a status and message.

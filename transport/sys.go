@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/transit"
 )
 
 func (a *API) routeSys(req *request, p []string) reply {
@@ -205,7 +206,7 @@ func (a *API) sysHealth(req *request) reply {
 		if v := req.query[name]; len(v) > 0 {
 			c, err := strconv.Atoi(v[0])
 			if err != nil || c < 100 || c > 599 {
-				return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for %s parameter: %q is not an HTTP status code", name, truncate(v[0])))
+				return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for %s parameter: %q is not an HTTP status code", name, transit.Truncate(v[0])))
 			}
 			codes[name] = c
 		}
@@ -217,7 +218,7 @@ func (a *API) sysHealth(req *request) reply {
 			if v[0] != "" {
 				var err error
 				if b, err = strconv.ParseBool(v[0]); err != nil {
-					return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for %s parameter: %q is not a boolean", name, truncate(v[0])))
+					return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for %s parameter: %q is not a boolean", name, transit.Truncate(v[0])))
 				}
 			}
 			flags[name] = b
