@@ -12,7 +12,9 @@ import (
 
 // An export is JSON lines: one header line, then one line per event in
 // seq order, with checkpoint lines where the cluster signed the chain, and
-// a final checkpoint covering the last event so truncation shows.
+// a final checkpoint covering the last event so truncation shows. An
+// export that starts after seq 1 may begin with the signed checkpoint of
+// the event before its first, which anchors the chain.
 //
 //	{"keyraft_audit_export":1,"public_key":"…","from_seq":1,"to_seq":42}
 //	{"seq":1,…,"prev_hash":"…","hash":"…"}
@@ -82,6 +84,7 @@ func VerifyExport(r io.Reader, pub ed25519.PublicKey) (*VerifyReport, error) {
 	var hdr *ExportHeader
 	var v *Verifier
 	var lastHash string
+	var anchor *Checkpoint
 	for sc.Scan() {
 		line++
 		b := bytes.TrimSpace(sc.Bytes())
@@ -111,6 +114,16 @@ func VerifyExport(r io.Reader, pub ed25519.PublicKey) (*VerifyReport, error) {
 			if !cp.Verify(pub) {
 				return rep, &Problem{Seq: cp.Seq, Reason: "bad checkpoint signature"}
 			}
+			if v == nil {
+				// A checkpoint before any event anchors a segment that
+				// starts mid-log: its first event must follow it.
+				if cp.Seq+1 != hdr.FromSeq {
+					return rep, &Problem{Seq: cp.Seq, Reason: "checkpoint out of place (lines reordered)"}
+				}
+				anchor = cp
+				rep.Checkpoints++
+				continue
+			}
 			// A checkpoint line follows the event it covers.
 			switch {
 			case cp.Seq > rep.LastSeq:
@@ -128,6 +141,9 @@ func VerifyExport(r io.Reader, pub ed25519.PublicKey) (*VerifyReport, error) {
 				return rep, fmt.Errorf("line %d: %w", line, err)
 			}
 			if v == nil {
+				if anchor != nil && (e.Seq != anchor.Seq+1 || e.PrevHash != anchor.Hash) {
+					return rep, &Problem{Seq: e.Seq, Reason: "the first event does not follow the signed checkpoint before it"}
+				}
 				if e.Seq != hdr.FromSeq && hdr.FromSeq != 0 {
 					return rep, &Problem{Seq: hdr.FromSeq, Reason: fmt.Sprintf("missing: the export starts at seq %d, its header at %d", e.Seq, hdr.FromSeq)}
 				}

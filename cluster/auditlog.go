@@ -243,3 +243,24 @@ func (n *Node) checkpointLoop(every time.Duration) {
 		}
 	}
 }
+
+// CompactAudit drops audit events up to and including upTo from the
+// state, keeping the signed checkpoint at upTo as the chain's new base, so
+// what remains still verifies. upTo 0 means the newest checkpoint. Export
+// the log first: compacted events are gone from every node. It returns an
+// error wrapping fsm.ErrBadCompaction when no checkpoint sits at upTo.
+func (n *Node) CompactAudit(ctx context.Context, upTo uint64) (uint64, error) {
+	if upTo == 0 {
+		if upTo = n.lastCheckpointSeq(); upTo == 0 {
+			return 0, fmt.Errorf("%w: no signed checkpoint yet", fsm.ErrBadCompaction)
+		}
+	}
+	if _, err := n.Apply(ctx, &fsm.Command{CompactAuditTo: upTo}); err != nil {
+		return 0, err
+	}
+	return upTo, nil
+}
+
+// AuditBase returns the checkpoint the stored chain starts from after a
+// compaction, or nil.
+func (n *Node) AuditBase() (*audit.Checkpoint, error) { return n.fsm.AuditBase() }

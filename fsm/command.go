@@ -51,6 +51,10 @@ type Command struct {
 	// JSON); Apply stores it only if the signature verifies with the
 	// cluster's audit public key and the hash matches the chain.
 	Checkpoint []byte
+	// CompactAuditTo, when set, drops audit events up to and including
+	// this seq from the state; a stored checkpoint must sit exactly there,
+	// so the remaining chain still verifies from its signed hash.
+	CompactAuditTo uint64
 
 	decoded []*audit.Event // filled by DecodeCommand
 	cp      *audit.Checkpoint
@@ -73,7 +77,7 @@ const commandFormat = 1
 //	format(1) | uvarint nconds  | { uvarint len | key | uvarint revision }*
 //	          | uvarint nops    | { kind(1) | uvarint len | key | uvarint len | value }*
 //	          | uvarint nevents | { uvarint len | event }*
-//	          | uvarint len | checkpoint (len 0: none)
+//	          | uvarint len | checkpoint (len 0: none) | uvarint compact-audit-to
 func (c *Command) Encode() ([]byte, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
@@ -88,7 +92,7 @@ func (c *Command) Encode() ([]byte, error) {
 	for _, ev := range c.Events {
 		size += binary.MaxVarintLen64 + len(ev)
 	}
-	size += binary.MaxVarintLen64 + len(c.Checkpoint)
+	size += 2*binary.MaxVarintLen64 + len(c.Checkpoint)
 	b := make([]byte, 0, size)
 	b = append(b, commandFormat)
 	b = binary.AppendUvarint(b, uint64(len(c.Conds)))
@@ -107,6 +111,7 @@ func (c *Command) Encode() ([]byte, error) {
 		b = appendBytes(b, ev)
 	}
 	b = appendBytes(b, c.Checkpoint)
+	b = binary.AppendUvarint(b, c.CompactAuditTo)
 	return b, nil
 }
 
@@ -114,7 +119,7 @@ func (c *Command) Encode() ([]byte, error) {
 // are only size-checked here: the state machine decodes them strictly in
 // DecodeCommand, so a proposer does not pay for decoding its own events.
 func (c *Command) Validate() error {
-	if len(c.Ops) == 0 && len(c.Events) == 0 && len(c.Checkpoint) == 0 {
+	if len(c.Ops) == 0 && len(c.Events) == 0 && len(c.Checkpoint) == 0 && c.CompactAuditTo == 0 {
 		return fmt.Errorf("%w: command has no writes, events or checkpoint", ErrMalformed)
 	}
 	c.cp = nil
@@ -201,6 +206,7 @@ func DecodeCommand(b []byte) (*Command, error) {
 	if cp := d.bytes(4096); len(cp) > 0 {
 		c.Checkpoint = cp
 	}
+	c.CompactAuditTo = d.uvarint()
 	if d.err != nil {
 		return nil, d.err
 	}

@@ -27,6 +27,9 @@ var (
 	auditEventPrefix = []byte("\x00audit/e/")
 	// auditCheckpointPrefix + 20-digit seq holds each signed checkpoint.
 	auditCheckpointPrefix = []byte("\x00audit/cp/")
+	// auditBaseKey holds the checkpoint the chain starts from after a
+	// compaction (absent: the chain starts at seq 1 from the genesis hash).
+	auditBaseKey = []byte("\x00audit/base")
 )
 
 // AuditPublicKeyRecord is the record holding the cluster's Ed25519 audit
@@ -35,6 +38,10 @@ const AuditPublicKeyRecord = "core/audit-public-key"
 
 // ErrBadCheckpoint is the result of a checkpoint that does not verify.
 var ErrBadCheckpoint = errors.New("fsm: audit checkpoint does not verify")
+
+// ErrBadCompaction is the result of a compaction that would leave the
+// chain unverifiable (no checkpoint at that seq, or nothing to drop).
+var ErrBadCompaction = errors.New("fsm: audit compaction refused")
 
 // AuditHead is the last chained audit event: every node agrees on it.
 type AuditHead struct {
@@ -268,6 +275,15 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 				continue
 			}
 		}
+		var newBase *audit.Checkpoint
+		if cmd.CompactAuditTo != 0 {
+			cp, err := f.checkCompaction(cmd.CompactAuditTo, head)
+			if err != nil {
+				res.Err = err
+				continue
+			}
+			newBase = cp
+		}
 		for _, op := range cmd.Ops {
 			switch op.Kind {
 			case OpPut:
@@ -296,6 +312,13 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		if cmd.cp != nil {
 			cb, _ := json.Marshal(cmd.cp)
 			batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: seqKey(auditCheckpointPrefix, cmd.cp.Seq), Value: cb})
+		}
+		if newBase != nil {
+			bb, _ := json.Marshal(newBase)
+			batch = append(batch,
+				plugins.Mutation{Kind: plugins.DeleteRange, Key: auditEventKey(0), Value: auditEventKey(newBase.Seq + 1)},
+				plugins.Mutation{Kind: plugins.DeleteRange, Key: seqKey(auditCheckpointPrefix, 0), Value: seqKey(auditCheckpointPrefix, newBase.Seq)},
+				plugins.Mutation{Kind: plugins.Put, Key: auditBaseKey, Value: bb})
 		}
 	}
 	if headMoved {
@@ -344,6 +367,40 @@ func (f *FSM) checkCheckpoint(cp *audit.Checkpoint) error {
 		return fmt.Errorf("%w: hash differs from event %d", ErrBadCheckpoint, cp.Seq)
 	}
 	return nil
+}
+
+// checkCompaction allows dropping events up to seq when a stored
+// checkpoint sits exactly at seq, past the current base and not past the
+// head. Like every check it runs before the entry adds any mutation.
+func (f *FSM) checkCompaction(seq uint64, head AuditHead) (*audit.Checkpoint, error) {
+	base, err := f.AuditBase()
+	if err != nil {
+		return nil, err
+	}
+	if base != nil && seq <= base.Seq {
+		return nil, fmt.Errorf("%w: events up to %d are already compacted", ErrBadCompaction, base.Seq)
+	}
+	if seq > head.Seq {
+		return nil, fmt.Errorf("%w: seq %d is past the head %d", ErrBadCompaction, seq, head.Seq)
+	}
+	v, err := f.store.Get(seqKey(auditCheckpointPrefix, seq))
+	if err != nil {
+		panic(fmt.Sprintf("fsm: storage read failed: %v", err))
+	}
+	if v == nil {
+		return nil, fmt.Errorf("%w: no signed checkpoint at seq %d", ErrBadCompaction, seq)
+	}
+	return audit.DecodeCheckpoint(v)
+}
+
+// AuditBase returns the checkpoint the stored chain starts from after a
+// compaction, or nil when it starts at seq 1.
+func (f *FSM) AuditBase() (*audit.Checkpoint, error) {
+	v, err := f.store.Get(auditBaseKey)
+	if err != nil || v == nil {
+		return nil, err
+	}
+	return audit.DecodeCheckpoint(v)
 }
 
 // AuditCheckpoints calls fn with each stored checkpoint from seq on.

@@ -15,6 +15,8 @@ const (
 	Delete MutationKind = 2
 	// DeletePrefix removes every key that starts with Key.
 	DeletePrefix MutationKind = 3
+	// DeleteRange removes every key k with Key <= k < Value.
+	DeleteRange MutationKind = 4
 )
 
 // Mutation is one change in a batch.

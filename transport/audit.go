@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // errStop ends a scan of the audit log early.
@@ -89,7 +90,27 @@ func (a *API) routeAudit(req *request, p []string) reply {
 			return a.errorReply(err)
 		}
 		return reply{data: checkpointData(cp)}
-	case path == "events" || path == "public-key" || path == "hash" || path == "verify" || path == "checkpoint":
+	case path == "compact" && req.method == http.MethodPost:
+		f, r := req.fields(nil)
+		if r != nil {
+			return *r
+		}
+		upTo, err := f.Int("up_to_seq", 0)
+		if err != nil {
+			return errorFromTransit(err)
+		}
+		if upTo < 0 {
+			return errReply(http.StatusBadRequest, "up_to_seq must not be negative")
+		}
+		done, err := n.CompactAudit(req.ctx, uint64(upTo))
+		if errors.Is(err, fsm.ErrBadCompaction) {
+			return errReply(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "fsm: "))
+		}
+		if err != nil {
+			return a.errorReply(err)
+		}
+		return reply{data: map[string]any{"compacted_to": done}}
+	case path == "events" || path == "public-key" || path == "hash" || path == "verify" || path == "checkpoint" || path == "compact":
 		return unsupportedOp()
 	}
 	return errReply(http.StatusNotFound, "unsupported path")
@@ -203,8 +224,18 @@ func (a *API) auditQuery(req *request) reply {
 func (a *API) auditVerify() reply {
 	n := a.cfg.Node
 	v := audit.NewVerifier(0, audit.GenesisHash)
+	base, err := n.AuditBase()
+	if err != nil {
+		return a.errorReply(err)
+	}
+	if base != nil {
+		if !base.Verify(n.AuditPublicKey()) {
+			return reply{data: map[string]any{"valid": false, "first_bad_seq": base.Seq, "reason": "the compaction base checkpoint has a bad signature"}}
+		}
+		v = audit.NewVerifier(base.Seq, base.Hash)
+	}
 	count := 0
-	err := n.AuditEvents(1, func(e *audit.Event) error {
+	err = n.AuditEvents(1, func(e *audit.Event) error {
 		count++
 		return v.Next(e)
 	})
@@ -340,11 +371,27 @@ func (a *API) writeExport(ctx context.Context, w http.ResponseWriter, from, to u
 		}
 		return nil
 	})
+	base, _ := n.AuditBase()
+	if base != nil && from <= base.Seq {
+		from = base.Seq + 1 // earlier events were compacted away
+	}
 	ew, err := audit.NewExportWriter(w, audit.ExportHeader{
 		PublicKey: base64.StdEncoding.EncodeToString(n.AuditPublicKey()), FromSeq: from, ToSeq: to,
 	})
 	if err != nil {
 		return
+	}
+	// A segment that starts mid-log opens with the signed checkpoint of the
+	// event before it, when there is one, so it verifies on its own.
+	var anchor *audit.Checkpoint
+	n.AuditCheckpoints(from-1, func(cp *audit.Checkpoint) error {
+		if cp.Seq == from-1 {
+			anchor = cp
+		}
+		return errStop
+	})
+	if anchor != nil && from > 1 {
+		ew.Checkpoint(anchor)
 	}
 	n.AuditEvents(from, func(e *audit.Event) error {
 		if e.Seq > to || ctx.Err() != nil {

@@ -203,3 +203,53 @@ func TestAutoRotationIsAnAuditedStateChange(t *testing.T) {
 		t.Fatalf("latest_version %v", v)
 	}
 }
+
+func TestAuditCompactionKeepsTheRestVerifiable(t *testing.T) {
+	h := newHarness(t, harnessOpts{raftAudit: true})
+	h.createKey("app", nil)
+	for i := 0; i < 10; i++ {
+		h.must(200, "POST", "transit/encrypt/app", map[string]any{"plaintext": "aGk="})
+	}
+	cp := h.must(200, "POST", "sys/audit/checkpoint", nil).data()
+	at := int(cp["seq"].(float64))
+	if r := h.do("POST", "sys/audit/compact", map[string]any{"up_to_seq": at - 1}); r.status != 400 || !strings.Contains(r.errs()[0], "no signed checkpoint") {
+		t.Fatalf("compaction without a checkpoint there: %d %v", r.status, r.errs())
+	}
+	for i := 0; i < 5; i++ {
+		h.must(200, "POST", "transit/encrypt/app", map[string]any{"plaintext": "aGk="})
+	}
+	done := h.must(200, "POST", "sys/audit/compact", map[string]any{"up_to_seq": at}).data()
+	if int(done["compacted_to"].(float64)) != at {
+		t.Fatalf("compacted to %v, want %d", done["compacted_to"], at)
+	}
+	first := events(t, h.must(200, "GET", "sys/audit/events?limit=1", nil))
+	if len(first) != 1 || int(first[0]["seq"].(float64)) != at+1 {
+		t.Fatalf("first event after compaction: %v", first)
+	}
+	if v := h.must(200, "GET", "sys/audit/verify", nil).data(); v["valid"] != true {
+		t.Fatalf("verify after compaction: %v", v)
+	}
+	pub, _ := base64.StdEncoding.DecodeString(h.must(200, "GET", "sys/audit/public-key", nil).str("public_key"))
+	_, body := getRaw(t, h, "sys/audit/export")
+	rep, err := audit.VerifyExport(bytes.NewReader(body), pub)
+	if err != nil || rep.FirstSeq != uint64(at+1) {
+		t.Fatalf("export after compaction: %+v %v", rep, err)
+	}
+	// The export opens with its anchor checkpoint; a forged anchor fails.
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	if !strings.HasPrefix(lines[1], `{"checkpoint":`) {
+		t.Fatalf("export does not start with its anchor checkpoint: %.80s", lines[1])
+	}
+	i := strings.Index(lines[1], `"signature":"`) + len(`"signature":"`)
+	flipped := byte('A')
+	if lines[1][i] == 'A' {
+		flipped = 'B'
+	}
+	lines[1] = lines[1][:i] + string(flipped) + lines[1][i+1:]
+	if _, err := audit.VerifyExport(strings.NewReader(strings.Join(lines, "\n")), pub); err == nil {
+		t.Fatal("an export with a forged anchor checkpoint verified")
+	}
+	if r := h.do("POST", "sys/audit/compact", map[string]any{"up_to_seq": at}); r.status != 400 {
+		t.Fatalf("compacting again to the same seq: %d", r.status)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyraft/keyraft/api"
 	"github.com/keyraft/keyraft/audit"
 )
 
@@ -404,6 +405,46 @@ as sent, e.g. base64) appear in audit events. Search for it with
 			return printJSON(e.stdout, out.Data)
 		}
 		fmt.Fprintln(e.stdout, strings.TrimSpace(out.Data.Hash))
+		return nil
+	},
+}
+
+var auditCompactCmd = &command{
+	name:    "audit compact",
+	summary: "drop old audit events that were exported, keeping the chain verifiable",
+	network: true,
+	help: `
+Drop the audit events up to and including -up-to-seq from every node's
+state. A signed checkpoint must sit exactly at that seq (the default is
+the newest one); it stays as the new start of the chain, so the remaining
+events still verify. Export the log first: compacted events are gone from
+the cluster. Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		upTo := fs.Uint64("up-to-seq", 0, "last `seq` to drop (default: the newest checkpoint)")
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Data struct {
+				CompactedTo uint64 `json:"compacted_to"`
+			}
+		}
+		if err := c.Do(e.ctx, "POST", "sys/audit/compact", map[string]uint64{"up_to_seq": *upTo}, &out); err != nil {
+			var re *api.ResponseError
+			if errors.As(err, &re) && re.StatusCode == 400 {
+				return &hintError{err: err, hint: "compact to a checkpoint's seq; make one with 'keyraft audit export' (which checkpoints the head)"}
+			}
+			return err
+		}
+		if g.format == "json" {
+			return printJSON(e.stdout, out.Data)
+		}
+		fmt.Fprintf(e.stdout, "Success! Dropped audit events up to seq %d.\n", out.Data.CompactedTo)
 		return nil
 	},
 }

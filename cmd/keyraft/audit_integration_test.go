@@ -77,6 +77,13 @@ func TestIntegrationAudit(t *testing.T) {
 		t.Fatalf("missing file: exit %d", code)
 	}
 	checkErrorLines(t, "missing file", errOut, "no such file", "keyraft audit export")
+	// Compaction after the export leaves a log that still verifies.
+	if out, errOut, code := s.kr(t, nil, nil, "audit", "compact"); code != 0 || !strings.HasPrefix(string(out), "Success!") {
+		t.Fatalf("audit compact: exit %d %s %s", code, out, errOut)
+	}
+	if out, _, code := s.kr(t, nil, nil, "audit", "verify"); code != 0 {
+		t.Fatalf("verify after compaction: exit %d %s", code, out)
+	}
 	_, errOut, code = s.kr(t, nil, nil, "audit", "export")
 	if code != 2 || !strings.Contains(errOut, "missing -o FILE") {
 		t.Fatalf("export without -o: exit %d %q", code, errOut)

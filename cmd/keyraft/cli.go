@@ -59,7 +59,7 @@ func init() {
 		operatorInitCmd, operatorUnsealCmd, operatorSealCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
-		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd,
+		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
 		versionCmd, helpCmd,
 	}
 }
@@ -68,7 +68,7 @@ func init() {
 var groups = map[string]string{
 	"operator": "operator commands: init, unseal, seal",
 	"keys":     "keys commands: create, list, read, rotate, config, delete",
-	"audit":    "audit commands: tail, query, history, export, verify, hash",
+	"audit":    "audit commands: tail, query, history, export, verify, hash, compact",
 }
 
 // run is the whole program: it runs the command args name and returns the

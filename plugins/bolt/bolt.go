@@ -117,6 +117,13 @@ func (s *Store) Write(batch []plugins.Mutation) error {
 						return err
 					}
 				}
+			case plugins.DeleteRange:
+				c := b.Cursor()
+				for k, _ := c.Seek(m.Key); k != nil && bytes.Compare(k, m.Value) < 0; k, _ = c.Seek(m.Key) {
+					if err := c.Delete(); err != nil {
+						return err
+					}
+				}
 			default:
 				return fmt.Errorf("storage: unknown mutation kind %d", m.Kind)
 			}

@@ -106,3 +106,18 @@ func TestScanFrom(t *testing.T) {
 		t.Fatalf("from before the prefix = %v", got)
 	}
 }
+
+func TestDeleteRange(t *testing.T) {
+	s, _ := open(t)
+	var batch []plugins.Mutation
+	for _, k := range []string{"e/1", "e/2", "e/3", "e/4", "f"} {
+		batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: []byte(k), Value: []byte("v")})
+	}
+	s.Write(batch)
+	if err := s.Write([]plugins.Mutation{{Kind: plugins.DeleteRange, Key: []byte("e/2"), Value: []byte("e/4")}}); err != nil {
+		t.Fatal(err)
+	}
+	if got := keys(t, s, ""); len(got) != 3 || got[0] != "e/1" || got[1] != "e/4" || got[2] != "f" {
+		t.Fatalf("after DeleteRange [e/2, e/4): %v", got)
+	}
+}
