@@ -264,3 +264,55 @@ func (n *Node) CompactAudit(ctx context.Context, upTo uint64) (uint64, error) {
 // AuditBase returns the checkpoint the stored chain starts from after a
 // compaction, or nil.
 func (n *Node) AuditBase() (*audit.Checkpoint, error) { return n.fsm.AuditBase() }
+
+const prefixAuditDevice = "sys/audit-device/"
+
+// AuditDevices lists the audit devices configured through the API. It
+// returns ErrSealed while sealed (device records are barrier-encrypted).
+func (n *Node) AuditDevices() ([]audit.Device, error) {
+	names, err := n.List(prefixAuditDevice)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]audit.Device, 0, len(names))
+	for _, name := range names {
+		v, _, err := n.Read(prefixAuditDevice + name)
+		if err != nil {
+			return nil, err
+		}
+		if v == nil {
+			continue
+		}
+		var d audit.Device
+		if err := json.Unmarshal(v, &d); err != nil {
+			return nil, fmt.Errorf("cluster: audit device %q: %w", name, err)
+		}
+		out = append(out, d)
+	}
+	return out, nil
+}
+
+// PutAuditDevice creates or replaces an audit device on every node.
+func (n *Node) PutAuditDevice(ctx context.Context, d audit.Device) error {
+	if err := d.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		return err
+	}
+	_, err = n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixAuditDevice + d.Name, Value: b}}})
+	return err
+}
+
+// DeleteAuditDevice removes an audit device; it returns false when there
+// was none of that name.
+func (n *Node) DeleteAuditDevice(ctx context.Context, name string) (bool, error) {
+	rev, err := n.Revision(prefixAuditDevice + name)
+	if err != nil || rev == 0 {
+		return false, err
+	}
+	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixAuditDevice + name, Revision: rev}},
+		Writes: []Write{{Key: prefixAuditDevice + name, Delete: true}}})
+	return err == nil, err
+}

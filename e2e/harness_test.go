@@ -121,6 +121,7 @@ type node struct {
 	dev     bool
 	extra   []string // more server flags, e.g. -log-level
 	storage string   // more arguments of the storage "raft" block
+	topHCL  string   // more top-level HCL (e.g. audit blocks)
 
 	apiPort, clusterPort int
 	addr                 string // http://127.0.0.1:PORT once known
@@ -178,7 +179,8 @@ listener "tcp" {
   cluster_address = "127.0.0.1:%d"
   tls_disable     = true
 }
-`, n.dataDir, n.storage, n.apiPort, n.clusterPort))
+%s
+`, n.dataDir, n.storage, n.apiPort, n.clusterPort, n.topHCL))
 }
 
 func (n *node) writeConfig(hcl string) {

@@ -14,6 +14,7 @@ import (
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/transit"
 )
 
 // errStop ends a scan of the audit log early.
@@ -44,6 +45,15 @@ func (a *API) routeAudit(req *request, p []string) reply {
 	}
 	n := a.cfg.Node
 	path := strings.Join(p, "/")
+	if len(p) == 0 || path == "" {
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		return a.listAuditDevices()
+	}
+	if len(p) == 1 && !reservedAuditPaths[p[0]] {
+		return a.auditDevice(req, p[0])
+	}
 	switch {
 	case path == "events" && req.method == http.MethodGet:
 		return a.auditQuery(req)
@@ -114,6 +124,133 @@ func (a *API) routeAudit(req *request, p []string) reply {
 		return unsupportedOp()
 	}
 	return errReply(http.StatusNotFound, "unsupported path")
+}
+
+// reservedAuditPaths are sys/audit/* endpoints, not device names.
+var reservedAuditPaths = map[string]bool{
+	"events": true, "history": true, "stream": true, "export": true, "verify": true,
+	"hash": true, "public-key": true, "checkpoint": true, "compact": true,
+}
+
+// listAuditDevices answers GET sys/audit in Vault's shape: devices keyed
+// "name/", with this node's delivery cursor for each.
+func (a *API) listAuditDevices() reply {
+	devs, err := a.cfg.Node.AuditDevices()
+	if err != nil {
+		return a.errorReply(err)
+	}
+	cursors := map[string]uint64{}
+	if a.cfg.AuditCursors != nil {
+		cursors = a.cfg.AuditCursors()
+	}
+	out := map[string]any{}
+	for _, d := range devs {
+		out[d.Name+"/"] = deviceData(d, cursors)
+	}
+	for _, d := range a.cfg.ConfigDevices {
+		if _, dup := out[d.Name+"/"]; !dup {
+			m := deviceData(d, cursors)
+			m["from_config"] = true
+			out[d.Name+"/"] = m
+		}
+	}
+	return reply{data: out}
+}
+
+func deviceData(d audit.Device, cursors map[string]uint64) map[string]any {
+	opts := map[string]any{}
+	for k, v := range map[string]string{"file_path": d.Path, "socket_type": d.Network, "address": d.Address, "tag": d.Tag} {
+		if v != "" {
+			opts[k] = v
+		}
+	}
+	if d.MaxBytes != 0 {
+		opts["max_bytes"] = strconv.FormatInt(d.MaxBytes, 10)
+	}
+	if d.Keep != 0 {
+		opts["keep"] = strconv.Itoa(d.Keep)
+	}
+	m := map[string]any{"type": d.Type, "description": d.Description, "options": opts, "path": d.Name + "/", "local": false}
+	if c, ok := cursors[d.Name]; ok {
+		m["cursor"] = c
+	}
+	return m
+}
+
+// auditDevice handles PUT/POST and DELETE sys/audit/:name (Vault's shape:
+// {"type":"file","options":{"file_path":"…"}}) and GET of one device.
+func (a *API) auditDevice(req *request, name string) reply {
+	n := a.cfg.Node
+	switch req.method {
+	case http.MethodGet:
+		devs, err := n.AuditDevices()
+		if err != nil {
+			return a.errorReply(err)
+		}
+		for _, d := range devs {
+			if d.Name == name {
+				return reply{data: deviceData(d, map[string]uint64{})}
+			}
+		}
+		return errReply(http.StatusNotFound, fmt.Sprintf("no audit device %q", name))
+	case http.MethodDelete:
+		req.ev.Status = http.StatusNoContent
+		found, err := n.DeleteAuditDevice(req.ctx, name)
+		if err != nil {
+			return a.errorReply(err)
+		}
+		if !found {
+			return errReply(http.StatusNotFound, fmt.Sprintf("no audit device %q", name))
+		}
+		return reply{status: http.StatusNoContent}
+	case http.MethodPost:
+	default:
+		return unsupportedOp()
+	}
+	var body struct {
+		Type        string            `json:"type"`
+		Description string            `json:"description"`
+		Options     map[string]string `json:"options"`
+		Local       bool              `json:"local"`
+	}
+	if err := json.Unmarshal(req.body, &body); err != nil {
+		return errReply(http.StatusBadRequest, "the body must be {\"type\": …, \"options\": {…}} with string options")
+	}
+	for _, d := range a.cfg.ConfigDevices {
+		if d.Name == name {
+			return errReply(http.StatusBadRequest, fmt.Sprintf("audit device %q is defined in the server config", name))
+		}
+	}
+	d := audit.Device{Name: name, Type: body.Type, Description: body.Description}
+	for k, v := range body.Options {
+		var err error
+		switch k {
+		case "file_path", "path":
+			d.Path = v
+		case "max_bytes":
+			d.MaxBytes, err = strconv.ParseInt(v, 10, 64)
+		case "keep":
+			d.Keep, err = strconv.Atoi(v)
+		case "socket_type", "network":
+			d.Network = v
+		case "address":
+			d.Address = v
+		case "tag":
+			d.Tag = v
+		default:
+			return errReply(http.StatusBadRequest, fmt.Sprintf("unknown audit device option %q", transit.Truncate(k)))
+		}
+		if err != nil {
+			return errReply(http.StatusBadRequest, fmt.Sprintf("option %s must be a whole number", k))
+		}
+	}
+	if err := n.PutAuditDevice(req.ctx, d); err != nil {
+		if errors.Is(err, cluster.ErrInvalidRequest) {
+			return errReply(http.StatusBadRequest, strings.TrimPrefix(err.Error(), cluster.ErrInvalidRequest.Error()+": "))
+		}
+		return a.errorReply(err)
+	}
+	return reply{status: http.StatusNoContent}
 }
 
 func checkpointData(cp *audit.Checkpoint) map[string]any {

@@ -37,6 +37,11 @@ type Config struct {
 	Audit audit.Recorder
 	// APIAddr is this node's advertised API address (for sys/leader).
 	APIAddr string
+	// ConfigDevices are the audit devices of the server config (shown by
+	// GET sys/audit, not changeable through the API).
+	ConfigDevices []audit.Device
+	// AuditCursors reports this node's delivery cursor per device.
+	AuditCursors func() map[string]uint64
 	// MaxRequestSize limits request bodies (bytes); 0 means 32 MiB.
 	MaxRequestSize int64
 	Logger         hclog.Logger

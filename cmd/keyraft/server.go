@@ -13,7 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"sync"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -162,15 +162,17 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, s
 	defer node.Shutdown()
 	engine := transit.New(node, logger.Named("transit"))
 	node.OnSeal(engine.Purge)
-	sinkCtx, stopSinks := context.WithCancel(ctx)
-	sinks, err := startAuditSinks(sinkCtx, cfg, node, logger.Named("audit"))
+	configDevices, err := configAuditDevices(cfg)
 	if err != nil {
-		stopSinks()
 		return err
 	}
-	defer func() { stopSinks(); sinks.Wait() }()
+	devices := &audit.Devices{Source: node, CursorDir: filepath.Join(cfg.Storage.Path, "audit-cursors"), Logger: logger.Named("audit")}
+	devCtx, stopDevices := context.WithCancel(ctx)
+	defer func() { stopDevices(); devices.Stop() }()
+	go syncAuditDevices(devCtx, node, devices, configDevices)
 	api, err := transport.NewAPI(transport.Config{
 		Node: node, Transit: engine, APIAddr: apiAddr, Audit: node.AuditLog(),
+		ConfigDevices: configDevices, AuditCursors: devices.Cursors,
 		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
 	})
 	if err != nil {
@@ -268,46 +270,50 @@ Root Token: %[3]s
 `, apiAddr, base64.StdEncoding.EncodeToString(res.Keys[0]), res.RootToken)
 }
 
-// startAuditSinks starts one follower per audit block of the config. Each
-// reads the replicated log with its own cursor in the data directory, so
-// no sink can delay a request.
-func startAuditSinks(ctx context.Context, cfg *config.Config, node *cluster.Node, log hclog.Logger) (*sync.WaitGroup, error) {
-	var wg sync.WaitGroup // on error, the caller's cancel stops the ones started
-	cursors := filepath.Join(cfg.Storage.Path, "audit-cursors")
-	if len(cfg.Audit) > 0 {
-		if err := os.MkdirAll(cursors, 0o700); err != nil {
-			return nil, fmt.Errorf("creating %s: %v", cursors, err)
-		}
-	}
+// configAuditDevices turns the config's audit blocks into devices.
+func configAuditDevices(cfg *config.Config) ([]audit.Device, error) {
+	var out []audit.Device
 	for _, a := range cfg.Audit {
-		var sink audit.Sink
-		var err error
-		switch a.Type {
-		case "file":
-			sink, err = audit.NewFileSink(a.Path, a.MaxBytes, int(a.Keep))
-		case "syslog":
-			sink, err = audit.NewSyslogSink(a.Network, a.Address, a.Tag)
-		case "socket":
-			sink = audit.NewSocketSink(a.Network, a.Address, 5*time.Second)
-		default:
-			err = fmt.Errorf("unknown audit sink type %q", a.Type)
+		d := audit.Device{Name: a.Name, Type: a.Type, Path: a.Path, MaxBytes: a.MaxBytes, Keep: int(a.Keep),
+			Network: a.Network, Address: a.Address, Tag: a.Tag}
+		if d.Type == "file" && !filepath.IsAbs(d.Path) {
+			abs, err := filepath.Abs(d.Path)
+			if err != nil {
+				return nil, err
+			}
+			d.Path = abs
 		}
-		if err != nil {
+		if err := d.Validate(); err != nil {
 			return nil, fmt.Errorf("audit %q: %v", a.Name, err)
 		}
-		f := &audit.Follower{
-			Name: a.Name, Source: node, Sink: sink,
-			CursorPath: filepath.Join(cursors, a.Name), Logger: log.With("sink", a.Name),
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer sink.Close()
-			if err := f.Run(ctx); err != nil {
-				log.Error("audit sink stopped", "sink", a.Name, "error", err)
-			}
-		}()
-		log.Info("audit sink started", "sink", a.Name, "type", a.Type)
+		out = append(out, d)
 	}
-	return &wg, nil
+	return out, nil
+}
+
+// syncAuditDevices keeps the running audit devices equal to those of the
+// config plus those configured through sys/audit (replicated, so every
+// node runs them). While sealed, the API devices last seen keep running.
+// No device can delay a request: each follows the committed log.
+func syncAuditDevices(ctx context.Context, node *cluster.Node, devices *audit.Devices, fromConfig []audit.Device) {
+	var fromAPI []audit.Device
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		if list, err := node.AuditDevices(); err == nil {
+			fromAPI = list
+		}
+		all := append([]audit.Device(nil), fromConfig...)
+		for _, d := range fromAPI {
+			if !slices.ContainsFunc(fromConfig, func(c audit.Device) bool { return c.Name == d.Name }) {
+				all = append(all, d)
+			}
+		}
+		devices.Sync(ctx, all)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
