@@ -193,7 +193,14 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, s
 		err := waitLeader(wctx, node)
 		var res *cluster.InitResult
 		if err == nil {
-			res, err = node.DevInit(wctx, devToken)
+			// Dev mode initializes and unseals itself; both are recorded
+			// like the requests they stand in for.
+			initEv := &audit.Event{Time: time.Now().UTC(), Node: nc.NodeID, Operation: "sys/init", Identity: "dev-mode", Outcome: audit.Allowed}
+			res, err = node.DevInit(audit.WithEvent(wctx, initEv), devToken)
+			if err == nil {
+				err = node.AuditLog().Record(wctx, &audit.Event{Time: time.Now().UTC(), Node: nc.NodeID,
+					Operation: "sys/unseal", Identity: "dev-mode", Outcome: audit.Allowed, Status: 200})
+			}
 		}
 		cancel()
 		if err != nil {
