@@ -2,6 +2,12 @@ package audit
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -85,3 +91,58 @@ func (e *Event) MarkCommitted(seq uint64) { e.committedSeq = seq }
 
 // Committed reports the seq the event was committed at, or 0.
 func (e *Event) Committed() uint64 { return e.committedSeq }
+
+// MaxPathInEvent bounds the request path an event keeps.
+const MaxPathInEvent = 1024
+
+// Encode returns the event's JSON for proposing, with seq and hashes
+// cleared, shrunk if needed so that it always fits MaxEventSize: a long
+// path is cut, and when the HMACs of a large batch do not fit they are
+// replaced by one HMAC-of-HMACs per field and a count, so the request is
+// still recorded (an investigator can match the whole batch, not an item).
+func (e *Event) Encode() ([]byte, error) {
+	c := *e
+	c.Seq, c.PrevHash, c.Hash = 0, "", ""
+	if len(c.Path) > MaxPathInEvent {
+		c.Path = c.Path[:MaxPathInEvent] + "…"
+	}
+	b, err := json.Marshal(&c)
+	if err != nil || len(b) <= MaxEventSize {
+		return b, err
+	}
+	c.HMACs = summarizeHMACs(c.HMACs)
+	if len(c.Error) > 1024 {
+		c.Error = c.Error[:1024] + "…"
+	}
+	b, err = json.Marshal(&c)
+	if err == nil && len(b) > MaxEventSize {
+		c.HMACs = map[string]string{"truncated": strconv.Itoa(len(e.HMACs))}
+		b, err = json.Marshal(&c)
+	}
+	return b, err
+}
+
+// summarizeHMACs keeps top-level HMACs and folds batch items' HMACs into
+// one SHA-256 over them (in item order) per field name.
+func summarizeHMACs(in map[string]string) map[string]string {
+	out := map[string]string{}
+	items := map[string][]string{}
+	for k, v := range in {
+		if i := strings.Index(k, "]."); strings.HasPrefix(k, "batch_input[") && i > 0 {
+			field := k[i+2:]
+			items[field] = append(items[field], k+"="+v)
+			continue
+		}
+		out[k] = v
+	}
+	for field, list := range items {
+		sort.Strings(list)
+		h := sha256.New()
+		for _, s := range list {
+			h.Write([]byte(s))
+			h.Write([]byte{'\n'})
+		}
+		out["batch_input[*]."+field] = fmt.Sprintf("sha256-of-%d-hmacs:%x", len(list), h.Sum(nil))
+	}
+	return out
+}

@@ -188,6 +188,16 @@ func TestVerifyExport(t *testing.T) {
 	if _, err := check(cut, pub); !errors.As(err, &p) || p.Seq != 12 || !strings.Contains(err.Error(), "truncated") {
 		t.Fatalf("truncated export: %v", err)
 	}
+	// Cutting events off the end and lowering the unsigned header's to_seq
+	// is caught: no checkpoint covers the new last event.
+	var hdr ExportHeader
+	json.Unmarshal([]byte(lines[0]), &hdr)
+	hdr.ToSeq = 7
+	hb, _ := json.Marshal(hdr)
+	short := append([]string{string(hb)}, lines[1:9]...) // events 1-7 and the checkpoint of 5
+	if _, err := check(short, pub); !errors.As(err, &p) || p.Seq != 6 {
+		t.Fatalf("export cut after seq 7 with a lowered to_seq: %v", err)
+	}
 	// Re-chaining an edited event (a forger recomputes hashes) is caught
 	// by the signed checkpoint that follows it.
 	evs := chainOf(t, 12)

@@ -131,7 +131,7 @@ func VerifyExport(r io.Reader, pub ed25519.PublicKey) (*VerifyReport, error) {
 			case cp.Seq < rep.LastSeq:
 				return rep, &Problem{Seq: cp.Seq, Reason: "checkpoint out of place (lines reordered)"}
 			case lastHash != cp.Hash:
-				return rep, &Problem{Seq: cp.Seq, Reason: "the event's hash differs from the signed checkpoint (edited)"}
+				return rep, &Problem{Seq: cp.Seq, Reason: "the event's hash differs from the signed checkpoint: an event after the previous checkpoint and up to this one was edited"}
 			}
 			rep.Checkpoints++
 			rep.LastCheckpointAt = cp.Seq
@@ -169,6 +169,11 @@ func VerifyExport(r io.Reader, pub ed25519.PublicKey) (*VerifyReport, error) {
 	}
 	if hdr.ToSeq > rep.LastSeq {
 		return rep, &Problem{Seq: rep.LastSeq + 1, Reason: fmt.Sprintf("truncated: the header promises events up to seq %d, the export ends at %d", hdr.ToSeq, rep.LastSeq)}
+	}
+	// The header is not signed: only a checkpoint on the last event proves
+	// that nothing was cut off the end or rewritten after the last one.
+	if rep.Events > 0 && rep.LastCheckpointAt != rep.LastSeq {
+		return rep, &Problem{Seq: rep.LastCheckpointAt + 1, Reason: fmt.Sprintf("truncated or rewritten: no signed checkpoint covers the events after seq %d", rep.LastCheckpointAt)}
 	}
 	return rep, nil
 }

@@ -91,8 +91,10 @@ func (f *Follower) Run(ctx context.Context) error {
 			delay = backoff
 		}
 		if f.Source.AuditHeadSeq() > cur || backoff > 0 {
-			n, err := f.deliver(cur)
-			cur += n
+			last, n, err := f.deliver(cur)
+			if n > 0 {
+				cur = last
+			}
 			switch {
 			case err != nil:
 				backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
@@ -113,8 +115,9 @@ func (f *Follower) Run(ctx context.Context) error {
 	}
 }
 
-// deliver writes up to MaxBatch events after cur and advances the cursor.
-func (f *Follower) deliver(cur uint64) (uint64, error) {
+// deliver writes up to MaxBatch events after cur and advances the
+// cursor; it returns the last seq delivered and how many events were.
+func (f *Follower) deliver(cur uint64) (uint64, int, error) {
 	var batch []*Event
 	errFull := errors.New("full")
 	err := f.Source.AuditEvents(cur+1, func(e *Event) error {
@@ -125,22 +128,26 @@ func (f *Follower) deliver(cur uint64) (uint64, error) {
 		return nil
 	})
 	if err != nil && err != errFull {
-		return 0, err
+		return 0, 0, err
 	}
 	if len(batch) == 0 {
-		return 0, nil
+		return cur, 0, nil
+	}
+	if first := batch[0].Seq; first > cur+1 {
+		// Compacted before this sink got them: say so, loudly, once.
+		f.Logger.Error("audit events were compacted before this sink received them", "sink", f.Name, "from_seq", cur+1, "to_seq", first-1)
 	}
 	if err := f.Sink.Write(batch); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	last := batch[len(batch)-1].Seq
 	if err := writeCursor(f.CursorPath, last); err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	f.mu.Lock()
 	f.cursor = last
 	f.mu.Unlock()
-	return uint64(len(batch)), nil
+	return last, len(batch), nil
 }
 
 func readCursor(path string) (uint64, error) {

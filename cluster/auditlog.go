@@ -55,16 +55,18 @@ func (l *AuditLog) Record(ctx context.Context, e *audit.Event) error {
 	if e.Committed() != 0 {
 		return nil
 	}
-	c := *e
-	c.Seq, c.PrevHash, c.Hash = 0, "", ""
-	b, err := json.Marshal(&c)
+	b, err := e.Encode()
 	if err != nil {
 		return err
 	}
-	if len(b) > audit.MaxEventSize {
-		return fmt.Errorf("cluster: audit event of %d bytes exceeds %d", len(b), audit.MaxEventSize)
-	}
 	p := &pendingEvent{data: b, done: make(chan error, 1)}
+	// Checked first: select picks among ready cases at random, and after
+	// Shutdown nobody reads l.in any more.
+	select {
+	case <-l.node.closed:
+		return ErrClosed
+	default:
+	}
 	select {
 	case l.in <- p:
 	case <-ctx.Done():
@@ -77,6 +79,8 @@ func (l *AuditLog) Record(ctx context.Context, e *audit.Event) error {
 		return err
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %v", ErrAuditUnavailable, ctx.Err())
+	case <-l.node.closed:
+		return ErrClosed
 	}
 }
 
@@ -249,11 +253,18 @@ func (n *Node) checkpointLoop(every time.Duration) {
 // what remains still verifies. upTo 0 means the newest checkpoint. Export
 // the log first: compacted events are gone from every node. It returns an
 // error wrapping fsm.ErrBadCompaction when no checkpoint sits at upTo.
-func (n *Node) CompactAudit(ctx context.Context, upTo uint64) (uint64, error) {
+//
+// delivered is how far every audit device has delivered (the caller's
+// slowest cursor; math.MaxUint64 when none runs): events no device has
+// delivered yet are not dropped.
+func (n *Node) CompactAudit(ctx context.Context, upTo, delivered uint64) (uint64, error) {
 	if upTo == 0 {
 		if upTo = n.lastCheckpointSeq(); upTo == 0 {
 			return 0, fmt.Errorf("%w: no signed checkpoint yet", fsm.ErrBadCompaction)
 		}
+	}
+	if upTo > delivered {
+		return 0, fmt.Errorf("%w: an audit device has delivered events only up to seq %d; wait for it or pass force", fsm.ErrBadCompaction, delivered)
 	}
 	if _, err := n.Apply(ctx, &fsm.Command{CompactAuditTo: upTo}); err != nil {
 		return 0, err
@@ -315,4 +326,73 @@ func (n *Node) DeleteAuditDevice(ctx context.Context, name string) (bool, error)
 	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixAuditDevice + name, Revision: rev}},
 		Writes: []Write{{Key: prefixAuditDevice + name, Delete: true}}})
 	return err == nil, err
+}
+
+// AuditVerification is the result of VerifyAudit.
+type AuditVerification struct {
+	Events            int
+	Checkpoints       int
+	HeadSeq           uint64
+	LastCheckpointSeq uint64
+	// Problem is the first thing wrong, or nil when the log is intact.
+	Problem *audit.Problem
+}
+
+// VerifyAudit checks this node's whole stored audit log: the hash chain
+// from the genesis hash (or the compaction base), every checkpoint's
+// signature, that each checkpoint's hash is that of the stored event it
+// covers (so an event rewritten on disk with the chain recomputed after it
+// is caught), and that the chain ends at the head. Events after the newest
+// checkpoint are protected by the chain alone until the next checkpoint.
+func (n *Node) VerifyAudit() (*AuditVerification, error) {
+	res := &AuditVerification{}
+	pub := n.AuditPublicKey()
+	v := audit.NewVerifier(0, audit.GenesisHash)
+	base, err := n.AuditBase()
+	if err != nil {
+		return nil, err
+	}
+	if base != nil {
+		if !base.Verify(pub) {
+			res.Problem = &audit.Problem{Seq: base.Seq, Reason: "the compaction base checkpoint has a bad signature"}
+			return res, nil
+		}
+		v = audit.NewVerifier(base.Seq, base.Hash)
+	}
+	signed := map[uint64]string{}
+	err = n.AuditCheckpoints(0, func(cp *audit.Checkpoint) error {
+		if !cp.Verify(pub) {
+			return &audit.Problem{Seq: cp.Seq, Reason: "bad checkpoint signature"}
+		}
+		signed[cp.Seq] = cp.Hash
+		res.LastCheckpointSeq = max(res.LastCheckpointSeq, cp.Seq)
+		return nil
+	})
+	res.Checkpoints = len(signed)
+	if err == nil {
+		err = n.AuditEvents(1, func(e *audit.Event) error {
+			res.Events++
+			if err := v.Next(e); err != nil {
+				return err
+			}
+			if h, ok := signed[e.Seq]; ok && h != e.Hash {
+				return &audit.Problem{Seq: e.Seq, Reason: "the event's hash differs from its signed checkpoint: an event after the previous checkpoint and up to this one was edited"}
+			}
+			return nil
+		})
+	}
+	last, lastHash := v.Last()
+	head := n.AuditHead()
+	res.HeadSeq = head.Seq
+	if err == nil && (last != head.Seq || lastHash != head.Hash) {
+		err = &audit.Problem{Seq: last + 1, Reason: fmt.Sprintf("the chain ends at seq %d but the head says %d", last, head.Seq)}
+	}
+	var p *audit.Problem
+	switch {
+	case errors.As(err, &p):
+		res.Problem = p
+	case err != nil:
+		return nil, err
+	}
+	return res, nil
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/plugins"
+	"github.com/keyraft/keyraft/plugins/bolt"
 )
 
 func TestAuditLogGroupCommitEveryEventOnce(t *testing.T) {
@@ -156,5 +159,91 @@ func TestAuditCheckpointsAreSignedAndChecked(t *testing.T) {
 	b, _ = json.Marshal(wrong)
 	if _, err := n.Apply(ctx, &fsm.Command{Checkpoint: b}); !errors.Is(err, fsm.ErrBadCheckpoint) {
 		t.Fatalf("checkpoint with a wrong hash: %v", err)
+	}
+}
+
+func TestAuditRecordAfterShutdownNeverHangs(t *testing.T) {
+	n := startNode(t, t.TempDir())
+	n.Shutdown()
+	ctx := context.Background() // no deadline: a hang would fail by the test timeout
+	for i := 0; i < 200; i++ {
+		if err := n.AuditLog().Record(ctx, &audit.Event{Operation: "x", Outcome: audit.Allowed}); !errors.Is(err, ErrClosed) {
+			t.Fatalf("record %d after shutdown: %v", i, err)
+		}
+	}
+}
+
+func TestAuditRecordShrinksHugeEvents(t *testing.T) {
+	ctx := context.Background()
+	n := startNode(t, t.TempDir())
+	hmacs := map[string]string{"client_token": "hmac-sha256:aa"}
+	for i := 0; i < 3000; i++ {
+		hmacs[fmt.Sprintf("batch_input[%d].plaintext", i)] = "hmac-sha256:" + strings.Repeat("ab", 32)
+	}
+	ev := &audit.Event{Operation: "transit/encrypt", Outcome: audit.Allowed, Path: "/v1/" + strings.Repeat("p", 100000), HMACs: hmacs}
+	if err := n.AuditLog().Record(ctx, ev); err != nil {
+		t.Fatalf("huge event not recorded: %v", err)
+	}
+	var got *audit.Event
+	n.AuditEvents(1, func(e *audit.Event) error { got = e; return nil })
+	if got == nil || len(got.Path) > audit.MaxPathInEvent+8 || got.HMACs["client_token"] != "hmac-sha256:aa" ||
+		!strings.HasPrefix(got.HMACs["batch_input[*].plaintext"], "sha256-of-3000-hmacs:") {
+		t.Fatalf("shrunk event: path %d bytes, hmacs %v", len(got.Path), got.HMACs)
+	}
+}
+
+// An attacker with the data directory rewrites an event that a signed
+// checkpoint covers and recomputes the chain and head after it: the chain
+// alone checks out, the checkpoint does not.
+func TestVerifyAuditCatchesRechainedEditUnderCheckpoint(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	n := startNode(t, dir)
+	if _, err := n.DevInit(ctx, "root"); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		n.AuditLog().Record(ctx, &audit.Event{Operation: "transit/encrypt", Outcome: audit.Allowed, Status: 200})
+	}
+	if _, err := n.Checkpoint(ctx); err != nil {
+		t.Fatal(err)
+	}
+	n.AuditLog().Record(ctx, &audit.Event{Operation: "after", Outcome: audit.Allowed})
+	if r, err := n.VerifyAudit(); err != nil || r.Problem != nil || r.Events != 6 || r.Checkpoints != 1 {
+		t.Fatalf("intact log: %+v %v", r, err)
+	}
+	n.Shutdown()
+
+	st, err := bolt.Open(filepath.Join(dir, "state.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []*audit.Event
+	st.Scan([]byte("\x00audit/e/"), func(_, v []byte) error {
+		e, err := audit.Decode(v)
+		evs = append(evs, e)
+		return err
+	})
+	evs[1].Outcome = audit.Denied // seq 2, covered by the checkpoint at 5
+	prev := audit.GenesisHash
+	var batch []plugins.Mutation
+	for _, e := range evs {
+		e.PrevHash, e.Hash = prev, ""
+		e.Hash, _ = audit.ChainHash(prev, e)
+		prev = e.Hash
+		b, _ := json.Marshal(e)
+		batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: []byte(fmt.Sprintf("\x00audit/e/%020d", e.Seq)), Value: b})
+	}
+	hb, _ := json.Marshal(fsm.AuditHead{Seq: evs[len(evs)-1].Seq, Hash: prev})
+	batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: []byte("\x00audit/head"), Value: hb})
+	if err := st.Write(batch); err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+
+	n2 := startNode(t, dir)
+	r, err := n2.VerifyAudit()
+	if err != nil || r.Problem == nil || r.Problem.Seq != 5 || !strings.Contains(r.Problem.Reason, "signed checkpoint") {
+		t.Fatalf("rechained edit under a checkpoint: %+v %v", r, err)
 	}
 }

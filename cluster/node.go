@@ -3,7 +3,6 @@ package cluster
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -133,6 +132,8 @@ type Node struct {
 	shares  seal.ShareCollector
 
 	audit *AuditLog
+
+	sealMu sync.Mutex // serializes Seal and the end of Unseal
 
 	mu          sync.Mutex
 	auditKey    []byte             // audit HMAC key, in memory only while unsealed
@@ -315,7 +316,7 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 		if committed.Status == 0 {
 			committed.Status = http.StatusOK
 		}
-		b, err := json.Marshal(&committed)
+		b, err := committed.Encode()
 		if err != nil {
 			return nil, err
 		}

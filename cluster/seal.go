@@ -224,6 +224,10 @@ func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
 }
 
 func (n *Node) unsealWith(ctx context.Context, unsealKey []byte) error {
+	// Seal and unseal exclude each other, so a Seal in the middle of an
+	// unseal cannot leave a sealed barrier with keys still in memory.
+	n.sealMu.Lock()
+	defer n.sealMu.Unlock()
 	shamir, err := seal.NewShamir(unsealKey)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
@@ -277,6 +281,8 @@ func (n *Node) ResetUnseal() { n.shares.Reset() }
 // (which drop caches of unwrapped keys). A sealed node serves only status
 // and unseal.
 func (n *Node) Seal() {
+	n.sealMu.Lock()
+	defer n.sealMu.Unlock()
 	n.barrier.Seal()
 	n.shares.Reset()
 	n.mu.Lock()

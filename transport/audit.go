@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -112,7 +113,17 @@ func (a *API) routeAudit(req *request, p []string) reply {
 		if upTo < 0 {
 			return errReply(http.StatusBadRequest, "up_to_seq must not be negative")
 		}
-		done, err := n.CompactAudit(req.ctx, uint64(upTo))
+		force, err := f.Bool("force", false)
+		if err != nil {
+			return errorFromTransit(err)
+		}
+		delivered := uint64(math.MaxUint64)
+		if a.cfg.AuditCursors != nil && !force {
+			for _, c := range a.cfg.AuditCursors() {
+				delivered = min(delivered, c)
+			}
+		}
+		done, err := n.CompactAudit(req.ctx, uint64(upTo), delivered)
 		if errors.Is(err, fsm.ErrBadCompaction) {
 			return errReply(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "fsm: "))
 		}
@@ -359,46 +370,14 @@ func (a *API) auditQuery(req *request) reply {
 
 // auditVerify checks the node's whole chain and every stored checkpoint.
 func (a *API) auditVerify() reply {
-	n := a.cfg.Node
-	v := audit.NewVerifier(0, audit.GenesisHash)
-	base, err := n.AuditBase()
+	r, err := a.cfg.Node.VerifyAudit()
 	if err != nil {
 		return a.errorReply(err)
 	}
-	if base != nil {
-		if !base.Verify(n.AuditPublicKey()) {
-			return reply{data: map[string]any{"valid": false, "first_bad_seq": base.Seq, "reason": "the compaction base checkpoint has a bad signature"}}
-		}
-		v = audit.NewVerifier(base.Seq, base.Hash)
-	}
-	count := 0
-	err = n.AuditEvents(1, func(e *audit.Event) error {
-		count++
-		return v.Next(e)
-	})
-	last, lastHash := v.Last()
-	head := n.AuditHead()
-	if err == nil && (last != head.Seq || lastHash != head.Hash) {
-		err = &audit.Problem{Seq: last + 1, Reason: fmt.Sprintf("the chain ends at seq %d but the head says %d", last, head.Seq)}
-	}
-	checkpoints := 0
-	if err == nil {
-		pub := n.AuditPublicKey()
-		err = n.AuditCheckpoints(0, func(cp *audit.Checkpoint) error {
-			checkpoints++
-			if !cp.Verify(pub) {
-				return &audit.Problem{Seq: cp.Seq, Reason: "bad checkpoint signature"}
-			}
-			return nil
-		})
-	}
-	data := map[string]any{"valid": err == nil, "events": count, "checkpoints": checkpoints, "head_seq": head.Seq}
-	var p *audit.Problem
-	switch {
-	case errors.As(err, &p):
-		data["first_bad_seq"], data["reason"] = p.Seq, p.Reason
-	case err != nil:
-		return a.errorReply(err)
+	data := map[string]any{"valid": r.Problem == nil, "events": r.Events, "checkpoints": r.Checkpoints,
+		"head_seq": r.HeadSeq, "last_checkpoint_seq": r.LastCheckpointSeq}
+	if r.Problem != nil {
+		data["first_bad_seq"], data["reason"] = r.Problem.Seq, r.Problem.Reason
 	}
 	return reply{data: data}
 }
@@ -438,15 +417,20 @@ func (a *API) serveAuditStream(w http.ResponseWriter, r *http.Request, ev *audit
 	}
 	export := strings.HasSuffix(r.URL.Path, "/export")
 	var to uint64
-	var final *audit.Checkpoint
 	if export {
 		if to, err = seq("to_seq", 0); err != nil {
 			fail(errReply(http.StatusBadRequest, err.Error()))
 			return
 		}
+		head := a.cfg.Node.AuditHeadSeq()
+		if to > head {
+			fail(errReply(http.StatusBadRequest, fmt.Sprintf("to_seq %d is past the newest event %d", to, head)))
+			return
+		}
 		if to == 0 {
-			// Export up to a fresh signed checkpoint, so truncation shows.
-			final, err = a.cfg.Node.Checkpoint(r.Context())
+			// Sign the head now when this node can (the leader), so the
+			// export covers everything up to the request.
+			_, err = a.cfg.Node.Checkpoint(r.Context())
 			if errors.Is(err, cluster.ErrNothingToCheckpoint) || errors.Is(err, cluster.ErrNotLeader) {
 				err = nil
 			}
@@ -455,14 +439,22 @@ func (a *API) serveAuditStream(w http.ResponseWriter, r *http.Request, ev *audit
 				return
 			}
 			to = a.cfg.Node.AuditHeadSeq()
-			if final != nil {
-				to = final.Seq
-			}
 		}
-		if to < from {
-			fail(errReply(http.StatusBadRequest, fmt.Sprintf("to_seq %d is before from_seq %d", to, from)))
+		// An export ends on a signed checkpoint, so that cutting it short
+		// or rewriting its tail shows: round down to the newest one.
+		var last uint64
+		a.cfg.Node.AuditCheckpoints(from, func(cp *audit.Checkpoint) error {
+			if cp.Seq > to {
+				return errStop
+			}
+			last = cp.Seq
+			return nil
+		})
+		if last < from {
+			fail(errReply(http.StatusBadRequest, fmt.Sprintf("no signed checkpoint between seq %d and %d yet; POST sys/audit/checkpoint on the leader first", from, to)))
 			return
 		}
+		to = last
 	}
 	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
 	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {

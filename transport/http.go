@@ -117,6 +117,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rep := a.handleSafely(r, ev)
+	committedStatus := ev.Status
 	ev.Status = rep.status
 	if ev.Status == 0 {
 		ev.Status = http.StatusOK
@@ -137,7 +138,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	default:
 		ev.Outcome = "allowed"
 	}
-	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+	rec := ev
+	if ev.Committed() != 0 && ev.Status != committedStatus {
+		// The request's change committed with its event, but the answer
+		// differs (it failed afterwards): record what was answered too,
+		// as a second event of the same request.
+		followUp := *ev
+		followUp.MarkCommitted(0)
+		followUp.StateChange = false
+		rec = &followUp
+	}
+	if err := a.cfg.Audit.Record(r.Context(), rec); err != nil {
 		a.log.Error("audit record failed; refusing to answer", "request_id", ev.RequestID, "error", err)
 		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
 	}

@@ -418,10 +418,12 @@ Drop the audit events up to and including -up-to-seq from every node's
 state. A signed checkpoint must sit exactly at that seq (the default is
 the newest one); it stays as the new start of the chain, so the remaining
 events still verify. Export the log first: compacted events are gone from
-the cluster. Needs a root token.`,
+the cluster. Events that an audit device of this node has not delivered
+yet are kept unless -force. Needs a root token.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		upTo := fs.Uint64("up-to-seq", 0, "last `seq` to drop (default: the newest checkpoint)")
+		force := fs.Bool("force", false, "drop events even if this node's audit devices have not delivered them")
 		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
 			return err
 		}
@@ -434,7 +436,7 @@ the cluster. Needs a root token.`,
 				CompactedTo uint64 `json:"compacted_to"`
 			}
 		}
-		if err := c.Do(e.ctx, "POST", "sys/audit/compact", map[string]uint64{"up_to_seq": *upTo}, &out); err != nil {
+		if err := c.Do(e.ctx, "POST", "sys/audit/compact", map[string]any{"up_to_seq": *upTo, "force": *force}, &out); err != nil {
 			var re *api.ResponseError
 			if errors.As(err, &re) && re.StatusCode == 400 {
 				return &hintError{err: err, hint: "compact to a checkpoint's seq; make one with 'keyraft audit export' (which checkpoints the head)"}
