@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bufio"
 	"bytes"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -9,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // GenesisHash is the prev_hash of the first event: 64 zeros.
@@ -137,28 +135,3 @@ func (v *Verifier) Next(e *Event) error {
 
 // Last returns the seq and hash of the last verified event.
 func (v *Verifier) Last() (uint64, string) { return v.nextSeq - 1, v.prevHash }
-
-// ReadJSONLines calls fn for each event of a JSON-lines export. A line
-// that does not decode is reported with its line number.
-func ReadJSONLines(r io.Reader, fn func(line int, e *Event) error) error {
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxEventSize+1)
-	line := 0
-	for sc.Scan() {
-		line++
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		e, err := Decode(sc.Bytes())
-		if err != nil {
-			return fmt.Errorf("line %d: %w", line, err)
-		}
-		if err := fn(line, e); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("line %d: %w", line+1, err)
-	}
-	return nil
-}

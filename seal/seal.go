@@ -3,7 +3,6 @@ package seal
 import (
 	"context"
 	"crypto/subtle"
-	"errors"
 	"fmt"
 	"sync"
 )
@@ -177,6 +176,3 @@ func (b *Barrier) ActiveTerm() uint32 {
 	}
 	return b.keyring.ActiveTerm()
 }
-
-// IsDecryptError reports whether err means a blob did not authenticate.
-func IsDecryptError(err error) bool { return errors.Is(err, ErrDecrypt) }
