@@ -101,8 +101,14 @@ func BenchmarkAuditRecord(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer n.Shutdown()
+	wait, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
 	for !n.IsLeader() {
-		time.Sleep(5 * time.Millisecond)
+		select {
+		case <-wait.Done():
+			b.Fatal("no leader")
+		case <-time.After(5 * time.Millisecond):
+		}
 	}
 	b.SetParallelism(32)
 	b.ResetTimer()
