@@ -383,3 +383,28 @@ func (n *Node) closeStores() {
 		n.state.Close()
 	}
 }
+
+// Peer is one server of the Raft configuration.
+type Peer struct {
+	ID      string
+	Address string
+	Voter   bool
+	Leader  bool
+}
+
+// Peers returns the current Raft configuration.
+func (n *Node) Peers() ([]Peer, error) {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return nil, err
+	}
+	leaderAddr, leaderID := n.raft.LeaderWithID()
+	var out []Peer
+	for _, s := range f.Configuration().Servers {
+		out = append(out, Peer{
+			ID: string(s.ID), Address: string(s.Address), Voter: s.Suffrage == raft.Voter,
+			Leader: s.ID == leaderID && s.Address == leaderAddr,
+		})
+	}
+	return out, nil
+}

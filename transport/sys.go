@@ -21,6 +21,15 @@ func (a *API) routeSys(req *request, p []string) reply {
 	if p[0] == "audit" {
 		return a.routeAudit(req, p[1:])
 	}
+	if strings.Join(p, "/") == "storage/raft/configuration" {
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		if _, r := a.authenticate(req); r != nil {
+			return *r
+		}
+		return a.raftConfiguration()
+	}
 	path := strings.Join(p, "/")
 	switch path {
 	case "init":
@@ -301,4 +310,21 @@ func (a *API) routeAuth(req *request, p []string) reply {
 		"ttl":              0,
 		"type":             "service",
 	}}
+}
+
+// raftConfiguration answers GET sys/storage/raft/configuration in Vault's
+// shape: data.config.servers[] with node_id, address, leader, voter.
+func (a *API) raftConfiguration() reply {
+	peers, err := a.cfg.Node.Peers()
+	if err != nil {
+		return a.errorReply(err)
+	}
+	servers := make([]map[string]any, 0, len(peers))
+	for _, p := range peers {
+		servers = append(servers, map[string]any{
+			"node_id": p.ID, "address": p.Address, "leader": p.Leader, "voter": p.Voter, "protocol_version": "3",
+		})
+	}
+	committed, _ := a.cfg.Node.RaftIndexes()
+	return reply{data: map[string]any{"config": map[string]any{"servers": servers, "index": committed}}}
 }

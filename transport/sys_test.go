@@ -292,3 +292,19 @@ func TestAuditEvents(t *testing.T) {
 		t.Fatalf("%d events for 7 requests", n)
 	}
 }
+
+func TestRaftConfigurationVaultShape(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	cfg, _ := h.must(200, "GET", "sys/storage/raft/configuration", nil).data()["config"].(map[string]any)
+	servers, _ := cfg["servers"].([]any)
+	if len(servers) != 1 {
+		t.Fatalf("servers: %v", cfg)
+	}
+	s := servers[0].(map[string]any)
+	if s["node_id"] != "n1" || s["leader"] != true || s["voter"] != true || s["address"] == "" {
+		t.Fatalf("server: %v", s)
+	}
+	if r := h.doWith("GET", "sys/storage/raft/configuration", nil, nil); r.status != 403 {
+		t.Fatalf("without a token: %d", r.status)
+	}
+}

@@ -89,3 +89,16 @@ func TestIntegrationAudit(t *testing.T) {
 		t.Fatalf("export without -o: exit %d %q", code, errOut)
 	}
 }
+
+func TestIntegrationRaftListPeers(t *testing.T) {
+	t.Parallel()
+	s := startDevServer(t)
+	out := string(s.ok(t, nil, "operator", "raft", "list-peers"))
+	if !strings.Contains(out, "dev-node") || !strings.Contains(out, "leader") || !strings.Contains(out, "true") {
+		t.Fatalf("list-peers:\n%s", out)
+	}
+	_, errOut, code := s.kr(t, nil, nil, "operator", "raft")
+	if code != 2 || !strings.Contains(errOut, "operator raft commands: list-peers") {
+		t.Fatalf("operator raft without a command: exit %d %q", code, errOut)
+	}
+}

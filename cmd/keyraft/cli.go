@@ -56,7 +56,7 @@ func init() {
 	helpCmd.run = runHelp // here, to break the cycle helpCmd → runHelp → lookup → helpCmd
 	commands = []*command{
 		serverCmd, statusCmd,
-		operatorInitCmd, operatorUnsealCmd, operatorSealCmd,
+		operatorInitCmd, operatorUnsealCmd, operatorSealCmd, operatorRaftListPeersCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
@@ -66,9 +66,10 @@ func init() {
 
 // groups are the commands that only hold subcommands.
 var groups = map[string]string{
-	"operator": "operator commands: init, unseal, seal",
-	"keys":     "keys commands: create, list, read, rotate, config, delete",
-	"audit":    "audit commands: tail, query, history, export, verify, hash, compact",
+	"operator":      "operator commands: init, unseal, seal, raft",
+	"keys":          "keys commands: create, list, read, rotate, config, delete",
+	"audit":         "audit commands: tail, query, history, export, verify, hash, compact",
+	"operator raft": "operator raft commands: list-peers",
 }
 
 // run is the whole program: it runs the command args name and returns the
@@ -104,7 +105,7 @@ func lookup(args []string) (*command, []string, error) {
 		return nil, nil, &usageError{msg: fmt.Sprintf("flag %s comes before the command", name),
 			hint: "flags go after the command: keyraft <command> [flags] [args]; run 'keyraft help' for the commands"}
 	}
-	if list, ok := groups[name]; ok {
+	for list, ok := groups[name]; ok; list, ok = groups[name] { // groups nest: operator raft …
 		if len(args) < 2 || strings.HasPrefix(args[1], "-") {
 			if len(args) >= 2 && isHelpFlag(args[1]) {
 				return helpCmd, []string{name}, nil
@@ -119,8 +120,8 @@ func lookup(args []string) (*command, []string, error) {
 			return c, args[1:], nil
 		}
 	}
-	if g, _, ok := strings.Cut(name, " "); ok {
-		return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", name), hint: groups[g]}
+	if i := strings.LastIndex(name, " "); i > 0 {
+		return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", name), hint: groups[name[:i]]}
 	}
 	return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", name),
 		hint: "commands: " + strings.Join(topNames(), ", ") + "; run 'keyraft help' for more"}
@@ -166,6 +167,10 @@ Exit codes: 0 success, 1 failure, 2 usage mistake ('status': 2 = sealed).
 // usage prints the command list.
 func (e *env) usage(w io.Writer) {
 	fmt.Fprint(w, usageHead)
+	width := 0
+	for _, c := range commands {
+		width = max(width, len(c.name)+2)
+	}
 	section := ""
 	for _, c := range commands {
 		s := sectionOf(c)
@@ -173,7 +178,7 @@ func (e *env) usage(w io.Writer) {
 			fmt.Fprintf(w, "\n%s:\n", s)
 			section = s
 		}
-		fmt.Fprintf(w, "    %-18s%s\n", c.name, c.summary)
+		fmt.Fprintf(w, "    %-*s%s\n", width, c.name, c.summary)
 	}
 	fmt.Fprint(w, usageTail)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 
 	"golang.org/x/term"
 
@@ -258,5 +259,52 @@ token allowed to seal.`,
 			fmt.Fprintln(e.stdout, "Success! The server is sealed.")
 		}
 		return nil
+	},
+}
+
+var operatorRaftListPeersCmd = &command{
+	name:    "operator raft list-peers",
+	summary: "list the servers of the Raft cluster",
+	network: true,
+	help: `
+List the servers of the Raft configuration: node ID, cluster address,
+state (leader, follower) and whether it votes.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Data struct {
+				Config struct {
+					Servers []struct {
+						NodeID  string `json:"node_id"`
+						Address string `json:"address"`
+						Leader  bool   `json:"leader"`
+						Voter   bool   `json:"voter"`
+					} `json:"servers"`
+				} `json:"config"`
+			} `json:"data"`
+		}
+		if err := c.Do(e.ctx, "GET", "sys/storage/raft/configuration", nil, &out); err != nil {
+			return err
+		}
+		if g.format == "json" {
+			return printJSON(e.stdout, out.Data)
+		}
+		tw := tabwriter.NewWriter(e.stdout, 0, 8, 4, ' ', 0)
+		fmt.Fprint(tw, "Node\tAddress\tState\tVoter\n----\t-------\t-----\t-----\n")
+		for _, s := range out.Data.Config.Servers {
+			state := "follower"
+			if s.Leader {
+				state = "leader"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%v\n", clean(s.NodeID), clean(s.Address), state, s.Voter)
+		}
+		return tw.Flush()
 	},
 }
