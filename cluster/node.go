@@ -3,8 +3,10 @@ package cluster
 import (
 	"context"
 	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -407,4 +409,86 @@ func (n *Node) Peers() ([]Peer, error) {
 		})
 	}
 	return out, nil
+}
+
+// SaveSnapshot writes a snapshot of the whole state to w: barrier
+// ciphertext and the sealed root of trust only, like everything the node
+// stores. It takes a fresh Raft snapshot, or uses the newest one when
+// nothing changed since.
+func (n *Node) SaveSnapshot(w io.Writer) error {
+	var rc io.ReadCloser
+	f := n.raft.Snapshot()
+	err := f.Error()
+	switch {
+	case err == nil:
+		_, rc, err = f.Open()
+	case errors.Is(err, raft.ErrNothingNewToSnapshot):
+		var list []*raft.SnapshotMeta
+		if list, err = n.snaps.List(); err == nil && len(list) == 0 {
+			err = errors.New("cluster: no snapshot yet")
+		}
+		if err == nil {
+			_, rc, err = n.snaps.Open(list[0].ID)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("cluster: taking a snapshot: %w", err)
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}
+
+// SnapshotClusterID reads the cluster ID recorded in a saved snapshot's
+// seal configuration (stored in the clear), or "" when it has none.
+func SnapshotClusterID(r io.Reader) (string, error) {
+	var id string
+	_, err := fsm.ParseSnapshotRecords(r, func(k, v []byte) {
+		if string(k) == keySealConfig && len(v) > 8 {
+			var c SealConfig
+			if json.Unmarshal(v[8:], &c) == nil {
+				id = c.ClusterID
+			}
+		}
+	})
+	return id, err
+}
+
+// RestoreSnapshot replaces the whole cluster state with a saved snapshot
+// (leader only). The file is checked completely before Raft sees it. The
+// restore brings the snapshot's root of trust with it, so the node seals
+// itself: unseal it with the shares of the cluster the snapshot came
+// from. It returns the audit head from before the restore, so the caller
+// can record what was replaced. It returns ErrNotLeader on a follower and
+// ErrInvalidRequest for a file that is not a keyraft snapshot.
+func (n *Node) RestoreSnapshot(ctx context.Context, file *os.File) (fsm.AuditHead, error) {
+	prev := n.fsm.AuditHead()
+	if !n.IsLeader() {
+		return prev, ErrNotLeader
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return prev, err
+	}
+	applied, err := fsm.ValidateSnapshot(file)
+	if err != nil {
+		return prev, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
+	}
+	size, err := file.Seek(0, io.SeekEnd)
+	if err != nil {
+		return prev, err
+	}
+	if _, err := file.Seek(0, io.SeekStart); err != nil {
+		return prev, err
+	}
+	// Index = the snapshot's own applied index: Raft places the restore
+	// after both it and the current log, so every later entry has a higher
+	// index than any the restored state says it applied.
+	meta := &raft.SnapshotMeta{Version: raft.SnapshotVersionMax, Index: applied, Size: size}
+	if err := n.raft.Restore(meta, file, n.cfg.ApplyTimeout); err != nil {
+		return prev, fmt.Errorf("cluster: restoring snapshot: %w", err)
+	}
+	n.Seal()
+	n.log.Warn("state replaced from a snapshot; sealed until unsealed with the snapshot's shares",
+		"previous_audit_seq", prev.Seq, "restored_audit_seq", n.fsm.AuditHead().Seq)
+	return prev, nil
 }

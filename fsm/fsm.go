@@ -542,37 +542,12 @@ func (s *snapshot) Release() { s.view.Close() }
 // snapshot's records. A malformed snapshot leaves the store untouched.
 func (f *FSM) Restore(rc io.ReadCloser) error {
 	defer rc.Close()
-	r := bufio.NewReaderSize(rc, 1<<16)
-	magic := make([]byte, len(snapshotMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
-		return fmt.Errorf("%w: not a keyraft snapshot", ErrMalformed)
-	}
 	batch := []plugins.Mutation{{Kind: plugins.DeletePrefix, Key: nil}}
-	var applied uint64
-	for {
-		k, err := readField(r, MaxKeyLen+1)
-		if err != nil {
-			return err
-		}
-		if len(k) == 0 {
-			break
-		}
-		v, err := readField(r, MaxValueLen+8)
-		if err != nil {
-			return err
-		}
-		if bytes.Equal(k, appliedKey) {
-			if len(v) != 8 {
-				return fmt.Errorf("%w: applied index record of %d bytes", ErrMalformed, len(v))
-			}
-			applied = binary.BigEndian.Uint64(v)
-		} else if _, _, err := splitRecord(v); err != nil {
-			return err
-		}
+	applied, err := parseSnapshot(rc, func(k, v []byte) {
 		batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: k, Value: v})
-	}
-	if _, err := r.ReadByte(); err != io.EOF {
-		return fmt.Errorf("%w: data after the end of the snapshot", ErrMalformed)
+	})
+	if err != nil {
+		return err
 	}
 	if err := f.store.Write(batch); err != nil {
 		return fmt.Errorf("fsm: restoring snapshot: %w", err)
@@ -587,6 +562,56 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	f.mu.Unlock()
 	f.setApplied(applied)
 	return nil
+}
+
+// ValidateSnapshot reads a whole snapshot stream as Restore would, without
+// writing anything, and returns the applied index it records. Use it
+// before handing an operator's file to Raft: Raft treats a failing
+// Restore as fatal.
+func ValidateSnapshot(r io.Reader) (applied uint64, err error) {
+	return parseSnapshot(r, func(k, v []byte) {})
+}
+
+// ParseSnapshotRecords calls fn with every stored record of a snapshot
+// (key and stored value: revision header then value) and returns the
+// applied index it records.
+func ParseSnapshotRecords(r io.Reader, fn func(k, v []byte)) (uint64, error) {
+	return parseSnapshot(r, fn)
+}
+
+func parseSnapshot(rc io.Reader, fn func(k, v []byte)) (uint64, error) {
+	r := bufio.NewReaderSize(rc, 1<<16)
+	magic := make([]byte, len(snapshotMagic))
+	if _, err := io.ReadFull(r, magic); err != nil || !bytes.Equal(magic, snapshotMagic) {
+		return 0, fmt.Errorf("%w: not a keyraft snapshot", ErrMalformed)
+	}
+	var applied uint64
+	for {
+		k, err := readField(r, MaxKeyLen+1)
+		if err != nil {
+			return 0, err
+		}
+		if len(k) == 0 {
+			break
+		}
+		v, err := readField(r, MaxValueLen+8)
+		if err != nil {
+			return 0, err
+		}
+		if bytes.Equal(k, appliedKey) {
+			if len(v) != 8 {
+				return 0, fmt.Errorf("%w: applied index record of %d bytes", ErrMalformed, len(v))
+			}
+			applied = binary.BigEndian.Uint64(v)
+		} else if _, _, err := splitRecord(v); err != nil {
+			return 0, err
+		}
+		fn(k, v)
+	}
+	if _, err := r.ReadByte(); err != io.EOF {
+		return 0, fmt.Errorf("%w: data after the end of the snapshot", ErrMalformed)
+	}
+	return applied, nil
 }
 
 func readField(r *bufio.Reader, limit int) ([]byte, error) {
