@@ -312,3 +312,35 @@ func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error)
 	}
 	return resp.Body, nil
 }
+
+// Upload POSTs the raw bytes of body to path (snapshot restore) and
+// returns nil on a 2xx answer, a *ResponseError otherwise. It has no
+// overall timeout: cancel ctx to stop.
+func (c *Client) Upload(ctx context.Context, path string, body io.Reader) error {
+	path = strings.TrimPrefix(strings.TrimPrefix(path, "/"), "v1/")
+	ref, err := url.Parse("v1/" + path)
+	if err != nil {
+		return fmt.Errorf("invalid path %q", path)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base.ResolveReference(ref).String(), body)
+	if err != nil {
+		return err
+	}
+	if c.token != "" {
+		req.Header.Set("X-Vault-Token", c.token)
+	}
+	req.Header.Set("X-Vault-Request", "true")
+	req.Header.Set("Content-Type", "application/octet-stream")
+	hc := *c.http
+	hc.Timeout = 0
+	resp, err := hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		return responseError(resp.StatusCode, data)
+	}
+	return nil
+}

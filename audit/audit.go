@@ -36,6 +36,9 @@ type Event struct {
 	// StateChange marks an event committed in the same Raft entry as the
 	// change it records: the key's history is made of these.
 	StateChange bool `json:"state_change,omitempty"`
+	// Details carries facts specific to an operation, e.g. the audit head a
+	// snapshot restore replaced.
+	Details map[string]string `json:"details,omitempty"`
 	// HMACs holds HMAC-SHA256 values of sensitive request fields (plaintext,
 	// ciphertext, context, token), keyed by field name.
 	HMACs    map[string]string `json:"hmacs,omitempty"`

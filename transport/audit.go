@@ -480,10 +480,13 @@ func (a *API) serveAuditStream(w http.ResponseWriter, r *http.Request, ev *audit
 // finish records ev and writes rep, as ServeHTTP does for ordinary paths.
 func (a *API) finish(w http.ResponseWriter, r *http.Request, ev *audit.Event, rep reply) {
 	ev.Status = rep.status
-	ev.Error = rep.errorText()
-	ev.Outcome = audit.Failed
-	if rep.status == http.StatusForbidden {
-		ev.Outcome = audit.Denied
+	switch {
+	case rep.status < 400:
+		ev.Outcome = audit.Allowed
+	case rep.status == http.StatusForbidden:
+		ev.Outcome, ev.Error = audit.Denied, rep.errorText()
+	default:
+		ev.Outcome, ev.Error = audit.Failed, rep.errorText()
 	}
 	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
 		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")

@@ -112,8 +112,12 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Method:     r.Method,
 		Path:       r.URL.Path,
 	}
-	if r.URL.Path == "/v1/sys/audit/stream" || r.URL.Path == "/v1/sys/audit/export" {
+	switch r.URL.Path {
+	case "/v1/sys/audit/stream", "/v1/sys/audit/export":
 		a.serveAuditStream(w, r, ev)
+		return
+	case "/v1/sys/storage/raft/snapshot", "/v1/sys/storage/raft/snapshot-force":
+		a.serveSnapshot(w, r, ev)
 		return
 	}
 	rep := a.handleSafely(r, ev)

@@ -57,6 +57,7 @@ func init() {
 	commands = []*command{
 		serverCmd, statusCmd,
 		operatorInitCmd, operatorUnsealCmd, operatorSealCmd, operatorRaftListPeersCmd,
+		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
@@ -66,10 +67,11 @@ func init() {
 
 // groups are the commands that only hold subcommands.
 var groups = map[string]string{
-	"operator":      "operator commands: init, unseal, seal, raft",
-	"keys":          "keys commands: create, list, read, rotate, config, delete",
-	"audit":         "audit commands: tail, query, history, export, verify, hash, compact",
-	"operator raft": "operator raft commands: list-peers",
+	"operator":               "operator commands: init, unseal, seal, raft",
+	"keys":                   "keys commands: create, list, read, rotate, config, delete",
+	"audit":                  "audit commands: tail, query, history, export, verify, hash, compact",
+	"operator raft":          "operator raft commands: list-peers, snapshot",
+	"operator raft snapshot": "operator raft snapshot commands: save, restore",
 }
 
 // run is the whole program: it runs the command args name and returns the

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -307,4 +308,101 @@ state (leader, follower) and whether it votes.`,
 		}
 		return tw.Flush()
 	},
+}
+
+var operatorRaftSnapshotSaveCmd = &command{
+	name:    "operator raft snapshot save",
+	args:    "FILE",
+	summary: "save a snapshot of the whole cluster state to a file",
+	network: true,
+	help: `
+Save a snapshot of the cluster's state to FILE: keys, policies, tokens and
+the audit log, all as barrier ciphertext (the file is no more secret than
+the data directory, and no less). The file is written completely or not
+at all. Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		rest, err := e.positional(cmd, fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		body, err := c.Stream(e.ctx, "sys/storage/raft/snapshot")
+		if err != nil {
+			return err
+		}
+		defer body.Close()
+		n, err := writeFileAtomically(rest[0], body)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "Saved a snapshot of %d bytes to %s.\n", n, rest[0])
+		return nil
+	},
+}
+
+var operatorRaftSnapshotRestoreCmd = &command{
+	name:    "operator raft snapshot restore",
+	args:    "FILE",
+	summary: "replace the cluster state with a saved snapshot",
+	network: true,
+	help: `
+Replace the whole cluster state with the snapshot in FILE. The node seals
+itself afterwards: unseal it with the shares of the cluster the snapshot
+came from. A snapshot of another cluster (a different root of trust) is
+refused unless -force. Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		force := fs.Bool("force", false, "restore a snapshot taken on another cluster")
+		rest, err := e.positional(cmd, fs, args, 1, 1)
+		if err != nil {
+			return err
+		}
+		f, err := os.Open(rest[0])
+		if err != nil {
+			return &hintError{err: err, hint: "make one with 'keyraft operator raft snapshot save FILE'"}
+		}
+		defer f.Close()
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		path := "sys/storage/raft/snapshot"
+		if *force {
+			path += "-force"
+		}
+		if err := c.Upload(e.ctx, path, f); err != nil {
+			var re *api.ResponseError
+			if errors.As(err, &re) && re.StatusCode == 400 && strings.Contains(err.Error(), "another cluster") {
+				return &hintError{err: err, hint: "pass -force to replace this cluster's keys with the snapshot's"}
+			}
+			return err
+		}
+		fmt.Fprintln(e.stdout, "Success! Restored the snapshot. The node is sealed: unseal it with the snapshot's unseal keys.")
+		return nil
+	},
+}
+
+// writeFileAtomically writes r to path through a temporary file in the
+// same directory, so the file is complete or absent.
+func writeFileAtomically(path string, r io.Reader) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyraft-*")
+	if err != nil {
+		return 0, &hintError{err: err, hint: "check that the directory exists and is writable"}
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, r)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("writing %s: %v", path, err)
+	}
+	return n, os.Rename(tmp.Name(), path)
 }
