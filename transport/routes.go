@@ -61,6 +61,22 @@ func (req *request) fields(pathParams map[string]string) (*transit.Fields, *repl
 	return f, nil
 }
 
+// hmacSensitiveField adds the HMAC of one more field that only this
+// endpoint treats as secret (a restore's backup).
+func (req *request) hmacSensitiveField(f *transit.Fields, name string) {
+	if req.hmac == nil || !f.Has(name) {
+		return
+	}
+	if v, err := f.String(name, ""); err == nil {
+		if h, ok := req.hmac([]byte(v)); ok {
+			if req.ev.HMACs == nil {
+				req.ev.HMACs = map[string]string{}
+			}
+			req.ev.HMACs[name] = h
+		}
+	}
+}
+
 // hmacSensitive puts the HMAC of every sensitive field into the audit
 // event, so investigators can match a known value (keyraft audit hash)
 // without the log holding it.
@@ -164,6 +180,27 @@ func (a *API) routeTransit(req *request, p []string) reply {
 			}
 		}
 		return errReply(http.StatusNotFound, "unsupported path")
+	case "backup":
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		if len(p) != 2 {
+			return errReply(http.StatusNotFound, "unsupported path: use transit/backup/:name")
+		}
+		return a.respond(e.Backup(name))
+	case "restore":
+		if req.method != http.MethodPost {
+			return unsupportedOp()
+		}
+		if len(p) > 2 {
+			return errReply(http.StatusNotFound, "unsupported path: use transit/restore(/:name)")
+		}
+		f, r := req.fields(nil)
+		if r != nil {
+			return *r
+		}
+		req.hmacSensitiveField(f, "backup")
+		return withUnused(a.respond(e.Restore(ctx, name, f)), f)
 	case "export":
 		if req.method != http.MethodGet {
 			return unsupportedOp()

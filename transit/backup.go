@@ -1,0 +1,99 @@
+package transit
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/keyraft/keyraft/keys"
+)
+
+// Plaintext backup: the one way key material leaves the server whole.
+// It is gated twice, as in Vault: the key must be both exportable and
+// allow_plaintext_backup, flags that can be turned on but never off.
+
+// backupFile is the decoded form of a backup string.
+type backupFile struct {
+	Format     int       `json:"keyraft_transit_backup"`
+	BackupTime time.Time `json:"backup_time"`
+	Policy     *Policy   `json:"policy"`
+}
+
+// Backup handles GET transit/backup/:name: the whole key, every version
+// included, as one base64 string that Restore takes back.
+func (e *Engine) Backup(name string) (*Response, error) {
+	l, err := e.mustGet(name, "key")
+	if err != nil {
+		return nil, err
+	}
+	p := l.policy
+	if !p.Exportable || !p.AllowPlaintextBackup {
+		return nil, badRequest("plaintext backup is not allowed for this key: it needs both exportable and allow_plaintext_backup")
+	}
+	b, err := json.Marshal(backupFile{Format: 1, BackupTime: e.Now().UTC(), Policy: p})
+	if err != nil {
+		return nil, err
+	}
+	defer clear(b)
+	return ok(map[string]any{"backup": base64.StdEncoding.EncodeToString(b)}), nil
+}
+
+// Restore handles POST transit/restore(/:name) {backup, force}: the key
+// comes back under its own name (or the one in the path). An existing key
+// is replaced only with force.
+func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Response, error) {
+	raw, err := in.Base64("backup")
+	if err != nil {
+		return nil, err
+	}
+	if len(raw) == 0 {
+		return nil, badRequest("missing backup")
+	}
+	defer clear(raw)
+	force, err := in.Bool("force", false)
+	if err != nil {
+		return nil, err
+	}
+	var bf backupFile
+	if err := json.Unmarshal(raw, &bf); err != nil || bf.Format != 1 || bf.Policy == nil {
+		return nil, badRequest("invalid backup: not a keyraft transit key backup")
+	}
+	pb, _ := json.Marshal(bf.Policy)
+	defer clear(pb)
+	p, err := unmarshalPolicy(pb)
+	if err != nil {
+		return nil, badRequest("invalid backup: %v", err)
+	}
+	defer p.zero()
+	if name == "" {
+		name = p.Name
+	}
+	p.Name = name
+	for n, v := range p.Versions {
+		if v == nil || v.Version != n {
+			return nil, badRequest("invalid backup: version %d is inconsistent", n)
+		}
+	}
+	if _, err := keys.ParseType(string(p.Type)); err != nil {
+		return nil, badRequest("invalid backup: %v", err)
+	}
+	for n, v := range p.Versions { // the material must be usable before it is stored
+		h, err := keys.NewHandle(p.spec(), v)
+		if err != nil {
+			return nil, badRequest("invalid backup: version %d: %v", n, err)
+		}
+		h.Zero()
+	}
+	_, err = e.update(ctx, name, func(cur *Policy) (*Policy, error) {
+		if cur != nil && !force {
+			return nil, badRequest("key %q already exists; pass force to replace it", name)
+		}
+		return p.clone(), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &Response{Status: http.StatusNoContent}, nil
+}
