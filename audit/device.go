@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,8 +33,8 @@ var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
 
 // Validate checks a device and fills in defaults.
 func (d *Device) Validate() error {
-	if !deviceName.MatchString(d.Name) {
-		return fmt.Errorf("invalid audit device name %q: use 1-64 letters, digits, '_', '-' or '.'", d.Name)
+	if !deviceName.MatchString(d.Name) || strings.HasSuffix(d.Name, ".tmp") {
+		return fmt.Errorf("invalid audit device name %q: use 1-64 letters, digits, '_', '-' or '.', not ending in .tmp", d.Name)
 	}
 	switch d.Type {
 	case "file":

@@ -579,6 +579,38 @@ func ParseSnapshotRecords(r io.Reader, fn func(k, v []byte)) (uint64, error) {
 	return parseSnapshot(r, fn)
 }
 
+// maxSnapshotIndex bounds the applied index a snapshot may claim: Raft
+// places a restore after it, and an index near 2^64 would wrap.
+const maxSnapshotIndex = 1 << 62
+
+// checkSnapshotRecord checks one record the way Restore and New will read
+// it, so that a snapshot that passes validation cannot fail inside Raft's
+// restore (which is fatal) or leave a store that does not open.
+func checkSnapshotRecord(k, v []byte) error {
+	switch {
+	case bytes.Equal(k, auditHeadKey):
+		var h AuditHead
+		if err := json.Unmarshal(v, &h); err != nil || len(h.Hash) != 64 {
+			return fmt.Errorf("%w: audit head record", ErrMalformed)
+		}
+	case bytes.Equal(k, auditBaseKey), bytes.HasPrefix(k, auditCheckpointPrefix):
+		if _, err := audit.DecodeCheckpoint(v); err != nil {
+			return fmt.Errorf("%w: audit checkpoint record: %v", ErrMalformed, err)
+		}
+	case bytes.HasPrefix(k, auditEventPrefix):
+		if _, err := audit.Decode(v); err != nil {
+			return fmt.Errorf("%w: audit event record: %v", ErrMalformed, err)
+		}
+	case len(k) > 0 && k[0] == internalPrefix:
+		return fmt.Errorf("%w: unknown internal record %q", ErrMalformed, k)
+	default:
+		if _, _, err := splitRecord(v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func parseSnapshot(rc io.Reader, fn func(k, v []byte)) (uint64, error) {
 	r := bufio.NewReaderSize(rc, 1<<16)
 	magic := make([]byte, len(snapshotMagic))
@@ -603,7 +635,10 @@ func parseSnapshot(rc io.Reader, fn func(k, v []byte)) (uint64, error) {
 				return 0, fmt.Errorf("%w: applied index record of %d bytes", ErrMalformed, len(v))
 			}
 			applied = binary.BigEndian.Uint64(v)
-		} else if _, _, err := splitRecord(v); err != nil {
+			if applied >= maxSnapshotIndex {
+				return 0, fmt.Errorf("%w: applied index %d is implausible", ErrMalformed, applied)
+			}
+		} else if err := checkSnapshotRecord(k, v); err != nil {
 			return 0, err
 		}
 		fn(k, v)

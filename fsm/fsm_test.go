@@ -309,3 +309,36 @@ func TestFailedCheckpointWritesNothing(t *testing.T) {
 		t.Fatal("a failed checkpoint entry wrote its ops")
 	}
 }
+
+func craftedSnapshot(records ...[2][]byte) []byte {
+	b := append([]byte(nil), snapshotMagic...)
+	for _, r := range records {
+		b = appendBytes(appendBytes(b, r[0]), r[1])
+	}
+	return append(b, 0)
+}
+
+// A snapshot that would fail inside Restore (fatal inside Raft) or wrap
+// Raft's index must fail validation instead.
+func TestValidateSnapshotRefusesWhatRestoreWouldChokeOn(t *testing.T) {
+	big := make([]byte, 8)
+	for i := range big {
+		big[i] = 0xff
+	}
+	rec := func(k string, v []byte) [2][]byte { return [2][]byte{[]byte(k), v} }
+	for name, snap := range map[string][]byte{
+		"bad audit head":   craftedSnapshot(rec("\x00audit/head", []byte("not json at all"))),
+		"huge applied":     craftedSnapshot(rec("\x00applied", big)),
+		"bad checkpoint":   craftedSnapshot(rec("\x00audit/cp/00000000000000000001", []byte("{}"))),
+		"bad event":        craftedSnapshot(rec("\x00audit/e/00000000000000000001", []byte("{"))),
+		"unknown internal": craftedSnapshot(rec("\x00other", []byte("12345678"))),
+		"short record":     craftedSnapshot(rec("k", []byte("1"))),
+	} {
+		if _, err := ValidateSnapshot(bytes.NewReader(snap)); !errors.Is(err, ErrMalformed) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if _, err := ValidateSnapshot(bytes.NewReader(craftedSnapshot(rec("k", []byte("12345678v"))))); err != nil {
+		t.Fatalf("a plain valid snapshot: %v", err)
+	}
+}

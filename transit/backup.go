@@ -71,12 +71,7 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		name = p.Name
 	}
 	p.Name = name
-	for n, v := range p.Versions {
-		if v == nil || v.Version != n {
-			return nil, badRequest("invalid backup: version %d is inconsistent", n)
-		}
-	}
-	if _, err := keys.ParseType(string(p.Type)); err != nil {
+	if err := p.validate(); err != nil {
 		return nil, badRequest("invalid backup: %v", err)
 	}
 	for n, v := range p.Versions { // the material must be usable before it is stored

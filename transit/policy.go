@@ -134,3 +134,39 @@ func publicKeyName(t keys.Type) string {
 	}
 	return string(t)
 }
+
+// maxVersions bounds a key's version numbers (a restored backup included).
+const maxVersions = 1 << 20
+
+// validate checks the invariants create, rotate, config and trim keep, for
+// a policy that comes from outside (a backup): versions contiguous from
+// the first available one to the latest, the min versions inside them,
+// and settings create would accept.
+func (p *Policy) validate() error {
+	if _, err := keys.ParseType(string(p.Type)); err != nil {
+		return err
+	}
+	first := max(p.MinAvailableVersion, 1)
+	switch {
+	case p.LatestVersion < 1 || p.LatestVersion > maxVersions:
+		return fmt.Errorf("latest_version %d out of range", p.LatestVersion)
+	case len(p.Versions) != p.LatestVersion-first+1:
+		return fmt.Errorf("versions %d to %d are not all present", first, p.LatestVersion)
+	case p.MinDecryptionVersion < first || p.MinDecryptionVersion > p.LatestVersion:
+		return fmt.Errorf("min_decryption_version %d outside %d..%d", p.MinDecryptionVersion, first, p.LatestVersion)
+	case p.MinEncryptionVersion != 0 && (p.MinEncryptionVersion < p.MinDecryptionVersion || p.MinEncryptionVersion > p.LatestVersion):
+		return fmt.Errorf("min_encryption_version %d out of range", p.MinEncryptionVersion)
+	case p.AutoRotatePeriod != 0 && p.AutoRotatePeriod < time.Hour:
+		return fmt.Errorf("auto_rotate_period must be 0 or at least an hour")
+	case p.KeySize != 0 && p.Type != keys.HMAC:
+		return fmt.Errorf("key_size is only valid for hmac keys")
+	case p.Derived && !p.Type.SupportsDerivation(), p.Convergent && (!p.Derived || !p.Type.IsAEAD()):
+		return fmt.Errorf("derivation settings do not fit key type %s", p.Type)
+	}
+	for n := first; n <= p.LatestVersion; n++ {
+		if v := p.Versions[n]; v == nil || v.Version != n {
+			return fmt.Errorf("version %d is missing or inconsistent", n)
+		}
+	}
+	return nil
+}

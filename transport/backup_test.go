@@ -2,6 +2,7 @@ package transport
 
 import (
 	"encoding/base64"
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -57,5 +58,31 @@ func TestTransitBackupRestore(t *testing.T) {
 	}
 	if !strings.Contains(raw, `"backup":"hmac-sha256:`) {
 		t.Fatal("the restore event lacks the backup's HMAC")
+	}
+}
+
+func TestTransitRestoreRefusesInconsistentKeys(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("app", map[string]any{"exportable": true, "allow_plaintext_backup": true})
+	h.must(200, "POST", "transit/keys/app/rotate", nil)
+	raw, _ := base64.StdEncoding.DecodeString(h.must(200, "GET", "transit/backup/app", nil).str("backup"))
+	var b map[string]any
+	json.Unmarshal(raw, &b)
+	for name, edit := range map[string]func(p map[string]any){
+		"key_size on aes":         func(p map[string]any) { p["key_size"] = 32 },
+		"huge latest":             func(p map[string]any) { p["latest_version"] = 2147483647 },
+		"missing version":         func(p map[string]any) { delete(p["versions"].(map[string]any), "1") },
+		"min_decryption > latest": func(p map[string]any) { p["min_decryption_version"] = 9 },
+		"1ns rotation":            func(p map[string]any) { p["auto_rotate_period"] = 1 },
+	} {
+		var c map[string]any
+		cj, _ := json.Marshal(b)
+		json.Unmarshal(cj, &c)
+		edit(c["policy"].(map[string]any))
+		bad, _ := json.Marshal(c)
+		r := h.do("POST", "transit/restore/"+strings.ReplaceAll(name, " ", "-")[:6], map[string]any{"backup": base64.StdEncoding.EncodeToString(bad)})
+		if r.status != 400 || !strings.Contains(r.errs()[0], "invalid backup") {
+			t.Errorf("%s: %d %v", name, r.status, r.errs())
+		}
 	}
 }

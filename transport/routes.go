@@ -200,6 +200,7 @@ func (a *API) routeTransit(req *request, p []string) reply {
 			return *r
 		}
 		req.hmacSensitiveField(f, "backup")
+		req.ev.Status = http.StatusNoContent // what the committed restore answers
 		return withUnused(a.respond(e.Restore(ctx, name, f)), f)
 	case "export":
 		if req.method != http.MethodGet {

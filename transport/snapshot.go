@@ -45,9 +45,10 @@ func (a *API) serveSnapshot(w http.ResponseWriter, r *http.Request, ev *audit.Ev
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Cache-Control", "no-store")
 		if err := a.cfg.Node.SaveSnapshot(w); err != nil {
-			// Headers are gone: the client sees a short file, which restore
-			// refuses. The log says why.
+			// Headers are gone: abort the connection so the client sees a
+			// broken transfer, not a short file that ends cleanly.
 			a.log.Error("snapshot stream failed", "request_id", ev.RequestID, "error", err)
+			panic(http.ErrAbortHandler)
 		}
 	case r.Method == http.MethodPost || r.Method == http.MethodPut:
 		a.finish(w, r, ev, a.restoreSnapshot(r, ev, force))

@@ -25,8 +25,12 @@ func (a *API) routeSys(req *request, p []string) reply {
 		if req.method != http.MethodGet {
 			return unsupportedOp()
 		}
-		if _, r := a.authenticate(req); r != nil {
+		te, r := a.authenticate(req)
+		if r != nil {
 			return *r
+		}
+		if !hasPolicy(te, "root") {
+			return errReply(http.StatusForbidden, "permission denied: the raft configuration needs a root token")
 		}
 		return a.raftConfiguration()
 	}

@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyraft/keyraft/api"
+	"github.com/keyraft/keyraft/fsm"
 )
 
 var serverCmd = &command{
@@ -335,8 +336,24 @@ at all. Needs a root token.`,
 			return err
 		}
 		defer body.Close()
-		n, err := writeFileAtomically(rest[0], body)
+		// Check the snapshot while it streams: a transfer cut short must
+		// not become a file that looks like a backup.
+		pr, pw := io.Pipe()
+		valid := make(chan error, 1)
+		go func() {
+			_, err := fsm.ValidateSnapshot(pr)
+			io.Copy(io.Discard, pr)
+			valid <- err
+		}()
+		n, err := writeFileAtomically(rest[0], io.TeeReader(body, pw), func() error {
+			pw.Close()
+			if err := <-valid; err != nil {
+				return fmt.Errorf("the snapshot received is incomplete or damaged: %v", err)
+			}
+			return nil
+		})
 		if err != nil {
+			pw.CloseWithError(err)
 			return err
 		}
 		fmt.Fprintf(e.stderr, "Saved a snapshot of %d bytes to %s.\n", n, rest[0])
@@ -387,8 +404,9 @@ refused unless -force. Needs a root token.`,
 }
 
 // writeFileAtomically writes r to path through a temporary file in the
-// same directory, so the file is complete or absent.
-func writeFileAtomically(path string, r io.Reader) (int64, error) {
+// same directory, so the file is complete or absent. check, when not nil,
+// runs after the last byte and can still refuse the file.
+func writeFileAtomically(path string, r io.Reader, check func() error) (int64, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyraft-*")
 	if err != nil {
 		return 0, &hintError{err: err, hint: "check that the directory exists and is writable"}
@@ -403,6 +421,11 @@ func writeFileAtomically(path string, r io.Reader) (int64, error) {
 	}
 	if err != nil {
 		return 0, fmt.Errorf("writing %s: %v", path, err)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return 0, err
+		}
 	}
 	return n, os.Rename(tmp.Name(), path)
 }
