@@ -51,8 +51,9 @@ type Follower struct {
 	MaxBatch int
 	Logger   hclog.Logger
 
-	mu     sync.Mutex
-	cursor uint64
+	mu       sync.Mutex
+	cursor   uint64
+	lastHash string // hash of the last delivered event (loop-owned)
 }
 
 // Cursor returns the last delivered seq.
@@ -74,13 +75,14 @@ func (f *Follower) Run(ctx context.Context) error {
 	if f.Logger == nil {
 		f.Logger = hclog.NewNullLogger()
 	}
-	cur, err := readCursor(f.CursorPath)
+	cur, lastHash, err := readCursor(f.CursorPath)
 	if err != nil {
 		return err
 	}
 	if r, ok := f.Sink.(interface{ LastSeq() uint64 }); ok && r.LastSeq() > cur {
-		cur = r.LastSeq() // the sink got further than the cursor before a crash
+		cur, lastHash = r.LastSeq(), "" // the sink got further than the cursor before a crash
 	}
+	f.lastHash = lastHash
 	f.mu.Lock()
 	f.cursor = cur
 	f.mu.Unlock()
@@ -90,8 +92,15 @@ func (f *Follower) Run(ctx context.Context) error {
 		if backoff > 0 {
 			delay = backoff
 		}
+		if head := f.Source.AuditHeadSeq(); head < cur {
+			cur = f.restart(cur, "the log is shorter than what this sink delivered")
+		}
 		if f.Source.AuditHeadSeq() > cur || backoff > 0 {
 			last, n, err := f.deliver(cur)
+			if errors.Is(err, errChainReplaced) {
+				cur = f.restart(cur, "the next event does not follow the last one delivered")
+				continue
+			}
 			if n > 0 {
 				cur = last
 			}
@@ -133,6 +142,9 @@ func (f *Follower) deliver(cur uint64) (uint64, int, error) {
 	if len(batch) == 0 {
 		return cur, 0, nil
 	}
+	if f.lastHash != "" && batch[0].Seq == cur+1 && batch[0].PrevHash != f.lastHash {
+		return 0, 0, errChainReplaced
+	}
 	if first := batch[0].Seq; first > cur+1 {
 		// Compacted before this sink got them: say so, loudly, once.
 		f.Logger.Error("audit events were compacted before this sink received them", "sink", f.Name, "from_seq", cur+1, "to_seq", first-1)
@@ -141,33 +153,64 @@ func (f *Follower) deliver(cur uint64) (uint64, int, error) {
 		return 0, 0, err
 	}
 	last := batch[len(batch)-1].Seq
-	if err := writeCursor(f.CursorPath, last); err != nil {
+	if err := writeCursor(f.CursorPath, last, batch[len(batch)-1].Hash); err != nil {
 		return 0, 0, err
 	}
+	f.lastHash = batch[len(batch)-1].Hash
 	f.mu.Lock()
 	f.cursor = last
 	f.mu.Unlock()
 	return last, len(batch), nil
 }
 
-func readCursor(path string) (uint64, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return 0, nil
+// errChainReplaced means the log no longer continues the events this
+// sink delivered: a snapshot restore replaced it.
+var errChainReplaced = errors.New("audit: the chain was replaced")
+
+// restart begins delivery again from the start of the current log after
+// the log was replaced (a snapshot restore), and tells the sink so it can
+// keep the two histories apart (a file sink starts a new file).
+func (f *Follower) restart(cur uint64, why string) uint64 {
+	f.Logger.Error("audit log replaced (snapshot restore?); delivering the new log from its start", "sink", f.Name, "delivered_up_to", cur, "why", why)
+	if r, ok := f.Sink.(interface{ Restart() error }); ok {
+		if err := r.Restart(); err != nil {
+			f.Logger.Error("audit sink could not start over", "sink", f.Name, "error", err)
+		}
 	}
-	if err != nil {
-		return 0, fmt.Errorf("audit: reading cursor: %w", err)
-	}
-	n, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("audit: cursor file %s is corrupt: %v", path, err)
-	}
-	return n, nil
+	f.lastHash = ""
+	f.mu.Lock()
+	f.cursor = 0
+	f.mu.Unlock()
+	return 0
 }
 
-func writeCursor(path string, seq uint64) error {
+// A cursor file holds "seq hash": the last delivered event's seq and hash.
+func readCursor(path string) (uint64, string, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, "", nil
+	}
+	if err != nil {
+		return 0, "", fmt.Errorf("audit: reading cursor: %w", err)
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) == 0 || len(fields) > 2 {
+		return 0, "", fmt.Errorf("audit: cursor file %s is corrupt", path)
+	}
+	n, err := strconv.ParseUint(fields[0], 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("audit: cursor file %s is corrupt: %v", path, err)
+	}
+	hash := ""
+	if len(fields) == 2 {
+		hash = fields[1]
+	}
+	return n, hash, nil
+}
+
+func writeCursor(path string, seq uint64, hash string) error {
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(seq, 10)+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(seq, 10)+" "+hash+"\n"), 0o600); err != nil {
 		return err
 	}
 	return os.Rename(tmp, path)
@@ -264,6 +307,16 @@ func (s *FileSink) rotate() error {
 
 // Close implements Sink.
 func (s *FileSink) Close() error { return s.f.Close() }
+
+// Restart starts a new file after the log was replaced, so that the old
+// and the new history never share a file (the old one is rotated away).
+func (s *FileSink) Restart() error {
+	s.lastSeq = 0
+	if s.size == 0 {
+		return nil
+	}
+	return s.rotate()
+}
 
 func lastSeqInFile(path string) uint64 {
 	f, err := os.Open(path)

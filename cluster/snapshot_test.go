@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
 )
 
@@ -70,5 +72,54 @@ func TestSnapshotSaveRestoreOntoAnotherCluster(t *testing.T) {
 	}
 	if r, err := b.VerifyAudit(); err != nil || r.Problem != nil {
 		t.Fatalf("audit after restore: %+v %v", r, err)
+	}
+}
+
+// After a restore replaces the audit log, a sink starts over with the new
+// log in a new file instead of skipping it or splicing two histories.
+func TestSinkStartsOverAfterRestore(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := startNode(t, t.TempDir())
+	res, err := n.DevInit(ctx, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		n.AuditLog().Record(ctx, &audit.Event{Operation: "before", Outcome: audit.Allowed})
+	}
+	var snap bytes.Buffer
+	if err := n.SaveSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		n.AuditLog().Record(ctx, &audit.Event{Operation: "lost", Outcome: audit.Allowed})
+	}
+	dir := t.TempDir()
+	fs, _ := audit.NewFileSink(filepath.Join(dir, "audit.log"), 0, 5)
+	fol := &audit.Follower{Name: "f", Source: n, Sink: fs, CursorPath: filepath.Join(dir, "cursor"), Poll: 5 * time.Millisecond}
+	done := make(chan struct{})
+	go func() { fol.Run(ctx); close(done) }()
+	waitFor(t, "the sink to deliver the first log", func() bool { return fol.Cursor() == n.AuditHeadSeq() })
+	before := fol.Cursor()
+
+	f, _ := os.Create(filepath.Join(t.TempDir(), "snap"))
+	f.Write(snap.Bytes())
+	if _, err := n.RestoreSnapshot(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	n.Unseal(ctx, res.Keys[0])
+	n.AuditLog().Record(ctx, &audit.Event{Operation: "after", Outcome: audit.Allowed})
+	if n.AuditHeadSeq() >= before {
+		t.Fatalf("the restored log (%d) should be shorter than what was delivered (%d)", n.AuditHeadSeq(), before)
+	}
+	waitFor(t, "the sink to start over", func() bool { return fol.Cursor() == n.AuditHeadSeq() })
+	cancel()
+	<-done
+	fs.Close()
+	newSeqs := seqsIn(t, filepath.Join(dir, "audit.log"))
+	oldSeqs := seqsIn(t, filepath.Join(dir, "audit.log.1"))
+	if uint64(len(oldSeqs)) != before || uint64(len(newSeqs)) != n.AuditHeadSeq() || newSeqs[0] != 1 {
+		t.Fatalf("old file %d events (want %d), new file %d events from %d (want %d from 1)", len(oldSeqs), before, len(newSeqs), newSeqs[0], n.AuditHeadSeq())
 	}
 }
