@@ -11,7 +11,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -261,22 +260,8 @@ written completely or not at all. Needs a root token.`,
 			_, err := io.Copy(e.stdout, body)
 			return err
 		}
-		tmp, err := os.CreateTemp(filepath.Dir(*out), ".keyraft-audit-*")
+		n, err := writeFileAtomically(*out, body, nil)
 		if err != nil {
-			return &hintError{err: err, hint: "check that the directory of -o exists and is writable"}
-		}
-		defer os.Remove(tmp.Name())
-		n, err := io.Copy(tmp, body)
-		if err == nil {
-			err = tmp.Sync()
-		}
-		if cerr := tmp.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("writing %s: %v", *out, err)
-		}
-		if err := os.Rename(tmp.Name(), *out); err != nil {
 			return err
 		}
 		fmt.Fprintf(e.stderr, "Wrote %d bytes to %s.\n", n, *out)

@@ -317,7 +317,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if err := writeFileAtomic(path, []byte("new\x00bytes")); err != nil {
+	if _, err := writeFileAtomically(path, bytes.NewReader([]byte("new\x00bytes")), nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(path)
@@ -327,7 +327,7 @@ func TestWriteFileAtomic(t *testing.T) {
 	if fi, _ := os.Stat(path); fi.Mode().Perm() != 0o600 {
 		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
 	}
-	if err := writeFileAtomic(filepath.Join(dir, "no", "such", "dir"), []byte("x")); err == nil {
+	if _, err := writeFileAtomically(filepath.Join(dir, "no", "such", "dir"), bytes.NewReader([]byte("x")), nil); err == nil {
 		t.Errorf("write into a missing directory succeeded")
 	}
 	if entries, _ := os.ReadDir(dir); len(entries) != 1 {

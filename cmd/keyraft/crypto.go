@@ -1,12 +1,11 @@
 package main
 
 import (
+	"bytes"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/keyraft/keyraft/api"
@@ -101,36 +100,12 @@ readable by its owner only.`,
 		case g.format == "json":
 			return printJSON(e.stdout, map[string]string{"plaintext": base64.StdEncoding.EncodeToString(pt)})
 		case *out != "" && *out != "-":
-			return writeFileAtomic(*out, pt)
+			_, err := writeFileAtomically(*out, bytes.NewReader(pt), nil)
+			return err
 		}
 		_, err = e.stdout.Write(pt)
 		return err
 	},
-}
-
-// writeFileAtomic writes data to a new file beside path, readable by its
-// owner only, and renames it over path: path ends up whole or unchanged.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	return nil
 }
 
 // sigFlags are the flags sign and verify share.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -401,31 +400,4 @@ refused unless -force. Needs a root token.`,
 		fmt.Fprintln(e.stdout, "Success! Restored the snapshot. The node is sealed: unseal it with the snapshot's unseal keys.")
 		return nil
 	},
-}
-
-// writeFileAtomically writes r to path through a temporary file in the
-// same directory, so the file is complete or absent. check, when not nil,
-// runs after the last byte and can still refuse the file.
-func writeFileAtomically(path string, r io.Reader, check func() error) (int64, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyraft-*")
-	if err != nil {
-		return 0, &hintError{err: err, hint: "check that the directory exists and is writable"}
-	}
-	defer os.Remove(tmp.Name())
-	n, err := io.Copy(tmp, r)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return 0, fmt.Errorf("writing %s: %v", path, err)
-	}
-	if check != nil {
-		if err := check(); err != nil {
-			return 0, err
-		}
-	}
-	return n, os.Rename(tmp.Name(), path)
 }

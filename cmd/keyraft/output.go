@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"text/tabwriter"
 )
 
@@ -32,4 +34,32 @@ func printJSON(w io.Writer, v any) error {
 	}
 	_, err = fmt.Fprintf(w, "%s\n", b)
 	return err
+}
+
+// writeFileAtomically writes r to path through a temporary file in the
+// same directory, readable by its owner only, so the file ends up whole
+// or unchanged. check, when not nil,
+// runs after the last byte and can still refuse the file.
+func writeFileAtomically(path string, r io.Reader, check func() error) (int64, error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".keyraft-*")
+	if err != nil {
+		return 0, &hintError{err: err, hint: "check that the directory exists and is writable"}
+	}
+	defer os.Remove(tmp.Name())
+	n, err := io.Copy(tmp, r)
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return 0, fmt.Errorf("writing %s: %v", path, err)
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return 0, err
+		}
+	}
+	return n, os.Rename(tmp.Name(), path)
 }
