@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/hashicorp/go-hclog"
 )
 
 // Event is one request's record. It never holds plaintext, ciphertext,
@@ -60,17 +58,6 @@ const (
 // when Record fails the request fails with 503 and carries no result.
 type Recorder interface {
 	Record(ctx context.Context, e *Event) error
-}
-
-// LogRecorder writes each event as one structured line to a logger.
-type LogRecorder struct{ Logger hclog.Logger }
-
-// Record implements Recorder.
-func (r LogRecorder) Record(_ context.Context, e *Event) error {
-	r.Logger.Debug("request", "request_id", e.RequestID, "op", e.Operation, "path", e.Path,
-		"key", e.Key, "identity", e.Identity, "remote", e.RemoteAddr, "outcome", e.Outcome,
-		"status", e.Status, "error", e.Error)
-	return nil
 }
 
 type ctxKey struct{}

@@ -72,7 +72,8 @@ func NewAPI(cfg Config) (*API, error) {
 		cfg.Logger = hclog.NewNullLogger()
 	}
 	if cfg.Audit == nil {
-		cfg.Audit = audit.LogRecorder{Logger: cfg.Logger.Named("audit")}
+		// No default: a forgotten recorder must not mean unaudited answers.
+		return nil, errors.New("transport: an audit recorder is required")
 	}
 	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader}
 	cfg.Node.OnSeal(a.tokens.purge)

@@ -1,0 +1,17 @@
+// Package transit is the key engine behind /v1/transit/: named keys with
+// versions (Policy) and the Vault transit operations on them — create,
+// read, list, config, rotate, trim, delete, export, backup/restore,
+// encrypt, decrypt, rewrap, datakey, sign, verify, hmac, random, hash —
+// with batch_input and Vault's status rules.
+//
+// Keys are read from the node's local state (Store) and kept unwrapped in
+// memory per record revision, zeroed on Purge (when the node seals). A
+// change is a read-modify-write committed with the revision it was made
+// from, retried on conflict, so concurrent changes never lose an update.
+//
+// Request parameters arrive as Fields, decoded the way Vault does (a
+// number or bool may come as a string). Errors meant for the caller are
+// *Error with the HTTP status; they never contain key material.
+// Plaintext backup lives apart, in backup.go, gated by both exportable and
+// allow_plaintext_backup.
+package transit
