@@ -8,10 +8,6 @@
 // recorded; a failed record answers 503 with no result, and a panic in a
 // handler becomes a recorded 500.
 //
-// ClusterLink is the cluster port: mutual TLS 1.3 with certificates of
-// the cluster CA (ClusterCA) on both sides, connections routed by ALPN to
-// Raft or write forwarding.
-//
-// This package holds no business rules: those live in transit, cluster
-// and audit.
+// The cluster port (mutual TLS, ALPN channels) is package transport/link;
+// write forwarding between nodes is package transport/forward.
 package transport

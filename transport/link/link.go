@@ -1,4 +1,4 @@
-package transport
+package link
 
 import (
 	"context"
@@ -32,8 +32,8 @@ var ErrLinkClosed = errors.New("transport: cluster link closed")
 type ClusterLink struct {
 	ln        net.Listener
 	advertise net.Addr
-	pool      *x509.CertPool
-	cert      atomic.Pointer[tls.Certificate]
+	creds     atomic.Pointer[credentials]
+	dialFrom  net.Addr // local address outgoing connections bind to (nil: any)
 	log       hclog.Logger
 
 	mu     sync.Mutex
@@ -42,33 +42,65 @@ type ClusterLink struct {
 	once   sync.Once
 }
 
+// ErrNoCredentials is returned by Dial before the node has a certificate
+// (a node that is neither initialized nor joined); such a node also
+// refuses every incoming connection.
+var ErrNoCredentials = errors.New("transport: this node has no cluster certificate yet")
+
+type credentials struct {
+	cert tls.Certificate
+	pool *x509.CertPool
+}
+
 // NewClusterLink serves mutual TLS on ln. advertise is the address peers
-// dial (nil: ln's address).
-func NewClusterLink(ln net.Listener, cert tls.Certificate, ca *x509.CertPool, advertise net.Addr, logger hclog.Logger) *ClusterLink {
+// dial (nil: ln's address). A link without credentials (see
+// SetCredentials) refuses every connection.
+func NewClusterLink(ln net.Listener, advertise net.Addr, logger hclog.Logger) *ClusterLink {
 	if advertise == nil {
 		advertise = ln.Addr()
 	}
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	l := &ClusterLink{ln: ln, advertise: advertise, pool: ca, log: logger,
+	l := &ClusterLink{ln: ln, advertise: advertise, log: logger,
 		queues: map[string]chan net.Conn{ProtoRaft: make(chan net.Conn, 16), ProtoForward: make(chan net.Conn, 16)},
 		closed: make(chan struct{})}
-	l.cert.Store(&cert)
+	// Outgoing connections leave from the listener's IP when it is a
+	// specific one: on a multi-homed host peers then see the address they
+	// know this node by (and test proxies can tell nodes apart).
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok && !ta.IP.IsUnspecified() {
+		l.dialFrom = &net.TCPAddr{IP: ta.IP}
+	}
 	go l.serve()
 	return l
 }
 
-// SetCertificate replaces the node certificate for new connections.
-func (l *ClusterLink) SetCertificate(c tls.Certificate) { l.cert.Store(&c) }
+// SetCredentials installs (or replaces) the node certificate and the CA
+// pool peers must chain to; new connections use them at once.
+func (l *ClusterLink) SetCredentials(cert tls.Certificate, ca *x509.CertPool) {
+	l.creds.Store(&credentials{cert: cert, pool: ca})
+}
+
+// HasCredentials reports whether SetCredentials was called.
+func (l *ClusterLink) HasCredentials() bool { return l.creds.Load() != nil }
 
 func (l *ClusterLink) serverConfig() *tls.Config {
 	return &tls.Config{
-		MinVersion:     tls.VersionTLS13,
-		ClientAuth:     tls.RequireAndVerifyClientCert,
-		ClientCAs:      l.pool,
-		NextProtos:     []string{ProtoRaft, ProtoForward},
-		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return l.cert.Load(), nil },
+		MinVersion: tls.VersionTLS13,
+		GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+			c := l.creds.Load()
+			if c == nil {
+				return nil, ErrNoCredentials
+			}
+			cert := c.cert
+			return &tls.Config{
+				MinVersion:   tls.VersionTLS13,
+				ClientAuth:   tls.RequireAndVerifyClientCert,
+				ClientCAs:    c.pool,
+				NextProtos:   []string{ProtoRaft, ProtoForward},
+				Certificates: []tls.Certificate{cert},
+			}, nil
+		},
 	}
 }
 
@@ -115,27 +147,31 @@ func (l *ClusterLink) handshake(c *tls.Conn) {
 
 // Dial opens a mutual-TLS connection for proto to a peer's cluster port.
 func (l *ClusterLink) Dial(proto, address string, timeout time.Duration) (net.Conn, error) {
+	c := l.creds.Load()
+	if c == nil {
+		return nil, ErrNoCredentials
+	}
 	d := &tls.Dialer{
-		NetDialer: &net.Dialer{Timeout: timeout},
+		NetDialer: &net.Dialer{Timeout: timeout, LocalAddr: l.dialFrom},
 		Config: &tls.Config{
 			MinVersion:   tls.VersionTLS13,
-			RootCAs:      l.pool,
+			RootCAs:      c.pool,
 			ServerName:   ClusterServerName,
 			NextProtos:   []string{proto},
-			Certificates: []tls.Certificate{*l.cert.Load()},
+			Certificates: []tls.Certificate{c.cert},
 		},
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	c, err := d.DialContext(ctx, "tcp", address)
+	conn, err := d.DialContext(ctx, "tcp", address)
 	if err != nil {
 		return nil, err
 	}
-	if got := c.(*tls.Conn).ConnectionState().NegotiatedProtocol; got != proto {
-		c.Close()
+	if got := conn.(*tls.Conn).ConnectionState().NegotiatedProtocol; got != proto {
+		conn.Close()
 		return nil, fmt.Errorf("transport: %s does not speak %s (got %q)", address, proto, got)
 	}
-	return c, nil
+	return conn, nil
 }
 
 // Close stops the listener; connections already handed out stay open.

@@ -1,4 +1,4 @@
-package transport
+package link
 
 import (
 	"crypto/tls"
@@ -23,7 +23,8 @@ func newLink(t *testing.T, ca *ClusterCA, cert tls.Certificate) *ClusterLink {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewClusterLink(ln, cert, ca.Pool(), nil, hclog.NewNullLogger())
+	l := NewClusterLink(ln, nil, hclog.NewNullLogger())
+	l.SetCredentials(cert, ca.Pool())
 	t.Cleanup(func() { l.Close() })
 	return l
 }
@@ -197,5 +198,75 @@ func TestClusterLinkRefusesStrangers(t *testing.T) {
 	buf := make([]byte, 4)
 	if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "ping" {
 		t.Fatalf("forward channel echo: %q %v", buf, err)
+	}
+}
+
+// A node that has no certificate yet (not initialized, not joined)
+// neither accepts nor dials; installing credentials opens the port.
+func TestClusterLinkWithoutCredentials(t *testing.T) {
+	ca, _ := NewClusterCA("test", time.Now())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare := NewClusterLink(ln, nil, hclog.NewNullLogger())
+	t.Cleanup(func() { bare.Close() })
+	if _, err := bare.Dial(ProtoRaft, "127.0.0.1:1", time.Second); !errors.Is(err, ErrNoCredentials) {
+		t.Fatalf("dial without credentials: %v, want ErrNoCredentials", err)
+	}
+	member := newLink(t, ca, issue(t, ca, "n2"))
+	if _, err := member.Dial(ProtoRaft, bare.advertise.String(), 5*time.Second); err == nil {
+		t.Fatal("a node without credentials accepted a connection")
+	}
+	id, err := ca.IssueIdentity("n1", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, pool, err := id.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bare.SetCredentials(cert, pool)
+	go func() {
+		if c, err := bare.Layer(ProtoRaft).Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	c, err := member.Dial(ProtoRaft, bare.advertise.String(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial after credentials were installed: %v", err)
+	}
+	c.Close()
+}
+
+func TestSignCSR(t *testing.T) {
+	ca, _ := NewClusterCA("test", time.Now())
+	other, _ := NewClusterCA("other", time.Now())
+	keyPEM, csrPEM, err := NewNodeKey("n4")
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := ca.SignCSR(csrPEM, "n4", time.Now(), time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := (Identity{CertPEM: certPEM, KeyPEM: keyPEM, CAPEM: ca.CertPEM}).TLS(); err != nil {
+		t.Fatalf("signed identity: %v", err)
+	}
+	if _, _, err := (Identity{CertPEM: certPEM, KeyPEM: keyPEM, CAPEM: other.CertPEM}).TLS(); err == nil {
+		t.Fatal("an identity accepted a CA that did not sign it")
+	}
+	otherKey, _, _ := NewNodeKey("n4")
+	if _, _, err := (Identity{CertPEM: certPEM, KeyPEM: otherKey, CAPEM: ca.CertPEM}).TLS(); err == nil {
+		t.Fatal("an identity accepted a key that does not match its certificate")
+	}
+	if _, err := ca.SignCSR(csrPEM, "n5", time.Now(), time.Hour); err == nil {
+		t.Fatal("signed a request that names another node")
+	}
+	bad := append([]byte(nil), csrPEM...)
+	for _, in := range [][]byte{nil, []byte("garbage"), keyPEM, bad[:len(bad)/2]} {
+		if _, err := ca.SignCSR(in, "n4", time.Now(), time.Hour); err == nil {
+			t.Fatalf("signed a malformed request %q", in)
+		}
 	}
 }
