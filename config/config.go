@@ -68,7 +68,55 @@ type Storage struct {
 	// SnapshotInterval is how often Raft checks whether to snapshot, as a
 	// Go duration ("30s"); "" keeps the server's default.
 	SnapshotInterval string
-	RetryJoin        []RetryJoin
+	RetryJoin        []RetryJoin // any number
+
+	// GossipAddress is the host:port gossip (memberlist, UDP and TCP)
+	// listens on ("127.0.0.1:8202"). "" lets the server derive it: the host
+	// of the cluster port and the next port up.
+	GossipAddress string
+	// GossipAdvertiseAddress is the host:port peers are told to gossip
+	// with; it must name a specific host. "" lets the server use the
+	// address gossip is bound to.
+	GossipAdvertiseAddress string
+	// LeaderContactLease bounds how long a follower that has heard nothing
+	// from the leader keeps serving, as a positive Go duration ("2s"); ""
+	// keeps the server's default. The server also wants it to be at least
+	// Raft's heartbeat timeout.
+	LeaderContactLease string
+	// Autopilot is the autopilot block; nil when the file has none, and
+	// then every autopilot setting keeps the server's default.
+	Autopilot *Autopilot
+
+	// ClusterTLSCertFile, ClusterTLSKeyFile and ClusterTLSCAFile are the
+	// operator's own PEM certificate, key and CA for the cluster port, used
+	// instead of the ones the cluster CA issues. All three or none; Validate
+	// does not read the files.
+	ClusterTLSCertFile string
+	ClusterTLSKeyFile  string
+	ClusterTLSCAFile   string
+}
+
+// maxMinQuorum bounds autopilot's min_quorum far above any real cluster.
+const maxMinQuorum = 1 << 16
+
+// Autopilot is the autopilot block of storage "raft": how the leader
+// promotes healthy non-voters and removes dead voters. A zero field was not
+// set and keeps the server's default.
+type Autopilot struct {
+	// CleanupDeadServers says whether voters dead for longer than
+	// DeadServerLastContactThreshold are removed; nil when not set.
+	CleanupDeadServers *bool
+	// DeadServerLastContactThreshold is how long a voter must have been
+	// out of contact before it counts as dead, as a Go duration of at
+	// least 1s ("24h"); "" when not set.
+	DeadServerLastContactThreshold string
+	// MinQuorum is the number of voters cleanup never goes below; at least
+	// 1, or 0 when not set.
+	MinQuorum int
+	// ServerStabilizationTime is how long a non-voter must be healthy
+	// before it is promoted, as a Go duration of at least 0s ("10s"); ""
+	// when not set.
+	ServerStabilizationTime string
 }
 
 // RetryJoin is one retry_join block: a node to ask for admission to an
@@ -167,6 +215,9 @@ func (c *Config) Validate() error {
 			seen[a] = true
 		}
 	}
+	if g := c.Storage.GossipAddress; seen[g] && !strings.HasSuffix(g, ":0") {
+		return invalid("storage.gossip_address", `storage "raft": gossip_address %s is also a listener's address`, g)
+	}
 	if c.Seal.Type == "" {
 		c.Seal.Type = "shamir"
 	}
@@ -224,7 +275,81 @@ func (s *Storage) validate() error {
 			return invalid(field+".leader_api_addr", `storage "raft": retry_join: leader_api_addr %s`, err)
 		}
 	}
+	if s.GossipAddress != "" {
+		if _, _, err := splitHostPort(s.GossipAddress); err != nil {
+			return invalid("storage.gossip_address", `storage "raft": gossip_address %s`, err)
+		}
+	}
+	if s.GossipAdvertiseAddress != "" {
+		host, port, err := splitHostPort(s.GossipAdvertiseAddress)
+		switch {
+		case err != nil:
+			return invalid("storage.gossip_advertise_address", `storage "raft": gossip_advertise_address %s`, err)
+		case unspecified(host):
+			return invalid("storage.gossip_advertise_address", `storage "raft": gossip_advertise_address %q names no specific host`, s.GossipAdvertiseAddress)
+		case port == 0:
+			return invalid("storage.gossip_advertise_address", `storage "raft": gossip_advertise_address %q names no specific port`, s.GossipAdvertiseAddress)
+		}
+	}
+	if s.LeaderContactLease != "" {
+		if d, err := time.ParseDuration(s.LeaderContactLease); err != nil || d <= 0 {
+			return invalid("storage.leader_contact_lease", `storage "raft": leader_contact_lease %q must be a positive duration, such as "2s"`, s.LeaderContactLease)
+		}
+	}
+	if s.Autopilot != nil {
+		if err := s.Autopilot.validate("storage.autopilot"); err != nil {
+			return err
+		}
+	}
+	return s.checkClusterTLS()
+}
+
+// validate checks the autopilot settings that are set. field names the
+// block in errors ("storage.autopilot").
+func (a *Autopilot) validate(field string) error {
+	if a.DeadServerLastContactThreshold != "" {
+		if d, err := time.ParseDuration(a.DeadServerLastContactThreshold); err != nil || d < time.Second {
+			return invalid(field+".dead_server_last_contact_threshold", `storage "raft": autopilot: dead_server_last_contact_threshold %q must be a duration of at least 1s, such as "24h"`, a.DeadServerLastContactThreshold)
+		}
+	}
+	if a.ServerStabilizationTime != "" {
+		if d, err := time.ParseDuration(a.ServerStabilizationTime); err != nil || d < 0 {
+			return invalid(field+".server_stabilization_time", `storage "raft": autopilot: server_stabilization_time %q must be a duration of at least 0s, such as "10s"`, a.ServerStabilizationTime)
+		}
+	}
+	if a.MinQuorum < 0 || a.MinQuorum > maxMinQuorum {
+		return invalid(field+".min_quorum", `storage "raft": autopilot: min_quorum must be between 1 and %d, not %d`, maxMinQuorum, a.MinQuorum)
+	}
 	return nil
+}
+
+// checkClusterTLS checks that the cluster port's certificate, key and CA
+// are given all together or not at all, and names the missing ones.
+func (s *Storage) checkClusterTLS() error {
+	files := []struct{ name, value string }{
+		{"cluster_tls_cert_file", s.ClusterTLSCertFile},
+		{"cluster_tls_key_file", s.ClusterTLSKeyFile},
+		{"cluster_tls_ca_file", s.ClusterTLSCAFile},
+	}
+	var given string
+	var missing []string
+	for _, f := range files {
+		switch {
+		case f.value == "":
+			missing = append(missing, f.name)
+		case given == "":
+			given = f.name
+		}
+	}
+	if given == "" || len(missing) == 0 {
+		return nil
+	}
+	verb := "is"
+	if len(missing) > 1 {
+		verb = "are"
+	}
+	return invalid("storage."+given, `storage "raft": cluster_tls_cert_file, cluster_tls_key_file and cluster_tls_ca_file go together; %s %s missing`,
+		strings.Join(missing, " and "), verb)
 }
 
 func checkStorageType(t string) error {

@@ -82,6 +82,49 @@ func TestGoodConfigs(t *testing.T) {
 				{Type: "syslog", Name: "syslog", Tag: "keyraft"},
 			},
 		}},
+		{"raft-cluster.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "/var/lib/keyraft", NodeID: "kms-2",
+				RetryJoin: []RetryJoin{
+					{LeaderAPIAddr: "https://10.0.0.1:8200"},
+					{LeaderAPIAddr: "https://kms-3.internal:8200/"},
+					{LeaderAPIAddr: "http://[fd00::4]"},
+				},
+				GossipAddress:          "0.0.0.0:8202",
+				GossipAdvertiseAddress: "10.0.0.2:8202",
+				LeaderContactLease:     "2s",
+				Autopilot: &Autopilot{CleanupDeadServers: new(false), DeadServerLastContactThreshold: "24h",
+					MinQuorum: 3, ServerStabilizationTime: "10s"},
+				ClusterTLSCertFile: "/etc/keyraft/tls/cluster.crt",
+				ClusterTLSKeyFile:  "/etc/keyraft/tls/cluster.key",
+				ClusterTLSCAFile:   "/etc/keyraft/tls/cluster-ca.crt",
+			},
+			Listeners: []Listener{{Type: "tcp", Address: "0.0.0.0:8200", ClusterAddress: "0.0.0.0:8201",
+				TLSCertFile: "/etc/keyraft/tls/node.crt", TLSKeyFile: "/etc/keyraft/tls/node.key", MaxRequestSize: DefaultMaxRequestSize}},
+			Seal:        Seal{Type: "shamir"},
+			APIAddr:     "https://10.0.0.2:8200",
+			ClusterAddr: "https://10.0.0.2:8201",
+			LogLevel:    "info",
+		}},
+		{"autopilot-partial.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "/data", NodeID: "n",
+				Autopilot: &Autopilot{CleanupDeadServers: new(true)}},
+			Listeners: []Listener{{Type: "tcp", Address: "127.0.0.1:8200", ClusterAddress: "127.0.0.1:8201",
+				TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize}},
+			Seal:        Seal{Type: "shamir"},
+			APIAddr:     "http://127.0.0.1:8200",
+			ClusterAddr: "https://127.0.0.1:8201",
+			LogLevel:    "info",
+		}},
+		{"autopilot-empty.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "/data", NodeID: "n",
+				GossipAddress: "127.0.0.1:0", LeaderContactLease: "1500ms", Autopilot: &Autopilot{}},
+			Listeners: []Listener{{Type: "tcp", Address: "127.0.0.1:8200", ClusterAddress: "127.0.0.1:8201",
+				TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize}},
+			Seal:        Seal{Type: "shamir"},
+			APIAddr:     "http://127.0.0.1:8200",
+			ClusterAddr: "https://127.0.0.1:8201",
+			LogLevel:    "info",
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -217,6 +260,15 @@ func TestValidateProgrammatic(t *testing.T) {
 		{"cluster_addr without port", func(c *Config) { c.ClusterAddr = "https://10.0.0.1" }, `cluster_addr "https://10.0.0.1" has no port`, ErrInvalid},
 		{"api_addr with path", func(c *Config) { c.APIAddr = "https://10.0.0.1:8200/v1" }, `api_addr "https://10.0.0.1:8200/v1" is not a URL like https://10.0.0.5:8200`, ErrInvalid},
 		{"api_addr all interfaces", func(c *Config) { c.APIAddr = "http://0.0.0.0:8200" }, `api_addr "http://0.0.0.0:8200" names no specific host`, ErrInvalid},
+		{"gossip_address without port", func(c *Config) { c.Storage.GossipAddress = "gossip.internal" }, `storage "raft": gossip_address "gossip.internal" is not host:port`, ErrInvalid},
+		{"gossip_address on the API port", func(c *Config) { c.Storage.GossipAddress = "127.0.0.1:8200" }, `storage "raft": gossip_address 127.0.0.1:8200 is also a listener's address`, ErrInvalid},
+		{"gossip_advertise_address port 0", func(c *Config) { c.Storage.GossipAdvertiseAddress = "10.0.0.1:0" }, `storage "raft": gossip_advertise_address "10.0.0.1:0" names no specific port`, ErrInvalid},
+		{"negative leader_contact_lease", func(c *Config) { c.Storage.LeaderContactLease = "-2s" }, `storage "raft": leader_contact_lease "-2s" must be a positive duration, such as "2s"`, ErrInvalid},
+		{"autopilot min_quorum negative", func(c *Config) { c.Storage.Autopilot = &Autopilot{MinQuorum: -1} }, `storage "raft": autopilot: min_quorum must be between 1 and 65536, not -1`, ErrInvalid},
+		{"autopilot threshold zero", func(c *Config) { c.Storage.Autopilot = &Autopilot{DeadServerLastContactThreshold: "0s"} }, `storage "raft": autopilot: dead_server_last_contact_threshold "0s" must be a duration of at least 1s, such as "24h"`, ErrInvalid},
+		{"cluster TLS without cert", func(c *Config) {
+			c.Storage.ClusterTLSKeyFile, c.Storage.ClusterTLSCAFile = "c.key", "ca.crt"
+		}, `storage "raft": cluster_tls_cert_file, cluster_tls_key_file and cluster_tls_ca_file go together; cluster_tls_cert_file is missing`, ErrInvalid},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,8 +7,29 @@
 //	  path    = "/var/lib/keyraft"     # this node's data directory (required)
 //	  node_id = "kms-1"                # this node's Raft ID (required)
 //
+//	  snapshot_threshold = 8192        # log entries between snapshots
+//	  snapshot_interval  = "2m"        # how often to check; at least 1s
+//
+//	  gossip_address           = "0.0.0.0:8202"   # default: cluster port + 1
+//	  gossip_advertise_address = "10.0.0.1:8202"  # told to peers
+//	  leader_contact_lease     = "2s"  # serve this long without the leader
+//
+//	  cluster_tls_cert_file = "/etc/keyraft/tls/cluster.crt"  # all three or none:
+//	  cluster_tls_key_file  = "/etc/keyraft/tls/cluster.key"  # the operator's own
+//	  cluster_tls_ca_file   = "/etc/keyraft/tls/ca.crt"       # cluster-port PKI
+//
 //	  retry_join {                     # repeatable: members to join at startup
 //	    leader_api_addr = "https://10.0.0.2:8200"
+//	  }
+//	  retry_join {
+//	    leader_api_addr = "https://10.0.0.3:8200"
+//	  }
+//
+//	  autopilot {                      # at most one
+//	    cleanup_dead_servers               = true   # remove voters dead for…
+//	    dead_server_last_contact_threshold = "24h"  # …this long; at least 1s
+//	    min_quorum                         = 3      # never below this many voters
+//	    server_stabilization_time          = "10s"  # healthy this long, then promoted
 //	  }
 //	}
 //
@@ -45,6 +66,30 @@
 // A listener on port 0 (any free port) keeps port 0 for its cluster address
 // and in the derived URLs: the advertised ports are then the server's to
 // fill in once it has bound them.
+//
+// # Cluster settings
+//
+// Every setting of storage "raft" but path and node_id is optional, and an
+// absent one keeps the server's default; so does each absent setting of an
+// autopilot block. Durations are Go durations ("1500ms", "2s", "24h"):
+// snapshot_interval and dead_server_last_contact_threshold are at least 1s,
+// leader_contact_lease is positive, server_stabilization_time is 0s or more.
+// min_quorum is at least 1.
+//
+// gossip_address is the host:port gossip listens on, UDP and TCP. It must
+// not be a listener's address. When absent the server uses the host of the
+// cluster port and the next port up (8202 next to 8201).
+// gossip_advertise_address is what peers are told: host:port with a
+// specific host and port.
+//
+// Each retry_join block names a cluster member by the URL of its API
+// (http or https, with a host and nothing after it); at startup a node not
+// yet in a cluster asks them for admission.
+//
+// The cluster port normally uses certificates issued by the cluster's own
+// CA. cluster_tls_cert_file, cluster_tls_key_file and cluster_tls_ca_file
+// replace them with the operator's PEM files; Parse checks that all three
+// are given, the server reads them.
 //
 // # Mistakes
 //

@@ -25,6 +25,26 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte("listener \"tcp\" { tls_disable = 1e999999 }"))
 	f.Add([]byte("storage \"raft\" { path = \"${x}\" }"))
 	f.Add([]byte("a = " + strings.Repeat("[", 200)))
+	f.Add([]byte(`storage "raft" {
+  path                     = "/d"
+  node_id                  = "n"
+  gossip_address           = "127.0.0.1:8202"
+  gossip_advertise_address = "10.0.0.1:8202"
+  leader_contact_lease     = "2s"
+  cluster_tls_cert_file    = "c.crt"
+  cluster_tls_key_file     = "c.key"
+  cluster_tls_ca_file      = "ca.crt"
+  retry_join { leader_api_addr = "https://10.0.0.2:8200" }
+  retry_join { leader_api_addr = "http://kms-3:8200" }
+  autopilot {
+    cleanup_dead_servers               = true
+    dead_server_last_contact_threshold = "24h"
+    min_quorum                         = 3
+    server_stabilization_time          = "10s"
+  }
+}
+listener "tcp" { tls_disable = true }
+`))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		c, err := Parse(src, "keyraft.hcl")
 		if err != nil {

@@ -137,6 +137,13 @@ func (p *parser) storage(b *hclsyntax.Block, c *Config) error {
 			// Raft log entries between automatic snapshots (0: the default).
 			"snapshot_threshold": p.size(&s.SnapshotThreshold, "storage.snapshot_threshold", "log entries"),
 			"snapshot_interval":  p.str(&s.SnapshotInterval, "storage.snapshot_interval"),
+
+			"gossip_address":           p.str(&s.GossipAddress, "storage.gossip_address"),
+			"gossip_advertise_address": p.str(&s.GossipAdvertiseAddress, "storage.gossip_advertise_address"),
+			"leader_contact_lease":     p.str(&s.LeaderContactLease, "storage.leader_contact_lease"),
+			"cluster_tls_cert_file":    p.str(&s.ClusterTLSCertFile, "storage.cluster_tls_cert_file"),
+			"cluster_tls_key_file":     p.str(&s.ClusterTLSKeyFile, "storage.cluster_tls_key_file"),
+			"cluster_tls_ca_file":      p.str(&s.ClusterTLSCAFile, "storage.cluster_tls_ca_file"),
 		},
 		blocks: map[string]func(*hclsyntax.Block) error{
 			"retry_join": func(b *hclsyntax.Block) error {
@@ -154,6 +161,48 @@ func (p *parser) storage(b *hclsyntax.Block, c *Config) error {
 				})
 				s.RetryJoin = append(s.RetryJoin, j)
 				return err
+			},
+			"autopilot": func(b *hclsyntax.Block) error { return p.autopilot(b, s) },
+		},
+	})
+}
+
+// autopilot decodes the autopilot block of storage "raft"; there may be
+// one.
+func (p *parser) autopilot(b *hclsyntax.Block, s *Storage) error {
+	const field = "storage.autopilot"
+	if first, ok := p.ranges[field]; ok {
+		return p.errAt(b.DefRange(), ErrInvalid, "duplicate autopilot block; the first one is on line %d", first.Start.Line)
+	}
+	if len(b.Labels) != 0 {
+		return p.errAt(b.DefRange(), ErrInvalid, "autopilot block takes no labels")
+	}
+	p.ranges[field] = b.DefRange()
+	a := new(Autopilot)
+	s.Autopilot = a
+	return p.decode(b.Body, schema{
+		where: fmt.Sprintf(" in storage %q autopilot", s.Type),
+		attrs: map[string]func(*hclsyntax.Attribute) error{
+			"cleanup_dead_servers": func(attr *hclsyntax.Attribute) error {
+				var v bool
+				if err := p.boolean(&v, field+".cleanup_dead_servers")(attr); err != nil {
+					return err
+				}
+				a.CleanupDeadServers = &v
+				return nil
+			},
+			"dead_server_last_contact_threshold": p.str(&a.DeadServerLastContactThreshold, field+".dead_server_last_contact_threshold"),
+			"server_stabilization_time":          p.str(&a.ServerStabilizationTime, field+".server_stabilization_time"),
+			"min_quorum": func(attr *hclsyntax.Attribute) error {
+				var n int64
+				if err := p.size(&n, field+".min_quorum", "servers")(attr); err != nil {
+					return err
+				}
+				if n < 1 || n > maxMinQuorum {
+					return p.errAt(attr.Expr.Range(), ErrInvalid, "%s must be between 1 and %d, not %d", attr.Name, maxMinQuorum, n)
+				}
+				a.MinQuorum = int(n)
+				return nil
 			},
 		},
 	})
@@ -235,6 +284,7 @@ var blockSyntax = map[string]string{
 	"seal":       `seal "shamir"`,
 	"audit":      `audit "file"`,
 	"retry_join": "retry_join",
+	"autopilot":  "autopilot",
 }
 
 // label returns the single label of b, its type.
