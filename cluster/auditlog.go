@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
@@ -23,6 +24,9 @@ type AuditLog struct {
 	slots    chan struct{} // bounds the entries in flight
 	maxBatch int
 	timeout  time.Duration
+
+	heldMu sync.Mutex
+	held   [][]byte // events from before the node belonged to a cluster
 }
 
 type pendingEvent struct {
@@ -59,6 +63,9 @@ func (l *AuditLog) Record(ctx context.Context, e *audit.Event) error {
 	if err != nil {
 		return err
 	}
+	if !l.node.isMember() {
+		return l.hold(b)
+	}
 	p := &pendingEvent{data: b, done: make(chan error, 1)}
 	// Checked first: select picks among ready cases at random, and after
 	// Shutdown nobody reads l.in any more.
@@ -81,6 +88,43 @@ func (l *AuditLog) Record(ctx context.Context, e *audit.Event) error {
 		return fmt.Errorf("%w: %v", ErrAuditUnavailable, ctx.Err())
 	case <-l.node.closed:
 		return ErrClosed
+	}
+}
+
+// maxHeld bounds the events a node keeps while it belongs to no cluster.
+const maxHeld = 4096
+
+// hold keeps an event of a node that belongs to no cluster yet (before
+// init or join, there is no log to write to): status checks, the join and
+// the first unseal. They are committed, in order, as soon as the node
+// bootstraps or is admitted. A node that is never initialized or joined
+// loses them with its memory; past maxHeld it refuses to answer.
+func (l *AuditLog) hold(b []byte) error {
+	l.heldMu.Lock()
+	defer l.heldMu.Unlock()
+	if len(l.held) >= maxHeld {
+		return fmt.Errorf("%w: this node belongs to no cluster yet and holds %d unrecorded events; initialize or join it", ErrAuditUnavailable, maxHeld)
+	}
+	l.held = append(l.held, b)
+	return nil
+}
+
+// flushHeld commits the events held before the node joined a cluster.
+func (l *AuditLog) flushHeld() {
+	l.heldMu.Lock()
+	held := l.held
+	l.held = nil
+	l.heldMu.Unlock()
+	for len(held) > 0 {
+		k := min(len(held), l.maxBatch)
+		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
+		_, err := l.node.Apply(ctx, &fsm.Command{Events: held[:k]})
+		cancel()
+		if err != nil {
+			l.node.log.Warn("events from before the node joined a cluster were not committed", "events", len(held), "error", err)
+			return
+		}
+		held = held[k:]
 	}
 }
 

@@ -21,9 +21,12 @@ import (
 	bbolt "go.etcd.io/bbolt"
 
 	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster/gossip"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/seal"
+	"github.com/keyraft/keyraft/transport/forward"
+	"github.com/keyraft/keyraft/transport/link"
 )
 
 // Sentinel errors. Each method documents which it returns.
@@ -68,6 +71,24 @@ type Config struct {
 	// AuditCheckpointInterval is how often the leader signs the audit
 	// chain head (when it moved); 0 disables checkpoints.
 	AuditCheckpointInterval time.Duration
+	// APIAddr is the URL of this node's HTTP API, told to other nodes.
+	APIAddr string
+	// GossipAddr is where gossip (memberlist, UDP and TCP) listens;
+	// empty means the cluster port's host and the next port up.
+	GossipAddr string
+	// GossipAdvertiseAddr is the gossip address told to peers (empty:
+	// GossipAddr).
+	GossipAdvertiseAddr string
+	// Version is reported to peers through gossip.
+	Version string
+	// LeaderContactLease bounds how long a follower that has heard nothing
+	// from the leader keeps serving key use (see CheckLease).
+	LeaderContactLease time.Duration
+	// Autopilot promotes healthy non-voters and removes dead voters.
+	Autopilot AutopilotConfig
+	// TLS, when set, is the operator's own certificate, key and CA for
+	// the cluster port, used instead of the ones the cluster CA issues.
+	TLS *link.Identity
 	// Logger receives the node's logs (never key material).
 	Logger hclog.Logger
 }
@@ -76,15 +97,19 @@ type Config struct {
 // fills in NodeID, DataDir and BindAddr.
 func DefaultConfig() Config {
 	return Config{
-		ApplyTimeout:            10 * time.Second,
-		HeartbeatTimeout:        1000 * time.Millisecond,
-		ElectionTimeout:         1000 * time.Millisecond,
-		LeaderLeaseTimeout:      500 * time.Millisecond,
+		ApplyTimeout: 10 * time.Second,
+		// A LAN cluster: a follower notices a dead leader within 0.4-0.8 s
+		// and a new one is elected at once, so writes resume in about 1 s.
+		HeartbeatTimeout:        500 * time.Millisecond,
+		ElectionTimeout:         500 * time.Millisecond,
+		LeaderLeaseTimeout:      250 * time.Millisecond,
 		SnapshotInterval:        2 * time.Minute,
 		SnapshotThreshold:       8192,
 		SnapshotRetain:          3,
 		ClusterName:             "keyraft",
 		AuditCheckpointInterval: 30 * time.Second,
+		LeaderContactLease:      2 * time.Second,
+		Autopilot:               DefaultAutopilotConfig(),
 	}
 }
 
@@ -103,6 +128,11 @@ func (c Config) Validate() error {
 		return errors.New("cluster: must retain at least one snapshot")
 	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
 		return errors.New("cluster: leader lease timeout must not exceed the heartbeat timeout")
+	case c.LeaderContactLease < c.HeartbeatTimeout:
+		return errors.New("cluster: leader contact lease must be at least the heartbeat timeout")
+	}
+	if err := c.Autopilot.Validate(); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(c.BindAddr); err != nil {
 		return fmt.Errorf("cluster: cluster address %q: %v", c.BindAddr, err)
@@ -122,7 +152,24 @@ type Node struct {
 	logs   *raftboltdb.BoltStore
 	trans  *raft.NetworkTransport
 	snaps  *raft.FileSnapshotStore
+	link   *link.ClusterLink
+	fwd    *forward.Client
+	fwdSrv *forward.Server
 	closed chan struct{}
+
+	// member is true once the node belongs to a cluster: it had Raft
+	// state at start, bootstrapped, or was admitted by a leader.
+	member  atomic.Bool
+	applied appliedSignal
+	ident   atomic.Pointer[localIdentity]
+
+	joinMu     sync.Mutex
+	challenges map[string]*openChallenge // leader: open join challenges
+
+	gossipMu sync.Mutex
+	gossip   *gossip.Gossip
+	pilotMu  sync.Mutex
+	pilot    autopilotState
 
 	// bootIndex is the last log index present at start; the node serves
 	// reads only once it has applied that far (or caught up with the
@@ -143,11 +190,16 @@ type Node struct {
 	rootKey     []byte             // in memory only while unsealed
 	onSeal      []func()           // called after the barrier is sealed
 	unsealed    time.Time
+	// unsealedRoot is the wrapped root key the node unsealed with; a
+	// restore that brings another one seals the node.
+	unsealedRoot []byte
+	joining      *pendingJoin // between PrepareJoin and the first unseal
 }
 
-// New opens (or creates) the node's data directory and starts Raft. A
-// node with no Raft state bootstraps a one-voter cluster of itself. The
-// node starts sealed.
+// New opens (or creates) the node's data directory and starts Raft on the
+// cluster port. A node with no Raft state belongs to no cluster yet: Init
+// makes it the first voter of a new one (Bootstrap), PrepareJoin and an
+// unseal admit it to an existing one. The node starts sealed.
 func New(cfg Config) (*Node, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -158,7 +210,7 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: creating data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), challenges: map[string]*openChallenge{}}
 	ok := false
 	defer func() {
 		if !ok {
@@ -187,8 +239,37 @@ func New(cfg Config) (*Node, error) {
 			return nil, fmt.Errorf("cluster: cluster_addr %q: %w", cfg.AdvertiseAddr, err)
 		}
 	}
-	if n.trans, err = raft.NewTCPTransportWithLogger(cfg.BindAddr, advertise, 3, 10*time.Second, n.log.Named("transport")); err != nil {
+	ln, err := net.Listen("tcp", cfg.BindAddr)
+	if err != nil {
 		return nil, fmt.Errorf("cluster: listening on %s: %w", cfg.BindAddr, err)
+	}
+	if advertise == nil {
+		if ta := ln.Addr().(*net.TCPAddr); ta.IP.IsUnspecified() {
+			ln.Close()
+			return nil, fmt.Errorf("cluster: cluster address %s listens on every interface: set cluster_addr to the address peers should dial", cfg.BindAddr)
+		}
+	}
+	n.link = link.NewClusterLink(ln, advertise, n.log.Named("cluster-port"))
+	n.trans = raft.NewNetworkTransportWithConfig(&raft.NetworkTransportConfig{
+		Stream: n.link.Layer(link.ProtoRaft), MaxPool: 3, Timeout: 10 * time.Second, Logger: n.log.Named("transport"),
+	})
+	if cfg.TLS != nil {
+		cert, pool, err := cfg.TLS.TLS()
+		if err != nil {
+			return nil, err
+		}
+		n.link.SetCredentials(cert, pool)
+	}
+	id, err := loadIdentity(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	if id != nil {
+		n.ident.Store(id)
+		if cfg.TLS == nil {
+			cert, pool, _ := id.TLS.TLS()
+			n.link.SetCredentials(cert, pool)
+		}
 	}
 
 	rc := raft.DefaultConfig()
@@ -212,23 +293,30 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: reading raft state: %w", err)
 	}
-	if n.raft, err = raft.NewRaft(rc, n.fsm, n.logs, n.logs, n.snaps, n.trans); err != nil {
+	if n.raft, err = raft.NewRaft(rc, signalingFSM{FSM: n.fsm, n: n}, n.logs, n.logs, n.snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("cluster: starting raft: %w", err)
 	}
-	if !hasState {
-		boot := raft.Configuration{Servers: []raft.Server{{
-			Suffrage: raft.Voter, ID: rc.LocalID, Address: n.trans.LocalAddr(),
-		}}}
-		if err := n.raft.BootstrapCluster(boot).Error(); err != nil {
-			n.raft.Shutdown()
-			return nil, fmt.Errorf("cluster: bootstrapping: %w", err)
-		}
-		n.log.Info("bootstrapped a new one-node cluster", "node_id", cfg.NodeID)
-	}
+	n.member.Store(hasState)
 	n.audit = newAuditLog(n)
+	n.fwd = forward.NewClient(func(ctx context.Context, addr string) (net.Conn, error) {
+		timeout := 5 * time.Second
+		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
+			timeout = time.Until(dl)
+		}
+		return n.link.Dial(link.ProtoForward, addr, timeout)
+	}, forward.ClientConfig{})
+	n.fwdSrv = forward.NewServer(n.handleForward, forward.ServerConfig{Logger: n.log.Named("forward")})
+	go n.fwdSrv.Serve(n.link.Layer(link.ProtoForward).Accept)
+	if id != nil {
+		if err := n.startGossip(id); err != nil {
+			n.raft.Shutdown()
+			return nil, err
+		}
+	}
 	if cfg.AuditCheckpointInterval > 0 {
 		go n.checkpointLoop(cfg.AuditCheckpointInterval)
 	}
+	go n.autopilotLoop()
 	ok = true
 	return n, nil
 }
@@ -292,8 +380,9 @@ func (n *Node) RaftIndexes() (committed, applied uint64) {
 	return n.raft.CommitIndex(), n.fsm.AppliedIndex()
 }
 
-// Apply commits cmd through Raft and returns its result once the local
-// state machine has applied it. When ctx carries a request's audit event
+// Apply commits cmd through Raft (forwarded to the leader from a
+// follower) and returns its result once the local state machine has
+// applied it. When ctx carries a request's audit event
 // (audit.WithEvent) that is not yet in the log, the event rides in the
 // same entry and is marked committed on success. It returns ErrNotLeader
 // on a follower, an *fsm.ConflictError when a precondition failed,
@@ -332,23 +421,9 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
-	timeout := n.cfg.ApplyTimeout
-	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
-		timeout = time.Until(dl)
-	}
-	f := n.raft.Apply(data, timeout)
-	if err := f.Error(); err != nil {
-		switch {
-		case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrLeadershipLost):
-			return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
-		case errors.Is(err, raft.ErrRaftShutdown):
-			return nil, ErrClosed
-		}
-		return nil, fmt.Errorf("cluster: raft apply: %w", err)
-	}
-	res, ok := f.Response().(*fsm.Result)
-	if !ok {
-		return nil, fmt.Errorf("cluster: unexpected apply response %T", f.Response())
+	res, err := n.commit(ctx, data)
+	if err != nil {
+		return nil, err
 	}
 	if res.Err == nil && ev != nil {
 		ev.Outcome, ev.Status, ev.StateChange = committed.Outcome, committed.Status, true
@@ -369,6 +444,9 @@ func (n *Node) Shutdown() error {
 	}
 	n.Seal()
 	close(n.closed)
+	n.stopGossip()
+	n.fwd.Close()
+	n.fwdSrv.Close()
 	err := n.raft.Shutdown().Error()
 	n.closeStores()
 	return err

@@ -33,7 +33,7 @@ func startNode(t *testing.T, dir string) *Node {
 	t.Cleanup(func() { n.Shutdown() })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := n.WaitLeader(ctx); err != nil {
+	if err := n.Bootstrap(ctx); err != nil {
 		t.Fatal(err)
 	}
 	for !n.IsLeader() {

@@ -71,6 +71,9 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 	if cfg, _ := n.sealConfig(); cfg != nil {
 		return nil, ErrAlreadyInitialized
 	}
+	if n.Joining() {
+		return nil, fmt.Errorf("%w: this node is joining a cluster; unseal it with that cluster's keys", ErrInvalidRequest)
+	}
 	if req.SecretShares < 1 || req.SecretShares > 255 {
 		return nil, fmt.Errorf("%w: secret_shares must be between 1 and 255", ErrInvalidRequest)
 	}
@@ -155,9 +158,18 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	pkiOps, ca, gossipKey, err := initPKI(keyring, clusterID)
+	if err != nil {
+		return nil, err
+	}
+	// The node that is initialized founds the cluster (nodes that join
+	// never bootstrap).
+	if err := n.Bootstrap(ctx); err != nil {
+		return nil, err
+	}
 	_, err = n.Apply(ctx, &fsm.Command{
 		Conds: []fsm.Cond{{Key: keySealConfig, Revision: 0}},
-		Ops: []fsm.Op{
+		Ops: append([]fsm.Op{
 			{Kind: fsm.OpPut, Key: keySealConfig, Value: cfgJSON},
 			{Kind: fsm.OpPut, Key: keyRootKey, Value: rootBlob},
 			{Kind: fsm.OpPut, Key: keyKeyring, Value: keyringBlob},
@@ -165,13 +177,22 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 			{Kind: fsm.OpPut, Key: keyAuditHMAC, Value: auditKeyCT},
 			{Kind: fsm.OpPut, Key: keyAuditSigning, Value: auditPrivCT},
 			{Kind: fsm.OpPut, Key: fsm.AuditPublicKeyRecord, Value: auditPub},
-		},
+		}, pkiOps...),
 	})
 	if errors.Is(err, fsm.ErrConflict) {
 		return nil, ErrAlreadyInitialized
 	}
 	if err != nil {
 		return nil, err
+	}
+	if n.ident.Load() == nil {
+		tlsID, err := ca.IssueIdentity(n.cfg.NodeID, now, nodeCertLifetime)
+		if err != nil {
+			return nil, err
+		}
+		if err := n.installIdentity(&localIdentity{TLS: tlsID, GossipKey: gossipKey}); err != nil {
+			return nil, err
+		}
 	}
 	n.log.Info("initialized", "shares", req.SecretShares, "threshold", req.SecretThreshold)
 	return &InitResult{Keys: shares, RootToken: token}, nil
@@ -202,6 +223,12 @@ func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
 	if err != nil {
 		return SealStatus{}, err
 	}
+	n.mu.Lock()
+	join := n.joining
+	n.mu.Unlock()
+	if cfg == nil && join != nil {
+		cfg = &join.config
+	}
 	if cfg == nil {
 		return n.SealStatus(), ErrNotInitialized
 	}
@@ -217,6 +244,12 @@ func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
 		return n.SealStatus(), nil
 	}
 	defer clear(combined)
+	if join != nil {
+		if err := n.completeJoin(ctx, join, combined); err != nil {
+			return n.SealStatus(), err
+		}
+		return n.SealStatus(), nil
+	}
 	if err := n.unsealWith(ctx, combined); err != nil {
 		return n.SealStatus(), err
 	}
@@ -269,8 +302,10 @@ func (n *Node) unsealWith(ctx context.Context, unsealKey []byte) error {
 	n.auditSigner = ed25519.NewKeyFromSeed(seed)
 	clear(seed)
 	n.unsealed = time.Now()
+	n.unsealedRoot = rootBlob
 	n.mu.Unlock()
 	n.log.Info("unsealed")
+	n.updateGossipMeta()
 	return nil
 }
 
@@ -292,11 +327,13 @@ func (n *Node) Seal() {
 	n.auditKey = nil
 	clear(n.auditSigner)
 	n.auditSigner = nil
+	n.unsealedRoot = nil
 	hooks := append([]func(){}, n.onSeal...)
 	n.mu.Unlock()
 	for _, h := range hooks {
 		h()
 	}
+	n.updateGossipMeta()
 }
 
 // OnSeal registers fn to run every time the node seals.
@@ -313,6 +350,14 @@ func (n *Node) Sealed() bool { return n.barrier.Sealed() }
 func (n *Node) SealStatus() SealStatus {
 	st := SealStatus{Type: "shamir", Sealed: n.barrier.Sealed(), ClusterName: n.cfg.ClusterName}
 	cfg, err := n.sealConfig()
+	if cfg == nil && err == nil {
+		n.mu.Lock()
+		if n.joining != nil {
+			c := n.joining.config
+			cfg = &c
+		}
+		n.mu.Unlock()
+	}
 	if err != nil || cfg == nil {
 		return st
 	}

@@ -110,7 +110,11 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { node.Shutdown() })
-	waitFor(t, "the node to become leader", 15*time.Second, node.IsLeader)
+	bctx, bcancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer bcancel()
+	if err := node.Bootstrap(bctx); err != nil {
+		t.Fatal(err)
+	}
 
 	h := &harness{t: t, node: node, audit: &memAudit{discard: o.discardAudit}}
 	if !o.noInit {
