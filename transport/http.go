@@ -31,8 +31,11 @@ var Version = "0.1.0"
 
 // Config configures the HTTP API.
 type Config struct {
-	Node    *cluster.Node
-	Transit *transit.Engine
+	Node *cluster.Node
+	// JoinHTTPClient is used to reach other nodes' APIs when this node
+	// joins a cluster (nil: a default client).
+	JoinHTTPClient *http.Client
+	Transit        *transit.Engine
 	// Audit records every request before it is answered.
 	Audit audit.Recorder
 	// APIAddr is this node's advertised API address (for sys/leader).

@@ -22,6 +22,11 @@ func (a *API) route(req *request) reply {
 		if _, r := a.authenticate(req); r != nil {
 			return *r
 		}
+		// Key use is served from the local state only while this node is
+		// in touch with the leader (see cluster.Node.CheckLease).
+		if err := a.cfg.Node.CheckLease(); err != nil {
+			return errReply(http.StatusServiceUnavailable, trimPkg(err))
+		}
 		return a.routeTransit(req, parts[1:])
 	}
 	return errReply(http.StatusNotFound, "unsupported path")

@@ -35,7 +35,18 @@ func (a *API) routeSys(req *request, p []string) reply {
 		return a.raftConfiguration()
 	}
 	path := strings.Join(p, "/")
+	if r, ok := a.routeRaftMembership(req, path); ok {
+		return r
+	}
 	switch path {
+	case "members":
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		if r := a.requireRoot(req, "listing members"); r != nil {
+			return *r
+		}
+		return a.sysMembers()
 	case "init":
 		switch req.method {
 		case http.MethodGet:
@@ -268,7 +279,7 @@ func (a *API) sysLeader() reply {
 	committed, applied := n.RaftIndexes()
 	leaderCluster, _ := n.Leader()
 	isSelf := a.isLeader()
-	leaderAPI := ""
+	leaderAPI := n.LeaderAPIAddr()
 	if isSelf {
 		leaderAPI = a.cfg.APIAddr
 	}
@@ -331,4 +342,23 @@ func (a *API) raftConfiguration() reply {
 	}
 	committed, _ := a.cfg.Node.RaftIndexes()
 	return reply{data: map[string]any{"config": map[string]any{"servers": servers, "index": committed}}}
+}
+
+// sysMembers answers GET sys/members: every node gossip knows, with its
+// health, seal state and Raft role.
+func (a *API) sysMembers() reply {
+	list := a.cfg.Node.Members()
+	out := make([]map[string]any, 0, len(list))
+	for _, m := range list {
+		e := map[string]any{
+			"node_id": m.NodeID, "api_addr": m.APIAddr, "cluster_addr": m.ClusterAddr, "gossip_addr": m.GossipAddr,
+			"status": m.Status, "sealed": m.Sealed, "version": m.Version,
+			"raft_member": m.InRaft, "voter": m.Voter, "leader": m.Leader,
+		}
+		if !m.Since.IsZero() {
+			e["status_since"] = m.Since.UTC().Format(time.RFC3339Nano)
+		}
+		out = append(out, e)
+	}
+	return reply{data: map[string]any{"members": out}}
 }

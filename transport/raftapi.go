@@ -1,0 +1,320 @@
+package transport
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/keyraft/keyraft/cluster"
+)
+
+// routeRaftMembership answers the membership endpoints under
+// sys/storage/raft/: join (on the joining node), bootstrap/challenge and
+// bootstrap/answer (on the leader; the proof is the answer, so no token),
+// and remove-peer (root). It returns false for other paths.
+func (a *API) routeRaftMembership(req *request, path string) (reply, bool) {
+	switch path {
+	case "storage/raft/join":
+		if req.method != http.MethodPost {
+			return unsupportedOp(), true
+		}
+		return a.raftJoin(req), true
+	case "storage/raft/bootstrap/challenge":
+		if req.method != http.MethodPost {
+			return unsupportedOp(), true
+		}
+		var body struct {
+			ServerID string `json:"server_id"`
+		}
+		if r := decodeStrict(req.body, &body); r != nil {
+			return *r, true
+		}
+		req.ev.Details = map[string]string{"server_id": body.ServerID}
+		ch, err := a.cfg.Node.JoinChallenge(req.ctx, body.ServerID)
+		if err != nil {
+			return a.membershipError(err), true
+		}
+		return reply{data: ch}, true
+	case "storage/raft/bootstrap/answer":
+		if req.method != http.MethodPost {
+			return unsupportedOp(), true
+		}
+		var ans cluster.JoinAnswer
+		if r := decodeStrict(req.body, &ans); r != nil {
+			return *r, true
+		}
+		req.ev.Details = map[string]string{"server_id": ans.NodeID, "cluster_addr": ans.ClusterAddr}
+		grant, err := a.cfg.Node.AdmitNode(req.ctx, ans)
+		if err != nil {
+			return a.membershipError(err), true
+		}
+		return reply{data: grant}, true
+	case "storage/raft/remove-peer":
+		if req.method != http.MethodPost {
+			return unsupportedOp(), true
+		}
+		if r := a.requireRoot(req, "removing a peer"); r != nil {
+			return *r, true
+		}
+		var body struct {
+			ServerID string `json:"server_id"`
+		}
+		if r := decodeStrict(req.body, &body); r != nil {
+			return *r, true
+		}
+		if body.ServerID == "" {
+			return errReply(http.StatusBadRequest, "server_id is required"), true
+		}
+		req.ev.Details = map[string]string{"server_id": body.ServerID}
+		if err := a.cfg.Node.RemovePeer(req.ctx, body.ServerID); err != nil {
+			return a.membershipError(err), true
+		}
+		return reply{status: http.StatusNoContent}, true
+	}
+	return reply{}, false
+}
+
+// requireRoot authenticates the request and demands the root policy.
+func (a *API) requireRoot(req *request, what string) *reply {
+	te, r := a.authenticate(req)
+	if r != nil {
+		return r
+	}
+	if !hasPolicy(te, "root") {
+		r := errReply(http.StatusForbidden, "permission denied: "+what+" needs a root token")
+		return &r
+	}
+	return nil
+}
+
+func (a *API) membershipError(err error) reply {
+	switch {
+	case errors.Is(err, cluster.ErrInvalidRequest), errors.Is(err, cluster.ErrNodeExists),
+		errors.Is(err, cluster.ErrAlreadyMember), errors.Is(err, cluster.ErrLastVoter),
+		errors.Is(err, cluster.ErrJoinExpired), errors.Is(err, errNotKeyraft):
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	case errors.Is(err, cluster.ErrJoinDenied):
+		return errReply(http.StatusForbidden, trimPkg(err))
+	case errors.Is(err, cluster.ErrUnknownPeer):
+		return errReply(http.StatusNotFound, trimPkg(err))
+	case errors.Is(err, cluster.ErrNotLeader):
+		msg := "this node is not the leader"
+		if l := a.cfg.Node.LeaderAPIAddr(); l != "" {
+			msg += "; the leader's API is at " + l
+		}
+		return errReply(http.StatusServiceUnavailable, msg)
+	}
+	return a.errorReply(err)
+}
+
+// trimPkg drops the "cluster: " prefix of a sentinel for API messages.
+func trimPkg(err error) string { return strings.TrimPrefix(err.Error(), "cluster: ") }
+
+// decodeStrict decodes a JSON body, refusing unknown fields.
+func decodeStrict(body []byte, v any) *reply {
+	if len(bytes.TrimSpace(body)) == 0 {
+		r := errReply(http.StatusBadRequest, "a JSON body is required")
+		return &r
+	}
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		r := errReply(http.StatusBadRequest, "malformed JSON body: "+err.Error())
+		return &r
+	}
+	if d.More() {
+		r := errReply(http.StatusBadRequest, "malformed JSON body: trailing data")
+		return &r
+	}
+	return nil
+}
+
+// raftJoin answers POST sys/storage/raft/join on a node that should join
+// an existing cluster: it asks the leader for a challenge; the node then
+// waits for its unseal keys (which answer the challenge).
+func (a *API) raftJoin(req *request) reply {
+	var body struct {
+		LeaderAPIAddr string `json:"leader_api_addr"`
+		Retry         bool   `json:"retry"`
+	}
+	if r := decodeStrict(req.body, &body); r != nil {
+		return *r
+	}
+	req.ev.Details = map[string]string{"leader_api_addr": body.LeaderAPIAddr}
+	if err := a.joiner().Join(req.ctx, body.LeaderAPIAddr); err != nil {
+		return a.membershipError(err)
+	}
+	return reply{raw: map[string]any{"joined": true}}
+}
+
+func (a *API) joiner() *Joiner {
+	return &Joiner{Node: a.cfg.Node, Client: a.cfg.JoinHTTPClient}
+}
+
+// errNotKeyraft: the address given as a leader does not answer like a
+// keyraft node.
+var errNotKeyraft = errors.New("not a keyraft node")
+
+// Joiner brings a node into an existing cluster through a member's HTTP
+// API: it finds the leader, fetches a challenge for the node and hands it
+// to the node, which answers it when it is unsealed.
+type Joiner struct {
+	Node   *cluster.Node
+	Client *http.Client // nil: a client with a 10 s timeout
+}
+
+// Join asks the cluster at apiAddr (any member) to admit the node. It
+// returns cluster.ErrAlreadyMember for a node with Raft state, an error
+// wrapping errNotKeyraft when apiAddr is not a keyraft API, or the
+// leader's refusal.
+func (j *Joiner) Join(ctx context.Context, apiAddr string) error {
+	if j.Node.Joining() {
+		return nil
+	}
+	if j.Node.IsMember() {
+		return cluster.ErrAlreadyMember
+	}
+	u, err := url.Parse(apiAddr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%w: leader_api_addr %q must be an http(s) URL", cluster.ErrInvalidRequest, apiAddr)
+	}
+	leader, err := j.findLeader(ctx, strings.TrimRight(apiAddr, "/"))
+	if err != nil {
+		return err
+	}
+	var ch cluster.JoinChallenge
+	if err := j.post(ctx, leader+"/v1/sys/storage/raft/bootstrap/challenge",
+		map[string]string{"server_id": j.Node.Config().NodeID}, &ch); err != nil {
+		return err
+	}
+	return j.Node.PrepareJoin(&ch, func(ctx context.Context, a cluster.JoinAnswer) (*cluster.JoinGrant, error) {
+		var g cluster.JoinGrant
+		if err := j.post(ctx, leader+"/v1/sys/storage/raft/bootstrap/answer", a, &g); err != nil {
+			return nil, err
+		}
+		return &g, nil
+	})
+}
+
+func (j *Joiner) client() *http.Client {
+	if j.Client != nil {
+		return j.Client
+	}
+	return &http.Client{Timeout: 10 * time.Second}
+}
+
+// findLeader asks apiAddr who leads and returns the leader's API address.
+func (j *Joiner) findLeader(ctx context.Context, apiAddr string) (string, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, apiAddr+"/v1/sys/leader", nil)
+	if err != nil {
+		return "", err
+	}
+	resp, err := j.client().Do(req)
+	if err != nil {
+		return "", fmt.Errorf("cluster: contacting %s: %w", apiAddr, err)
+	}
+	defer resp.Body.Close()
+	var st struct {
+		HAEnabled     *bool  `json:"ha_enabled"`
+		IsSelf        bool   `json:"is_self"`
+		LeaderAddress string `json:"leader_address"`
+		LeaderCluster string `json:"leader_cluster_address"`
+	}
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
+	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &st) != nil || st.HAEnabled == nil {
+		return "", fmt.Errorf("%w: %s answered GET /v1/sys/leader with HTTP %d and no leader status", errNotKeyraft, apiAddr, resp.StatusCode)
+	}
+	switch {
+	case st.IsSelf:
+		return apiAddr, nil
+	case st.LeaderAddress != "":
+		return strings.TrimRight(st.LeaderAddress, "/"), nil
+	}
+	return "", fmt.Errorf("%w: %s knows no leader yet (is the cluster initialized and unsealed?)", cluster.ErrNoLeader, apiAddr)
+}
+
+// post sends a JSON request and decodes the data of a JSON answer,
+// turning the server's error list into an error.
+func (j *Joiner) post(ctx context.Context, url string, in, out any) error {
+	body, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := j.client().Do(req)
+	if err != nil {
+		return fmt.Errorf("cluster: contacting the leader: %w", err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	var env struct {
+		Data   json.RawMessage `json:"data"`
+		Errors []string        `json:"errors"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return fmt.Errorf("%w: the leader answered HTTP %d with something that is not JSON", errNotKeyraft, resp.StatusCode)
+	}
+	if resp.StatusCode != http.StatusOK {
+		msg := strings.Join(env.Errors, "; ")
+		switch {
+		case strings.Contains(msg, "challenge is wrong"):
+			return fmt.Errorf("%w (from the leader)", cluster.ErrJoinDenied)
+		case strings.Contains(msg, "no open challenge"):
+			return fmt.Errorf("%w (from the leader)", cluster.ErrJoinExpired)
+		case strings.Contains(msg, "already a member"):
+			return fmt.Errorf("%w: %s", cluster.ErrNodeExists, msg)
+		case resp.StatusCode == http.StatusBadRequest:
+			return fmt.Errorf("%w: the leader refused: %s", cluster.ErrInvalidRequest, msg)
+		}
+		return fmt.Errorf("cluster: the leader refused (HTTP %d): %s", resp.StatusCode, msg)
+	}
+	if err := json.Unmarshal(env.Data, out); err != nil {
+		return fmt.Errorf("%w: the leader's answer does not parse: %v", errNotKeyraft, err)
+	}
+	return nil
+}
+
+// RetryJoin keeps asking the given members to admit the node until it
+// joined (or is initialized), trying each address in turn with backoff.
+// It returns when ctx ends or the node belongs to a cluster.
+func (j *Joiner) RetryJoin(ctx context.Context, addrs []string, log func(msg string, args ...any)) {
+	delay := 500 * time.Millisecond
+	for i := 0; ; i++ {
+		if j.Node.IsMember() {
+			return
+		}
+		// A joining node waits for its unseal keys; if its challenge
+		// expires meanwhile, the unseal fails, the node stops joining, and
+		// the next round fetches a new challenge.
+		if !j.Node.Joining() {
+			addr := addrs[i%len(addrs)]
+			err := j.Join(ctx, addr)
+			switch {
+			case err == nil:
+				log("join challenge received; unseal this node with the cluster's keys to finish joining", "leader_api_addr", addr)
+				delay = 500 * time.Millisecond
+			case errors.Is(err, cluster.ErrAlreadyMember):
+				return
+			default:
+				log("retry_join: not joined yet", "leader_api_addr", addr, "error", err)
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		delay = min(delay*2, 10*time.Second)
+	}
+}
