@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 	"github.com/keyraft/keyraft/config"
 	"github.com/keyraft/keyraft/transit"
 	"github.com/keyraft/keyraft/transport"
+	"github.com/keyraft/keyraft/transport/link"
 )
 
 const serverUsage = `usage: keyraft server -dev [-dev-root-token-id=TOKEN] [-dev-listen-address=ADDR]
@@ -49,7 +51,8 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	dev := fs.Bool("dev", false, "run an in-memory-like development node, initialized and unsealed")
 	configPath := fs.String("config", "", "path to the HCL server config `file`")
 	devToken := fs.String("dev-root-token-id", "", "root `token` to use in dev mode (default: random)")
-	devListen := fs.String("dev-listen-address", config.DefaultListenAddress, "API `address` in dev mode")
+	devListen := fs.String("dev-listen-address", config.DefaultListenAddress, "API `address` in dev mode (with -dev-cluster: of the first node; the others use the next ports up by 10)")
+	devCluster := fs.Int("dev-cluster", 0, "start `N` (3 or 5) real nodes in this process, initialized, joined and unsealed")
 	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (overrides the config)")
 	fail := func(code int, msg, hint string) int {
 		fmt.Fprintf(stderr, "error: %s\n", msg)
@@ -71,10 +74,27 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		return fail(2, fmt.Sprintf("unexpected argument %q", fs.Arg(0)), "flags come as -name=value; run 'keyraft server -h'")
 	}
 	switch {
+	case *devCluster != 0 && (*dev || *configPath != ""):
+		return fail(2, "-dev-cluster cannot be used with -dev or -config", "run 'keyraft server -dev-cluster 3' on its own")
+	case *devCluster != 0 && *devCluster != 3 && *devCluster != 5:
+		return fail(2, fmt.Sprintf("-dev-cluster %d: a dev cluster has 3 or 5 nodes", *devCluster), "try 'keyraft server -dev-cluster 3'")
+	case *devCluster != 0:
 	case *dev && *configPath != "":
 		return fail(2, "-dev and -config cannot be used together", "use -dev for a throwaway node, -config for a real one")
-	case !*dev && *configPath == "":
+	case !*dev && *configPath == "" && *devCluster == 0:
 		return fail(2, "the server needs -config=FILE or -dev", "try 'keyraft server -dev' for a throwaway development node")
+	}
+
+	if *devCluster != 0 {
+		level := "info"
+		if *logLevel != "" {
+			level = *logLevel
+		}
+		logger := hclog.New(&hclog.LoggerOptions{Name: "keyraft", Level: hclog.LevelFromString(level), Output: stderr})
+		if err := serveDevCluster(ctx, *devCluster, *devListen, *devToken, stdout, logger); err != nil {
+			return fail(1, err.Error(), "-dev-listen-address takes host:port of the first node, e.g. 127.0.0.1:8200")
+		}
+		return 0
 	}
 
 	var cfg *config.Config
@@ -106,7 +126,18 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		Level:  hclog.LevelFromString(cfg.LogLevel),
 		Output: stderr,
 	})
-	if err := serve(ctx, cfg, *dev, *devToken, stdout, logger); err != nil {
+	var onReady func(*cluster.Node, string) error
+	if *dev {
+		onReady = func(node *cluster.Node, apiAddr string) error {
+			res, err := devInit(ctx, node, *devToken)
+			if err != nil {
+				return err
+			}
+			printDevBanner(stdout, apiAddr, res)
+			return nil
+		}
+	}
+	if err := serve(ctx, cfg, *dev, onReady, logger); err != nil {
 		return fail(1, err.Error(), "")
 	}
 	return 0
@@ -114,7 +145,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 
 // serve assembles a node, its transit engine and its HTTP API from cfg and
 // runs them until ctx ends.
-func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, stdout io.Writer, logger hclog.Logger) error {
+// onReady, when set, runs once the API is serving (dev mode initializes
+// and unseals there); its error stops the node.
+func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*cluster.Node, string) error, logger hclog.Logger) error {
 	l := cfg.Listeners[0]
 	ln, err := net.Listen("tcp", l.Address)
 	if err != nil {
@@ -152,6 +185,11 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, s
 		nc.ClusterName = cfg.ClusterName
 	}
 	nc.Logger = logger.Named("cluster")
+	nc.APIAddr = apiAddr
+	nc.Version = buildVersion()
+	if err := applyClusterConfig(&nc, cfg); err != nil {
+		return err
+	}
 	if dev {
 		nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	}
@@ -188,28 +226,21 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, s
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("keyraft server started", "api_addr", apiAddr, "cluster_addr", node.ClusterAddr(), "node_id", nc.NodeID)
 
-	if dev {
-		wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-		err := waitLeader(wctx, node)
-		var res *cluster.InitResult
-		if err == nil {
-			// Dev mode initializes and unseals itself; both are recorded
-			// like the requests they stand in for.
-			initEv := &audit.Event{Time: time.Now().UTC(), Node: nc.NodeID, Operation: "sys/init", Identity: "dev-mode", Outcome: audit.Allowed}
-			res, err = node.DevInit(audit.WithEvent(wctx, initEv), devToken)
-			if err == nil {
-				err = node.AuditLog().Record(wctx, &audit.Event{Time: time.Now().UTC(), Node: nc.NodeID,
-					Operation: "sys/unseal", Identity: "dev-mode", Outcome: audit.Allowed, Status: 200})
-			}
-		}
-		cancel()
-		if err != nil {
+	if onReady != nil {
+		if err := onReady(node, apiAddr); err != nil {
 			return fmt.Errorf("starting dev mode: %v", err)
 		}
-		printDevBanner(stdout, apiAddr, res)
 	}
 
 	go autoRotate(ctx, node, engine, logger.Named("rotate"))
+	if len(cfg.Storage.RetryJoin) > 0 && !node.IsMember() {
+		var addrs []string
+		for _, r := range cfg.Storage.RetryJoin {
+			addrs = append(addrs, r.LeaderAPIAddr)
+		}
+		jlog := logger.Named("join")
+		go (&transport.Joiner{Node: node}).RetryJoin(ctx, addrs, jlog.Info)
+	}
 
 	select {
 	case <-ctx.Done():
@@ -223,17 +254,20 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, devToken string, s
 	return nil
 }
 
-func waitLeader(ctx context.Context, node *cluster.Node) error {
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for !node.IsLeader() {
-		select {
-		case <-ctx.Done():
-			return errors.New("this node did not become leader")
-		case <-t.C:
-		}
+// devInit initializes and unseals a dev node (a one-node cluster of its
+// own); both are recorded like the requests they stand in for.
+func devInit(ctx context.Context, node *cluster.Node, token string) (*cluster.InitResult, error) {
+	wctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	id := node.Config().NodeID
+	initEv := &audit.Event{Time: time.Now().UTC(), Node: id, Operation: "sys/init", Identity: "dev-mode", Outcome: audit.Allowed}
+	res, err := node.DevInit(audit.WithEvent(wctx, initEv), token)
+	if err != nil {
+		return nil, err
 	}
-	return nil
+	err = node.AuditLog().Record(wctx, &audit.Event{Time: time.Now().UTC(), Node: id,
+		Operation: "sys/unseal", Identity: "dev-mode", Outcome: audit.Allowed, Status: 200})
+	return res, err
 }
 
 // autoRotate rotates keys whose auto_rotate_period has passed. Only the
@@ -323,4 +357,68 @@ func syncAuditDevices(ctx context.Context, node *cluster.Node, devices *audit.De
 		case <-t.C:
 		}
 	}
+}
+
+// applyClusterConfig copies the storage block's cluster settings (gossip,
+// lease, autopilot, the operator's own cluster-port certificates) into
+// the node configuration.
+func applyClusterConfig(nc *cluster.Config, cfg *config.Config) error {
+	st := cfg.Storage
+	nc.GossipAddr = st.GossipAddress
+	nc.GossipAdvertiseAddr = st.GossipAdvertiseAddress
+	if st.LeaderContactLease != "" {
+		d, err := time.ParseDuration(st.LeaderContactLease)
+		if err != nil {
+			return err
+		}
+		nc.LeaderContactLease = d
+	}
+	if ap := st.Autopilot; ap != nil {
+		if ap.CleanupDeadServers != nil {
+			nc.Autopilot.CleanupDeadServers = *ap.CleanupDeadServers
+		}
+		if ap.MinQuorum > 0 {
+			nc.Autopilot.MinQuorum = ap.MinQuorum
+		}
+		for _, d := range []struct {
+			in  string
+			out *time.Duration
+		}{{ap.DeadServerLastContactThreshold, &nc.Autopilot.DeadServerLastContactThreshold}, {ap.ServerStabilizationTime, &nc.Autopilot.ServerStabilizationTime}} {
+			if d.in == "" {
+				continue
+			}
+			v, err := time.ParseDuration(d.in)
+			if err != nil {
+				return err
+			}
+			*d.out = v
+		}
+	}
+	if st.ClusterTLSCertFile != "" {
+		var id link.Identity
+		for _, f := range []struct {
+			path string
+			out  *[]byte
+		}{{st.ClusterTLSCertFile, &id.CertPEM}, {st.ClusterTLSKeyFile, &id.KeyPEM}, {st.ClusterTLSCAFile, &id.CAPEM}} {
+			b, err := os.ReadFile(f.path)
+			if err != nil {
+				return fmt.Errorf("reading the cluster TLS files: %v", err)
+			}
+			*f.out = b
+		}
+		if _, _, err := id.TLS(); err != nil {
+			return fmt.Errorf("cluster TLS files: %v", err)
+		}
+		nc.TLS = &id
+	}
+	return nil
+}
+
+// buildVersion is the module version of this binary ("(devel)" for a
+// source build), told to peers through gossip.
+func buildVersion() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
 }
