@@ -122,6 +122,13 @@ type node struct {
 	extra   []string // more server flags, e.g. -log-level
 	storage string   // more arguments of the storage "raft" block
 	topHCL  string   // more top-level HCL (e.g. audit blocks)
+	nodeID  string   // Raft node ID (default n1)
+	// bindIP is the loopback IP of the cluster and gossip ports (default
+	// 127.0.0.1); clusterAdvertise, when set, is the cluster_addr peers
+	// dial (a fault proxy in front of the cluster port).
+	bindIP           string
+	clusterAdvertise string
+	gossipPort       int
 
 	apiPort, clusterPort int
 	addr                 string // http://127.0.0.1:PORT once known
@@ -162,25 +169,49 @@ func newDevNode(t *testing.T, extraFlags ...string) *node {
 }
 
 func (n *node) pickPorts() {
-	n.apiPort, n.clusterPort = freePort(n.t), freePort(n.t)
-	for n.clusterPort == n.apiPort {
-		n.clusterPort = freePort(n.t)
+	used := map[int]bool{}
+	pick := func() int {
+		for {
+			if p := freePort(n.t); !used[p] {
+				used[p] = true
+				return p
+			}
+		}
 	}
+	n.apiPort, n.clusterPort, n.gossipPort = pick(), pick(), pick()
 	n.addr = fmt.Sprintf("http://127.0.0.1:%d", n.apiPort)
+	n.writeNodeConfig()
+}
+
+// writeNodeConfig writes the node's HCL from its fields.
+func (n *node) writeNodeConfig() {
+	id, ip := n.nodeID, n.bindIP
+	if id == "" {
+		id = "n1"
+	}
+	if ip == "" {
+		ip = "127.0.0.1"
+	}
+	top := n.topHCL
+	if n.clusterAdvertise != "" {
+		top += fmt.Sprintf("\ncluster_addr = \"https://%s\"\n", n.clusterAdvertise)
+	}
 	n.writeConfig(fmt.Sprintf(`# written by the e2e harness
 storage "raft" {
-  path    = %q
-  node_id = "n1"
+  path           = %q
+  node_id        = %q
+  gossip_address = "%s:%d"
 %s
 }
 
 listener "tcp" {
   address         = "127.0.0.1:%d"
-  cluster_address = "127.0.0.1:%d"
+  cluster_address = "%s:%d"
   tls_disable     = true
 }
+api_addr = "http://127.0.0.1:%d"
 %s
-`, n.dataDir, n.storage, n.apiPort, n.clusterPort, n.topHCL))
+`, n.dataDir, id, ip, n.gossipPort, n.storage, n.apiPort, ip, n.clusterPort, n.apiPort, top))
 }
 
 func (n *node) writeConfig(hcl string) {
@@ -481,7 +512,7 @@ func (n *node) waitLeader() {
 // takes the client's empty optional fields.
 func (n *node) initNode(shares, threshold int) (keysB64 []string, keysHex []string, root string) {
 	n.t.Helper()
-	n.waitLeader()
+	// A fresh node belongs to no cluster: init makes it the first voter.
 	body, _ := json.Marshal(map[string]int{"secret_shares": shares, "secret_threshold": threshold})
 	resp, err := http.Post(n.addr+"/v1/sys/init", "application/json", bytes.NewReader(body))
 	if err != nil {

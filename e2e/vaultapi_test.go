@@ -30,7 +30,6 @@ func TestVaultAPIClient(t *testing.T) {
 		t.Fatalf("sys/init before init: %v, %v", ok, err)
 	}
 
-	n.waitLeader()
 	initResp, err := c.Sys().Init(&vault.InitRequest{SecretShares: 5, SecretThreshold: 3})
 	if err != nil {
 		t.Fatalf("sys/init: %v", err)
