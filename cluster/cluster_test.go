@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"os"
 	"sync"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/transport/link"
 )
 
 // testCluster is n real nodes in this process: Raft over the mutual-TLS
@@ -80,7 +83,7 @@ func (tc *testCluster) join(ctx context.Context, cfg Config) *Node {
 	if err := n.PrepareJoin(ch, tc.admitVia); err != nil {
 		tc.t.Fatal(err)
 	}
-	if st := n.SealStatus(); !st.Initialized || !st.Sealed || st.Threshold != 2 {
+	if st := n.SealStatus(); !st.Initialized || !st.Sealed || st.Threshold != len(tc.shares)-1 {
 		tc.t.Fatalf("joining node's seal status: %+v", st)
 	}
 	for _, k := range tc.shares[1:] {
@@ -364,4 +367,110 @@ func TestAutopilotDeadServerCleanup(t *testing.T) {
 	if !found {
 		t.Fatal("the removal left no audit event")
 	}
+}
+
+// A snapshot of one cluster restored onto another: every node of the
+// target seals (the root of trust changed), unseals with the source's
+// shares, serves the source's data, and a node that joins afterwards
+// still reaches the nodes whose certificates came from the target's CA.
+func TestClusterRestoreFromAnotherClusterThenJoin(t *testing.T) {
+	ctx := context.Background()
+	a := newTestCluster(t, 1)
+	if _, err := a.nodes[0].Commit(ctx, &Txn{Writes: []Write{{Key: "from-a", Value: []byte("a")}}}); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.CreateTemp(t.TempDir(), "snap")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.nodes[0].SaveSnapshot(f); err != nil {
+		t.Fatal(err)
+	}
+	b := newTestCluster(t, 2)
+	if _, err := b.leader().RestoreSnapshot(ctx, f); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range b.nodes {
+		waitUntil(t, n.cfg.NodeID+" to seal after the restore", 20*time.Second, n.Sealed)
+	}
+	b.shares = a.shares
+	for _, n := range b.nodes {
+		for _, k := range a.shares[:2] {
+			if _, err := n.Unseal(ctx, k); err != nil {
+				t.Fatalf("%s: unseal with the source's shares: %v", n.cfg.NodeID, err)
+			}
+		}
+		if v, _, err := n.Read("from-a"); err != nil || string(v) != "a" {
+			t.Fatalf("%s after restore: %q %v", n.cfg.NodeID, v, err)
+		}
+	}
+	joined := b.join(ctx, clusterNodeConfig(t, "n3"))
+	b.waitVoters(3)
+	if _, err := joined.Commit(ctx, &Txn{Writes: []Write{{Key: "after-restore", Value: []byte("b")}}}); err != nil {
+		t.Fatalf("write through the node that joined after the restore: %v", err)
+	}
+	for _, n := range b.nodes {
+		if err := n.waitApplied(ctx, joined.fsm.AppliedIndex()); err != nil {
+			t.Fatal(err)
+		}
+		if v, _, err := n.Read("after-restore"); err != nil || string(v) != "b" {
+			t.Fatalf("%s: %q %v", n.cfg.NodeID, v, err)
+		}
+	}
+}
+
+// Operators may bring their own certificates for the cluster port: nodes
+// configured with them form a cluster, and the link presents the
+// operator's certificate, not the one the cluster CA issued at join.
+func TestClusterWithOperatorCertificates(t *testing.T) {
+	ctx := context.Background()
+	opCA, err := link.NewClusterCA("operator", time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFor := func(id string) Config {
+		c := clusterNodeConfig(t, id)
+		tlsID, err := opCA.IssueIdentity(id, time.Now(), time.Hour)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.TLS = &tlsID
+		return c
+	}
+	first, err := New(cfgFor("n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { first.Shutdown() })
+	res, err := first.Init(ctx, InitRequest{SecretShares: 1, SecretThreshold: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := first.Unseal(ctx, res.Keys[0]); err != nil {
+		t.Fatal(err)
+	}
+	// join unseals with shares[1:]; the threshold is 1.
+	tc := &testCluster{t: t, nodes: []*Node{first}, shares: [][]byte{nil, res.Keys[0]}}
+	second := tc.join(ctx, cfgFor("n2"))
+	tc.waitVoters(2)
+	if _, err := second.Commit(ctx, &Txn{Writes: []Write{{Key: "k", Value: []byte("v")}}}); err != nil {
+		t.Fatal(err)
+	}
+	// The port speaks the operator's CA: a client holding the operator's
+	// certificate is accepted.
+	probe := opCA.Pool()
+	clientID, _ := opCA.IssueIdentity("probe", time.Now(), time.Hour)
+	cert, _, err := clientID.TLS()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	l := link.NewClusterLink(ln, nil, nil)
+	defer l.Close()
+	l.SetCredentials(cert, probe)
+	c, err := l.Dial(link.ProtoRaft, first.ClusterAddr(), 5*time.Second)
+	if err != nil {
+		t.Fatalf("a client of the operator's CA was refused: %v", err)
+	}
+	c.Close()
 }

@@ -34,6 +34,11 @@ func loadIdentity(dir string) (*localIdentity, error) {
 	if err != nil {
 		return nil, err
 	}
+	return parseIdentity(b)
+}
+
+// parseIdentity checks an identity file's content completely.
+func parseIdentity(b []byte) (*localIdentity, error) {
 	var id localIdentity
 	if err := json.Unmarshal(b, &id); err != nil {
 		return nil, fmt.Errorf("cluster: %s is damaged: %v", identityFile, err)

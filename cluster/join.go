@@ -1,7 +1,9 @@
 package cluster
 
 import (
+	"bytes"
 	"context"
+	"encoding/pem"
 	"crypto/rand"
 	"crypto/subtle"
 	"encoding/json"
@@ -272,8 +274,12 @@ func (n *Node) AdmitNode(ctx context.Context, a JoinAnswer) (*JoinGrant, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
-	gossipKey, _, err := n.Read(keyGossipKey)
-	if err != nil {
+	// The gossip key the pool uses: this node's (the state's may be
+	// another cluster's after a restore).
+	var gossipKey []byte
+	if id := n.ident.Load(); id != nil {
+		gossipKey = id.GossipKey
+	} else if gossipKey, _, err = n.Read(keyGossipKey); err != nil {
 		return nil, err
 	}
 	f := n.raft.AddNonvoter(raft.ServerID(a.NodeID), raft.ServerAddress(a.ClusterAddr), 0, n.cfg.ApplyTimeout)
@@ -281,7 +287,13 @@ func (n *Node) AdmitNode(ctx context.Context, a JoinAnswer) (*JoinGrant, error) 
 		return nil, fmt.Errorf("cluster: adding %s: %w", a.NodeID, err)
 	}
 	n.log.Info("admitted a node as non-voter", "server_id", a.NodeID, "cluster_addr", a.ClusterAddr)
-	return &JoinGrant{CertPEM: certPEM, CAPEM: ca.CertPEM, GossipKey: gossipKey,
+	// The new node trusts the CA in the state and every CA this node
+	// trusts (they differ after a restore from another cluster).
+	caBundle := ca.CertPEM
+	if id := n.ident.Load(); id != nil {
+		caBundle = mergePEM(caBundle, id.TLS.CAPEM)
+	}
+	return &JoinGrant{CertPEM: certPEM, CAPEM: caBundle, GossipKey: gossipKey,
 		GossipPeers: n.gossipPeers(), Index: f.Index()}, nil
 }
 
@@ -479,4 +491,59 @@ func initPKI(kr *seal.Keyring, clusterID string) (ops []fsm.Op, ca *link.Cluster
 		ops = append(ops, fsm.Op{Kind: fsm.OpPut, Key: r.key, Value: ct})
 	}
 	return ops, ca, gossipKey, nil
+}
+
+// trustStateCA adds the CA in the replicated state to the CAs this node
+// trusts, when they differ: after a snapshot from another cluster is
+// restored, nodes keep their certificates (so they still reach each
+// other), and also accept nodes that join later with a certificate of
+// the restored CA.
+func (n *Node) trustStateCA() {
+	id := n.ident.Load()
+	if id == nil {
+		return
+	}
+	certPEM, _, err := n.Read(keyClusterCACert)
+	if err != nil || certPEM == nil {
+		return
+	}
+	merged := mergePEM(id.TLS.CAPEM, certPEM)
+	if bytes.Equal(merged, id.TLS.CAPEM) {
+		return
+	}
+	next := *id
+	next.TLS.CAPEM = merged
+	cert, pool, err := next.TLS.TLS()
+	if err != nil {
+		n.log.Warn("could not trust the cluster CA of the restored state", "error", err)
+		return
+	}
+	if err := saveIdentity(n.cfg.DataDir, &next); err != nil {
+		n.log.Warn("could not save the node identity", "error", err)
+		return
+	}
+	n.ident.Store(&next)
+	if n.cfg.TLS == nil {
+		n.link.SetCredentials(cert, pool)
+	}
+	n.log.Info("now also trusting the cluster CA of the restored state")
+}
+
+// mergePEM returns the PEM blocks of a, then those of b that a lacks,
+// each re-encoded (so equal blocks compare equal).
+func mergePEM(a, b []byte) []byte {
+	var out []byte
+	for _, in := range [][]byte{a, b} {
+		for rest := in; ; {
+			var blk *pem.Block
+			blk, rest = pem.Decode(rest)
+			if blk == nil {
+				break
+			}
+			if enc := pem.EncodeToMemory(blk); !bytes.Contains(out, enc) {
+				out = append(out, enc...)
+			}
+		}
+	}
+	return out
 }

@@ -305,6 +305,7 @@ func (n *Node) unsealWith(ctx context.Context, unsealKey []byte) error {
 	n.unsealedRoot = rootBlob
 	n.mu.Unlock()
 	n.log.Info("unsealed")
+	n.trustStateCA()
 	n.updateGossipMeta()
 	return nil
 }

@@ -68,3 +68,46 @@ func FuzzAPIBody(f *testing.F) {
 		}
 	})
 }
+
+// membershipPaths are the cluster membership endpoints.
+var membershipPaths = []string{
+	"sys/storage/raft/bootstrap/challenge", "sys/storage/raft/bootstrap/answer",
+	"sys/storage/raft/remove-peer", "sys/storage/raft/join",
+}
+
+// FuzzMembershipBody posts arbitrary bodies to the membership endpoints of
+// a one-node cluster: every answer is a 4xx or 2xx with a JSON body, the
+// node keeps its single voter, and nothing panics or hangs.
+func FuzzMembershipBody(f *testing.F) {
+	h := newHarness(f, harnessOpts{discardAudit: true})
+	for _, seed := range []string{
+		`{"server_id":"n2"}`, `{"server_id":"n1"}`, `{"server_id":""}`, `{"server_id":"bad id"}`,
+		`{"server_id":"n2","cluster_addr":"127.0.0.1:1","answer":"AAAA","csr":"AAAA"}`,
+		`{"server_id":"n2","cluster_addr":"nope","answer":"","csr":""}`,
+		`{"leader_api_addr":"http://127.0.0.1:1"}`, `{"leader_api_addr":"ftp://x"}`,
+		`{"server_id":"n2","extra":1}`, `[]`, `{`, `null`, ``,
+	} {
+		for i := range membershipPaths {
+			f.Add(uint8(i), []byte(seed))
+		}
+	}
+	f.Fuzz(func(t *testing.T, pathIdx uint8, body []byte) {
+		path := membershipPaths[int(pathIdx)%len(membershipPaths)]
+		req := httptest.NewRequest("POST", "/v1/"+path, bytes.NewReader(body))
+		req.Header.Set("X-Vault-Token", rootToken)
+		rec := httptest.NewRecorder()
+		h.api.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("POST %s %q: status %d %s", path, body, rec.Code, rec.Body.Bytes())
+		}
+		if rec.Code != 204 {
+			var out map[string]any
+			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+				t.Fatalf("POST %s %q: status %d, body not JSON: %q", path, body, rec.Code, rec.Body.Bytes())
+			}
+		}
+		if peers, err := h.node.Peers(); err != nil || len(peers) != 1 {
+			t.Fatalf("POST %s %q changed the configuration: %+v %v", path, body, peers, err)
+		}
+	})
+}
