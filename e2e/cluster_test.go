@@ -469,3 +469,63 @@ func runCLI(ctx context.Context, addr, token string, args ...string) (string, er
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// A snapshot saved on one 3-node cluster restored onto a fresh 3-node
+// cluster: every node of the target seals, unseals with the source's
+// shares, and decrypts the source's ciphertexts.
+func TestClusterSnapshotOntoFreshCluster(t *testing.T) {
+	t.Parallel()
+	a := startCluster(t, clusterOpts{size: 3})
+	la := a.leader()
+	write(t, la.client(a.root), "transit/keys/moved", map[string]any{})
+	var follower *node
+	for _, n := range a.nodes {
+		if n != la {
+			follower = n
+		}
+	}
+	ct := encrypt(t, follower.client(a.root), "moved", []byte("from cluster a"))
+	// Saved on a follower: its own replicated state.
+	waitFor(t, leaderWait, "the follower to have the key", func() bool {
+		_, err := follower.client(a.root).Logical().Read("transit/keys/moved")
+		return err == nil
+	})
+	code, snap := rawSnapshot(t, follower, a.root, "GET", "sys/storage/raft/snapshot", nil)
+	if code != 200 {
+		t.Fatalf("snapshot save on a follower: %d", code)
+	}
+	for _, n := range a.nodes {
+		n.stop()
+	}
+
+	b := startCluster(t, clusterOpts{size: 3})
+	if code, body := rawSnapshot(t, b.leader(), b.root, "POST", "sys/storage/raft/snapshot-force", snap); code != 204 {
+		t.Fatalf("forced restore: %d %s", code, body)
+	}
+	for _, n := range b.nodes {
+		cl := n.client("")
+		waitFor(t, leaderWait, n.nodeID+" to seal after the restore", func() bool {
+			st, err := cl.Sys().SealStatus()
+			return err == nil && st.Sealed
+		})
+		n.unseal(a.shares[0], a.shares[2])
+	}
+	for _, n := range b.nodes {
+		cl := n.client(a.root)
+		var got []byte
+		waitFor(t, leaderWait, n.nodeID+" to decrypt the source's ciphertext", func() bool {
+			s, err := cl.Logical().Write("transit/decrypt/moved", map[string]any{"ciphertext": ct})
+			if err != nil {
+				return false
+			}
+			got = mustDecodeB64(t, s.Data["plaintext"].(string))
+			return true
+		})
+		if string(got) != "from cluster a" {
+			t.Fatalf("%s decrypted %q", n.nodeID, got)
+		}
+	}
+	if v := read(t, b.leader().client(a.root), "sys/audit/verify"); !boolean(t, v, "valid") {
+		t.Fatalf("audit after the restore: %v", v)
+	}
+}
