@@ -6,6 +6,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"testing"
+	"time"
+
+	vault "github.com/hashicorp/vault/api"
 )
 
 // TestAuditExactlyOnceUnderLoadAndKill9: 64 concurrent clients encrypt
@@ -58,11 +61,35 @@ func TestAuditExactlyOnceUnderLoadAndKill9(t *testing.T) {
 	n.start()
 	n.unseal(shares[0])
 	c = n.client(root)
+	checkExactlyOnce(t, acked, auditEventsByRequest(t, c))
+	v := read(t, c, "sys/audit/verify")
+	if !boolean(t, v, "valid") {
+		t.Fatalf("audit chain after SIGKILL: %v", v)
+	}
+
+	// A denied request is recorded too.
+	bad := n.client("kr.not-a-token")
+	_, err := bad.Logical().Write("transit/encrypt/audited", map[string]any{"plaintext": b64([]byte("x"))})
+	if statusOf(err) != 403 {
+		t.Fatalf("bad token: %v", err)
+	}
+	s, err := c.Logical().ReadWithData("sys/audit/events", map[string][]string{"outcome": {"denied"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if evs, _ := s.Data["events"].([]any); len(evs) != 1 {
+		t.Fatalf("denied events: %d", len(evs))
+	}
+}
+
+// auditEventsByRequest reads the whole audit log through c and counts the
+// events of each request ID. Each read is itself audited, so it reads up
+// to the head as it was before the first read, not until the log stops
+// growing.
+func auditEventsByRequest(t *testing.T, c *vault.Client) map[string]int {
+	t.Helper()
 	seen := map[string]int{}
-	from := 1
-	// Each read is itself audited, so read up to the head as it was
-	// before the first read, not until the log stops growing.
-	stopAt := -1
+	from, stopAt := 1, -1
 	for stopAt < 0 || from <= stopAt {
 		s, err := c.Logical().ReadWithData("sys/audit/events", map[string][]string{"from_seq": {fmt.Sprint(from)}, "limit": {"10000"}})
 		if err != nil {
@@ -82,6 +109,13 @@ func TestAuditExactlyOnceUnderLoadAndKill9(t *testing.T) {
 		}
 		from = next
 	}
+	return seen
+}
+
+// checkExactlyOnce fails unless every acknowledged request has exactly
+// one event and no request has two.
+func checkExactlyOnce(t *testing.T, acked map[string]bool, seen map[string]int) {
+	t.Helper()
 	for id := range acked {
 		if seen[id] != 1 {
 			t.Fatalf("acknowledged request %s has %d audit events, want exactly 1", id, seen[id])
@@ -92,22 +126,67 @@ func TestAuditExactlyOnceUnderLoadAndKill9(t *testing.T) {
 			t.Fatalf("request %s has %d audit events", id, k)
 		}
 	}
-	v := read(t, c, "sys/audit/verify")
-	if !boolean(t, v, "valid") {
-		t.Fatalf("audit chain after SIGKILL: %v", v)
-	}
+}
 
-	// A denied request is recorded too.
-	bad := n.client("kr.not-a-token")
-	_, err := bad.Logical().Write("transit/encrypt/audited", map[string]any{"plaintext": b64([]byte("x"))})
-	if statusOf(err) != 403 {
-		t.Fatalf("bad token: %v", err)
+// TestAuditExactlyOnceAcrossLeaderKill: 64 clients encrypt through all
+// three nodes of a cluster (followers forward their audit batches); the
+// leader is killed with SIGKILL mid-load and the load goes on through the
+// failover. Every acknowledged request has exactly one event in the one
+// cluster-wide chain, none has two, and the chain verifies on every node.
+func TestAuditExactlyOnceAcrossLeaderKill(t *testing.T) {
+	t.Parallel()
+	const clients, killAfter, stopAfter = 64, 1000, 2500
+	c := startCluster(t, clusterOpts{size: 3})
+	leader := c.leader()
+	write(t, leader.client(c.root), "transit/keys/audited", map[string]any{})
+	var mu sync.Mutex
+	acked := map[string]bool{}
+	var count atomic.Int64
+	var killOnce sync.Once
+	var wg sync.WaitGroup
+	for i := 0; i < clients; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := c.nodes[i%len(c.nodes)]
+			cl := n.client(c.root)
+			cl.SetClientTimeout(15 * time.Second)
+			for j := 0; count.Load() < stopAfter && j < 2000; j++ {
+				if !n.running() {
+					return
+				}
+				s, err := cl.Logical().Write("transit/encrypt/audited", map[string]any{"plaintext": b64([]byte(fmt.Sprint(i, j)))})
+				if err != nil {
+					continue // failover in progress, or this node was killed
+				}
+				mu.Lock()
+				acked[s.RequestID] = true
+				mu.Unlock()
+				if count.Add(1) == killAfter {
+					killOnce.Do(leader.kill)
+				}
+			}
+		}()
 	}
-	s, err := c.Logical().ReadWithData("sys/audit/events", map[string][]string{"outcome": {"denied"}})
-	if err != nil {
-		t.Fatal(err)
+	wg.Wait()
+	t.Logf("%d encrypts acknowledged across the leader's SIGKILL", len(acked))
+	if len(acked) < stopAfter {
+		t.Fatalf("only %d requests were acknowledged (the cluster did not recover?)", len(acked))
 	}
-	if evs, _ := s.Data["events"].([]any); len(evs) != 1 {
-		t.Fatalf("denied events: %d", len(evs))
+	var survivor *node
+	for _, n := range c.nodes {
+		if n != leader {
+			survivor = n
+		}
+	}
+	checkExactlyOnce(t, acked, auditEventsByRequest(t, survivor.client(c.root)))
+	leader.start()
+	leader.unseal(c.shares[0], c.shares[1])
+	for _, n := range c.nodes {
+		cl := n.client(c.root)
+		waitFor(t, leaderWait, n.nodeID+"'s audit chain to verify", func() bool {
+			s, err := cl.Logical().Read("sys/audit/verify")
+			return err == nil && s.Data["valid"] == true
+		})
 	}
 }
