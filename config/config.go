@@ -22,7 +22,8 @@ var (
 	ErrInvalid = errors.New("config: invalid configuration")
 	// ErrUnsupported: the file is valid for Vault but asks for something
 	// keyraft does not do (a storage type other than "raft", a seal type
-	// other than "shamir", a listener type other than "tcp").
+	// other than "shamir" and "pkcs11", a PKCS#11 mechanism other than
+	// AES-GCM and RSA-OAEP, a listener type other than "tcp").
 	ErrUnsupported = errors.New("config: not supported")
 )
 
@@ -39,7 +40,13 @@ const DefaultListenAddress = "127.0.0.1:8200"
 type Config struct {
 	Storage   Storage
 	Listeners []Listener // at least one; the first decides the derived addresses
-	Seal      Seal
+	// Seal is the seal in use: the seal block that is not disabled, or
+	// Shamir when there is none.
+	Seal Seal
+	// OldSeal is the seal a seal migration moves away from: the seal block
+	// with disabled = true. nil when there is none, as outside a
+	// migration. It and Seal are not both Shamir.
+	OldSeal *Seal
 
 	// APIAddr is the URL other nodes and clients are told to use for the
 	// HTTP API ("https://10.0.0.5:8200"). Default: derived from the first
@@ -158,9 +165,11 @@ type AuditSink struct {
 	Tag      string // syslog (default "keyraft")
 }
 
-// Seal is the seal block. Only "shamir" exists for now.
+// Seal is a seal block: how the root key is protected.
 type Seal struct {
-	Type string // "shamir" (default when empty)
+	Type string // "shamir" (default when empty) or "pkcs11"
+	// PKCS11 is the body of a seal "pkcs11" block; nil for Shamir.
+	PKCS11 *PKCS11Seal
 }
 
 // Load reads the file at path, parses it and validates the result.
@@ -191,8 +200,9 @@ func Dev(listenAddr string) *Config {
 }
 
 // Validate checks c and fills in the defaults of the optional fields it
-// leaves empty: the seal type, the log level, each listener's address,
-// cluster address and request size limit, and the advertised APIAddr and
+// leaves empty: the seal types and the PKCS#11 mechanism (which it also
+// turns into its name), the log level, each listener's address, cluster
+// address and request size limit, and the advertised APIAddr and
 // ClusterAddr. Calling it again changes nothing. The error wraps ErrInvalid
 // or ErrUnsupported.
 func (c *Config) Validate() error {
@@ -218,9 +228,6 @@ func (c *Config) Validate() error {
 	if g := c.Storage.GossipAddress; seen[g] && !strings.HasSuffix(g, ":0") {
 		return invalid("storage.gossip_address", `storage "raft": gossip_address %s is also a listener's address`, g)
 	}
-	if c.Seal.Type == "" {
-		c.Seal.Type = "shamir"
-	}
 	names := map[string]bool{}
 	for i := range c.Audit {
 		if err := c.Audit[i].validate(fmt.Sprintf("audit[%d]", i)); err != nil {
@@ -231,7 +238,7 @@ func (c *Config) Validate() error {
 		}
 		names[c.Audit[i].Name] = true
 	}
-	if err := checkSealType(c.Seal.Type); err != nil {
+	if err := c.validateSeals(); err != nil {
 		return err
 	}
 	switch lvl := strings.ToLower(c.LogLevel); lvl {
@@ -357,17 +364,6 @@ func checkStorageType(t string) error {
 		return unsupported("storage.type", "storage type %q is not supported; only \"raft\" is", t)
 	}
 	return nil
-}
-
-func checkSealType(t string) error {
-	switch t {
-	case "shamir":
-		return nil
-	case "pkcs11":
-		return unsupported("seal.type", "seal type %q is not supported yet", t)
-	default:
-		return unsupported("seal.type", "seal type %q is not supported; only \"shamir\" is, for now", t)
-	}
 }
 
 func checkListenerType(field, t string) error {

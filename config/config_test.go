@@ -125,6 +125,34 @@ func TestGoodConfigs(t *testing.T) {
 			ClusterAddr: "https://127.0.0.1:8201",
 			LogLevel:    "info",
 		}},
+		{"pkcs11-slot.hcl", sealed(Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+			Lib: "/usr/lib/softhsm/libsofthsm2.so", Slot: new(uint(1838735785)), PIN: "1234-secret",
+			KeyLabel: "keyraft-root", Mechanism: "CKM_AES_GCM", GenerateKey: true}}, nil)},
+		{"pkcs11-token-label.hcl", sealed(Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+			Lib: "/usr/lib/softhsm/libsofthsm2.so", TokenLabel: "keyraft",
+			KeyLabel: "keyraft-root-rsa", Mechanism: "CKM_RSA_PKCS_OAEP"}}, nil)},
+		{"pkcs11-numeric-mechanism.hcl", sealed(Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+			Lib: "/opt/hsm/lib/libcknfast.so", Slot: new(uint(0)),
+			KeyLabel: "keyraft-root", Mechanism: "CKM_AES_GCM"}}, nil)},
+		{"pkcs11-pin-file.hcl", sealed(Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+			Lib: "/usr/lib/softhsm/libsofthsm2.so", Slot: new(uint(1)), PINFile: "/etc/keyraft/hsm.pin",
+			KeyLabel: "keyraft-root", Mechanism: "CKM_RSA_PKCS_OAEP"}}, nil)},
+		{"migrate-shamir-to-pkcs11.hcl", sealed(Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+			Lib: "/usr/lib/softhsm/libsofthsm2.so", TokenLabel: "keyraft",
+			KeyLabel: "keyraft-root", Mechanism: "CKM_AES_GCM"}}, &Seal{Type: "shamir"})},
+		{"migrate-pkcs11-to-shamir.hcl", sealed(Seal{Type: "shamir"}, &Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+			Lib: "/usr/lib/softhsm/libsofthsm2.so", TokenLabel: "keyraft",
+			KeyLabel: "keyraft-root", Mechanism: "CKM_AES_GCM"}})},
+		{"migrate-pkcs11-alone.hcl", sealed(Seal{Type: "shamir"}, &Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+			Lib: "/usr/lib/softhsm/libsofthsm2.so", TokenLabel: "keyraft",
+			KeyLabel: "keyraft-root", Mechanism: "CKM_AES_GCM"}})},
+		{"migrate-pkcs11-to-pkcs11.hcl", sealed(
+			Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+				Lib: "/usr/lib/softhsm/libsofthsm2.so", Slot: new(uint(0)), PINFile: "/run/secrets/hsm-pin",
+				KeyLabel: "keyraft-root-2", Mechanism: "CKM_AES_GCM", GenerateKey: true}},
+			&Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
+				Lib: "/usr/lib/old-hsm/libpkcs11.so", Slot: new(uint(3)), PIN: "old-pin",
+				KeyLabel: "keyraft-root", Mechanism: "CKM_AES_GCM"}})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -136,8 +164,7 @@ func TestGoodConfigs(t *testing.T) {
 				t.Errorf("got  %+v\nwant %+v", *got, tt.want)
 			}
 			// Validate on a valid config changes nothing.
-			again := *got
-			again.Listeners = append([]Listener(nil), got.Listeners...)
+			again := clone(got)
 			if err := again.Validate(); err != nil || !reflect.DeepEqual(again, *got) {
 				t.Errorf("second Validate: err %v, changed %v", err, !reflect.DeepEqual(again, *got))
 			}
@@ -181,6 +208,41 @@ func TestBadConfigs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// sealed returns the configuration of the testdata files that differ only
+// in their seal blocks.
+func sealed(seal Seal, old *Seal) Config {
+	return Config{
+		Storage: Storage{Type: "raft", Path: "/data", NodeID: "n"},
+		Listeners: []Listener{{Type: "tcp", Address: "127.0.0.1:8200", ClusterAddress: "127.0.0.1:8201",
+			TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize}},
+		Seal:        seal,
+		OldSeal:     old,
+		APIAddr:     "http://127.0.0.1:8200",
+		ClusterAddr: "https://127.0.0.1:8201",
+		LogLevel:    "info",
+	}
+}
+
+// clone copies c deeply enough that Validate on the copy cannot change c.
+func clone(c *Config) Config {
+	cp := *c
+	cp.Listeners = append([]Listener(nil), c.Listeners...)
+	cp.Seal = cloneSeal(c.Seal)
+	if c.OldSeal != nil {
+		old := cloneSeal(*c.OldSeal)
+		cp.OldSeal = &old
+	}
+	return cp
+}
+
+func cloneSeal(s Seal) Seal {
+	if s.PKCS11 != nil {
+		k := *s.PKCS11
+		s.PKCS11 = &k
+	}
+	return s
 }
 
 func glob(t *testing.T, dir string) []string {
@@ -251,7 +313,16 @@ func TestValidateProgrammatic(t *testing.T) {
 		{"no storage", func(c *Config) { c.Storage = Storage{} }, `a storage "raft" block is required`, ErrInvalid},
 		{"no listeners", func(c *Config) { c.Listeners = nil }, `at least one listener "tcp" block is required`, ErrInvalid},
 		{"listener without type", func(c *Config) { c.Listeners[0].Type = "" }, `listener has no type; write listener "tcp" { … }`, ErrInvalid},
-		{"pkcs11", func(c *Config) { c.Seal.Type = "pkcs11" }, `seal type "pkcs11" is not supported yet`, ErrUnsupported},
+		{"pkcs11 without settings", func(c *Config) { c.Seal.Type = "pkcs11" }, `seal "pkcs11": lib is required: the path of the PKCS#11 module, such as /usr/lib/softhsm/libsofthsm2.so`, ErrInvalid},
+		{"awskms", func(c *Config) { c.Seal.Type = "awskms" }, `seal type "awskms" is not supported; use "shamir" or "pkcs11"`, ErrUnsupported},
+		{"shamir with pkcs11 settings", func(c *Config) { c.Seal.PKCS11 = &PKCS11Seal{Lib: "x.so"} }, `seal "shamir" has pkcs11 settings; its type must be "pkcs11"`, ErrInvalid},
+		{"pkcs11 bad mechanism", func(c *Config) {
+			c.Seal = Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{Lib: "x.so", TokenLabel: "t", KeyLabel: "k", Mechanism: "CKM_AES_KEY_WRAP"}}
+		}, `seal "pkcs11": mechanism "CKM_AES_KEY_WRAP" is not supported; use CKM_AES_GCM (0x1087) or CKM_RSA_PKCS_OAEP (0x0009)`, ErrUnsupported},
+		{"old seal shamir to shamir", func(c *Config) { c.OldSeal = &Seal{} }, `disabled seal "shamir": migrating from shamir to shamir changes nothing; remove the disabled seal block`, ErrInvalid},
+		{"old seal pkcs11 without token", func(c *Config) {
+			c.OldSeal = &Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{Lib: "x.so", KeyLabel: "k"}}
+		}, `disabled seal "pkcs11": slot or token_label is required to choose the token`, ErrInvalid},
 		{"bad address", func(c *Config) { c.Listeners[0].Address = "localhost" }, `listener "tcp": address "localhost" is not host:port`, ErrInvalid},
 		{"negative size", func(c *Config) { c.Listeners[0].MaxRequestSize = -5 }, `listener "tcp" on 127.0.0.1:8200: max_request_size must not be negative`, ErrInvalid},
 		{"same ports", func(c *Config) { c.Listeners[0].ClusterAddress = "127.0.0.1:8200" }, `listener "tcp" on 127.0.0.1:8200: cluster_address must differ from address`, ErrInvalid},

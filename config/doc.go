@@ -42,7 +42,19 @@
 //	  max_request_size = 33554432         # bytes; 0 or absent = 32 MiB
 //	}
 //
-//	seal "shamir" {}                   # the default; "pkcs11" is not supported yet
+//	seal "shamir" {}                   # the default when there is no seal block
+//
+//	seal "pkcs11" {                    # or an HSM, as Vault's pkcs11 seal
+//	  lib          = "/usr/lib/softhsm/libsofthsm2.so"  # the PKCS#11 module (required)
+//	  slot         = "0"               # the token: slot or token_label, not both
+//	  token_label  = "keyraft"
+//	  pin          = "1234"            # or pin_file, or KEYRAFT_HSM_PIN in the environment
+//	  pin_file     = "/run/secrets/hsm-pin"
+//	  key_label    = "keyraft-root"    # the wrapping key (required)
+//	  mechanism    = "CKM_AES_GCM"     # or "CKM_RSA_PKCS_OAEP"
+//	  generate_key = "true"            # create the key if the token has none
+//	  disabled     = "true"            # only for the old seal of a seal migration
+//	}
 //
 //	api_addr         = "https://10.0.0.1:8200"  # advertised to clients and peers
 //	cluster_addr     = "https://10.0.0.1:8201"  # advertised to peers; always https
@@ -91,6 +103,36 @@
 // replace them with the operator's PEM files; Parse checks that all three
 // are given, the server reads them.
 //
+// # Seals
+//
+// The seal protects the root key. Without a seal block it is "shamir":
+// unseal keys split among operators. A seal "pkcs11" block has a hardware
+// security module (or SoftHSM) wrap the root key instead:
+//
+//   - lib is the path of the vendor's PKCS#11 module; required.
+//   - slot or token_label chooses the token; exactly one of them. slot is a
+//     decimal number, written as a string as Vault does ("0") or as a
+//     number.
+//   - key_label is the label of the wrapping key in the token; required.
+//   - mechanism is "CKM_AES_GCM" (the default, an AES key) or
+//     "CKM_RSA_PKCS_OAEP" (an RSA key pair), or Vault's numeric forms
+//     "0x1087" and "0x0009"; Validate stores the name. Other mechanisms
+//     are refused with ErrUnsupported.
+//   - generate_key = true lets the server create the key when the token
+//     has none with key_label; default false.
+//   - The user PIN comes from, in this order, pin, the file named by
+//     pin_file (less one trailing newline), the environment variables
+//     KEYRAFT_HSM_PIN and VAULT_HSM_PIN; see PKCS11Seal.ResolvePIN. pin and
+//     pin_file are not both allowed. pin must be a quoted string. Parse
+//     does not read pin_file or the environment, its errors never quote a
+//     pin, and printing the configuration shows "(redacted)" for it.
+//
+// A seal block of either type may say disabled = true (or "true"), as in
+// Vault: it is then the old seal of a seal migration, Config.OldSeal, and
+// the other block, or Shamir when there is none, is the new one,
+// Config.Seal. So there are at most two seal blocks, one of them disabled,
+// and a migration is not from Shamir to Shamir.
+//
 // # Mistakes
 //
 // Anything the file says that keyraft does not understand is an error: an
@@ -101,7 +143,8 @@
 //	keyraft.hcl:7,3-9: unsupported argument "adress" in listener "tcp"; did you mean "address"?
 //
 // and wraps ErrInvalid or, for Vault features keyraft does not have (storage
-// other than "raft", seal other than "shamir", listener other than "tcp"),
+// other than "raft", seal other than "shamir" and "pkcs11", PKCS#11
+// mechanisms other than AES-GCM and RSA-OAEP, listener other than "tcp"),
 // ErrUnsupported.
 //
 // Files over 1 MiB, or nested more than 100 brackets deep, are refused

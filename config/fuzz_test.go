@@ -45,6 +45,30 @@ func FuzzParse(f *testing.F) {
 }
 listener "tcp" { tls_disable = true }
 `))
+	f.Add([]byte(`storage "raft" {
+  path    = "/d"
+  node_id = "n"
+}
+listener "tcp" { tls_disable = true }
+seal "pkcs11" {
+  disabled     = "true"
+  lib          = "/usr/lib/softhsm/libsofthsm2.so"
+  slot         = "18446744073709551615"
+  pin          = <<EOT
+12$${34}%%{56}
+EOT
+  key_label    = "old"
+  mechanism    = "0x0009"
+}
+seal "pkcs11" {
+  lib          = "/usr/lib/softhsm/libsofthsm2.so"
+  token_label  = "t"
+  pin_file     = "/run/pin"
+  key_label    = "new"
+  mechanism    = "4231"
+  generate_key = "false"
+}
+`))
 	f.Fuzz(func(t *testing.T, src []byte) {
 		c, err := Parse(src, "keyraft.hcl")
 		if err != nil {
@@ -56,8 +80,7 @@ listener "tcp" { tls_disable = true }
 			}
 			return
 		}
-		again := *c
-		again.Listeners = append([]Listener(nil), c.Listeners...)
+		again := clone(c)
 		if err := again.Validate(); err != nil {
 			t.Fatalf("Validate after Parse: %v", err)
 		}

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math/big"
@@ -28,7 +29,7 @@ func Parse(src []byte, filename string) (*Config, error) {
 	}
 	f, diags := hclsyntax.ParseConfig(src, filename, hcl.InitialPos)
 	if diags.HasErrors() {
-		return nil, diagError(filename, diags)
+		return nil, diagError(filename, src, diags)
 	}
 	body, ok := f.Body.(*hclsyntax.Body)
 	if !ok { // cannot happen with hclsyntax; refuse rather than panic
@@ -85,6 +86,14 @@ type parser struct {
 	// to where the file sets it, so that errors found by Validate get a
 	// position too.
 	ranges map[string]hcl.Range
+	// seals are the seal blocks seen so far, in file order.
+	seals []sealBlock
+}
+
+// sealBlock is where a seal block starts and whether it is disabled.
+type sealBlock struct {
+	rng      hcl.Range
+	disabled bool
 }
 
 // schema lists what a body may contain.
@@ -235,21 +244,75 @@ func (p *parser) listener(b *hclsyntax.Block, c *Config) error {
 	return err
 }
 
+// seal decodes a seal block. There may be two, as in Vault during a seal
+// migration: the active seal and the old one, which says disabled = true.
 func (p *parser) seal(b *hclsyntax.Block, c *Config) error {
-	if first, ok := p.ranges["seal"]; ok {
-		return p.errAt(b.DefRange(), ErrInvalid, "duplicate seal block; the first one is on line %d", first.Start.Line)
+	if len(p.seals) == 2 {
+		return p.errAt(b.DefRange(), ErrInvalid, "a third seal block (the others are on lines %d and %d); there are two only during a seal migration: the new seal and the old one with disabled = true",
+			p.seals[0].rng.Start.Line, p.seals[1].rng.Start.Line)
 	}
 	typ, err := p.label(b)
 	if err != nil {
 		return err
 	}
-	p.ranges["seal"] = b.DefRange()
-	p.ranges["seal.type"] = b.LabelRanges[0]
-	if err := checkSealType(typ); err != nil {
+	// The field names of the block ("seal" or "old_seal") depend on
+	// disabled, which may come last: record positions under a name of
+	// its own, then move them.
+	field := fmt.Sprintf("seal[%d]", len(p.seals))
+	p.ranges[field] = b.DefRange()
+	p.ranges[field+".type"] = b.LabelRanges[0]
+	if err := checkSealType(field, typ); err != nil {
 		return p.locate(err)
 	}
-	c.Seal.Type = typ
-	return p.decode(b.Body, schema{where: fmt.Sprintf(" in seal %q", typ)})
+	s := Seal{Type: typ}
+	var disabled bool
+	attrs := map[string]func(*hclsyntax.Attribute) error{
+		"disabled": p.boolean(&disabled, field+".disabled"),
+	}
+	if typ == "pkcs11" {
+		k := new(PKCS11Seal)
+		s.PKCS11 = k
+		attrs["lib"] = p.str(&k.Lib, field+".lib")
+		attrs["slot"] = p.slot(&k.Slot, field+".slot")
+		attrs["token_label"] = p.str(&k.TokenLabel, field+".token_label")
+		attrs["pin"] = p.pin(&k.PIN, field+".pin")
+		attrs["pin_file"] = p.str(&k.PINFile, field+".pin_file")
+		attrs["key_label"] = p.str(&k.KeyLabel, field+".key_label")
+		attrs["mechanism"] = p.str(&k.Mechanism, field+".mechanism")
+		attrs["generate_key"] = p.boolean(&k.GenerateKey, field+".generate_key")
+	}
+	if err := p.decode(b.Body, schema{where: fmt.Sprintf(" in seal %q", typ), attrs: attrs}); err != nil {
+		return err
+	}
+	for _, other := range p.seals {
+		switch {
+		case other.disabled != disabled:
+		case disabled:
+			return p.errAt(b.DefRange(), ErrInvalid, "two disabled seal blocks; the other is on line %d, and only the old seal of a migration is disabled", other.rng.Start.Line)
+		default:
+			return p.errAt(b.DefRange(), ErrInvalid, "two active seal blocks; the other is on line %d: for a seal migration, set disabled = true in the old one", other.rng.Start.Line)
+		}
+	}
+	p.seals = append(p.seals, sealBlock{rng: b.DefRange(), disabled: disabled})
+	if disabled {
+		c.OldSeal = &s
+		p.moveRanges(field, "old_seal")
+	} else {
+		c.Seal = s
+		p.moveRanges(field, "seal")
+	}
+	return nil
+}
+
+// moveRanges records the positions of field and its parts under the field
+// name to instead.
+func (p *parser) moveRanges(field, to string) {
+	for _, k := range keys(p.ranges) {
+		if rest, ok := strings.CutPrefix(k, field); ok && (rest == "" || rest[0] == '.') {
+			p.ranges[to+rest] = p.ranges[k]
+			delete(p.ranges, k)
+		}
+	}
 }
 
 func (p *parser) audit(b *hclsyntax.Block, c *Config) error {
@@ -467,6 +530,40 @@ func (p *parser) boolean(dst *bool, field string) func(*hclsyntax.Attribute) err
 	}
 }
 
+// slot decodes a PKCS#11 slot ID: a decimal number, usually written as a
+// string as Vault does (slot = "0").
+func (p *parser) slot(dst **uint, field string) func(*hclsyntax.Attribute) error {
+	return func(a *hclsyntax.Attribute) error {
+		var s string
+		if err := p.str(&s, field)(a); err != nil {
+			return err
+		}
+		n, err := strconv.ParseUint(s, 10, strconv.IntSize)
+		if err != nil {
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be a decimal slot number such as \"0\", not %s", a.Name, strconv.Quote(shorten(s)))
+		}
+		u := uint(n)
+		*dst = &u
+		return nil
+	}
+}
+
+// pin decodes a PIN: a string only, since a number would lose its leading
+// zeros. Messages never show the value.
+func (p *parser) pin(dst *Secret, field string) func(*hclsyntax.Attribute) error {
+	return func(a *hclsyntax.Attribute) error {
+		v, err := p.value(a, field)
+		if err != nil {
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be a string in quotes, without variables, functions or templates (write $${ and %%%%{ for ${ and %%{)", a.Name)
+		}
+		if v.Type() != cty.String {
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be a string in quotes, not %s", a.Name, v.Type().FriendlyName())
+		}
+		*dst = Secret(v.AsString())
+		return nil
+	}
+}
+
 // size decodes a whole number of bytes, written as a number or a string of
 // digits.
 func (p *parser) size(dst *int64, field, unit string) func(*hclsyntax.Attribute) error {
@@ -536,14 +633,36 @@ func parentField(f string) string {
 
 // diagError turns HCL's diagnostics into one line: the position and the
 // summary of the first error in the file, plus the first sentence of its
-// detail when that names something (contains a quote).
-func diagError(filename string, diags hcl.Diagnostics) error {
+// detail when that names something (contains a quote) and is not on the
+// line of a pin, since that would quote part of the PIN.
+func diagError(filename string, src []byte, diags hcl.Diagnostics) error {
 	d := firstError(diags)
 	pos := filename
 	if d.Subject != nil {
 		pos = d.Subject.String()
+		if pinLine.Match(lineOf(src, d.Subject.Start.Line)) {
+			return &configError{kind: ErrInvalid, msg: pos + ": " + lowerFirst(oneLine(d.Summary)) + " in the value of pin"}
+		}
 	}
 	return &configError{kind: ErrInvalid, msg: pos + ": " + describe(d)}
+}
+
+// pinLine matches a line that sets pin.
+var pinLine = regexp.MustCompile(`^\s*pin\s*=`)
+
+// lineOf returns line n (from 1) of src.
+func lineOf(src []byte, n int) []byte {
+	for ; n > 1; n-- {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			return nil
+		}
+		src = src[i+1:]
+	}
+	if i := bytes.IndexByte(src, '\n'); i >= 0 {
+		src = src[:i]
+	}
+	return src
 }
 
 // firstError returns the error diagnostic that comes first in the file.

@@ -1,4 +1,4 @@
-# invalid: keyraft.hcl:11,1-14: duplicate seal block; the first one is on line 10
+# invalid: keyraft.hcl:11,1-14: two active seal blocks; the other is on line 10: for a seal migration, set disabled = true in the old one
 storage "raft" {
   path    = "/data"
   node_id = "n1"

@@ -1,4 +1,4 @@
-# unsupported: keyraft.hcl:10,6-14: seal type "awskms" is not supported; only "shamir" is, for now
+# unsupported: keyraft.hcl:10,6-14: seal type "awskms" is not supported; use "shamir" or "pkcs11"
 storage "raft" {
   path    = "/data"
   node_id = "n1"

@@ -1,4 +1,4 @@
-# unsupported: keyraft.hcl:10,6-14: seal type "pkcs11" is not supported yet
+# invalid: keyraft.hcl:10,1-14: seal "pkcs11": key_label is required
 storage "raft" {
   path    = "/data"
   node_id = "n1"
