@@ -63,8 +63,8 @@ func (l *AuditLog) Record(ctx context.Context, e *audit.Event) error {
 	if err != nil {
 		return err
 	}
-	if !l.node.isMember() {
-		return l.hold(b)
+	if held, err := l.hold(b); held || err != nil {
+		return err
 	}
 	p := &pendingEvent{data: b, done: make(chan error, 1)}
 	// Checked first: select picks among ready cases at random, and after
@@ -99,33 +99,37 @@ const maxHeld = 4096
 // the first unseal. They are committed, in order, as soon as the node
 // bootstraps or is admitted. A node that is never initialized or joined
 // loses them with its memory; past maxHeld it refuses to answer.
-func (l *AuditLog) hold(b []byte) error {
+func (l *AuditLog) hold(b []byte) (held bool, err error) {
 	l.heldMu.Lock()
 	defer l.heldMu.Unlock()
+	if l.node.isMember() {
+		return false, nil
+	}
 	if len(l.held) >= maxHeld {
-		return fmt.Errorf("%w: this node belongs to no cluster yet and holds %d unrecorded events; initialize or join it", ErrAuditUnavailable, maxHeld)
+		return false, fmt.Errorf("%w: this node belongs to no cluster yet and holds %d unrecorded events; initialize or join it", ErrAuditUnavailable, maxHeld)
 	}
 	l.held = append(l.held, b)
-	return nil
+	return true, nil
 }
 
 // flushHeld commits the events held before the node joined a cluster.
+// Events it cannot commit stay held for the next try (every unseal of a
+// member tries again).
 func (l *AuditLog) flushHeld() {
 	l.heldMu.Lock()
-	held := l.held
-	l.held = nil
-	l.heldMu.Unlock()
-	for len(held) > 0 {
-		k := min(len(held), l.maxBatch)
+	defer l.heldMu.Unlock()
+	for len(l.held) > 0 {
+		k := min(len(l.held), l.maxBatch)
 		ctx, cancel := context.WithTimeout(context.Background(), l.timeout)
-		_, err := l.node.Apply(ctx, &fsm.Command{Events: held[:k]})
+		_, err := l.node.Apply(ctx, &fsm.Command{Events: l.held[:k]})
 		cancel()
 		if err != nil {
-			l.node.log.Warn("events from before the node joined a cluster were not committed", "events", len(held), "error", err)
+			l.node.log.Warn("events from before the node joined a cluster are not committed yet", "events", len(l.held), "error", err)
 			return
 		}
-		held = held[k:]
+		l.held = l.held[k:]
 	}
+	l.held = nil
 }
 
 func (l *AuditLog) run() {

@@ -208,13 +208,17 @@ func TestClusterJoinRefusals(t *testing.T) {
 	if _, err := l.AdmitNode(ctx, JoinAnswer{NodeID: "n9", ClusterAddr: "127.0.0.1:1", Answer: make([]byte, 32)}); !errors.Is(err, ErrJoinExpired) {
 		t.Fatalf("answer without a challenge: %v", err)
 	}
-	if _, err := l.JoinChallenge(ctx, "n9"); err != nil {
+	ch9, err := l.JoinChallenge(ctx, "n9")
+	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := l.AdmitNode(ctx, JoinAnswer{NodeID: "n9", ClusterAddr: "127.0.0.1:1", Answer: make([]byte, 32)}); !errors.Is(err, ErrJoinDenied) {
+	if _, err := l.AdmitNode(ctx, JoinAnswer{NodeID: "n8", ChallengeID: ch9.ID, ClusterAddr: "127.0.0.1:1", Answer: make([]byte, 32)}); !errors.Is(err, ErrJoinExpired) {
+		t.Fatalf("answer quoting another node's challenge: %v", err)
+	}
+	if _, err := l.AdmitNode(ctx, JoinAnswer{NodeID: "n9", ChallengeID: ch9.ID, ClusterAddr: "127.0.0.1:1", Answer: make([]byte, 32)}); !errors.Is(err, ErrJoinDenied) {
 		t.Fatalf("wrong answer: %v", err)
 	}
-	if _, err := l.AdmitNode(ctx, JoinAnswer{NodeID: "n9", ClusterAddr: "127.0.0.1:1", Answer: make([]byte, 32)}); !errors.Is(err, ErrJoinExpired) {
+	if _, err := l.AdmitNode(ctx, JoinAnswer{NodeID: "n9", ChallengeID: ch9.ID, ClusterAddr: "127.0.0.1:1", Answer: make([]byte, 32)}); !errors.Is(err, ErrJoinExpired) {
 		t.Fatalf("second answer to a used challenge: %v", err)
 	}
 	// A node holding other shares cannot answer.
@@ -473,4 +477,56 @@ func TestClusterWithOperatorCertificates(t *testing.T) {
 		t.Fatalf("a client of the operator's CA was refused: %v", err)
 	}
 	c.Close()
+}
+
+// A removed node's certificate stays valid, but the cluster port refuses
+// it: it can neither forward commands nor take part in Raft.
+func TestRemovedNodeIsRefused(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ctx := context.Background()
+	l := tc.leader()
+	var gone *Node
+	for _, n := range tc.nodes {
+		if n != l {
+			gone = n
+			break
+		}
+	}
+	if err := l.RemovePeer(ctx, gone.cfg.NodeID); err != nil {
+		t.Fatal(err)
+	}
+	before := l.fsm.AppliedIndex()
+	cmd, _ := (&fsm.Command{Ops: []fsm.Op{{Kind: fsm.OpDeletePrefix, Key: "transit/"}}}).Encode()
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := gone.fwd.Call(cctx, l.ClusterAddr(), append([]byte{fwdApply}, cmd...)); err == nil {
+		t.Fatal("a removed node forwarded a command to the leader")
+	}
+	if after := l.fsm.AppliedIndex(); after != before {
+		t.Fatalf("the leader applied something from a removed node: %d → %d", before, after)
+	}
+}
+
+// A node that saved its identity (admitted, or initialized) counts as a
+// member after a restart even before any Raft entry reached it, so it
+// never holds audit events in memory instead of committing them.
+func TestIdentityMakesMember(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	n := tc.nodes[0]
+	id := n.ident.Load()
+	cfg := clusterNodeConfig(t, "fresh")
+	if err := saveIdentity(cfg.DataDir, id); err != nil {
+		t.Fatal(err)
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown()
+	if !m.IsMember() {
+		t.Fatal("a node with an identity but no Raft state is not a member")
+	}
+	if held, _ := m.audit.hold([]byte("{}")); held {
+		t.Fatal("a member held an audit event instead of committing it")
+	}
 }

@@ -27,16 +27,42 @@ const (
 )
 
 // remoteNotLeader is the error text a node sends when it is asked to
-// lead but does not; the sender retries with the current leader.
-const remoteNotLeader = "not the leader"
+// lead but does not; nothing was applied, so the sender retries with the
+// current leader. remoteLeadershipLost means the entry may or may not
+// commit: the sender reports ErrNotLeader and does not retry.
+const (
+	remoteNotLeader      = "not the leader"
+	remoteLeadershipLost = "leadership lost while committing"
+)
+
+// errBecameLeader tells commit that this node became leader while it was
+// forwarding: apply locally instead.
+var errBecameLeader = errors.New("cluster: became leader")
+
+// raftErrorIsUnsent reports Raft errors returned before an entry was
+// appended (safe to retry elsewhere) and isLeadershipLoss those after
+// (outcome unknown).
+func raftErrorIsUnsent(err error) bool {
+	return errors.Is(err, raft.ErrNotLeader) || errors.Is(err, raft.ErrLeadershipTransferInProgress) ||
+		errors.Is(err, raft.ErrEnqueueTimeout)
+}
 
 // Result encoding on the wire: index, first seq, last seq (8 bytes each),
 // then an outcome byte and, for errors, the text or conflicting key.
 const (
 	resultOK       byte = 0
 	resultConflict byte = 1
-	resultFailed   byte = 2
+	resultFailed   byte = 2 // wraps fsm.ErrMalformed
+	resultBadCheck byte = 3 // wraps fsm.ErrBadCheckpoint
+	resultBadCompa byte = 4 // wraps fsm.ErrBadCompaction
 )
+
+// resultSentinels are the state machine's errors a forwarded result keeps.
+var resultSentinels = map[byte]error{
+	resultFailed:   fsm.ErrMalformed,
+	resultBadCheck: fsm.ErrBadCheckpoint,
+	resultBadCompa: fsm.ErrBadCompaction,
+}
 
 func encodeResult(r *fsm.Result) []byte {
 	b := make([]byte, 0, 25+64)
@@ -49,6 +75,10 @@ func encodeResult(r *fsm.Result) []byte {
 		b = append(b, resultOK)
 	case errors.As(r.Err, &ce):
 		b = append(append(b, resultConflict), ce.Key...)
+	case errors.Is(r.Err, fsm.ErrBadCheckpoint):
+		b = append(append(b, resultBadCheck), r.Err.Error()...)
+	case errors.Is(r.Err, fsm.ErrBadCompaction):
+		b = append(append(b, resultBadCompa), r.Err.Error()...)
 	default:
 		b = append(append(b, resultFailed), r.Err.Error()...)
 	}
@@ -74,8 +104,9 @@ func decodeResult(b []byte) (*fsm.Result, error) {
 		}
 	case resultConflict:
 		r.Err = &fsm.ConflictError{Key: rest}
-	case resultFailed:
-		r.Err = fmt.Errorf("%w: %s", fsm.ErrMalformed, rest)
+	case resultFailed, resultBadCheck, resultBadCompa:
+		sentinel := resultSentinels[b[24]]
+		r.Err = fmt.Errorf("%w: %s", sentinel, strings.TrimPrefix(strings.TrimPrefix(rest, sentinel.Error()), ": "))
 	default:
 		return nil, fmt.Errorf("cluster: forwarded result has unknown outcome %d", b[24])
 	}
@@ -101,8 +132,11 @@ func (n *Node) handleForward(ctx context.Context, req []byte) ([]byte, error) {
 		}
 		f := n.raft.Apply(req[1:], timeout)
 		if err := f.Error(); err != nil {
-			if errors.Is(err, raft.ErrNotLeader) {
+			switch {
+			case raftErrorIsUnsent(err):
 				return nil, errors.New(remoteNotLeader)
+			case errors.Is(err, raft.ErrLeadershipLost):
+				return nil, errors.New(remoteLeadershipLost)
 			}
 			return nil, fmt.Errorf("raft apply: %v", err)
 		}
@@ -136,13 +170,18 @@ func (n *Node) forwardCall(ctx context.Context, req []byte) ([]byte, error) {
 				return resp, nil
 			case errors.As(err, &re) && re.Msg == remoteNotLeader, errors.Is(err, forward.ErrUnavailable):
 				// Nothing was applied: safe to try again.
+			case errors.As(err, &re) && re.Msg == remoteLeadershipLost:
+				return nil, fmt.Errorf("%w: the leader lost leadership while committing", ErrNotLeader)
 			case errors.As(err, &re):
 				return nil, remoteError(re.Msg)
 			default:
 				return nil, fmt.Errorf("cluster: forwarding to the leader at %s: %w", addr, err)
 			}
-		} else if n.IsLeader() && req[0] == fwdRemovePeer {
-			return nil, n.removePeer(string(req[1:]))
+		} else if n.IsLeader() {
+			if req[0] == fwdRemovePeer {
+				return nil, n.removePeer(string(req[1:]))
+			}
+			return nil, errBecameLeader
 		}
 		select {
 		case <-ctx.Done():
@@ -169,6 +208,18 @@ func remoteError(msg string) error {
 // forwarded from a follower. A follower answers only after its own state
 // machine has applied the entry, so a client reads its own writes.
 func (n *Node) commit(ctx context.Context, data []byte) (*fsm.Result, error) {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
+	for {
+		res, err := n.commitOnce(ctx, data)
+		if errors.Is(err, errBecameLeader) {
+			continue
+		}
+		return res, err
+	}
+}
+
+func (n *Node) commitOnce(ctx context.Context, data []byte) (*fsm.Result, error) {
 	if n.IsLeader() {
 		timeout := n.cfg.ApplyTimeout
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
@@ -177,9 +228,9 @@ func (n *Node) commit(ctx context.Context, data []byte) (*fsm.Result, error) {
 		f := n.raft.Apply(data, timeout)
 		if err := f.Error(); err != nil {
 			switch {
-			case errors.Is(err, raft.ErrNotLeader):
-				// Lost leadership before the entry was appended: nothing
-				// was written, forward it instead.
+			case raftErrorIsUnsent(err):
+				// Not appended (lost leadership first, or a transfer is
+				// under way): nothing was written, forward it instead.
 			case errors.Is(err, raft.ErrLeadershipLost):
 				return nil, fmt.Errorf("%w: %v", ErrNotLeader, err)
 			case errors.Is(err, raft.ErrRaftShutdown):
@@ -198,8 +249,6 @@ func (n *Node) commit(ctx context.Context, data []byte) (*fsm.Result, error) {
 	if !n.isMember() {
 		return nil, ErrNoLeader
 	}
-	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
-	defer cancel()
 	resp, err := n.forwardCall(ctx, append([]byte{fwdApply}, data...))
 	if err != nil {
 		return nil, err

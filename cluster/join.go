@@ -3,6 +3,9 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/binary"
 	"encoding/pem"
 	"crypto/rand"
 	"crypto/subtle"
@@ -61,7 +64,10 @@ const (
 // encrypted under the barrier keyring. Only a node that can unseal — that
 // holds the unseal material — can read the nonce.
 type JoinChallenge struct {
-	NodeID     string `json:"server_id"`
+	NodeID string `json:"server_id"`
+	// ID names this challenge; the answer quotes it. Random, so nobody
+	// else can answer (or burn) a challenge they did not ask for.
+	ID         string `json:"challenge_id"`
 	SealConfig []byte `json:"seal_config"`
 	RootKey    []byte `json:"root_key"`
 	Keyring    []byte `json:"keyring"`
@@ -71,11 +77,27 @@ type JoinChallenge struct {
 // JoinAnswer is the joining node's proof and request.
 type JoinAnswer struct {
 	NodeID      string `json:"server_id"`
+	ChallengeID string `json:"challenge_id"`
 	ClusterAddr string `json:"cluster_addr"`
 	APIAddr     string `json:"api_addr,omitempty"`
 	GossipAddr  string `json:"gossip_addr,omitempty"`
-	Answer      []byte `json:"answer"`
-	CSR         []byte `json:"csr"`
+	// Answer is HMAC-SHA256 keyed by the challenge's nonce over the node
+	// ID, cluster address and CSR: proof of the unseal material, bound to
+	// what the node asks for (an on-path attacker cannot swap the CSR).
+	Answer []byte `json:"answer"`
+	CSR    []byte `json:"csr"`
+}
+
+// joinProof computes the answer to a challenge for a request.
+func joinProof(nonce []byte, nodeID, clusterAddr string, csr []byte) []byte {
+	m := hmac.New(sha256.New, nonce)
+	for _, part := range [][]byte{[]byte(nodeID), []byte(clusterAddr), csr} {
+		var l [4]byte
+		binary.BigEndian.PutUint32(l[:], uint32(len(part)))
+		m.Write(l[:])
+		m.Write(part)
+	}
+	return m.Sum(nil)
 }
 
 // JoinGrant admits a node: its signed certificate, the CA, the gossip key
@@ -90,8 +112,13 @@ type JoinGrant struct {
 }
 
 type openChallenge struct {
+	nodeID  string
 	nonce   []byte
 	expires time.Time
+	// grant is kept after a right answer, so a joiner whose answer got
+	// lost on the way back can ask again and get the same grant.
+	grant *JoinGrant
+	proof []byte
 }
 
 // pendingJoin is a joining node's state between the challenge and the
@@ -202,18 +229,26 @@ func (n *Node) JoinChallenge(ctx context.Context, nodeID string) (*JoinChallenge
 		return nil, err
 	}
 	now := time.Now()
+	cid, err := randomID()
+	if err != nil {
+		return nil, err
+	}
 	n.joinMu.Lock()
 	defer n.joinMu.Unlock()
+	var oldest string
 	for id, c := range n.challenges {
 		if now.After(c.expires) {
 			delete(n.challenges, id)
+		} else if oldest == "" || c.expires.Before(n.challenges[oldest].expires) {
+			oldest = id
 		}
 	}
-	if _, ok := n.challenges[nodeID]; !ok && len(n.challenges) >= maxOpenChallenges {
-		return nil, fmt.Errorf("%w: too many joins in progress; retry in a few minutes", ErrInvalidRequest)
+	if len(n.challenges) >= maxOpenChallenges {
+		// Full (a flood of requests): the oldest open challenge goes.
+		delete(n.challenges, oldest)
 	}
-	n.challenges[nodeID] = &openChallenge{nonce: nonce, expires: now.Add(challengeTTL)}
-	return &JoinChallenge{NodeID: nodeID, SealConfig: cfgJSON, RootKey: rootBlob, Keyring: keyringBlob, Challenge: ct}, nil
+	n.challenges[cid] = &openChallenge{nodeID: nodeID, nonce: nonce, expires: now.Add(challengeTTL)}
+	return &JoinChallenge{NodeID: nodeID, ID: cid, SealConfig: cfgJSON, RootKey: rootBlob, Keyring: keyringBlob, Challenge: ct}, nil
 }
 
 // checkNewServer refuses a node ID or cluster address already in the
@@ -253,15 +288,19 @@ func (n *Node) AdmitNode(ctx context.Context, a JoinAnswer) (*JoinGrant, error) 
 		return nil, ErrSealed
 	}
 	n.joinMu.Lock()
-	c := n.challenges[a.NodeID]
-	delete(n.challenges, a.NodeID) // one answer per challenge, right or wrong
-	n.joinMu.Unlock()
-	if c == nil || time.Now().After(c.expires) {
+	defer n.joinMu.Unlock() // one admission at a time
+	c := n.challenges[a.ChallengeID]
+	if c == nil || c.nodeID != a.NodeID || time.Now().After(c.expires) {
 		return nil, ErrJoinExpired
 	}
-	if subtle.ConstantTimeCompare(c.nonce, a.Answer) != 1 {
+	proof := joinProof(c.nonce, a.NodeID, a.ClusterAddr, a.CSR)
+	if subtle.ConstantTimeCompare(proof, a.Answer) != 1 {
+		delete(n.challenges, a.ChallengeID) // a wrong answer spends it
 		n.log.Warn("join refused: wrong answer to the challenge", "server_id", a.NodeID)
 		return nil, ErrJoinDenied
+	}
+	if c.grant != nil {
+		return c.grant, nil // the same request again: its answer was lost
 	}
 	if err := n.checkNewServer(a.NodeID, a.ClusterAddr); err != nil {
 		return nil, err
@@ -293,8 +332,9 @@ func (n *Node) AdmitNode(ctx context.Context, a JoinAnswer) (*JoinGrant, error) 
 	if id := n.ident.Load(); id != nil {
 		caBundle = mergePEM(caBundle, id.TLS.CAPEM)
 	}
-	return &JoinGrant{CertPEM: certPEM, CAPEM: caBundle, GossipKey: gossipKey,
-		GossipPeers: n.gossipPeers(), Index: f.Index()}, nil
+	c.grant = &JoinGrant{CertPEM: certPEM, CAPEM: caBundle, GossipKey: gossipKey,
+		GossipPeers: n.gossipPeers(), Index: f.Index()}
+	return c.grant, nil
 }
 
 func (n *Node) clusterCA() (*link.ClusterCA, error) {
@@ -318,7 +358,8 @@ func (n *Node) clusterCA() (*link.ClusterCA, error) {
 // Unseal reaches the threshold, the node answers the challenge through
 // send, installs the certificate it is granted, catches up and unseals.
 // It returns ErrAlreadyMember for a node with Raft state, or
-// ErrInvalidRequest for a challenge that does not parse.
+// ErrInvalidRequest for a challenge that does not parse. A new challenge
+// replaces a pending one (and the shares given so far).
 func (n *Node) PrepareJoin(ch *JoinChallenge, send func(context.Context, JoinAnswer) (*JoinGrant, error)) error {
 	if n.isMember() {
 		return ErrAlreadyMember
@@ -367,26 +408,27 @@ func (n *Node) completeJoin(ctx context.Context, j *pendingJoin, unsealKey []byt
 	if err != nil {
 		return fmt.Errorf("cluster: the leader's keyring does not open with this root key: %w", err)
 	}
-	answer, err := kr.Decrypt([]byte(challengeAAD+n.cfg.NodeID), j.ch.Challenge)
+	nonce, err := kr.Decrypt([]byte(challengeAAD+n.cfg.NodeID), j.ch.Challenge)
 	kr.Zero()
 	if err != nil {
 		return fmt.Errorf("%w: the challenge was not made for node %q", ErrInvalidRequest, n.cfg.NodeID)
 	}
+	clusterAddr := n.ClusterAddr()
 	grant, err := j.send(ctx, JoinAnswer{
-		NodeID: n.cfg.NodeID, ClusterAddr: n.ClusterAddr(), APIAddr: n.cfg.APIAddr,
-		GossipAddr: n.gossipAddr(), Answer: answer, CSR: j.csrPEM,
+		NodeID: n.cfg.NodeID, ChallengeID: j.ch.ID, ClusterAddr: clusterAddr, APIAddr: n.cfg.APIAddr,
+		GossipAddr: n.gossipAddr(), Answer: joinProof(nonce, n.cfg.NodeID, clusterAddr, j.csrPEM), CSR: j.csrPEM,
 	})
-	if errors.Is(err, ErrJoinExpired) || errors.Is(err, ErrJoinDenied) || errors.Is(err, ErrNodeExists) {
-		// This challenge is spent: join again for a new one.
+	clear(nonce)
+	if err != nil {
+		// Whatever went wrong (refused, expired, the leader changed or
+		// could not be reached), this challenge is of no more use: the
+		// node stops joining, and retry_join or another join starts over.
 		n.mu.Lock()
 		if n.joining == j {
 			n.joining = nil
 		}
 		n.mu.Unlock()
-		return err
-	}
-	if err != nil {
-		return err
+		return fmt.Errorf("%w (join again for a new challenge)", err)
 	}
 	id := &localIdentity{TLS: link.Identity{CertPEM: grant.CertPEM, KeyPEM: j.keyPEM, CAPEM: grant.CAPEM},
 		GossipKey: grant.GossipKey, GossipPeers: grant.GossipPeers}
@@ -410,6 +452,8 @@ func (n *Node) completeJoin(ctx context.Context, j *pendingJoin, unsealKey []byt
 // installIdentity validates and saves the node's identity, hands the
 // certificate to the cluster port and starts gossip.
 func (n *Node) installIdentity(id *localIdentity) error {
+	n.identMu.Lock()
+	defer n.identMu.Unlock()
 	cert, pool, err := id.TLS.TLS()
 	if err != nil {
 		return err
@@ -428,6 +472,8 @@ func (n *Node) installIdentity(id *localIdentity) error {
 // the leader from a follower). It returns ErrUnknownPeer, ErrLastVoter,
 // ErrNotLeader when no leader can be reached, or a Raft error.
 func (n *Node) RemovePeer(ctx context.Context, id string) error {
+	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
+	defer cancel()
 	if !n.IsLeader() {
 		_, err := n.forwardCall(ctx, append([]byte{fwdRemovePeer}, id...))
 		return err
@@ -499,6 +545,8 @@ func initPKI(kr *seal.Keyring, clusterID string) (ops []fsm.Op, ca *link.Cluster
 // other), and also accept nodes that join later with a certificate of
 // the restored CA.
 func (n *Node) trustStateCA() {
+	n.identMu.Lock()
+	defer n.identMu.Unlock()
 	id := n.ident.Load()
 	if id == nil {
 		return

@@ -39,6 +39,9 @@ func (n *Node) CheckLease() error {
 	if last.IsZero() {
 		return fmt.Errorf("%w: no leader has contacted it since it started", ErrLeaderLost)
 	}
+	if down := n.steppedDown.Load(); down != 0 && !last.After(time.Unix(0, down).Add(10*time.Millisecond)) {
+		return fmt.Errorf("%w: it stepped down as leader and no leader has contacted it since", ErrLeaderLost)
+	}
 	if age := time.Since(last); age > n.cfg.LeaderContactLease {
 		return fmt.Errorf("%w for %s (lease %s)", ErrLeaderLost, age.Round(time.Millisecond), n.cfg.LeaderContactLease)
 	}
@@ -171,11 +174,74 @@ func (n *Node) gossipNode() *gossip.Gossip {
 	return n.gossip
 }
 
-// updateGossipMeta tells peers this node's seal state.
+// updateGossipMeta tells peers this node's seal state (soon: one
+// publisher sends the latest state, so updates never overtake each other).
 func (n *Node) updateGossipMeta() {
-	if g := n.gossipNode(); g != nil {
-		go g.SetMeta(n.localMeta())
+	select {
+	case n.metaUpdate <- struct{}{}:
+	default:
 	}
+}
+
+func (n *Node) publishMeta() {
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-n.metaUpdate:
+		}
+		if g := n.gossipNode(); g != nil {
+			if err := g.SetMeta(n.localMeta()); err != nil {
+				n.log.Debug("gossip meta update failed", "error", err)
+			}
+		}
+	}
+}
+
+// watchLeadership notes when this node stops being leader: Raft counts
+// its step-down as contact with a leader, which must not extend its lease.
+func (n *Node) watchLeadership() {
+	ch := make(chan raft.Observation, 8)
+	n.raft.RegisterObserver(raft.NewObserver(ch, false, func(o *raft.Observation) bool {
+		_, ok := o.Data.(raft.RaftState)
+		return ok
+	}))
+	go func() {
+		wasLeader := false
+		for {
+			select {
+			case <-n.closed:
+				return
+			case o := <-ch:
+				st := o.Data.(raft.RaftState)
+				if wasLeader && st != raft.Leader {
+					n.steppedDown.Store(time.Now().UnixNano())
+				}
+				wasLeader = st == raft.Leader
+			}
+		}
+	}()
+}
+
+// checkPeer admits a cluster-port connection from the node named in its
+// certificate only while that node is in the Raft configuration (or this
+// node has none yet: it is joining and the leader is calling). So a
+// removed node's certificate opens nothing.
+func (n *Node) checkPeer(nodeID string) error {
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return err
+	}
+	servers := f.Configuration().Servers
+	if len(servers) == 0 {
+		return nil
+	}
+	for _, s := range servers {
+		if string(s.ID) == nodeID {
+			return nil
+		}
+	}
+	return fmt.Errorf("cluster: %q is not a member of this cluster", nodeID)
 }
 
 // gossipPeers lists the gossip addresses of live members (this node too).
@@ -196,6 +262,8 @@ func (n *Node) gossipPeers() []string {
 // rememberGossipPeers keeps the members' gossip addresses in the identity
 // file, so the node finds the pool again after a restart.
 func (n *Node) rememberGossipPeers() {
+	n.identMu.Lock()
+	defer n.identMu.Unlock()
 	id := n.ident.Load()
 	peers := n.gossipPeers()
 	if id == nil || len(peers) == 0 {

@@ -155,7 +155,8 @@ type Node struct {
 	link   *link.ClusterLink
 	fwd    *forward.Client
 	fwdSrv *forward.Server
-	closed chan struct{}
+	closed    chan struct{}
+	closeOnce sync.Once
 
 	// member is true once the node belongs to a cluster: it had Raft
 	// state at start, bootstrapped, or was admitted by a leader.
@@ -166,8 +167,12 @@ type Node struct {
 	joinMu     sync.Mutex
 	challenges map[string]*openChallenge // leader: open join challenges
 
-	gossipMu sync.Mutex
-	gossip   *gossip.Gossip
+	gossipMu   sync.Mutex
+	gossip     *gossip.Gossip
+	metaUpdate chan struct{} // wakes the gossip meta publisher
+	identMu    sync.Mutex    // serializes changes of the identity file
+	// steppedDown is when this node last stopped being leader (unix nanos).
+	steppedDown atomic.Int64
 	pilotMu  sync.Mutex
 	pilot    autopilotState
 
@@ -210,7 +215,8 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: creating data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), challenges: map[string]*openChallenge{}}
+	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), challenges: map[string]*openChallenge{},
+		metaUpdate: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -296,7 +302,9 @@ func New(cfg Config) (*Node, error) {
 	if n.raft, err = raft.NewRaft(rc, signalingFSM{FSM: n.fsm, n: n}, n.logs, n.logs, n.snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("cluster: starting raft: %w", err)
 	}
-	n.member.Store(hasState)
+	// A node with an identity was initialized or admitted, even if it
+	// restarted before any entry reached it.
+	n.member.Store(hasState || id != nil)
 	n.audit = newAuditLog(n)
 	n.fwd = forward.NewClient(func(ctx context.Context, addr string) (net.Conn, error) {
 		timeout := 5 * time.Second
@@ -317,6 +325,9 @@ func New(cfg Config) (*Node, error) {
 		go n.checkpointLoop(cfg.AuditCheckpointInterval)
 	}
 	go n.autopilotLoop()
+	go n.publishMeta()
+	n.watchLeadership()
+	n.link.SetPeerCheck(n.checkPeer)
 	ok = true
 	return n, nil
 }
@@ -437,10 +448,10 @@ func (n *Node) Snapshot() error { return n.raft.Snapshot().Error() }
 
 // Shutdown seals the node, stops Raft and closes the stores.
 func (n *Node) Shutdown() error {
-	select {
-	case <-n.closed:
+	first := false
+	n.closeOnce.Do(func() { first = true })
+	if !first {
 		return nil
-	default:
 	}
 	n.Seal()
 	close(n.closed)

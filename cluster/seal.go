@@ -305,6 +305,9 @@ func (n *Node) unsealWith(ctx context.Context, unsealKey []byte) error {
 	n.unsealedRoot = rootBlob
 	n.mu.Unlock()
 	n.log.Info("unsealed")
+	if n.isMember() {
+		go n.audit.flushHeld()
+	}
 	n.trustStateCA()
 	n.updateGossipMeta()
 	return nil

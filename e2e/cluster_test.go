@@ -417,8 +417,16 @@ func TestClusterJoinBadInput(t *testing.T) {
 		t.Fatalf("challenge for an existing ID: %d %s", code, body)
 	}
 	// A wrong answer.
-	post(l, "sys/storage/raft/bootstrap/challenge", map[string]any{"server_id": "n7"})
-	if code, body := post(l, "sys/storage/raft/bootstrap/answer", map[string]any{"server_id": "n7", "cluster_addr": "127.0.0.1:1", "answer": b64(make([]byte, 32)), "csr": b64([]byte("x"))}); code != 403 {
+	code, body := post(l, "sys/storage/raft/bootstrap/challenge", map[string]any{"server_id": "n7"})
+	var ch struct {
+		Data struct {
+			ID string `json:"challenge_id"`
+		} `json:"data"`
+	}
+	if code != 200 || json.Unmarshal([]byte(body), &ch) != nil || ch.Data.ID == "" {
+		t.Fatalf("challenge: %d %s", code, body)
+	}
+	if code, body := post(l, "sys/storage/raft/bootstrap/answer", map[string]any{"server_id": "n7", "challenge_id": ch.Data.ID, "cluster_addr": "127.0.0.1:1", "answer": b64(make([]byte, 32)), "csr": b64([]byte("x"))}); code != 403 {
 		t.Fatalf("wrong answer: %d %s", code, body)
 	}
 	// An expired or never issued challenge.

@@ -170,14 +170,12 @@ type Joiner struct {
 	Client *http.Client // nil: a client with a 10 s timeout
 }
 
-// Join asks the cluster at apiAddr (any member) to admit the node. It
+// Join asks the cluster at apiAddr (any member) to admit the node; a new
+// challenge replaces one the node was waiting with. It
 // returns cluster.ErrAlreadyMember for a node with Raft state, an error
 // wrapping errNotKeyraft when apiAddr is not a keyraft API, or the
 // leader's refusal.
 func (j *Joiner) Join(ctx context.Context, apiAddr string) error {
-	if j.Node.Joining() {
-		return nil
-	}
 	if j.Node.IsMember() {
 		return cluster.ErrAlreadyMember
 	}
@@ -207,7 +205,7 @@ func (j *Joiner) client() *http.Client {
 	if j.Client != nil {
 		return j.Client
 	}
-	return &http.Client{Timeout: 10 * time.Second}
+	return &http.Client{Timeout: 30 * time.Second}
 }
 
 // findLeader asks apiAddr who leads and returns the leader's API address.

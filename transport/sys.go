@@ -205,7 +205,9 @@ func (a *API) sysUnseal(req *request) reply {
 	case errors.Is(err, cluster.ErrInvalidUnsealKey):
 		return errReply(http.StatusBadRequest, "unseal failed, invalid key: "+strings.TrimPrefix(err.Error(), cluster.ErrInvalidUnsealKey.Error()+": "))
 	case err != nil:
-		return a.errorReply(err)
+		// A joining node's unseal also finishes its join: its refusals
+		// (expired, denied, node ID taken) are the caller's to act on.
+		return a.membershipError(err)
 	}
 	return reply{raw: a.sealStatus()}
 }

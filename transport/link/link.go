@@ -33,6 +33,7 @@ type ClusterLink struct {
 	ln        net.Listener
 	advertise net.Addr
 	creds     atomic.Pointer[credentials]
+	peerCheck atomic.Pointer[func(string) error]
 	dialFrom  net.Addr // local address outgoing connections bind to (nil: any)
 	log       hclog.Logger
 
@@ -81,6 +82,12 @@ func (l *ClusterLink) SetCredentials(cert tls.Certificate, ca *x509.CertPool) {
 	l.creds.Store(&credentials{cert: cert, pool: ca})
 }
 
+// SetPeerCheck installs a check of every incoming connection's peer, by
+// the common name of its (already verified) certificate — the node ID. A
+// node uses it to refuse nodes that are no longer members, whose
+// certificates are still valid.
+func (l *ClusterLink) SetPeerCheck(check func(nodeID string) error) { l.peerCheck.Store(&check) }
+
 // HasCredentials reports whether SetCredentials was called.
 func (l *ClusterLink) HasCredentials() bool { return l.creds.Load() != nil }
 
@@ -99,6 +106,13 @@ func (l *ClusterLink) serverConfig() *tls.Config {
 				ClientCAs:    c.pool,
 				NextProtos:   []string{ProtoRaft, ProtoForward},
 				Certificates: []tls.Certificate{cert},
+				VerifyConnection: func(cs tls.ConnectionState) error {
+					check := l.peerCheck.Load()
+					if check == nil || len(cs.PeerCertificates) == 0 {
+						return nil
+					}
+					return (*check)(cs.PeerCertificates[0].Subject.CommonName)
+				},
 			}, nil
 		},
 	}
