@@ -207,11 +207,16 @@ func remoteError(msg string) error {
 // commit puts an encoded command through Raft: directly on the leader,
 // forwarded from a follower. A follower answers only after its own state
 // machine has applied the entry, so a client reads its own writes.
-func (n *Node) commit(ctx context.Context, data []byte) (*fsm.Result, error) {
+//
+// eventsOnly says the command carries audit events and nothing else: a
+// follower answers as soon as the leader says it committed (on a quorum),
+// since nothing is read back through this node — waiting for the local
+// apply would cost up to Raft's commit timeout per batch.
+func (n *Node) commit(ctx context.Context, data []byte, eventsOnly bool) (*fsm.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, n.cfg.ApplyTimeout)
 	defer cancel()
 	for {
-		res, err := n.commitOnce(ctx, data)
+		res, err := n.commitOnce(ctx, data, eventsOnly)
 		if errors.Is(err, errBecameLeader) {
 			continue
 		}
@@ -219,7 +224,7 @@ func (n *Node) commit(ctx context.Context, data []byte) (*fsm.Result, error) {
 	}
 }
 
-func (n *Node) commitOnce(ctx context.Context, data []byte) (*fsm.Result, error) {
+func (n *Node) commitOnce(ctx context.Context, data []byte, eventsOnly bool) (*fsm.Result, error) {
 	if n.IsLeader() {
 		timeout := n.cfg.ApplyTimeout
 		if dl, ok := ctx.Deadline(); ok && time.Until(dl) < timeout {
@@ -256,6 +261,11 @@ func (n *Node) commitOnce(ctx context.Context, data []byte) (*fsm.Result, error)
 	res, err := decodeResult(resp)
 	if err != nil {
 		return nil, err
+	}
+	if eventsOnly {
+		// An audit batch only has to be committed on a quorum, which the
+		// leader's answer says; nobody reads it back through this node.
+		return res, nil
 	}
 	if err := n.waitApplied(ctx, res.Index); err != nil {
 		return nil, fmt.Errorf("cluster: committed at %d, but this node has not applied it yet: %w", res.Index, err)

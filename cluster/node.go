@@ -285,6 +285,11 @@ func New(cfg Config) (*Node, error) {
 	rc.ElectionTimeout = cfg.ElectionTimeout
 	rc.LeaderLeaseTimeout = cfg.LeaderLeaseTimeout
 	rc.SnapshotInterval = cfg.SnapshotInterval
+	// Followers learn that an entry committed from the leader's next
+	// AppendEntries; when the leader is idle that is CommitTimeout later.
+	// A follower that forwarded a write waits for exactly that before it
+	// answers, so keep it short (Raft's default is 50 ms).
+	rc.CommitTimeout = 5 * time.Millisecond
 	rc.SnapshotThreshold = cfg.SnapshotThreshold
 	// The state store is durable and knows its applied index; restore a
 	// snapshot at start only when the store is behind it (say, lost).
@@ -432,7 +437,8 @@ func (n *Node) Apply(ctx context.Context, cmd *fsm.Command) (*fsm.Result, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
-	res, err := n.commit(ctx, data)
+	eventsOnly := len(cmd.Ops) == 0 && len(cmd.Conds) == 0 && len(cmd.Checkpoint) == 0 && cmd.CompactAuditTo == 0
+	res, err := n.commit(ctx, data, eventsOnly)
 	if err != nil {
 		return nil, err
 	}
