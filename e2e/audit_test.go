@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -179,14 +180,31 @@ func TestAuditExactlyOnceAcrossLeaderKill(t *testing.T) {
 			survivor = n
 		}
 	}
+	t0 := time.Now()
 	checkExactlyOnce(t, acked, auditEventsByRequest(t, survivor.client(c.root)))
+	t.Logf("counted the events in %s", time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
 	leader.start()
 	leader.unseal(c.shares[0], c.shares[1])
+	t.Logf("restarted and unsealed the old leader in %s", time.Since(t0).Round(time.Millisecond))
+	t0 = time.Now()
+	defer func() { t.Logf("verified on every node in %s", time.Since(t0).Round(time.Millisecond)) }()
 	for _, n := range c.nodes {
 		cl := n.client(c.root)
-		waitFor(t, leaderWait, n.nodeID+"'s audit chain to verify", func() bool {
+		var last any
+		ctx, cancel := context.WithTimeout(context.Background(), leaderWait)
+		_, err := poll(ctx, nil, func() (struct{}, bool) {
 			s, err := cl.Logical().Read("sys/audit/verify")
-			return err == nil && s.Data["valid"] == true
+			if err != nil {
+				last = err
+				return struct{}{}, false
+			}
+			last = s.Data
+			return struct{}{}, s.Data["valid"] == true
 		})
+		cancel()
+		if err != nil {
+			t.Fatalf("%s's audit chain does not verify: %v", n.nodeID, last)
+		}
 	}
 }
