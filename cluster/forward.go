@@ -273,7 +273,8 @@ func (n *Node) commitOnce(ctx context.Context, data []byte, eventsOnly bool) (*f
 	return res, nil
 }
 
-// waitApplied blocks until the local state machine has applied index.
+// waitApplied blocks until the local state machine has applied the
+// command at index.
 func (n *Node) waitApplied(ctx context.Context, index uint64) error {
 	for {
 		ch := n.applied.wait()

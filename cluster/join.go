@@ -69,7 +69,9 @@ type JoinChallenge struct {
 	// else can answer (or burn) a challenge they did not ask for.
 	ID         string `json:"challenge_id"`
 	SealConfig []byte `json:"seal_config"`
-	RootKey    []byte `json:"root_key"`
+	// RootKeys are the root key as each seal wraps it ("shamir",
+	// "pkcs11"), so a node can join with whichever seal it has.
+	RootKeys   map[string][]byte `json:"root_keys"`
 	Keyring    []byte `json:"keyring"`
 	Challenge  []byte `json:"challenge"`
 }
@@ -212,9 +214,15 @@ func (n *Node) JoinChallenge(ctx context.Context, nodeID string) (*JoinChallenge
 	if err != nil {
 		return nil, err
 	}
-	rootBlob, _, err := n.fsm.Get(keyRootKey)
-	if err != nil {
-		return nil, err
+	rootKeys := map[string][]byte{}
+	for _, t := range sealTypes {
+		blob, _, err := n.fsm.Get(rootKeyRecord(t))
+		if err != nil {
+			return nil, err
+		}
+		if blob != nil {
+			rootKeys[t] = blob
+		}
 	}
 	keyringBlob, _, err := n.fsm.Get(keyKeyring)
 	if err != nil {
@@ -248,7 +256,7 @@ func (n *Node) JoinChallenge(ctx context.Context, nodeID string) (*JoinChallenge
 		delete(n.challenges, oldest)
 	}
 	n.challenges[cid] = &openChallenge{nodeID: nodeID, nonce: nonce, expires: now.Add(challengeTTL)}
-	return &JoinChallenge{NodeID: nodeID, ID: cid, SealConfig: cfgJSON, RootKey: rootBlob, Keyring: keyringBlob, Challenge: ct}, nil
+	return &JoinChallenge{NodeID: nodeID, ID: cid, SealConfig: cfgJSON, RootKeys: rootKeys, Keyring: keyringBlob, Challenge: ct}, nil
 }
 
 // checkNewServer refuses a node ID or cluster address already in the
@@ -321,8 +329,7 @@ func (n *Node) AdmitNode(ctx context.Context, a JoinAnswer) (*JoinGrant, error) 
 	} else if gossipKey, _, err = n.Read(keyGossipKey); err != nil {
 		return nil, err
 	}
-	f := n.raft.AddNonvoter(raft.ServerID(a.NodeID), raft.ServerAddress(a.ClusterAddr), 0, n.cfg.ApplyTimeout)
-	if err := f.Error(); err != nil {
+	if err := n.raft.AddNonvoter(raft.ServerID(a.NodeID), raft.ServerAddress(a.ClusterAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
 		return nil, fmt.Errorf("cluster: adding %s: %w", a.NodeID, err)
 	}
 	n.log.Info("admitted a node as non-voter", "server_id", a.NodeID, "cluster_addr", a.ClusterAddr)
@@ -332,8 +339,11 @@ func (n *Node) AdmitNode(ctx context.Context, a JoinAnswer) (*JoinGrant, error) 
 	if id := n.ident.Load(); id != nil {
 		caBundle = mergePEM(caBundle, id.TLS.CAPEM)
 	}
+	// Index: the last command this node applied; the joiner's state
+	// machine must get there (the configuration change itself is never
+	// applied by a state machine).
 	c.grant = &JoinGrant{CertPEM: certPEM, CAPEM: caBundle, GossipKey: gossipKey,
-		GossipPeers: n.gossipPeers(), Index: f.Index()}
+		GossipPeers: n.gossipPeers(), Index: n.fsm.AppliedIndex()}
 	return c.grant, nil
 }
 
@@ -368,8 +378,11 @@ func (n *Node) PrepareJoin(ch *JoinChallenge, send func(context.Context, JoinAns
 	if err := json.Unmarshal(ch.SealConfig, &cfg); err != nil || cfg.Threshold < 1 || cfg.Shares < cfg.Threshold || cfg.Shares > 255 {
 		return fmt.Errorf("%w: the leader sent an unusable seal configuration", ErrInvalidRequest)
 	}
-	if len(ch.RootKey) == 0 || len(ch.Keyring) == 0 || len(ch.Challenge) == 0 {
+	if len(ch.RootKeys) == 0 || len(ch.Keyring) == 0 || len(ch.Challenge) == 0 {
 		return fmt.Errorf("%w: the leader sent an incomplete challenge", ErrInvalidRequest)
+	}
+	if n.cfg.AutoSeal != nil && len(ch.RootKeys[n.cfg.AutoSealType]) == 0 {
+		return fmt.Errorf("%w: this node unseals with a %s seal, but the cluster's root key is not wrapped by one (migrate the cluster's seal first)", ErrInvalidRequest, n.cfg.AutoSealType)
 	}
 	keyPEM, csrPEM, err := link.NewNodeKey(n.cfg.NodeID)
 	if err != nil {
@@ -393,15 +406,13 @@ func (n *Node) Joining() bool {
 
 // completeJoin runs when a joining node has the unseal key: it proves it
 // to the leader, installs the grant, catches up and unseals.
-func (n *Node) completeJoin(ctx context.Context, j *pendingJoin, unsealKey []byte) error {
-	shamir, err := seal.NewShamir(unsealKey)
+func (n *Node) completeJoin(ctx context.Context, j *pendingJoin, s seal.Seal) error {
+	rootKey, err := s.Unwrap(ctx, j.ch.RootKeys[s.Type()])
 	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
-	}
-	rootKey, err := shamir.Unwrap(ctx, j.ch.RootKey)
-	shamir.Zero()
-	if err != nil {
-		return fmt.Errorf("%w: the shares do not form the unseal key", ErrInvalidUnsealKey)
+		if s.Type() == "shamir" {
+			return fmt.Errorf("%w: the shares do not form the unseal key", ErrInvalidUnsealKey)
+		}
+		return fmt.Errorf("%w: the %s seal cannot unwrap the cluster's root key: %v", ErrSealUnavailable, s.Type(), err)
 	}
 	kr, err := seal.UnwrapKeyring(rootKey, j.ch.Keyring)
 	clear(rootKey)
@@ -446,7 +457,7 @@ func (n *Node) completeJoin(ctx context.Context, j *pendingJoin, unsealKey []byt
 		return fmt.Errorf("cluster: joined, but catching up with the leader failed (unseal again to retry): %w", err)
 	}
 	n.audit.flushHeld()
-	return n.unsealWith(ctx, unsealKey)
+	return n.unsealWithSeal(ctx, s)
 }
 
 // installIdentity validates and saves the node's identity, hands the

@@ -64,7 +64,7 @@ func (n *Node) afterRestore() {
 		return
 	}
 	n.log.Warn("a restored snapshot replaced the root of trust; sealing")
-	go n.Seal()
+	go n.sealInternal()
 }
 
 // gossipAddr is where this node gossips (or will, once it has a key).

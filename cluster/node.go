@@ -86,6 +86,12 @@ type Config struct {
 	LeaderContactLease time.Duration
 	// Autopilot promotes healthy non-voters and removes dead voters.
 	Autopilot AutopilotConfig
+	// AutoSeal, when set, opens the node's auto-unseal seal (PKCS#11):
+	// the node then unseals itself at start and after a restore, with
+	// no shares, retrying with backoff while the seal is unavailable.
+	// AutoSealType names it ("pkcs11"). Nil means Shamir.
+	AutoSeal     func(ctx context.Context) (seal.Seal, error)
+	AutoSealType string
 	// TLS, when set, is the operator's own certificate, key and CA for
 	// the cluster port, used instead of the ones the cluster CA issues.
 	TLS *link.Identity
@@ -128,6 +134,8 @@ func (c Config) Validate() error {
 		return errors.New("cluster: must retain at least one snapshot")
 	case c.LeaderLeaseTimeout > c.HeartbeatTimeout:
 		return errors.New("cluster: leader lease timeout must not exceed the heartbeat timeout")
+	case c.AutoSeal != nil && c.AutoSealType == "":
+		return errors.New("cluster: an auto-unseal seal needs its type")
 	case c.LeaderContactLease < c.HeartbeatTimeout:
 		return errors.New("cluster: leader contact lease must be at least the heartbeat timeout")
 	}
@@ -171,6 +179,8 @@ type Node struct {
 	gossip     *gossip.Gossip
 	metaUpdate chan struct{} // wakes the gossip meta publisher
 	identMu    sync.Mutex    // serializes changes of the identity file
+	operatorSealed atomic.Bool // sealed by the operator: no auto-unseal until restart
+	autoSeal       autoSealState
 	// steppedDown is when this node last stopped being leader (unix nanos).
 	steppedDown atomic.Int64
 	pilotMu  sync.Mutex
@@ -297,7 +307,7 @@ func New(cfg Config) (*Node, error) {
 	if snaps, err := n.snaps.List(); err == nil && len(snaps) > 0 && snaps[0].Index > n.fsm.AppliedIndex() {
 		rc.NoSnapshotRestoreOnStart = false
 	}
-	if n.bootIndex, err = n.logs.LastIndex(); err != nil {
+	if n.bootIndex, err = lastCommandIndex(n.logs); err != nil {
 		return nil, fmt.Errorf("cluster: reading raft log: %w", err)
 	}
 	hasState, err := raft.HasExistingState(n.logs, n.logs, n.snaps)
@@ -331,6 +341,9 @@ func New(cfg Config) (*Node, error) {
 	}
 	go n.autopilotLoop()
 	go n.publishMeta()
+	if cfg.AutoSeal != nil {
+		go n.autoUnsealLoop()
+	}
 	n.watchLeadership()
 	n.link.SetPeerCheck(n.checkPeer)
 	ok = true
@@ -344,18 +357,48 @@ func (n *Node) CaughtUp() bool {
 	if n.caughtUp.Load() {
 		return true
 	}
-	applied := n.fsm.AppliedIndex()
-	ok := applied >= n.bootIndex
+	ok := n.fsm.AppliedIndex() >= n.bootIndex
 	if !ok && !n.IsLeader() {
+		// A tail the node had at start may never commit (a new leader
+		// truncates it): caught up is then having applied what the
+		// leader committed. Raft's applied index counts no-ops and
+		// configuration changes, which never reach the state machine.
 		if a, _ := n.raft.LeaderWithID(); a != "" {
 			c := n.raft.CommitIndex()
-			ok = c > 0 && applied >= c
+			ok = c > 0 && n.raft.AppliedIndex() >= c
 		}
 	}
 	if ok {
 		n.caughtUp.Store(true)
 	}
 	return ok
+}
+
+// lastCommandIndex is the index of the last command entry in the log (0
+// when none): the state machine never sees no-ops and configuration
+// changes, so that is how far it must get to be where the node was.
+func lastCommandIndex(logs raft.LogStore) (uint64, error) {
+	first, err := logs.FirstIndex()
+	if err != nil {
+		return 0, err
+	}
+	last, err := logs.LastIndex()
+	if err != nil {
+		return 0, err
+	}
+	for i := last; i >= first && i > 0; i-- {
+		var l raft.Log
+		if err := logs.GetLog(i, &l); err != nil {
+			if errors.Is(err, raft.ErrLogNotFound) {
+				continue
+			}
+			return 0, err
+		}
+		if l.Type == raft.LogCommand {
+			return i, nil
+		}
+	}
+	return 0, nil
 }
 
 // ClusterAddr is the address Raft listens on.
@@ -459,11 +502,12 @@ func (n *Node) Shutdown() error {
 	if !first {
 		return nil
 	}
-	n.Seal()
+	n.sealInternal()
 	close(n.closed)
 	n.stopGossip()
 	n.fwd.Close()
 	n.fwdSrv.Close()
+	n.closeAutoSeal()
 	err := n.raft.Shutdown().Error()
 	n.closeStores()
 	return err
@@ -582,7 +626,7 @@ func (n *Node) RestoreSnapshot(ctx context.Context, file *os.File) (fsm.AuditHea
 	if err := n.raft.Restore(meta, file, n.cfg.ApplyTimeout); err != nil {
 		return prev, fmt.Errorf("cluster: restoring snapshot: %w", err)
 	}
-	n.Seal()
+	n.sealInternal()
 	n.log.Warn("state replaced from a snapshot; sealed until unsealed with the snapshot's shares",
 		"previous_audit_seq", prev.Seq, "restored_audit_seq", n.fsm.AuditHead().Seq)
 	return prev, nil

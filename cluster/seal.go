@@ -28,6 +28,9 @@ const (
 
 // SealConfig is stored in the clear: it holds no secret.
 type SealConfig struct {
+	// Type is the seal that wraps the root key: "shamir", or an
+	// auto-unseal seal ("pkcs11"), for which Shares and Threshold are
+	// those of the recovery key.
 	Type        string    `json:"type"`
 	Shares      int       `json:"secret_shares"`
 	Threshold   int       `json:"secret_threshold"`
@@ -35,10 +38,13 @@ type SealConfig struct {
 	InitialTime time.Time `json:"initialized_at"`
 }
 
-// InitRequest asks for a new root of trust.
+// InitRequest asks for a new root of trust. With an auto-unseal seal the
+// recovery shares count and the secret shares are ignored.
 type InitRequest struct {
-	SecretShares    int
-	SecretThreshold int
+	SecretShares      int
+	SecretThreshold   int
+	RecoveryShares    int
+	RecoveryThreshold int
 	// RootTokenID, when set, becomes the root token (dev mode); otherwise
 	// a random one is made.
 	RootTokenID string
@@ -46,8 +52,10 @@ type InitRequest struct {
 
 // InitResult is shown to the operator once and never stored.
 type InitResult struct {
-	Keys      [][]byte
-	RootToken string
+	Keys [][]byte
+	// RecoveryKeys are the shares of the recovery key (auto-unseal only).
+	RecoveryKeys [][]byte
+	RootToken    string
 }
 
 // SealStatus is the seal-status view of a node.
@@ -60,6 +68,9 @@ type SealStatus struct {
 	Progress    int
 	ClusterName string
 	ClusterID   string
+	// RecoverySeal is true with an auto-unseal seal: the shares are
+	// recovery shares, and the node unseals itself.
+	RecoverySeal bool
 }
 
 // Init creates the root of trust: a fresh unseal key split into shares,
@@ -74,37 +85,54 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 	if n.Joining() {
 		return nil, fmt.Errorf("%w: this node is joining a cluster; unseal it with that cluster's keys", ErrInvalidRequest)
 	}
-	if req.SecretShares < 1 || req.SecretShares > 255 {
-		return nil, fmt.Errorf("%w: secret_shares must be between 1 and 255", ErrInvalidRequest)
+	auto, err := n.openAutoSeal(ctx)
+	if err != nil {
+		return nil, err
 	}
-	if req.SecretThreshold < 1 || req.SecretThreshold > req.SecretShares {
-		return nil, fmt.Errorf("%w: secret_threshold must be between 1 and secret_shares", ErrInvalidRequest)
+	shares, threshold, kind := req.SecretShares, req.SecretThreshold, "secret"
+	if auto != nil {
+		shares, threshold, kind = req.RecoveryShares, req.RecoveryThreshold, "recovery"
+		if shares == 0 && threshold == 0 {
+			shares, threshold = 5, 3 // Vault's defaults
+		}
 	}
-	if req.SecretShares > 1 && req.SecretThreshold == 1 {
-		return nil, fmt.Errorf("%w: secret_threshold must be greater than 1 when there is more than one share", ErrInvalidRequest)
+	if shares < 1 || shares > 255 {
+		return nil, fmt.Errorf("%w: %s_shares must be between 1 and 255", ErrInvalidRequest, kind)
 	}
+	if threshold < 1 || threshold > shares {
+		return nil, fmt.Errorf("%w: %s_threshold must be between 1 and %s_shares", ErrInvalidRequest, kind, kind)
+	}
+	if shares > 1 && threshold == 1 {
+		return nil, fmt.Errorf("%w: %s_threshold must be greater than 1 when there is more than one share", ErrInvalidRequest, kind)
+	}
+	// The unseal key (Shamir) or the recovery key (auto-unseal) is split
+	// into the operators' shares.
 	unsealKey, err := seal.NewRootKey()
 	if err != nil {
 		return nil, err
 	}
 	defer clear(unsealKey)
-	shares, err := seal.Split(unsealKey, req.SecretShares, req.SecretThreshold)
+	keyShares, err := seal.Split(unsealKey, shares, threshold)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRequest, err)
 	}
-	shamir, err := seal.NewShamir(unsealKey)
-	if err != nil {
-		return nil, err
+	var wrapper seal.Seal = auto
+	if auto == nil {
+		shamir, err := seal.NewShamir(unsealKey)
+		if err != nil {
+			return nil, err
+		}
+		defer shamir.Zero()
+		wrapper = shamir
 	}
-	defer shamir.Zero()
 	rootKey, err := seal.NewRootKey()
 	if err != nil {
 		return nil, err
 	}
 	defer clear(rootKey)
-	rootBlob, err := shamir.Wrap(ctx, rootKey)
+	rootBlob, err := wrapper.Wrap(ctx, rootKey)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("cluster: wrapping the root key with the %s seal: %w", wrapper.Type(), err)
 	}
 	now := time.Now().UTC()
 	keyring, err := seal.NewKeyring(now)
@@ -137,9 +165,20 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 		return nil, err
 	}
 	cfgJSON, _ := json.Marshal(SealConfig{
-		Type: "shamir", Shares: req.SecretShares, Threshold: req.SecretThreshold,
+		Type: wrapper.Type(), Shares: shares, Threshold: threshold,
 		ClusterID: clusterID, InitialTime: now,
 	})
+	var recoveryOps []fsm.Op
+	if auto != nil {
+		// The recovery key authorizes what the seal cannot: generating a
+		// root token, rekey, migration back to Shamir (where it becomes
+		// the unseal key).
+		ct, err := keyring.Encrypt([]byte(keyRecoveryKey), unsealKey)
+		if err != nil {
+			return nil, err
+		}
+		recoveryOps = append(recoveryOps, fsm.Op{Kind: fsm.OpPut, Key: keyRecoveryKey, Value: ct})
+	}
 	auditKey := make([]byte, 32)
 	if _, err := rand.Read(auditKey); err != nil {
 		return nil, err
@@ -171,13 +210,13 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 		Conds: []fsm.Cond{{Key: keySealConfig, Revision: 0}},
 		Ops: append([]fsm.Op{
 			{Kind: fsm.OpPut, Key: keySealConfig, Value: cfgJSON},
-			{Kind: fsm.OpPut, Key: keyRootKey, Value: rootBlob},
+			{Kind: fsm.OpPut, Key: rootKeyRecord(wrapper.Type()), Value: rootBlob},
 			{Kind: fsm.OpPut, Key: keyKeyring, Value: keyringBlob},
 			{Kind: fsm.OpPut, Key: tokenKey, Value: tokenCT},
 			{Kind: fsm.OpPut, Key: keyAuditHMAC, Value: auditKeyCT},
 			{Kind: fsm.OpPut, Key: keyAuditSigning, Value: auditPrivCT},
 			{Kind: fsm.OpPut, Key: fsm.AuditPublicKeyRecord, Value: auditPub},
-		}, pkiOps...),
+		}, append(pkiOps, recoveryOps...)...),
 	})
 	if errors.Is(err, fsm.ErrConflict) {
 		return nil, ErrAlreadyInitialized
@@ -194,8 +233,14 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 			return nil, err
 		}
 	}
-	n.log.Info("initialized", "shares", req.SecretShares, "threshold", req.SecretThreshold)
-	return &InitResult{Keys: shares, RootToken: token}, nil
+	n.log.Info("initialized", "seal", wrapper.Type(), "shares", shares, "threshold", threshold)
+	if auto != nil {
+		if err := n.unsealWithSeal(ctx, auto); err != nil {
+			return nil, err
+		}
+		return &InitResult{RecoveryKeys: keyShares, RootToken: token}, nil
+	}
+	return &InitResult{Keys: keyShares, RootToken: token}, nil
 }
 
 func (n *Node) sealConfig() (*SealConfig, error) {
@@ -216,6 +261,9 @@ func (n *Node) sealConfig() (*SealConfig, error) {
 // do not combine to the unseal key; progress is reset), or nil with the
 // status after the share.
 func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
+	if n.cfg.AutoSeal != nil {
+		return n.SealStatus(), ErrAutoSeal
+	}
 	if !n.CaughtUp() {
 		return n.SealStatus(), ErrNotReady
 	}
@@ -244,40 +292,48 @@ func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
 		return n.SealStatus(), nil
 	}
 	defer clear(combined)
+	shamir, err := seal.NewShamir(combined)
+	if err != nil {
+		return n.SealStatus(), fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
+	}
+	defer shamir.Zero()
 	if join != nil {
-		if err := n.completeJoin(ctx, join, combined); err != nil {
+		if err := n.completeJoin(ctx, join, shamir); err != nil {
 			return n.SealStatus(), err
 		}
 		return n.SealStatus(), nil
 	}
-	if err := n.unsealWith(ctx, combined); err != nil {
+	if err := n.unsealWithSeal(ctx, shamir); err != nil {
 		return n.SealStatus(), err
 	}
 	return n.SealStatus(), nil
 }
 
-func (n *Node) unsealWith(ctx context.Context, unsealKey []byte) error {
+// unsealWithSeal unwraps the root key with s (Shamir from shares, or the
+// auto-unseal seal) and loads the keyring and the audit keys.
+func (n *Node) unsealWithSeal(ctx context.Context, s seal.Seal) error {
 	// Seal and unseal exclude each other, so a Seal in the middle of an
 	// unseal cannot leave a sealed barrier with keys still in memory.
 	n.sealMu.Lock()
 	defer n.sealMu.Unlock()
-	shamir, err := seal.NewShamir(unsealKey)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
-	}
-	defer shamir.Zero()
-	rootBlob, _, err := n.fsm.Get(keyRootKey)
+	rootBlob, _, err := n.fsm.Get(rootKeyRecord(s.Type()))
 	if err != nil {
 		return err
+	}
+	if rootBlob == nil {
+		return fmt.Errorf("%w: the state holds no root key wrapped by a %s seal", ErrInvalidUnsealKey, s.Type())
 	}
 	keyringBlob, _, err := n.fsm.Get(keyKeyring)
 	if err != nil {
 		return err
 	}
-	rootKey, err := shamir.Unwrap(ctx, rootBlob)
+	rootKey, err := s.Unwrap(ctx, rootBlob)
 	if err != nil {
-		n.log.Warn("unseal attempt failed: the shares do not form the unseal key")
-		return fmt.Errorf("%w: the shares do not form the unseal key", ErrInvalidUnsealKey)
+		if s.Type() == "shamir" {
+			n.log.Warn("unseal attempt failed: the shares do not form the unseal key")
+			return fmt.Errorf("%w: the shares do not form the unseal key", ErrInvalidUnsealKey)
+		}
+		return fmt.Errorf("%w: the %s seal cannot unwrap the root key: %v", ErrSealUnavailable, s.Type(), err)
 	}
 	if err := n.barrier.Unseal(rootKey, keyringBlob); err != nil {
 		clear(rootKey)
@@ -320,6 +376,13 @@ func (n *Node) ResetUnseal() { n.shares.Reset() }
 // (which drop caches of unwrapped keys). A sealed node serves only status
 // and unseal.
 func (n *Node) Seal() {
+	n.operatorSealed.Store(true)
+	n.sealInternal()
+}
+
+// sealInternal seals without the operator's say: an auto-unseal node
+// unseals itself again (after a restore, say).
+func (n *Node) sealInternal() {
 	n.sealMu.Lock()
 	defer n.sealMu.Unlock()
 	n.barrier.Seal()
@@ -353,6 +416,9 @@ func (n *Node) Sealed() bool { return n.barrier.Sealed() }
 // SealStatus reports the seal state for /v1/sys/seal-status.
 func (n *Node) SealStatus() SealStatus {
 	st := SealStatus{Type: "shamir", Sealed: n.barrier.Sealed(), ClusterName: n.cfg.ClusterName}
+	if n.cfg.AutoSeal != nil {
+		st.Type, st.RecoverySeal = n.cfg.AutoSealType, true
+	}
 	cfg, err := n.sealConfig()
 	if cfg == nil && err == nil {
 		n.mu.Lock()
@@ -366,6 +432,7 @@ func (n *Node) SealStatus() SealStatus {
 		return st
 	}
 	st.Type = cfg.Type
+	st.RecoverySeal = cfg.Type != "shamir"
 	st.Initialized = true
 	st.Threshold = cfg.Threshold
 	st.Shares = cfg.Shares

@@ -192,13 +192,18 @@ func (j *Joiner) Join(ctx context.Context, apiAddr string) error {
 		map[string]string{"server_id": j.Node.Config().NodeID}, &ch); err != nil {
 		return err
 	}
-	return j.Node.PrepareJoin(&ch, func(ctx context.Context, a cluster.JoinAnswer) (*cluster.JoinGrant, error) {
+	err = j.Node.PrepareJoin(&ch, func(ctx context.Context, a cluster.JoinAnswer) (*cluster.JoinGrant, error) {
 		var g cluster.JoinGrant
 		if err := j.post(ctx, leader+"/v1/sys/storage/raft/bootstrap/answer", a, &g); err != nil {
 			return nil, err
 		}
 		return &g, nil
 	})
+	if err == nil && j.Node.AutoSealed() {
+		// An auto-unseal node answers with its seal at once.
+		err = j.Node.CompleteAutoJoin(ctx)
+	}
+	return err
 }
 
 func (j *Joiner) client() *http.Client {

@@ -115,7 +115,7 @@ func (a *API) sealStatus() map[string]any {
 		"version":       Version,
 		"build_date":    "",
 		"migration":     false,
-		"recovery_seal": false,
+		"recovery_seal": st.RecoverySeal,
 		"storage_type":  "raft",
 	}
 	if st.Initialized {
@@ -137,23 +137,29 @@ func (a *API) sysInit(req *request) reply {
 			return errReply(http.StatusBadRequest, unsupported+" is not supported")
 		}
 	}
-	for _, recovery := range []string{"recovery_shares", "recovery_threshold", "stored_shares"} {
-		if !f.Empty(recovery) {
-			return errReply(http.StatusBadRequest, recovery+" is only valid with an auto-unseal seal; this node uses shamir")
+	ints := map[string]int{}
+	for _, name := range []string{"secret_shares", "secret_threshold", "recovery_shares", "recovery_threshold", "stored_shares"} {
+		v, err := f.Int(name, 0)
+		if err != nil {
+			return errorFromTransit(err)
+		}
+		ints[name] = v
+	}
+	auto := a.cfg.Node.AutoSealed()
+	if !auto {
+		for _, recovery := range []string{"recovery_shares", "recovery_threshold", "stored_shares"} {
+			if !f.Empty(recovery) {
+				return errReply(http.StatusBadRequest, recovery+" is only valid with an auto-unseal seal; this node uses shamir")
+			}
+		}
+		if !f.Has("secret_shares") || !f.Has("secret_threshold") {
+			return errReply(http.StatusBadRequest, "secret_shares and secret_threshold are required")
 		}
 	}
-	shares, err := f.Int("secret_shares", 0)
-	if err != nil {
-		return errorFromTransit(err)
-	}
-	threshold, err := f.Int("secret_threshold", 0)
-	if err != nil {
-		return errorFromTransit(err)
-	}
-	if !f.Has("secret_shares") || !f.Has("secret_threshold") {
-		return errReply(http.StatusBadRequest, "secret_shares and secret_threshold are required")
-	}
-	res, err := a.cfg.Node.Init(req.ctx, cluster.InitRequest{SecretShares: shares, SecretThreshold: threshold})
+	res, err := a.cfg.Node.Init(req.ctx, cluster.InitRequest{
+		SecretShares: ints["secret_shares"], SecretThreshold: ints["secret_threshold"],
+		RecoveryShares: ints["recovery_shares"], RecoveryThreshold: ints["recovery_threshold"],
+	})
 	switch {
 	case errors.Is(err, cluster.ErrAlreadyInitialized):
 		return errReply(http.StatusBadRequest, "keyraft is already initialized")
@@ -162,13 +168,21 @@ func (a *API) sysInit(req *request) reply {
 	case err != nil:
 		return a.errorReply(err)
 	}
-	hexKeys := make([]string, len(res.Keys))
-	b64Keys := make([]string, len(res.Keys))
-	for i, k := range res.Keys {
-		hexKeys[i] = hex.EncodeToString(k)
-		b64Keys[i] = base64.StdEncoding.EncodeToString(k)
+	encode := func(keys [][]byte) (hexKeys, b64Keys []string) {
+		hexKeys, b64Keys = make([]string, len(keys)), make([]string, len(keys))
+		for i, k := range keys {
+			hexKeys[i] = hex.EncodeToString(k)
+			b64Keys[i] = base64.StdEncoding.EncodeToString(k)
+		}
+		return hexKeys, b64Keys
 	}
-	return reply{raw: map[string]any{"keys": hexKeys, "keys_base64": b64Keys, "root_token": res.RootToken}}
+	hexKeys, b64Keys := encode(res.Keys)
+	out := map[string]any{"keys": hexKeys, "keys_base64": b64Keys, "root_token": res.RootToken}
+	if auto {
+		rh, rb := encode(res.RecoveryKeys)
+		out["recovery_keys"], out["recovery_keys_base64"] = rh, rb
+	}
+	return reply{raw: out}
 }
 
 func (a *API) sysUnseal(req *request) reply {
@@ -204,6 +218,8 @@ func (a *API) sysUnseal(req *request) reply {
 		return errReply(http.StatusBadRequest, "keyraft is not initialized")
 	case errors.Is(err, cluster.ErrInvalidUnsealKey):
 		return errReply(http.StatusBadRequest, "unseal failed, invalid key: "+strings.TrimPrefix(err.Error(), cluster.ErrInvalidUnsealKey.Error()+": "))
+	case errors.Is(err, cluster.ErrAutoSeal):
+		return errReply(http.StatusBadRequest, "this node unseals itself with its "+a.cfg.Node.SealStatus().Type+" seal; unseal keys are not used (restart it to unseal after 'operator seal')")
 	case err != nil:
 		// A joining node's unseal also finishes its join: its refusals
 		// (expired, denied, node ID taken) are the caller's to act on.
@@ -272,6 +288,12 @@ func (a *API) sysHealth(req *request) reply {
 	if st.Initialized {
 		body["cluster_name"] = st.ClusterName
 		body["cluster_id"] = st.ClusterID
+	}
+	// An auto-unseal node whose HSM stopped answering keeps serving with
+	// the root key in memory; health says so.
+	if ok, reason := n.SealHealth(); !ok && !st.Sealed {
+		body["seal_degraded"] = true
+		body["seal_error"] = reason
 	}
 	return reply{status: status, raw: body}
 }

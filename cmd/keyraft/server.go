@@ -22,6 +22,8 @@ import (
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/config"
+	"github.com/keyraft/keyraft/seal"
+	"github.com/keyraft/keyraft/seal/pkcs11"
 	"github.com/keyraft/keyraft/transit"
 	"github.com/keyraft/keyraft/transport"
 	"github.com/keyraft/keyraft/transport/link"
@@ -394,6 +396,9 @@ func applyClusterConfig(nc *cluster.Config, cfg *config.Config) error {
 			*d.out = v
 		}
 	}
+	if err := applySealConfig(nc, cfg); err != nil {
+		return err
+	}
 	if st.ClusterTLSCertFile != "" {
 		var id link.Identity
 		for _, f := range []struct {
@@ -421,4 +426,30 @@ func buildVersion() string {
 		return bi.Main.Version
 	}
 	return "(devel)"
+}
+
+// applySealConfig sets the node's auto-unseal seal from a seal "pkcs11"
+// block. The HSM is opened by the node, lazily and with retries: a wrong
+// PIN or a missing token leaves the node sealed (one log line per
+// distinct error), never stops it.
+func applySealConfig(nc *cluster.Config, cfg *config.Config) error {
+	if cfg.OldSeal != nil {
+		return errors.New("seal migration (a disabled seal block) is not supported yet; remove the disabled block")
+	}
+	p := cfg.Seal.PKCS11
+	if cfg.Seal.Type != "pkcs11" || p == nil {
+		return nil
+	}
+	nc.AutoSealType = "pkcs11"
+	nc.AutoSeal = func(ctx context.Context) (seal.Seal, error) {
+		pin, err := p.ResolvePIN(nil, nil)
+		if err != nil {
+			return nil, err
+		}
+		return pkcs11.Open(pkcs11.Config{
+			Lib: p.Lib, Slot: p.Slot, TokenLabel: p.TokenLabel, PIN: pin,
+			KeyLabel: p.KeyLabel, Mechanism: p.Mechanism, GenerateKey: p.GenerateKey,
+		})
+	}
+	return nil
 }
