@@ -129,6 +129,9 @@ type node struct {
 	bindIP           string
 	clusterAdvertise string
 	gossipPort       int
+	seal             string   // the seal block (default: seal "shamir" {})
+	env              []string // more environment, e.g. SOFTHSM2_CONF
+	noWait           bool     // launch returns once the process runs
 
 	apiPort, clusterPort int
 	addr                 string // http://127.0.0.1:PORT once known
@@ -211,7 +214,8 @@ listener "tcp" {
 }
 api_addr = "http://127.0.0.1:%d"
 %s
-`, n.dataDir, id, ip, n.gossipPort, n.storage, n.apiPort, ip, n.clusterPort, n.apiPort, top))
+%s
+`, n.dataDir, id, ip, n.gossipPort, n.storage, n.apiPort, ip, n.clusterPort, n.apiPort, n.seal, top))
 }
 
 func (n *node) writeConfig(hcl string) {
@@ -274,7 +278,7 @@ func (n *node) launch() error {
 	// A clean environment: no VAULT_* or KEYRAFT_* of the developer's, and
 	// the dev data dir under the test's temp dir (TMPDIR), so that the
 	// test can see it removed.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + n.dir, "TMPDIR=" + n.dir}
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + n.dir, "TMPDIR=" + n.dir}, n.env...)
 	if err := cmd.Start(); err != nil {
 		return err
 	}
@@ -286,6 +290,9 @@ func (n *node) launch() error {
 		close(exited)
 	}(cmd, n.exited)
 
+	if n.noWait {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), startDeadline)
 	defer cancel()
 	if n.dev {
@@ -570,4 +577,26 @@ func (n *node) unseal(shares ...string) {
 func isStatus(err error, code int) bool {
 	var re *vault.ResponseError
 	return errors.As(err, &re) && re.StatusCode == code
+}
+
+// startAll restarts nodes at once: a node of a cluster answers (and
+// records) requests only with a quorum, so waiting for each in turn
+// would wait forever for the first.
+func startAll(t *testing.T, nodes []*node) {
+	t.Helper()
+	for _, n := range nodes {
+		n.noWait = true
+		err := n.launch()
+		n.noWait = false
+		if err != nil {
+			t.Fatalf("starting %s: %v", n.nodeID, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), startDeadline)
+	defer cancel()
+	for _, n := range nodes {
+		if err := n.waitAPI(ctx); err != nil {
+			t.Fatalf("%s did not answer after the restart: %v", n.nodeID, err)
+		}
+	}
 }

@@ -1,0 +1,132 @@
+package e2e
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+const softhsmLib = "/usr/lib/softhsm/libsofthsm2.so"
+
+// newSharedToken makes a SoftHSM2 token directory with one token,
+// "keyraft" (PIN 1234), and returns the SOFTHSM2_CONF environment entry
+// that points a process at it. Every node of a cluster uses the same
+// token, as nodes share a network HSM.
+func newSharedToken(t *testing.T) string {
+	t.Helper()
+	if _, err := os.Stat(softhsmLib); err != nil {
+		t.Fatalf("SoftHSM2 is not installed (%v): run 'bash scripts/test.sh', which installs softhsm2 and opensc", err)
+	}
+	dir := t.TempDir()
+	tokens := filepath.Join(dir, "tokens")
+	if err := os.Mkdir(tokens, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "softhsm2.conf")
+	if err := os.WriteFile(conf, []byte("directories.tokendir = "+tokens+"\nobjectstore.backend = file\nlog.level = ERROR\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("softhsm2-util", "--init-token", "--free", "--label", "keyraft", "--pin", "1234", "--so-pin", "5678")
+	cmd.Env = append(os.Environ(), "SOFTHSM2_CONF="+conf)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("softhsm2-util --init-token: %v\n%s", err, out)
+	}
+	return "SOFTHSM2_CONF=" + conf
+}
+
+const pkcs11Seal = `seal "pkcs11" {
+  lib          = "` + softhsmLib + `"
+  token_label  = "keyraft"
+  key_label    = "keyraft-root"
+  generate_key = true
+}`
+
+// A 3-node cluster whose nodes all unseal through the PKCS#11 seal
+// (SoftHSM2, one shared token): init returns recovery keys, nodes join by
+// proving they can use the seal, the PIN comes from KEYRAFT_HSM_PIN, and
+// after all nodes are killed and restarted at once every node unseals
+// itself. The key inside the token is sensitive and never extractable.
+func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
+	t.Parallel()
+	tokenEnv := newSharedToken(t)
+	var nodes []*node
+	var root string
+	for i := 1; i <= 3; i++ {
+		storage := autopilotHCL
+		if i > 1 {
+			storage += fmt.Sprintf("\n  retry_join {\n    leader_api_addr = %q\n  }", nodes[0].addr)
+		}
+		n := newConfigNodeWith(t, storage)
+		n.nodeID = fmt.Sprintf("n%d", i)
+		n.seal = pkcs11Seal
+		n.env = []string{tokenEnv, "KEYRAFT_HSM_PIN=1234"}
+		n.writeNodeConfig()
+		n.start()
+		if i == 1 {
+			body, _ := json.Marshal(map[string]int{"recovery_shares": 3, "recovery_threshold": 2})
+			resp, err := http.Post(n.addr+"/v1/sys/init", "application/json", bytes.NewReader(body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			var out struct {
+				Keys        []string `json:"keys"`
+				Recovery    []string `json:"recovery_keys"`
+				RecoveryB64 []string `json:"recovery_keys_base64"`
+				RootToken   string   `json:"root_token"`
+			}
+			if resp.StatusCode != 200 || json.Unmarshal(raw, &out) != nil || len(out.Recovery) != 3 || len(out.RecoveryB64) != 3 || len(out.Keys) != 0 {
+				t.Fatalf("init with the pkcs11 seal: %d %s", resp.StatusCode, raw)
+			}
+			root = out.RootToken
+		}
+		nodes = append(nodes, n)
+		cl := n.client("")
+		waitFor(t, leaderWait, n.nodeID+" to unseal itself", func() bool {
+			st, err := cl.Sys().SealStatus()
+			return err == nil && !st.Sealed && st.Type == "pkcs11" && st.RecoverySeal
+		})
+	}
+	c := &e2eCluster{t: t, nodes: nodes, root: root}
+	c.waitVoters(3)
+	write(t, nodes[1].client(root), "transit/keys/hsm", map[string]any{})
+	ct := encrypt(t, nodes[2].client(root), "hsm", []byte("behind the hsm"))
+
+	for _, n := range nodes {
+		n.kill()
+	}
+	startAll(t, nodes)
+	for _, n := range nodes {
+		cl := n.client(root)
+		waitFor(t, leaderWait, n.nodeID+" to unseal itself after the restart and decrypt", func() bool {
+			s, err := cl.Logical().Write("transit/decrypt/hsm", map[string]any{"ciphertext": ct})
+			return err == nil && s.Data["plaintext"] == b64([]byte("behind the hsm"))
+		})
+	}
+	h, err := nodes[0].client(root).Sys().Health()
+	if err != nil || h.Sealed {
+		t.Fatalf("health: %+v %v", h, err)
+	}
+
+	// What the token holds: the wrapping key, sensitive and never
+	// extractable (pkcs11-tool prints the flags of each object).
+	cmd := exec.Command("pkcs11-tool", "--module", softhsmLib, "--token-label", "keyraft", "--login", "--pin", "1234", "--list-objects")
+	cmd.Env = append(os.Environ(), tokenEnv)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("pkcs11-tool --list-objects: %v\n%s", err, out)
+	}
+	t.Logf("pkcs11-tool --list-objects:\n%s", out)
+	listing := string(out)
+	if !strings.Contains(listing, "keyraft-root") || !strings.Contains(listing, "sensitive") || !strings.Contains(listing, "never extractable") {
+		t.Fatalf("the wrapping key is not shown as sensitive and never extractable:\n%s", listing)
+	}
+}
