@@ -65,3 +65,55 @@ func TestDevServer(t *testing.T) {
 		})
 	}
 }
+
+// keyraft server -dev-cluster 3: three real nodes, initialized, joined
+// and unsealed; every node serves key use, all three vote, and the data
+// is removed on exit.
+func TestDevCluster(t *testing.T) {
+	t.Parallel()
+	n := newDevNode(t, "-dev-root-token-id=dev-root")
+	n.devCluster = 3
+	n.start()
+	var apis []string
+	for _, line := range n.stdoutLines() {
+		f := strings.Fields(line)
+		if len(f) >= 5 && strings.HasPrefix(f[0], "node") && f[1] == "api" {
+			apis = append(apis, f[2])
+		}
+	}
+	if len(apis) != 3 {
+		t.Fatalf("banner lists %d nodes: %v", len(apis), n.stdoutLines())
+	}
+	first := n.client("dev-root")
+	ct := encrypt(t, first, "k", []byte("on every node"))
+	for _, addr := range apis {
+		c := n.client("dev-root")
+		if err := c.SetAddress(addr); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, leaderWait, addr+" to decrypt", func() bool {
+			s, err := c.Logical().Write("transit/decrypt/k", map[string]any{"ciphertext": ct})
+			return err == nil && s.Data["plaintext"] == b64([]byte("on every node"))
+		})
+	}
+	waitFor(t, leaderWait, "three voters", func() bool {
+		s, err := first.Logical().Read("sys/storage/raft/configuration")
+		if err != nil {
+			return false
+		}
+		servers, _ := s.Data["config"].(map[string]any)["servers"].([]any)
+		voters := 0
+		for _, sv := range servers {
+			if sv.(map[string]any)["voter"] == true {
+				voters++
+			}
+		}
+		return voters == 3
+	})
+	if code := n.stop(); code != 0 {
+		t.Fatalf("exit code %d after SIGTERM", code)
+	}
+	if dirs, _ := filepath.Glob(filepath.Join(n.dir, "keyraft-dev-cluster-*")); len(dirs) != 0 {
+		t.Fatalf("dev cluster data left behind: %v", dirs)
+	}
+}

@@ -132,6 +132,7 @@ type node struct {
 	seal             string   // the seal block (default: seal "shamir" {})
 	env              []string // more environment, e.g. SOFTHSM2_CONF
 	noWait           bool     // launch returns once the process runs
+	devCluster       int      // with dev: run -dev-cluster N instead of -dev
 
 	apiPort, clusterPort int
 	addr                 string // http://127.0.0.1:PORT once known
@@ -226,6 +227,9 @@ func (n *node) writeConfig(hcl string) {
 }
 
 func (n *node) args() []string {
+	if n.dev && n.devCluster > 0 {
+		return append([]string{"server", fmt.Sprintf("-dev-cluster=%d", n.devCluster), "-dev-listen-address=127.0.0.1:0"}, n.extra...)
+	}
 	if n.dev {
 		return append([]string{"server", "-dev", "-dev-listen-address=127.0.0.1:0"}, n.extra...)
 	}
