@@ -24,16 +24,22 @@ type SealStatus struct {
 
 // InitRequest is the body of sys/init.
 type InitRequest struct {
-	SecretShares    int `json:"secret_shares"`
-	SecretThreshold int `json:"secret_threshold"`
+	SecretShares    int `json:"secret_shares,omitempty"`
+	SecretThreshold int `json:"secret_threshold,omitempty"`
+	// RecoveryShares and RecoveryThreshold apply to a node with an
+	// auto-unseal seal (PKCS#11).
+	RecoveryShares    int `json:"recovery_shares,omitempty"`
+	RecoveryThreshold int `json:"recovery_threshold,omitempty"`
 }
 
 // InitResponse is the answer of sys/init: the unseal key shares, in hex
 // and base64, and the initial root token. They are shown once.
 type InitResponse struct {
-	Keys       []string `json:"keys"`
-	KeysBase64 []string `json:"keys_base64"`
-	RootToken  string   `json:"root_token"`
+	Keys               []string `json:"keys"`
+	KeysBase64         []string `json:"keys_base64"`
+	RecoveryKeys       []string `json:"recovery_keys,omitempty"`
+	RecoveryKeysBase64 []string `json:"recovery_keys_base64,omitempty"`
+	RootToken          string   `json:"root_token"`
 }
 
 // Health is the answer of sys/health.

@@ -1,16 +1,15 @@
 package e2e
 
 import (
-	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const softhsmLib = "/usr/lib/softhsm/libsofthsm2.so"
@@ -70,23 +69,19 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 		n.writeNodeConfig()
 		n.start()
 		if i == 1 {
-			body, _ := json.Marshal(map[string]int{"recovery_shares": 3, "recovery_threshold": 2})
-			resp, err := http.Post(n.addr+"/v1/sys/init", "application/json", bytes.NewReader(body))
-			if err != nil {
-				t.Fatal(err)
-			}
-			raw, _ := io.ReadAll(resp.Body)
-			resp.Body.Close()
-			var out struct {
+			// Through the CLI, as an operator would.
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			out, err := runCLI(ctx, n.addr, "", "operator", "init", "-recovery-shares=3", "-recovery-threshold=2", "-format=json")
+			cancel()
+			var res struct {
 				Keys        []string `json:"keys"`
-				Recovery    []string `json:"recovery_keys"`
 				RecoveryB64 []string `json:"recovery_keys_base64"`
 				RootToken   string   `json:"root_token"`
 			}
-			if resp.StatusCode != 200 || json.Unmarshal(raw, &out) != nil || len(out.Recovery) != 3 || len(out.RecoveryB64) != 3 || len(out.Keys) != 0 {
-				t.Fatalf("init with the pkcs11 seal: %d %s", resp.StatusCode, raw)
+			if err != nil || json.Unmarshal([]byte(out), &res) != nil || len(res.RecoveryB64) != 3 || len(res.Keys) != 0 || res.RootToken == "" {
+				t.Fatalf("keyraft operator init -recovery-shares=3: %v\n%s", err, out)
 			}
-			root = out.RootToken
+			root = res.RootToken
 		}
 		nodes = append(nodes, n)
 		cl := n.client("")

@@ -93,13 +93,41 @@ it into -key-shares unseal key shares of which -key-threshold unseal the
 server, and print the shares and the initial root token.
 
 They are printed once and never stored by the server. Give each share to a
-different person and keep them offline.`,
+different person and keep them offline.
+
+A server with an HSM seal (seal "pkcs11") unseals itself: it is split into
+-recovery-shares recovery key shares instead (-recovery-threshold of them
+authorize recovery operations), and the unseal flags are ignored.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		shares := fs.Int("key-shares", 5, "number of unseal key `shares` to create")
 		threshold := fs.Int("key-threshold", 3, "number of shares needed to unseal (`count`)")
+		recShares := fs.Int("recovery-shares", 0, "with an HSM seal: number of recovery key `shares` (default 5)")
+		recThreshold := fs.Int("recovery-threshold", 0, "with an HSM seal: number of recovery shares needed (`count`, default 3)")
 		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
 			return err
+		}
+		if *recShares != 0 || *recThreshold != 0 {
+			c, err := e.client(g)
+			if err != nil {
+				return err
+			}
+			r, err := c.Init(e.ctx, api.InitRequest{RecoveryShares: *recShares, RecoveryThreshold: *recThreshold})
+			if err != nil {
+				return &hintError{err: err, hint: "-recovery-shares is for a server with an HSM seal; a Shamir server takes -key-shares"}
+			}
+			if g.format == "json" {
+				return printJSON(e.stdout, r)
+			}
+			for i, k := range r.RecoveryKeysBase64 {
+				fmt.Fprintf(e.stdout, "Recovery Key %d: %s\n", i+1, clean(k))
+			}
+			fmt.Fprintf(e.stdout, "\nInitial Root Token: %s\n\n", clean(r.RootToken))
+			fmt.Fprint(e.stdout, `The server is initialized and unsealed itself with its HSM seal. Store the
+recovery keys now, each with a different person and offline: they are shown
+only once.
+`)
+			return nil
 		}
 		switch {
 		case *shares < 1:
