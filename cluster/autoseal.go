@@ -117,8 +117,18 @@ func (n *Node) autoUnsealLoop() {
 			case n.Joining():
 				return // the joiner finishes it (CompleteAutoJoin)
 			case n.barrier.Sealed():
-				if cfg, _ := n.sealConfig(); cfg == nil || !n.CaughtUp() {
+				cfg, _ := n.sealConfig()
+				if cfg == nil || !n.CaughtUp() {
 					return // not initialized (or not joined) yet
+				}
+				if cfg.Type != n.cfg.AutoSealType {
+					// The cluster is still on another seal: a migration
+					// waits for 'operator unseal -migrate'.
+					if msg := "waiting for 'keyraft operator unseal -migrate' to move the cluster from the " + cfg.Type + " seal"; msg != lastLogged {
+						n.log.Warn(msg)
+						lastLogged = msg
+					}
+					return
 				}
 				s, err := n.openAutoSeal(ctx)
 				if err == nil {

@@ -92,6 +92,12 @@ type Config struct {
 	// AutoSealType names it ("pkcs11"). Nil means Shamir.
 	AutoSeal     func(ctx context.Context) (seal.Seal, error)
 	AutoSealType string
+	// MigrateFromShamir (with AutoSeal) or OldAutoSeal (without) configure
+	// a seal migration: the node unseals once with the old seal's shares
+	// (UnsealMigrate) and moves the root key's wrapping to the new seal.
+	MigrateFromShamir bool
+	OldAutoSeal       func(ctx context.Context) (seal.Seal, error)
+	OldAutoSealType   string
 	// TLS, when set, is the operator's own certificate, key and CA for
 	// the cluster port, used instead of the ones the cluster CA issues.
 	TLS *link.Identity

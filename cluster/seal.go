@@ -71,6 +71,9 @@ type SealStatus struct {
 	// RecoverySeal is true with an auto-unseal seal: the shares are
 	// recovery shares, and the node unseals itself.
 	RecoverySeal bool
+	// Migration is true while this node is configured to move the
+	// cluster to another seal and waits for 'unseal -migrate'.
+	Migration bool
 }
 
 // Init creates the root of trust: a fresh unseal key split into shares,
@@ -261,6 +264,9 @@ func (n *Node) sealConfig() (*SealConfig, error) {
 // do not combine to the unseal key; progress is reset), or nil with the
 // status after the share.
 func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
+	if _, ok := n.migrating(); ok {
+		return n.SealStatus(), fmt.Errorf("%w: this node is configured to migrate the seal: unseal it with -migrate", ErrInvalidRequest)
+	}
 	if n.cfg.AutoSeal != nil {
 		return n.SealStatus(), ErrAutoSeal
 	}
@@ -434,6 +440,7 @@ func (n *Node) SealStatus() SealStatus {
 	st.Type = cfg.Type
 	st.RecoverySeal = cfg.Type != "shamir"
 	st.Initialized = true
+	_, st.Migration = n.migrating()
 	st.Threshold = cfg.Threshold
 	st.Shares = cfg.Shares
 	st.ClusterID = cfg.ClusterID
