@@ -92,6 +92,16 @@ func (c *Client) Unseal(ctx context.Context, key string) (*SealStatus, error) {
 	return s, nil
 }
 
+// UnsealMigrate gives one share of a seal migration (the old seal's
+// unseal shares, or the recovery shares when leaving an HSM seal).
+func (c *Client) UnsealMigrate(ctx context.Context, key string) (*SealStatus, error) {
+	s := new(SealStatus)
+	if err := c.sys(ctx, "PUT", "sys/unseal", map[string]any{"key": key, "migrate": true}, s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
 // UnsealReset discards the shares given so far.
 func (c *Client) UnsealReset(ctx context.Context) (*SealStatus, error) {
 	s := new(SealStatus)

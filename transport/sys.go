@@ -114,7 +114,7 @@ func (a *API) sealStatus() map[string]any {
 		"nonce":         "",
 		"version":       Version,
 		"build_date":    "",
-		"migration":     false,
+		"migration":     st.Migration,
 		"recovery_seal": st.RecoverySeal,
 		"storage_type":  "raft",
 	}
@@ -212,8 +212,18 @@ func (a *API) sysUnseal(req *request) reply {
 		}
 	}
 	defer clear(share)
-	_, err = a.cfg.Node.Unseal(req.ctx, share)
+	migrate, err := f.Bool("migrate", false)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if migrate {
+		_, err = a.cfg.Node.UnsealMigrate(req.ctx, share)
+	} else {
+		_, err = a.cfg.Node.Unseal(req.ctx, share)
+	}
 	switch {
+	case errors.Is(err, cluster.ErrNoMigration):
+		return errReply(http.StatusBadRequest, "no seal migration is configured on this node: add the new seal block and mark the old one disabled = true, then restart it")
 	case errors.Is(err, cluster.ErrNotInitialized):
 		return errReply(http.StatusBadRequest, "keyraft is not initialized")
 	case errors.Is(err, cluster.ErrInvalidUnsealKey):

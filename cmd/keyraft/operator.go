@@ -176,10 +176,17 @@ status. Run it once per share until the threshold is reached. Without KEY
 the share is read from stdin; from a terminal, without echo. A key given as
 an argument lands in the shell's history: prefer stdin.
 
--reset discards the shares given so far.`,
+-reset discards the shares given so far.
+
+-migrate gives a share for a seal migration: on a node restarted with the
+new seal block and the old one marked disabled = true, the old unseal
+shares (Shamir to HSM) or the recovery shares (HSM to Shamir) move the
+cluster's root key to the new seal. Restart the other nodes with the same
+config afterwards.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		reset := fs.Bool("reset", false, "discard the shares given so far")
+		migrate := fs.Bool("migrate", false, "the share is for a seal migration")
 		pos, err := e.positional(cmd, fs, args, 0, 1)
 		if err != nil {
 			return err
@@ -205,7 +212,11 @@ an argument lands in the shell's history: prefer stdin.
 				return &usageError{cmd: cmd, msg: "no unseal key given",
 					hint: "pass it on stdin or as an argument: keyraft operator unseal [KEY]"}
 			}
-			s, err = c.Unseal(e.ctx, key)
+			if *migrate {
+				s, err = c.UnsealMigrate(e.ctx, key)
+			} else {
+				s, err = c.Unseal(e.ctx, key)
+			}
 		}
 		if err != nil {
 			return err

@@ -433,15 +433,27 @@ func buildVersion() string {
 // PIN or a missing token leaves the node sealed (one log line per
 // distinct error), never stops it.
 func applySealConfig(nc *cluster.Config, cfg *config.Config) error {
-	if cfg.OldSeal != nil {
-		return errors.New("seal migration (a disabled seal block) is not supported yet; remove the disabled block")
+	if p := cfg.Seal.PKCS11; cfg.Seal.Type == "pkcs11" && p != nil {
+		nc.AutoSealType, nc.AutoSeal = "pkcs11", pkcs11Opener(p)
 	}
-	p := cfg.Seal.PKCS11
-	if cfg.Seal.Type != "pkcs11" || p == nil {
-		return nil
+	if old := cfg.OldSeal; old != nil {
+		// A seal migration: the old seal block is marked disabled.
+		switch {
+		case old.Type == "shamir" && nc.AutoSeal != nil:
+			nc.MigrateFromShamir = true
+		case old.Type == "pkcs11" && old.PKCS11 != nil && nc.AutoSeal == nil:
+			nc.OldAutoSealType, nc.OldAutoSeal = "pkcs11", pkcs11Opener(old.PKCS11)
+		default:
+			return fmt.Errorf("seal migration from %s to %s is not supported", old.Type, cfg.Seal.Type)
+		}
 	}
-	nc.AutoSealType = "pkcs11"
-	nc.AutoSeal = func(ctx context.Context) (seal.Seal, error) {
+	return nil
+}
+
+// pkcs11Opener opens the HSM of a seal "pkcs11" block; the PIN is read
+// at every open (KEYRAFT_HSM_PIN may be set after a failed start).
+func pkcs11Opener(p *config.PKCS11Seal) func(context.Context) (seal.Seal, error) {
+	return func(ctx context.Context) (seal.Seal, error) {
 		pin, err := p.ResolvePIN(nil, nil)
 		if err != nil {
 			return nil, err
@@ -451,5 +463,4 @@ func applySealConfig(nc *cluster.Config, cfg *config.Config) error {
 			KeyLabel: p.KeyLabel, Mechanism: p.Mechanism, GenerateKey: p.GenerateKey,
 		})
 	}
-	return nil
 }
