@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -123,5 +124,98 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 	listing := string(out)
 	if !strings.Contains(listing, "keyraft-root") || !strings.Contains(listing, "sensitive") || !strings.Contains(listing, "never extractable") {
 		t.Fatalf("the wrapping key is not shown as sensitive and never extractable:\n%s", listing)
+	}
+}
+
+// A 3-node cluster of real processes moves from Shamir to the PKCS#11
+// seal and back, one node at a time, while clients keep encrypting: each
+// node restarts with the new seal block and the old one disabled; the
+// first is unsealed with 'keyraft operator unseal -migrate'. Every
+// acknowledged ciphertext decrypts on every node at the end.
+func TestSealMigrationUnderLoad(t *testing.T) {
+	t.Parallel()
+	tokenEnv := newSharedToken(t)
+	c := startCluster(t, clusterOpts{size: 3})
+	write(t, c.leader().client(c.root), "transit/keys/mig", map[string]any{})
+	type sealed struct{ ct, pt string }
+	var mu sync.Mutex
+	var cts []sealed
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for w := 0; w < 4; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				n := c.nodes[(w+i)%len(c.nodes)]
+				if !n.running() {
+					continue
+				}
+				cl := n.client(c.root)
+				cl.SetClientTimeout(5 * time.Second)
+				pt := b64([]byte(fmt.Sprint(w, i)))
+				s, err := cl.Logical().Write("transit/encrypt/mig", map[string]any{"plaintext": pt})
+				if err == nil {
+					mu.Lock()
+					cts = append(cts, sealed{s.Data["ciphertext"].(string), pt})
+					mu.Unlock()
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}()
+	}
+	migrate := func(sealHCL string, shares []string, want string) {
+		t.Helper()
+		for i, n := range c.nodes {
+			n.stop()
+			n.seal = sealHCL
+			n.env = []string{tokenEnv, "KEYRAFT_HSM_PIN=1234"}
+			n.writeNodeConfig()
+			n.start()
+			cl := n.client("")
+			if i == 0 {
+				for _, s := range shares {
+					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					out, err := runCLI(ctx, n.addr, "", "operator", "unseal", "-migrate", s)
+					cancel()
+					if err != nil {
+						t.Fatalf("keyraft operator unseal -migrate: %v\n%s", err, out)
+					}
+				}
+			} else if want == "shamir" {
+				n.unseal(shares...)
+			}
+			waitFor(t, leaderWait, n.nodeID+" to be unsealed on the "+want+" seal", func() bool {
+				st, err := cl.Sys().SealStatus()
+				return err == nil && !st.Sealed && st.Type == want
+			})
+		}
+	}
+	migrate(pkcs11Seal+"\nseal \"shamir\" {\n  disabled = true\n}", c.shares[:2], "pkcs11")
+	// Back: the recovery shares (the old unseal shares) become unseal
+	// shares again.
+	disabledPKCS11 := strings.Replace(pkcs11Seal, "generate_key = true", "generate_key = true\n  disabled     = true", 1)
+	migrate("seal \"shamir\" {}\n"+disabledPKCS11, c.shares[1:], "shamir")
+	close(stop)
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	t.Logf("%d encrypts acknowledged across both migrations", len(cts))
+	if len(cts) < 20 {
+		t.Fatalf("only %d encrypts were acknowledged", len(cts))
+	}
+	for _, n := range c.nodes {
+		cl := n.client(c.root)
+		for _, x := range cts {
+			s, err := cl.Logical().Write("transit/decrypt/mig", map[string]any{"ciphertext": x.ct})
+			if err != nil || s.Data["plaintext"] != x.pt {
+				t.Fatalf("%s cannot decrypt a ciphertext acknowledged during the migration: %v", n.nodeID, err)
+			}
+		}
 	}
 }
