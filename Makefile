@@ -17,3 +17,16 @@ fuzz:
 
 bench:
 	go test -run '^$$' -bench . -benchtime 3s ./fsm ./keys ./transport
+
+# Regenerates the plugin contracts' Go code (plugins/proto/pluginv1) from
+# plugins/proto/*.proto. Needs protoc (apt-get install protobuf-compiler);
+# the two Go generators are installed at pinned versions into bin/.
+.PHONY: proto
+proto:
+	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install protobuf-compiler" >&2; exit 1; }
+	GOBIN=$(CURDIR)/bin GOFLAGS= go install google.golang.org/protobuf/cmd/protoc-gen-go@v1.36.12
+	GOBIN=$(CURDIR)/bin GOFLAGS= go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@v1.6.2
+	PATH="$(CURDIR)/bin:$$PATH" protoc -I plugins/proto \
+		--go_out=. --go_opt=module=github.com/keyraft/keyraft \
+		--go-grpc_out=. --go-grpc_opt=module=github.com/keyraft/keyraft \
+		plugins/proto/storage.proto plugins/proto/crypto.proto
