@@ -1,0 +1,162 @@
+package sdk
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/keyraft/keyraft/plugins/proto/pluginv1"
+)
+
+// CryptoServer serves a CryptoBackend over the crypto contract.
+type CryptoServer struct {
+	pb.UnimplementedCryptoServer
+	impl CryptoBackend
+}
+
+// NewCryptoServer returns the gRPC server of impl.
+func NewCryptoServer(impl CryptoBackend) *CryptoServer { return &CryptoServer{impl: impl} }
+
+// Capabilities implements the crypto contract.
+func (s *CryptoServer) Capabilities(ctx context.Context, _ *pb.CapabilitiesRequest) (*pb.CapabilitiesResponse, error) {
+	c, err := s.impl.Capabilities(ctx)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	resp := &pb.CapabilitiesResponse{KeepsMaterial: c.KeepsMaterial}
+	for _, kt := range c.KeyTypes {
+		ops := make([]string, len(kt.Operations))
+		for i, o := range kt.Operations {
+			ops[i] = string(o)
+		}
+		resp.KeyTypes = append(resp.KeyTypes, &pb.KeyTypeCapability{KeyType: kt.KeyType, Operations: ops})
+	}
+	return resp, nil
+}
+
+// Generate implements the crypto contract.
+func (s *CryptoServer) Generate(ctx context.Context, req *pb.GenerateRequest) (*pb.GenerateResponse, error) {
+	k, err := s.impl.Generate(ctx, req.GetKeyType())
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.GenerateResponse{Handle: k.Handle, Material: k.Material, PublicKey: k.PublicKey}, nil
+}
+
+// Destroy implements the crypto contract.
+func (s *CryptoServer) Destroy(ctx context.Context, req *pb.DestroyRequest) (*pb.DestroyResponse, error) {
+	if err := s.impl.Destroy(ctx, keyFromProto(req.GetKey())); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.DestroyResponse{}, nil
+}
+
+// serverCount checks that a backend kept the contract of one result per
+// item before the answer goes out.
+func serverCount(op string, items, results int) error {
+	if items != results {
+		return status.Errorf(codes.Internal, "%s: backend returned %d results for %d items", op, results, items)
+	}
+	return nil
+}
+
+// Encrypt implements the crypto contract.
+func (s *CryptoServer) Encrypt(ctx context.Context, req *pb.EncryptRequest) (*pb.EncryptResponse, error) {
+	items := make([]EncryptItem, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		items[i] = EncryptItem{Key: keyFromProto(it.GetKey()), Plaintext: it.GetPlaintext(), AssocData: it.GetAssociatedData()}
+	}
+	rs, err := s.impl.Encrypt(ctx, items)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := serverCount("encrypt", len(items), len(rs)); err != nil {
+		return nil, err
+	}
+	resp := &pb.EncryptResponse{Results: make([]*pb.EncryptResult, len(rs))}
+	for i, r := range rs {
+		resp.Results[i] = &pb.EncryptResult{Ciphertext: r.Ciphertext, Error: itemErrToProto(r.Err)}
+	}
+	return resp, nil
+}
+
+// Decrypt implements the crypto contract.
+func (s *CryptoServer) Decrypt(ctx context.Context, req *pb.DecryptRequest) (*pb.DecryptResponse, error) {
+	items := make([]DecryptItem, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		items[i] = DecryptItem{Key: keyFromProto(it.GetKey()), Ciphertext: it.GetCiphertext(), AssocData: it.GetAssociatedData()}
+	}
+	rs, err := s.impl.Decrypt(ctx, items)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := serverCount("decrypt", len(items), len(rs)); err != nil {
+		return nil, err
+	}
+	resp := &pb.DecryptResponse{Results: make([]*pb.DecryptResult, len(rs))}
+	for i, r := range rs {
+		resp.Results[i] = &pb.DecryptResult{Plaintext: r.Plaintext, Error: itemErrToProto(r.Err)}
+	}
+	return resp, nil
+}
+
+// Sign implements the crypto contract.
+func (s *CryptoServer) Sign(ctx context.Context, req *pb.SignRequest) (*pb.SignResponse, error) {
+	items := make([]SignItem, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		items[i] = SignItem{Key: keyFromProto(it.GetKey()), Message: it.GetMessage()}
+	}
+	rs, err := s.impl.Sign(ctx, items)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := serverCount("sign", len(items), len(rs)); err != nil {
+		return nil, err
+	}
+	resp := &pb.SignResponse{Results: make([]*pb.SignResult, len(rs))}
+	for i, r := range rs {
+		resp.Results[i] = &pb.SignResult{Signature: r.Signature, Error: itemErrToProto(r.Err)}
+	}
+	return resp, nil
+}
+
+// Verify implements the crypto contract.
+func (s *CryptoServer) Verify(ctx context.Context, req *pb.VerifyRequest) (*pb.VerifyResponse, error) {
+	items := make([]VerifyItem, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		items[i] = VerifyItem{Key: keyFromProto(it.GetKey()), Message: it.GetMessage(), Signature: it.GetSignature()}
+	}
+	rs, err := s.impl.Verify(ctx, items)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := serverCount("verify", len(items), len(rs)); err != nil {
+		return nil, err
+	}
+	resp := &pb.VerifyResponse{Results: make([]*pb.VerifyResult, len(rs))}
+	for i, r := range rs {
+		resp.Results[i] = &pb.VerifyResult{Valid: r.Valid && r.Err == nil, Error: itemErrToProto(r.Err)}
+	}
+	return resp, nil
+}
+
+// HMAC implements the crypto contract.
+func (s *CryptoServer) HMAC(ctx context.Context, req *pb.HMACRequest) (*pb.HMACResponse, error) {
+	items := make([]HMACItem, len(req.GetItems()))
+	for i, it := range req.GetItems() {
+		items[i] = HMACItem{Key: keyFromProto(it.GetKey()), Message: it.GetMessage()}
+	}
+	rs, err := s.impl.HMAC(ctx, items)
+	if err != nil {
+		return nil, toStatus(err)
+	}
+	if err := serverCount("hmac", len(items), len(rs)); err != nil {
+		return nil, err
+	}
+	resp := &pb.HMACResponse{Results: make([]*pb.HMACResult, len(rs))}
+	for i, r := range rs {
+		resp.Results[i] = &pb.HMACResult{Mac: r.MAC, Error: itemErrToProto(r.Err)}
+	}
+	return resp, nil
+}
