@@ -76,7 +76,11 @@ func fromStatus(err error) error {
 		}
 	case codes.NotFound:
 		return fmt.Errorf("%w (%s)", ErrViewNotFound, st.Message())
-	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Internal, codes.Aborted, codes.DataLoss:
+	case codes.Internal:
+		// A message that does not decode, or a backend that broke the
+		// contract (the server checks its answers): garbage, not a crash.
+		return protocolErrorf("%s", st.Message())
+	case codes.Unavailable, codes.Canceled, codes.DeadlineExceeded, codes.ResourceExhausted, codes.Aborted, codes.DataLoss:
 		return &TransportError{Code: st.Code(), Err: err}
 	case codes.Unimplemented:
 		return &RemoteError{Code: st.Code(), Msg: "plugin does not implement this contract: " + st.Message()}

@@ -117,3 +117,10 @@ func watchParent(log hclog.Logger, cleanup func()) {
 		}
 	}()
 }
+
+// LaunchedByNode reports whether a keyraft node started this process as
+// a plugin (its handshake cookie is set). A plugin's main checks it before
+// opening anything, so that running the binary by hand touches nothing.
+func LaunchedByNode() bool {
+	return os.Getenv(Handshake.MagicCookieKey) == Handshake.MagicCookieValue
+}
