@@ -2,14 +2,18 @@ package acl
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
+	"time"
 )
 
 // facts are what conditions look at, derived from a Request once and only
 // when a condition needs them.
 type facts struct {
-	req *Request
+	ip  net.IP
+	at  time.Time
+	ctx map[string]string
 
 	addrDone bool
 	addr     netip.Addr // invalid when the request has no usable address
@@ -21,7 +25,7 @@ type facts struct {
 func (f *facts) address() netip.Addr {
 	if !f.addrDone {
 		f.addrDone = true
-		if a, ok := netip.AddrFromSlice(f.req.RemoteIP); ok {
+		if a, ok := netip.AddrFromSlice(f.ip); ok {
 			f.addr = a.Unmap()
 		}
 	}
@@ -32,8 +36,8 @@ func (f *facts) minuteOfDay() int {
 	if !f.timeDone {
 		f.timeDone = true
 		f.minute = -1
-		if !f.req.Time.IsZero() {
-			h, m, _ := f.req.Time.UTC().Clock()
+		if !f.at.IsZero() {
+			h, m, _ := f.at.UTC().Clock()
 			f.minute = h*60 + m
 		}
 	}
@@ -75,7 +79,7 @@ func (c *condition) holds(f *facts) bool {
 		return m >= c.start || m < c.end
 	case condContext:
 		for _, e := range c.ctx {
-			if v, ok := f.req.Context[e.key]; !ok || v != e.value {
+			if v, ok := f.ctx[e.key]; !ok || v != e.value {
 				return false
 			}
 		}
@@ -102,7 +106,7 @@ func (c *condition) explain(f *facts) string {
 		return fmt.Sprintf("%02d:%02d UTC is outside time_window %s", m/60, m%60, c.window())
 	case condContext:
 		for _, e := range c.ctx {
-			v, ok := f.req.Context[e.key]
+			v, ok := f.ctx[e.key]
 			if !ok {
 				return fmt.Sprintf("required_context %s is missing from the request", quoteShort(e.key))
 			}

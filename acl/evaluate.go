@@ -2,6 +2,7 @@ package acl
 
 import (
 	"net"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -73,7 +74,7 @@ func Evaluate(policies []*Policy, req Request) Decision {
 	if list && !strings.HasSuffix(path, "/") {
 		path += "/"
 	}
-	f := facts{req: &req}
+	f := facts{ip: req.RemoteIP, at: req.Time, ctx: req.Context}
 
 	var (
 		root bool
@@ -94,13 +95,21 @@ func Evaluate(policies []*Policy, req Request) Decision {
 		}
 		for i := range p.rules {
 			r := &p.rules[i]
-			if !r.match(path, list) {
+			if r.segs == nil { // the common case, inline
+				if r.prefix {
+					if len(path) < len(r.lit) || path[:len(r.lit)] != r.lit {
+						continue
+					}
+				} else if path != r.lit && !(list && len(path) == len(r.lit)+1 && path[:len(r.lit)] == r.lit) {
+					continue
+				}
+			} else if !r.match(path, list) {
 				continue
 			}
 			if r.caps == capDeny {
 				if ok, _ := r.holds(&f); ok {
 					return Decision{
-						Reason: "denied by policy " + quoteShort(p.Name) + " rule " + quoteShort(r.pattern),
+						Reason: ruleText("denied by ", p, r, ""),
 						Policy: p.Name, Rule: r.pattern,
 					}
 				}
@@ -129,21 +138,47 @@ func Evaluate(policies []*Policy, req Request) Decision {
 	case granted != nil:
 		return Decision{
 			Allowed: true,
-			Reason:  "allowed by policy " + quoteShort(grantedPol.Name) + " rule " + quoteShort(granted.pattern),
+			Reason:  ruleText("allowed by ", grantedPol, granted, ""),
 			Policy:  grantedPol.Name, Rule: granted.pattern,
 		}
 	case best == nil:
 		return Decision{Reason: "no policy grants " + req.Capability + " on " + path}
 	case failed != nil:
 		return Decision{
-			Reason: "policy " + quoteShort(failedPol.Name) + " rule " + quoteShort(failed.pattern) +
-				" grants " + req.Capability + " on " + path + " only when its conditions hold: " + failedCond.explain(&f),
+			Reason: ruleText("", failedPol, failed, " grants "+req.Capability+" on "+path+" only when its conditions hold: "+failedCond.explain(&f)),
 			Policy: failedPol.Name, Rule: failed.pattern,
 		}
 	}
 	return Decision{
-		Reason: "the most specific rule for " + path + ", policy " + quoteShort(bestPol.Name) +
-			" rule " + quoteShort(best.pattern) + ", does not grant " + req.Capability,
+		Reason: ruleText("the most specific rule for "+path+", ", bestPol, best, ", does not grant "+req.Capability),
 		Policy: bestPol.Name, Rule: best.pattern,
 	}
+}
+
+// ruleText is `<before>policy "name" rule "pattern"<after>`, built in
+// one allocation in the usual case: it is on the path of every request.
+func ruleText(before string, p *Policy, r *rule, after string) string {
+	var b strings.Builder
+	b.Grow(len(before) + len(p.Name) + len(r.pattern) + len(after) + 20)
+	b.WriteString(before)
+	b.WriteString("policy ")
+	writeQuoted(&b, p.Name)
+	b.WriteString(" rule ")
+	writeQuoted(&b, r.pattern)
+	b.WriteString(after)
+	return b.String()
+}
+
+// writeQuoted writes s in Go syntax, as strconv.Quote does, without
+// allocating when s is plain printable ASCII.
+func writeQuoted(b *strings.Builder, s string) {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			b.WriteString(strconv.Quote(s))
+			return
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -258,7 +259,7 @@ func (p *parser) condition(b *hclsyntax.Block, r *rule, in string) error {
 		}
 		a := it.attr
 		if len(r.conds) == maxConditions {
-			return p.errAt(a.NameRange, a.Name, fmt.Sprintf("more than %d conditions%s", maxConditions, in))
+			return p.errAt(a.NameRange, a.Name, fmt.Sprintf("%s%s: more than %d conditions in one path block", a.Name, where, maxConditions))
 		}
 		var c condition
 		var err error
@@ -523,6 +524,9 @@ func firstError(diags hcl.Diagnostics) *hcl.Diagnostic {
 // describe is the summary of a diagnostic in lower case, plus the first
 // sentence of its detail when that names something (holds a quote).
 func describe(d *hcl.Diagnostic) string {
+	if m := redefined.FindStringSubmatch(d.Detail); m != nil {
+		return fmt.Sprintf("argument %s is set twice; the first is on line %s", m[1], m[2])
+	}
 	msg := lowerFirst(oneLine(d.Summary))
 	detail := oneLine(d.Detail)
 	if i := strings.Index(detail, ". "); i >= 0 {
@@ -534,6 +538,9 @@ func describe(d *hcl.Diagnostic) string {
 	}
 	return msg
 }
+
+// redefined matches HCL's detail for an argument set twice.
+var redefined = regexp.MustCompile(`^The argument ("[^"]*") was already set at [^:]*:(\d+),`)
 
 func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
 
