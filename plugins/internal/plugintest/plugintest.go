@@ -49,7 +49,7 @@ func Sum(t testing.TB, path string) []byte {
 
 // Logger returns a logger that writes to the test's log and to w (if
 // not nil), for checking what a plugin logged.
-func Logger(t testing.TB, w io.Writer) hclog.Logger {
+func Logger(t testing.TB, w *SyncBuffer) hclog.Logger {
 	tw := &testWriter{t: t}
 	t.Cleanup(func() { tw.mu.Lock(); tw.done = true; tw.mu.Unlock() })
 	out := io.Writer(tw)

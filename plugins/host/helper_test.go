@@ -1,0 +1,105 @@
+package host_test
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyraft/keyraft/plugins"
+	"github.com/keyraft/keyraft/plugins/bolt"
+	"github.com/keyraft/keyraft/plugins/sdk"
+)
+
+// The test binary doubles as misbehaving plugins: started with
+// helperEnv=<mode> it serves a bolt store (at helperDBEnv) whose Get and
+// Scan misbehave on purpose, instead of running the tests.
+const (
+	helperEnv   = "KEYRAFT_HOST_TEST_PLUGIN"
+	helperDBEnv = "KEYRAFT_HOST_TEST_DB"
+)
+
+func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		runHelper(mode)
+		os.Exit(0)
+	}
+	dir, err := os.MkdirTemp("", "keyraft-host-test")
+	if err != nil {
+		panic(err)
+	}
+	binDir = dir
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func runHelper(mode string) {
+	switch mode {
+	case "garbage":
+		fmt.Println("Hello! I am definitely a plugin")
+	case "nohandshake":
+		time.Sleep(time.Hour)
+	case "exit":
+		fmt.Fprintln(os.Stderr, "helper: refusing to start")
+		os.Exit(7)
+	}
+	store, err := bolt.Open(os.Getenv(helperDBEnv))
+	if err != nil {
+		sdk.Logger().Error("open", "error", err)
+		os.Exit(1)
+	}
+	sdk.ServeStorage(&misbehaving{Store: store, mode: mode})
+}
+
+// misbehaving is a bolt store with special keys: "hang" never answers,
+// "slow" answers after 3s, "panic" panics; in mode "disorder" scans come
+// out in reverse order, in mode "escape" they return a key outside the
+// prefix.
+type misbehaving struct {
+	*bolt.Store
+	mode string
+}
+
+func (m *misbehaving) Get(key []byte) ([]byte, error) {
+	switch string(key) {
+	case "hang":
+		select {}
+	case "slow":
+		time.Sleep(3 * time.Second)
+	case "panic":
+		panic("helper plugin: asked to panic")
+	case "print":
+		fmt.Println("a line on stdout after the handshake")
+		fmt.Fprintln(os.Stderr, "a line on stderr after the handshake")
+	}
+	return m.Store.Get(key)
+}
+
+func (m *misbehaving) ScanFrom(prefix, from []byte, fn func(k, v []byte) error) error {
+	switch m.mode {
+	case "disorder":
+		var keys []string
+		m.Store.ScanFrom(prefix, from, func(k, v []byte) error { keys = append(keys, string(k)); return nil })
+		slices.Reverse(keys)
+		for _, k := range keys {
+			if err := fn([]byte(k), nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	case "escape":
+		if err := fn([]byte(strings.Repeat("z", 3)), nil); err != nil {
+			return err
+		}
+	}
+	return m.Store.ScanFrom(prefix, from, fn)
+}
+
+func (m *misbehaving) Scan(prefix []byte, fn func(k, v []byte) error) error {
+	return m.ScanFrom(prefix, nil, fn)
+}
+
+var _ plugins.Storage = (*misbehaving)(nil)
