@@ -64,3 +64,42 @@ func BenchmarkEvaluateDenied(b *testing.B) {
 		Evaluate(ps, req)
 	}
 }
+
+// BenchmarkParseLarge parses a policy near the limits: MaxRules rules in
+// nearly MaxPolicySize bytes.
+func BenchmarkParseLarge(b *testing.B) {
+	var src strings.Builder
+	for i := 0; i < MaxRules; i++ {
+		fmt.Fprintf(&src, "path \"transit/encrypt/a%d\" { capabilities = [\"update\"] }\n", i)
+	}
+	if src.Len() > MaxPolicySize {
+		b.Fatalf("%d bytes", src.Len())
+	}
+	in := []byte(src.String())
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := Parse("big", in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkParseCIDRs parses a policy that is one long source_cidrs list
+// after another, up to the size limit.
+func BenchmarkParseCIDRs(b *testing.B) {
+	var src strings.Builder
+	for r := 0; src.Len() < MaxPolicySize-8<<10; r++ {
+		fmt.Fprintf(&src, "path \"k/%d\" {\n  capabilities = [\"read\"]\n  condition { source_cidrs = [", r)
+		for i := 0; i < maxCIDRs; i++ {
+			fmt.Fprintf(&src, "\"10.%d.%d.0/24\", ", r%256, i)
+		}
+		src.WriteString("] }\n}\n")
+	}
+	in := []byte(src.String())
+	b.SetBytes(int64(len(in)))
+	for b.Loop() {
+		if _, err := Parse("big", in); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
