@@ -82,7 +82,10 @@
 // A "+" stands for exactly one whole, non-empty segment. A list request is
 // checked on its path with a trailing slash, as Vault does, and an exact
 // pattern also grants list on its path with the slash: path "transit/keys"
-// with ["list"] allows LIST /v1/transit/keys.
+// with ["list"] allows LIST /v1/transit/keys. Every other request is
+// checked on its path without a trailing slash, because keyraft's router
+// serves transit/keys/app/ as transit/keys/app: a trailing slash cannot
+// step around a rule.
 //
 // # Conditions
 //

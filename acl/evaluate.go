@@ -12,7 +12,9 @@ type Request struct {
 	// Path is the Vault path, without the leading slash or /v1/:
 	// "transit/encrypt/app". Evaluate refuses paths that are not clean
 	// (a "//", "." or ".." segment, a leading "/", a control character).
-	// For list it adds the trailing "/" itself, as Vault does.
+	// For list it checks the path with a trailing "/", adding one, as
+	// Vault does; for the other capabilities without, dropping one, as
+	// keyraft's router serves "transit/keys/app/" as "transit/keys/app".
 	Path string
 	// Capability is create, read, update, patch, delete, list or sudo
 	// (see CapabilityFor). Anything else is refused.
@@ -70,9 +72,16 @@ func Evaluate(policies []*Policy, req Request) Decision {
 	if msg := checkPath(path); msg != "" {
 		return Decision{Reason: "path " + quoteShort(path) + " " + msg}
 	}
+	// Check the path the router will serve: keyraft's router drops a
+	// trailing slash, and a list is of a directory, with one, as in
+	// Vault. Otherwise an exact deny on "transit/keys/app" would miss
+	// "transit/keys/app/", which is served as the same thing.
 	list := want == capBit(List)
-	if list && !strings.HasSuffix(path, "/") {
+	switch {
+	case list && !strings.HasSuffix(path, "/"):
 		path += "/"
+	case !list && len(path) > 1 && strings.HasSuffix(path, "/"):
+		path = path[:len(path)-1]
 	}
 	f := facts{ip: req.RemoteIP, at: req.Time, ctx: req.Context}
 

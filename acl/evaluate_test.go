@@ -115,6 +115,12 @@ path "+"                     { capabilities = ["read"] }
 		{name: "plus alone, not two", policies: plus, req: Request{Path: "transit/keys", Capability: Read}},
 		{name: "exact pattern grants list on the path with slash", policies: listExact, req: Request{Path: "transit/keys", Capability: List}, allowed: true},
 		{name: "exact pattern list, path with slash", policies: listExact, req: Request{Path: "transit/keys/", Capability: List}, allowed: true},
+		{name: "a trailing slash is dropped for read", policies: pol(`path "transit/keys/app" { capabilities = ["read"] }`),
+			req: Request{Path: "transit/keys/app/", Capability: Read}, allowed: true},
+		{name: "a trailing slash cannot dodge an exact deny", policies: pol(`
+path "transit/keys/*"   { capabilities = ["read"] }
+path "transit/keys/app" { capabilities = ["deny"] }`),
+			req: Request{Path: "transit/keys/app/", Capability: Read}, reason: `denied by policy "p" rule "transit/keys/app"`},
 		{name: "exact pattern does not grant list below", policies: listExact, req: Request{Path: "transit/keys/a", Capability: List}},
 	})
 }
