@@ -86,7 +86,7 @@ func Evaluate(policies []*Policy, req Request) Decision {
 	f := facts{ip: req.RemoteIP, at: req.Time, ctx: req.Context}
 
 	var (
-		root bool
+		root *Policy
 		// The most specific matching grant rule so far, and among the
 		// rules with its pattern: one that grants the capability and
 		// holds, and one that grants it but whose conditions fail.
@@ -99,7 +99,7 @@ func Evaluate(policies []*Policy, req Request) Decision {
 			continue
 		}
 		if p.root {
-			root = true
+			root = p
 			continue
 		}
 		for i := range p.rules {
@@ -142,8 +142,8 @@ func Evaluate(policies []*Policy, req Request) Decision {
 		}
 	}
 	switch {
-	case root:
-		return Decision{Allowed: true, Reason: "allowed by the root policy", Policy: Root.Name}
+	case root != nil:
+		return Decision{Allowed: true, Reason: "allowed by the root policy", Policy: root.Name}
 	case granted != nil:
 		return Decision{
 			Allowed: true,
