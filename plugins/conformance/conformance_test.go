@@ -16,6 +16,7 @@ import (
 	"github.com/keyraft/keyraft/plugins/internal/plugintest"
 	pb "github.com/keyraft/keyraft/plugins/proto/pluginv1"
 	"github.com/keyraft/keyraft/plugins/sdk"
+	"github.com/keyraft/keyraft/plugins/soft"
 )
 
 func openBolt(t *testing.T) *bolt.Store {
@@ -75,5 +76,30 @@ func TestBoltPlugin(t *testing.T) {
 		}
 		t.Cleanup(func() { c.Close() })
 		return c.Storage()
+	})
+}
+
+func TestSoftInProcess(t *testing.T) {
+	conformance.TestCrypto(t, func(t *testing.T) sdk.CryptoBackend { return soft.New() })
+}
+
+func TestSoftOverGRPCInProcess(t *testing.T) {
+	conformance.TestCrypto(t, func(t *testing.T) sdk.CryptoBackend {
+		conn := grpcPair(t, func(s *grpc.Server) { pb.RegisterCryptoServer(s, sdk.NewCryptoServer(soft.New())) })
+		return sdk.NewCryptoClient(conn)
+	})
+}
+
+// TestSoftPlugin runs the suite against the real keyraft-plugin-soft
+// process.
+func TestSoftPlugin(t *testing.T) {
+	bin, sum := plugintest.Build(t, t.TempDir(), "github.com/keyraft/keyraft/cmd/keyraft-plugin-soft")
+	conformance.TestCrypto(t, func(t *testing.T) sdk.CryptoBackend {
+		c, err := host.Start(context.Background(), host.Config{Name: "soft", Command: bin, SHA256: sum, Logger: plugintest.Logger(t, nil)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c.Crypto()
 	})
 }
