@@ -20,31 +20,30 @@ import (
 )
 
 var (
-	binDir    string
-	boltOnce  sync.Once
-	boltPath  string
-	boltSum   []byte
-	boltBuild error
+	binDir   string
+	binMu    sync.Mutex
+	binPaths = map[string]string{}
+	binSums  = map[string][]byte{}
 )
 
-// boltBinary builds cmd/keyraft-plugin-bolt once for the package's tests.
-func boltBinary(t *testing.T) (string, []byte) {
+// binary builds a main package once for the package's tests.
+func binary(t testing.TB, pkg string) (string, []byte) {
 	t.Helper()
-	boltOnce.Do(func() {
-		ok := t.Run("build", func(t *testing.T) {
-			boltPath, boltSum = plugintest.Build(t, binDir, "github.com/keyraft/keyraft/cmd/keyraft-plugin-bolt")
-		})
-		if !ok {
-			boltBuild = errors.New("building keyraft-plugin-bolt failed")
-		}
-	})
-	if boltBuild != nil {
-		t.Fatal(boltBuild)
+	binMu.Lock()
+	defer binMu.Unlock()
+	if p, ok := binPaths[pkg]; ok {
+		return p, binSums[pkg]
 	}
-	return boltPath, boltSum
+	p, sum := plugintest.Build(t, binDir, pkg)
+	binPaths[pkg], binSums[pkg] = p, sum
+	return p, sum
 }
 
-func startBolt(t *testing.T, dbPath string, edit func(*host.Config)) (*host.Client, *plugintest.SyncBuffer) {
+func boltBinary(t testing.TB) (string, []byte) {
+	return binary(t, "github.com/keyraft/keyraft/cmd/keyraft-plugin-bolt")
+}
+
+func startBolt(t testing.TB, dbPath string, edit func(*host.Config)) (*host.Client, *plugintest.SyncBuffer) {
 	t.Helper()
 	bin, sum := boltBinary(t)
 	logs := &plugintest.SyncBuffer{}
