@@ -1,6 +1,8 @@
 package host_test
 
 import (
+	"context"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"slices"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/keyraft/keyraft/plugins"
 	"github.com/keyraft/keyraft/plugins/bolt"
+	"github.com/keyraft/keyraft/plugins/host"
 	"github.com/keyraft/keyraft/plugins/sdk"
 )
 
@@ -42,6 +45,9 @@ func runHelper(mode string) {
 		fmt.Println("Hello! I am definitely a plugin")
 	case "nohandshake":
 		time.Sleep(time.Hour)
+	case "fakenode":
+		runFakeNode()
+		return
 	case "exit":
 		fmt.Fprintln(os.Stderr, "helper: refusing to start")
 		os.Exit(7)
@@ -52,6 +58,22 @@ func runHelper(mode string) {
 		os.Exit(1)
 	}
 	sdk.ServeStorage(&misbehaving{Store: store, mode: mode})
+}
+
+// runFakeNode is a node that starts the bolt plugin, prints its pid and
+// waits to be killed.
+func runFakeNode() {
+	sum, _ := hex.DecodeString(os.Getenv("KEYRAFT_HOST_TEST_SUM"))
+	c, err := host.Start(context.Background(), host.Config{
+		Name: "bolt", Command: os.Getenv("KEYRAFT_HOST_TEST_BIN"), SHA256: sum,
+		Args: []string{"-path", os.Getenv(helperDBEnv)},
+	})
+	if err != nil {
+		fmt.Println("error:", err)
+		os.Exit(1)
+	}
+	fmt.Println(c.Pid())
+	time.Sleep(time.Hour)
 }
 
 // misbehaving is a bolt store with special keys: "hang" never answers,
