@@ -23,7 +23,9 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/keyraft/keyraft/plugins"
 )
@@ -346,6 +348,7 @@ func storageViewConsistent(t *testing.T, s plugins.Storage) {
 
 	stop := make(chan struct{})
 	done := make(chan error, 1)
+	var written atomic.Int64
 	go func() {
 		defer close(done)
 		for i := 0; ; i++ {
@@ -363,9 +366,13 @@ func storageViewConsistent(t *testing.T, s plugins.Storage) {
 				done <- err
 				return
 			}
+			written.Add(1)
 		}
 	}()
-	for round := 0; round < 5; round++ {
+	// Read the view at least 5 times, and until the writer has committed
+	// at least 5 batches after the view was opened.
+	deadline := time.Now().Add(30 * time.Second)
+	for round := 0; round < 5 || (written.Load() < 5 && time.Now().Before(deadline)); round++ {
 		n := 0
 		err := view.Scan([]byte("v/"), func(k, v []byte) error {
 			if string(v) != "before" {
