@@ -101,6 +101,9 @@ func (m *misbehaving) Get(key []byte) ([]byte, error) {
 }
 
 func (m *misbehaving) ScanFrom(prefix, from []byte, fn func(k, v []byte) error) error {
+	if string(prefix) == "hang" {
+		select {}
+	}
 	switch m.mode {
 	case "disorder":
 		var keys []string

@@ -408,6 +408,29 @@ func TestHangingCallTimesOut(t *testing.T) {
 	}
 }
 
+// A scan's timeout is per wait for the plugin: a hanging scan times out,
+// a slow callback in a healthy scan does not.
+func TestScanTimeoutCountsOnlyThePlugin(t *testing.T) {
+	c, _ := startHelper(t, "storage", func(cfg *host.Config) { cfg.Timeout = 400 * time.Millisecond })
+	s := c.Storage()
+	err := s.Scan([]byte("hang"), func(k, v []byte) error { return nil })
+	if !errors.Is(err, host.ErrPluginTimeout) {
+		t.Fatalf("hanging scan: %v, want ErrPluginTimeout", err)
+	}
+	if err := s.Write([]plugins.Mutation{put("s/a", "1"), put("s/b", "2")}); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	err = s.Scan([]byte("s/"), func(k, v []byte) error {
+		n++
+		time.Sleep(600 * time.Millisecond) // longer than the timeout, on our side
+		return nil
+	})
+	if err != nil || n != 2 {
+		t.Fatalf("scan with a slow callback: %d keys, %v", n, err)
+	}
+}
+
 func TestHangingStartTimesOut(t *testing.T) {
 	cfg := helperConfig(t, "nohandshake", nil)
 	cfg.StartTimeout = 700 * time.Millisecond
