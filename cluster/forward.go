@@ -326,12 +326,14 @@ type signalingFSM struct {
 func (s signalingFSM) Apply(l *raft.Log) any {
 	r := s.FSM.Apply(l)
 	s.n.applied.fire()
+	s.n.noteKeyringWrite([]*raft.Log{l})
 	return r
 }
 
 func (s signalingFSM) ApplyBatch(logs []*raft.Log) []any {
 	r := s.FSM.ApplyBatch(logs)
 	s.n.applied.fire()
+	s.n.noteKeyringWrite(logs)
 	return r
 }
 
@@ -340,6 +342,7 @@ func (s signalingFSM) Restore(rc io.ReadCloser) error {
 	s.n.applied.fire()
 	if err == nil {
 		s.n.afterRestore()
+		s.n.kickKeyring() // the restored keyring may differ
 	}
 	return err
 }

@@ -203,7 +203,19 @@ type Node struct {
 
 	audit *AuditLog
 
-	sealMu sync.Mutex // serializes Seal and the end of Unseal
+	sealMu sync.Mutex // serializes Seal, the end of Unseal and keyring reloads
+	// keyringRev is the revision of the stored keyring the barrier holds,
+	// keyringBadRev one that did not open with the root key; both change
+	// only under sealMu (see reloadKeyring).
+	keyringRev    atomic.Uint64
+	keyringBadRev uint64
+	keyringKick   chan struct{} // wakes keyringLoop
+	rewrapActive  atomic.Bool   // the re-encryption job runs here
+	rewrapAfter   atomic.Int64  // unix nanos before which the job does not restart
+	rewrapHook    func(try int) // tests: runs before each batch commits
+	// rewrapFailures counts the job's failures in a row (only runRewrap,
+	// one at a time, touches it).
+	rewrapFailures uint
 
 	mu          sync.Mutex
 	auditKey    []byte             // audit HMAC key, in memory only while unsealed
@@ -232,7 +244,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("cluster: creating data dir: %w", err)
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), challenges: map[string]*openChallenge{},
-		metaUpdate: make(chan struct{}, 1)}
+		metaUpdate: make(chan struct{}, 1), keyringKick: make(chan struct{}, 1)}
 	ok := false
 	defer func() {
 		if !ok {
@@ -346,6 +358,7 @@ func New(cfg Config) (*Node, error) {
 		go n.checkpointLoop(cfg.AuditCheckpointInterval)
 	}
 	go n.autopilotLoop()
+	go n.keyringLoop()
 	go n.publishMeta()
 	if cfg.AutoSeal != nil {
 		go n.autoUnsealLoop()

@@ -329,7 +329,7 @@ func (n *Node) unsealWithSeal(ctx context.Context, s seal.Seal) error {
 	if rootBlob == nil {
 		return fmt.Errorf("%w: the state holds no root key wrapped by a %s seal", ErrInvalidUnsealKey, s.Type())
 	}
-	keyringBlob, _, err := n.fsm.Get(keyKeyring)
+	keyringBlob, keyringRev, err := n.fsm.Get(keyKeyring)
 	if err != nil {
 		return err
 	}
@@ -358,6 +358,8 @@ func (n *Node) unsealWithSeal(ctx context.Context, s seal.Seal) error {
 		clear(auditKey)
 		return fmt.Errorf("cluster: loading the audit signing key: %v", err)
 	}
+	n.keyringRev.Store(keyringRev)
+	n.keyringBadRev = 0
 	n.mu.Lock()
 	n.rootKey = rootKey
 	n.auditKey = auditKey
@@ -367,6 +369,8 @@ func (n *Node) unsealWithSeal(ctx context.Context, s seal.Seal) error {
 	n.unsealedRoot = rootBlob
 	n.mu.Unlock()
 	n.log.Info("unsealed")
+	// A rotation that applied while this node unsealed is loaded now.
+	n.kickKeyring()
 	if n.isMember() {
 		go n.audit.flushHeld()
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/subtle"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // Seal protects the root key. Wrap turns the root key into a blob that is
@@ -133,6 +134,70 @@ func (b *Barrier) Unseal(rootKey, keyringBlob []byte) error {
 	}
 	b.keyring = k
 	return nil
+}
+
+// Reload replaces the loaded keyring with a newer one (after a rotation
+// stored a keyring with another term). Unlike Unseal it never unseals: it
+// returns ErrSealed while sealed, and leaves the loaded keyring in place
+// when the blob does not open with the root key.
+func (b *Barrier) Reload(rootKey, keyringBlob []byte) error {
+	k, err := UnwrapKeyring(rootKey, keyringBlob)
+	if err != nil {
+		return err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.keyring == nil {
+		k.Zero()
+		return ErrSealed
+	}
+	b.keyring.Zero()
+	b.keyring = k
+	return nil
+}
+
+// KeyStatus describes the active term of the loaded keyring.
+type KeyStatus struct {
+	Term        uint32
+	InstallTime time.Time
+}
+
+// KeyStatus reports the active term and when it was installed, or
+// ErrSealed.
+func (b *Barrier) KeyStatus() (KeyStatus, error) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.keyring == nil {
+		return KeyStatus{}, ErrSealed
+	}
+	t := b.keyring.terms[b.keyring.active]
+	return KeyStatus{Term: t.Number, InstallTime: t.Installed}, nil
+}
+
+// Rewrap re-encrypts a barrier value made under a term older than minTerm
+// with the active term, bound to the same aad; the plaintext never leaves
+// the barrier. It returns nil (and no error) when the value already has a
+// term of at least minTerm, ErrSealed while sealed, and an error wrapping
+// ErrDecrypt for a value that does not open.
+func (b *Barrier) Rewrap(aad, ciphertext []byte, minTerm uint32) ([]byte, error) {
+	term, err := CiphertextTerm(ciphertext)
+	if err != nil {
+		return nil, err
+	}
+	if term >= minTerm {
+		return nil, nil
+	}
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	if b.keyring == nil {
+		return nil, ErrSealed
+	}
+	pt, err := b.keyring.Decrypt(aad, ciphertext)
+	if err != nil {
+		return nil, err
+	}
+	defer clear(pt)
+	return b.keyring.Encrypt(aad, pt)
 }
 
 // Seal zeroes and drops the keyring.

@@ -240,3 +240,98 @@ func TestBarrierSealedAndConcurrent(t *testing.T) {
 		t.Fatal("barrier not sealed")
 	}
 }
+
+// Reload swaps the keyring of an unsealed barrier for a rotated one: new
+// values take the new term, old ones still open, Rewrap moves a value to
+// the active term, and a sealed barrier stays sealed.
+func TestBarrierReloadAndRewrap(t *testing.T) {
+	var b Barrier
+	root, _ := NewRootKey()
+	k, _ := NewKeyring(time.Unix(10, 0))
+	blob1, _ := WrapKeyring(root, k)
+	k.AddTerm(time.Unix(20, 0))
+	blob2, _ := WrapKeyring(root, k)
+	k.Zero()
+
+	if err := b.Reload(root, blob2); !errors.Is(err, ErrSealed) || !b.Sealed() {
+		t.Fatalf("reload of a sealed barrier: %v, sealed %v", err, b.Sealed())
+	}
+	if _, err := b.KeyStatus(); !errors.Is(err, ErrSealed) {
+		t.Fatalf("key status while sealed: %v", err)
+	}
+	if err := b.Unseal(root, blob1); err != nil {
+		t.Fatal(err)
+	}
+	old, _ := b.Encrypt([]byte("p"), []byte("old"))
+	if st, err := b.KeyStatus(); err != nil || st.Term != 1 || !st.InstallTime.Equal(time.Unix(10, 0)) {
+		t.Fatalf("key status before reload: %+v %v", st, err)
+	}
+	// Encryptions race the reload; each one opens afterwards.
+	var wg sync.WaitGroup
+	cts := make(chan []byte, 400)
+	for i := 0; i < 4; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 100; j++ {
+				ct, err := b.Encrypt([]byte("p"), []byte("v"))
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				cts <- ct
+			}
+		}()
+	}
+	if err := b.Reload(root, blob2); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	close(cts)
+	for ct := range cts {
+		if pt, err := b.Decrypt([]byte("p"), ct); err != nil || string(pt) != "v" {
+			t.Fatalf("value encrypted during the reload: %q %v", pt, err)
+		}
+	}
+	if st, err := b.KeyStatus(); err != nil || st.Term != 2 || !st.InstallTime.Equal(time.Unix(20, 0)) || b.ActiveTerm() != 2 {
+		t.Fatalf("key status after reload: %+v %v", st, err)
+	}
+	fresh, _ := b.Encrypt([]byte("p"), []byte("new"))
+	if term, _ := CiphertextTerm(fresh); term != 2 {
+		t.Fatalf("new value has term %d", term)
+	}
+	if pt, err := b.Decrypt([]byte("p"), old); err != nil || string(pt) != "old" {
+		t.Fatalf("old value after reload: %q %v", pt, err)
+	}
+	re, err := b.Rewrap([]byte("p"), old, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if term, _ := CiphertextTerm(re); term != 2 {
+		t.Fatalf("rewrapped value has term %d", term)
+	}
+	if pt, err := b.Decrypt([]byte("p"), re); err != nil || string(pt) != "old" {
+		t.Fatalf("rewrapped value: %q %v", pt, err)
+	}
+	if _, err := b.Decrypt([]byte("q"), re); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("rewrap lost the aad binding: %v", err)
+	}
+	if again, err := b.Rewrap([]byte("p"), re, 2); again != nil || err != nil {
+		t.Fatalf("rewrap of a current value: %x %v", again, err)
+	}
+	if _, err := b.Rewrap([]byte("q"), old, 2); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("rewrap with the wrong aad: %v", err)
+	}
+	if _, err := b.Rewrap([]byte("p"), []byte("short"), 2); !errors.Is(err, ErrDecrypt) {
+		t.Fatalf("rewrap of garbage: %v", err)
+	}
+	// A blob that does not open leaves the loaded keyring alone.
+	other, _ := NewRootKey()
+	if err := b.Reload(other, blob1); !errors.Is(err, ErrDecrypt) || b.ActiveTerm() != 2 {
+		t.Fatalf("reload with the wrong root key: %v, term %d", err, b.ActiveTerm())
+	}
+	b.Seal()
+	if _, err := b.Rewrap([]byte("p"), old, 2); !errors.Is(err, ErrSealed) {
+		t.Fatalf("rewrap while sealed: %v", err)
+	}
+}

@@ -89,8 +89,55 @@ func (a *API) routeSys(req *request, p []string) reply {
 		a.cfg.Node.Seal()
 		a.log.Info("sealed by request", "accessor", te.Accessor)
 		return reply{status: http.StatusNoContent}
+	case "rotate":
+		if req.method != http.MethodPost {
+			return unsupportedOp()
+		}
+		if r := a.requireRoot(req, "rotating the barrier keyring"); r != nil {
+			return *r
+		}
+		term, err := a.cfg.Node.RotateKeyring(req.ctx)
+		if err != nil {
+			return a.errorReply(err)
+		}
+		return reply{data: map[string]any{"term": term}}
+	case "key-status":
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		if r := a.requireRoot(req, "reading the key status"); r != nil {
+			return *r
+		}
+		ks, err := a.cfg.Node.KeyStatus()
+		if err != nil {
+			return a.errorReply(err)
+		}
+		return reply{data: map[string]any{"term": ks.Term, "install_time": ks.InstallTime.UTC().Format(time.RFC3339Nano)}}
+	case "rotate/progress":
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		if r := a.requireRoot(req, "reading the rotation progress"); r != nil {
+			return *r
+		}
+		st, err := a.cfg.Node.RotationStatus()
+		if err != nil {
+			return a.errorReply(err)
+		}
+		return reply{data: rotationStatus(st)}
 	}
 	return errReply(http.StatusNotFound, "unsupported path")
+}
+
+// rotationStatus is the answer of GET sys/rotate/progress.
+func rotationStatus(st cluster.RotationStatus) map[string]any {
+	out := map[string]any{"term": st.Term, "total": st.Total, "done": st.Done, "running": st.Running, "error": st.Error}
+	for name, t := range map[string]time.Time{"started_at": st.Started, "finished_at": st.Finished} {
+		if !t.IsZero() {
+			out[name] = t.UTC().Format(time.RFC3339Nano)
+		}
+	}
+	return out
 }
 
 func hasPolicy(te *cluster.TokenEntry, name string) bool {

@@ -57,7 +57,7 @@ func init() {
 	commands = []*command{
 		serverCmd, statusCmd,
 		operatorInitCmd, operatorUnsealCmd, operatorSealCmd, operatorRaftListPeersCmd,
-		operatorRaftJoinCmd, operatorRaftRemovePeerCmd, operatorMembersCmd,
+		operatorRaftJoinCmd, operatorRaftRemovePeerCmd, operatorMembersCmd, operatorRotateCmd, operatorKeyStatusCmd,
 		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
@@ -68,7 +68,7 @@ func init() {
 
 // groups are the commands that only hold subcommands.
 var groups = map[string]string{
-	"operator":               "operator commands: init, unseal, seal, raft",
+	"operator":               "operator commands: init, unseal, seal, rotate, key-status, raft",
 	"keys":                   "keys commands: create, list, read, rotate, config, delete",
 	"audit":                  "audit commands: tail, query, history, export, verify, hash, compact",
 	"operator raft":          "operator raft commands: list-peers, snapshot",

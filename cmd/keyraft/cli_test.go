@@ -98,7 +98,7 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete\n"},
 		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete\n"},
 		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete\n"},
-		{[]string{"operator"}, "error: missing operator command\nhint: operator commands: init, unseal, seal, raft\n"},
+		{[]string{"operator"}, "error: missing operator command\nhint: operator commands: init, unseal, seal, rotate, key-status, raft\n"},
 		{[]string{"-address=http://x:1", "status"}, "error: flag -address=http://x:1 comes before the command\nhint: flags go after the command: keyraft <command> [flags] [args]; run 'keyraft help' for the commands\n"},
 		{[]string{"keys", "create"}, "error: missing NAME\nhint: usage: keyraft keys create [flags] NAME (see 'keyraft keys create -h')\n"},
 		{[]string{"keys", "read"}, "error: missing NAME\nhint: usage: keyraft keys read [flags] NAME (see 'keyraft keys read -h')\n"},
