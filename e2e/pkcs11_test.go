@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	vault "github.com/hashicorp/vault/api"
 )
 
 const softhsmLib = "/usr/lib/softhsm/libsofthsm2.so"
@@ -142,6 +144,13 @@ func TestSealMigrationUnderLoad(t *testing.T) {
 	var cts []sealed
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	// The clients only know the nodes' addresses (fixed across restarts):
+	// the node structs change under restarts and are not shared.
+	clients := make([]*vault.Client, len(c.nodes))
+	for i, n := range c.nodes {
+		clients[i] = n.client(c.root)
+		clients[i].SetClientTimeout(5 * time.Second)
+	}
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
 		go func() {
@@ -152,12 +161,7 @@ func TestSealMigrationUnderLoad(t *testing.T) {
 					return
 				default:
 				}
-				n := c.nodes[(w+i)%len(c.nodes)]
-				if !n.running() {
-					continue
-				}
-				cl := n.client(c.root)
-				cl.SetClientTimeout(5 * time.Second)
+				cl := clients[(w+i)%len(clients)]
 				pt := b64([]byte(fmt.Sprint(w, i)))
 				s, err := cl.Logical().Write("transit/encrypt/mig", map[string]any{"plaintext": pt})
 				if err == nil {
@@ -180,9 +184,16 @@ func TestSealMigrationUnderLoad(t *testing.T) {
 			cl := n.client("")
 			if i == 0 {
 				for _, s := range shares {
-					ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					out, err := runCLI(ctx, n.addr, "", "operator", "unseal", "-migrate", s)
-					cancel()
+					// A node that just restarted answers 503 until it has
+					// applied its log; the share is not taken then.
+					var out string
+					var err error
+					waitFor(t, leaderWait, n.nodeID+" to take a share with -migrate", func() bool {
+						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+						defer cancel()
+						out, err = runCLI(ctx, n.addr, "", "operator", "unseal", "-migrate", s)
+						return err == nil || !strings.Contains(out, "catching up")
+					})
 					if err != nil {
 						t.Fatalf("keyraft operator unseal -migrate: %v\n%s", err, out)
 					}
