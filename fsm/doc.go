@@ -18,11 +18,21 @@
 // Record key space (written by the layers above; listed here because every
 // node must agree on it):
 //
-//	core/seal-config      seal type and Shamir parameters (JSON, not secret)
-//	core/root-key         root key wrapped by the seal
-//	core/keyring          barrier keyring wrapped by the root key
-//	auth/token/<sha256>   token entries, indexed by the hash of the token
-//	transit/key/<name>    transit key policy and versions
+//	core/seal-config         seal type and share parameters (JSON, not secret)
+//	core/root-key            root key wrapped by the Shamir seal
+//	core/root-key-pkcs11     root key wrapped by the PKCS#11 seal
+//	core/keyring             barrier keyring wrapped by the root key
+//	core/keyring-rewrap      progress of re-encryption after a rotation (clear)
+//	core/recovery-key        recovery key (auto-unseal), barrier-encrypted
+//	core/cluster-ca-cert     cluster CA certificate, barrier-encrypted
+//	core/cluster-ca-key      cluster CA private key, barrier-encrypted
+//	core/gossip-key          gossip encryption key, barrier-encrypted
+//	core/audit-hmac-key      audit HMAC key, barrier-encrypted
+//	core/audit-signing-key   audit checkpoint signing key, barrier-encrypted
+//	core/audit-public-key    its public key (clear)
+//	sys/audit-device/<name>  audit devices configured through the API
+//	auth/token/<sha256>      token entries, indexed by the hash of the token
+//	transit/key/<name>       transit key policy and versions
 //
 // Keys beginning with a 0x00 byte are reserved for the state machine's own
 // bookkeeping (the last applied index), which commands cannot write.
