@@ -57,19 +57,11 @@ func (n *Node) UnsealMigrate(ctx context.Context, share []byte) (SealStatus, err
 	if err != nil {
 		return n.SealStatus(), err
 	}
-	combined, err := n.shares.Add(share, cfg.Threshold)
-	if err != nil {
-		n.shares.Reset()
-		return n.SealStatus(), fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
-	}
-	if combined == nil {
-		return n.SealStatus(), nil
+	shamir, combined, err := n.takeShare(share, cfg.Threshold)
+	if err != nil || shamir == nil {
+		return n.SealStatus(), err
 	}
 	defer clear(combined)
-	shamir, err := seal.NewShamir(combined)
-	if err != nil {
-		return n.SealStatus(), fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
-	}
 	defer shamir.Zero()
 	if from == "shamir" {
 		err = n.migrateToAuto(ctx, shamir, combined, cfg)

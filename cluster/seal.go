@@ -289,19 +289,11 @@ func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
 	if !n.barrier.Sealed() {
 		return n.SealStatus(), nil
 	}
-	combined, err := n.shares.Add(share, cfg.Threshold)
-	if err != nil {
-		n.shares.Reset()
-		return n.SealStatus(), fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
-	}
-	if combined == nil {
-		return n.SealStatus(), nil
+	shamir, combined, err := n.takeShare(share, cfg.Threshold)
+	if err != nil || shamir == nil {
+		return n.SealStatus(), err
 	}
 	defer clear(combined)
-	shamir, err := seal.NewShamir(combined)
-	if err != nil {
-		return n.SealStatus(), fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
-	}
 	defer shamir.Zero()
 	if join != nil {
 		if err := n.completeJoin(ctx, join, shamir); err != nil {
@@ -313,6 +305,26 @@ func (n *Node) Unseal(ctx context.Context, share []byte) (SealStatus, error) {
 		return n.SealStatus(), err
 	}
 	return n.SealStatus(), nil
+}
+
+// takeShare adds one share toward threshold. Below it, it returns nils;
+// at it, the combined key and a Shamir seal around it (the caller zeroes
+// both). A bad share resets the progress and returns ErrInvalidUnsealKey.
+func (n *Node) takeShare(share []byte, threshold int) (*seal.Shamir, []byte, error) {
+	combined, err := n.shares.Add(share, threshold)
+	if err != nil {
+		n.shares.Reset()
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
+	}
+	if combined == nil {
+		return nil, nil, nil
+	}
+	shamir, err := seal.NewShamir(combined)
+	if err != nil {
+		clear(combined)
+		return nil, nil, fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
+	}
+	return shamir, combined, nil
 }
 
 // unsealWithSeal unwraps the root key with s (Shamir from shares, or the
