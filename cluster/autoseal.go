@@ -37,7 +37,9 @@ func rootKeyRecord(t string) string {
 }
 
 // healthChecker is the optional ability of a seal to check itself.
-type healthChecker interface{ Healthy(ctx context.Context) error }
+type healthChecker interface {
+	Healthy(ctx context.Context) error
+}
 
 // autoSealState is the node's opened auto-unseal seal and its health.
 type autoSealState struct {

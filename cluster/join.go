@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/binary"
-	"encoding/pem"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/binary"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
@@ -71,9 +71,9 @@ type JoinChallenge struct {
 	SealConfig []byte `json:"seal_config"`
 	// RootKeys are the root key as each seal wraps it ("shamir",
 	// "pkcs11"), so a node can join with whichever seal it has.
-	RootKeys   map[string][]byte `json:"root_keys"`
-	Keyring    []byte `json:"keyring"`
-	Challenge  []byte `json:"challenge"`
+	RootKeys  map[string][]byte `json:"root_keys"`
+	Keyring   []byte            `json:"keyring"`
+	Challenge []byte            `json:"challenge"`
 }
 
 // JoinAnswer is the joining node's proof and request.

@@ -158,17 +158,17 @@ func (c Config) Validate() error {
 // the state machine and its store, and the seal state (barrier keyring in
 // memory while unsealed).
 type Node struct {
-	cfg    Config
-	log    hclog.Logger
-	raft   *raft.Raft
-	fsm    *fsm.FSM
-	state  *bolt.Store
-	logs   *raftboltdb.BoltStore
-	trans  *raft.NetworkTransport
-	snaps  *raft.FileSnapshotStore
-	link   *link.ClusterLink
-	fwd    *forward.Client
-	fwdSrv *forward.Server
+	cfg       Config
+	log       hclog.Logger
+	raft      *raft.Raft
+	fsm       *fsm.FSM
+	state     *bolt.Store
+	logs      *raftboltdb.BoltStore
+	trans     *raft.NetworkTransport
+	snaps     *raft.FileSnapshotStore
+	link      *link.ClusterLink
+	fwd       *forward.Client
+	fwdSrv    *forward.Server
 	closed    chan struct{}
 	closeOnce sync.Once
 
@@ -181,16 +181,16 @@ type Node struct {
 	joinMu     sync.Mutex
 	challenges map[string]*openChallenge // leader: open join challenges
 
-	gossipMu   sync.Mutex
-	gossip     *gossip.Gossip
-	metaUpdate chan struct{} // wakes the gossip meta publisher
-	identMu    sync.Mutex    // serializes changes of the identity file
-	operatorSealed atomic.Bool // sealed by the operator: no auto-unseal until restart
+	gossipMu       sync.Mutex
+	gossip         *gossip.Gossip
+	metaUpdate     chan struct{} // wakes the gossip meta publisher
+	identMu        sync.Mutex    // serializes changes of the identity file
+	operatorSealed atomic.Bool   // sealed by the operator: no auto-unseal until restart
 	autoSeal       autoSealState
 	// steppedDown is when this node last stopped being leader (unix nanos).
 	steppedDown atomic.Int64
-	pilotMu  sync.Mutex
-	pilot    autopilotState
+	pilotMu     sync.Mutex
+	pilot       autopilotState
 
 	// bootIndex is the last log index present at start; the node serves
 	// reads only once it has applied that far (or caught up with the

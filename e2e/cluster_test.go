@@ -13,7 +13,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
 )
 
 // e2eCluster is a keyraft cluster of real processes configured from HCL
