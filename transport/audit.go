@@ -491,6 +491,7 @@ func (a *API) finish(w http.ResponseWriter, r *http.Request, ev *audit.Event, re
 	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
 		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
 	}
+	a.metrics.count(ev.Operation, rep.status)
 	a.write(w, ev.RequestID, rep)
 }
 

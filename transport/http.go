@@ -58,6 +58,7 @@ type API struct {
 	// isLeader reports whether this node is the active one (for health);
 	// tests replace it to see a standby's answers.
 	isLeader func() bool
+	metrics  *metrics
 }
 
 // NewAPI returns the API handler.
@@ -78,7 +79,7 @@ func NewAPI(cfg Config) (*API, error) {
 		// No default: a forgotten recorder must not mean unaudited answers.
 		return nil, errors.New("transport: an audit recorder is required")
 	}
-	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader}
+	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader, metrics: newMetrics(cfg.Node)}
 	cfg.Node.OnSeal(a.tokens.purge)
 	return a, nil
 }
@@ -123,6 +124,9 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "/v1/sys/storage/raft/snapshot", "/v1/sys/storage/raft/snapshot-force":
 		a.serveSnapshot(w, r, ev)
 		return
+	case "/v1/sys/metrics":
+		a.serveMetrics(w, r, ev)
+		return
 	}
 	rep := a.handleSafely(r, ev)
 	committedStatus := ev.Status
@@ -160,6 +164,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.log.Error("audit record failed; refusing to answer", "request_id", ev.RequestID, "error", err)
 		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
 	}
+	a.metrics.count(ev.Operation, rep.status)
 	a.write(w, ev.RequestID, rep)
 }
 

@@ -1,0 +1,96 @@
+package transport
+
+import (
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster"
+)
+
+// metrics is the node's Prometheus registry: gauges read from the node
+// at scrape time (seal, seal health, Raft, audit head, members) and the
+// requests the pipeline answered, by operation and status.
+type metrics struct {
+	reg      *prometheus.Registry
+	requests *prometheus.CounterVec
+	handler  http.Handler
+}
+
+func newMetrics(n *cluster.Node) *metrics {
+	m := &metrics{reg: prometheus.NewRegistry()}
+	b := func(v bool) float64 {
+		if v {
+			return 1
+		}
+		return 0
+	}
+	gauge := func(name, help string, f func() float64) {
+		m.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, f))
+	}
+	gauge("keyraft_sealed", "1 while the node is sealed.", func() float64 { return b(n.Sealed()) })
+	gauge("keyraft_seal_healthy", "0 while the auto-unseal seal (HSM) fails its checks: the node serves with the key in memory (degraded).",
+		func() float64 { ok, _ := n.SealHealth(); return b(ok) })
+	gauge("keyraft_raft_leader", "1 on the Raft leader.", func() float64 { return b(n.IsLeader()) })
+	gauge("keyraft_raft_commit_index", "Raft commit index.", func() float64 { c, _ := n.RaftIndexes(); return float64(c) })
+	gauge("keyraft_raft_applied_index", "Index of the last command the state machine applied.", func() float64 { _, a := n.RaftIndexes(); return float64(a) })
+	gauge("keyraft_audit_head_seq", "Sequence number of the newest audit event.", func() float64 { return float64(n.AuditHeadSeq()) })
+	gauge("keyraft_key_use_allowed", "1 while this node may serve key use (in contact with a leader).", func() float64 { return b(n.CheckLease() == nil) })
+	gauge("keyraft_members_alive", "Members gossip sees alive (this node included).", func() float64 {
+		alive := 0
+		for _, mem := range n.Members() {
+			if mem.Status == "alive" {
+				alive++
+			}
+		}
+		return float64(alive)
+	})
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "keyraft_requests_total", Help: "Requests answered, by audit operation and HTTP status.",
+	}, []string{"operation", "status"})
+	m.reg.MustRegister(m.requests, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.handler = promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+	return m
+}
+
+// serveMetrics answers GET sys/metrics in the Prometheus text format
+// (Vault's path; its ?format=prometheus is accepted and is the only
+// format). It needs a root token, and is recorded like every request.
+func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request, ev *audit.Event) {
+	req := &request{ctx: r.Context(), method: r.Method, query: r.URL.Query(), token: tokenFrom(r), ev: ev}
+	ev.Operation = "sys/metrics"
+	if r.Method != http.MethodGet {
+		a.finish(w, r, ev, unsupportedOp())
+		return
+	}
+	if f := r.URL.Query().Get("format"); f != "" && f != "prometheus" {
+		a.finish(w, r, ev, errReply(http.StatusBadRequest, "format must be prometheus"))
+		return
+	}
+	if rep := a.requireRoot(req, "reading metrics"); rep != nil {
+		a.finish(w, r, ev, *rep)
+		return
+	}
+	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
+	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+		a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
+		return
+	}
+	a.metrics.count(ev.Operation, http.StatusOK)
+	a.metrics.handler.ServeHTTP(w, r)
+}
+
+// count adds one answered request. Paths nobody serves (404, 405) count
+// as operation "unknown", so strangers cannot grow the label set.
+func (m *metrics) count(operation string, status int) {
+	if status == 0 {
+		status = http.StatusOK
+	}
+	if status == http.StatusNotFound || status == http.StatusMethodNotAllowed || operation == "" {
+		operation = "unknown"
+	}
+	m.requests.WithLabelValues(operation, strconv.Itoa(status)).Inc()
+}
