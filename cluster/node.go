@@ -186,6 +186,8 @@ type Node struct {
 	metaUpdate     chan struct{} // wakes the gossip meta publisher
 	identMu        sync.Mutex    // serializes changes of the identity file
 	operatorSealed atomic.Bool   // sealed by the operator: no auto-unseal until restart
+	rekeyMu        sync.Mutex
+	rekey          *rekeyOp // the rekey in progress on this node
 	autoSeal       autoSealState
 	// steppedDown is when this node last stopped being leader (unix nanos).
 	steppedDown atomic.Int64

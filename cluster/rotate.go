@@ -232,6 +232,8 @@ func (n *Node) reloadKeyring() error {
 	if err != nil || blob == nil {
 		return err
 	}
+	// A rekey elsewhere rewrapped the keyring under a new root key.
+	n.adoptBarrierRootKey()
 	rootKey := n.rootKeyCopy()
 	if rootKey == nil {
 		return nil

@@ -39,6 +39,8 @@ func (a *API) routeSys(req *request, p []string) reply {
 		return r
 	}
 	switch path {
+	case "rekey/init", "rekey-recovery-key/init", "rekey/update", "rekey-recovery-key/update":
+		return a.sysRekey(req, path)
 	case "members":
 		if req.method != http.MethodGet {
 			return unsupportedOp()
@@ -442,4 +444,90 @@ func (a *API) sysMembers() reply {
 		out = append(out, e)
 	}
 	return reply{data: map[string]any{"members": out}}
+}
+
+// sysRekey answers Vault's rekey endpoints (sys/rekey/* for unseal keys,
+// sys/rekey-recovery-key/* for an auto-unseal seal's recovery keys; both
+// act on whatever the seal uses). init (root token) starts: PUT/POST with
+// secret_shares and secret_threshold, GET shows it, DELETE cancels;
+// update takes a current share with the nonce and, at the threshold,
+// answers the new shares once.
+func (a *API) sysRekey(req *request, path string) reply {
+	if r := a.requireRoot(req, "a rekey"); r != nil {
+		return *r
+	}
+	n := a.cfg.Node
+	status := func(st cluster.RekeyStatus) map[string]any {
+		return map[string]any{"started": st.Started, "nonce": st.Nonce, "t": st.Threshold, "n": st.Shares,
+			"progress": st.Progress, "required": st.Required}
+	}
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	if strings.HasSuffix(path, "/init") {
+		switch req.method {
+		case http.MethodDelete:
+			n.RekeyCancel()
+			return reply{status: http.StatusNoContent}
+		case http.MethodPut, http.MethodPost:
+			shares, err := f.Int("secret_shares", 0)
+			if err != nil {
+				return errorFromTransit(err)
+			}
+			threshold, err := f.Int("secret_threshold", 0)
+			if err != nil {
+				return errorFromTransit(err)
+			}
+			st, err := n.RekeyInit(shares, threshold)
+			if err != nil {
+				return a.rekeyError(err)
+			}
+			return reply{raw: status(st)}
+		}
+		return unsupportedOp()
+	}
+	if req.method != http.MethodPut && req.method != http.MethodPost {
+		return unsupportedOp()
+	}
+	nonce, err := f.String("nonce", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	key, err := f.String("key", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	share, err := hex.DecodeString(key)
+	if err != nil {
+		if share, err = base64.StdEncoding.DecodeString(key); err != nil || key == "" {
+			return errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
+		}
+	}
+	defer clear(share)
+	st, res, err := n.RekeyUpdate(req.ctx, nonce, share)
+	if err != nil {
+		return a.rekeyError(err)
+	}
+	out := status(st)
+	out["complete"] = res != nil
+	if res != nil {
+		hexKeys, b64Keys := make([]string, len(res.Keys)), make([]string, len(res.Keys))
+		for i, k := range res.Keys {
+			hexKeys[i], b64Keys[i] = hex.EncodeToString(k), base64.StdEncoding.EncodeToString(k)
+		}
+		out["keys"], out["keys_base64"] = hexKeys, b64Keys
+		out["recovery_keys"] = res.Recovery
+	}
+	return reply{raw: out}
+}
+
+func (a *API) rekeyError(err error) reply {
+	switch {
+	case errors.Is(err, cluster.ErrRekeyNonce):
+		return errReply(http.StatusBadRequest, "no rekey with this nonce is in progress on this node; start one with sys/rekey/init")
+	case errors.Is(err, cluster.ErrInvalidUnsealKey), errors.Is(err, cluster.ErrInvalidRequest):
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	}
+	return a.errorReply(err)
 }

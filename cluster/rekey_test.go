@@ -1,0 +1,172 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+// A rekey through a follower replaces the root key and the shares: every
+// node keeps serving, a keyring rotated afterwards loads on every node
+// (they take the new root key from the barrier), and a node restarted
+// afterwards unseals with the new shares and not with the old ones.
+func TestRekeyAcrossCluster(t *testing.T) {
+	ctx := context.Background()
+	fixed := func(id string) Config {
+		c := clusterNodeConfig(t, id)
+		c.BindAddr, c.GossipAddr = freeAddr(t), freeAddr(t)
+		return c
+	}
+	cfgs := []Config{fixed("n1"), fixed("n2"), fixed("n3")}
+	first, err := New(cfgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := first.Init(ctx, InitRequest{SecretShares: 3, SecretThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range res.Keys[:2] {
+		if _, err := first.Unseal(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tc := &testCluster{t: t, nodes: []*Node{first}, shares: res.Keys}
+	t.Cleanup(func() {
+		for _, n := range tc.nodes {
+			n.Shutdown()
+		}
+	})
+	for _, c := range cfgs[1:] {
+		tc.join(ctx, c)
+	}
+	tc.waitVoters(3)
+	if _, err := first.Commit(ctx, &Txn{Writes: []Write{{Key: "before", Value: []byte("v")}}}); err != nil {
+		t.Fatal(err)
+	}
+	var f *Node
+	for _, n := range tc.nodes {
+		if !n.IsLeader() {
+			f = n
+			break
+		}
+	}
+	if _, _, err := f.RekeyUpdate(ctx, "nope", res.Keys[0]); !errors.Is(err, ErrRekeyNonce) {
+		t.Fatalf("update without init: %v", err)
+	}
+	st, err := f.RekeyInit(5, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Required != 2 {
+		t.Fatalf("rekey needs %d current shares, want 2", st.Required)
+	}
+	// A wrong set of current shares resets the progress.
+	foreign, _ := New(clusterNodeConfig(t, "x"))
+	defer foreign.Shutdown()
+	fres, err := foreign.Init(ctx, InitRequest{SecretShares: 2, SecretThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.RekeyUpdate(ctx, st.Nonce, fres.Keys[0])
+	if _, _, err := f.RekeyUpdate(ctx, st.Nonce, fres.Keys[1]); !errors.Is(err, ErrInvalidUnsealKey) {
+		t.Fatalf("rekey with another cluster's shares: %v", err)
+	}
+	if _, r, err := f.RekeyUpdate(ctx, st.Nonce, res.Keys[0]); err != nil || r != nil {
+		t.Fatalf("first share: %v %v", r, err)
+	}
+	_, r, err := f.RekeyUpdate(ctx, st.Nonce, res.Keys[2])
+	if err != nil || r == nil || len(r.Keys) != 5 || r.Recovery {
+		t.Fatalf("rekey: %+v %v", r, err)
+	}
+	for _, n := range tc.nodes {
+		if st := n.SealStatus(); st.Shares != 5 || st.Threshold != 3 {
+			waitUntil(t, n.cfg.NodeID+" to see the new share parameters", 20*time.Second, func() bool {
+				st := n.SealStatus()
+				return st.Shares == 5 && st.Threshold == 3
+			})
+		}
+	}
+	// A rotation after the rekey loads on every node.
+	term, err := tc.leader().RotateKeyring(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.nodes {
+		waitUntil(t, n.cfg.NodeID+" to use the keyring rotated after the rekey", 30*time.Second, func() bool { return n.barrier.ActiveTerm() == term })
+		if v, _, err := n.Read("before"); err != nil || string(v) != "v" {
+			t.Fatalf("%s after rekey and rotation: %q %v", n.cfg.NodeID, v, err)
+		}
+	}
+	// Restart a node: the old shares no longer unseal it, the new ones do.
+	i := 0
+	for j, n := range tc.nodes {
+		if n != tc.leader() {
+			i = j
+			break
+		}
+	}
+	tc.nodes[i].Shutdown()
+	n, err := New(cfgs[i])
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc.nodes[i] = n
+	waitUntil(t, "the restarted node to catch up", 30*time.Second, n.CaughtUp)
+	n.Unseal(ctx, res.Keys[0]) // the threshold is 3 now
+	n.Unseal(ctx, res.Keys[1])
+	if _, err := n.Unseal(ctx, res.Keys[2]); !errors.Is(err, ErrInvalidUnsealKey) {
+		t.Fatalf("old shares after a rekey: %v", err)
+	}
+	for _, k := range r.Keys[2:] {
+		if _, err := n.Unseal(ctx, k); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n.Sealed() {
+		t.Fatal("the new shares did not unseal")
+	}
+	if v, _, err := n.Read("before"); err != nil || string(v) != "v" {
+		t.Fatalf("after unsealing with the new shares: %q %v", v, err)
+	}
+}
+
+// With the HSM seal, a rekey issues new recovery keys; the old ones no
+// longer authorize anything.
+func TestRekeyRecoveryKeys(t *testing.T) {
+	h := newSoftHSM(t)
+	ctx := context.Background()
+	n, err := New(h.nodeConfig(t, "n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	res, err := n.Init(ctx, InitRequest{RecoveryShares: 2, RecoveryThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := n.RekeyInit(3, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.RekeyUpdate(ctx, st.Nonce, res.RecoveryKeys[0])
+	_, r, err := n.RekeyUpdate(ctx, st.Nonce, res.RecoveryKeys[1])
+	if err != nil || r == nil || !r.Recovery || len(r.Keys) != 3 {
+		t.Fatalf("rekey with recovery keys: %+v %v", r, err)
+	}
+	st, _ = n.RekeyInit(2, 2)
+	n.RekeyUpdate(ctx, st.Nonce, res.RecoveryKeys[0])
+	if _, _, err := n.RekeyUpdate(ctx, st.Nonce, res.RecoveryKeys[1]); !errors.Is(err, ErrInvalidUnsealKey) {
+		t.Fatalf("old recovery keys after a rekey: %v", err)
+	}
+	// The node still unseals itself with the HSM after a restart.
+	cfg := n.cfg
+	n.Shutdown()
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Shutdown()
+	waitUntil(t, "auto-unseal after the rekey", 30*time.Second, func() bool { return !m.Sealed() })
+}
