@@ -187,7 +187,8 @@ type Node struct {
 	identMu        sync.Mutex    // serializes changes of the identity file
 	operatorSealed atomic.Bool   // sealed by the operator: no auto-unseal until restart
 	rekeyMu        sync.Mutex
-	rekey          *rekeyOp // the rekey in progress on this node
+	rekey          *rekeyOp   // the rekey in progress on this node
+	genRoot        *genRootOp // the root token generation in progress
 	autoSeal       autoSealState
 	// steppedDown is when this node last stopped being leader (unix nanos).
 	steppedDown atomic.Int64

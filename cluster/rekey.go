@@ -139,28 +139,8 @@ func (n *Node) rekeyWith(ctx context.Context, cfg *SealConfig, current []byte, s
 		return nil, ErrSealed
 	}
 	auto := cfg.Type != "shamir"
-	// The current shares must be the current unseal key (Shamir) or the
-	// current recovery key.
-	if auto {
-		stored, _, err := n.Read(keyRecoveryKey)
-		if err != nil {
-			return nil, err
-		}
-		if subtle.ConstantTimeCompare(stored, current) != 1 {
-			return nil, fmt.Errorf("%w: the shares do not form the recovery key", ErrInvalidUnsealKey)
-		}
-	} else {
-		sh, err := seal.NewShamir(current)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
-		}
-		blob, _, _ := n.fsm.Get(keyRootKey)
-		k, err := sh.Unwrap(ctx, blob)
-		sh.Zero()
-		if err != nil {
-			return nil, fmt.Errorf("%w: the shares do not form the unseal key", ErrInvalidUnsealKey)
-		}
-		clear(k)
+	if err := n.checkCurrentKey(ctx, cfg, current); err != nil {
+		return nil, err
 	}
 	oldRoot := n.rootKeyCopy()
 	if oldRoot == nil {
@@ -277,4 +257,31 @@ func (n *Node) adoptBarrierRootKey() {
 		clear(k)
 	}
 	n.mu.Unlock()
+}
+
+// checkCurrentKey reports whether key is the current unseal key (Shamir)
+// or recovery key (auto-unseal); ErrInvalidUnsealKey otherwise.
+func (n *Node) checkCurrentKey(ctx context.Context, cfg *SealConfig, key []byte) error {
+	if cfg.Type != "shamir" {
+		stored, _, err := n.Read(keyRecoveryKey)
+		if err != nil {
+			return err
+		}
+		if subtle.ConstantTimeCompare(stored, key) != 1 {
+			return fmt.Errorf("%w: the shares do not form the recovery key", ErrInvalidUnsealKey)
+		}
+		return nil
+	}
+	sh, err := seal.NewShamir(key)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
+	}
+	defer sh.Zero()
+	blob, _, _ := n.fsm.Get(keyRootKey)
+	k, err := sh.Unwrap(ctx, blob)
+	if err != nil {
+		return fmt.Errorf("%w: the shares do not form the unseal key", ErrInvalidUnsealKey)
+	}
+	clear(k)
+	return nil
 }

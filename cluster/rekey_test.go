@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/seal"
 )
 
 // A rekey through a follower replaces the root key and the shares: every
@@ -169,4 +171,58 @@ func TestRekeyRecoveryKeys(t *testing.T) {
 	}
 	defer m.Shutdown()
 	waitUntil(t, "auto-unseal after the rekey", 30*time.Second, func() bool { return !m.Sealed() })
+}
+
+// A root token is generated from the current shares (recovery shares with
+// the HSM seal) and released XORed with the starter's one-time pad; it
+// works, and wrong shares or a wrong nonce get nothing.
+func TestGenerateRoot(t *testing.T) {
+	h := newSoftHSM(t)
+	ctx := context.Background()
+	n, err := New(h.nodeConfig(t, "n1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Shutdown()
+	res, err := n.Init(ctx, InitRequest{RecoveryShares: 3, RecoveryThreshold: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nonce, otp, required, err := n.GenerateRootInit()
+	if err != nil || required != 2 {
+		t.Fatalf("init: %v, required %d", err, required)
+	}
+	if _, _, _, err := n.GenerateRootUpdate(ctx, "wrong", res.RecoveryKeys[0]); !errors.Is(err, ErrRekeyNonce) {
+		t.Fatalf("wrong nonce: %v", err)
+	}
+	if p, _, enc, err := n.GenerateRootUpdate(ctx, nonce, res.RecoveryKeys[0]); err != nil || p != 1 || enc != "" {
+		t.Fatalf("first share: %d %q %v", p, enc, err)
+	}
+	_, _, enc, err := n.GenerateRootUpdate(ctx, nonce, res.RecoveryKeys[2])
+	if err != nil || enc == "" {
+		t.Fatalf("second share: %q %v", enc, err)
+	}
+	token, err := DecodeRootToken(enc, otp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	te, err := n.LookupToken(token)
+	if err != nil || len(te.Policies) != 1 || te.Policies[0] != "root" {
+		t.Fatalf("the generated token: %+v %v", te, err)
+	}
+	// The encoded form alone is not the token.
+	if enc == token {
+		t.Fatal("the token was released without the pad")
+	}
+	// Shares of another split do not form the recovery key.
+	nonce, _, _, _ = n.GenerateRootInit()
+	other, _, _, _ := func() ([][]byte, int, int, error) {
+		k, _ := seal.NewRootKey()
+		s, err := seal.Split(k, 2, 2)
+		return s, 0, 0, err
+	}()
+	n.GenerateRootUpdate(ctx, nonce, other[0])
+	if _, _, enc, err := n.GenerateRootUpdate(ctx, nonce, other[1]); !errors.Is(err, ErrInvalidUnsealKey) || enc != "" {
+		t.Fatalf("foreign shares: %q %v", enc, err)
+	}
 }

@@ -41,6 +41,8 @@ func (a *API) routeSys(req *request, p []string) reply {
 	switch path {
 	case "rekey/init", "rekey-recovery-key/init", "rekey/update", "rekey-recovery-key/update":
 		return a.sysRekey(req, path)
+	case "generate-root/attempt", "generate-root/update":
+		return a.sysGenerateRoot(req, path)
 	case "members":
 		if req.method != http.MethodGet {
 			return unsupportedOp()
@@ -530,4 +532,59 @@ func (a *API) rekeyError(err error) reply {
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
 	return a.errorReply(err)
+}
+
+// sysGenerateRoot answers Vault's sys/generate-root: no token (this is how
+// a lost root token is replaced); the current share holders authorize it.
+// attempt: PUT starts (answers nonce and otp), DELETE cancels; update
+// takes a share with the nonce and, at the threshold, answers
+// encoded_token = base64(token XOR otp).
+func (a *API) sysGenerateRoot(req *request, path string) reply {
+	n := a.cfg.Node
+	if path == "generate-root/attempt" {
+		switch req.method {
+		case http.MethodDelete:
+			n.GenerateRootCancel()
+			return reply{status: http.StatusNoContent}
+		case http.MethodPut, http.MethodPost:
+			nonce, otp, required, err := n.GenerateRootInit()
+			if err != nil {
+				return a.rekeyError(err)
+			}
+			return reply{raw: map[string]any{"started": true, "nonce": nonce, "otp": otp, "otp_length": len(otp),
+				"progress": 0, "required": required, "complete": false}}
+		}
+		return unsupportedOp()
+	}
+	if req.method != http.MethodPut && req.method != http.MethodPost {
+		return unsupportedOp()
+	}
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	nonce, err := f.String("nonce", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	key, err := f.String("key", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	share, err := hex.DecodeString(key)
+	if err != nil {
+		if share, err = base64.StdEncoding.DecodeString(key); err != nil || key == "" {
+			return errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
+		}
+	}
+	defer clear(share)
+	progress, required, encoded, err := n.GenerateRootUpdate(req.ctx, nonce, share)
+	if err != nil {
+		return a.rekeyError(err)
+	}
+	out := map[string]any{"started": true, "nonce": nonce, "progress": progress, "required": required, "complete": encoded != ""}
+	if encoded != "" {
+		out["encoded_token"] = encoded
+	}
+	return reply{raw: out}
 }

@@ -57,7 +57,7 @@ func init() {
 	commands = []*command{
 		serverCmd, statusCmd,
 		operatorInitCmd, operatorUnsealCmd, operatorSealCmd, operatorRaftListPeersCmd,
-		operatorRaftJoinCmd, operatorRaftRemovePeerCmd, operatorMembersCmd, operatorRekeyCmd, operatorRotateCmd, operatorKeyStatusCmd,
+		operatorRaftJoinCmd, operatorRaftRemovePeerCmd, operatorMembersCmd, operatorRekeyCmd, operatorGenerateRootCmd, operatorRotateCmd, operatorKeyStatusCmd,
 		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,

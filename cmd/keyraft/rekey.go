@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"strings"
+
+	"github.com/keyraft/keyraft/cluster"
 )
 
 var operatorRekeyCmd = &command{
@@ -91,6 +93,81 @@ from stdin (from a terminal, without echo).`,
 			fmt.Fprintf(e.stdout, "%s Key %d: %s\n", kind, i+1, clean(fmt.Sprint(k)))
 		}
 		fmt.Fprintf(e.stdout, "\nThe root key was replaced. Give each new share to a different person now:\nthey are shown only once, and the old shares no longer work.\n")
+		return nil
+	},
+}
+
+var operatorGenerateRootCmd = &command{
+	name:    "operator generate-root",
+	args:    "[KEY]",
+	summary: "make a new root token from the unseal (or recovery) key shares",
+	network: true,
+	help: `
+Make a new root token when none is at hand (no token is needed):
+
+  keyraft operator generate-root -init                   # prints a nonce and a one-time pad
+  keyraft operator generate-root -nonce=NONCE [KEY]      # once per current share
+  keyraft operator generate-root -decode=ENCODED -otp=OTP
+
+The token is released only when the threshold of current shares (unseal
+shares, or recovery shares with an HSM seal) is given, and only XORed with
+the pad the starter holds. Use it for break-glass, then revoke it.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		init := fs.Bool("init", false, "start a generation")
+		cancel := fs.Bool("cancel", false, "cancel the generation in progress")
+		nonce := fs.String("nonce", "", "the `nonce` -init printed")
+		decode := fs.String("decode", "", "decode this `encoded` token (with -otp)")
+		otp := fs.String("otp", "", "the one-time `pad` -init printed")
+		pos, err := e.positional(cmd, fs, args, 0, 1)
+		if err != nil {
+			return err
+		}
+		if *decode != "" {
+			token, err := cluster.DecodeRootToken(*decode, *otp)
+			if err != nil {
+				return &hintError{err: err, hint: "pass the encoded token the last share printed and the -otp that -init printed"}
+			}
+			fmt.Fprintln(e.stdout, token)
+			return nil
+		}
+		c, err := e.client(g)
+		if err != nil {
+			return err
+		}
+		var out map[string]any
+		switch {
+		case *cancel:
+			return c.Do(e.ctx, "DELETE", "sys/generate-root/attempt", nil, nil)
+		case *init:
+			if err := c.Do(e.ctx, "PUT", "sys/generate-root/attempt", map[string]any{}, &out); err != nil {
+				return err
+			}
+			if g.format == "json" {
+				return printJSON(e.stdout, out)
+			}
+			fmt.Fprintf(e.stdout, "Nonce: %v\nOTP: %v\nShares needed: %v\n\nKeep the OTP: it decodes the token at the end.\n", out["nonce"], out["otp"], out["required"])
+			return nil
+		case *nonce == "":
+			return &usageError{cmd: cmd, msg: "missing -init, -nonce, -decode or -cancel", hint: "start with 'keyraft operator generate-root -init'"}
+		}
+		key := ""
+		if len(pos) == 1 {
+			key = strings.TrimSpace(pos[0])
+		} else if key, err = e.readSecret("Current key share (will be hidden): "); err != nil {
+			return err
+		}
+		if err := c.Do(e.ctx, "PUT", "sys/generate-root/update", map[string]any{"nonce": *nonce, "key": key}, &out); err != nil {
+			return err
+		}
+		if g.format == "json" {
+			return printJSON(e.stdout, out)
+		}
+		if out["complete"] != true {
+			fmt.Fprintf(e.stdout, "Progress: %v of %v shares.\n", out["progress"], out["required"])
+			return nil
+		}
+		fmt.Fprintf(e.stdout, "Encoded Token: %v\nDecode it with: keyraft operator generate-root -decode=%v -otp=OTP\n", out["encoded_token"], out["encoded_token"])
 		return nil
 	},
 }
