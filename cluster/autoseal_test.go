@@ -24,7 +24,7 @@ type softHSM struct {
 	pin string // what the nodes' seals log in with (tests change it)
 }
 
-func newSoftHSM(t *testing.T) *softHSM {
+func newSoftHSM(t testing.TB) *softHSM {
 	t.Helper()
 	lib := "/usr/lib/softhsm/libsofthsm2.so"
 	if _, err := os.Stat(lib); err != nil {

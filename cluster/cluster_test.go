@@ -27,7 +27,7 @@ type testCluster struct {
 	shares [][]byte
 }
 
-func clusterNodeConfig(t *testing.T, id string) Config {
+func clusterNodeConfig(t testing.TB, id string) Config {
 	c := testConfig(t, t.TempDir())
 	c.NodeID = id
 	c.APIAddr = "http://" + id + ".invalid"

@@ -13,7 +13,7 @@ import (
 	"github.com/keyraft/keyraft/fsm"
 )
 
-func testConfig(t *testing.T, dir string) Config {
+func testConfig(t testing.TB, dir string) Config {
 	c := DefaultConfig()
 	c.NodeID = "n1"
 	c.DataDir = dir
