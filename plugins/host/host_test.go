@@ -171,9 +171,11 @@ func TestBoltPluginServesAndPersistsAcrossRestart(t *testing.T) {
 	if _, err := s.Get([]byte("a")); !errors.Is(err, host.ErrClosed) {
 		t.Fatalf("Get after Close: %v, want ErrClosed", err)
 	}
-	time.Sleep(100 * time.Millisecond)
-	if alive(pid) {
-		t.Fatalf("plugin pid %d still running after Close", pid)
+	for deadline := time.Now().Add(10 * time.Second); alive(pid); {
+		if time.Now().After(deadline) {
+			t.Fatalf("plugin pid %d still running 10 s after Close", pid)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	c2, _ := startBolt(t, db, nil)
 	if v, err := c2.Storage().Get([]byte("b")); err != nil || string(v) != "2" {
