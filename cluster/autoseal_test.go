@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
+	mathrand "math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -61,7 +63,7 @@ func (h *softHSM) seal(ctx context.Context) (seal.Seal, error) {
 	return pkcs11.Open(pkcs11.Config{Lib: h.lib, TokenLabel: "keyraft", PIN: pin, KeyLabel: "keyraft-root", GenerateKey: true})
 }
 
-func (h *softHSM) nodeConfig(t *testing.T, id string) Config {
+func (h *softHSM) nodeConfig(t testing.TB, id string) Config {
 	c := clusterNodeConfig(t, id)
 	c.AutoSeal, c.AutoSealType = h.seal, "pkcs11"
 	// Fixed ports: the nodes restart and must be found where they were.
@@ -70,14 +72,28 @@ func (h *softHSM) nodeConfig(t *testing.T, id string) Config {
 	return c
 }
 
-func freeAddr(t *testing.T) string {
+// freeAddr picks a port below the kernel's ephemeral range (32768 and
+// up), free for TCP and UDP now: ports the OS hands out for port 0 — to
+// the tests of other packages running at the same time — never collide
+// with it, and the node can restart on it.
+func freeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 1000; i++ {
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mathrand.IntN(12000))
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return addr
 	}
-	defer l.Close()
-	return l.Addr().String()
+	t.Fatal("no free port below 32000")
+	return ""
 }
 
 // A node with the PKCS#11 seal: init returns recovery keys and leaves it
@@ -90,6 +106,7 @@ func TestPKCS11AutoUnsealSingleNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n.Shutdown() })
 	res, err := n.Init(ctx, InitRequest{RecoveryShares: 3, RecoveryThreshold: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -118,6 +135,7 @@ func TestPKCS11AutoUnsealSingleNode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n2.Shutdown() })
 	defer n2.Shutdown()
 	waitUntil(t, "the restarted node to unseal itself", 30*time.Second, func() bool { return !n2.Sealed() })
 	if v, _, err := n2.Read("k"); err != nil || string(v) != "v" {
@@ -148,6 +166,7 @@ func TestPKCS11WrongPINRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n.Shutdown() })
 	if _, err := n.Init(ctx, InitRequest{RecoveryShares: 1, RecoveryThreshold: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -157,6 +176,7 @@ func TestPKCS11WrongPINRetries(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n2.Shutdown() })
 	defer n2.Shutdown()
 	waitUntil(t, "the seal to report the wrong PIN", 30*time.Second, func() bool {
 		ok, why := n2.SealHealth()
@@ -196,6 +216,7 @@ func TestPKCS11ClusterRestartAll(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { first.Shutdown() })
 	if _, err := first.Init(ctx, InitRequest{RecoveryShares: 3, RecoveryThreshold: 2}); err != nil {
 		t.Fatal(err)
 	}
@@ -207,6 +228,7 @@ func TestPKCS11ClusterRestartAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { n.Shutdown() })
 		ch, err := first.JoinChallenge(ctx, id)
 		if err != nil {
 			t.Fatal(err)
@@ -236,6 +258,7 @@ func TestPKCS11ClusterRestartAll(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { n.Shutdown() })
 		t.Cleanup(func() { n.Shutdown() })
 		again = append(again, n)
 	}

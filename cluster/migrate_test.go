@@ -25,6 +25,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { first.Shutdown() })
 	res, err := first.Init(ctx, InitRequest{SecretShares: 3, SecretThreshold: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -85,6 +86,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Cleanup(func() { n.Shutdown() })
 		mu.Lock()
 		nodes[i] = n
 		mu.Unlock()

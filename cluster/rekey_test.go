@@ -25,6 +25,7 @@ func TestRekeyAcrossCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { first.Shutdown() })
 	res, err := first.Init(ctx, InitRequest{SecretShares: 3, SecretThreshold: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -114,6 +115,7 @@ func TestRekeyAcrossCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n.Shutdown() })
 	tc.nodes[i] = n
 	waitUntil(t, "the restarted node to catch up", 30*time.Second, n.CaughtUp)
 	n.Unseal(ctx, res.Keys[0]) // the threshold is 3 now
@@ -143,6 +145,7 @@ func TestRekeyRecoveryKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n.Shutdown() })
 	defer n.Shutdown()
 	res, err := n.Init(ctx, InitRequest{RecoveryShares: 2, RecoveryThreshold: 2})
 	if err != nil {
@@ -169,6 +172,7 @@ func TestRekeyRecoveryKeys(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { m.Shutdown() })
 	defer m.Shutdown()
 	waitUntil(t, "auto-unseal after the rekey", 30*time.Second, func() bool { return !m.Sealed() })
 }
@@ -183,6 +187,7 @@ func TestGenerateRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { n.Shutdown() })
 	defer n.Shutdown()
 	res, err := n.Init(ctx, InitRequest{RecoveryShares: 3, RecoveryThreshold: 2})
 	if err != nil {
