@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	mathrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -100,15 +101,29 @@ func moduleRoot() (string, error) {
 	return abs, nil
 }
 
-// freePort returns a 127.0.0.1 port that was free a moment ago.
+// freePort returns a 127.0.0.1 port that was free (TCP and UDP) a moment
+// ago, below the kernel's ephemeral range (32768 and up): a node restarts
+// on the same ports, and the source port of some unrelated outgoing
+// connection must not have taken its port meanwhile.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 1000; i++ {
+		port := 20000 + mathrand.IntN(12000)
+		addr := fmt.Sprintf("127.0.0.1:%d", port)
+		l, err := net.Listen("tcp", addr)
+		if err != nil {
+			continue
+		}
+		u, err := net.ListenPacket("udp", addr)
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port below 32000")
+	return 0
 }
 
 // node is one keyraft server process, restartable on the same data dir
