@@ -76,10 +76,17 @@ func (h *softHSM) nodeConfig(t testing.TB, id string) Config {
 // up), free for TCP and UDP now: ports the OS hands out for port 0 — to
 // the tests of other packages running at the same time — never collide
 // with it, and the node can restart on it.
+// (Ports 20000-25999 belong to this package's tests, 26000-31999 to the
+// e2e tests, which run at the same time; none is handed out twice.)
+var handedOut sync.Map
+
 func freeAddr(t testing.TB) string {
 	t.Helper()
 	for i := 0; i < 1000; i++ {
-		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mathrand.IntN(12000))
+		addr := fmt.Sprintf("127.0.0.1:%d", 20000+mathrand.IntN(6000))
+		if _, dup := handedOut.LoadOrStore(addr, true); dup {
+			continue
+		}
 		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			continue
@@ -92,7 +99,7 @@ func freeAddr(t testing.TB) string {
 		u.Close()
 		return addr
 	}
-	t.Fatal("no free port below 32000")
+	t.Fatal("no free port in 20000-25999")
 	return ""
 }
 
