@@ -117,17 +117,21 @@ func gcm(k []byte) (cipher.AEAD, error) {
 	return cipher.NewGCM(b)
 }
 
+// aeadFor opens the AES-GCM key of ref for op.
+func aeadFor(ref sdk.KeyRef, op sdk.Operation) (cipher.AEAD, error) {
+	k, _, err := key(ref, op)
+	if err != nil {
+		return nil, err
+	}
+	return gcm(k)
+}
+
 // Encrypt implements sdk.CryptoBackend: a random 96-bit nonce, then the
 // sealed text (nonce || ciphertext || tag).
 func (Backend) Encrypt(_ context.Context, items []sdk.EncryptItem) ([]sdk.EncryptResult, error) {
 	out := make([]sdk.EncryptResult, len(items))
 	for i, it := range items {
-		k, _, err := key(it.Key, sdk.OpEncrypt)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		a, err := gcm(k)
+		a, err := aeadFor(it.Key, sdk.OpEncrypt)
 		if err != nil {
 			out[i].Err = err
 			continue
@@ -145,12 +149,7 @@ func (Backend) Encrypt(_ context.Context, items []sdk.EncryptItem) ([]sdk.Encryp
 func (Backend) Decrypt(_ context.Context, items []sdk.DecryptItem) ([]sdk.DecryptResult, error) {
 	out := make([]sdk.DecryptResult, len(items))
 	for i, it := range items {
-		k, _, err := key(it.Key, sdk.OpDecrypt)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		a, err := gcm(k)
+		a, err := aeadFor(it.Key, sdk.OpDecrypt)
 		if err != nil {
 			out[i].Err = err
 			continue
