@@ -1,9 +1,13 @@
 package conformance_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
+	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -102,4 +106,57 @@ func TestSoftPlugin(t *testing.T) {
 		t.Cleanup(func() { c.Close() })
 		return c.Crypto()
 	})
+}
+
+// runBinary runs RunBinary on a plugin built from pkg and returns the
+// failures and the report.
+func runBinary(t *testing.T, kind, pkg string, args ...string) (int, string) {
+	bin, _ := plugintest.Build(t, t.TempDir(), pkg)
+	var out bytes.Buffer
+	failed, err := conformance.RunBinary(context.Background(), kind, bin, args, &out)
+	if err != nil {
+		t.Fatalf("RunBinary: %v", err)
+	}
+	return failed, out.String()
+}
+
+func TestRunBinaryBolt(t *testing.T) {
+	failed, out := runBinary(t, conformance.KindStorage, "github.com/keyraft/keyraft/cmd/keyraft-plugin-bolt", "-path", conformance.DirPlaceholder+"/state.db")
+	if failed != 0 || !strings.Contains(out, "PASS  storage/DurableAcrossCrash") || !strings.Contains(out, "PASS  storage/ViewConsistentWhileWriting") {
+		t.Fatalf("%d failed:\n%s", failed, out)
+	}
+}
+
+func TestRunBinarySoft(t *testing.T) {
+	failed, out := runBinary(t, conformance.KindCrypto, "github.com/keyraft/keyraft/cmd/keyraft-plugin-soft")
+	if failed != 0 || !strings.Contains(out, "PASS  crypto/aes256-gcm96/ResultsInOrder") || !strings.Contains(out, "SKIP  crypto/KeysSurviveCrash") {
+		t.Fatalf("%d failed:\n%s", failed, out)
+	}
+}
+
+// TestRunBinaryCatchesMisorder: a plugin that answers a batch out of
+// order fails the order checks, and the report says which.
+func TestRunBinaryCatchesMisorder(t *testing.T) {
+	failed, out := runBinary(t, conformance.KindCrypto, "github.com/keyraft/keyraft/plugins/conformance/testdata/misorder")
+	if failed == 0 || !strings.Contains(out, "FAIL  crypto/aes256-gcm96/ResultsInOrder") || !strings.Contains(out, "FAIL: ") {
+		t.Fatalf("the suite did not catch a plugin answering out of order (%d failed):\n%s", failed, out)
+	}
+	if !strings.Contains(out, "PASS  crypto/hmac-sha256/HMAC") {
+		t.Fatalf("checks the plugin keeps were not passed:\n%s", out)
+	}
+}
+
+func TestRunBinaryBadInput(t *testing.T) {
+	if _, err := conformance.RunBinary(context.Background(), "database", "/bin/true", nil, io.Discard); !errors.Is(err, conformance.ErrUnknownKind) {
+		t.Fatalf("unknown kind: %v", err)
+	}
+	if _, err := conformance.RunBinary(context.Background(), conformance.KindCrypto, filepath.Join(t.TempDir(), "missing"), nil, io.Discard); err == nil {
+		t.Fatal("a missing binary ran")
+	}
+	// A binary that is not a plugin is a failed check, with the host's reason.
+	var out bytes.Buffer
+	failed, err := conformance.RunBinary(context.Background(), conformance.KindCrypto, "/bin/true", nil, &out)
+	if err != nil || failed == 0 || !strings.Contains(out.String(), "starting the plugin") {
+		t.Fatalf("/bin/true: %d failed, %v:\n%s", failed, err, out.String())
+	}
 }

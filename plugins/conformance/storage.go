@@ -1,19 +1,3 @@
-// Package conformance holds the contract tests a backend must pass, for
-// the authors of plugins and for keyraft's own: TestStorage checks a
-// plugins.Storage, TestCrypto an sdk.CryptoBackend. Run them against the
-// implementation in process and against the real plugin process started
-// through plugins/host:
-//
-//	func TestConformance(t *testing.T) {
-//		conformance.TestStorage(t, func(t *testing.T) plugins.Storage {
-//			s, err := mystore.Open(filepath.Join(t.TempDir(), "db"))
-//			if err != nil {
-//				t.Fatal(err)
-//			}
-//			t.Cleanup(func() { s.Close() })
-//			return s
-//		})
-//	}
 package conformance
 
 import (
@@ -36,37 +20,45 @@ type OpenStorage func(t *testing.T) plugins.Storage
 
 // TestStorage runs the storage contract checks, each on a new store.
 func TestStorage(t *testing.T, open OpenStorage) {
-	tests := []struct {
-		name string
-		fn   func(*testing.T, plugins.Storage)
-	}{
-		{"GetMissing", storageGetMissing},
-		{"PutGetOverwrite", storagePutGetOverwrite},
-		{"EmptyValue", storageEmptyValue},
-		{"EmptyKeyRejected", storageEmptyKeyRejected},
-		{"UnknownKindRejected", storageUnknownKindRejected},
-		{"ReturnedSliceIsCallers", storageReturnedSliceIsCallers},
-		{"OrderedScan", storageOrderedScan},
-		{"PrefixScan", storagePrefixScan},
-		{"ScanFrom", storageScanFrom},
-		{"ScanStopsOnError", storageScanStopsOnError},
-		{"BatchInOrder", storageBatchInOrder},
-		{"BatchAtomic", storageBatchAtomic},
-		{"DeleteMissing", storageDeleteMissing},
-		{"DeletePrefix", storageDeletePrefix},
-		{"DeletePrefixAll", storageDeletePrefixAll},
-		{"DeleteRange", storageDeleteRange},
-		{"ViewConsistentWhileWriting", storageViewConsistent},
-		{"ViewsIndependent", storageViewsIndependent},
-		{"LargeValue", storageLargeValue},
-		{"LargeBatch", storageLargeBatch},
-		{"ManyKeysScan", storageManyKeysScan},
-		{"Concurrent", storageConcurrent},
-		{"HeadReader", storageHeadReader},
-		{"Closed", storageClosed},
-	}
-	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open(t)) })
+	runStorage(testingT{t}, func(t T) plugins.Storage { return open(t.(testingT).T) })
+}
+
+// storageChecks are the storage contract checks, by name.
+var storageChecks = []struct {
+	name string
+	fn   func(T, plugins.Storage)
+}{
+	{"GetMissing", storageGetMissing},
+	{"PutGetOverwrite", storagePutGetOverwrite},
+	{"EmptyValue", storageEmptyValue},
+	{"EmptyKeyRejected", storageEmptyKeyRejected},
+	{"UnknownKindRejected", storageUnknownKindRejected},
+	{"ReturnedSliceIsCallers", storageReturnedSliceIsCallers},
+	{"OrderedScan", storageOrderedScan},
+	{"PrefixScan", storagePrefixScan},
+	{"ScanFrom", storageScanFrom},
+	{"ScanStopsOnError", storageScanStopsOnError},
+	{"BatchInOrder", storageBatchInOrder},
+	{"BatchAtomic", storageBatchAtomic},
+	{"DeleteMissing", storageDeleteMissing},
+	{"DeletePrefix", storageDeletePrefix},
+	{"DeletePrefixAll", storageDeletePrefixAll},
+	{"DeleteRange", storageDeleteRange},
+	{"ViewConsistentWhileWriting", storageViewConsistent},
+	{"ViewsIndependent", storageViewsIndependent},
+	{"LargeValue", storageLargeValue},
+	{"LargeBatch", storageLargeBatch},
+	{"ManyKeysScan", storageManyKeysScan},
+	{"Concurrent", storageConcurrent},
+	{"HeadReader", storageHeadReader},
+	{"Closed", storageClosed},
+}
+
+// runStorage runs every storage check under t, each on a store open
+// returns for it.
+func runStorage(t T, open func(T) plugins.Storage) {
+	for _, tc := range storageChecks {
+		t.Run(tc.name, func(t T) { tc.fn(t, open(t)) })
 	}
 }
 
@@ -74,14 +66,14 @@ func put(k, v string) plugins.Mutation {
 	return plugins.Mutation{Kind: plugins.Put, Key: []byte(k), Value: []byte(v)}
 }
 
-func write(t *testing.T, s plugins.Storage, batch ...plugins.Mutation) {
+func write(t T, s plugins.Storage, batch ...plugins.Mutation) {
 	t.Helper()
 	if err := s.Write(batch); err != nil {
 		t.Fatalf("Write: %v", err)
 	}
 }
 
-func get(t *testing.T, r plugins.Reader, k string) []byte {
+func get(t T, r plugins.Reader, k string) []byte {
 	t.Helper()
 	v, err := r.Get([]byte(k))
 	if err != nil {
@@ -92,7 +84,7 @@ func get(t *testing.T, r plugins.Reader, k string) []byte {
 
 type kv struct{ k, v string }
 
-func scanFrom(t *testing.T, r plugins.Reader, prefix, from string) []kv {
+func scanFrom(t T, r plugins.Reader, prefix, from string) []kv {
 	t.Helper()
 	var out []kv
 	fn := func(k, v []byte) error {
@@ -119,20 +111,20 @@ func keysOf(kvs []kv) []string {
 	return out
 }
 
-func wantKeys(t *testing.T, what string, got []kv, want ...string) {
+func wantKeys(t T, what string, got []kv, want ...string) {
 	t.Helper()
 	if g := keysOf(got); !slices.Equal(g, want) && !(len(g) == 0 && len(want) == 0) {
 		t.Fatalf("%s: keys %q, want %q", what, g, want)
 	}
 }
 
-func storageGetMissing(t *testing.T, s plugins.Storage) {
+func storageGetMissing(t T, s plugins.Storage) {
 	if v := get(t, s, "nope"); v != nil {
 		t.Fatalf("Get of a missing key = %q, want nil", v)
 	}
 }
 
-func storagePutGetOverwrite(t *testing.T, s plugins.Storage) {
+func storagePutGetOverwrite(t T, s plugins.Storage) {
 	write(t, s, put("a", "1"))
 	if v := get(t, s, "a"); string(v) != "1" {
 		t.Fatalf("Get = %q, want 1", v)
@@ -148,7 +140,7 @@ func storagePutGetOverwrite(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageEmptyValue(t *testing.T, s plugins.Storage) {
+func storageEmptyValue(t T, s plugins.Storage) {
 	write(t, s, plugins.Mutation{Kind: plugins.Put, Key: []byte("e")})
 	v := get(t, s, "e")
 	if v == nil || len(v) != 0 {
@@ -159,7 +151,7 @@ func storageEmptyValue(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageEmptyKeyRejected(t *testing.T, s plugins.Storage) {
+func storageEmptyKeyRejected(t T, s plugins.Storage) {
 	err := s.Write([]plugins.Mutation{put("ok", "1"), {Kind: plugins.Put, Key: nil, Value: []byte("x")}})
 	if err == nil {
 		t.Fatal("a Put with an empty key was accepted")
@@ -169,7 +161,7 @@ func storageEmptyKeyRejected(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageUnknownKindRejected(t *testing.T, s plugins.Storage) {
+func storageUnknownKindRejected(t T, s plugins.Storage) {
 	err := s.Write([]plugins.Mutation{put("ok", "1"), {Kind: 99, Key: []byte("k")}})
 	if err == nil {
 		t.Fatal("a mutation of unknown kind was accepted")
@@ -179,7 +171,7 @@ func storageUnknownKindRejected(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageReturnedSliceIsCallers(t *testing.T, s plugins.Storage) {
+func storageReturnedSliceIsCallers(t T, s plugins.Storage) {
 	write(t, s, put("a", "value"))
 	v := get(t, s, "a")
 	copy(v, "XXXXX")
@@ -194,7 +186,7 @@ func storageReturnedSliceIsCallers(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageOrderedScan(t *testing.T, s plugins.Storage) {
+func storageOrderedScan(t T, s plugins.Storage) {
 	r := rand.New(rand.NewPCG(1, 2))
 	want := map[string]string{}
 	var batch []plugins.Mutation
@@ -222,7 +214,7 @@ func storageOrderedScan(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storagePrefixScan(t *testing.T, s plugins.Storage) {
+func storagePrefixScan(t T, s plugins.Storage) {
 	write(t, s, put("k/b", "2"), put("k/a", "1"), put("k/c/x", "3"), put("k", "0"), put("k0", "x"), put("j/z", "y"), put("z", "4"))
 	wantKeys(t, "prefix k/", scanFrom(t, s, "k/", ""), "k/a", "k/b", "k/c/x")
 	wantKeys(t, "prefix k", scanFrom(t, s, "k", ""), "k", "k/a", "k/b", "k/c/x", "k0")
@@ -233,7 +225,7 @@ func storagePrefixScan(t *testing.T, s plugins.Storage) {
 	wantKeys(t, "prefix 0xff", scanFrom(t, s, prefix, ""), prefix+"a", prefix+string([]byte{0xff, 0xff}))
 }
 
-func storageScanFrom(t *testing.T, s plugins.Storage) {
+func storageScanFrom(t T, s plugins.Storage) {
 	write(t, s, put("a", "-"), put("p/1", "1"), put("p/2", "2"), put("p/3", "3"), put("q", "-"))
 	wantKeys(t, "from inside", scanFrom(t, s, "p/", "p/2"), "p/2", "p/3")
 	wantKeys(t, "from between keys", scanFrom(t, s, "p/", "p/15"), "p/2", "p/3")
@@ -243,7 +235,7 @@ func storageScanFrom(t *testing.T, s plugins.Storage) {
 	wantKeys(t, "no prefix", scanFrom(t, s, "", "p/3"), "p/3", "q")
 }
 
-func storageScanStopsOnError(t *testing.T, s plugins.Storage) {
+func storageScanStopsOnError(t T, s plugins.Storage) {
 	var batch []plugins.Mutation
 	for i := 0; i < 2000; i++ {
 		batch = append(batch, put(fmt.Sprintf("k%05d", i), "v"))
@@ -270,7 +262,7 @@ func storageScanStopsOnError(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageBatchInOrder(t *testing.T, s plugins.Storage) {
+func storageBatchInOrder(t T, s plugins.Storage) {
 	write(t, s, put("a", "1"), plugins.Mutation{Kind: plugins.Delete, Key: []byte("a")}, put("b", "1"), put("b", "2"))
 	if v := get(t, s, "a"); v != nil {
 		t.Fatalf("put then delete in one batch: a=%q", v)
@@ -282,7 +274,7 @@ func storageBatchInOrder(t *testing.T, s plugins.Storage) {
 	wantKeys(t, "delete prefix then put", scanFrom(t, s, "b", ""), "b/x")
 }
 
-func storageBatchAtomic(t *testing.T, s plugins.Storage) {
+func storageBatchAtomic(t T, s plugins.Storage) {
 	write(t, s, put("keep", "old"))
 	err := s.Write([]plugins.Mutation{
 		put("keep", "new"),
@@ -304,25 +296,25 @@ func storageBatchAtomic(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageDeleteMissing(t *testing.T, s plugins.Storage) {
+func storageDeleteMissing(t T, s plugins.Storage) {
 	write(t, s, plugins.Mutation{Kind: plugins.Delete, Key: []byte("missing")},
 		plugins.Mutation{Kind: plugins.DeletePrefix, Key: []byte("missing/")},
 		plugins.Mutation{Kind: plugins.DeleteRange, Key: []byte("m"), Value: []byte("n")})
 }
 
-func storageDeletePrefix(t *testing.T, s plugins.Storage) {
+func storageDeletePrefix(t T, s plugins.Storage) {
 	write(t, s, put("k", "0"), put("k/a", "1"), put("k/b/c", "2"), put("k0", "3"), put("j", "4"))
 	write(t, s, plugins.Mutation{Kind: plugins.DeletePrefix, Key: []byte("k/")})
 	wantKeys(t, "after delete prefix k/", scanFrom(t, s, "", ""), "j", "k", "k0")
 }
 
-func storageDeletePrefixAll(t *testing.T, s plugins.Storage) {
+func storageDeletePrefixAll(t T, s plugins.Storage) {
 	write(t, s, put("a", "1"), put("b", "2"), put(string([]byte{0}), "3"))
 	write(t, s, plugins.Mutation{Kind: plugins.DeletePrefix, Key: nil})
 	wantKeys(t, "after delete prefix nil", scanFrom(t, s, "", ""))
 }
 
-func storageDeleteRange(t *testing.T, s plugins.Storage) {
+func storageDeleteRange(t T, s plugins.Storage) {
 	write(t, s, put("a", "1"), put("b", "2"), put("b1", "3"), put("c", "4"), put("d", "5"))
 	write(t, s, plugins.Mutation{Kind: plugins.DeleteRange, Key: []byte("b"), Value: []byte("c")})
 	wantKeys(t, "after delete [b, c)", scanFrom(t, s, "", ""), "a", "c", "d")
@@ -334,7 +326,7 @@ func storageDeleteRange(t *testing.T, s plugins.Storage) {
 	wantKeys(t, "after delete [\"\", d)", scanFrom(t, s, "", ""), "d")
 }
 
-func storageViewConsistent(t *testing.T, s plugins.Storage) {
+func storageViewConsistent(t T, s plugins.Storage) {
 	var batch []plugins.Mutation
 	for i := 0; i < 300; i++ {
 		batch = append(batch, put(fmt.Sprintf("v/%04d", i), "before"))
@@ -407,7 +399,7 @@ func storageViewConsistent(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageViewsIndependent(t *testing.T, s plugins.Storage) {
+func storageViewsIndependent(t T, s plugins.Storage) {
 	write(t, s, put("a", "1"))
 	v1, err := s.View()
 	if err != nil {
@@ -432,7 +424,7 @@ func storageViewsIndependent(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageLargeValue(t *testing.T, s plugins.Storage) {
+func storageLargeValue(t T, s plugins.Storage) {
 	big := make([]byte, 9<<20) // larger than gRPC's default 4 MiB message
 	for i := range big {
 		big[i] = byte(i * 7)
@@ -456,7 +448,7 @@ func storageLargeValue(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageLargeBatch(t *testing.T, s plugins.Storage) {
+func storageLargeBatch(t T, s plugins.Storage) {
 	// ~12 MiB in one atomic batch, with a bad mutation last: nothing may
 	// be applied; then the same batch without it: all of it is.
 	val := bytes.Repeat([]byte("v"), 4096)
@@ -477,7 +469,7 @@ func storageLargeBatch(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageManyKeysScan(t *testing.T, s plugins.Storage) {
+func storageManyKeysScan(t T, s plugins.Storage) {
 	const n = 20000
 	var batch []plugins.Mutation
 	for i := 0; i < n; i++ {
@@ -499,7 +491,7 @@ func storageManyKeysScan(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageConcurrent(t *testing.T, s plugins.Storage) {
+func storageConcurrent(t T, s plugins.Storage) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 8)
 	for w := 0; w < 4; w++ {
@@ -534,7 +526,7 @@ func storageConcurrent(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageHeadReader(t *testing.T, s plugins.Storage) {
+func storageHeadReader(t T, s plugins.Storage) {
 	hr, ok := s.(plugins.HeadReader)
 	if !ok {
 		t.Skip("the store does not implement plugins.HeadReader")
@@ -554,7 +546,7 @@ func storageHeadReader(t *testing.T, s plugins.Storage) {
 	}
 }
 
-func storageClosed(t *testing.T, s plugins.Storage) {
+func storageClosed(t T, s plugins.Storage) {
 	write(t, s, put("a", "1"))
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
