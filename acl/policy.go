@@ -180,3 +180,17 @@ func quote(s string) string {
 	b.WriteByte('"')
 	return b.String()
 }
+
+// NeedsContext reports whether a rule of p has a required_context
+// condition, so that a caller decodes a request's context only for the
+// tokens whose policies look at it.
+func (p *Policy) NeedsContext() bool {
+	for i := range p.rules {
+		for j := range p.rules[i].conds {
+			if p.rules[i].conds[j].kind == condContext {
+				return true
+			}
+		}
+	}
+	return false
+}

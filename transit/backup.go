@@ -29,6 +29,9 @@ func (e *Engine) Backup(name string) (*Response, error) {
 		return nil, err
 	}
 	p := l.policy
+	if err := e.allow(context.Background(), p, OpExport); err != nil {
+		return nil, err
+	}
 	if !p.Exportable || !p.AllowPlaintextBackup {
 		return nil, badRequest("plaintext backup is not allowed for this key: it needs both exportable and allow_plaintext_backup")
 	}
@@ -84,6 +87,11 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 	_, err = e.update(ctx, name, func(cur *Policy) (*Policy, error) {
 		if cur != nil && !force {
 			return nil, badRequest("key %q already exists; pass force to replace it", name)
+		}
+		if cur != nil {
+			if err := e.allow(ctx, cur, OpDelete); err != nil {
+				return nil, err
+			}
 		}
 		return p.clone(), nil
 	})

@@ -46,6 +46,11 @@ type Engine struct {
 	log   hclog.Logger
 	// Now is the clock for creation times and auto-rotation.
 	Now func() time.Time
+	// UnsafeMinPendingWindow, when set, replaces the 1 h minimum of a
+	// destruction's pending window. Tests only: see lifecycle.go.
+	UnsafeMinPendingWindow time.Duration
+	// usage holds this node's encryption counts not yet committed.
+	usage usageCounts
 
 	mu    sync.RWMutex
 	cache map[string]*loaded
@@ -184,6 +189,9 @@ func (e *Engine) load(name string, applied uint64) (*loaded, error) {
 		l.validAt.Store(applied)
 	}
 	for n, v := range p.Versions {
+		if p.destroyed() {
+			break // no material: every use is refused by state
+		}
 		h, err := keys.NewHandle(p.spec(), v)
 		if err != nil {
 			l.zero()
@@ -224,6 +232,11 @@ func (e *Engine) mustGet(name, what string) (*loaded, error) {
 // conflict. change gets a private copy (nil when the key does not exist)
 // and returns the new policy, or nil to delete it.
 func (e *Engine) update(ctx context.Context, name string, change func(p *Policy) (*Policy, error)) (*Policy, error) {
+	return e.updateWith(ctx, name, change, nil)
+}
+
+// updateWith is update with more writes in the same commit.
+func (e *Engine) updateWith(ctx context.Context, name string, change func(p *Policy) (*Policy, error), extra []cluster.Write) (*Policy, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -252,6 +265,7 @@ func (e *Engine) update(ctx context.Context, name string, change func(p *Policy)
 			txn.Writes = []cluster.Write{{Key: keyPrefix + name, Value: b}}
 			defer clear(b)
 		}
+		txn.Writes = append(txn.Writes, extra...)
 		_, err = e.store.Commit(ctx, txn)
 		if errors.Is(err, fsm.ErrConflict) && attempt < 10 {
 			continue
@@ -357,6 +371,15 @@ func (e *Engine) rotate(p *Policy) error {
 	return nil
 }
 
+// rotateFor rotates p and records why in its history.
+func (e *Engine) rotateFor(ctx context.Context, p *Policy, why string) error {
+	if err := e.rotate(p); err != nil {
+		return err
+	}
+	p.record(ctx, e.Now(), EventRotate, p.LatestVersion, why)
+	return nil
+}
+
 // RotateDue rotates every key whose auto_rotate_period has passed since
 // its newest version. The server calls it periodically on the leader.
 func (e *Engine) RotateDue(ctx context.Context) (int, error) {
@@ -371,16 +394,16 @@ func (e *Engine) RotateDue(ctx context.Context) (int, error) {
 			continue
 		}
 		p := l.policy
-		if p.AutoRotatePeriod == 0 || e.Now().Before(p.lastRotation().Add(p.AutoRotatePeriod)) {
+		if p.AutoRotatePeriod == 0 || e.Now().Before(p.lastRotation().Add(p.AutoRotatePeriod)) || p.state(e.Now()) != StateActive {
 			continue
 		}
 		// The rotation is an internal event of its own, committed with it.
 		ev := &audit.Event{Operation: "transit/auto-rotate", Key: name, Identity: "keyraft", Outcome: audit.Allowed}
 		_, err = e.update(audit.WithEvent(ctx, ev), name, func(p *Policy) (*Policy, error) {
-			if p == nil || p.AutoRotatePeriod == 0 || e.Now().Before(p.lastRotation().Add(p.AutoRotatePeriod)) {
+			if p == nil || p.AutoRotatePeriod == 0 || e.Now().Before(p.lastRotation().Add(p.AutoRotatePeriod)) || p.state(e.Now()) != StateActive {
 				return nil, errNothingToDo
 			}
-			return p, e.rotate(p)
+			return p, e.rotateFor(ctx, p, "auto_rotate_period")
 		})
 		if errors.Is(err, errNothingToDo) {
 			continue

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/keys"
 )
 
@@ -27,6 +28,9 @@ func (e *Engine) CreateKey(ctx context.Context, name string, in *Fields) (*Respo
 			return nil, errNothingToDo
 		}
 		p, err := e.newPolicy(name, in, keys.AES256GCM96)
+		if err == nil {
+			err = e.startLifecycle(ctx, p, in)
+		}
 		created = err == nil
 		return p, err
 	})
@@ -49,7 +53,10 @@ func (e *Engine) ReadKey(name string) (*Response, error) {
 	if l == nil {
 		return nil, notFound("key %q not found", name)
 	}
-	return ok(l.policy.info(l.handles)), nil
+	d := l.policy.info(l.handles)
+	l.policy.lifecycleInfo(d, e.Now())
+	e.usageInfo(l.policy, d)
+	return flag(l.policy, ok(d)), nil
 }
 
 // ListKeys handles LIST transit/keys. No keys is a 404 without a message
@@ -71,15 +78,18 @@ func (e *Engine) ListKeys() (*Response, error) {
 // key that does not exist is a 400, as in Vault: the caller probably
 // mistyped the name.
 func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) {
-	_, err := e.update(ctx, name, func(p *Policy) (*Policy, error) {
+	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
 		if p == nil {
 			return nil, badRequest("key %q not found", name)
+		}
+		if err := e.allow(ctx, p, OpDelete); err != nil {
+			return nil, err
 		}
 		if !p.DeletionAllowed {
 			return nil, badRequest("deletion is not allowed for this key")
 		}
 		return nil, nil
-	})
+	}, []cluster.Write{{Key: usagePrefix + name, Delete: true}})
 	if err != nil {
 		return nil, err
 	}
@@ -93,7 +103,10 @@ func (e *Engine) RotateKey(ctx context.Context, name string) (*Response, error) 
 		if p == nil {
 			return nil, badRequest("key %q not found", name)
 		}
-		return p, e.rotate(p)
+		if err := e.allow(ctx, p, OpRotate); err != nil {
+			return nil, err
+		}
+		return p, e.rotateFor(ctx, p, "")
 	})
 	if err != nil {
 		return nil, err
@@ -109,6 +122,12 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 		warnings = nil
 		if p == nil {
 			return nil, badRequest("key %q not found", name)
+		}
+		if err := e.allow(ctx, p, OpConfig); err != nil {
+			return nil, err
+		}
+		if err := e.configLifecycle(ctx, p, in); err != nil {
+			return nil, err
 		}
 		if in.Has("min_decryption_version") {
 			v, err := in.Int("min_decryption_version", 0)
@@ -193,6 +212,9 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 		if p == nil {
 			return nil, badRequest("key %q not found", name)
 		}
+		if err := e.allow(ctx, p, OpTrim); err != nil {
+			return nil, err
+		}
 		if !in.Has("min_available_version") {
 			return nil, badRequest("missing min_available_version")
 		}
@@ -240,6 +262,9 @@ func (e *Engine) Export(kind, name, version string) (*Response, error) {
 		return nil, notFound("key %q not found", name)
 	}
 	p := l.policy
+	if err := e.allow(context.Background(), p, OpExport); err != nil {
+		return nil, err
+	}
 	if kind != keys.ExportPublicKey && !p.Exportable {
 		return nil, badRequest("private key material is not exportable")
 	}

@@ -142,6 +142,9 @@ func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Respons
 	if !l.policy.Type.SupportsEncryption() {
 		return nil, badRequest("key type %s does not support encryption", l.policy.Type)
 	}
+	if err := e.allow(ctx, l.policy, OpEncrypt); err != nil {
+		return nil, err
+	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {
 		pt, o, err := encryptInput(item)
 		if err != nil {
@@ -155,6 +158,7 @@ func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Respons
 		if err != nil {
 			return nil, err
 		}
+		e.countEncryption(l.policy, h.Version())
 		return map[string]any{"ciphertext": ct, "key_version": h.Version()}, nil
 	})
 }
@@ -219,7 +223,10 @@ func (e *Engine) upsert(ctx context.Context, name string, in *Fields) (*loaded, 
 		if !p.Type.SupportsEncryption() {
 			return nil, badRequest("key type %s does not support encryption", p.Type)
 		}
-		return p, e.generateFirst(p)
+		if err := e.generateFirst(p); err != nil {
+			return nil, err
+		}
+		return p, e.startLifecycle(ctx, p, nil)
 	})
 	if err != nil && err != errNothingToDo {
 		return nil, err
@@ -236,14 +243,17 @@ func (e *Engine) Decrypt(ctx context.Context, name string, in *Fields) (*Respons
 	if !l.policy.Type.SupportsDecryption() {
 		return nil, badRequest("key type %s does not support decryption", l.policy.Type)
 	}
-	return e.run(in, func(item *Fields) (map[string]any, error) {
+	if err := e.allow(ctx, l.policy, OpDecrypt); err != nil {
+		return nil, err
+	}
+	return flagged(l.policy)(e.run(in, func(item *Fields) (map[string]any, error) {
 		pt, _, err := decryptItem(l, item)
 		if err != nil {
 			return nil, err
 		}
 		defer clear(pt)
 		return map[string]any{"plaintext": base64.StdEncoding.EncodeToString(pt)}, nil
-	})
+	}))
 }
 
 func decryptItem(l *loaded, item *Fields) ([]byte, keys.EncryptOptions, error) {
@@ -280,6 +290,9 @@ func (e *Engine) Rewrap(ctx context.Context, name string, in *Fields) (*Response
 	if !l.policy.Type.SupportsDecryption() {
 		return nil, badRequest("key type %s does not support decryption", l.policy.Type)
 	}
+	if err := e.allow(ctx, l.policy, OpRewrap); err != nil {
+		return nil, err
+	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {
 		pt, o, err := decryptItem(l, item)
 		if err != nil {
@@ -294,6 +307,7 @@ func (e *Engine) Rewrap(ctx context.Context, name string, in *Fields) (*Response
 		if err != nil {
 			return nil, err
 		}
+		e.countEncryption(l.policy, h.Version())
 		return map[string]any{"ciphertext": ct, "key_version": h.Version()}, nil
 	})
 }
@@ -311,6 +325,9 @@ func (e *Engine) DataKey(ctx context.Context, kind, name string, in *Fields) (*R
 	}
 	if !l.policy.Type.SupportsEncryption() {
 		return nil, badRequest("key type %s does not support encryption", l.policy.Type)
+	}
+	if err := e.allow(ctx, l.policy, OpEncrypt); err != nil {
+		return nil, err
 	}
 	bits, err := in.Int("bits", 256)
 	if err != nil {
@@ -336,6 +353,7 @@ func (e *Engine) DataKey(ctx context.Context, kind, name string, in *Fields) (*R
 	if err != nil {
 		return nil, userError(err)
 	}
+	e.countEncryption(l.policy, h.Version())
 	data := map[string]any{"ciphertext": ct, "key_version": h.Version()}
 	if kind == "plaintext" {
 		data["plaintext"] = base64.StdEncoding.EncodeToString(dk)
@@ -396,6 +414,9 @@ func (e *Engine) Sign(ctx context.Context, name string, in *Fields) (*Response, 
 	if !l.policy.Type.SupportsSigning() {
 		return nil, badRequest("key type %s does not support signing", l.policy.Type)
 	}
+	if err := e.allow(ctx, l.policy, OpSign); err != nil {
+		return nil, err
+	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {
 		msg, err := input(item)
 		if err != nil {
@@ -430,7 +451,10 @@ func (e *Engine) Verify(ctx context.Context, name string, in *Fields) (*Response
 	if err != nil {
 		return nil, err
 	}
-	return e.run(in, func(item *Fields) (map[string]any, error) {
+	if err := e.allow(ctx, l.policy, OpVerify); err != nil {
+		return nil, err
+	}
+	return flagged(l.policy)(e.run(in, func(item *Fields) (map[string]any, error) {
 		msg, err := input(item)
 		if err != nil {
 			return nil, err
@@ -486,7 +510,7 @@ func (e *Engine) Verify(ctx context.Context, name string, in *Fields) (*Response
 			return nil, badRequest("missing signature or hmac to verify")
 		}
 		return map[string]any{"valid": valid}, nil
-	})
+	}))
 }
 
 func hmacAlgorithm(in, item *Fields) (string, error) {
@@ -504,6 +528,9 @@ func hmacAlgorithm(in, item *Fields) (string, error) {
 func (e *Engine) HMAC(ctx context.Context, name string, in *Fields) (*Response, error) {
 	l, err := e.mustGet(name, "HMAC key")
 	if err != nil {
+		return nil, err
+	}
+	if err := e.allow(ctx, l.policy, OpHMAC); err != nil {
 		return nil, err
 	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {

@@ -27,6 +27,9 @@ type Policy struct {
 	AutoRotatePeriod     time.Duration         `json:"auto_rotate_period"`
 	KeySize              int                   `json:"key_size,omitempty"`
 	Versions             map[int]*keys.Version `json:"versions"`
+	// Lifecycle is the key's state and history (lifecycle.go); nil in
+	// records made before lifecycles, which are active.
+	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
 }
 
 func (p *Policy) spec() keys.Spec {
@@ -64,6 +67,7 @@ func (p *Policy) clone() *Policy {
 		vc.HMACKey = append([]byte(nil), v.HMACKey...)
 		c.Versions[n] = &vc
 	}
+	c.Lifecycle = p.Lifecycle.clone()
 	return &c
 }
 
@@ -162,6 +166,9 @@ func (p *Policy) validate() error {
 		return fmt.Errorf("key_size is only valid for hmac keys")
 	case p.Derived && !p.Type.SupportsDerivation(), p.Convergent && (!p.Derived || !p.Type.IsAEAD()):
 		return fmt.Errorf("derivation settings do not fit key type %s", p.Type)
+	}
+	if err := p.Lifecycle.validate(); err != nil {
+		return err
 	}
 	for n := first; n <= p.LatestVersion; n++ {
 		if v := p.Versions[n]; v == nil || v.Version != n {

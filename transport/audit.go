@@ -32,8 +32,8 @@ func (a *API) auditAuthorize(req *request) *reply {
 	if r != nil {
 		return r
 	}
-	if !hasPolicy(te, "root") {
-		rep := errReply(http.StatusForbidden, "permission denied: reading the audit log needs a root token")
+	if !a.hasSudo(req, te) {
+		rep := errReply(http.StatusForbidden, "permission denied: reading the audit log needs a root token or sudo")
 		return &rep
 	}
 	return nil

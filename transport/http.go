@@ -59,6 +59,7 @@ type API struct {
 	// tests replace it to see a standby's answers.
 	isLeader func() bool
 	metrics  *metrics
+	auth     authState
 }
 
 // NewAPI returns the API handler.
@@ -81,6 +82,7 @@ func NewAPI(cfg Config) (*API, error) {
 	}
 	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader, metrics: newMetrics(cfg.Node)}
 	cfg.Node.OnSeal(a.tokens.purge)
+	cfg.Node.OnSeal(a.auth.policies.purge)
 	return a, nil
 }
 
@@ -260,8 +262,9 @@ func tokenFrom(r *http.Request) string {
 	return ""
 }
 
-// authenticate checks the token and refuses a sealed node. Every path but
-// the seal and status ones goes through it.
+// authenticate checks the token, authorizes the request with the token's
+// policies, and refuses a sealed node. Every path but the seal and status
+// ones goes through it.
 func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
 	if a.cfg.Node.Sealed() {
 		r := errReply(http.StatusServiceUnavailable, "keyraft is sealed")
@@ -281,6 +284,19 @@ func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
 		return nil, &r
 	}
 	req.ev.Identity = te.Accessor
+	// Authorization (transport/auth.go): expiry and bound_cidrs, then the
+	// token's policies on this path; a use is spent only once allowed.
+	if r := a.checkToken(req, te); r != nil {
+		return nil, r
+	}
+	if r := a.authorize(req, te); r != nil {
+		return nil, r
+	}
+	if te.NumUses > 0 {
+		if r := a.spendUse(req); r != nil {
+			return nil, r
+		}
+	}
 	return te, nil
 }
 

@@ -87,8 +87,8 @@ func (a *API) requireRoot(req *request, what string) *reply {
 	if r != nil {
 		return r
 	}
-	if !hasPolicy(te, "root") {
-		r := errReply(http.StatusForbidden, "permission denied: "+what+" needs a root token")
+	if !a.hasSudo(req, te) {
+		r := errReply(http.StatusForbidden, "permission denied: "+what+" needs a root token or sudo")
 		return &r
 	}
 	return nil

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -167,6 +168,15 @@ func (a *API) routeTransit(req *request, p []string) reply {
 				return a.respond(e.DeleteKey(ctx, name))
 			}
 			return unsupportedOp()
+		case len(p) == 3 && slices.Contains(transit.LifecycleActions, p[2]):
+			if req.method != http.MethodPost {
+				return unsupportedOp()
+			}
+			f, r := req.fields(nil)
+			if r != nil {
+				return *r
+			}
+			return withUnused(a.respond(e.ChangeState(ctx, name, p[2], f)), f)
 		case len(p) == 3 && (p[2] == "rotate" || p[2] == "config" || p[2] == "trim"):
 			if req.method != http.MethodPost {
 				return unsupportedOp()

@@ -26,7 +26,7 @@ func (a *API) serveSnapshot(w http.ResponseWriter, r *http.Request, ev *audit.Ev
 	req := &request{ctx: r.Context(), method: r.Method, query: r.URL.Query(), token: tokenFrom(r), ev: ev}
 	ev.Operation = "sys/storage"
 	te, rep := a.authenticate(req)
-	if rep == nil && !hasPolicy(te, "root") {
+	if rep == nil && !a.hasSudo(req, te) {
 		deny := errReply(http.StatusForbidden, "permission denied: snapshots need a root token")
 		rep = &deny
 	}

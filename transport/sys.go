@@ -21,6 +21,9 @@ func (a *API) routeSys(req *request, p []string) reply {
 	if p[0] == "audit" {
 		return a.routeAudit(req, p[1:])
 	}
+	if r, ok := a.routePolicies(req, p); ok { // transport/policy.go
+		return r
+	}
 	if strings.Join(p, "/") == "storage/raft/configuration" {
 		if req.method != http.MethodGet {
 			return unsupportedOp()
@@ -29,8 +32,8 @@ func (a *API) routeSys(req *request, p []string) reply {
 		if r != nil {
 			return *r
 		}
-		if !hasPolicy(te, "root") {
-			return errReply(http.StatusForbidden, "permission denied: the raft configuration needs a root token")
+		if !a.hasSudo(req, te) {
+			return errReply(http.StatusForbidden, "permission denied: the raft configuration needs a root token or sudo")
 		}
 		return a.raftConfiguration()
 	}
@@ -87,8 +90,8 @@ func (a *API) routeSys(req *request, p []string) reply {
 		if r != nil {
 			return *r
 		}
-		if !hasPolicy(te, "root") {
-			return errReply(http.StatusForbidden, "permission denied: sealing needs a root token")
+		if !a.hasSudo(req, te) {
+			return errReply(http.StatusForbidden, "permission denied: sealing needs a root token or sudo")
 		}
 		a.cfg.Node.Seal()
 		a.log.Info("sealed by request", "accessor", te.Accessor)
@@ -380,6 +383,9 @@ func (a *API) sysLeader() reply {
 }
 
 func (a *API) routeAuth(req *request, p []string) reply {
+	if r, ok := a.routeAuthToken(req, p); ok { // transport/auth_token.go
+		return r
+	}
 	path := strings.Join(p, "/")
 	if path != "token/lookup-self" {
 		return errReply(http.StatusNotFound, "unsupported path")

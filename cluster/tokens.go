@@ -1,0 +1,411 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyraft/keyraft/fsm"
+)
+
+// Token records besides auth/token/<hash>:
+//
+//	auth/accessor/<accessor>           → {"token_hash": <hash>}
+//	auth/children/<parent>/<accessor>  → {} (one per child of a parent accessor)
+//
+// The accessor index answers lookup-accessor and revoke-accessor; the
+// children index lets a revocation find the whole tree under a token.
+const (
+	prefixAccessor = "auth/accessor/"
+	prefixChildren = "auth/children/"
+)
+
+// Token lifetimes, as Vault's defaults: a token lives 768 hours unless it
+// asks for less, and no renewal takes it past 768 hours after creation.
+const (
+	DefaultTokenTTL = 768 * time.Hour
+	MaxTokenTTL     = 768 * time.Hour
+)
+
+// maxTokenRetries bounds the read-modify-write retries of a token change
+// that loses a race with another change of the same token.
+const maxTokenRetries = 8
+
+type accessorRecord struct {
+	Hash string `json:"token_hash"`
+}
+
+// TokenRequest is what a new token is made of. The caller (the API) has
+// checked the policies against the creator's.
+type TokenRequest struct {
+	Policies []string
+	// ParentToken is the creating token; empty makes an orphan.
+	ParentToken    string
+	TTL            time.Duration // 0: DefaultTokenTTL, or no expiry for a root-policy token
+	ExplicitMaxTTL time.Duration
+	NumUses        int
+	BoundCIDRs     []string
+	DisplayName    string
+	Meta           map[string]string
+	Renewable      bool
+	Path           string
+	// Now is the node's time at the request: expiry is stamped here,
+	// never computed by the state machine.
+	Now time.Time
+}
+
+// CreateToken makes a token and stores its entry, its accessor index and,
+// for a child, its place under the parent, in one Raft entry that
+// commits only if the parent still exists unchanged. It returns the token
+// (the only time it exists outside the client), its entry,
+// ErrPermissionDenied when the parent is gone, ErrInvalidRequest, or a
+// commit error.
+func (n *Node) CreateToken(ctx context.Context, req TokenRequest) (string, *TokenEntry, error) {
+	if req.TTL < 0 || req.ExplicitMaxTTL < 0 || req.NumUses < 0 {
+		return "", nil, fmt.Errorf("%w: ttl, explicit_max_ttl and num_uses must not be negative", ErrInvalidRequest)
+	}
+	for attempt := 0; ; attempt++ {
+		token, e, err := n.createTokenOnce(ctx, req)
+		if errors.Is(err, fsm.ErrConflict) && attempt < maxTokenRetries {
+			continue
+		}
+		return token, e, err
+	}
+}
+
+func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *TokenEntry, error) {
+	now := req.Now.UTC()
+	token, err := NewToken()
+	if err != nil {
+		return "", nil, err
+	}
+	e, err := newTokenEntry(token, dedupe(req.Policies), now)
+	if err != nil {
+		return "", nil, err
+	}
+	e.DisplayName, e.Meta, e.Path = req.DisplayName, req.Meta, req.Path
+	e.NumUses, e.BoundCIDRs, e.ExplicitMaxTTL = req.NumUses, req.BoundCIDRs, req.ExplicitMaxTTL
+	if e.Path == "" {
+		e.Path = "auth/token/create"
+	}
+	root := slices.Contains(e.Policies, "root")
+	ttl := req.TTL
+	if !root || ttl > 0 || req.ExplicitMaxTTL > 0 {
+		if ttl == 0 {
+			ttl = DefaultTokenTTL
+		}
+		e.MaxExpireTime = now.Add(MaxTokenTTL)
+		if req.ExplicitMaxTTL > 0 && now.Add(req.ExplicitMaxTTL).Before(e.MaxExpireTime) {
+			e.MaxExpireTime = now.Add(req.ExplicitMaxTTL)
+		}
+		e.TTL = ttl
+		e.ExpireTime = now.Add(ttl)
+		e.Renewable = req.Renewable
+	}
+	var txn Txn
+	if req.ParentToken != "" {
+		ph := hashToken(req.ParentToken)
+		parent, prev, err := n.readTokenEntry(ph)
+		if err != nil {
+			return "", nil, err
+		}
+		e.Parent = parent.Accessor
+		// A child never outlives its parent: revoking the parent at its
+		// expiry would revoke the child anyway.
+		if !parent.ExpireTime.IsZero() {
+			if e.ExpireTime.IsZero() || parent.ExpireTime.Before(e.ExpireTime) {
+				e.ExpireTime = parent.ExpireTime
+			}
+			if e.MaxExpireTime.IsZero() || parent.ExpireTime.Before(e.MaxExpireTime) {
+				e.MaxExpireTime = parent.ExpireTime
+			}
+			if e.TTL == 0 {
+				e.TTL = e.ExpireTime.Sub(now)
+			}
+		}
+		txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + ph, Revision: prev})
+		txn.Writes = append(txn.Writes, Write{Key: prefixChildren + parent.Accessor + "/" + e.Accessor, Value: []byte("{}")})
+	}
+	h := hashToken(token)
+	entryJSON, _ := json.Marshal(e)
+	idx, _ := json.Marshal(accessorRecord{Hash: h})
+	txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + h}, fsm.Cond{Key: prefixAccessor + e.Accessor})
+	txn.Writes = append(txn.Writes,
+		Write{Key: prefixToken + h, Value: entryJSON},
+		Write{Key: prefixAccessor + e.Accessor, Value: idx})
+	if _, err := n.Commit(ctx, &txn); err != nil {
+		return "", nil, err
+	}
+	return token, e, nil
+}
+
+func dedupe(l []string) []string {
+	out := make([]string, 0, len(l))
+	for _, s := range l {
+		if s != "" && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// LookupAccessor returns the entry of the token with accessor acc. It
+// returns ErrPermissionDenied when there is none, or ErrSealed.
+func (n *Node) LookupAccessor(acc string) (*TokenEntry, error) {
+	h, err := n.accessorHash(acc)
+	if err != nil {
+		return nil, err
+	}
+	e, _, err := n.readTokenEntry(h)
+	return e, err
+}
+
+func (n *Node) accessorHash(acc string) (string, error) {
+	if acc == "" || strings.Contains(acc, "/") || len(acc) > 128 {
+		return "", ErrPermissionDenied
+	}
+	v, _, err := n.Read(prefixAccessor + acc)
+	if err != nil {
+		return "", err
+	}
+	if v == nil {
+		return "", ErrPermissionDenied
+	}
+	var r accessorRecord
+	if err := json.Unmarshal(v, &r); err != nil || r.Hash == "" {
+		return "", fmt.Errorf("cluster: reading accessor index: %v", err)
+	}
+	return r.Hash, nil
+}
+
+// RevokeToken revokes a token and, unless orphan, every token made under
+// it; with orphan its children become orphans instead (Vault's
+// revoke-orphan). Revoking an unknown token returns ErrPermissionDenied.
+func (n *Node) RevokeToken(ctx context.Context, token string, orphan bool) error {
+	if token == "" {
+		return ErrPermissionDenied
+	}
+	return n.revokeHash(ctx, hashToken(token), orphan, 0)
+}
+
+// RevokeAccessor is RevokeToken by accessor.
+func (n *Node) RevokeAccessor(ctx context.Context, acc string, orphan bool) error {
+	h, err := n.accessorHash(acc)
+	if err != nil {
+		return err
+	}
+	return n.revokeHash(ctx, h, orphan, 0)
+}
+
+// revokeHash deletes the token at hash, its indexes and (unless orphan)
+// its subtree, in one Raft entry. A non-zero rev makes it conditional on
+// the token's record being unchanged.
+func (n *Node) revokeHash(ctx context.Context, hash string, orphan bool, rev uint64) error {
+	for attempt := 0; ; attempt++ {
+		txn, err := n.revokeTxn(hash, orphan)
+		if err != nil {
+			return err
+		}
+		if rev != 0 {
+			txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + hash, Revision: rev})
+		}
+		_, err = n.Commit(ctx, txn)
+		if errors.Is(err, fsm.ErrConflict) && rev == 0 && attempt < maxTokenRetries {
+			continue
+		}
+		return err
+	}
+}
+
+// maxRevokeTree bounds the tokens one revocation walks.
+const maxRevokeTree = 100000
+
+func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
+	e, _, err := n.readTokenEntry(hash)
+	if err != nil {
+		return nil, err
+	}
+	txn := &Txn{}
+	del := func(h string, te *TokenEntry) {
+		txn.Writes = append(txn.Writes,
+			Write{Key: prefixToken + h, Delete: true},
+			Write{Key: prefixAccessor + te.Accessor, Delete: true},
+			Write{Key: prefixChildren + te.Accessor + "/", Delete: true, Prefix: true})
+	}
+	del(hash, e)
+	if e.Parent != "" {
+		txn.Writes = append(txn.Writes, Write{Key: prefixChildren + e.Parent + "/" + e.Accessor, Delete: true})
+	}
+	queue := []string{e.Accessor}
+	for len(queue) > 0 {
+		acc := queue[0]
+		queue = queue[1:]
+		kids, err := n.List(prefixChildren + acc + "/")
+		if err != nil {
+			return nil, err
+		}
+		for _, kid := range kids {
+			h, err := n.accessorHash(kid)
+			if errors.Is(err, ErrPermissionDenied) {
+				continue // a stale index entry; its prefix delete removes it
+			}
+			if err != nil {
+				return nil, err
+			}
+			ke, krev, err := n.readTokenEntry(h)
+			if errors.Is(err, ErrPermissionDenied) {
+				continue
+			}
+			if err != nil {
+				return nil, err
+			}
+			if orphan && acc == e.Accessor {
+				ke.Parent = ""
+				v, _ := json.Marshal(ke)
+				txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + h, Revision: krev})
+				txn.Writes = append(txn.Writes, Write{Key: prefixToken + h, Value: v})
+				continue
+			}
+			del(h, ke)
+			if len(txn.Writes) > 3*maxRevokeTree {
+				return nil, fmt.Errorf("%w: more than %d tokens under this one", ErrInvalidRequest, maxRevokeTree)
+			}
+			queue = append(queue, ke.Accessor)
+		}
+	}
+	return txn, nil
+}
+
+// RenewToken extends a renewable token's life to now + increment (or its
+// TTL when increment is 0), never past its maximum. It returns the new
+// entry, ErrPermissionDenied for an unknown or expired token,
+// ErrInvalidRequest for one that is not renewable, or a commit error.
+func (n *Node) RenewToken(ctx context.Context, token string, increment time.Duration, now time.Time) (*TokenEntry, error) {
+	if token == "" {
+		return nil, ErrPermissionDenied
+	}
+	return n.renewHash(ctx, hashToken(token), increment, now)
+}
+
+// RenewAccessor is RenewToken by accessor.
+func (n *Node) RenewAccessor(ctx context.Context, acc string, increment time.Duration, now time.Time) (*TokenEntry, error) {
+	h, err := n.accessorHash(acc)
+	if err != nil {
+		return nil, err
+	}
+	return n.renewHash(ctx, h, increment, now)
+}
+
+func (n *Node) renewHash(ctx context.Context, hash string, increment time.Duration, now time.Time) (*TokenEntry, error) {
+	if increment < 0 {
+		return nil, fmt.Errorf("%w: increment must not be negative", ErrInvalidRequest)
+	}
+	for attempt := 0; ; attempt++ {
+		e, rev, err := n.readTokenEntry(hash)
+		if err != nil {
+			return nil, err
+		}
+		if e.Expired(now) {
+			return nil, ErrPermissionDenied
+		}
+		if e.ExpireTime.IsZero() {
+			return e, nil // no expiry: nothing to renew (Vault answers the entry)
+		}
+		if !e.Renewable {
+			return nil, fmt.Errorf("%w: the token is not renewable", ErrInvalidRequest)
+		}
+		if increment == 0 {
+			increment = e.TTL
+		}
+		exp := now.UTC().Add(increment)
+		if !e.MaxExpireTime.IsZero() && exp.After(e.MaxExpireTime) {
+			exp = e.MaxExpireTime
+		}
+		e.ExpireTime = exp
+		v, _ := json.Marshal(e)
+		_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixToken + hash, Revision: rev}},
+			Writes: []Write{{Key: prefixToken + hash, Value: v}}})
+		if errors.Is(err, fsm.ErrConflict) && attempt < maxTokenRetries {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return e, nil
+	}
+}
+
+// UseToken spends one use of a token with num_uses, through Raft and
+// conditionally on the record being unchanged, so that concurrent uses on
+// any nodes never spend the same use twice; the last use revokes the
+// token. A token without a use limit costs nothing. It returns
+// ErrPermissionDenied when the token is gone (its last use was spent
+// elsewhere), or a commit error.
+func (n *Node) UseToken(ctx context.Context, token string) error {
+	h := hashToken(token)
+	for attempt := 0; ; attempt++ {
+		e, rev, err := n.readTokenEntry(h)
+		if err != nil {
+			return err
+		}
+		if e.NumUses == 0 {
+			return nil
+		}
+		if e.NumUses == 1 {
+			err = n.revokeHash(ctx, h, false, rev)
+		} else {
+			e.NumUses--
+			v, _ := json.Marshal(e)
+			_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixToken + h, Revision: rev}},
+				Writes: []Write{{Key: prefixToken + h, Value: v}}})
+		}
+		if errors.Is(err, fsm.ErrConflict) && attempt < 4*maxTokenRetries {
+			continue
+		}
+		return err
+	}
+}
+
+// TidyTokens revokes every token expired at now (with its children) and
+// adds the accessor index of tokens that lack one (root tokens made at
+// init). The leader runs it periodically; it returns how many tokens it
+// revoked.
+func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
+	hashes, err := n.List(prefixToken)
+	if err != nil {
+		return 0, err
+	}
+	revoked := 0
+	for _, h := range hashes {
+		if strings.Contains(h, "/") {
+			continue
+		}
+		e, rev, err := n.readTokenEntry(h)
+		if errors.Is(err, ErrPermissionDenied) {
+			continue // revoked meanwhile, as a child of an earlier one
+		}
+		if err != nil {
+			return revoked, err
+		}
+		if e.Expired(now) {
+			if err := n.revokeHash(ctx, h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
+				return revoked, err
+			}
+			revoked++
+			continue
+		}
+		if r, err := n.Revision(prefixAccessor + e.Accessor); err == nil && r == 0 {
+			idx, _ := json.Marshal(accessorRecord{Hash: h})
+			_, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixToken + h, Revision: rev}, {Key: prefixAccessor + e.Accessor}},
+				Writes: []Write{{Key: prefixAccessor + e.Accessor, Value: idx}}})
+			if err != nil && !errors.Is(err, fsm.ErrConflict) {
+				return revoked, err
+			}
+		}
+	}
+	return revoked, nil
+}

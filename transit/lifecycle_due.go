@@ -1,0 +1,107 @@
+package transit
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster"
+)
+
+// LifecycleDue does the leader's scheduled lifecycle work on every key:
+// it records the activation of pre-active keys whose activation_time has
+// come, destroys keys whose pending window has passed (with every
+// version's material removed from the record, and a purge request in the
+// same commit), and rotates keys whose newest version reached its share
+// of SafeEncryptions. The server calls it periodically on the leader,
+// next to RotateDue; each change is one Raft commit with its own audit
+// event. It returns how many keys it changed.
+func (e *Engine) LifecycleDue(ctx context.Context) (int, error) {
+	names, err := e.store.List(keyPrefix)
+	if err != nil {
+		return 0, err
+	}
+	changed := 0
+	var errs []error
+	for _, name := range names {
+		l, err := e.get(name)
+		if err != nil || l == nil {
+			continue
+		}
+		p, now := l.policy, e.Now().UTC()
+		var op string
+		switch {
+		case p.Lifecycle != nil && p.Lifecycle.State == StatePreActive && p.state(now) == StateActive:
+			op = "transit/activate"
+		case p.state(now) == StatePendingDestruction && !now.Before(p.Lifecycle.DestroyTime):
+			op = "transit/destroy"
+		case p.state(now) == StateActive:
+			over, _, err := e.overUsed(p)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			if !over {
+				continue
+			}
+			op = "transit/usage-rotate"
+		default:
+			continue
+		}
+		if err := e.dueChange(ctx, name, op); err != nil {
+			if !errors.Is(err, errNothingToDo) {
+				errs = append(errs, fmt.Errorf("transit: %s of %q: %w", op, name, err))
+			}
+			continue
+		}
+		e.log.Info("lifecycle change", "key", name, "operation", op)
+		changed++
+	}
+	return changed, errors.Join(errs...)
+}
+
+// dueChange commits one scheduled change, checked again on the record it
+// modifies.
+func (e *Engine) dueChange(ctx context.Context, name, op string) error {
+	ev := &audit.Event{Operation: op, Key: name, Identity: "keyraft", Outcome: audit.Allowed}
+	ctx = audit.WithEvent(ctx, ev)
+	var extra []cluster.Write
+	if op == "transit/destroy" {
+		extra = []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
+	}
+	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
+		now := e.Now().UTC()
+		if p == nil {
+			return nil, errNothingToDo
+		}
+		switch op {
+		case "transit/activate":
+			if p.Lifecycle == nil || p.Lifecycle.State != StatePreActive || p.state(now) != StateActive {
+				return nil, errNothingToDo
+			}
+			p.Lifecycle.State = StateActive
+			p.Lifecycle.StateChangedTime = p.Lifecycle.ActivationTime
+			p.record(ctx, p.Lifecycle.ActivationTime, EventActivate, 0, "activation_time reached")
+		case "transit/destroy":
+			if p.state(now) != StatePendingDestruction || now.Before(p.Lifecycle.DestroyTime) {
+				return nil, errNothingToDo
+			}
+			p.destroyMaterial()
+			p.Lifecycle.DestroyTime = now
+			p.setState(ctx, now, StateDestroyed, EventDestroy, "material of versions 1-"+strconv.Itoa(p.LatestVersion)+" removed")
+		case "transit/usage-rotate":
+			over, n, err := e.overUsed(p)
+			if err != nil {
+				return nil, err
+			}
+			if !over || p.state(now) != StateActive {
+				return nil, errNothingToDo
+			}
+			return p, e.rotateFor(ctx, p, fmt.Sprintf("version %d made %d encryptions", p.LatestVersion, n))
+		}
+		return p, nil
+	}, extra)
+	return err
+}

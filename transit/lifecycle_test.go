@@ -1,0 +1,408 @@
+package transit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster"
+)
+
+// The expected table, written out by hand (not derived from allowedIn):
+// one row per operation, columns in States order.
+var wantTable = map[Op]string{
+	OpRead:          "yes yes yes yes yes yes",
+	OpEncrypt:       "no  yes no  no  no  no",
+	OpDecrypt:       "no  yes no  yes no  no",
+	OpRewrap:        "no  yes no  no  no  no",
+	OpSign:          "no  yes no  no  no  no",
+	OpVerify:        "no  yes no  yes no  no",
+	OpHMAC:          "no  yes no  no  no  no",
+	OpRotate:        "yes yes no  no  no  no",
+	OpConfig:        "yes yes yes yes no  no",
+	OpTrim:          "yes yes yes yes no  no",
+	OpExport:        "yes yes yes no  no  no",
+	OpDelete:        "yes yes yes yes no  yes",
+	OpDisable:       "yes yes yes no  no  no",
+	OpEnable:        "yes yes yes no  no  no",
+	OpCompromise:    "yes yes yes yes yes yes",
+	OpDestroy:       "yes yes yes yes no  no",
+	OpCancelDestroy: "no  no  no  no  yes no",
+}
+
+func TestDecideTable(t *testing.T) {
+	if len(wantTable) != len(Ops) {
+		t.Fatalf("expected table has %d rows, Ops has %d", len(wantTable), len(Ops))
+	}
+	for _, op := range Ops {
+		cells := strings.Fields(wantTable[op])
+		for i, s := range States {
+			t.Run(string(op)+"/"+string(s), func(t *testing.T) {
+				if got, want := Decide(s, op), cells[i] == "yes"; got != want {
+					t.Errorf("Decide(%s, %s) = %v, want %v", s, op, got, want)
+				}
+			})
+		}
+	}
+	if Decide("", OpRead) || Decide("bogus", OpRead) || Decide(StateActive, "bogus") {
+		t.Error("an unknown state or operation was allowed")
+	}
+}
+
+// The table in docs/lifecycle.md is the one Decide implements.
+func TestDocsTableMatchesDecide(t *testing.T) {
+	f, err := os.Open("../docs/lifecycle.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var header []string
+	rows := 0
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if !strings.HasPrefix(line, "|") {
+			continue
+		}
+		cells := strings.Split(strings.Trim(line, "|"), "|")
+		for i := range cells {
+			cells[i] = strings.TrimSpace(cells[i])
+		}
+		if cells[0] == "operation" {
+			header = cells[1:]
+			continue
+		}
+		if header == nil || strings.HasPrefix(cells[0], "---") {
+			continue
+		}
+		op := Op(cells[0])
+		if !slices.Contains(Ops, op) {
+			header = nil // the table ended
+			continue
+		}
+		rows++
+		for i, st := range header {
+			if got := Decide(State(st), op); got != (cells[i+1] == "yes") {
+				t.Errorf("docs say %s in %s is %q; Decide says %v", op, st, cells[i+1], got)
+			}
+		}
+	}
+	if rows != len(Ops) {
+		t.Fatalf("docs table has %d operation rows, want %d", rows, len(Ops))
+	}
+}
+
+type clock struct{ now time.Time }
+
+func (c *clock) Now() time.Time          { return c.now }
+func (c *clock) advance(d time.Duration) { c.now = c.now.Add(d) }
+
+func newLifecycleEngine(t *testing.T) (*Engine, *memStore, *clock) {
+	st := newMemStore()
+	e := New(st, nil)
+	c := &clock{now: time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)}
+	e.Now = c.Now
+	return e, st, c
+}
+
+func wantStatus(t *testing.T, err error, status int, contains string) {
+	t.Helper()
+	var te *Error
+	if !errors.As(err, &te) || te.Status != status || !strings.Contains(te.Msg, contains) {
+		t.Fatalf("got %v, want %d containing %q", err, status, contains)
+	}
+}
+
+func readState(t *testing.T, e *Engine, name string) (string, []string) {
+	t.Helper()
+	r, err := e.ReadKey(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, h := range r.Data["history"].([]map[string]any) {
+		events = append(events, h["event"].(string))
+	}
+	return r.Data["state"].(string), events
+}
+
+// A key's whole life through the engine: every transition, what each
+// state refuses, the compromised flag, the history, and destruction by
+// the leader's scheduled work.
+func TestKeyLifeCycle(t *testing.T) {
+	ctx := context.Background()
+	e, st, c := newLifecycleEngine(t)
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{"exportable":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	enc := func() (string, error) {
+		r, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`))
+		if err != nil {
+			return "", err
+		}
+		return r.Data["ciphertext"].(string), nil
+	}
+	dec := func(ct string) (*Response, error) {
+		return e.Decrypt(ctx, "k", fields(t, `{"ciphertext":"`+ct+`"}`))
+	}
+	ct, err := enc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.RotateKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DisableKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	_, err = enc()
+	wantStatus(t, err, http.StatusBadRequest, `key "k" is disabled: encrypt is not allowed (enable it with: keyraft keys enable k)`)
+	_, err = dec(ct)
+	wantStatus(t, err, http.StatusBadRequest, "disabled: decrypt")
+	_, err = e.RotateKey(ctx, "k")
+	wantStatus(t, err, http.StatusBadRequest, "disabled: rotate")
+	if _, err := e.EnableKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dec(ct); err != nil {
+		t.Fatal(err)
+	}
+
+	// Compromised: decrypt flagged (response and audit event), encrypt refused.
+	if _, err := e.CompromiseKey(ctx, "k", fields(t, `{"reason":"laptop stolen"}`)); err != nil {
+		t.Fatal(err)
+	}
+	ev := &audit.Event{}
+	r, err := e.Decrypt(audit.WithEvent(ctx, ev), "k", fields(t, `{"ciphertext":"`+ct+`"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Data["key_compromised"] != true || len(r.Warnings) == 0 || !strings.Contains(r.Warnings[0], "compromised") {
+		t.Fatalf("decrypt with a compromised key not flagged: %v %v", r.Data, r.Warnings)
+	}
+	if ev.Details["key_compromised"] != "true" {
+		t.Fatalf("audit event not flagged: %v", ev.Details)
+	}
+	if r, _ := e.ReadKey("k"); r.Data["key_compromised"] != true || r.Data["compromised"] != true {
+		t.Fatalf("read of a compromised key not flagged: %v", r.Data)
+	}
+	_, err = enc()
+	wantStatus(t, err, http.StatusBadRequest, "compromised: encrypt")
+	_, err = e.EnableKey(ctx, "k")
+	wantStatus(t, err, http.StatusBadRequest, "compromised: enable")
+	_, err = e.Export("encryption-key", "k", "")
+	wantStatus(t, err, http.StatusBadRequest, "compromised: export")
+
+	// Destruction needs deletion_allowed and a window in range.
+	_, err = e.DestroyKey(ctx, "k", fields(t, `{}`))
+	wantStatus(t, err, http.StatusBadRequest, "deletion_allowed")
+	if _, err := e.ConfigKey(ctx, "k", fields(t, `{"deletion_allowed":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range []string{"59m", "721h", "-1h", "soon"} {
+		_, err = e.DestroyKey(ctx, "k", fields(t, `{"pending_window":"`+w+`"}`))
+		wantStatus(t, err, http.StatusBadRequest, "pending_window")
+	}
+	r, err = e.DestroyKey(ctx, "k", fields(t, `{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.Data["destroy_time"], c.now.Add(7*24*time.Hour).Format(time.RFC3339Nano); got != want {
+		t.Fatalf("destroy_time %v, want %v (default window 7 days)", got, want)
+	}
+	_, err = dec(ct)
+	wantStatus(t, err, http.StatusBadRequest, "pending-destruction: decrypt is not allowed (cancel the destruction with: keyraft keys cancel-destroy k)")
+	_, err = e.DeleteKey(ctx, "k")
+	wantStatus(t, err, http.StatusBadRequest, "pending-destruction: delete")
+	_, err = e.DestroyKey(ctx, "k", fields(t, `{}`))
+	wantStatus(t, err, http.StatusBadRequest, "pending-destruction: destroy")
+
+	// Cancel: back to compromised (it was), then destroy for real.
+	if _, err := e.CancelDestroyKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := readState(t, e, "k"); s != "compromised" {
+		t.Fatalf("after cancel: %s", s)
+	}
+	if _, err := e.DestroyKey(ctx, "k", fields(t, `{"pending_window":"1h"}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(59 * time.Minute)
+	if n, err := e.LifecycleDue(ctx); err != nil || n != 0 {
+		t.Fatalf("before destroy_time: %d %v", n, err)
+	}
+	c.advance(time.Minute)
+	rev0, _ := st.Revision(cluster.PurgeKey)
+	if n, err := e.LifecycleDue(ctx); err != nil || n != 1 {
+		t.Fatalf("at destroy_time: %d %v", n, err)
+	}
+	if rev, _ := st.Revision(cluster.PurgeKey); rev <= rev0 {
+		t.Fatal("destruction committed without a purge request")
+	}
+	raw, _, _ := st.Read(keyPrefix + "k")
+	var rec Policy
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	for n, v := range rec.Versions {
+		if len(v.Secret) != 0 || len(v.HMACKey) != 0 {
+			t.Fatalf("version %d still has material in the record", n)
+		}
+	}
+	for _, use := range []func() error{
+		func() error { _, err := enc(); return err },
+		func() error { _, err := dec(ct); return err },
+		func() error { _, err := e.RotateKey(ctx, "k"); return err },
+		func() error { _, err := e.Export("encryption-key", "k", ""); return err },
+		func() error { _, err := e.Backup("k"); return err },
+		func() error { _, err := e.EnableKey(ctx, "k"); return err },
+	} {
+		wantStatus(t, use(), http.StatusBadRequest, `key "k" is destroyed`)
+	}
+	s, events := readState(t, e, "k")
+	want := []string{"create", "rotate", "disable", "enable", "compromise", "schedule-destroy", "cancel-destroy", "schedule-destroy", "destroy"}
+	if s != "destroyed" || !slices.Equal(events, want) {
+		t.Fatalf("state %s history %v, want destroyed %v", s, events, want)
+	}
+	// The metadata goes with a delete.
+	if _, err := e.DeleteKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestPreActive(t *testing.T) {
+	ctx := context.Background()
+	e, _, c := newLifecycleEngine(t)
+	_, err := e.CreateKey(ctx, "k", fields(t, `{"activation_time":"not a time"}`))
+	wantStatus(t, err, http.StatusBadRequest, "activation_time")
+	at := c.now.Add(time.Hour).Format(time.RFC3339)
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{"activation_time":"`+at+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := readState(t, e, "k"); s != "pre-active" {
+		t.Fatalf("state %s", s)
+	}
+	_, err = e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`))
+	wantStatus(t, err, http.StatusBadRequest, "pre-active: encrypt")
+	c.advance(time.Hour)
+	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); err != nil {
+		t.Fatalf("encrypt once the activation time came: %v", err)
+	}
+	if n, err := e.LifecycleDue(ctx); err != nil || n != 1 {
+		t.Fatalf("LifecycleDue: %d %v", n, err)
+	}
+	if _, events := readState(t, e, "k"); !slices.Equal(events, []string{"create", "activate"}) {
+		t.Fatalf("history %v", events)
+	}
+	_, err = e.ConfigKey(ctx, "k", fields(t, `{"activation_time":"`+at+`"}`))
+	wantStatus(t, err, http.StatusBadRequest, "only change while the key is pre-active")
+
+	// enable activates a pre-active key at once.
+	if _, err := e.CreateKey(ctx, "later", fields(t, `{"activation_time":"2099-01-01T00:00:00Z"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.EnableKey(ctx, "later"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := readState(t, e, "later"); s != "active" {
+		t.Fatalf("after enable: %s", s)
+	}
+}
+
+// Records from before lifecycles are active keys with no history.
+func TestOldRecordIsActive(t *testing.T) {
+	ctx := context.Background()
+	e, st, _ := newLifecycleEngine(t)
+	e.CreateKey(ctx, "k", fields(t, `{}`))
+	raw, rev, _ := st.Read(keyPrefix + "k")
+	var m map[string]any
+	json.Unmarshal(raw, &m)
+	delete(m, "lifecycle")
+	b, _ := json.Marshal(m)
+	st.mu.Lock()
+	st.recs[keyPrefix+"k"] = memRec{b, rev}
+	st.mu.Unlock()
+	e.Purge()
+	if s, events := readState(t, e, "k"); s != "active" || len(events) != 0 {
+		t.Fatalf("old record: %s %v", s, events)
+	}
+	if _, err := e.DisableKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := readState(t, e, "k"); s != "disabled" {
+		t.Fatal(s)
+	}
+}
+
+// Encryptions are counted per version and, once committed, a version
+// past its share of 2^32 is rotated by the leader's scheduled work.
+func TestUsageRotation(t *testing.T) {
+	ctx := context.Background()
+	e, _, _ := newLifecycleEngine(t)
+	e.CreateKey(ctx, "k", fields(t, `{"auto_rotate_share":0.25}`))
+	for range 3 {
+		if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, _ := e.ReadKey("k")
+	if got := r.Data["encryptions"].(map[string]uint64)["1"]; got != 3 {
+		t.Fatalf("encryptions before flush: %d", got)
+	}
+	if err := e.FlushUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := e.LifecycleDue(ctx); n != 0 {
+		t.Fatal("rotated below the threshold")
+	}
+	e.usage.add("k", 1, SafeEncryptions/4-3) // as if the cluster made 2^30 encryptions
+	if err := e.FlushUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	r, _ = e.ReadKey("k")
+	if got := r.Data["encryptions"].(map[string]uint64)["1"]; got != SafeEncryptions/4 {
+		t.Fatalf("committed count %d", got)
+	}
+	if n, err := e.LifecycleDue(ctx); err != nil || n != 1 {
+		t.Fatalf("LifecycleDue at the threshold: %d %v", n, err)
+	}
+	r, _ = e.ReadKey("k")
+	if r.Data["latest_version"] != 2 {
+		t.Fatalf("not rotated: %v", r.Data["latest_version"])
+	}
+	if n, _ := e.LifecycleDue(ctx); n != 0 {
+		t.Fatal("rotated again though the new version is unused")
+	}
+	_, err := e.ConfigKey(ctx, "k", fields(t, `{"auto_rotate_share":1.5}`))
+	wantStatus(t, err, http.StatusBadRequest, "auto_rotate_share")
+}
+
+// Auto-rotation by period leaves keys that are not active alone.
+func TestRotateDueOnlyActive(t *testing.T) {
+	ctx := context.Background()
+	e, _, c := newLifecycleEngine(t)
+	e.CreateKey(ctx, "off", fields(t, `{"auto_rotate_period":"1h"}`))
+	e.DisableKey(ctx, "off")
+	c.advance(2 * time.Hour)
+	if n, err := e.RotateDue(ctx); err != nil || n != 0 {
+		t.Fatalf("RotateDue rotated a disabled key: %d %v", n, err)
+	}
+}
+
+func BenchmarkCountEncryption(b *testing.B) {
+	e, _, _ := newLifecycleEngine(&testing.T{})
+	p := &Policy{Name: "k", Type: "aes256-gcm96"}
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			e.countEncryption(p, 1)
+		}
+	})
+}

@@ -1,0 +1,363 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyraft/keyraft/acl"
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster"
+)
+
+// authState is the API's authorization state: the clock requests are
+// judged by (tests replace it) and the parsed policies.
+type authState struct {
+	clock    func() time.Time
+	policies policyCache
+}
+
+// now is the node's clock at request time, in UTC. Expiry of tokens and
+// grants is decided here, never inside the state machine.
+func (a *API) now() time.Time {
+	if a.auth.clock != nil {
+		return a.auth.clock().UTC()
+	}
+	return time.Now().UTC()
+}
+
+// SetClock replaces the clock that token and grant expiry are judged by.
+// For tests; nil restores the system clock.
+func (a *API) SetClock(now func() time.Time) { a.auth.clock = now }
+
+// policyCache keeps parsed policies by name, each used only while its
+// record still has the revision it was parsed at.
+type policyCache struct {
+	mu sync.RWMutex
+	m  map[string]cachedPolicy
+}
+
+type cachedPolicy struct {
+	rev uint64
+	p   *acl.Policy // nil: the name has no policy
+	// validAt: a Raft applied index at which the record still had rev.
+	validAt uint64
+}
+
+var (
+	defaultPolicyOnce sync.Once
+	defaultPolicy     *acl.Policy
+)
+
+// builtinDefault is the parsed built-in default policy.
+func builtinDefault() *acl.Policy {
+	defaultPolicyOnce.Do(func() {
+		p, err := acl.Parse("default", []byte(cluster.DefaultPolicySource))
+		if err != nil {
+			panic("transport: the built-in default policy does not parse: " + err.Error())
+		}
+		defaultPolicy = p
+	})
+	return defaultPolicy
+}
+
+func (c *policyCache) purge() {
+	c.mu.Lock()
+	c.m = nil
+	c.mu.Unlock()
+}
+
+// policies returns the parsed policies of names. A name without a policy
+// (deleted since the token was made) grants nothing and is skipped, as in
+// Vault. A cached policy is checked against its record's revision (one
+// local read) only when the node applied something since the last check,
+// as the token cache does; it is decrypted and parsed again only when its
+// record changed.
+func (a *API) policies(names []string) ([]*acl.Policy, error) {
+	out := make([]*acl.Policy, 0, len(names))
+	c := &a.auth.policies
+	_, applied := a.cfg.Node.RaftIndexes()
+	for _, name := range names {
+		if name == "root" {
+			out = append(out, acl.Root)
+			continue
+		}
+		c.mu.RLock()
+		cp, ok := c.m[name]
+		c.mu.RUnlock()
+		if ok && applied != 0 && cp.validAt == applied {
+			if cp.p != nil {
+				out = append(out, cp.p)
+			}
+			continue
+		}
+		rev, err := a.cfg.Node.PolicyRevision(name)
+		if err != nil {
+			return nil, err
+		}
+		if !ok || cp.rev != rev {
+			if cp, err = a.loadPolicy(name, rev); err != nil {
+				return nil, err
+			}
+		}
+		if rev <= applied {
+			cp.validAt = applied
+		}
+		c.mu.Lock()
+		if c.m == nil || len(c.m) >= maxCachedTokens {
+			c.m = map[string]cachedPolicy{}
+		}
+		c.m[name] = cp
+		c.mu.Unlock()
+		if cp.p != nil {
+			out = append(out, cp.p)
+		}
+	}
+	return out, nil
+}
+
+// loadPolicy reads and parses the policy name whose record is at rev (0:
+// none, which is the built-in default for "default" and nothing else).
+func (a *API) loadPolicy(name string, rev uint64) (cachedPolicy, error) {
+	if rev == 0 {
+		if name == "default" {
+			return cachedPolicy{p: builtinDefault()}, nil
+		}
+		return cachedPolicy{}, nil
+	}
+	src, readRev, err := a.cfg.Node.ReadPolicy(name)
+	if errors.Is(err, cluster.ErrPolicyNotFound) {
+		return cachedPolicy{}, nil
+	}
+	if err != nil {
+		return cachedPolicy{}, err
+	}
+	p, err := acl.Parse(name, []byte(src))
+	if err != nil {
+		// Stored policies were parsed before they were written; one that
+		// no longer parses (a newer, stricter keyraft) grants nothing
+		// rather than something unintended.
+		a.log.Warn("stored policy does not parse; it grants nothing", "policy", name, "error", err)
+		p = nil
+	}
+	// The record read is at least as new as rev; tagging it with rev is
+	// safe: when the revision moves on, the next request reads it again.
+	_ = readRev
+	return cachedPolicy{rev: rev, p: p}, nil
+}
+
+// sudoPath reports whether path is root-protected: Vault's list for the
+// paths keyraft serves, plus keyraft's own operator paths. A request there
+// needs sudo besides the capability of its method.
+func sudoPath(path string) bool {
+	switch path {
+	case "sys/rotate", "sys/key-status", "sys/seal", "sys/members", "sys/metrics",
+		"sys/audit", "auth/token/revoke-orphan", "auth/token/accessors",
+		"sys/break-glass/config":
+		return true
+	}
+	if strings.HasPrefix(path, "sys/storage/raft/bootstrap/") {
+		return false // the join challenge: the answer is the proof, no token
+	}
+	for _, p := range []string{"sys/rotate/", "sys/storage/raft/", "sys/audit/", "sys/audit-hash/",
+		"sys/rekey/", "sys/rekey-recovery-key/", "sys/plugins/catalog"} {
+		if strings.HasPrefix(path, p) {
+			return true
+		}
+	}
+	return false
+}
+
+// requestPath is the Vault path of a request (after /v1/, no trailing
+// slash). Streaming endpoints build their request without one; their
+// event has it.
+func (req *request) aclPath() string {
+	if req.path != "" {
+		return req.path
+	}
+	p := strings.TrimPrefix(req.ev.Path, "/v1/")
+	return strings.TrimSuffix(p, "/")
+}
+
+// caller is an authenticated request's identity.
+type caller struct {
+	te       *cluster.TokenEntry
+	policies []*acl.Policy
+}
+
+// authorize decides whether te may make req: the capability of the
+// method on the request's path, sudo as well on a root-protected path,
+// with the request's source address, the node's time and, for transit
+// data operations whose policies ask for it, the request's context.
+// A denial is a 403 whose message says why in terms of the caller's own
+// policies; the audit event gets the same reason.
+func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
+	pols, err := a.policies(te.Policies)
+	if err != nil {
+		r := a.errorReply(err)
+		return &r
+	}
+	path := req.aclPath()
+	capability := acl.CapabilityFor(req.method, path, true)
+	if strings.HasPrefix(path, "transit/encrypt/") && capability == acl.Update {
+		// Vault's existence check: encrypting under a missing key creates it.
+		if rev, err := a.cfg.Node.Revision("transit/key/" + strings.TrimPrefix(path, "transit/encrypt/")); err == nil && rev == 0 {
+			capability = acl.Create
+		}
+	}
+	base := acl.Request{Path: path, Capability: capability, RemoteIP: net.ParseIP(req.ev.RemoteAddr), Time: a.now()}
+	reqs := []acl.Request{base}
+	if strings.HasPrefix(path, "transit/") && needsContext(pols) {
+		ctxs, bad := requestContexts(req.body)
+		if bad != "" {
+			r := errReply(http.StatusBadRequest, bad)
+			return &r
+		}
+		reqs = reqs[:0]
+		for _, c := range ctxs {
+			rq := base
+			rq.Context = c
+			reqs = append(reqs, rq)
+		}
+	}
+	for i, rq := range reqs {
+		d := acl.Evaluate(pols, rq)
+		if !d.Allowed {
+			if g := a.grantFor(req, te, path, capability); g != "" {
+				continue
+			}
+			return denied(req, d.Reason, i, len(reqs))
+		}
+	}
+	if sudoPath(path) {
+		base.Capability = acl.Sudo
+		if d := acl.Evaluate(pols, base); !d.Allowed {
+			return denied(req, "sudo is required on "+path+": "+d.Reason, 0, 1)
+		}
+	}
+	return nil
+}
+
+// denied is the 403 of a refused request.
+func denied(req *request, reason string, item, items int) *reply {
+	if items > 1 {
+		reason = "batch_input item " + itoa(item) + ": " + reason
+	}
+	r := errReply(http.StatusForbidden, "permission denied: "+reason)
+	return &r
+}
+
+func itoa(i int) string {
+	b, _ := json.Marshal(i)
+	return string(b)
+}
+
+// hasSudo reports whether te's policies grant sudo on the request's path
+// (the root policy does).
+func (a *API) hasSudo(req *request, te *cluster.TokenEntry) bool {
+	pols, err := a.policies(te.Policies)
+	if err != nil {
+		return false
+	}
+	return acl.Evaluate(pols, acl.Request{Path: req.aclPath(), Capability: acl.Sudo,
+		RemoteIP: net.ParseIP(req.ev.RemoteAddr), Time: a.now()}).Allowed
+}
+
+func needsContext(pols []*acl.Policy) bool {
+	for _, p := range pols {
+		if p != acl.Root && p.NeedsContext() {
+			return true
+		}
+	}
+	return false
+}
+
+// maxContextPairs bounds what one request context may hold.
+const maxContextPairs = 64
+
+// requestContexts returns the encryption context of a transit request,
+// one per batch_input item or one for the request: the key/value pairs of
+// its "context" and "associated_data", each base64 of a JSON object of
+// strings (AWS KMS's encryption context, in Vault's base64 fields). A
+// value that is not such an object contributes nothing, so a
+// required_context condition fails on it. bad is a 400 message for a
+// body that does not decode.
+func requestContexts(body []byte) (ctxs []map[string]string, bad string) {
+	type item struct {
+		Context        json.RawMessage `json:"context"`
+		AssociatedData json.RawMessage `json:"associated_data"`
+	}
+	var in struct {
+		item
+		BatchInput []item `json:"batch_input"`
+	}
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			return nil, "failed to parse JSON input: request body must be a JSON object with string context fields"
+		}
+	}
+	pairs := func(it item) map[string]string {
+		m := map[string]string{}
+		for _, raw := range []json.RawMessage{it.Context, it.AssociatedData} {
+			var s string
+			if len(raw) == 0 || json.Unmarshal(raw, &s) != nil || s == "" {
+				continue
+			}
+			b, err := base64.StdEncoding.DecodeString(s)
+			if err != nil {
+				continue
+			}
+			var obj map[string]string
+			if json.Unmarshal(b, &obj) != nil || len(obj) > maxContextPairs {
+				continue
+			}
+			for k, v := range obj {
+				m[k] = v
+			}
+		}
+		return m
+	}
+	if len(in.BatchInput) == 0 {
+		return []map[string]string{pairs(in.item)}, ""
+	}
+	for _, it := range in.BatchInput {
+		ctxs = append(ctxs, pairs(it))
+	}
+	return ctxs, ""
+}
+
+// checkToken refuses an entry that is expired at the node's time or bound
+// to networks the request does not come from.
+func (a *API) checkToken(req *request, te *cluster.TokenEntry) *reply {
+	if te.Expired(a.now()) {
+		r := errReply(http.StatusForbidden, "permission denied: the token has expired")
+		return &r
+	}
+	if len(te.BoundCIDRs) > 0 && !te.AllowsAddr(net.ParseIP(req.ev.RemoteAddr)) {
+		r := errReply(http.StatusForbidden, "permission denied: the token may not be used from this address (bound_cidrs)")
+		return &r
+	}
+	return nil
+}
+
+// spendUse consumes one use of a token with num_uses through Raft before
+// the request is served; the last use deletes the token. The change
+// carries no audit event of its own: the request's event records it.
+func (a *API) spendUse(req *request) *reply {
+	err := a.cfg.Node.UseToken(audit.WithEvent(req.ctx, nil), req.token)
+	if errors.Is(err, cluster.ErrPermissionDenied) {
+		r := errReply(http.StatusForbidden, "permission denied: invalid token")
+		return &r
+	}
+	if err != nil {
+		r := a.errorReply(err)
+		return &r
+	}
+	return nil
+}

@@ -1,0 +1,485 @@
+package transport
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/transit"
+)
+
+// Limits of a token create body: hostile input stays cheap.
+const (
+	maxTokenPolicies = 64
+	maxTokenCIDRs    = 64
+	maxTokenMeta     = 64
+	maxTokenMetaLen  = 512
+)
+
+// tokenCreate is a decoded auth/token/create body (Vault's fields).
+type tokenCreate struct {
+	Policies        []string
+	HasPolicies     bool
+	Meta            map[string]string
+	TTL             time.Duration
+	ExplicitMaxTTL  time.Duration
+	NoParent        bool
+	NoDefaultPolicy bool
+	DisplayName     string
+	NumUses         int
+	Renewable       bool
+	BoundCIDRs      []string
+	Warnings        []string
+}
+
+// parseTokenCreate decodes a token create body the way Vault does: the
+// scalars weakly typed (the vault CLI sends strings), policies and
+// bound_cidrs as a list or a comma-separated string, meta as an object of
+// strings. Fields keyraft does not support are refused when they ask for
+// something; unknown fields give a warning. Errors are 400 messages.
+func parseTokenCreate(body []byte) (*tokenCreate, error) {
+	var raw map[string]json.RawMessage
+	if len(bytes.TrimSpace(body)) > 0 {
+		if err := json.Unmarshal(body, &raw); err != nil {
+			return nil, errors.New("failed to parse JSON input: the body must be a JSON object")
+		}
+	}
+	f, err := transit.ParseFields(body)
+	if err != nil {
+		return nil, err
+	}
+	tc := &tokenCreate{Renewable: true}
+	if tc.Policies, tc.HasPolicies, err = stringList(raw, "policies", maxTokenPolicies); err != nil {
+		return nil, err
+	}
+	for _, p := range tc.Policies {
+		if p == "" || len(p) > 128 || strings.ContainsAny(p, "/ \t\r\n") {
+			return nil, fmt.Errorf("policies: %q is not a policy name", transit.Truncate(p))
+		}
+	}
+	cidrs, _, err := stringList(raw, "bound_cidrs", maxTokenCIDRs)
+	if err != nil {
+		return nil, err
+	}
+	more, _, err := stringList(raw, "token_bound_cidrs", maxTokenCIDRs)
+	if err != nil {
+		return nil, err
+	}
+	for _, c := range append(cidrs, more...) {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			if _, err := netip.ParseAddr(c); err != nil {
+				return nil, fmt.Errorf("bound_cidrs: %q is not an address or CIDR", transit.Truncate(c))
+			}
+		}
+		tc.BoundCIDRs = append(tc.BoundCIDRs, c)
+	}
+	if len(tc.BoundCIDRs) > maxTokenCIDRs {
+		return nil, fmt.Errorf("bound_cidrs: at most %d entries", maxTokenCIDRs)
+	}
+	if v, ok := raw["meta"]; ok && string(v) != "null" {
+		if err := json.Unmarshal(v, &tc.Meta); err != nil {
+			return nil, errors.New(`meta must be an object of strings, as {"team": "payments"}`)
+		}
+		if len(tc.Meta) > maxTokenMeta {
+			return nil, fmt.Errorf("meta: at most %d entries", maxTokenMeta)
+		}
+		for k, v := range tc.Meta {
+			if len(k)+len(v) > maxTokenMetaLen {
+				return nil, fmt.Errorf("meta: entry %q is longer than %d bytes", transit.Truncate(k), maxTokenMetaLen)
+			}
+		}
+	}
+	dur := func(name string) (time.Duration, error) {
+		d, _, err := f.Duration(name)
+		return d, err
+	}
+	if tc.TTL, err = dur("ttl"); err != nil {
+		return nil, err
+	}
+	if tc.TTL == 0 {
+		if tc.TTL, err = dur("lease"); err != nil { // Vault's old name of ttl
+			return nil, err
+		}
+	}
+	if tc.ExplicitMaxTTL, err = dur("explicit_max_ttl"); err != nil {
+		return nil, err
+	}
+	if tc.TTL > cluster.MaxTokenTTL || tc.ExplicitMaxTTL > cluster.MaxTokenTTL {
+		return nil, fmt.Errorf("ttl and explicit_max_ttl may be at most %s", cluster.MaxTokenTTL)
+	}
+	if tc.NoParent, err = f.Bool("no_parent", false); err != nil {
+		return nil, err
+	}
+	if tc.NoDefaultPolicy, err = f.Bool("no_default_policy", false); err != nil {
+		return nil, err
+	}
+	if tc.Renewable, err = f.Bool("renewable", true); err != nil {
+		return nil, err
+	}
+	if tc.DisplayName, err = f.String("display_name", ""); err != nil {
+		return nil, err
+	}
+	if len(tc.DisplayName) > 256 {
+		return nil, errors.New("display_name is longer than 256 bytes")
+	}
+	if tc.NumUses, err = f.Int("num_uses", 0); err != nil {
+		return nil, err
+	}
+	if tc.NumUses < 0 {
+		return nil, errors.New("num_uses must not be negative")
+	}
+	for _, name := range []string{"id", "period", "entity_alias"} {
+		if s, _ := f.String(name, ""); !f.Empty(name) && s != "" && s != "0" {
+			return nil, fmt.Errorf("%s is not supported", name)
+		}
+	}
+	if t, _ := f.String("type", ""); t != "" && t != "service" && t != "default" {
+		return nil, fmt.Errorf("type %q is not supported: keyraft has service tokens only", transit.Truncate(t))
+	}
+	known := []string{"policies", "bound_cidrs", "token_bound_cidrs", "meta", "ttl", "lease", "explicit_max_ttl",
+		"no_parent", "no_default_policy", "renewable", "display_name", "num_uses", "id", "period", "entity_alias", "type"}
+	var unknown []string
+	for k := range raw {
+		if !slices.Contains(known, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	if len(unknown) > 0 {
+		sort.Strings(unknown)
+		tc.Warnings = append(tc.Warnings, "Endpoint ignored these unrecognized parameters: ["+strings.Join(unknown, " ")+"]")
+	}
+	return tc, nil
+}
+
+// stringList reads a field that is a JSON list of strings or one
+// comma-separated string.
+func stringList(raw map[string]json.RawMessage, name string, most int) ([]string, bool, error) {
+	v, ok := raw[name]
+	if !ok || string(v) == "null" {
+		return nil, false, nil
+	}
+	var list []string
+	if err := json.Unmarshal(v, &list); err != nil {
+		var s string
+		if json.Unmarshal(v, &s) != nil {
+			return nil, false, fmt.Errorf("%s must be a list of strings or a comma-separated string", name)
+		}
+		list = nil
+		for _, part := range strings.Split(s, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				list = append(list, part)
+			}
+		}
+	}
+	if len(list) > most {
+		return nil, false, fmt.Errorf("%s: at most %d entries", name, most)
+	}
+	return list, true, nil
+}
+
+// routeAuthToken serves auth/token/*; ok is false for other auth/ paths.
+func (a *API) routeAuthToken(req *request, p []string) (reply, bool) {
+	if len(p) != 2 || p[0] != "token" {
+		return reply{}, false
+	}
+	op := p[1]
+	switch op {
+	case "create", "create-orphan", "lookup", "lookup-self", "lookup-accessor", "renew", "renew-self",
+		"renew-accessor", "revoke", "revoke-self", "revoke-accessor", "revoke-orphan":
+	default:
+		return errReply(http.StatusNotFound, "unsupported path"), true
+	}
+	if req.method != http.MethodPost && !(req.method == http.MethodGet && op == "lookup-self") {
+		return unsupportedOp(), true
+	}
+	te, r := a.authenticate(req)
+	if r != nil {
+		return *r, true
+	}
+	n := a.cfg.Node
+	var body struct {
+		Token     string          `json:"token"`
+		Accessor  string          `json:"accessor"`
+		Increment json.RawMessage `json:"increment"`
+	}
+	if op != "create" && op != "create-orphan" && len(bytes.TrimSpace(req.body)) > 0 {
+		if err := json.Unmarshal(req.body, &body); err != nil {
+			return errReply(http.StatusBadRequest, "failed to parse JSON input: the body must be a JSON object with string fields"), true
+		}
+		if body.Token != "" && req.hmac != nil {
+			if h, ok := req.hmac([]byte(body.Token)); ok {
+				if req.ev.HMACs == nil {
+					req.ev.HMACs = map[string]string{}
+				}
+				req.ev.HMACs["token"] = h
+			}
+		}
+		if body.Accessor != "" {
+			req.ev.Details = map[string]string{"accessor": body.Accessor}
+		}
+	}
+	increment := func() (time.Duration, *reply) {
+		if len(body.Increment) == 0 || string(body.Increment) == "null" {
+			return 0, nil
+		}
+		f, err := transit.ParseFields([]byte(`{"increment":` + string(body.Increment) + `}`))
+		if err == nil {
+			var d time.Duration
+			if d, _, err = f.Duration("increment"); err == nil {
+				return d, nil
+			}
+		}
+		r := errReply(http.StatusBadRequest, "increment must be a duration such as \"1h\" or a number of seconds")
+		return 0, &r
+	}
+	need := func(v, name string) *reply {
+		if v == "" {
+			r := errReply(http.StatusBadRequest, "missing "+name)
+			return &r
+		}
+		return nil
+	}
+	gone := func(err error) reply {
+		if errors.Is(err, cluster.ErrPermissionDenied) {
+			return errReply(http.StatusBadRequest, "bad token: no such token or it has expired")
+		}
+		if errors.Is(err, cluster.ErrInvalidRequest) {
+			return errReply(http.StatusBadRequest, trimPkg(err))
+		}
+		return a.errorReply(err)
+	}
+	now := a.now()
+	switch op {
+	case "create", "create-orphan":
+		return a.createToken(req, te, op == "create-orphan"), true
+	case "lookup-self":
+		return reply{data: tokenData(te, req.token, now)}, true
+	case "lookup":
+		if r := need(body.Token, "token"); r != nil {
+			return *r, true
+		}
+		e, err := n.LookupToken(body.Token)
+		if err == nil && e.Expired(now) {
+			err = cluster.ErrPermissionDenied
+		}
+		if err != nil {
+			return gone(err), true
+		}
+		return reply{data: tokenData(e, body.Token, now)}, true
+	case "lookup-accessor":
+		if r := need(body.Accessor, "accessor"); r != nil {
+			return *r, true
+		}
+		e, err := n.LookupAccessor(body.Accessor)
+		if err == nil && e.Expired(now) {
+			err = cluster.ErrPermissionDenied
+		}
+		if err != nil {
+			return gone(err), true
+		}
+		return reply{data: tokenData(e, "", now)}, true
+	case "renew", "renew-self", "renew-accessor":
+		inc, r := increment()
+		if r != nil {
+			return *r, true
+		}
+		var e *cluster.TokenEntry
+		var err error
+		switch op {
+		case "renew-self":
+			e, err = n.RenewToken(req.ctx, req.token, inc, now)
+		case "renew":
+			if r := need(body.Token, "token"); r != nil {
+				return *r, true
+			}
+			e, err = n.RenewToken(req.ctx, body.Token, inc, now)
+		default:
+			if r := need(body.Accessor, "accessor"); r != nil {
+				return *r, true
+			}
+			e, err = n.RenewAccessor(req.ctx, body.Accessor, inc, now)
+		}
+		if err != nil {
+			return gone(err), true
+		}
+		tok := ""
+		switch op {
+		case "renew-self":
+			tok = req.token
+		case "renew":
+			tok = body.Token
+		}
+		return authReply(req, e, tok, now, nil), true
+	case "revoke", "revoke-self", "revoke-accessor", "revoke-orphan":
+		req.ev.Status = http.StatusNoContent
+		var err error
+		switch op {
+		case "revoke-self":
+			err = n.RevokeToken(req.ctx, req.token, false)
+			if errors.Is(err, cluster.ErrPermissionDenied) {
+				err = nil // its last use was this request
+			}
+		case "revoke", "revoke-orphan":
+			if r := need(body.Token, "token"); r != nil {
+				return *r, true
+			}
+			err = n.RevokeToken(req.ctx, body.Token, op == "revoke-orphan")
+		default:
+			if r := need(body.Accessor, "accessor"); r != nil {
+				return *r, true
+			}
+			err = n.RevokeAccessor(req.ctx, body.Accessor, false)
+		}
+		if errors.Is(err, cluster.ErrPermissionDenied) && op != "revoke-accessor" {
+			err = nil // Vault answers 204 for a token that is already gone
+		}
+		if err != nil {
+			return gone(err), true
+		}
+		return reply{status: http.StatusNoContent}, true
+	}
+	return errReply(http.StatusNotFound, "unsupported path"), true
+}
+
+// createToken serves auth/token/create and create-orphan. A caller
+// without sudo on the path may only hand out policies it holds, and only
+// create-orphan (not no_parent) makes an orphan without sudo, as in Vault.
+func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool) reply {
+	tc, err := parseTokenCreate(req.body)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	sudo := a.hasSudo(req, te)
+	policies := tc.Policies
+	if !tc.HasPolicies {
+		policies = slices.Clone(te.Policies)
+	}
+	if !sudo {
+		for _, p := range policies {
+			if p != "default" && !slices.Contains(te.Policies, p) {
+				return errReply(http.StatusForbidden, "permission denied: child policies must be a subset of the parent's ("+p+" is not one of them)")
+			}
+		}
+		if tc.NoParent && !orphanPath {
+			return errReply(http.StatusForbidden, "permission denied: no_parent needs a root token or sudo; use auth/token/create-orphan")
+		}
+	}
+	if slices.Contains(policies, "root") {
+		policies = []string{"root"}
+	} else if !tc.NoDefaultPolicy && !slices.Contains(policies, "default") {
+		policies = append([]string{"default"}, policies...)
+	}
+	if len(policies) == 0 {
+		return errReply(http.StatusBadRequest, "a token needs at least one policy")
+	}
+	parent := req.token
+	if orphanPath || tc.NoParent {
+		parent = ""
+	}
+	name := tc.DisplayName
+	if name == "" {
+		name = "token"
+	} else if !strings.HasPrefix(name, "token-") {
+		name = "token-" + name
+	}
+	req.ev.Details = map[string]string{"policies": strings.Join(policies, ",")}
+	token, e, err := a.cfg.Node.CreateToken(req.ctx, cluster.TokenRequest{
+		Policies: policies, ParentToken: parent, TTL: tc.TTL, ExplicitMaxTTL: tc.ExplicitMaxTTL,
+		NumUses: tc.NumUses, BoundCIDRs: tc.BoundCIDRs, DisplayName: name, Meta: tc.Meta,
+		Renewable: tc.Renewable, Path: "auth/token/create", Now: a.now(),
+	})
+	if errors.Is(err, cluster.ErrPermissionDenied) {
+		return errReply(http.StatusForbidden, "permission denied: the parent token is gone")
+	}
+	if errors.Is(err, cluster.ErrInvalidRequest) {
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	}
+	if err != nil {
+		return a.errorReply(err)
+	}
+	req.ev.Details["new_accessor"] = e.Accessor
+	return authReply(req, e, token, a.now(), tc.Warnings)
+}
+
+// authReply is Vault's answer with an "auth" block (token create, renew,
+// cert login).
+func authReply(req *request, e *cluster.TokenEntry, token string, now time.Time, warnings []string) reply {
+	var tokenPolicies []string
+	for _, p := range e.Policies {
+		tokenPolicies = append(tokenPolicies, p)
+	}
+	renewable := e.Renewable && !e.ExpireTime.IsZero()
+	return reply{raw: map[string]any{
+		"request_id":     req.ev.RequestID,
+		"lease_id":       "",
+		"renewable":      false,
+		"lease_duration": 0,
+		"data":           nil,
+		"wrap_info":      nil,
+		"warnings":       warnings,
+		"auth": map[string]any{
+			"client_token":      token,
+			"accessor":          e.Accessor,
+			"policies":          e.Policies,
+			"token_policies":    tokenPolicies,
+			"identity_policies": nil,
+			"metadata":          e.Meta,
+			"lease_duration":    ttlSeconds(e, now),
+			"renewable":         renewable,
+			"entity_id":         "",
+			"token_type":        "service",
+			"orphan":            e.Orphan(),
+			"mfa_requirement":   nil,
+			"num_uses":          e.NumUses,
+		},
+	}}
+}
+
+func ttlSeconds(e *cluster.TokenEntry, now time.Time) int64 {
+	if e.ExpireTime.IsZero() {
+		return 0
+	}
+	s := int64(e.ExpireTime.Sub(now).Round(time.Second) / time.Second)
+	return max(s, 0)
+}
+
+// tokenData is the data of a token lookup, in Vault's shape. id is the
+// token when the caller gave it (lookup, lookup-self), "" by accessor.
+func tokenData(e *cluster.TokenEntry, id string, now time.Time) map[string]any {
+	var expire any
+	if !e.ExpireTime.IsZero() {
+		expire = e.ExpireTime.UTC().Format(time.RFC3339Nano)
+	}
+	path := e.Path
+	if path == "" {
+		path = "auth/token/root"
+	}
+	return map[string]any{
+		"accessor":         e.Accessor,
+		"creation_time":    e.CreationTime.Unix(),
+		"creation_ttl":     int64(e.TTL / time.Second),
+		"display_name":     e.DisplayName,
+		"entity_id":        "",
+		"expire_time":      expire,
+		"explicit_max_ttl": int64(e.ExplicitMaxTTL / time.Second),
+		"id":               id,
+		"issue_time":       e.CreationTime.Format(time.RFC3339Nano),
+		"meta":             e.Meta,
+		"num_uses":         e.NumUses,
+		"orphan":           e.Orphan(),
+		"path":             path,
+		"policies":         e.Policies,
+		"renewable":        e.Renewable && !e.ExpireTime.IsZero(),
+		"ttl":              ttlSeconds(e, now),
+		"type":             "service",
+		"bound_cidrs":      e.BoundCIDRs,
+	}
+}
