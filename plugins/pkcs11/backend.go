@@ -1,0 +1,554 @@
+package pkcs11
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	cryptoki "github.com/miekg/pkcs11"
+
+	"github.com/keyraft/keyraft/plugins/sdk"
+)
+
+// Errors of Open and of the operations. Test them with errors.Is; PKCS#11
+// return values stay reachable with errors.As as a
+// github.com/miekg/pkcs11.Error.
+var (
+	// ErrModule: the PKCS#11 module cannot be loaded or initialized.
+	ErrModule = errors.New("pkcs11 plugin: cannot load the PKCS#11 module")
+	// ErrToken: no initialized token in the slot, or not exactly one
+	// token with the label.
+	ErrToken = errors.New("pkcs11 plugin: no such token")
+	// ErrPIN: the token refused the PIN (incorrect, locked, expired).
+	ErrPIN = errors.New("pkcs11 plugin: PIN rejected")
+	// ErrMechanism: the token lacks CKM_AES_KEY_GEN or CKM_AES_GCM.
+	ErrMechanism = errors.New("pkcs11 plugin: the token lacks a required mechanism")
+	// ErrClosed: the backend was closed.
+	ErrClosed = errors.New("pkcs11 plugin: closed")
+	// ErrKeyNotFound (an item's error): no key object has the handle's
+	// CKA_ID and type on the token — destroyed, or another token's.
+	ErrKeyNotFound = errors.New("pkcs11 plugin: no such key on the token")
+	// ErrDecrypt (an item's error): the ciphertext does not authenticate
+	// under the key and associated data.
+	ErrDecrypt = errors.New("pkcs11 plugin: decryption failed: wrong key, wrong associated data or a damaged ciphertext")
+	// ErrMaterial (an item's error): the key reference carries material;
+	// this backend's keys never leave the token, so the node has a
+	// key of another backend in hand.
+	ErrMaterial = errors.New("pkcs11 plugin: key reference carries material, but this backend keeps its keys in the token")
+)
+
+// AES-GCM as this backend uses it: a 96-bit IV drawn by the plugin for
+// each encryption, a 128-bit tag.
+const (
+	gcmIVSize  = 12
+	gcmTagSize = 16
+	aesKeySize = 32
+	hmacSize   = 32
+)
+
+// Backend is the PKCS#11 crypto backend: keys are generated inside the
+// token as sensitive, non-extractable token objects and used there by
+// CKA_ID. It implements sdk.CryptoBackend and is safe for concurrent
+// use; at most Config.MaxSessions calls run at once.
+type Backend struct {
+	mod   *module
+	slot  uint
+	token string
+	pin   *string // a pointer, so that no fmt verb prints it; emptied by Close
+	hmac  bool    // the token does CKM_SHA256_HMAC with generic secrets
+	pool  *pool
+
+	mu   sync.RWMutex
+	objs map[[idSize]byte]cryptoki.ObjectHandle // CKA_ID → object, a cache
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+var _ sdk.CryptoBackend = (*Backend)(nil)
+
+// Open loads the module, finds the token, logs in and returns the
+// backend. Errors wrap ErrConfig, ErrModule, ErrToken, ErrPIN or
+// ErrMechanism, and never contain the PIN.
+func Open(cfg Config) (*Backend, error) {
+	if cfg.MaxSessions == 0 {
+		cfg.MaxSessions = DefaultMaxSessions
+	}
+	if cfg.PIN == "" {
+		if err := cfg.ReadPIN(); err != nil {
+			return nil, err
+		}
+	}
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	mod, err := acquireModule(cfg.Lib)
+	if err != nil {
+		return nil, err
+	}
+	pin := cfg.PIN
+	b := &Backend{mod: mod, pin: &pin, objs: map[[idSize]byte]cryptoki.ObjectHandle{}}
+	fail := func(err error) (*Backend, error) {
+		pin = ""
+		_ = mod.release()
+		return nil, err
+	}
+	if b.slot, b.token, err = findToken(mod.ctx, cfg); err != nil {
+		return fail(err)
+	}
+	mechs, err := mod.ctx.GetMechanismList(b.slot)
+	if err != nil {
+		return fail(fmt.Errorf("%w: C_GetMechanismList: %w", ErrToken, err))
+	}
+	has := func(m uint) bool {
+		return slices.ContainsFunc(mechs, func(x *cryptoki.Mechanism) bool { return x.Mechanism == m })
+	}
+	if !has(cryptoki.CKM_AES_KEY_GEN) || !has(cryptoki.CKM_AES_GCM) {
+		return fail(fmt.Errorf("%w: token %q needs CKM_AES_KEY_GEN and CKM_AES_GCM", ErrMechanism, b.token))
+	}
+	b.hmac = has(cryptoki.CKM_GENERIC_SECRET_KEY_GEN) && has(cryptoki.CKM_SHA256_HMAC)
+	sh, err := openSession(mod.ctx, b.slot, b.login)
+	if err != nil {
+		return fail(err)
+	}
+	b.pool = newPool(mod.ctx, b.slot, cfg.MaxSessions, sh, b.login)
+	return b, nil
+}
+
+func findToken(ctx *cryptoki.Ctx, cfg Config) (uint, string, error) {
+	slots, err := ctx.GetSlotList(true)
+	if err != nil {
+		return 0, "", fmt.Errorf("%w: C_GetSlotList: %w", ErrToken, err)
+	}
+	var labels []string
+	var match []uint
+	for _, id := range slots {
+		tok, err := ctx.GetTokenInfo(id)
+		if err != nil || tok.Flags&cryptoki.CKF_TOKEN_INITIALIZED == 0 {
+			continue
+		}
+		if cfg.Slot != nil && id == *cfg.Slot {
+			return id, tok.Label, nil
+		}
+		labels = append(labels, strconv.Quote(tok.Label))
+		if cfg.Slot == nil && tok.Label == cfg.TokenLabel {
+			match = append(match, id)
+		}
+	}
+	if cfg.Slot != nil {
+		return 0, "", fmt.Errorf("%w: slot %d has no initialized token (slots with one: %v)", ErrToken, *cfg.Slot, slots)
+	}
+	switch len(match) {
+	case 1:
+		return match[0], cfg.TokenLabel, nil
+	case 0:
+		return 0, "", fmt.Errorf("%w: no initialized token labelled %q (tokens: %s)", ErrToken, cfg.TokenLabel, strings.Join(labels, ", "))
+	}
+	return 0, "", fmt.Errorf("%w: %d tokens are labelled %q (slots %v); configure -slot instead", ErrToken, len(match), cfg.TokenLabel, match)
+}
+
+// login logs the user in on a session of a token that has no login for
+// this process. The PIN is in no error.
+func (b *Backend) login(sh cryptoki.SessionHandle) error {
+	err := b.mod.ctx.Login(sh, cryptoki.CKU_USER, *b.pin)
+	switch {
+	case err == nil, isCode(err, cryptoki.CKR_USER_ALREADY_LOGGED_IN):
+		return nil
+	case isCode(err, cryptoki.CKR_PIN_INCORRECT):
+		return fmt.Errorf("%w: token %q: incorrect PIN (%w)", ErrPIN, b.token, err)
+	case isCode(err, cryptoki.CKR_PIN_LOCKED), isCode(err, cryptoki.CKR_PIN_EXPIRED), isCode(err, cryptoki.CKR_PIN_INVALID), isCode(err, cryptoki.CKR_PIN_LEN_RANGE):
+		return fmt.Errorf("%w: token %q: %w", ErrPIN, b.token, err)
+	}
+	return fmt.Errorf("pkcs11 plugin: C_Login on token %q: %w", b.token, err)
+}
+
+// Close ends every session (and with the last one the login) and
+// releases the module. It waits for running calls.
+func (b *Backend) Close() error {
+	b.closeOnce.Do(func() {
+		b.pool.close()
+		*b.pin = ""
+		b.closeErr = b.mod.release()
+	})
+	return b.closeErr
+}
+
+// String describes the backend without secrets.
+func (b *Backend) String() string {
+	return fmt.Sprintf("pkcs11 crypto backend (module %s, token %q)", b.mod.path, b.token)
+}
+
+// Capabilities implements sdk.CryptoBackend: aes256-gcm96, and
+// hmac-sha256 when the token has CKM_SHA256_HMAC.
+func (b *Backend) Capabilities(context.Context) (sdk.Capabilities, error) {
+	c := sdk.Capabilities{KeepsMaterial: true}
+	types := []keyType{aesType}
+	if b.hmac {
+		types = append(types, hmacType)
+	}
+	for _, kt := range types {
+		c.KeyTypes = append(c.KeyTypes, sdk.KeyTypeCapability{KeyType: kt.name, Operations: slices.Clone(kt.ops)})
+	}
+	return c, nil
+}
+
+// Generate implements sdk.CryptoBackend: a new key inside the token,
+// returned as a handle only.
+func (b *Backend) Generate(ctx context.Context, name string) (sdk.GeneratedKey, error) {
+	var kt keyType
+	switch {
+	case name == aesType.name:
+		kt = aesType
+	case name == hmacType.name && b.hmac:
+		kt = hmacType
+	default:
+		return sdk.GeneratedKey{}, fmt.Errorf("pkcs11 plugin: unsupported key type %q", name)
+	}
+	var id [idSize]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return sdk.GeneratedKey{}, err
+	}
+	a := cryptoki.NewAttribute
+	tmpl := []*cryptoki.Attribute{
+		a(cryptoki.CKA_CLASS, cryptoki.CKO_SECRET_KEY),
+		a(cryptoki.CKA_TOKEN, true),
+		a(cryptoki.CKA_PRIVATE, true),
+		a(cryptoki.CKA_SENSITIVE, true),
+		a(cryptoki.CKA_EXTRACTABLE, false),
+		a(cryptoki.CKA_WRAP, false),
+		a(cryptoki.CKA_UNWRAP, false),
+		a(cryptoki.CKA_DERIVE, false),
+		a(cryptoki.CKA_ID, id[:]),
+		a(cryptoki.CKA_LABEL, fmt.Sprintf("keyraft %s %x", kt.name, id)),
+	}
+	var mech uint
+	switch kt.code {
+	case aesType.code:
+		mech = cryptoki.CKM_AES_KEY_GEN
+		tmpl = append(tmpl, a(cryptoki.CKA_KEY_TYPE, cryptoki.CKK_AES), a(cryptoki.CKA_VALUE_LEN, aesKeySize),
+			a(cryptoki.CKA_ENCRYPT, true), a(cryptoki.CKA_DECRYPT, true), a(cryptoki.CKA_SIGN, false), a(cryptoki.CKA_VERIFY, false))
+	default:
+		mech = cryptoki.CKM_GENERIC_SECRET_KEY_GEN
+		tmpl = append(tmpl, a(cryptoki.CKA_KEY_TYPE, cryptoki.CKK_GENERIC_SECRET), a(cryptoki.CKA_VALUE_LEN, hmacSize),
+			a(cryptoki.CKA_ENCRYPT, false), a(cryptoki.CKA_DECRYPT, false), a(cryptoki.CKA_SIGN, true), a(cryptoki.CKA_VERIFY, true))
+	}
+	var obj cryptoki.ObjectHandle
+	err := b.withSession(ctx, func(sh cryptoki.SessionHandle) (err error) {
+		obj, err = b.mod.ctx.GenerateKey(sh, []*cryptoki.Mechanism{cryptoki.NewMechanism(mech, nil)}, tmpl)
+		return err
+	})
+	if err != nil {
+		return sdk.GeneratedKey{}, fmt.Errorf("pkcs11 plugin: generating a %s key on token %q: %w", kt.name, b.token, err)
+	}
+	b.mu.Lock()
+	b.objs[id] = obj
+	b.mu.Unlock()
+	return sdk.GeneratedKey{Handle: makeHandle(kt, id[:])}, nil
+}
+
+// Destroy implements sdk.CryptoBackend: it deletes the key object. A key
+// that is already gone is not an error, so a Destroy can be retried.
+func (b *Backend) Destroy(ctx context.Context, ref sdk.KeyRef) error {
+	kt, id, err := parseHandle(ref.Handle)
+	if err != nil {
+		return err
+	}
+	return b.withSession(ctx, func(sh cryptoki.SessionHandle) error {
+		objs, err := b.find(sh, kt, id, 16)
+		if err != nil {
+			return err
+		}
+		b.forget(id)
+		for _, o := range objs {
+			if err := b.mod.ctx.DestroyObject(sh, o); err != nil && !objectLost(err) {
+				return fmt.Errorf("pkcs11 plugin: C_DestroyObject: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// withSession runs fn on a borrowed session, on a new one when the
+// session was lost.
+func (b *Backend) withSession(ctx context.Context, fn func(cryptoki.SessionHandle) error) error {
+	return b.each(ctx, 1, func(sh cryptoki.SessionHandle, _ int) error { return fn(sh) }, nil)
+}
+
+// each runs fn for items 0..n-1 in order on one borrowed session. An
+// item whose session was lost runs again on a fresh session (as many
+// times as the pool has slots: they tend to be lost together). Other
+// errors are the item's: setErr records them (nil setErr: the call's).
+// The call's own error is for no session, a closed backend or ctx.
+func (b *Backend) each(ctx context.Context, n int, fn func(sh cryptoki.SessionHandle, i int) error, setErr func(int, error)) error {
+	if n == 0 {
+		return nil
+	}
+	s, err := b.pool.get(ctx)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if s != nil {
+			b.pool.put(s)
+		}
+	}()
+	for i := 0; i < n; i++ {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		for tries := 0; ; tries++ {
+			err := fn(s.h, i)
+			if err == nil {
+				break
+			}
+			if sessionLost(err) && tries < b.pool.size {
+				b.pool.discard(s)
+				if s, err = b.pool.get(ctx); err != nil {
+					return err
+				}
+				continue
+			}
+			if setErr == nil {
+				return err
+			}
+			setErr(i, err)
+			break
+		}
+	}
+	return nil
+}
+
+// find returns the key objects of type kt with the CKA_ID (at most max).
+func (b *Backend) find(sh cryptoki.SessionHandle, kt keyType, id []byte, max int) ([]cryptoki.ObjectHandle, error) {
+	keyType := uint(cryptoki.CKK_AES)
+	if kt.code == hmacType.code {
+		keyType = cryptoki.CKK_GENERIC_SECRET
+	}
+	c := b.mod.ctx
+	tmpl := []*cryptoki.Attribute{
+		cryptoki.NewAttribute(cryptoki.CKA_CLASS, cryptoki.CKO_SECRET_KEY),
+		cryptoki.NewAttribute(cryptoki.CKA_KEY_TYPE, keyType),
+		cryptoki.NewAttribute(cryptoki.CKA_ID, id),
+	}
+	if err := c.FindObjectsInit(sh, tmpl); err != nil {
+		return nil, fmt.Errorf("pkcs11 plugin: C_FindObjectsInit: %w", err)
+	}
+	objs, _, err := c.FindObjects(sh, max)
+	if ferr := c.FindObjectsFinal(sh); err == nil && ferr != nil {
+		err = ferr
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pkcs11 plugin: C_FindObjects: %w", err)
+	}
+	return objs, nil
+}
+
+// object returns the key object of a handle, from the cache or the token.
+func (b *Backend) object(sh cryptoki.SessionHandle, kt keyType, id []byte) (cryptoki.ObjectHandle, error) {
+	k := [idSize]byte(id)
+	b.mu.RLock()
+	o, ok := b.objs[k]
+	b.mu.RUnlock()
+	if ok {
+		return o, nil
+	}
+	objs, err := b.find(sh, kt, id, 2)
+	if err != nil {
+		return 0, err
+	}
+	switch len(objs) {
+	case 0:
+		return 0, fmt.Errorf("%w: %s key %x on token %q", ErrKeyNotFound, kt.name, id, b.token)
+	case 1:
+	default:
+		return 0, fmt.Errorf("pkcs11 plugin: two objects on token %q have CKA_ID %x; refusing to guess", b.token, id)
+	}
+	b.mu.Lock()
+	b.objs[k] = objs[0]
+	b.mu.Unlock()
+	return objs[0], nil
+}
+
+func (b *Backend) forget(id []byte) {
+	b.mu.Lock()
+	delete(b.objs, [idSize]byte(id))
+	b.mu.Unlock()
+}
+
+// withKey checks a reference for op, finds its object and runs fn with
+// it; a stale cached object is looked up again once.
+func (b *Backend) withKey(sh cryptoki.SessionHandle, ref sdk.KeyRef, op sdk.Operation, fn func(cryptoki.ObjectHandle) error) error {
+	if len(ref.Material) != 0 {
+		return ErrMaterial
+	}
+	kt, id, err := parseHandle(ref.Handle)
+	if err != nil {
+		return err
+	}
+	if !kt.supports(op) {
+		return fmt.Errorf("pkcs11 plugin: key type %s does not support %s", kt.name, op)
+	}
+	obj, err := b.object(sh, kt, id)
+	if err != nil {
+		return err
+	}
+	err = fn(obj)
+	if objectLost(err) {
+		b.forget(id)
+		if obj, err = b.object(sh, kt, id); err != nil {
+			return err
+		}
+		err = fn(obj)
+	}
+	return err
+}
+
+// gcm runs AES-GCM init and one-part operation; the IV must be 12 bytes
+// (SoftHSM takes an empty IV silently and then encrypts
+// deterministically, which is nonce reuse). It returns the IV the token
+// reports having used.
+func (b *Backend) gcm(sh cryptoki.SessionHandle, obj cryptoki.ObjectHandle, encrypt bool, iv, aad, in []byte) (out, usedIV []byte, err error) {
+	if len(iv) != gcmIVSize {
+		return nil, nil, fmt.Errorf("pkcs11 plugin: AES-GCM IV of %d bytes refused, want %d", len(iv), gcmIVSize)
+	}
+	params := cryptoki.NewGCMParams(iv, aad, gcmTagSize*8)
+	defer params.Free()
+	mech := []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_AES_GCM, params)}
+	c := b.mod.ctx
+	if encrypt {
+		if err := c.EncryptInit(sh, mech, obj); err != nil {
+			return nil, nil, fmt.Errorf("C_EncryptInit(CKM_AES_GCM): %w", err)
+		}
+		if out, err = c.Encrypt(sh, in); err != nil {
+			return nil, nil, fmt.Errorf("C_Encrypt(CKM_AES_GCM): %w", err)
+		}
+		if len(out) != len(in)+gcmTagSize {
+			return nil, nil, fmt.Errorf("pkcs11 plugin: C_Encrypt(CKM_AES_GCM) returned %d bytes for %d, want plaintext + %d-byte tag", len(out), len(in), gcmTagSize)
+		}
+	} else {
+		if err := c.DecryptInit(sh, mech, obj); err != nil {
+			return nil, nil, fmt.Errorf("C_DecryptInit(CKM_AES_GCM): %w", err)
+		}
+		if out, err = c.Decrypt(sh, in); err != nil {
+			if sessionLost(err) || objectLost(err) {
+				return nil, nil, err
+			}
+			return nil, nil, fmt.Errorf("%w (%w)", ErrDecrypt, err)
+		}
+		if len(out) != len(in)-gcmTagSize {
+			return nil, nil, fmt.Errorf("pkcs11 plugin: C_Decrypt(CKM_AES_GCM) returned %d bytes for %d", len(out), len(in))
+		}
+	}
+	usedIV = params.IV()
+	if len(usedIV) != gcmIVSize {
+		return nil, nil, fmt.Errorf("pkcs11 plugin: the token reports a %d-byte AES-GCM IV, want %d", len(usedIV), gcmIVSize)
+	}
+	return out, usedIV, nil
+}
+
+// Encrypt implements sdk.CryptoBackend. A ciphertext is IV || ciphertext
+// || tag, the shape of the soft backend's.
+func (b *Backend) Encrypt(ctx context.Context, items []sdk.EncryptItem) ([]sdk.EncryptResult, error) {
+	out := make([]sdk.EncryptResult, len(items))
+	err := b.each(ctx, len(items), func(sh cryptoki.SessionHandle, i int) error {
+		it := items[i]
+		return b.withKey(sh, it.Key, sdk.OpEncrypt, func(obj cryptoki.ObjectHandle) error {
+			iv := make([]byte, gcmIVSize)
+			if _, err := rand.Read(iv); err != nil {
+				return err
+			}
+			ct, used, err := b.gcm(sh, obj, true, iv, it.AssocData, it.Plaintext)
+			if err != nil {
+				return err
+			}
+			sealed := make([]byte, 0, gcmIVSize+len(ct))
+			out[i].Ciphertext = append(append(sealed, used...), ct...)
+			return nil
+		})
+	}, func(i int, err error) { out[i].Err = err })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Decrypt implements sdk.CryptoBackend.
+func (b *Backend) Decrypt(ctx context.Context, items []sdk.DecryptItem) ([]sdk.DecryptResult, error) {
+	out := make([]sdk.DecryptResult, len(items))
+	err := b.each(ctx, len(items), func(sh cryptoki.SessionHandle, i int) error {
+		it := items[i]
+		return b.withKey(sh, it.Key, sdk.OpDecrypt, func(obj cryptoki.ObjectHandle) error {
+			if len(it.Ciphertext) < gcmIVSize+gcmTagSize {
+				return fmt.Errorf("%w: %d bytes is shorter than an IV and a tag", ErrDecrypt, len(it.Ciphertext))
+			}
+			iv := it.Ciphertext[:gcmIVSize]
+			pt, used, err := b.gcm(sh, obj, false, iv, it.AssocData, it.Ciphertext[gcmIVSize:])
+			if err != nil {
+				return err
+			}
+			if !bytes.Equal(used, iv) {
+				return fmt.Errorf("pkcs11 plugin: the token decrypted with another IV than the ciphertext's")
+			}
+			if pt == nil {
+				pt = []byte{}
+			}
+			out[i].Plaintext = pt
+			return nil
+		})
+	}, func(i int, err error) { out[i].Err = err })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// HMAC implements sdk.CryptoBackend (CKM_SHA256_HMAC).
+func (b *Backend) HMAC(ctx context.Context, items []sdk.HMACItem) ([]sdk.HMACResult, error) {
+	out := make([]sdk.HMACResult, len(items))
+	mech := []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_SHA256_HMAC, nil)}
+	err := b.each(ctx, len(items), func(sh cryptoki.SessionHandle, i int) error {
+		it := items[i]
+		return b.withKey(sh, it.Key, sdk.OpHMAC, func(obj cryptoki.ObjectHandle) error {
+			if err := b.mod.ctx.SignInit(sh, mech, obj); err != nil {
+				return fmt.Errorf("C_SignInit(CKM_SHA256_HMAC): %w", err)
+			}
+			mac, err := b.mod.ctx.Sign(sh, it.Message)
+			if err != nil {
+				return fmt.Errorf("C_Sign(CKM_SHA256_HMAC): %w", err)
+			}
+			out[i].MAC = mac
+			return nil
+		})
+	}, func(i int, err error) { out[i].Err = err })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+var errNoSigning = errors.New("pkcs11 plugin: no key type of this backend signs or verifies")
+
+// Sign implements sdk.CryptoBackend: no key type of this backend signs,
+// so every item fails.
+func (b *Backend) Sign(_ context.Context, items []sdk.SignItem) ([]sdk.SignResult, error) {
+	out := make([]sdk.SignResult, len(items))
+	for i := range out {
+		out[i].Err = errNoSigning
+	}
+	return out, nil
+}
+
+// Verify implements sdk.CryptoBackend; every item fails (see Sign).
+func (b *Backend) Verify(_ context.Context, items []sdk.VerifyItem) ([]sdk.VerifyResult, error) {
+	out := make([]sdk.VerifyResult, len(items))
+	for i := range out {
+		out[i].Err = errNoSigning
+	}
+	return out, nil
+}
