@@ -23,7 +23,9 @@ import (
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster/gossip"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/plugins"
 	"github.com/keyraft/keyraft/plugins/bolt"
+	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/seal"
 	"github.com/keyraft/keyraft/transport/forward"
 	"github.com/keyraft/keyraft/transport/link"
@@ -101,6 +103,12 @@ type Config struct {
 	// TLS, when set, is the operator's own certificate, key and CA for
 	// the cluster port, used instead of the ones the cluster CA issues.
 	TLS *link.Identity
+	// OpenStorage opens the state machine's store at path (a storage
+	// plugin). Nil opens plugins/bolt in this process.
+	OpenStorage func(path string) (plugins.Storage, error)
+	// BuiltinPlugins are this node's built-in plugin catalog entries
+	// (see plugins/catalog.ResolveBuiltins).
+	BuiltinPlugins []catalog.Entry
 	// Logger receives the node's logs (never key material).
 	Logger hclog.Logger
 }
@@ -159,10 +167,11 @@ func (c Config) Validate() error {
 // memory while unsealed).
 type Node struct {
 	cfg       Config
+	plugins   pluginCache
 	log       hclog.Logger
 	raft      *raft.Raft
 	fsm       *fsm.FSM
-	state     *bolt.Store
+	state     plugins.Storage
 	logs      *raftboltdb.BoltStore
 	trans     *raft.NetworkTransport
 	snaps     *raft.FileSnapshotStore
@@ -255,7 +264,11 @@ func New(cfg Config) (*Node, error) {
 		}
 	}()
 	var err error
-	if n.state, err = bolt.Open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
+	open := cfg.OpenStorage
+	if open == nil {
+		open = func(path string) (plugins.Storage, error) { return bolt.Open(path) }
+	}
+	if n.state, err = open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
 		return nil, err
 	}
 	if n.fsm, err = fsm.New(n.state); err != nil {

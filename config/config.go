@@ -58,10 +58,18 @@ type Config struct {
 	ClusterAddr string
 
 	PluginDirectory string // where plugin executables live; "" = none
-	DisableMlock    bool   // accepted for Vault compatibility; no effect
-	LogLevel        string // trace, debug, info, warn or error; default info
-	ClusterName     string // a name shown by status; "" lets the server choose
-	Audit           []AuditSink
+	// DefaultCryptoBackend names the crypto backend of keys created
+	// without one: "soft" (when empty), "pkcs11", a registered plugin, or
+	// "builtin" for the node's own process.
+	DefaultCryptoBackend string
+	// PluginsInProcess runs the built-in storage and crypto backends inside
+	// the node's process instead of as plugin processes (for debugging and
+	// for measuring what the process boundary costs).
+	PluginsInProcess bool
+	DisableMlock     bool   // accepted for Vault compatibility; no effect
+	LogLevel         string // trace, debug, info, warn or error; default info
+	ClusterName      string // a name shown by status; "" lets the server choose
+	Audit            []AuditSink
 }
 
 // Storage is the storage "raft" block.
@@ -76,6 +84,12 @@ type Storage struct {
 	// Go duration ("30s"); "" keeps the server's default.
 	SnapshotInterval string
 	RetryJoin        []RetryJoin // any number
+	// Plugin is the storage plugin holding the state machine's records:
+	// "bolt" (built in; also when empty) or a file in plugin_directory, then
+	// pinned by PluginSHA256 (hex). The catalog cannot name it: the
+	// catalog lives in the storage.
+	Plugin       string
+	PluginSHA256 string
 
 	// GossipAddress is the host:port gossip (memberlist, UDP and TCP)
 	// listens on ("127.0.0.1:8202"). "" lets the server derive it: the host
@@ -240,6 +254,14 @@ func (c *Config) Validate() error {
 	}
 	if err := c.validateSeals(); err != nil {
 		return err
+	}
+	if c.Storage.Plugin != "" && c.Storage.Plugin != "bolt" {
+		if c.PluginDirectory == "" {
+			return invalid("storage.plugin", `storage "raft": plugin %q is not built in, so plugin_directory must be set`, c.Storage.Plugin)
+		}
+		if c.Storage.PluginSHA256 == "" {
+			return invalid("storage.plugin_sha256", `storage "raft": plugin %q needs plugin_sha256 (the sha256sum of the file)`, c.Storage.Plugin)
+		}
 	}
 	switch lvl := strings.ToLower(c.LogLevel); lvl {
 	case "":

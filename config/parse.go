@@ -106,13 +106,15 @@ type schema struct {
 func (p *parser) topSchema(c *Config) schema {
 	return schema{
 		attrs: map[string]func(*hclsyntax.Attribute) error{
-			"api_addr":         p.str(&c.APIAddr, "api_addr"),
-			"cluster_addr":     p.str(&c.ClusterAddr, "cluster_addr"),
-			"plugin_directory": p.str(&c.PluginDirectory, "plugin_directory"),
-			"disable_mlock":    p.boolean(&c.DisableMlock, "disable_mlock"),
-			"log_level":        p.str(&c.LogLevel, "log_level"),
-			"cluster_name":     p.str(&c.ClusterName, "cluster_name"),
-			"ui":               p.boolean(new(bool), "ui"), // accepted, no UI here
+			"api_addr":               p.str(&c.APIAddr, "api_addr"),
+			"cluster_addr":           p.str(&c.ClusterAddr, "cluster_addr"),
+			"plugin_directory":       p.str(&c.PluginDirectory, "plugin_directory"),
+			"default_crypto_backend": p.str(&c.DefaultCryptoBackend, "default_crypto_backend"),
+			"plugins_in_process":     p.boolean(&c.PluginsInProcess, "plugins_in_process"),
+			"disable_mlock":          p.boolean(&c.DisableMlock, "disable_mlock"),
+			"log_level":              p.str(&c.LogLevel, "log_level"),
+			"cluster_name":           p.str(&c.ClusterName, "cluster_name"),
+			"ui":                     p.boolean(new(bool), "ui"), // accepted, no UI here
 		},
 		blocks: map[string]func(*hclsyntax.Block) error{
 			"storage":  func(b *hclsyntax.Block) error { return p.storage(b, c) },
@@ -153,6 +155,8 @@ func (p *parser) storage(b *hclsyntax.Block, c *Config) error {
 			"cluster_tls_cert_file":    p.str(&s.ClusterTLSCertFile, "storage.cluster_tls_cert_file"),
 			"cluster_tls_key_file":     p.str(&s.ClusterTLSKeyFile, "storage.cluster_tls_key_file"),
 			"cluster_tls_ca_file":      p.str(&s.ClusterTLSCAFile, "storage.cluster_tls_ca_file"),
+			"plugin":                   p.str(&s.Plugin, "storage.plugin"),
+			"plugin_sha256":            p.str(&s.PluginSHA256, "storage.plugin_sha256"),
 		},
 		blocks: map[string]func(*hclsyntax.Block) error{
 			"retry_join": func(b *hclsyntax.Block) error {

@@ -46,6 +46,9 @@ type Engine struct {
 	log   hclog.Logger
 	// Now is the clock for creation times and auto-rotation.
 	Now func() time.Time
+	// Backends are the node's crypto backends; nil serves every key in
+	// this process.
+	Backends CryptoBackends
 	// UnsafeMinPendingWindow, when set, replaces the 1 h minimum of a
 	// destruction's pending window. Tests only: see lifecycle.go.
 	UnsafeMinPendingWindow time.Duration
@@ -192,6 +195,9 @@ func (e *Engine) load(name string, applied uint64) (*loaded, error) {
 		if p.destroyed() {
 			break // no material: every use is refused by state
 		}
+		if p.Backend != "" {
+			break // used by handle on the backend; nothing to prepare here
+		}
 		h, err := keys.NewHandle(p.spec(), v)
 		if err != nil {
 			l.zero()
@@ -283,11 +289,24 @@ func (e *Engine) newPolicy(name string, in *Fields, defType keys.Type) (*Policy,
 	if err != nil {
 		return nil, err
 	}
+	if p.Backend, err = e.chooseBackend(context.Background(), p, backendParam(in)); err != nil {
+		return nil, err
+	}
 	return p, e.generateFirst(p)
+}
+
+// backendParam is the create request's backend ("" when not given).
+func backendParam(in *Fields) string {
+	s, _ := in.String("backend", "")
+	return s
 }
 
 // generateFirst makes version 1 of a new key.
 func (e *Engine) generateFirst(p *Policy) error {
+	if p.Backend != "" {
+		p.Versions = map[int]*keys.Version{}
+		return e.generateOnBackend(context.Background(), p, 1)
+	}
 	v, err := keys.GenerateVersion(p.Type, 1, e.Now().UTC(), p.KeySize)
 	if err != nil {
 		return userError(err)
@@ -362,6 +381,13 @@ func rotatePeriod(in *Fields) (time.Duration, error) {
 // rotate adds a version to p.
 func (e *Engine) rotate(p *Policy) error {
 	n := p.LatestVersion + 1
+	if p.Backend != "" {
+		if err := e.generateOnBackend(context.Background(), p, n); err != nil {
+			return err
+		}
+		p.LatestVersion = n
+		return nil
+	}
 	v, err := keys.GenerateVersion(p.Type, n, e.Now().UTC(), p.KeySize)
 	if err != nil {
 		return err

@@ -2,7 +2,9 @@ package transit
 
 import (
 	"context"
+	"maps"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -78,7 +80,9 @@ func (e *Engine) ListKeys() (*Response, error) {
 // key that does not exist is a 400, as in Vault: the caller probably
 // mistyped the name.
 func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) {
+	var deleted *Policy
 	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
+		deleted = p
 		if p == nil {
 			return nil, badRequest("key %q not found", name)
 		}
@@ -94,6 +98,9 @@ func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) 
 		return nil, err
 	}
 	e.forget(name)
+	if deleted != nil && deleted.Backend != "" {
+		e.destroyOnBackend(deleted, slices.Collect(maps.Keys(deleted.BackendKeys)))
+	}
 	return &Response{Status: http.StatusNoContent}, nil
 }
 
@@ -187,6 +194,9 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 				return nil, badRequest("allow_plaintext_backup cannot be disabled on a key that has it enabled")
 			}
 			p.AllowPlaintextBackup = v
+		}
+		if p.Backend != "" && (p.Exportable || p.AllowPlaintextBackup) {
+			return nil, badRequest("key lives on crypto backend %q, whose key material the node cannot read: it cannot be made exportable or backed up in plaintext", p.Backend)
 		}
 		if in.Has("auto_rotate_period") {
 			if p.AutoRotatePeriod, err = rotatePeriod(in); err != nil {

@@ -145,6 +145,9 @@ func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Respons
 	if err := e.allow(ctx, l.policy, OpEncrypt); err != nil {
 		return nil, err
 	}
+	if l.policy.Backend != "" {
+		return e.encryptBackend(ctx, l, in)
+	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {
 		pt, o, err := encryptInput(item)
 		if err != nil {
@@ -223,6 +226,9 @@ func (e *Engine) upsert(ctx context.Context, name string, in *Fields) (*loaded, 
 		if !p.Type.SupportsEncryption() {
 			return nil, badRequest("key type %s does not support encryption", p.Type)
 		}
+		if p.Backend, err = e.chooseBackend(ctx, p, ""); err != nil {
+			return nil, err
+		}
 		if err := e.generateFirst(p); err != nil {
 			return nil, err
 		}
@@ -245,6 +251,9 @@ func (e *Engine) Decrypt(ctx context.Context, name string, in *Fields) (*Respons
 	}
 	if err := e.allow(ctx, l.policy, OpDecrypt); err != nil {
 		return nil, err
+	}
+	if l.policy.Backend != "" {
+		return flagged(l.policy)(e.decryptBackend(ctx, l, in))
 	}
 	return flagged(l.policy)(e.run(in, func(item *Fields) (map[string]any, error) {
 		pt, _, err := decryptItem(l, item)
@@ -293,6 +302,9 @@ func (e *Engine) Rewrap(ctx context.Context, name string, in *Fields) (*Response
 	if err := e.allow(ctx, l.policy, OpRewrap); err != nil {
 		return nil, err
 	}
+	if l.policy.Backend != "" {
+		return e.rewrapBackend(ctx, l, in)
+	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {
 		pt, o, err := decryptItem(l, item)
 		if err != nil {
@@ -335,6 +347,9 @@ func (e *Engine) DataKey(ctx context.Context, kind, name string, in *Fields) (*R
 	}
 	if bits != 128 && bits != 256 && bits != 512 {
 		return nil, badRequest("invalid bits %d: use 128, 256 or 512", bits)
+	}
+	if l.policy.Backend != "" {
+		return e.dataKeyBackend(ctx, l, kind, bits, in)
 	}
 	o, err := encOptions(in)
 	if err != nil {
@@ -532,6 +547,9 @@ func (e *Engine) HMAC(ctx context.Context, name string, in *Fields) (*Response, 
 	}
 	if err := e.allow(ctx, l.policy, OpHMAC); err != nil {
 		return nil, err
+	}
+	if l.policy.Backend != "" {
+		return nil, refuseOnBackend(l, "hmac")
 	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {
 		msg, err := input(item)

@@ -27,6 +27,10 @@ type Policy struct {
 	AutoRotatePeriod     time.Duration         `json:"auto_rotate_period"`
 	KeySize              int                   `json:"key_size,omitempty"`
 	Versions             map[int]*keys.Version `json:"versions"`
+	// Backend names the crypto backend holding the key ("" = builtin,
+	// in this process); BackendKeys are its versions there.
+	Backend     string              `json:"backend,omitempty"`
+	BackendKeys map[int]*BackendKey `json:"backend_keys,omitempty"`
 	// Lifecycle is the key's state and history (lifecycle.go); nil in
 	// records made before lifecycles, which are active.
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
@@ -54,6 +58,9 @@ func (p *Policy) zero() {
 	for _, v := range p.Versions {
 		v.Zero()
 	}
+	for _, k := range p.BackendKeys {
+		clear(k.Material)
+	}
 }
 
 // clone returns a deep copy for read-modify-write; the cached policy stays
@@ -66,6 +73,13 @@ func (p *Policy) clone() *Policy {
 		vc.Secret = append([]byte(nil), v.Secret...)
 		vc.HMACKey = append([]byte(nil), v.HMACKey...)
 		c.Versions[n] = &vc
+	}
+	if p.BackendKeys != nil {
+		c.BackendKeys = make(map[int]*BackendKey, len(p.BackendKeys))
+		for n, k := range p.BackendKeys {
+			c.BackendKeys[n] = &BackendKey{Handle: append([]byte(nil), k.Handle...),
+				Material: append([]byte(nil), k.Material...), PublicKey: append([]byte(nil), k.PublicKey...)}
+		}
 	}
 	c.Lifecycle = p.Lifecycle.clone()
 	return &c
@@ -111,6 +125,10 @@ func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
 		"supports_decryption":    p.Type.SupportsDecryption(),
 		"supports_derivation":    p.Type.SupportsDerivation(),
 		"supports_signing":       p.Type.SupportsSigning(),
+		"backend":                Builtin,
+	}
+	if p.Backend != "" {
+		d["backend"] = p.Backend
 	}
 	if p.Derived {
 		d["kdf"] = "hkdf_sha256"

@@ -20,6 +20,7 @@ import (
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -36,6 +37,12 @@ type Config struct {
 	// joins a cluster (nil: a default client).
 	JoinHTTPClient *http.Client
 	Transit        *transit.Engine
+	// Plugins runs this node's crypto backends (nil: none; the catalog
+	// API then shows no process state).
+	Plugins *catalog.Manager
+	// PluginDirectory is the node's plugin_directory, where registered
+	// plugins must be.
+	PluginDirectory string
 	// Audit records every request before it is answered.
 	Audit audit.Recorder
 	// APIAddr is this node's advertised API address (for sys/leader).

@@ -24,6 +24,12 @@ func (a *API) routeSys(req *request, p []string) reply {
 	if r, ok := a.routePolicies(req, p); ok { // transport/policy.go
 		return r
 	}
+	if p[0] == "plugins" {
+		return a.routePlugins(req, p[1:]) // transport/plugins.go
+	}
+	if r, ok := a.routePolicies(req, p); ok { // transport/policy.go
+		return r
+	}
 	if strings.Join(p, "/") == "storage/raft/configuration" {
 		if req.method != http.MethodGet {
 			return unsupportedOp()

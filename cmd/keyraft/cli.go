@@ -62,6 +62,7 @@ func init() {
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
+		pluginRegisterCmd, pluginListCmd, pluginInfoCmd, pluginReloadCmd, pluginDeregisterCmd, pluginServeBuiltinCmd,
 		versionCmd, helpCmd,
 	}
 }
@@ -72,6 +73,7 @@ var groups = map[string]string{
 	"keys":                   "keys commands: create, list, read, rotate, config, delete",
 	"audit":                  "audit commands: tail, query, history, export, verify, hash, compact",
 	"operator raft":          "operator raft commands: list-peers, snapshot",
+	"plugin":                 "plugin commands: register, list, info, reload, deregister, test",
 	"operator raft snapshot": "operator raft snapshot commands: save, restore",
 }
 

@@ -195,12 +195,19 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	if dev {
 		nc.HeartbeatTimeout, nc.ElectionTimeout, nc.LeaderLeaseTimeout = 200*time.Millisecond, 200*time.Millisecond, 200*time.Millisecond
 	}
+	plugins, err := setUpPlugins(ctx, cfg, &nc, logger.Named("plugin"))
+	if err != nil {
+		return err
+	}
+	defer plugins.Close()
 	node, err := cluster.New(nc)
 	if err != nil {
 		return err
 	}
 	defer node.Shutdown()
+	plugins.node.Store(node)
 	engine := transit.New(node, logger.Named("transit"))
+	engine.Backends = plugins.manager
 	node.OnSeal(engine.Purge)
 	configDevices, err := configAuditDevices(cfg)
 	if err != nil {
@@ -212,6 +219,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	go syncAuditDevices(devCtx, node, devices, configDevices)
 	api, err := transport.NewAPI(transport.Config{
 		Node: node, Transit: engine, APIAddr: apiAddr, Audit: node.AuditLog(),
+		Plugins: plugins.manager, PluginDirectory: cfg.PluginDirectory,
 		ConfigDevices: configDevices, AuditCursors: devices.Cursors,
 		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
 	})

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/config"
+	"github.com/keyraft/keyraft/plugins"
+	"github.com/keyraft/keyraft/plugins/catalog"
+	"github.com/keyraft/keyraft/plugins/host"
+	"github.com/keyraft/keyraft/plugins/sdk"
+	"github.com/keyraft/keyraft/plugins/soft"
+)
+
+// nodePlugins are a server's backends: the storage plugin started before
+// the node (it holds the node's state) and the manager of crypto
+// backends, started on first use.
+type nodePlugins struct {
+	manager *catalog.Manager
+	node    atomic.Pointer[cluster.Node]
+}
+
+func (p *nodePlugins) Close() { p.manager.Close() }
+
+// setUpPlugins resolves the built-in plugins, makes the crypto backend
+// manager and tells nc how to open the state store: through the storage
+// plugin, out of process, unless plugins_in_process is set.
+func setUpPlugins(ctx context.Context, cfg *config.Config, nc *cluster.Config, log hclog.Logger) (*nodePlugins, error) {
+	self, err := os.Executable()
+	if err != nil {
+		return nil, fmt.Errorf("finding the keyraft binary for its built-in plugins: %v", err)
+	}
+	builtins, err := catalog.ResolveBuiltins(cfg.PluginDirectory, self, nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	nc.BuiltinPlugins = builtins
+	p := &nodePlugins{}
+	def := cfg.DefaultCryptoBackend
+	if def == "" {
+		def = "soft"
+	}
+	mc := catalog.ManagerConfig{
+		Dir: cfg.PluginDirectory, Logger: log, Default: def,
+		Lookup: func(typ, name string) (*catalog.Entry, error) {
+			n := p.node.Load()
+			if n == nil {
+				return nil, cluster.ErrNotReady
+			}
+			return n.PluginEntry(typ, name)
+		},
+	}
+	if cfg.PluginsInProcess {
+		mc.InProcess = map[string]sdk.CryptoBackend{"soft": soft.New()}
+	}
+	p.manager = catalog.NewManager(mc)
+	if cfg.PluginsInProcess && (cfg.Storage.Plugin == "" || cfg.Storage.Plugin == "bolt") {
+		return p, nil // nc.OpenStorage nil: bolt in this process
+	}
+	entry, err := storagePluginEntry(cfg, builtins)
+	if err != nil {
+		return nil, err
+	}
+	nc.OpenStorage = func(path string) (plugins.Storage, error) {
+		sum, err := catalog.ParseSHA256(entry.SHA256)
+		if err != nil {
+			return nil, err
+		}
+		cmd, err := entry.Path(cfg.PluginDirectory)
+		if err != nil {
+			return nil, err
+		}
+		c, err := host.Start(ctx, host.Config{
+			Name: entry.Name, Command: cmd, Args: append(append([]string(nil), entry.Args...), "-path", path),
+			Env: entry.Env, SHA256: sum, Logger: log,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("starting storage plugin: %w", err)
+		}
+		p.manager.Adopt(c)
+		return c.DurableStorage(), nil
+	}
+	return p, nil
+}
+
+// storagePluginEntry is the storage plugin the config names: bolt (built
+// in) or a file in plugin_directory pinned by the config's checksum.
+func storagePluginEntry(cfg *config.Config, builtins []catalog.Entry) (catalog.Entry, error) {
+	name := cfg.Storage.Plugin
+	if name == "" || name == "bolt" {
+		for _, b := range builtins {
+			if b.Type == catalog.TypeStorage && b.Name == "bolt" {
+				return b, nil
+			}
+		}
+		return catalog.Entry{}, fmt.Errorf("built-in storage plugin bolt not found")
+	}
+	e := catalog.Entry{Name: name, Type: catalog.TypeStorage, Command: filepath.Base(name), SHA256: cfg.Storage.PluginSHA256}
+	if err := e.Validate(); err != nil {
+		return catalog.Entry{}, fmt.Errorf(`storage "raft" plugin: %v`, err)
+	}
+	return e, nil
+}

@@ -1,0 +1,436 @@
+package transit
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/keyraft/keyraft/keys"
+	"github.com/keyraft/keyraft/plugins/sdk"
+)
+
+// Keys can live on a crypto backend (a plugin: soft, pkcs11, a third
+// party's): the backend generates each version and does every use by
+// handle; the key record holds the handle and, for a backend that keeps no
+// material, the material it returned (inside the barrier-encrypted record,
+// like every other key). A key without a backend is served by package keys
+// in the node's own process ("builtin").
+//
+// What runs on a backend: the key types the backend announces among
+// backendTypes, for their operations. Derived and convergent keys, export
+// and plaintext backup stay builtin: the backend's material is opaque to
+// the node (and an HSM's never leaves it).
+
+// Builtin names the in-process backend.
+const Builtin = "builtin"
+
+// CryptoBackends gives the engine the node's crypto backends.
+type CryptoBackends interface {
+	// Crypto returns the backend name, starting it if needed.
+	Crypto(ctx context.Context, name string) (sdk.CryptoBackend, error)
+	// DefaultBackend names the backend of keys created without one
+	// (Builtin or "" for in-process).
+	DefaultBackend() string
+}
+
+// backendTypes maps transit key types to what a backend must offer for
+// them: the key type's name in the crypto contract and the operations.
+var backendTypes = map[keys.Type]struct {
+	name string
+	ops  []sdk.Operation
+}{
+	keys.AES256GCM96: {sdk.KeyAES256GCM96, []sdk.Operation{sdk.OpEncrypt, sdk.OpDecrypt}},
+}
+
+// BackendKey is one version's key on a backend.
+type BackendKey struct {
+	Handle []byte `json:"handle"`
+	// Material is secret (the record holding it is barrier-encrypted).
+	Material  []byte `json:"material,omitempty"`
+	PublicKey []byte `json:"public_key,omitempty"`
+}
+
+func (k *BackendKey) ref() sdk.KeyRef { return sdk.KeyRef{Handle: k.Handle, Material: k.Material} }
+
+// chooseBackend decides where a new key lives: the requested backend (it
+// must support the key), else the default one when it supports the key,
+// else builtin.
+func (e *Engine) chooseBackend(ctx context.Context, p *Policy, requested string) (string, error) {
+	explicit := requested != ""
+	name := requested
+	if !explicit && e.Backends != nil {
+		name = e.Backends.DefaultBackend()
+	}
+	if name == "" || name == Builtin {
+		return "", nil
+	}
+	why := ""
+	bt, typeOK := backendTypes[p.Type]
+	switch {
+	case e.Backends == nil:
+		why = "this server has no crypto backends"
+	case !typeOK:
+		why = fmt.Sprintf("key type %s is served in-process only", p.Type)
+	case p.Derived || p.Convergent:
+		why = "derived and convergent keys are served in-process only"
+	case p.Exportable || p.AllowPlaintextBackup:
+		why = "exportable keys and plaintext backups need key material the node can read; a backend's material is opaque"
+	}
+	if why != "" {
+		if explicit {
+			return "", badRequest("backend %q cannot hold this key: %s", name, why)
+		}
+		return "", nil
+	}
+	b, err := e.Backends.Crypto(ctx, name)
+	if err != nil {
+		return "", backendError(name, err)
+	}
+	caps, err := b.Capabilities(ctx)
+	if err != nil {
+		return "", backendError(name, err)
+	}
+	kt, ok := caps.KeyType(bt.name)
+	for _, op := range bt.ops {
+		ok = ok && kt.Supports(op)
+	}
+	if !ok {
+		if explicit {
+			return "", badRequest("backend %q does not support key type %s", name, p.Type)
+		}
+		return "", nil
+	}
+	return name, nil
+}
+
+// generateOnBackend makes version n of a backend key.
+func (e *Engine) generateOnBackend(ctx context.Context, p *Policy, n int) error {
+	b, err := e.Backends.Crypto(ctx, p.Backend)
+	if err != nil {
+		return backendError(p.Backend, err)
+	}
+	g, err := b.Generate(ctx, backendTypes[p.Type].name)
+	if err != nil {
+		return backendError(p.Backend, err)
+	}
+	if len(g.Handle) == 0 {
+		return backendError(p.Backend, errors.New("Generate returned no handle"))
+	}
+	if p.BackendKeys == nil {
+		p.BackendKeys = map[int]*BackendKey{}
+	}
+	p.BackendKeys[n] = &BackendKey{Handle: g.Handle, Material: g.Material, PublicKey: g.PublicKey}
+	p.Versions[n] = &keys.Version{Version: n, CreationTime: e.Now().UTC()}
+	return nil
+}
+
+// destroyOnBackend tells the backend to forget versions (an HSM deletes
+// its objects). Failures are logged: the record is what decides that the
+// versions are gone.
+func (e *Engine) destroyOnBackend(p *Policy, versions []int) {
+	if p.Backend == "" || e.Backends == nil {
+		return
+	}
+	ctx := context.Background()
+	b, err := e.Backends.Crypto(ctx, p.Backend)
+	if err != nil {
+		e.log.Warn("cannot reach the backend to destroy key versions", "backend", p.Backend, "key", p.Name, "error", err)
+		return
+	}
+	for _, n := range versions {
+		if k := p.BackendKeys[n]; k != nil {
+			if err := b.Destroy(ctx, k.ref()); err != nil {
+				e.log.Warn("backend failed to destroy a key version", "backend", p.Backend, "key", p.Name, "version", n, "error", err)
+			}
+		}
+	}
+}
+
+// backendError is a failure of a backend call as a whole: the backend is
+// down, restarting, timed out, refused by its checksum. The request may be
+// retried, so it is a 503 that names the backend.
+func backendError(name string, err error) error {
+	var te *Error
+	if errors.As(err, &te) {
+		return err
+	}
+	return &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("crypto backend %q: %v", name, err)}
+}
+
+// itemsOf returns the request's items: its batch, or itself.
+func itemsOf(in *Fields) ([]*Fields, error) {
+	items, isBatch, err := in.Batch("batch_input")
+	if err != nil {
+		return nil, err
+	}
+	if !isBatch {
+		items = []*Fields{in}
+	}
+	return items, nil
+}
+
+// itemOutcome is one item's answer, prepared before run formats them.
+type itemOutcome struct {
+	data map[string]any
+	err  error
+}
+
+func (e *Engine) backendOf(ctx context.Context, l *loaded) (sdk.CryptoBackend, error) {
+	if e.Backends == nil {
+		return nil, backendError(l.policy.Backend, errors.New("this server has no crypto backends"))
+	}
+	b, err := e.Backends.Crypto(ctx, l.policy.Backend)
+	if err != nil {
+		return nil, backendError(l.policy.Backend, err)
+	}
+	return b, nil
+}
+
+// backendEncryptVersion is encryptVersion for a backend key.
+func backendEncryptVersion(l *loaded, item *Fields) (int, *BackendKey, error) {
+	v, err := item.Int("key_version", 0)
+	if err != nil {
+		return 0, nil, err
+	}
+	p := l.policy
+	if v == 0 {
+		v = p.LatestVersion
+	}
+	switch {
+	case v < 0 || v > p.LatestVersion:
+		return 0, nil, badRequest("invalid key_version %d: the latest version is %d", v, p.LatestVersion)
+	case p.MinEncryptionVersion != 0 && v < p.MinEncryptionVersion:
+		return 0, nil, badRequest("key_version %d is below the key's min_encryption_version %d", v, p.MinEncryptionVersion)
+	case p.BackendKeys[v] == nil:
+		return 0, nil, badRequest("key version %d has been trimmed", v)
+	}
+	return v, p.BackendKeys[v], nil
+}
+
+func noContext(item *Fields) error {
+	if item.Has("context") || item.Has("nonce") {
+		return badRequest("context and nonce are only for derived keys; this key is not derived")
+	}
+	return nil
+}
+
+// backendDecryptInput parses a ciphertext for a backend key.
+func backendDecryptInput(l *loaded, item *Fields) (sdk.DecryptItem, error) {
+	s, err := item.String("ciphertext", "")
+	if err != nil {
+		return sdk.DecryptItem{}, err
+	}
+	if s == "" {
+		return sdk.DecryptItem{}, badRequest("missing ciphertext to decrypt")
+	}
+	if err := noContext(item); err != nil {
+		return sdk.DecryptItem{}, err
+	}
+	v, body, err := keys.ParseCiphertext(s)
+	if err != nil {
+		return sdk.DecryptItem{}, userError(err)
+	}
+	ad, err := item.Base64("associated_data")
+	if err != nil {
+		return sdk.DecryptItem{}, err
+	}
+	p := l.policy
+	switch {
+	case v < p.MinDecryptionVersion:
+		return sdk.DecryptItem{}, badRequest("ciphertext or signature version is disallowed by policy (too old)")
+	case v > p.LatestVersion || p.BackendKeys[v] == nil:
+		return sdk.DecryptItem{}, badRequest("invalid ciphertext: key version %d not found", v)
+	}
+	return sdk.DecryptItem{Key: p.BackendKeys[v].ref(), Ciphertext: body, AssocData: ad}, nil
+}
+
+// backendEncrypt encrypts plaintexts (one per item; nil for an item that
+// already failed) in one backend call and returns per item the ciphertext
+// or the error.
+func (e *Engine) backendEncrypt(ctx context.Context, l *loaded, items []*Fields, pts [][]byte, fail []error) ([]itemOutcome, error) {
+	out := make([]itemOutcome, len(items))
+	var batch []sdk.EncryptItem
+	var idx, vers []int
+	for i, item := range items {
+		if fail[i] != nil {
+			out[i].err = fail[i]
+			continue
+		}
+		v, k, err := backendEncryptVersion(l, item)
+		if err == nil {
+			err = noContext(item)
+		}
+		var ad []byte
+		if err == nil {
+			ad, err = item.Base64("associated_data")
+		}
+		if err != nil {
+			out[i].err = err
+			continue
+		}
+		batch = append(batch, sdk.EncryptItem{Key: k.ref(), Plaintext: pts[i], AssocData: ad})
+		idx, vers = append(idx, i), append(vers, v)
+	}
+	if len(batch) == 0 {
+		return out, nil
+	}
+	b, err := e.backendOf(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.Encrypt(ctx, batch)
+	if err != nil {
+		return nil, backendError(l.policy.Backend, err)
+	}
+	for j, r := range res {
+		i := idx[j]
+		if r.Err != nil {
+			out[i].err = badRequest("crypto backend %q: %v", l.policy.Backend, r.Err)
+			continue
+		}
+		out[i].data = map[string]any{"ciphertext": keys.FormatCiphertext(vers[j], r.Ciphertext), "key_version": vers[j]}
+	}
+	return out, nil
+}
+
+// backendDecrypt decrypts every item's ciphertext in one backend call.
+func (e *Engine) backendDecrypt(ctx context.Context, l *loaded, items []*Fields) ([][]byte, []error, error) {
+	pts := make([][]byte, len(items))
+	errs := make([]error, len(items))
+	var batch []sdk.DecryptItem
+	var idx []int
+	for i, item := range items {
+		d, err := backendDecryptInput(l, item)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		batch = append(batch, d)
+		idx = append(idx, i)
+	}
+	if len(batch) == 0 {
+		return pts, errs, nil
+	}
+	b, err := e.backendOf(ctx, l)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := b.Decrypt(ctx, batch)
+	if err != nil {
+		return nil, nil, backendError(l.policy.Backend, err)
+	}
+	for j, r := range res {
+		i := idx[j]
+		if r.Err != nil {
+			errs[i] = badRequest("invalid ciphertext: crypto backend %q: %v", l.policy.Backend, r.Err)
+			continue
+		}
+		pts[i] = r.Plaintext
+	}
+	return pts, errs, nil
+}
+
+// runOutcomes answers with prepared per-item outcomes, in run's format.
+func (e *Engine) runOutcomes(in *Fields, items []*Fields, out []itemOutcome) (*Response, error) {
+	byItem := make(map[*Fields]itemOutcome, len(items))
+	for i, item := range items {
+		byItem[item] = out[i]
+	}
+	return e.run(in, func(item *Fields) (map[string]any, error) {
+		o := byItem[item]
+		return o.data, o.err
+	})
+}
+
+// encryptBackend is Encrypt for a key on a backend.
+func (e *Engine) encryptBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
+	items, err := itemsOf(in)
+	if err != nil {
+		return nil, err
+	}
+	pts := make([][]byte, len(items))
+	fail := make([]error, len(items))
+	for i, item := range items {
+		pts[i], _, fail[i] = encryptInput(item)
+	}
+	out, err := e.backendEncrypt(ctx, l, items, pts, fail)
+	if err != nil {
+		return nil, err
+	}
+	return e.runOutcomes(in, items, out)
+}
+
+// decryptBackend is Decrypt for a key on a backend.
+func (e *Engine) decryptBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
+	items, err := itemsOf(in)
+	if err != nil {
+		return nil, err
+	}
+	pts, errs, err := e.backendDecrypt(ctx, l, items)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]itemOutcome, len(items))
+	for i := range items {
+		if errs[i] != nil {
+			out[i].err = errs[i]
+			continue
+		}
+		out[i].data = map[string]any{"plaintext": base64.StdEncoding.EncodeToString(pts[i])}
+		clear(pts[i])
+	}
+	return e.runOutcomes(in, items, out)
+}
+
+// rewrapBackend is Rewrap for a key on a backend: two backend calls, the
+// plaintexts never leave the node's memory.
+func (e *Engine) rewrapBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
+	items, err := itemsOf(in)
+	if err != nil {
+		return nil, err
+	}
+	pts, errs, err := e.backendDecrypt(ctx, l, items)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, pt := range pts {
+			clear(pt)
+		}
+	}()
+	out, err := e.backendEncrypt(ctx, l, items, pts, errs)
+	if err != nil {
+		return nil, err
+	}
+	return e.runOutcomes(in, items, out)
+}
+
+// refuseOnBackend is the answer for operations a backend key does not
+// offer.
+func refuseOnBackend(l *loaded, op string) error {
+	return badRequest("key %q lives on crypto backend %q, which does not offer %s for it", l.policy.Name, l.policy.Backend, op)
+}
+
+// dataKeyBackend is DataKey for a key on a backend.
+func (e *Engine) dataKeyBackend(ctx context.Context, l *loaded, kind string, bits int, in *Fields) (*Response, error) {
+	dk := make([]byte, bits/8)
+	if _, err := rand.Read(dk); err != nil {
+		return nil, err
+	}
+	defer clear(dk)
+	out, err := e.backendEncrypt(ctx, l, []*Fields{in}, [][]byte{dk}, []error{nil})
+	if err != nil {
+		return nil, err
+	}
+	if out[0].err != nil {
+		return nil, out[0].err
+	}
+	data := out[0].data
+	if kind == "plaintext" {
+		data["plaintext"] = base64.StdEncoding.EncodeToString(dk)
+	}
+	return ok(data), nil
+}

@@ -1,0 +1,235 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+
+	"github.com/keyraft/keyraft/plugins/catalog"
+)
+
+// The plugin catalog API, in Vault's shape:
+//
+//	GET    sys/plugins/catalog                 every plugin, by type and detailed
+//	LIST   sys/plugins/catalog/:type           names of one type
+//	GET    sys/plugins/catalog/:type/:name     one entry, and its state on this node
+//	PUT    sys/plugins/catalog/:type/:name     register {sha256, command, args, env, version}
+//	DELETE sys/plugins/catalog/:type/:name     deregister
+//	PUT    sys/plugins/reload/backend          {"plugin": NAME[, "type": TYPE]}: restart it on every node
+//
+// Every path needs sudo, as in Vault.
+func (a *API) routePlugins(req *request, p []string) reply {
+	if r := a.requireRoot(req, "the plugin catalog"); r != nil {
+		return *r
+	}
+	if len(p) >= 1 && p[0] == "reload" {
+		if len(p) != 2 || p[1] != "backend" {
+			return errReply(http.StatusNotFound, "unsupported path")
+		}
+		if req.method != http.MethodPost {
+			return unsupportedOp()
+		}
+		return a.pluginReload(req)
+	}
+	if len(p) == 0 || p[0] != "catalog" {
+		return errReply(http.StatusNotFound, "unsupported path")
+	}
+	p = p[1:]
+	switch {
+	case len(p) == 0 && (req.method == http.MethodGet || req.method == "LIST"):
+		return a.pluginList()
+	case len(p) == 1 && req.method == "LIST":
+		return a.pluginNames(p[0])
+	case len(p) == 2:
+		typ, name := p[0], p[1]
+		if !catalog.ValidType(typ) {
+			return errReply(http.StatusBadRequest, fmt.Sprintf("unknown plugin type %q: use storage or crypto", typ))
+		}
+		req.ev.Key = typ + "/" + name
+		switch req.method {
+		case http.MethodGet:
+			return a.pluginRead(typ, name)
+		case http.MethodPost:
+			return a.pluginRegister(req, typ, name)
+		case http.MethodDelete:
+			if err := a.cfg.Node.DeregisterPlugin(req.ctx, typ, name); err != nil {
+				return a.pluginError(err)
+			}
+			if a.cfg.Plugins != nil && typ == catalog.TypeCrypto {
+				a.cfg.Plugins.Forget(name)
+			}
+			return reply{status: http.StatusNoContent}
+		}
+		return unsupportedOp()
+	}
+	return errReply(http.StatusNotFound, "unsupported path")
+}
+
+func (a *API) pluginError(err error) reply {
+	switch {
+	case errors.Is(err, catalog.ErrInvalid), errors.Is(err, catalog.ErrBuiltin):
+		return errReply(http.StatusBadRequest, err.Error())
+	case errors.Is(err, catalog.ErrNotFound):
+		return errReply(http.StatusNotFound, err.Error())
+	}
+	return a.errorReply(err)
+}
+
+// pluginView is an entry as the API shows it: Vault's field names, plus
+// this node's process state.
+func (a *API) pluginView(e catalog.Entry) map[string]any {
+	v := map[string]any{
+		"name": e.Name, "type": e.Type, "command": e.Command, "args": e.Args, "sha256": e.SHA256,
+		"version": e.Version, "builtin": e.Builtin, "deprecation_status": "supported",
+	}
+	if e.Args == nil {
+		v["args"] = []string{}
+	}
+	if a.cfg.Plugins != nil {
+		if st, ok := a.cfg.Plugins.Status()[e.Name]; ok {
+			v["running"], v["pid"], v["restarts"] = st.Running, st.Pid, st.Restarts
+			if st.Error != "" {
+				v["error"] = st.Error
+			}
+		} else {
+			v["running"] = false
+		}
+	}
+	return v
+}
+
+func (a *API) pluginList() reply {
+	entries, err := a.cfg.Node.Plugins("")
+	if err != nil {
+		return a.pluginError(err)
+	}
+	data := map[string]any{catalog.TypeStorage: []string{}, catalog.TypeCrypto: []string{}}
+	detailed := []map[string]any{}
+	for _, e := range entries {
+		data[e.Type] = append(data[e.Type].([]string), e.Name)
+		detailed = append(detailed, a.pluginView(e))
+	}
+	data["detailed"] = detailed
+	return reply{data: data}
+}
+
+func (a *API) pluginNames(typ string) reply {
+	if !catalog.ValidType(typ) {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("unknown plugin type %q: use storage or crypto", typ))
+	}
+	entries, err := a.cfg.Node.Plugins(typ)
+	if err != nil {
+		return a.pluginError(err)
+	}
+	names := []string{}
+	for _, e := range entries {
+		names = append(names, e.Name)
+	}
+	return reply{data: map[string]any{"keys": names}}
+}
+
+func (a *API) pluginRead(typ, name string) reply {
+	e, err := a.cfg.Node.PluginEntry(typ, name)
+	if err != nil {
+		return a.pluginError(err)
+	}
+	return reply{data: a.pluginView(*e)}
+}
+
+// pluginRegisterBody is the body of a registration.
+type pluginRegisterBody struct {
+	SHA256  string   `json:"sha256"`
+	Command string   `json:"command"`
+	Args    []string `json:"args"`
+	Env     []string `json:"env"`
+	Version string   `json:"version"`
+}
+
+// decodePluginRegister decodes a registration body strictly: an unknown
+// field is a mistake worth a 400, not a silent default.
+func decodePluginRegister(body []byte) (*pluginRegisterBody, error) {
+	var b pluginRegisterBody
+	if len(body) == 0 {
+		return nil, errors.New("missing request body: send {\"sha256\": ..., \"command\": ...}")
+	}
+	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil {
+		return nil, fmt.Errorf("invalid request body: %v", err)
+	}
+	if dec.More() {
+		return nil, errors.New("invalid request body: more than one JSON value")
+	}
+	return &b, nil
+}
+
+// pluginRegister adds an entry after checking the binary on this node: a
+// registration that this node could not run is refused at once, with the
+// reason, rather than at first use.
+func (a *API) pluginRegister(req *request, typ, name string) reply {
+	b, err := decodePluginRegister(req.body)
+	if err != nil {
+		return errReply(http.StatusBadRequest, err.Error())
+	}
+	e := catalog.Entry{Name: name, Type: typ, Command: b.Command, Args: b.Args, Env: b.Env,
+		SHA256: strings.ToLower(strings.TrimSpace(b.SHA256)), Version: b.Version}
+	if catalog.IsBuiltin(typ, name) {
+		return a.pluginError(fmt.Errorf("%w: %s plugin %q ships with keyraft and cannot be registered over; pick another name", catalog.ErrBuiltin, typ, name))
+	}
+	if err := e.Validate(); err != nil {
+		return a.pluginError(err)
+	}
+	path, err := e.Path(a.cfg.PluginDirectory)
+	if err != nil {
+		return errReply(http.StatusBadRequest, err.Error()+": set plugin_directory in the server config and put the plugin there")
+	}
+	sum, err := catalog.FileSHA256(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("command %q not found in plugin_directory of node %s", e.Command, a.cfg.Node.Config().NodeID))
+	}
+	if err != nil {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("cannot read command %q: %v", e.Command, err))
+	}
+	if sum != e.SHA256 {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("sha256 mismatch: %s in plugin_directory has sha256 %s, the request says %s", e.Command, sum, e.SHA256))
+	}
+	if err := a.cfg.Node.RegisterPlugin(req.ctx, e); err != nil {
+		return a.pluginError(err)
+	}
+	return reply{status: http.StatusNoContent}
+}
+
+func (a *API) pluginReload(req *request) reply {
+	var b struct {
+		Plugin string   `json:"plugin"`
+		Type   string   `json:"type"`
+		Mounts []string `json:"mounts"`
+		Scope  string   `json:"scope"`
+	}
+	if err := json.Unmarshal(req.body, &b); err != nil {
+		return errReply(http.StatusBadRequest, "invalid request body: "+err.Error())
+	}
+	if b.Plugin == "" {
+		return errReply(http.StatusBadRequest, "missing plugin: the name of the plugin to reload")
+	}
+	if len(b.Mounts) > 0 {
+		return errReply(http.StatusBadRequest, "mounts are not used by keyraft: reload a plugin by name")
+	}
+	if b.Type == "" {
+		b.Type = catalog.TypeCrypto
+	}
+	if b.Type == catalog.TypeStorage {
+		return errReply(http.StatusBadRequest, "the storage plugin holds the node's state and restarts only with the node")
+	}
+	if !catalog.ValidType(b.Type) {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("unknown plugin type %q: use crypto", b.Type))
+	}
+	req.ev.Key = b.Type + "/" + b.Plugin
+	if err := a.cfg.Node.ReloadPlugin(req.ctx, b.Type, b.Plugin); err != nil {
+		return a.pluginError(err)
+	}
+	return reply{data: map[string]any{"reload_id": req.ev.RequestID}}
+}
