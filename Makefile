@@ -5,7 +5,7 @@ test:
 	bash scripts/test.sh
 
 build:
-	go build -o bin/keyraft ./cmd/keyraft
+	go build -o bin/ ./cmd/...
 
 dev:
 	go run ./cmd/keyraft server -dev

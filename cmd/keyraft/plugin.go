@@ -251,9 +251,18 @@ var pluginServeBuiltinCmd = &command{
 	args:    "NAME [PLUGIN FLAGS]",
 	summary: "serve a built-in plugin (started by a keyraft node, not by hand)",
 	noFlags: true,
+	help: `
+Serve the built-in plugin NAME (bolt, soft or pkcs11) over the plugin
+protocol. A keyraft node runs its own binary this way when no
+keyraft-plugin-NAME binary is installed next to it or in plugin_directory.`,
 	run: func(e *env, cmd *command, args []string) error {
 		if len(args) == 0 {
 			return &usageError{cmd: cmd, msg: "missing NAME", hint: "built-in plugins: bolt, soft, pkcs11"}
+		}
+		if isHelpFlag(args[0]) {
+			fs, _ := e.flags(cmd)
+			e.manual(cmd, fs)
+			return nil
 		}
 		if !sdk.LaunchedByNode() {
 			return &hintError{err: fmt.Errorf("keyraft plugin serve-builtin %s is run by a keyraft node, not by hand", args[0]),
