@@ -25,22 +25,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "keyraft-plugin-pkcs11 is a keyraft crypto plugin: a keyraft node starts it")
 		os.Exit(1)
 	}
-	log := sdk.Logger()
-	cfg, err := pkcs11.ParseConfig(os.Args[1:], os.Getenv)
-	// The PIN stays in this process's memory only as long as needed.
-	os.Unsetenv(pkcs11.EnvPIN)
-	if err != nil {
-		log.Error("configuration", "error", err)
-		os.Exit(2)
-	}
-	b, err := pkcs11.Open(cfg)
-	if err != nil {
-		log.Error("opening the token", "config", cfg.String(), "error", err)
+	if err := pkcs11.Serve(os.Args[1:], os.Getenv); err != nil {
 		os.Exit(1)
-	}
-	log.Info("serving pkcs11 crypto", "backend", b.String())
-	sdk.ServeCrypto(b)
-	if err := b.Close(); err != nil {
-		log.Error("closing the token", "error", err)
 	}
 }
