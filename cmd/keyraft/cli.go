@@ -60,6 +60,7 @@ func init() {
 		operatorRaftJoinCmd, operatorRaftRemovePeerCmd, operatorMembersCmd, operatorRekeyCmd, operatorGenerateRootCmd, operatorRotateCmd, operatorKeyStatusCmd,
 		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
+		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
 		pluginRegisterCmd, pluginListCmd, pluginInfoCmd, pluginReloadCmd, pluginDeregisterCmd, pluginServeBuiltinCmd,
@@ -70,7 +71,7 @@ func init() {
 // groups are the commands that only hold subcommands.
 var groups = map[string]string{
 	"operator":               "operator commands: init, unseal, seal, rotate, key-status, raft",
-	"keys":                   "keys commands: create, list, read, rotate, config, delete",
+	"keys":                   "keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy",
 	"audit":                  "audit commands: tail, query, history, export, verify, hash, compact",
 	"operator raft":          "operator raft commands: list-peers, snapshot",
 	"plugin":                 "plugin commands: register, list, info, reload, deregister, test",

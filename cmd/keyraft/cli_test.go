@@ -95,9 +95,9 @@ func TestUsageMistakes(t *testing.T) {
 		want string // the whole of stderr
 	}{
 		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\"\nhint: commands: server, status, operator, keys, encrypt, decrypt, sign, verify, audit, plugin, version, help; run 'keyraft help' for more\n"},
-		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete\n"},
-		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete\n"},
-		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete\n"},
+		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy\n"},
+		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy\n"},
+		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy\n"},
 		{[]string{"operator"}, "error: missing operator command\nhint: operator commands: init, unseal, seal, rotate, key-status, raft\n"},
 		{[]string{"-address=http://x:1", "status"}, "error: flag -address=http://x:1 comes before the command\nhint: flags go after the command: keyraft <command> [flags] [args]; run 'keyraft help' for the commands\n"},
 		{[]string{"keys", "create"}, "error: missing NAME\nhint: usage: keyraft keys create [flags] NAME (see 'keyraft keys create -h')\n"},
@@ -118,13 +118,13 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"keys", "create", "-auto-rotate-period=soon", "k"}, "error: invalid value \"soon\" for flag -auto-rotate-period: use a duration like 24h, 30d or 3600 (seconds)\nhint: usage: keyraft keys create [flags] NAME (see 'keyraft keys create -h')\n"},
 		{[]string{"keys", "config", "-auto-rotate-period=-1h", "k"}, "error: invalid value \"-1h\" for flag -auto-rotate-period: the duration must not be negative\nhint: usage: keyraft keys config [flags] NAME (see 'keyraft keys config -h')\n"},
 		{[]string{"keys", "config", "-min-decryption-version=two", "k"}, "error: invalid value \"two\" for flag -min-decryption-version: parse error\nhint: usage: keyraft keys config [flags] NAME (see 'keyraft keys config -h')\n"},
-		{[]string{"keys", "config", "k"}, "error: nothing to change\nhint: give at least one of -min-decryption-version, -min-encryption-version, -deletion-allowed, -exportable, -allow-plaintext-backup, -auto-rotate-period\n"},
+		{[]string{"keys", "config", "k"}, "error: nothing to change\nhint: give at least one of -min-decryption-version, -min-encryption-version, -deletion-allowed, -exportable, -allow-plaintext-backup, -auto-rotate-period, -activation-time, -auto-rotate-share\n"},
 		{[]string{"operator", "init", "-key-shares=0"}, "error: -key-shares must be at least 1\nhint: usage: keyraft operator init [flags] (see 'keyraft operator init -h')\n"},
 		{[]string{"operator", "init", "-key-threshold=0"}, "error: -key-threshold must be at least 1\nhint: usage: keyraft operator init [flags] (see 'keyraft operator init -h')\n"},
 		{[]string{"operator", "init", "-key-shares=3", "-key-threshold=4"}, "error: -key-threshold (4) is larger than -key-shares (3)\nhint: usage: keyraft operator init [flags] (see 'keyraft operator init -h')\n"},
 		{[]string{"operator", "unseal", "-reset", "abcd"}, "error: -reset takes no KEY\nhint: usage: keyraft operator unseal [flags] [KEY] (see 'keyraft operator unseal -h')\n"},
 		{[]string{"decrypt", "-out=x", "-format=json", "k"}, "error: -out and -format=json do not go together\nhint: usage: keyraft decrypt [flags] KEY (see 'keyraft decrypt -h')\n"},
-		{[]string{"help", "keys", "make"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete\n"},
+		{[]string{"help", "keys", "make"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy\n"},
 		{[]string{"version", "now"}, "error: unexpected argument \"now\"\nhint: usage: keyraft version (see 'keyraft version -h')\n"},
 	}
 	for _, tt := range tests {

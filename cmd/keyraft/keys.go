@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -35,6 +36,9 @@ ecdsa-p256, ecdsa-p384, ecdsa-p521 and the rsa types sign; hmac makes MACs.`,
 		period := durationFlag{}
 		fs.Var(&period, "auto-rotate-period", "rotate every `DURATION` (24h, 30d, or seconds); 0 = never")
 		fs.IntVar(&o.KeySize, "key-size", 0, "key size in `bytes`, for hmac keys")
+		activation := timeFlag{}
+		fs.Var(&activation, "activation-time", "the key stays pre-active (unusable) until `TIME` (RFC 3339, e.g. 2030-01-02T15:04:05Z)")
+		share := fs.Float64("auto-rotate-share", 0, "rotate when the newest version made this `share` of 2^32 encryptions (0 = default 0.5)")
 		pos, err := e.positional(cmd, fs, args, 1, 1)
 		if err != nil {
 			return err
@@ -44,7 +48,12 @@ ecdsa-p256, ecdsa-p384, ecdsa-p521 and the rsa types sign; hmac makes MACs.`,
 		if err != nil {
 			return err
 		}
-		if err := c.CreateKey(e.ctx, pos[0], o); err != nil {
+		if activation.set || *share != 0 {
+			err = createKeyWithLifecycle(e.ctx, c, pos[0], o, activation, *share)
+		} else {
+			err = c.CreateKey(e.ctx, pos[0], o)
+		}
+		if err != nil {
 			return err
 		}
 		e.success(g, "Created key %s.", pos[0])
@@ -103,14 +112,23 @@ asymmetric types). Never shows key material.`,
 		if err != nil {
 			return err
 		}
-		k, err := c.ReadKey(e.ctx, pos[0])
+		raw, err := readKeyRaw(e.ctx, c, pos[0])
 		if err != nil {
 			return err
 		}
 		if g.format == "json" {
-			return printJSON(e.stdout, k)
+			return printJSON(e.stdout, raw)
 		}
-		printTable(e.stdout, keyRows(k))
+		var k api.Key
+		var lc keyLifecycle
+		if err := json.Unmarshal(raw, &k); err != nil {
+			return err
+		}
+		if err := json.Unmarshal(raw, &lc); err != nil {
+			return err
+		}
+		printTable(e.stdout, append(keyRows(&k), lc.rows()...))
+		lc.printHistory(e.stdout)
 		return nil
 	},
 }
@@ -204,10 +222,22 @@ cannot be turned off once on.`,
 		backup := fs.Bool("allow-plaintext-backup", false, "allow a plaintext backup of the key")
 		period := durationFlag{}
 		fs.Var(&period, "auto-rotate-period", "rotate every `DURATION` (24h, 30d, or seconds); 0 = never")
+		activation := timeFlag{}
+		fs.Var(&activation, "activation-time", "move the activation of a pre-active key to `TIME` (RFC 3339)")
+		share := fs.Float64("auto-rotate-share", 0, "rotate when the newest version made this `share` of 2^32 encryptions")
 		pos, err := e.positional(cmd, fs, args, 1, 1)
 		if err != nil {
 			return err
 		}
+		lifecycle := map[string]any{}
+		fs.Visit(func(f *flag.Flag) {
+			switch f.Name {
+			case "activation-time":
+				lifecycle["activation_time"] = activation.String()
+			case "auto-rotate-share":
+				lifecycle["auto_rotate_share"] = *share
+			}
+		})
 		var cfg api.KeyConfig
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
@@ -225,16 +255,23 @@ cannot be turned off once on.`,
 				cfg.AutoRotatePeriod = &period.d
 			}
 		})
-		if cfg == (api.KeyConfig{}) {
+		if cfg == (api.KeyConfig{}) && len(lifecycle) == 0 {
 			return &usageError{cmd: cmd, msg: "nothing to change",
-				hint: "give at least one of -min-decryption-version, -min-encryption-version, -deletion-allowed, -exportable, -allow-plaintext-backup, -auto-rotate-period"}
+				hint: "give at least one of -min-decryption-version, -min-encryption-version, -deletion-allowed, -exportable, -allow-plaintext-backup, -auto-rotate-period, -activation-time, -auto-rotate-share"}
 		}
 		c, err := e.client(g)
 		if err != nil {
 			return err
 		}
-		if err := c.ConfigureKey(e.ctx, pos[0], cfg); err != nil {
-			return err
+		if cfg != (api.KeyConfig{}) {
+			if err := c.ConfigureKey(e.ctx, pos[0], cfg); err != nil {
+				return err
+			}
+		}
+		if len(lifecycle) > 0 {
+			if err := keyAction(e.ctx, c, pos[0], "config", lifecycle); err != nil {
+				return err
+			}
 		}
 		e.success(g, "Updated key %s.", pos[0])
 		return nil

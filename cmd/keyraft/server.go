@@ -209,6 +209,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	engine := transit.New(node, logger.Named("transit"))
 	engine.Backends = plugins.manager
 	node.OnSeal(engine.Purge)
+	startLifecycle(ctx, node, engine, logger.Named("lifecycle"))
 	configDevices, err := configAuditDevices(cfg)
 	if err != nil {
 		return err

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A key's whole life from the CLI, against a real dev server: create,
+// use, rotate, disable, enable, compromise, schedule destruction, cancel,
+// destroy; every step shows in the key's history.
+func TestKeyLifecycleCLI(t *testing.T) {
+	t.Setenv(unsafeMinPendingWindowEnv, "1s") // so the destruction completes within the test
+	s := startDevServer(t)
+	fail := func(wantErr string, args ...string) {
+		t.Helper()
+		_, errOut, code := s.kr(t, nil, nil, args...)
+		if code == 0 || !strings.Contains(errOut, wantErr) || !strings.HasPrefix(errOut, "error: ") {
+			t.Fatalf("keyraft %s: exit %d, stderr %q; want an error containing %q", strings.Join(args, " "), code, errOut, wantErr)
+		}
+	}
+	state := func() (string, map[string]any) {
+		t.Helper()
+		var k map[string]any
+		if err := json.Unmarshal(s.ok(t, nil, "keys", "read", "-format=json", "life"), &k); err != nil {
+			t.Fatal(err)
+		}
+		return k["state"].(string), k
+	}
+	s.ok(t, nil, "keys", "create", "-exportable", "life")
+	ct := strings.TrimSpace(string(s.ok(t, []byte("secret"), "encrypt", "life")))
+	s.ok(t, nil, "keys", "rotate", "life")
+	s.ok(t, nil, "keys", "disable", "life")
+	if st, _ := state(); st != "disabled" {
+		t.Fatalf("state %s", st)
+	}
+	fail(`key "life" is disabled: encrypt is not allowed (enable it with: keyraft keys enable life)`, "encrypt", "life")
+	s.ok(t, nil, "keys", "enable", "life")
+	s.ok(t, nil, "keys", "compromise", "-reason=key file found on a build server", "life")
+	if out := string(s.ok(t, []byte(ct), "decrypt", "life")); out != "secret" {
+		t.Fatalf("decrypt with a compromised key: %q", out)
+	}
+	fail("compromised: encrypt", "encrypt", "life")
+	_, errOut, code := s.kr(t, nil, nil, "keys", "destroy", "life")
+	if code == 0 || !strings.Contains(errOut, "hint: allow it first: keyraft keys config -deletion-allowed=true life") {
+		t.Fatalf("destroy without deletion_allowed: %d %q", code, errOut)
+	}
+	fail("pending_window must be between", "keys", "destroy", "-pending-window=800h", "life")
+	s.ok(t, nil, "keys", "config", "-deletion-allowed=true", "life")
+	s.ok(t, nil, "keys", "destroy", "-pending-window=1h", "life")
+	if st, k := state(); st != "pending-destruction" || k["destroy_time"] == nil {
+		t.Fatalf("after destroy: %s %v", st, k["destroy_time"])
+	}
+	s.ok(t, nil, "keys", "cancel-destroy", "life")
+	if st, _ := state(); st != "compromised" {
+		t.Fatalf("after cancel: %s", st)
+	}
+	s.ok(t, nil, "keys", "destroy", "-pending-window=1s", "life")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		st, _ := state()
+		if st == "destroyed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not destroyed 30 s after a 1 s window: %s", st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fail(`key "life" is destroyed`, "encrypt", "life")
+	fail(`key "life" is destroyed`, "keys", "enable", "life")
+	out := string(s.ok(t, nil, "keys", "read", "life"))
+	for _, re := range []string{`(?m)^state\s+destroyed$`, `(?m)^compromised\s+true$`, `(?m)^destroy_time\s+\d{4}-`} {
+		if !regexp.MustCompile(re).MatchString(out) {
+			t.Errorf("keys read: no line matching %s in\n%s", re, out)
+		}
+	}
+	for _, want := range []string{"History",
+		"create v1", "rotate v2", "disable", "enable", "compromise", "key file found on a build server",
+		"schedule-destroy", "cancel-destroy", "destroy "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("keys read: no %q in\n%s", want, out)
+		}
+	}
+}
