@@ -364,3 +364,40 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatalf("the plugin's log should say the PIN is incorrect, without the PIN:\n%s", log.String())
 	}
 }
+
+// TestFailedDecryptLeavesSessionUsable: with one session, items after a
+// failed C_Decrypt (which ends the operation) still decrypt.
+func TestFailedDecryptLeavesSessionUsable(t *testing.T) {
+	h := newHSM(t)
+	cfg := h.config()
+	cfg.MaxSessions = 1
+	b, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	ctx := context.Background()
+	k, _ := b.Generate(ctx, sdk.KeyAES256GCM96)
+	ref := sdk.KeyRef{Handle: k.Handle}
+	enc, err := b.Encrypt(ctx, []sdk.EncryptItem{{Key: ref, Plaintext: []byte("good"), AssocData: []byte("a")}})
+	if err != nil || enc[0].Err != nil {
+		t.Fatal(err, enc[0].Err)
+	}
+	ct := enc[0].Ciphertext
+	bad := bytes.Clone(ct)
+	bad[len(bad)-1] ^= 1
+	dec, err := b.Decrypt(ctx, []sdk.DecryptItem{
+		{Key: ref, Ciphertext: bad, AssocData: []byte("a")},
+		{Key: ref, Ciphertext: ct, AssocData: []byte("a")},
+		{Key: ref, Ciphertext: ct, AssocData: []byte("b")},
+		{Key: ref, Ciphertext: ct, AssocData: []byte("a")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, wantOK := range []bool{false, true, false, true} {
+		if ok := dec[i].Err == nil && string(dec[i].Plaintext) == "good"; ok != wantOK {
+			t.Errorf("item %d: %q, %v; want success %v", i, dec[i].Plaintext, dec[i].Err, wantOK)
+		}
+	}
+}
