@@ -69,3 +69,14 @@ type HeadReader interface {
 	// nil and no error when it is absent.
 	GetHead(key []byte, n int) ([]byte, error)
 }
+
+// Compactor is an optional ability of a Storage: rewriting its files so
+// that no deleted or overwritten value remains in them. Stores that keep
+// freed space with old contents (bbolt, most B-trees and LSM trees) need
+// it for "destroyed means gone": after a key's destruction the node calls
+// Compact, and afterwards no file of the store may hold the key's old
+// records, even encrypted. Reads and writes may wait while it runs; open
+// views stay valid. A Storage without this ability cannot promise that.
+type Compactor interface {
+	Compact() error
+}

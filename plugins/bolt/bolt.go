@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
@@ -18,19 +19,30 @@ var bucket = []byte("records")
 
 // Store implements plugins.Storage on a bbolt file.
 type Store struct {
-	db *bbolt.DB
+	// mu guards db, which Compact replaces: every call holds it shared.
+	mu   sync.RWMutex
+	db   *bbolt.DB
+	path string
 }
 
-var _ plugins.Storage = (*Store)(nil)
+var (
+	_ plugins.Storage   = (*Store)(nil)
+	_ plugins.Compactor = (*Store)(nil)
+)
+
+// options are the bbolt options of every file the store opens.
+func options() *bbolt.Options {
+	// A large initial mmap (address space, not memory) keeps bbolt from
+	// remapping while a snapshot View is open: a remap waits for every
+	// read transaction, which would stall Raft applies behind a snapshot.
+	return &bbolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 1 << 30}
+}
 
 // Open opens (creating if needed) the bbolt file at path. The file is
 // created with mode 0600: it holds only ciphertext values, but its keys
 // name the records.
 func Open(path string) (*Store, error) {
-	// A large initial mmap (address space, not memory) keeps bbolt from
-	// remapping while a snapshot View is open: a remap waits for every
-	// read transaction, which would stall Raft applies behind a snapshot.
-	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second, InitialMmapSize: 1 << 30})
+	db, err := bbolt.Open(path, 0o600, options())
 	if err != nil {
 		return nil, fmt.Errorf("storage: opening %s: %w", path, err)
 	}
@@ -41,11 +53,13 @@ func Open(path string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("storage: preparing %s: %w", path, err)
 	}
-	return &Store{db: db}, nil
+	return &Store{db: db, path: path}, nil
 }
 
 // Get implements plugins.Reader.
 func (s *Store) Get(key []byte) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var out []byte
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bucket).Get(key); v != nil {
@@ -58,6 +72,8 @@ func (s *Store) Get(key []byte) ([]byte, error) {
 
 // GetHead implements plugins.HeadReader.
 func (s *Store) GetHead(key []byte, n int) ([]byte, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	var out []byte
 	err := s.db.View(func(tx *bbolt.Tx) error {
 		if v := tx.Bucket(bucket).Get(key); v != nil {
@@ -75,6 +91,8 @@ func (s *Store) Scan(prefix []byte, fn func(key, value []byte) error) error {
 
 // ScanFrom implements plugins.Reader.
 func (s *Store) ScanFrom(prefix, from []byte, fn func(key, value []byte) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return mapErr(s.db.View(func(tx *bbolt.Tx) error { return scan(tx, prefix, from, fn) }))
 }
 
@@ -95,6 +113,8 @@ func scan(tx *bbolt.Tx, prefix, from []byte, fn func(key, value []byte) error) e
 // Write implements plugins.Storage. The whole batch is one bbolt
 // transaction, fsynced before Write returns.
 func (s *Store) Write(batch []plugins.Mutation) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	return mapErr(s.db.Update(func(tx *bbolt.Tx) error {
 		b := tx.Bucket(bucket)
 		for _, m := range batch {
@@ -135,6 +155,8 @@ func (s *Store) Write(batch []plugins.Mutation) error {
 // View implements plugins.Storage with a read-only bbolt transaction,
 // which sees one consistent version of the file while writers continue.
 func (s *Store) View() (plugins.View, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
 	tx, err := s.db.Begin(false)
 	if err != nil {
 		return nil, mapErr(err)
@@ -143,7 +165,11 @@ func (s *Store) View() (plugins.View, error) {
 }
 
 // Close implements plugins.Storage.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.db.Close()
+}
 
 type view struct{ tx *bbolt.Tx }
 

@@ -1,0 +1,102 @@
+package bolt
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	bbolt "go.etcd.io/bbolt"
+)
+
+// Compact implements plugins.Compactor. bbolt never overwrites a freed
+// page until it reuses it, so a record's old values (ciphertext of key
+// material that was destroyed) stay readable in the file. Compact copies
+// the live records into a fresh file, renames it over the old one and
+// overwrites the old file's contents with zeros, so nothing but the live
+// records remains. Reads and writes wait meanwhile; open views are waited
+// for (bbolt closes a file only when its read transactions end).
+func (s *Store) Compact() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := CompactFile(s.path, s.db, func() error { return s.db.Close() }); err != nil {
+		// The old file is still in place; open it again.
+		if db, oerr := bbolt.Open(s.path, 0o600, options()); oerr == nil {
+			s.db = db
+		}
+		return err
+	}
+	db, err := bbolt.Open(s.path, 0o600, options())
+	if err != nil {
+		// s.db stays the closed file: every call fails with
+		// ErrStorageClosed rather than reading a half-made state.
+		return fmt.Errorf("storage: reopening %s after compaction: %w", s.path, err)
+	}
+	s.db = db
+	return nil
+}
+
+// CompactFile copies the live data of src (open on path) into a fresh file,
+// calls closeSrc, renames the copy over path and overwrites the replaced
+// file with zeros before it goes. If it fails before the rename, path is
+// untouched (closeSrc may have run). The Raft log store uses it too.
+func CompactFile(path string, src *bbolt.DB, closeSrc func() error) error {
+	tmp := path + ".compact"
+	os.Remove(tmp) // a copy left by a crash
+	dst, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: options().Timeout})
+	if err != nil {
+		return fmt.Errorf("storage: compacting %s: %w", path, err)
+	}
+	if err := bbolt.Compact(dst, src, 64<<20); err != nil {
+		dst.Close()
+		os.Remove(tmp)
+		return fmt.Errorf("storage: compacting %s: %w", path, err)
+	}
+	if err := dst.Close(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: compacting %s: %w", path, err)
+	}
+	if err := closeSrc(); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: compacting %s: closing: %w", path, err)
+	}
+	// Keep the old inode open across the rename to zero it afterwards: a
+	// crash before the rename leaves the old file whole, one after it the
+	// new file in place.
+	old, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: compacting %s: %w", path, err)
+	}
+	defer old.Close()
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("storage: compacting %s: %w", path, err)
+	}
+	syncDir(filepath.Dir(path))
+	return zeroFile(old)
+}
+
+// zeroFile overwrites f's contents with zeros and syncs them. The file
+// system may still keep old blocks elsewhere (journals, copy-on-write);
+// this removes what a read of the disk through the file system finds.
+func zeroFile(f *os.File) error {
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	zeros := make([]byte, 1<<20)
+	for off := int64(0); off < st.Size(); off += int64(len(zeros)) {
+		n := min(int64(len(zeros)), st.Size()-off)
+		if _, err := f.WriteAt(zeros[:n], off); err != nil {
+			return fmt.Errorf("storage: overwriting the replaced file: %w", err)
+		}
+	}
+	return f.Sync()
+}
+
+func syncDir(dir string) {
+	if d, err := os.Open(dir); err == nil {
+		d.Sync()
+		d.Close()
+	}
+}
