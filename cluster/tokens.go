@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
 )
 
@@ -392,7 +393,10 @@ func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
 			return revoked, err
 		}
 		if e.Expired(now) {
-			if err := n.revokeHash(ctx, h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
+			ev := &audit.Event{Time: now, Node: n.cfg.NodeID, Operation: "auth/token/expire", Identity: "tidy",
+				Path: "auth/token/tidy", Outcome: audit.Allowed, Status: 200,
+				Details: map[string]string{"accessor": e.Accessor, "expired_at": e.ExpireTime.Format(time.RFC3339)}}
+			if err := n.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
 				return revoked, err
 			}
 			revoked++
@@ -408,4 +412,37 @@ func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return revoked, nil
+}
+
+// TidyLoop runs until ctx ends: every interval, on the leader of an
+// unsealed cluster, it revokes expired tokens (TidyTokens) and ends
+// expired grants and break-glass sessions (TidyGrants). Expiry is
+// enforced at use by every node's clock; the loop only removes what is
+// already refused, so a missed round costs nothing but space.
+func (n *Node) TidyLoop(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-n.closed:
+			return
+		case <-t.C:
+		}
+		if !n.IsLeader() || n.Sealed() || !n.CaughtUp() {
+			continue
+		}
+		now := time.Now().UTC()
+		if k, err := n.TidyTokens(ctx, now); err != nil {
+			n.log.Warn("token tidy incomplete", "error", err)
+		} else if k > 0 {
+			n.log.Info("revoked expired tokens", "count", k)
+		}
+		if k, err := n.TidyGrants(ctx, now); err != nil {
+			n.log.Warn("grant tidy incomplete", "error", err)
+		} else if k > 0 {
+			n.log.Info("ended expired grants", "count", k)
+		}
+	}
 }

@@ -63,6 +63,8 @@ func init() {
 		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
+		policyWriteCmd, policyReadCmd, policyListCmd, policyDeleteCmd,
+		tokenCreateCmd, tokenLookupCmd, tokenRenewCmd, tokenRevokeCmd,
 		pluginRegisterCmd, pluginListCmd, pluginInfoCmd, pluginReloadCmd, pluginDeregisterCmd, pluginServeBuiltinCmd,
 		versionCmd, helpCmd,
 	}
@@ -76,6 +78,8 @@ var groups = map[string]string{
 	"operator raft":          "operator raft commands: list-peers, snapshot",
 	"plugin":                 "plugin commands: register, list, info, reload, deregister, test",
 	"operator raft snapshot": "operator raft snapshot commands: save, restore",
+	"policy":                 "policy commands: write, read, list, delete",
+	"token":                  "token commands: create, lookup, renew, revoke",
 }
 
 // run is the whole program: it runs the command args name and returns the
@@ -199,6 +203,8 @@ func sectionOf(c *command) string {
 		return "Keys"
 	case strings.HasPrefix(c.name, "audit "):
 		return "Audit"
+	case strings.HasPrefix(c.name, "policy "), strings.HasPrefix(c.name, "token "), strings.HasPrefix(c.name, "grant "):
+		return "Access"
 	case c == versionCmd || c == helpCmd:
 		return "Other"
 	}

@@ -244,6 +244,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	}
 
 	go autoRotate(ctx, node, engine, logger.Named("rotate"))
+	go node.TidyLoop(ctx, time.Minute) // expired tokens and grants (cluster/tokens.go)
 	if len(cfg.Storage.RetryJoin) > 0 && !node.IsMember() {
 		var addrs []string
 		for _, r := range cfg.Storage.RetryJoin {

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+// TestIntegrationPolicyAndToken: policies and tokens from the CLI against
+// a real dev server; an encrypt-only token made there cannot decrypt.
+func TestIntegrationPolicyAndToken(t *testing.T) {
+	t.Parallel()
+	s := startDevServer(t)
+	s.ok(t, nil, "keys", "create", "app")
+	src := []byte(`path "transit/encrypt/app" { capabilities = ["update"] }` + "\n")
+	if out := s.ok(t, src, "policy", "write", "enc", "-"); !strings.Contains(string(out), "Uploaded policy: enc") {
+		t.Fatalf("policy write: %q", out)
+	}
+	if out := s.ok(t, nil, "policy", "read", "enc"); string(out) != string(src) {
+		t.Fatalf("policy read: %q", out)
+	}
+	if out := s.ok(t, nil, "policy", "list"); string(out) != "default\nenc\nroot\n" {
+		t.Fatalf("policy list: %q", out)
+	}
+	// A mistake names the line and column, with a hint.
+	_, errOut, code := s.kr(t, nil, []byte("path \"transit/*\" {\n  capabilities = [\"raed\"]\n}\n"), "policy", "write", "bad", "-")
+	if code != 1 {
+		t.Fatalf("bad policy: exit %d", code)
+	}
+	checkErrorLines(t, "bad policy", errOut, "bad:2,", "line and column")
+
+	tok := strings.TrimSpace(string(s.ok(t, nil, "token", "create", "-policy=enc", "-ttl=1h", "-field=token")))
+	if !strings.HasPrefix(tok, "kr.") {
+		t.Fatalf("token create -field=token: %q", tok)
+	}
+	var look struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := json.Unmarshal(s.ok(t, nil, "token", "lookup", "-format=json", tok), &look); err != nil {
+		t.Fatal(err)
+	}
+	if look.Data["ttl"].(float64) < 3500 || len(look.Data["policies"].([]any)) != 2 {
+		t.Fatalf("token lookup: %v", look.Data)
+	}
+	as := map[string]string{"KEYRAFT_TOKEN": tok}
+	ct, errOut, code := s.kr(t, as, []byte("secret"), "encrypt", "app")
+	if code != 0 {
+		t.Fatalf("encrypt with the encrypt-only token: %d %s", code, errOut)
+	}
+	_, errOut, code = s.kr(t, as, []byte(strings.TrimSpace(string(ct))), "decrypt", "app")
+	if code != 1 || !strings.Contains(errOut, "permission denied") {
+		t.Fatalf("decrypt with the encrypt-only token: exit %d, %q", code, errOut)
+	}
+	s.ok(t, nil, "token", "renew", "-increment=30m", tok)
+	s.ok(t, nil, "token", "revoke", tok)
+	if _, _, code := s.kr(t, nil, nil, "token", "lookup", tok); code != 1 {
+		t.Fatalf("lookup after revoke: exit %d", code)
+	}
+	s.ok(t, nil, "policy", "delete", "enc")
+	if _, _, code := s.kr(t, nil, nil, "token", "revoke"); code != 2 {
+		t.Fatalf("revoke without a token: exit %d", code)
+	}
+}
