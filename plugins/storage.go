@@ -80,3 +80,7 @@ type HeadReader interface {
 type Compactor interface {
 	Compact() error
 }
+
+// ErrUnsupported is returned by an optional ability (Compact) that the
+// backend behind a Storage does not have.
+var ErrUnsupported = errors.New("storage: not supported by this backend")

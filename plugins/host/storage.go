@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/keyraft/keyraft/plugins"
 )
@@ -23,7 +24,32 @@ type storage struct {
 var (
 	_ plugins.Storage    = (*storage)(nil)
 	_ plugins.HeadReader = (*storage)(nil)
+	_ plugins.Compactor  = (*storage)(nil)
 )
+
+// compactTimeout bounds a Compact, which copies the whole store.
+const compactTimeout = 30 * time.Minute
+
+// Compact forwards plugins.Compactor to the plugin; a backend without
+// the ability answers plugins.ErrUnsupported. It is not bounded by the
+// per-call timeout (a copy of a large store takes long), only by
+// compactTimeout.
+func (s *storage) Compact() error {
+	if s.closed.Load() {
+		return plugins.ErrStorageClosed
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), compactTimeout)
+	defer cancel()
+	in, err := s.c.acquire(ctx)
+	if err != nil {
+		return &Error{s.c.cfg.Name, "Compact", err}
+	}
+	err = in.storage.Compact(ctx)
+	if errors.Is(err, plugins.ErrUnsupported) {
+		return err
+	}
+	return s.c.classify(context.Background(), errors.Is(ctx.Err(), context.DeadlineExceeded), "Compact", in, err)
+}
 
 func (s *storage) Get(key []byte) ([]byte, error) {
 	if s.closed.Load() {
@@ -171,4 +197,16 @@ func (v *view) Close() error {
 		}
 	})
 	return err
+}
+
+var _ plugins.Compactor = (*durable)(nil)
+
+// Compact forwards to the wrapped storage, retried like a write while the
+// plugin restarts: compacting twice is compacting once.
+func (d *durable) Compact() error {
+	c, ok := d.s.(plugins.Compactor)
+	if !ok {
+		return plugins.ErrUnsupported
+	}
+	return d.retry("Compact", c.Compact)
 }

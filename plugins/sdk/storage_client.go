@@ -6,6 +6,8 @@ import (
 	"io"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/keyraft/keyraft/plugins"
 	pb "github.com/keyraft/keyraft/plugins/proto/pluginv1"
@@ -164,6 +166,17 @@ func (s *StorageClient) Close(ctx context.Context) error {
 	return fromStatus(err)
 }
 
+// Compact asks the backend to rewrite its files without freed contents
+// (plugins.Compactor). It returns plugins.ErrUnsupported when the backend
+// cannot.
+func (s *StorageClient) Compact(ctx context.Context) error {
+	_, err := s.c.Compact(ctx, &pb.CompactRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return plugins.ErrUnsupported
+	}
+	return fromStatus(err)
+}
+
 // Storage returns a plugins.Storage that calls s with ctx (no per-call
 // timeout, no restart: the plugin host adds those).
 func (s *StorageClient) Storage(ctx context.Context) plugins.Storage {
@@ -187,6 +200,7 @@ func (d *directStorage) ScanFrom(prefix, from []byte, fn func(k, v []byte) error
 }
 func (d *directStorage) Write(batch []plugins.Mutation) error { return d.c.Write(d.ctx, batch) }
 func (d *directStorage) Close() error                         { return d.c.Close(d.ctx) }
+func (d *directStorage) Compact() error                       { return d.c.Compact(d.ctx) }
 func (d *directStorage) View() (plugins.View, error) {
 	id, err := d.c.OpenView(d.ctx)
 	if err != nil {

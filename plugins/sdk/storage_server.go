@@ -219,3 +219,23 @@ func (s *StorageServer) closeAll() error {
 	}
 	return s.impl.Close()
 }
+
+// Compact implements the storage contract: it runs the backend's
+// plugins.Compactor, or answers UNIMPLEMENTED when it has none. It holds
+// no lock of the server, so views can be closed while it waits for them.
+func (s *StorageServer) Compact(context.Context, *pb.CompactRequest) (*pb.CompactResponse, error) {
+	s.mu.Lock()
+	closed := s.closed
+	s.mu.Unlock()
+	if closed {
+		return nil, toStatus(plugins.ErrStorageClosed)
+	}
+	c, ok := s.impl.(plugins.Compactor)
+	if !ok {
+		return nil, status.Error(codes.Unimplemented, "storage: backend cannot compact")
+	}
+	if err := c.Compact(); err != nil {
+		return nil, toStatus(err)
+	}
+	return &pb.CompactResponse{}, nil
+}

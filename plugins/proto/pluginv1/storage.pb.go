@@ -736,6 +736,78 @@ func (*CloseResponse) Descriptor() ([]byte, []int) {
 	return file_storage_proto_rawDescGZIP(), []int{13}
 }
 
+type CompactRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactRequest) Reset() {
+	*x = CompactRequest{}
+	mi := &file_storage_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactRequest) ProtoMessage() {}
+
+func (x *CompactRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactRequest.ProtoReflect.Descriptor instead.
+func (*CompactRequest) Descriptor() ([]byte, []int) {
+	return file_storage_proto_rawDescGZIP(), []int{14}
+}
+
+type CompactResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CompactResponse) Reset() {
+	*x = CompactResponse{}
+	mi := &file_storage_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CompactResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CompactResponse) ProtoMessage() {}
+
+func (x *CompactResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_storage_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CompactResponse.ProtoReflect.Descriptor instead.
+func (*CompactResponse) Descriptor() ([]byte, []int) {
+	return file_storage_proto_rawDescGZIP(), []int{15}
+}
+
 var File_storage_proto protoreflect.FileDescriptor
 
 const file_storage_proto_rawDesc = "" +
@@ -773,13 +845,15 @@ const file_storage_proto_rawDesc = "" +
 	"\aview_id\x18\x01 \x01(\x04R\x06viewId\"\x13\n" +
 	"\x11CloseViewResponse\"\x0e\n" +
 	"\fCloseRequest\"\x0f\n" +
-	"\rCloseResponse*\x9f\x01\n" +
+	"\rCloseResponse\"\x10\n" +
+	"\x0eCompactRequest\"\x11\n" +
+	"\x0fCompactResponse*\x9f\x01\n" +
 	"\fMutationKind\x12\x1d\n" +
 	"\x19MUTATION_KIND_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11MUTATION_KIND_PUT\x10\x01\x12\x18\n" +
 	"\x14MUTATION_KIND_DELETE\x10\x02\x12\x1f\n" +
 	"\x1bMUTATION_KIND_DELETE_PREFIX\x10\x03\x12\x1e\n" +
-	"\x1aMUTATION_KIND_DELETE_RANGE\x10\x042\xc1\x04\n" +
+	"\x1aMUTATION_KIND_DELETE_RANGE\x10\x042\x95\x05\n" +
 	"\aStorage\x12F\n" +
 	"\x03Get\x12\x1e.keyraft.plugins.v1.GetRequest\x1a\x1f.keyraft.plugins.v1.GetResponse\x12K\n" +
 	"\x04Scan\x12\x1f.keyraft.plugins.v1.ScanRequest\x1a .keyraft.plugins.v1.ScanResponse0\x01\x12L\n" +
@@ -787,7 +861,8 @@ const file_storage_proto_rawDesc = "" +
 	"\vWriteStream\x12 .keyraft.plugins.v1.WriteRequest\x1a!.keyraft.plugins.v1.WriteResponse(\x01\x12U\n" +
 	"\bOpenView\x12#.keyraft.plugins.v1.OpenViewRequest\x1a$.keyraft.plugins.v1.OpenViewResponse\x12X\n" +
 	"\tCloseView\x12$.keyraft.plugins.v1.CloseViewRequest\x1a%.keyraft.plugins.v1.CloseViewResponse\x12L\n" +
-	"\x05Close\x12 .keyraft.plugins.v1.CloseRequest\x1a!.keyraft.plugins.v1.CloseResponseB<Z:github.com/keyraft/keyraft/plugins/proto/pluginv1;pluginv1b\x06proto3"
+	"\x05Close\x12 .keyraft.plugins.v1.CloseRequest\x1a!.keyraft.plugins.v1.CloseResponse\x12R\n" +
+	"\aCompact\x12\".keyraft.plugins.v1.CompactRequest\x1a#.keyraft.plugins.v1.CompactResponseB<Z:github.com/keyraft/keyraft/plugins/proto/pluginv1;pluginv1b\x06proto3"
 
 var (
 	file_storage_proto_rawDescOnce sync.Once
@@ -802,7 +877,7 @@ func file_storage_proto_rawDescGZIP() []byte {
 }
 
 var file_storage_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
+var file_storage_proto_msgTypes = make([]protoimpl.MessageInfo, 16)
 var file_storage_proto_goTypes = []any{
 	(MutationKind)(0),         // 0: keyraft.plugins.v1.MutationKind
 	(*GetRequest)(nil),        // 1: keyraft.plugins.v1.GetRequest
@@ -819,6 +894,8 @@ var file_storage_proto_goTypes = []any{
 	(*CloseViewResponse)(nil), // 12: keyraft.plugins.v1.CloseViewResponse
 	(*CloseRequest)(nil),      // 13: keyraft.plugins.v1.CloseRequest
 	(*CloseResponse)(nil),     // 14: keyraft.plugins.v1.CloseResponse
+	(*CompactRequest)(nil),    // 15: keyraft.plugins.v1.CompactRequest
+	(*CompactResponse)(nil),   // 16: keyraft.plugins.v1.CompactResponse
 }
 var file_storage_proto_depIdxs = []int32{
 	4,  // 0: keyraft.plugins.v1.ScanResponse.pairs:type_name -> keyraft.plugins.v1.KeyValue
@@ -831,15 +908,17 @@ var file_storage_proto_depIdxs = []int32{
 	9,  // 7: keyraft.plugins.v1.Storage.OpenView:input_type -> keyraft.plugins.v1.OpenViewRequest
 	11, // 8: keyraft.plugins.v1.Storage.CloseView:input_type -> keyraft.plugins.v1.CloseViewRequest
 	13, // 9: keyraft.plugins.v1.Storage.Close:input_type -> keyraft.plugins.v1.CloseRequest
-	2,  // 10: keyraft.plugins.v1.Storage.Get:output_type -> keyraft.plugins.v1.GetResponse
-	5,  // 11: keyraft.plugins.v1.Storage.Scan:output_type -> keyraft.plugins.v1.ScanResponse
-	8,  // 12: keyraft.plugins.v1.Storage.Write:output_type -> keyraft.plugins.v1.WriteResponse
-	8,  // 13: keyraft.plugins.v1.Storage.WriteStream:output_type -> keyraft.plugins.v1.WriteResponse
-	10, // 14: keyraft.plugins.v1.Storage.OpenView:output_type -> keyraft.plugins.v1.OpenViewResponse
-	12, // 15: keyraft.plugins.v1.Storage.CloseView:output_type -> keyraft.plugins.v1.CloseViewResponse
-	14, // 16: keyraft.plugins.v1.Storage.Close:output_type -> keyraft.plugins.v1.CloseResponse
-	10, // [10:17] is the sub-list for method output_type
-	3,  // [3:10] is the sub-list for method input_type
+	15, // 10: keyraft.plugins.v1.Storage.Compact:input_type -> keyraft.plugins.v1.CompactRequest
+	2,  // 11: keyraft.plugins.v1.Storage.Get:output_type -> keyraft.plugins.v1.GetResponse
+	5,  // 12: keyraft.plugins.v1.Storage.Scan:output_type -> keyraft.plugins.v1.ScanResponse
+	8,  // 13: keyraft.plugins.v1.Storage.Write:output_type -> keyraft.plugins.v1.WriteResponse
+	8,  // 14: keyraft.plugins.v1.Storage.WriteStream:output_type -> keyraft.plugins.v1.WriteResponse
+	10, // 15: keyraft.plugins.v1.Storage.OpenView:output_type -> keyraft.plugins.v1.OpenViewResponse
+	12, // 16: keyraft.plugins.v1.Storage.CloseView:output_type -> keyraft.plugins.v1.CloseViewResponse
+	14, // 17: keyraft.plugins.v1.Storage.Close:output_type -> keyraft.plugins.v1.CloseResponse
+	16, // 18: keyraft.plugins.v1.Storage.Compact:output_type -> keyraft.plugins.v1.CompactResponse
+	11, // [11:19] is the sub-list for method output_type
+	3,  // [3:11] is the sub-list for method input_type
 	3,  // [3:3] is the sub-list for extension type_name
 	3,  // [3:3] is the sub-list for extension extendee
 	0,  // [0:3] is the sub-list for field type_name
@@ -857,7 +936,7 @@ func file_storage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_storage_proto_rawDesc), len(file_storage_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   14,
+			NumMessages:   16,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

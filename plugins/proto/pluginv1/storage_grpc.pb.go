@@ -35,6 +35,7 @@ const (
 	Storage_OpenView_FullMethodName    = "/keyraft.plugins.v1.Storage/OpenView"
 	Storage_CloseView_FullMethodName   = "/keyraft.plugins.v1.Storage/CloseView"
 	Storage_Close_FullMethodName       = "/keyraft.plugins.v1.Storage/Close"
+	Storage_Compact_FullMethodName     = "/keyraft.plugins.v1.Storage/Compact"
 )
 
 // StorageClient is the client API for Storage service.
@@ -59,6 +60,12 @@ type StorageClient interface {
 	// Close closes the store; later calls fail with FAILED_PRECONDITION
 	// "storage: closed".
 	Close(ctx context.Context, in *CloseRequest, opts ...grpc.CallOption) (*CloseResponse, error)
+	// Compact rewrites the store's files so that no deleted or overwritten
+	// value remains in them (plugins.Compactor): the node calls it after a
+	// key's destruction. Calls wait while it runs; open views stay valid
+	// (the backend may wait for them to close). A backend without the
+	// ability answers UNIMPLEMENTED.
+	Compact(ctx context.Context, in *CompactRequest, opts ...grpc.CallOption) (*CompactResponse, error)
 }
 
 type storageClient struct {
@@ -151,6 +158,16 @@ func (c *storageClient) Close(ctx context.Context, in *CloseRequest, opts ...grp
 	return out, nil
 }
 
+func (c *storageClient) Compact(ctx context.Context, in *CompactRequest, opts ...grpc.CallOption) (*CompactResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CompactResponse)
+	err := c.cc.Invoke(ctx, Storage_Compact_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // StorageServer is the server API for Storage service.
 // All implementations must embed UnimplementedStorageServer
 // for forward compatibility.
@@ -173,6 +190,12 @@ type StorageServer interface {
 	// Close closes the store; later calls fail with FAILED_PRECONDITION
 	// "storage: closed".
 	Close(context.Context, *CloseRequest) (*CloseResponse, error)
+	// Compact rewrites the store's files so that no deleted or overwritten
+	// value remains in them (plugins.Compactor): the node calls it after a
+	// key's destruction. Calls wait while it runs; open views stay valid
+	// (the backend may wait for them to close). A backend without the
+	// ability answers UNIMPLEMENTED.
+	Compact(context.Context, *CompactRequest) (*CompactResponse, error)
 	mustEmbedUnimplementedStorageServer()
 }
 
@@ -203,6 +226,9 @@ func (UnimplementedStorageServer) CloseView(context.Context, *CloseViewRequest) 
 }
 func (UnimplementedStorageServer) Close(context.Context, *CloseRequest) (*CloseResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Close not implemented")
+}
+func (UnimplementedStorageServer) Compact(context.Context, *CompactRequest) (*CompactResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Compact not implemented")
 }
 func (UnimplementedStorageServer) mustEmbedUnimplementedStorageServer() {}
 func (UnimplementedStorageServer) testEmbeddedByValue()                 {}
@@ -333,6 +359,24 @@ func _Storage_Close_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Storage_Compact_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CompactRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(StorageServer).Compact(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Storage_Compact_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(StorageServer).Compact(ctx, req.(*CompactRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Storage_ServiceDesc is the grpc.ServiceDesc for Storage service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -359,6 +403,10 @@ var Storage_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Close",
 			Handler:    _Storage_Close_Handler,
+		},
+		{
+			MethodName: "Compact",
+			Handler:    _Storage_Compact_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
