@@ -6,6 +6,7 @@ test:
 
 build:
 	go build -o bin/ ./cmd/...
+	go build -o bin/keyraft-plugin-chacha ./plugins/examples/chacha
 
 dev:
 	go run ./cmd/keyraft server -dev
