@@ -9,6 +9,7 @@ import (
 	"net/http"
 
 	"github.com/keyraft/keyraft/keys"
+	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/plugins/sdk"
 )
 
@@ -156,6 +157,9 @@ func backendError(name string, err error) error {
 	var te *Error
 	if errors.As(err, &te) {
 		return err
+	}
+	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoPluginDirectory) {
+		return badRequest("crypto backend %q: %v; see 'keyraft plugin list'", name, err)
 	}
 	return &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("crypto backend %q: %v", name, err)}
 }
@@ -334,13 +338,16 @@ func (e *Engine) backendDecrypt(ctx context.Context, l *loaded, items []*Fields)
 }
 
 // runOutcomes answers with prepared per-item outcomes, in run's format.
-func (e *Engine) runOutcomes(in *Fields, items []*Fields, out []itemOutcome) (*Response, error) {
-	byItem := make(map[*Fields]itemOutcome, len(items))
-	for i, item := range items {
-		byItem[item] = out[i]
-	}
-	return e.run(in, func(item *Fields) (map[string]any, error) {
-		o := byItem[item]
+// run calls its function once per item, in order (Batch decodes the
+// items anew, so they are matched by position, not by pointer).
+func (e *Engine) runOutcomes(in *Fields, out []itemOutcome) (*Response, error) {
+	i := 0
+	return e.run(in, func(*Fields) (map[string]any, error) {
+		if i >= len(out) {
+			return nil, errors.New("transit: more items than outcomes")
+		}
+		o := out[i]
+		i++
 		return o.data, o.err
 	})
 }
@@ -360,7 +367,7 @@ func (e *Engine) encryptBackend(ctx context.Context, l *loaded, in *Fields) (*Re
 	if err != nil {
 		return nil, err
 	}
-	return e.runOutcomes(in, items, out)
+	return e.runOutcomes(in, out)
 }
 
 // decryptBackend is Decrypt for a key on a backend.
@@ -382,7 +389,7 @@ func (e *Engine) decryptBackend(ctx context.Context, l *loaded, in *Fields) (*Re
 		out[i].data = map[string]any{"plaintext": base64.StdEncoding.EncodeToString(pts[i])}
 		clear(pts[i])
 	}
-	return e.runOutcomes(in, items, out)
+	return e.runOutcomes(in, out)
 }
 
 // rewrapBackend is Rewrap for a key on a backend: two backend calls, the
@@ -405,7 +412,7 @@ func (e *Engine) rewrapBackend(ctx context.Context, l *loaded, in *Fields) (*Res
 	if err != nil {
 		return nil, err
 	}
-	return e.runOutcomes(in, items, out)
+	return e.runOutcomes(in, out)
 }
 
 // refuseOnBackend is the answer for operations a backend key does not

@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -39,6 +40,9 @@ type harnessOpts struct {
 	maxRequestSize int64 // 0: the default
 	discardAudit   bool  // count events instead of keeping them (benchmarks)
 	raftAudit      bool  // record through the node's replicated audit log
+	// plugins runs crypto backends as real plugin processes: the soft
+	// plugin (built by the test) as the default backend.
+	plugins bool
 }
 
 // memAudit records events in memory so tests can see what was recorded.
@@ -98,6 +102,7 @@ func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool)
 
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
+	h0 := &harness{}
 	cfg := cluster.DefaultConfig()
 	cfg.NodeID = "n1"
 	cfg.DataDir = t.TempDir()
@@ -105,18 +110,24 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	cfg.HeartbeatTimeout = 100 * time.Millisecond
 	cfg.ElectionTimeout = 100 * time.Millisecond
 	cfg.LeaderLeaseTimeout = 100 * time.Millisecond
+	var plugins *catalog.Manager
+	if o.plugins {
+		cfg.BuiltinPlugins, plugins = softPlugin(t, func() *cluster.Node { return h0.node })
+	}
 	node, err := cluster.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { node.Shutdown() })
+	h0.node = node
 	bctx, bcancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer bcancel()
 	if err := node.Bootstrap(bctx); err != nil {
 		t.Fatal(err)
 	}
 
-	h := &harness{t: t, node: node, audit: &memAudit{discard: o.discardAudit}}
+	h := h0
+	h.t, h.audit = t, &memAudit{discard: o.discardAudit}
 	if !o.noInit {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 		defer cancel()
@@ -128,13 +139,16 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 		h.unsealKey = res.Keys[0]
 	}
 	h.engine = transit.New(node, nil)
+	if plugins != nil {
+		h.engine.Backends = plugins
+	}
 	node.OnSeal(h.engine.Purge)
 	var rec audit.Recorder = h.audit
 	if o.raftAudit {
 		rec = node.AuditLog()
 	}
 	h.api, err = NewAPI(Config{
-		Node: node, Transit: h.engine, Audit: rec,
+		Node: node, Transit: h.engine, Audit: rec, Plugins: plugins,
 		APIAddr: "http://127.0.0.1:8200", MaxRequestSize: o.maxRequestSize,
 	})
 	if err != nil {

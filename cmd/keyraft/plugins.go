@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 
@@ -27,6 +28,30 @@ type nodePlugins struct {
 }
 
 func (p *nodePlugins) Close() { p.manager.Close() }
+
+// warmUp starts the default crypto backend as soon as the node can read
+// the catalog (it is unsealed and caught up), so that the first request
+// does not wait for a process start.
+func (p *nodePlugins) warmUp(ctx context.Context, node *cluster.Node) {
+	def := p.manager.DefaultBackend()
+	if def == "" || def == "builtin" {
+		return
+	}
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if !node.Sealed() {
+			if _, err := p.manager.Crypto(ctx, def); err == nil {
+				return
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
 
 // setUpPlugins resolves the built-in plugins, makes the crypto backend
 // manager and tells nc how to open the state store: through the storage

@@ -167,7 +167,13 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 		if err != nil {
 			return fmt.Errorf("loading TLS certificate for %s: %v", l.Address, err)
 		}
-		ln = tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12})
+		tc := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		if !l.TLSDisableClientCerts {
+			// Asked, never required: cert auth login verifies the chain
+			// against its roles' CAs, as Vault's listener does.
+			tc.ClientAuth = tls.RequestClientCert
+		}
+		ln = tls.NewListener(ln, tc)
 	}
 
 	nc := cluster.DefaultConfig()
@@ -245,6 +251,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 
 	go autoRotate(ctx, node, engine, logger.Named("rotate"))
 	go node.TidyLoop(ctx, time.Minute) // expired tokens and grants (cluster/tokens.go)
+	go plugins.warmUp(ctx, node)
 	if len(cfg.Storage.RetryJoin) > 0 && !node.IsMember() {
 		var addrs []string
 		for _, r := range cfg.Storage.RetryJoin {
