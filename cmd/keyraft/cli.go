@@ -65,7 +65,7 @@ func init() {
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
 		policyWriteCmd, policyReadCmd, policyListCmd, policyDeleteCmd,
 		tokenCreateCmd, tokenLookupCmd, tokenRenewCmd, tokenRevokeCmd,
-		pluginRegisterCmd, pluginListCmd, pluginInfoCmd, pluginReloadCmd, pluginDeregisterCmd, pluginServeBuiltinCmd,
+		pluginRegisterCmd, pluginListCmd, pluginInfoCmd, pluginReloadCmd, pluginDeregisterCmd, pluginTestCmd, pluginServeBuiltinCmd,
 		versionCmd, helpCmd,
 	}
 }

@@ -4,12 +4,15 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/plugins/catalog"
+	"github.com/keyraft/keyraft/plugins/conformance"
+	"github.com/keyraft/keyraft/plugins/pkcs11"
 	"github.com/keyraft/keyraft/plugins/sdk"
 	"github.com/keyraft/keyraft/plugins/soft"
 )
@@ -243,6 +246,41 @@ var pluginDeregisterCmd = &command{
 	},
 }
 
+var pluginTestCmd = &command{
+	name:    "plugin test",
+	args:    "FILE [PLUGIN ARGS]",
+	summary: "run the conformance suite against a plugin binary",
+	help: `
+Start the plugin binary FILE as a node would (checksum pinned, mutual TLS)
+and run every check of the storage or crypto contract against it, then
+kill it once with SIGKILL and check what must survive. Prints PASS, FAIL
+or SKIP per check and exits non-zero when a check fails. Arguments after
+FILE are passed to the plugin; for a storage plugin, {{dir}} in them is
+replaced by a fresh directory per check. Needs no server.
+
+  keyraft plugin test -type=crypto ./keyraft-plugin-chacha
+  KEYRAFT_HSM_PIN=1234 keyraft plugin test -type=crypto ./keyraft-plugin-pkcs11 -lib /usr/lib/softhsm/libsofthsm2.so -token-label kms`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, _ := e.flags(cmd)
+		typ := fs.String("type", "", "plugin type: storage or crypto (required)")
+		pos, err := e.positional(cmd, fs, args, 1, 1<<20)
+		if err != nil {
+			return err
+		}
+		if err := checkPluginType(cmd, *typ); err != nil {
+			return err
+		}
+		failed, err := conformance.RunBinary(e.ctx, *typ, pos[0], pos[1:], e.stdout)
+		if err != nil {
+			return &hintError{err: err, hint: "FILE is the plugin binary, built with plugins/sdk"}
+		}
+		if failed > 0 {
+			return &hintError{err: fmt.Errorf("%d conformance checks failed", failed), hint: "see the FAIL lines above; docs/plugins.md explains each contract rule"}
+		}
+		return nil
+	},
+}
+
 // pluginServeBuiltinCmd is how a node runs a built-in plugin when no
 // keyraft-plugin-<name> binary is installed: it starts its own binary
 // with these arguments (see plugins/catalog.ResolveBuiltins).
@@ -295,6 +333,8 @@ func serveBuiltin(name string, args []string) error {
 	case "soft":
 		sdk.ServeCrypto(soft.New())
 		return nil
+	case "pkcs11":
+		return pkcs11.Serve(args, os.Getenv)
 	}
 	return fmt.Errorf("unknown built-in plugin %q", name)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/keyraft/keyraft/plugins"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/plugins/host"
+	"github.com/keyraft/keyraft/plugins/pkcs11"
 	"github.com/keyraft/keyraft/plugins/sdk"
 	"github.com/keyraft/keyraft/plugins/soft"
 )
@@ -61,7 +62,7 @@ func setUpPlugins(ctx context.Context, cfg *config.Config, nc *cluster.Config, l
 	if err != nil {
 		return nil, fmt.Errorf("finding the keyraft binary for its built-in plugins: %v", err)
 	}
-	builtins, err := catalog.ResolveBuiltins(cfg.PluginDirectory, self, nil, nil)
+	builtins, err := catalog.ResolveBuiltins(cfg.PluginDirectory, self, nil, map[string][]string{"pkcs11": pkcs11PluginEnv(cfg, os.Getenv)})
 	if err != nil {
 		return nil, err
 	}
@@ -131,4 +132,33 @@ func storagePluginEntry(cfg *config.Config, builtins []catalog.Entry) (catalog.E
 		return catalog.Entry{}, fmt.Errorf(`storage "raft" plugin: %v`, err)
 	}
 	return e, nil
+}
+
+// pkcs11PluginEnv is the environment of the built-in pkcs11 crypto
+// plugin: the node's own KEYRAFT_HSM_* settings when it has any, else the
+// token of its pkcs11 seal (one HSM for both is the common set-up). The
+// plugin removes the PIN from its environment once read.
+func pkcs11PluginEnv(cfg *config.Config, getenv func(string) string) []string {
+	var env []string
+	for _, k := range []string{pkcs11.EnvLib, pkcs11.EnvTokenLabel, pkcs11.EnvSlot, pkcs11.EnvPIN, pkcs11.EnvPINFile} {
+		if v := getenv(k); v != "" {
+			env = append(env, k+"="+v)
+		}
+	}
+	if len(env) > 0 || cfg.Seal.PKCS11 == nil {
+		return env
+	}
+	s := cfg.Seal.PKCS11
+	env = append(env, pkcs11.EnvLib+"="+s.Lib)
+	if s.TokenLabel != "" {
+		env = append(env, pkcs11.EnvTokenLabel+"="+s.TokenLabel)
+	} else if s.Slot != nil {
+		env = append(env, fmt.Sprintf("%s=%d", pkcs11.EnvSlot, *s.Slot))
+	}
+	if s.PINFile != "" {
+		env = append(env, pkcs11.EnvPINFile+"="+s.PINFile)
+	} else if pin, err := s.ResolvePIN(getenv, nil); err == nil && pin != "" {
+		env = append(env, pkcs11.EnvPIN+"="+pin)
+	}
+	return env
 }
