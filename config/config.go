@@ -157,6 +157,10 @@ type Listener struct {
 	TLSDisable     bool
 	TLSCertFile    string // PEM; required unless TLSDisable
 	TLSKeyFile     string // PEM; required unless TLSDisable
+	// TLSDisableClientCerts stops the listener from asking clients for a
+	// certificate (Vault's tls_disable_client_certs); by default it asks,
+	// and cert auth checks what it gets against its roles' CAs.
+	TLSDisableClientCerts bool
 	// MaxRequestSize limits request bodies, in bytes. 0 means
 	// DefaultMaxRequestSize; negative is an error.
 	MaxRequestSize int64

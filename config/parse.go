@@ -236,12 +236,13 @@ func (p *parser) listener(b *hclsyntax.Block, c *Config) error {
 	err = p.decode(b.Body, schema{
 		where: fmt.Sprintf(" in listener %q", typ),
 		attrs: map[string]func(*hclsyntax.Attribute) error{
-			"address":          p.str(&l.Address, field+".address"),
-			"cluster_address":  p.str(&l.ClusterAddress, field+".cluster_address"),
-			"tls_disable":      p.boolean(&l.TLSDisable, field+".tls_disable"),
-			"tls_cert_file":    p.str(&l.TLSCertFile, field+".tls_cert_file"),
-			"tls_key_file":     p.str(&l.TLSKeyFile, field+".tls_key_file"),
-			"max_request_size": p.size(&l.MaxRequestSize, field+".max_request_size", "bytes"),
+			"address":                  p.str(&l.Address, field+".address"),
+			"cluster_address":          p.str(&l.ClusterAddress, field+".cluster_address"),
+			"tls_disable":              p.boolean(&l.TLSDisable, field+".tls_disable"),
+			"tls_cert_file":            p.str(&l.TLSCertFile, field+".tls_cert_file"),
+			"tls_key_file":             p.str(&l.TLSKeyFile, field+".tls_key_file"),
+			"tls_disable_client_certs": p.boolean(&l.TLSDisableClientCerts, field+".tls_disable_client_certs"),
+			"max_request_size":         p.size(&l.MaxRequestSize, field+".max_request_size", "bytes"),
 		},
 	})
 	c.Listeners = append(c.Listeners, l)

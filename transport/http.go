@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"crypto/rand"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -104,6 +105,9 @@ type request struct {
 	ev     *audit.Event
 	// hmac computes an audit HMAC; ok is false while sealed.
 	hmac func(value []byte) (string, bool)
+	// peerCerts is the client certificate chain of a TLS connection
+	// (leaf first), for cert auth login; nil without one.
+	peerCerts []*x509.Certificate
 }
 
 // reply is what a handler produces; the pipeline records it, then sends it.
@@ -234,6 +238,9 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		token:  tokenFrom(r),
 		ev:     ev,
 		hmac:   a.cfg.Node.AuditHMAC,
+	}
+	if r.TLS != nil {
+		req.peerCerts = r.TLS.PeerCertificates
 	}
 	if req.token != "" {
 		if h, ok := a.cfg.Node.AuditHMAC([]byte(req.token)); ok {

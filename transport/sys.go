@@ -392,6 +392,9 @@ func (a *API) routeAuth(req *request, p []string) reply {
 	if r, ok := a.routeAuthToken(req, p); ok { // transport/auth_token.go
 		return r
 	}
+	if r, ok := a.routeAuthCert(req, p); ok { // transport/auth_cert.go
+		return r
+	}
 	path := strings.Join(p, "/")
 	if path != "token/lookup-self" {
 		return errReply(http.StatusNotFound, "unsupported path")

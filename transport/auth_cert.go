@@ -1,0 +1,165 @@
+package transport
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/transit"
+)
+
+// routeAuthCert serves Vault's cert auth method: auth/cert/certs/:name
+// (roles: GET, PUT/POST, DELETE; LIST auth/cert/certs) and
+// auth/cert/login, which needs no token: the client certificate presented
+// on the TLS connection is the credential. ok is false for other paths.
+func (a *API) routeAuthCert(req *request, p []string) (reply, bool) {
+	if len(p) < 2 || p[0] != "cert" {
+		return reply{}, false
+	}
+	switch {
+	case len(p) == 2 && p[1] == "login":
+		if req.method != http.MethodPost {
+			return unsupportedOp(), true
+		}
+		return a.certLogin(req), true
+	case p[1] == "certs" && len(p) <= 3:
+	default:
+		return errReply(http.StatusNotFound, "unsupported path"), true
+	}
+	if _, r := a.authenticate(req); r != nil {
+		return *r, true
+	}
+	n := a.cfg.Node
+	if len(p) == 2 {
+		if req.method != "LIST" {
+			return unsupportedOp(), true
+		}
+		names, err := n.ListCertRoles()
+		if err != nil {
+			return a.errorReply(err), true
+		}
+		if len(names) == 0 {
+			return errReply(http.StatusNotFound, ""), true
+		}
+		return reply{data: map[string]any{"keys": names}}, true
+	}
+	name := p[2]
+	switch req.method {
+	case http.MethodGet:
+		r, err := n.ReadCertRole(name)
+		if errors.Is(err, cluster.ErrCertRoleNotFound) {
+			return errReply(http.StatusNotFound, "no certificate role named "+quoteName(name)), true
+		}
+		if err != nil {
+			return a.errorReply(err), true
+		}
+		return reply{data: map[string]any{
+			"certificate": r.Certificate, "allowed_common_names": r.AllowedCommonNames,
+			"allowed_dns_sans": r.AllowedDNSSANs, "token_policies": r.Policies,
+			"token_ttl": int64(r.TTL / time.Second), "display_name": r.DisplayName,
+		}}, true
+	case http.MethodPost:
+		role, bad := parseCertRole(name, req.body)
+		if bad != "" {
+			return errReply(http.StatusBadRequest, bad), true
+		}
+		req.ev.Status = http.StatusNoContent
+		err := n.PutCertRole(req.ctx, *role)
+		if errors.Is(err, cluster.ErrInvalidRequest) {
+			return errReply(http.StatusBadRequest, trimPkg(err)), true
+		}
+		if err != nil {
+			return a.errorReply(err), true
+		}
+		return reply{status: http.StatusNoContent}, true
+	case http.MethodDelete:
+		req.ev.Status = http.StatusNoContent
+		if err := n.DeleteCertRole(req.ctx, name); err != nil {
+			return a.errorReply(err), true
+		}
+		return reply{status: http.StatusNoContent}, true
+	}
+	return unsupportedOp(), true
+}
+
+// parseCertRole decodes a role body (Vault's field names; policies and
+// ttl as the older aliases of token_policies and token_ttl).
+func parseCertRole(name string, body []byte) (*cluster.CertRole, string) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, "failed to parse JSON input: the body must be a JSON object"
+	}
+	f, err := transit.ParseFields(body)
+	if err != nil {
+		return nil, err.Error()
+	}
+	r := &cluster.CertRole{Name: name}
+	if r.Certificate, err = f.String("certificate", ""); err != nil {
+		return nil, err.Error()
+	}
+	if r.DisplayName, err = f.String("display_name", ""); err != nil {
+		return nil, err.Error()
+	}
+	lists := []struct {
+		names []string
+		into  *[]string
+	}{
+		{[]string{"allowed_common_names"}, &r.AllowedCommonNames},
+		{[]string{"allowed_dns_sans"}, &r.AllowedDNSSANs},
+		{[]string{"token_policies", "policies"}, &r.Policies},
+	}
+	for _, l := range lists {
+		for _, n := range l.names {
+			v, ok, err := stringList(raw, n, maxTokenPolicies)
+			if err != nil {
+				return nil, err.Error()
+			}
+			if ok {
+				*l.into = v
+				break
+			}
+		}
+	}
+	for _, n := range []string{"token_ttl", "ttl"} {
+		d, set, err := f.Duration(n)
+		if err != nil {
+			return nil, err.Error()
+		}
+		if set {
+			r.TTL = d
+			break
+		}
+	}
+	return r, ""
+}
+
+// certLogin answers auth/cert/login with a token whose policies come from
+// the role that accepts the connection's client certificate.
+func (a *API) certLogin(req *request) reply {
+	if a.cfg.Node.Sealed() {
+		return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
+	}
+	var body struct {
+		Name string `json:"name"`
+	}
+	if len(req.body) > 0 {
+		if err := json.Unmarshal(req.body, &body); err != nil {
+			return errReply(http.StatusBadRequest, "failed to parse JSON input: the body must be a JSON object")
+		}
+	}
+	if len(req.peerCerts) == 0 {
+		return errReply(http.StatusBadRequest, "no client certificate was presented on the TLS connection")
+	}
+	req.ev.Identity = "cert:" + req.peerCerts[0].Subject.CommonName
+	tok, e, role, err := a.cfg.Node.CertLogin(req.ctx, req.peerCerts, body.Name, a.now())
+	switch {
+	case errors.Is(err, cluster.ErrCertNoMatch), errors.Is(err, cluster.ErrCertRoleNotFound):
+		return errReply(http.StatusForbidden, "permission denied: no certificate role accepts this client certificate")
+	case err != nil:
+		return a.errorReply(err)
+	}
+	req.ev.Details = map[string]string{"cert_role": role.Name, "common_name": req.peerCerts[0].Subject.CommonName}
+	return authReply(req, e, tok, a.now(), nil)
+}
