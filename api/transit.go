@@ -21,6 +21,9 @@ type KeyOptions struct {
 	AllowPlaintextBackup bool
 	AutoRotatePeriod     time.Duration // whole seconds; 0 = no automatic rotation
 	KeySize              int           // for hmac keys; 0 = the server's default
+	// Backend names the crypto backend that holds the key ("soft",
+	// "pkcs11", a registered plugin, "builtin"); "" = the server's default.
+	Backend string
 }
 
 // KeyConfig changes a key's settings (transit/keys/:name/config). Only the
@@ -157,6 +160,9 @@ func (c *Client) CreateKey(ctx context.Context, name string, o KeyOptions) error
 	}
 	if o.AutoRotatePeriod != 0 {
 		body["auto_rotate_period"] = seconds(o.AutoRotatePeriod)
+	}
+	if o.Backend != "" {
+		body["backend"] = o.Backend
 	}
 	if o.KeySize != 0 {
 		body["key_size"] = o.KeySize

@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -24,11 +25,14 @@ type e2eCluster struct {
 	shares []string
 	root   string
 	faults *faultNet // nil unless the cluster runs behind fault proxies
+	opts   clusterOpts
 }
 
 type clusterOpts struct {
 	size    int
 	proxies bool // put a fault proxy in front of each cluster port
+	// pluginDirs gives every node a plugin_directory (node.pluginDir).
+	pluginDirs bool
 }
 
 const autopilotHCL = `
@@ -39,7 +43,7 @@ const autopilotHCL = `
 
 func startCluster(t *testing.T, o clusterOpts) *e2eCluster {
 	t.Helper()
-	c := &e2eCluster{t: t}
+	c := &e2eCluster{t: t, opts: o}
 	if o.proxies {
 		c.faults = newFaultNet()
 	}
@@ -65,6 +69,13 @@ func startCluster(t *testing.T, o clusterOpts) *e2eCluster {
 func (c *e2eCluster) newNode(id string, i int, storage string) *node {
 	n := newConfigNodeWith(c.t, storage)
 	n.nodeID = id
+	if c.opts.pluginDirs {
+		n.pluginDir = filepath.Join(n.dir, "plugins")
+		if err := os.MkdirAll(n.pluginDir, 0o755); err != nil {
+			c.t.Fatal(err)
+		}
+		n.topHCL += fmt.Sprintf("plugin_directory = %q\n", n.pluginDir)
+	}
 	if c.faults != nil {
 		n.bindIP = fmt.Sprintf("127.0.0.%d", 10+i)
 		p := c.faults.proxy(c.t, n.bindIP, fmt.Sprintf("%s:%d", n.bindIP, n.clusterPort))

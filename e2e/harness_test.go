@@ -157,6 +157,7 @@ type node struct {
 	env              []string // more environment, e.g. SOFTHSM2_CONF
 	noWait           bool     // launch returns once the process runs
 	devCluster       int      // with dev: run -dev-cluster N instead of -dev
+	pluginDir        string   // plugin_directory, when the node has one
 
 	apiPort, clusterPort int
 	addr                 string // http://127.0.0.1:PORT once known

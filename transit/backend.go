@@ -43,8 +43,13 @@ var backendTypes = map[keys.Type]struct {
 	name string
 	ops  []sdk.Operation
 }{
-	keys.AES256GCM96: {sdk.KeyAES256GCM96, []sdk.Operation{sdk.OpEncrypt, sdk.OpDecrypt}},
+	keys.AES256GCM96:       {sdk.KeyAES256GCM96, aeadOps},
+	keys.AES128GCM96:       {string(keys.AES128GCM96), aeadOps},
+	keys.ChaCha20Poly1305:  {string(keys.ChaCha20Poly1305), aeadOps},
+	keys.XChaCha20Poly1305: {string(keys.XChaCha20Poly1305), aeadOps},
 }
+
+var aeadOps = []sdk.Operation{sdk.OpEncrypt, sdk.OpDecrypt}
 
 // BackendKey is one version's key on a backend.
 type BackendKey struct {

@@ -36,6 +36,7 @@ ecdsa-p256, ecdsa-p384, ecdsa-p521 and the rsa types sign; hmac makes MACs.`,
 		period := durationFlag{}
 		fs.Var(&period, "auto-rotate-period", "rotate every `DURATION` (24h, 30d, or seconds); 0 = never")
 		fs.IntVar(&o.KeySize, "key-size", 0, "key size in `bytes`, for hmac keys")
+		fs.StringVar(&o.Backend, "backend", "", "crypto `backend` that holds the key: soft, pkcs11, a registered plugin, or builtin (default: the server's)")
 		activation := timeFlag{}
 		fs.Var(&activation, "activation-time", "the key stays pre-active (unusable) until `TIME` (RFC 3339, e.g. 2030-01-02T15:04:05Z)")
 		share := fs.Float64("auto-rotate-share", 0, "rotate when the newest version made this `share` of 2^32 encryptions (0 = default 0.5)")
