@@ -172,7 +172,7 @@ type Node struct {
 	raft      *raft.Raft
 	fsm       *fsm.FSM
 	state     plugins.Storage
-	logs      *raftboltdb.BoltStore
+	logs      *logStore
 	trans     *raft.NetworkTransport
 	snaps     *raft.FileSnapshotStore
 	link      *link.ClusterLink
@@ -274,7 +274,7 @@ func New(cfg Config) (*Node, error) {
 	if n.fsm, err = fsm.New(n.state); err != nil {
 		return nil, err
 	}
-	if n.logs, err = raftboltdb.New(raftboltdb.Options{
+	if n.logs, err = openLogStore(raftboltdb.Options{
 		Path:        filepath.Join(cfg.DataDir, "raft.db"),
 		BoltOptions: &bbolt.Options{Timeout: 5 * time.Second},
 	}); err != nil {
@@ -375,6 +375,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	go n.autopilotLoop()
 	go n.keyringLoop()
+	go n.purgeLoop()
 	go n.publishMeta()
 	if cfg.AutoSeal != nil {
 		go n.autoUnsealLoop()

@@ -1,8 +1,37 @@
 package cluster
 
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/keyraft/keyraft/plugins"
+)
+
+// Destroyed means gone (design promise 5). When a change removes key
+// material from the state (a key's destruction), it also writes PurgeKey.
+// Every node — sealed or not, since this needs no key — notices the new
+// revision of that record once it has applied it and purges its disk:
+//
+//  1. a Raft snapshot with TrailingLogs 0, so Raft deletes every log entry
+//     up to the snapshot (the entries that carried the key's records);
+//  2. every older snapshot is deleted;
+//  3. raft.db and the state store are rewritten without freed pages: bbolt
+//     keeps deleted entries and overwritten records in free pages until
+//     it reuses them, so the old ciphertext would otherwise stay on disk.
+//
+// The index purged up to is kept in purged-index in the data directory;
+// a node that stopped half-way purges again at start.
+
 // PurgeKey is the record whose every write asks each node to purge its
-// disk of what the state no longer holds (see purge.go): its revision is
-// the index after which no disk may keep older copies of the state.
+// disk of what the state no longer holds: its revision is the index after
+// which no disk may keep older copies of the state.
 const PurgeKey = "core/purge"
 
 // PurgeWrite is the write a change adds when it removes key material (a
@@ -11,3 +40,120 @@ const PurgeKey = "core/purge"
 // bbolt files without their freed pages. what names the change (not a
 // secret).
 func PurgeWrite(what string) Write { return Write{Key: PurgeKey, Value: []byte(what)} }
+
+const purgedIndexFile = "purged-index"
+
+// PurgedIndex returns the index this node last purged its disk after (0:
+// never).
+func (n *Node) PurgedIndex() uint64 {
+	b, err := os.ReadFile(filepath.Join(n.cfg.DataDir, purgedIndexFile))
+	if err != nil {
+		return 0
+	}
+	v, _ := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v
+}
+
+func (n *Node) setPurgedIndex(idx uint64) error {
+	path := filepath.Join(n.cfg.DataDir, purgedIndexFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(idx, 10)+"\n"), 0o600); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+// purgeLoop watches PurgeKey and purges the disk after each new revision.
+func (n *Node) purgeLoop() {
+	const every = 200 * time.Millisecond
+	t := time.NewTicker(every)
+	defer t.Stop()
+	done := n.PurgedIndex()
+	var retryAt time.Time
+	failures := 0
+	for {
+		select {
+		case <-n.closed:
+			return
+		case <-t.C:
+		}
+		rev, err := n.fsm.Revision(PurgeKey)
+		if err != nil || rev <= done || time.Now().Before(retryAt) {
+			continue
+		}
+		start := time.Now()
+		if err := n.purge(rev); err != nil {
+			failures++
+			retryAt = time.Now().Add(min(time.Duration(failures)*time.Second, time.Minute))
+			n.log.Warn("purging destroyed material from disk failed; retrying", "index", rev, "error", err)
+			continue
+		}
+		failures = 0
+		if err := n.setPurgedIndex(rev); err != nil {
+			n.log.Warn("recording the purge", "error", err)
+		}
+		done = rev
+		n.log.Info("purged destroyed key material from disk", "index", rev, "took", time.Since(start))
+	}
+}
+
+// purge removes from this node's disk everything older than index that
+// the state no longer holds: see the comment at the top of this file.
+func (n *Node) purge(index uint64) error {
+	select {
+	case <-n.closed:
+		return ErrClosed
+	default:
+	}
+	if n.fsm.AppliedIndex() < index {
+		return fmt.Errorf("cluster: purge of index %d before it was applied", index)
+	}
+	// 1. A snapshot at or after index, with no trailing log kept.
+	rc := n.raft.ReloadableConfig()
+	noTrail := rc
+	noTrail.TrailingLogs = 0
+	if err := n.raft.ReloadConfig(noTrail); err != nil {
+		return fmt.Errorf("cluster: purge: %w", err)
+	}
+	err := n.raft.Snapshot().Error()
+	if rerr := n.raft.ReloadConfig(rc); rerr != nil {
+		n.log.Error("restoring raft's trailing logs after a purge", "error", rerr)
+	}
+	if err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
+		return fmt.Errorf("cluster: purge: snapshot: %w", err)
+	}
+	snaps, err := n.snaps.List()
+	if err != nil {
+		return fmt.Errorf("cluster: purge: listing snapshots: %w", err)
+	}
+	if len(snaps) == 0 || snaps[0].Index < index {
+		return fmt.Errorf("cluster: purge: no snapshot at or after index %d yet", index)
+	}
+	// Raft compacted the log when it took the snapshot; when there was
+	// nothing new to snapshot (another snapshot covered index already, but
+	// kept trailing logs), drop the entries it covers here.
+	if first, err := n.logs.FirstIndex(); err == nil && first != 0 && first <= snaps[0].Index {
+		last, _ := n.logs.LastIndex()
+		if err := n.logs.DeleteRange(first, min(snaps[0].Index, last)); err != nil {
+			return fmt.Errorf("cluster: purge: compacting the log: %w", err)
+		}
+	}
+	// 2. Older snapshots.
+	for _, s := range snaps[1:] {
+		if err := os.RemoveAll(filepath.Join(n.cfg.DataDir, "snapshots", s.ID)); err != nil {
+			return fmt.Errorf("cluster: purge: deleting snapshot %s: %w", s.ID, err)
+		}
+	}
+	// 3. The bbolt files, without their freed pages.
+	if err := n.logs.Compact(); err != nil {
+		return err
+	}
+	c, ok := n.state.(plugins.Compactor)
+	if !ok {
+		return fmt.Errorf("cluster: purge: the state storage cannot compact: %w", plugins.ErrUnsupported)
+	}
+	if err := c.Compact(); err != nil {
+		return fmt.Errorf("cluster: purge: compacting the state store: %w", err)
+	}
+	return nil
+}
