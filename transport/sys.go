@@ -27,7 +27,7 @@ func (a *API) routeSys(req *request, p []string) reply {
 	if p[0] == "plugins" {
 		return a.routePlugins(req, p[1:]) // transport/plugins.go
 	}
-	if r, ok := a.routePolicies(req, p); ok { // transport/policy.go
+	if r, ok := a.routeGrants(req, p); ok { // transport/grants.go
 		return r
 	}
 	if strings.Join(p, "/") == "storage/raft/configuration" {

@@ -65,6 +65,7 @@ func init() {
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
 		policyWriteCmd, policyReadCmd, policyListCmd, policyDeleteCmd,
 		tokenCreateCmd, tokenLookupCmd, tokenRenewCmd, tokenRevokeCmd,
+		grantRequestCmd, grantApproveCmd, grantListCmd, grantRevokeCmd,
 		pluginRegisterCmd, pluginListCmd, pluginInfoCmd, pluginReloadCmd, pluginDeregisterCmd, pluginTestCmd, pluginServeBuiltinCmd,
 		versionCmd, helpCmd,
 	}
@@ -80,6 +81,7 @@ var groups = map[string]string{
 	"operator raft snapshot": "operator raft snapshot commands: save, restore",
 	"policy":                 "policy commands: write, read, list, delete",
 	"token":                  "token commands: create, lookup, renew, revoke",
+	"grant":                  "grant commands: request, approve, list, revoke",
 }
 
 // run is the whole program: it runs the command args name and returns the

@@ -61,3 +61,44 @@ func TestIntegrationPolicyAndToken(t *testing.T) {
 		t.Fatalf("revoke without a token: exit %d", code)
 	}
 }
+
+// TestIntegrationGrant: a just-in-time grant from the CLI: requested by an
+// on-call token, approved by another identity, then used.
+func TestIntegrationGrant(t *testing.T) {
+	t.Parallel()
+	s := startDevServer(t)
+	s.ok(t, nil, "keys", "create", "app")
+	ct := strings.TrimSpace(string(s.ok(t, []byte("secret"), "encrypt", "app")))
+	s.ok(t, []byte(`path "sys/grants" { capabilities = ["update", "read"] }`), "policy", "write", "oncall", "-")
+	tok := strings.TrimSpace(string(s.ok(t, nil, "token", "create", "-policy=oncall", "-field=token")))
+	as := map[string]string{"KEYRAFT_TOKEN": tok}
+	out, errOut, code := s.kr(t, as, nil, "grant", "request", "-format=json", "-key=app", "-operation=decrypt", "-ttl=15m", "-reason=INC-7")
+	if code != 0 {
+		t.Fatalf("grant request: %d %s", code, errOut)
+	}
+	var g struct {
+		ID    string `json:"id"`
+		State string `json:"state"`
+	}
+	if err := json.Unmarshal(out, &g); err != nil || g.State != "pending" {
+		t.Fatalf("grant request: %q %v", out, err)
+	}
+	if _, _, code := s.kr(t, as, []byte(ct), "decrypt", "app"); code != 1 {
+		t.Fatalf("decrypt before approval: exit %d", code)
+	}
+	_, errOut, code = s.kr(t, as, nil, "grant", "approve", g.ID)
+	if code != 1 || !strings.Contains(errOut, "permission denied") {
+		t.Fatalf("self-approval: exit %d %q", code, errOut)
+	}
+	s.ok(t, nil, "grant", "approve", g.ID)
+	if out, errOut, code := s.kr(t, as, []byte(ct), "decrypt", "app"); code != 0 || string(out) != "secret" {
+		t.Fatalf("decrypt with the grant: exit %d %q %q", code, out, errOut)
+	}
+	if out := s.ok(t, nil, "grant", "list"); !strings.Contains(string(out), g.ID) || !strings.Contains(string(out), "active") {
+		t.Fatalf("grant list: %q", out)
+	}
+	s.ok(t, nil, "grant", "revoke", g.ID)
+	if _, _, code := s.kr(t, as, []byte(ct), "decrypt", "app"); code != 1 {
+		t.Fatalf("decrypt after revoke: exit %d", code)
+	}
+}
