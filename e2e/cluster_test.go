@@ -33,6 +33,8 @@ type clusterOpts struct {
 	proxies bool // put a fault proxy in front of each cluster port
 	// pluginDirs gives every node a plugin_directory (node.pluginDir).
 	pluginDirs bool
+	// env is more environment for every node's process.
+	env []string
 }
 
 const autopilotHCL = `
@@ -69,6 +71,7 @@ func startCluster(t *testing.T, o clusterOpts) *e2eCluster {
 func (c *e2eCluster) newNode(id string, i int, storage string) *node {
 	n := newConfigNodeWith(c.t, storage)
 	n.nodeID = id
+	n.env = append(n.env, c.opts.env...)
 	if c.opts.pluginDirs {
 		n.pluginDir = filepath.Join(n.dir, "plugins")
 		if err := os.MkdirAll(n.pluginDir, 0o755); err != nil {
