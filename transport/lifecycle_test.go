@@ -1,0 +1,92 @@
+package transport
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/transit"
+)
+
+// The lifecycle actions over HTTP: Vault's envelope, 4xx with a reason for
+// a refused use, and a compromised key flagged in the answer (field and
+// warning) and in the request's committed audit event.
+func TestLifecycleAPI(t *testing.T) {
+	h := newHarness(t, harnessOpts{raftAudit: true})
+	h.createKey("k", map[string]any{"exportable": true})
+	ct := h.must(200, "POST", "transit/encrypt/k", map[string]any{"plaintext": "aGk="}).str("ciphertext")
+
+	h.must(200, "POST", "transit/keys/k/disable", nil)
+	r := h.must(400, "POST", "transit/encrypt/k", map[string]any{"plaintext": "aGk="})
+	if e := r.errs(); len(e) != 1 || !strings.Contains(e[0], `key "k" is disabled: encrypt is not allowed`) {
+		t.Fatalf("encrypt with a disabled key: %v", e)
+	}
+	h.must(200, "POST", "transit/keys/k/enable", nil)
+	h.must(200, "POST", "transit/keys/k/compromise", map[string]any{"reason": "leaked"})
+
+	for _, body := range []map[string]any{
+		{"ciphertext": ct},
+		{"batch_input": []map[string]any{{"ciphertext": ct}}},
+	} {
+		r = h.must(200, "POST", "transit/decrypt/k", body)
+		if r.data()["key_compromised"] != true || len(r.warnings()) == 0 || !strings.Contains(strings.Join(r.warnings(), " "), "compromised") {
+			t.Fatalf("decrypt with a compromised key not flagged: %s", r.raw)
+		}
+	}
+	var flagged bool
+	h.node.AuditEvents(0, func(e *audit.Event) error {
+		if e.Operation == "transit/decrypt" && e.Details["key_compromised"] == "true" {
+			flagged = true
+		}
+		return nil
+	})
+	if !flagged {
+		t.Fatal("no decrypt event flagged key_compromised in the audit log")
+	}
+	if d := h.keyInfo("k"); d["state"] != "compromised" || d["key_compromised"] != true {
+		t.Fatalf("key read: state %v key_compromised %v", d["state"], d["key_compromised"])
+	}
+
+	// Bad input: unknown action, wrong method, bad window.
+	h.must(404, "POST", "transit/keys/k/explode", nil)
+	h.must(405, "GET", "transit/keys/k/disable", nil)
+	r = h.must(400, "POST", "transit/keys/k/destroy", map[string]any{"pending_window": "soon"})
+	if e := r.errs(); len(e) != 1 || !strings.Contains(e[0], "pending_window") {
+		t.Fatalf("bad window: %v", e)
+	}
+	h.must(404, "POST", "transit/keys/nope/disable", nil)
+}
+
+// auto_rotate_period is honoured through Raft: the rotation a (leader's)
+// engine makes is a committed change, seen by the serving engine, with
+// its own audit event and a history entry.
+func TestAutoRotateThroughRaft(t *testing.T) {
+	h := newHarness(t, harnessOpts{raftAudit: true})
+	h.createKey("hourly", map[string]any{"auto_rotate_period": "1h"})
+	later := transit.New(h.node, nil)
+	later.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := later.RotateDue(ctx); err != nil || n != 1 {
+		t.Fatalf("RotateDue: %d %v", n, err)
+	}
+	d := h.keyInfo("hourly")
+	if num(d, "latest_version") != 2 {
+		t.Fatalf("latest_version %v after an auto-rotation", d["latest_version"])
+	}
+	hist, _ := d["history"].([]any)
+	last, _ := hist[len(hist)-1].(map[string]any)
+	if last["event"] != "rotate" || last["detail"] != "auto_rotate_period" {
+		t.Fatalf("history ends with %v", last)
+	}
+	var committed bool
+	h.node.AuditEvents(0, func(e *audit.Event) error {
+		committed = committed || (e.Operation == "transit/auto-rotate" && e.Key == "hourly" && e.StateChange)
+		return nil
+	})
+	if !committed {
+		t.Fatal("no committed transit/auto-rotate event")
+	}
+}
