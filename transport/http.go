@@ -91,6 +91,7 @@ func NewAPI(cfg Config) (*API, error) {
 	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader, metrics: newMetrics(cfg.Node)}
 	cfg.Node.OnSeal(a.tokens.purge)
 	cfg.Node.OnSeal(a.auth.policies.purge)
+	a.registerBreakGlassMetric()
 	return a, nil
 }
 

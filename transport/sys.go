@@ -30,6 +30,9 @@ func (a *API) routeSys(req *request, p []string) reply {
 	if r, ok := a.routeGrants(req, p); ok { // transport/grants.go
 		return r
 	}
+	if r, ok := a.routeBreakGlass(req, p); ok { // transport/breakglass.go
+		return r
+	}
 	if strings.Join(p, "/") == "storage/raft/configuration" {
 		if req.method != http.MethodGet {
 			return unsupportedOp()

@@ -1,0 +1,180 @@
+package transport
+
+import (
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyraft/keyraft/cluster"
+)
+
+// routeBreakGlass serves sys/break-glass/*, Vault's generate-root
+// ceremony for an emergency policy instead of a root token:
+//
+//   - config (GET; PUT {"policy", "duration"}, sudo): the emergency policy.
+//   - attempt (GET status; PUT/POST {"duration"} starts; DELETE cancels):
+//     no token, like generate-root: the shares are the authority.
+//   - update (PUT/POST {"key", "nonce"}): one share; at the threshold the
+//     answer holds encoded_token (the token XOR the attempt's otp).
+//
+// ok is false for other sys/ paths.
+func (a *API) routeBreakGlass(req *request, p []string) (reply, bool) {
+	if len(p) != 2 || p[0] != "break-glass" {
+		return reply{}, false
+	}
+	n := a.cfg.Node
+	switch p[1] {
+	case "config":
+		if _, r := a.authenticate(req); r != nil {
+			return *r, true
+		}
+		switch req.method {
+		case http.MethodGet:
+			c, err := n.BreakGlassConfig()
+			if err != nil {
+				return a.errorReply(err), true
+			}
+			if c == nil {
+				return errReply(http.StatusNotFound, "break-glass is not configured"), true
+			}
+			return reply{data: map[string]any{"policy": c.Policy, "duration": int64(c.Duration / time.Second)}}, true
+		case http.MethodPost:
+			f, r := req.fields(nil)
+			if r != nil {
+				return *r, true
+			}
+			pol, err := f.String("policy", "")
+			if err != nil {
+				return errorFromTransit(err), true
+			}
+			d, _, err := f.Duration("duration")
+			if err != nil {
+				return errorFromTransit(err), true
+			}
+			req.ev.Status = http.StatusNoContent
+			err = n.SetBreakGlassConfig(req.ctx, cluster.BreakGlassConfig{Policy: pol, Duration: d})
+			if errors.Is(err, cluster.ErrInvalidRequest) {
+				return errReply(http.StatusBadRequest, trimPkg(err)), true
+			}
+			if err != nil {
+				return a.errorReply(err), true
+			}
+			return reply{status: http.StatusNoContent}, true
+		}
+		return unsupportedOp(), true
+	case "attempt":
+		if n.Sealed() {
+			return errReply(http.StatusServiceUnavailable, "keyraft is sealed"), true
+		}
+		switch req.method {
+		case http.MethodGet:
+			return reply{raw: a.breakGlassStatus()}, true
+		case http.MethodDelete:
+			n.BreakGlassCancel()
+			return reply{status: http.StatusNoContent}, true
+		case http.MethodPost:
+			f, r := req.fields(nil)
+			if r != nil {
+				return *r, true
+			}
+			d, _, err := f.Duration("duration")
+			if err != nil {
+				return errorFromTransit(err), true
+			}
+			nonce, otp, required, err := n.BreakGlassInit(d)
+			switch {
+			case errors.Is(err, cluster.ErrBreakGlassNotConfigured), errors.Is(err, cluster.ErrInvalidRequest):
+				return errReply(http.StatusBadRequest, trimPkg(err)), true
+			case err != nil:
+				return a.rekeyError(err), true
+			}
+			a.log.Warn("break-glass attempt started", "remote_addr", req.ev.RemoteAddr)
+			return reply{raw: map[string]any{"started": true, "nonce": nonce, "otp": otp, "otp_length": len(otp),
+				"progress": 0, "required": required, "complete": false}}, true
+		}
+		return unsupportedOp(), true
+	case "update":
+		if req.method != http.MethodPost {
+			return unsupportedOp(), true
+		}
+		if n.Sealed() {
+			return errReply(http.StatusServiceUnavailable, "keyraft is sealed"), true
+		}
+		f, r := req.fields(nil)
+		if r != nil {
+			return *r, true
+		}
+		nonce, err := f.String("nonce", "")
+		if err != nil {
+			return errorFromTransit(err), true
+		}
+		key, err := f.String("key", "")
+		if err != nil {
+			return errorFromTransit(err), true
+		}
+		share, err := hex.DecodeString(key)
+		if err != nil {
+			if share, err = base64.StdEncoding.DecodeString(key); err != nil || key == "" {
+				return errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string"), true
+			}
+		}
+		defer clear(share)
+		req.ev.Details = map[string]string{"break_glass": "share"}
+		progress, required, encoded, s, err := n.BreakGlassUpdate(req.ctx, nonce, share, a.now())
+		if err != nil {
+			if errors.Is(err, cluster.ErrBreakGlassNotConfigured) {
+				return errReply(http.StatusBadRequest, trimPkg(err)), true
+			}
+			return a.rekeyError(err), true
+		}
+		out := map[string]any{"started": true, "nonce": nonce, "progress": progress, "required": required, "complete": encoded != ""}
+		if encoded != "" {
+			out["encoded_token"] = encoded
+			out["expires_at"] = s.ExpiresAt.Format(time.RFC3339)
+			out["policy"] = s.Policy
+			req.ev.Details = map[string]string{"break_glass": "activated", "accessor": s.Accessor, "policy": s.Policy,
+				"expires_at": s.ExpiresAt.Format(time.RFC3339)}
+		}
+		return reply{raw: out}, true
+	}
+	return errReply(http.StatusNotFound, "unsupported path: use sys/break-glass/config, attempt or update"), true
+}
+
+// breakGlassStatus is the answer of GET sys/break-glass/attempt: the
+// attempt in progress and whether a session is on.
+func (a *API) breakGlassStatus() map[string]any {
+	n := a.cfg.Node
+	out := map[string]any{"started": false, "progress": 0, "required": 0, "active": false}
+	if st := n.SealStatus(); st.Threshold > 0 {
+		out["required"] = st.Threshold
+	}
+	if nonce, progress, d, ok := n.BreakGlassProgress(); ok {
+		out["started"], out["nonce"], out["progress"], out["duration"] = true, nonce, progress, int64(d/time.Second)
+	}
+	if s, err := n.BreakGlassSession(a.now()); err == nil && s != nil {
+		out["active"], out["expires_at"], out["policy"] = true, s.ExpiresAt.Format(time.RFC3339), s.Policy
+	}
+	return out
+}
+
+// registerBreakGlassMetric adds keyraft_break_glass_active: 1 while a
+// break-glass session is on (by this node's clock), so that alerting
+// can page on it.
+func (a *API) registerBreakGlassMetric() {
+	a.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "keyraft_break_glass_active",
+		Help: "1 while a break-glass session (emergency policy from the unseal or recovery shares) is active.",
+	}, func() float64 {
+		if a.cfg.Node.Sealed() {
+			return 0
+		}
+		if s, err := a.cfg.Node.BreakGlassSession(a.now()); err == nil && s != nil {
+			return 1
+		}
+		return 0
+	}))
+}
