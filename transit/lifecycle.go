@@ -489,11 +489,16 @@ func (p *Policy) destroyed() bool {
 }
 
 // destroyMaterial removes every version's material from p, keeping the
-// version numbers and creation times.
+// version numbers and creation times (and, for a key on a crypto backend,
+// the handles, which name objects the backend destroys: see dueChange).
 func (p *Policy) destroyMaterial() {
 	for _, v := range p.Versions {
 		v.Zero()
 		v.Secret, v.HMACKey = nil, nil
+	}
+	for _, k := range p.BackendKeys {
+		clear(k.Material)
+		k.Material = nil
 	}
 }
 

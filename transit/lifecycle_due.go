@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 
 	"github.com/keyraft/keyraft/audit"
@@ -71,6 +73,9 @@ func (e *Engine) dueChange(ctx context.Context, name, op string) error {
 	if op == "transit/destroy" {
 		extra = []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
 	}
+	// A key on a crypto backend (an HSM) is destroyed there too, once the
+	// cluster has committed that it is gone.
+	var onBackend *Policy
 	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
 		now := e.Now().UTC()
 		if p == nil {
@@ -88,6 +93,12 @@ func (e *Engine) dueChange(ctx context.Context, name, op string) error {
 			if p.state(now) != StatePendingDestruction || now.Before(p.Lifecycle.DestroyTime) {
 				return nil, errNothingToDo
 			}
+			if p.Backend != "" {
+				if onBackend != nil { // an earlier attempt's copy
+					onBackend.zero()
+				}
+				onBackend = p.clone()
+			}
 			p.destroyMaterial()
 			p.Lifecycle.DestroyTime = now
 			p.setState(ctx, now, StateDestroyed, EventDestroy, "material of versions 1-"+strconv.Itoa(p.LatestVersion)+" removed")
@@ -103,5 +114,11 @@ func (e *Engine) dueChange(ctx context.Context, name, op string) error {
 		}
 		return p, nil
 	}, extra)
+	if onBackend != nil {
+		if err == nil {
+			e.destroyOnBackend(onBackend, slices.Collect(maps.Keys(onBackend.BackendKeys)))
+		}
+		onBackend.zero()
+	}
 	return err
 }

@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -88,5 +89,53 @@ func TestAutoRotateThroughRaft(t *testing.T) {
 	})
 	if !committed {
 		t.Fatal("no committed transit/auto-rotate event")
+	}
+}
+
+// A key on a crypto backend (the soft plugin, a real process) is
+// destroyed too: the committed record keeps no backend material, and
+// every use is refused.
+func TestDestroyKeyOnBackend(t *testing.T) {
+	h := newHarness(t, harnessOpts{plugins: true})
+	if r := h.do("POST", "transit/keys/app", map[string]any{}); r.status != 200 || r.data()["backend"] != "soft" {
+		t.Fatalf("create: %d %s", r.status, r.raw)
+	}
+	ct := h.must(200, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("hello")}).str("ciphertext")
+	h.must(200, "POST", "transit/keys/app/config", map[string]any{"deletion_allowed": true})
+	if before, _, _ := h.node.Read("transit/key/app"); !strings.Contains(string(before), `"material":"`) {
+		t.Fatalf("the soft backend's record holds no material before destruction: the test shows nothing")
+	}
+	h.must(200, "POST", "transit/keys/app/destroy", map[string]any{"pending_window": "1h"})
+	later := transit.New(h.node, nil)
+	later.Backends = h.engine.Backends
+	later.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := later.LifecycleDue(ctx); err != nil || n != 1 {
+		t.Fatalf("LifecycleDue: %d %v", n, err)
+	}
+	raw, _, err := h.node.Read("transit/key/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rec struct {
+		BackendKeys map[string]struct {
+			Material []byte `json:"material"`
+		} `json:"backend_keys"`
+	}
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.BackendKeys) == 0 {
+		t.Fatalf("record has no backend keys: the test shows nothing: %s", raw)
+	}
+	for v, k := range rec.BackendKeys {
+		if len(k.Material) != 0 {
+			t.Fatalf("version %s keeps backend material after destruction", v)
+		}
+	}
+	r := h.must(400, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct})
+	if e := r.errs(); len(e) != 1 || !strings.Contains(e[0], `key "app" is destroyed`) {
+		t.Fatalf("decrypt with a destroyed backend key: %v", e)
 	}
 }
