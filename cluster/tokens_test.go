@@ -1,0 +1,114 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TestTokenUsesAcrossNodes: a token with num_uses spent concurrently on
+// every node of a 3-node cluster is used exactly num_uses times: each
+// spend is a conditional write, so two nodes never spend the same use.
+func TestTokenUsesAcrossNodes(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ctx := context.Background()
+	const uses = 12
+	tok, _, err := tc.nodes[1].CreateToken(ctx, TokenRequest{Policies: []string{"default"}, NumUses: uses, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.nodes {
+		waitUntil(t, "the token on every node", 10*time.Second, func() bool { _, err := n.LookupToken(tok); return err == nil })
+	}
+	var ok, gone atomic.Int64
+	var wg sync.WaitGroup
+	for _, n := range tc.nodes {
+		for range 3 {
+			wg.Add(1)
+			go func(n *Node) {
+				defer wg.Done()
+				for range uses {
+					switch err := n.UseToken(ctx, tok); {
+					case err == nil:
+						ok.Add(1)
+					case errors.Is(err, ErrPermissionDenied):
+						gone.Add(1)
+						return
+					default:
+						t.Errorf("%s: %v", n.cfg.NodeID, err)
+						return
+					}
+				}
+			}(n)
+		}
+	}
+	wg.Wait()
+	if ok.Load() != uses {
+		t.Fatalf("%d uses spent, want exactly %d (%d callers found it gone)", ok.Load(), uses, gone.Load())
+	}
+	for _, n := range tc.nodes {
+		if _, err := n.LookupToken(tok); !errors.Is(err, ErrPermissionDenied) {
+			t.Fatalf("%s: used-up token still there: %v", n.cfg.NodeID, err)
+		}
+	}
+}
+
+// TestRevokeTreeThroughFollower: revoking a parent on a follower removes
+// the whole tree on every node, indexes included; revoke-orphan keeps the
+// children as orphans.
+func TestRevokeTreeThroughFollower(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ctx := context.Background()
+	f := tc.nodes[1]
+	if f.IsLeader() {
+		f = tc.nodes[2]
+	}
+	now := time.Now()
+	mk := func(parent string) (string, *TokenEntry) {
+		tok, e, err := f.CreateToken(ctx, TokenRequest{Policies: []string{"default"}, ParentToken: parent, Now: now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok, e
+	}
+	root, _ := mk("")
+	a, ae := mk(root)
+	b, _ := mk(a)
+	c, ce := mk(root)
+	d, _ := mk(c)
+	if err := f.RevokeToken(ctx, c, true); err != nil { // orphan c's children
+		t.Fatal(err)
+	}
+	if e, err := f.LookupToken(d); err != nil || !e.Orphan() {
+		t.Fatalf("child after revoke-orphan: %+v %v", e, err)
+	}
+	if _, err := f.LookupAccessor(ce.Accessor); !errors.Is(err, ErrPermissionDenied) {
+		t.Fatalf("revoked token's accessor index: %v", err)
+	}
+	if err := f.RevokeToken(ctx, root, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.nodes {
+		waitUntil(t, "the revocation on "+n.cfg.NodeID, 10*time.Second, func() bool {
+			_, err := n.LookupToken(b)
+			return errors.Is(err, ErrPermissionDenied)
+		})
+		for _, tok := range []string{root, a, b} {
+			if _, err := n.LookupToken(tok); !errors.Is(err, ErrPermissionDenied) {
+				t.Fatalf("%s: token of the revoked tree still there: %v", n.cfg.NodeID, err)
+			}
+		}
+		if _, err := n.LookupAccessor(ae.Accessor); !errors.Is(err, ErrPermissionDenied) {
+			t.Fatalf("%s: accessor index of a revoked child: %v", n.cfg.NodeID, err)
+		}
+		if _, err := n.LookupToken(d); err != nil {
+			t.Fatalf("%s: the orphan was revoked with its old grandparent: %v", n.cfg.NodeID, err)
+		}
+		if kids, _ := n.List(prefixChildren); len(kids) != 0 {
+			t.Fatalf("%s: children index left: %v", n.cfg.NodeID, kids)
+		}
+	}
+}
