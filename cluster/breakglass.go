@@ -181,8 +181,7 @@ func (n *Node) BreakGlassProgress() (nonce string, progress int, duration time.D
 // against the stored root key (or recovery key), creates an orphan,
 // non-renewable token with the emergency policy for the attempt's
 // duration, records the session, and returns the token encoded with the
-// one-time pad (DecodeRootToken reverses it). The request's audit event,
-// if ctx carries one, commits with the session. It returns ErrRekeyNonce,
+// one-time pad (DecodeRootToken reverses it). It returns ErrRekeyNonce,
 // ErrInvalidUnsealKey, ErrBreakGlassNotConfigured or a commit error.
 func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte, now time.Time) (progress, required int, encoded string, s *BreakGlassSession, err error) {
 	v, found := breakGlassOps.Load(n)
@@ -231,7 +230,9 @@ func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte,
 	}
 	s = &BreakGlassSession{Accessor: e.Accessor, Policy: bc.Policy, StartedAt: now, ExpiresAt: e.ExpireTime}
 	sv, _ := json.Marshal(s)
-	if _, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{}, Writes: []Write{{Key: keyBreakGlassActive, Value: sv}}}); err != nil {
+	// The request's event is recorded by the caller once it knows the
+	// session (accessor, expiry), so it is not attached here.
+	if _, err := n.Commit(audit.WithEvent(ctx, nil), &Txn{Writes: []Write{{Key: keyBreakGlassActive, Value: sv}}}); err != nil {
 		n.RevokeToken(context.Background(), token, false)
 		return 0, cfg.Threshold, "", nil, err
 	}

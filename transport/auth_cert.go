@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
 )
@@ -153,7 +154,8 @@ func (a *API) certLogin(req *request) reply {
 		return errReply(http.StatusBadRequest, "no client certificate was presented on the TLS connection")
 	}
 	req.ev.Identity = "cert:" + req.peerCerts[0].Subject.CommonName
-	tok, e, role, err := a.cfg.Node.CertLogin(req.ctx, req.peerCerts, body.Name, a.now())
+	// The event is recorded by the pipeline afterwards, naming the role.
+	tok, e, role, err := a.cfg.Node.CertLogin(audit.WithEvent(req.ctx, nil), req.peerCerts, body.Name, a.now())
 	switch {
 	case errors.Is(err, cluster.ErrCertNoMatch), errors.Is(err, cluster.ErrCertRoleNotFound):
 		return errReply(http.StatusForbidden, "permission denied: no certificate role accepts this client certificate")

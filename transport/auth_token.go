@@ -405,7 +405,6 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 	if err != nil {
 		return a.errorReply(err)
 	}
-	req.ev.Details["new_accessor"] = e.Accessor
 	return authReply(req, e, token, a.now(), tc.Warnings)
 }
 

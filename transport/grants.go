@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/acl"
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
 )
@@ -90,13 +91,16 @@ func (a *API) routeGrants(req *request, p []string) (reply, bool) {
 			}
 			req.ev.Key = key
 			req.ev.Details = map[string]string{"operation": op, "reason": transit.Truncate(reason)}
-			g, err := n.RequestGrant(req.ctx, te, key, op, ttl, reason, now)
+			// The request's event is recorded by the pipeline afterwards,
+			// so that it names the new grant.
+			g, err := n.RequestGrant(audit.WithEvent(req.ctx, nil), te, key, op, ttl, reason, now)
 			if errors.Is(err, cluster.ErrInvalidRequest) {
 				return errReply(http.StatusBadRequest, trimPkg(err)), true
 			}
 			if err != nil {
 				return a.errorReply(err), true
 			}
+			req.ev.Details["grant"] = g.ID
 			return reply{data: grantData(g, now)}, true
 		}
 		return unsupportedOp(), true

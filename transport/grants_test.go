@@ -2,6 +2,7 @@ package transport
 
 import (
 	"context"
+	"encoding/hex"
 	"strings"
 	"testing"
 	"time"
@@ -120,5 +121,63 @@ path "auth/token/create" { capabilities = ["update"] }`)
 	h.must(204, "DELETE", "sys/grants/"+id, nil)
 	if s := decrypt(req, "app", ct); s != 403 {
 		t.Fatalf("after revoke: %d", s)
+	}
+}
+
+// TestAccessEventsInReplicatedLog: with the node's real audit log, a
+// denial, a grant's request, approval, use and expiry, and a break-glass
+// activation are all events of the replicated chain, with what they are
+// about in their details.
+func TestAccessEventsInReplicatedLog(t *testing.T) {
+	h := newHarness(t, harnessOpts{raftAudit: true})
+	h.createKey("app", nil)
+	ct := h.must(200, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("x")}).str("ciphertext")
+	h.putPolicy("oncall", `path "sys/grants" { capabilities = ["update"] }`)
+	h.putPolicy("approver", `path "sys/grants/approve" { capabilities = ["update"] }`)
+	now := time.Now().UTC()
+	h.api.SetClock(func() time.Time { return now })
+	req, appr := h.newToken("oncall"), h.newToken("approver")
+	if r := h.as(req, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct}); r.status != 403 {
+		t.Fatalf("denial: %d", r.status)
+	}
+	id := h.as(req, "POST", "sys/grants", map[string]any{"key": "app", "operation": "decrypt", "reason": "INC-9", "ttl": "5m"}).str("id")
+	h.as(appr, "POST", "sys/grants/approve", map[string]any{"id": id})
+	if r := h.as(req, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct}); r.status != 200 {
+		t.Fatalf("use: %d", r.status)
+	}
+	now = now.Add(5 * time.Minute)
+	if _, err := h.node.TidyGrants(context.Background(), now); err != nil {
+		t.Fatal(err)
+	}
+	h.putPolicy("emergency", `path "transit/*" { capabilities = ["update"] }`)
+	h.must(204, "PUT", "sys/break-glass/config", map[string]any{"policy": "emergency"})
+	start := h.doWith("POST", "sys/break-glass/attempt", nil, nil)
+	h.doWith("POST", "sys/break-glass/update", map[string]any{"nonce": start.body["nonce"], "key": hex.EncodeToString(h.unsealKey)}, nil)
+
+	seen := map[string]bool{}
+	h.node.AuditEvents(0, func(e *audit.Event) error {
+		switch {
+		case e.Operation == "transit/decrypt" && e.Outcome == "denied" && e.Status == 403 && e.Details["grant"] == "":
+			seen["denial"] = true
+		case e.Operation == "sys/grants" && e.Method == "POST" && e.Details["grant"] == id && e.Key == "app":
+			seen["request"] = true
+		case e.Path == "/v1/sys/grants/approve" && e.Details["grant"] == id && e.Outcome == "allowed":
+			seen["approval"] = true
+		case e.Operation == "transit/decrypt" && e.Outcome == "allowed" && e.Details["grant"] == id:
+			seen["use"] = true
+		case e.Operation == "sys/grants/expire" && e.Details["grant"] == id:
+			seen["expiry"] = true
+		case e.Operation == "sys/break-glass" && e.Details["break_glass"] == "activated" && e.Details["policy"] == "emergency":
+			seen["break-glass"] = true
+		}
+		return nil
+	})
+	for _, want := range []string{"denial", "request", "approval", "use", "expiry", "break-glass"} {
+		if !seen[want] {
+			t.Errorf("no %s event in the replicated audit log", want)
+		}
+	}
+	if v, err := h.node.VerifyAudit(); err != nil || v.Problem != nil {
+		t.Fatalf("chain: %+v %v", v, err)
 	}
 }
