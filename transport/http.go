@@ -53,6 +53,9 @@ type Config struct {
 	ConfigDevices []audit.Device
 	// AuditCursors reports this node's delivery cursor per device.
 	AuditCursors func() map[string]uint64
+	// HygieneChecks add findings (tokens, policies) to the keys' own in
+	// GET sys/report/hygiene.
+	HygieneChecks []HygieneCheck
 	// MaxRequestSize limits request bodies (bytes); 0 means 32 MiB.
 	MaxRequestSize int64
 	Logger         hclog.Logger

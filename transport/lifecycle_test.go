@@ -3,6 +3,7 @@ package transport
 import (
 	"context"
 	"encoding/json"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -137,5 +138,48 @@ func TestDestroyKeyOnBackend(t *testing.T) {
 	r := h.must(400, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct})
 	if e := r.errs(); len(e) != 1 || !strings.Contains(e[0], `key "app" is destroyed`) {
 		t.Fatalf("decrypt with a destroyed backend key: %v", e)
+	}
+}
+
+// GET sys/report/hygiene: the keys' findings and those of added checks,
+// most severe first, with counts; refused without a token.
+func TestHygieneReportAPI(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("open", nil)
+	h.must(200, "POST", "transit/keys/open/config", map[string]any{"deletion_allowed": true})
+	api, err := NewAPI(Config{Node: h.node, Transit: h.engine, Audit: h.audit, APIAddr: "http://127.0.0.1:8200",
+		HygieneChecks: []HygieneCheck{func(context.Context) ([]transit.Finding, error) {
+			return []transit.Finding{{Severity: transit.SeverityCritical, Check: "token-no-ttl", Object: "token:abc", Message: "m", Fix: "f"}}, nil
+		}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(token string) (int, map[string]any) {
+		req := httptest.NewRequest("GET", "/v1/sys/report/hygiene", nil)
+		if token != "" {
+			req.Header.Set("X-Vault-Token", token)
+		}
+		rec := httptest.NewRecorder()
+		api.ServeHTTP(rec, req)
+		var body map[string]any
+		json.Unmarshal(rec.Body.Bytes(), &body)
+		return rec.Code, body
+	}
+	if code, _ := get(""); code != 403 {
+		t.Fatalf("without a token: %d", code)
+	}
+	code, body := get(h.token)
+	data, _ := body["data"].(map[string]any)
+	findings, _ := data["findings"].([]any)
+	if code != 200 || len(findings) != 2 {
+		t.Fatalf("report: %d %v", code, body)
+	}
+	first, _ := findings[0].(map[string]any)
+	second, _ := findings[1].(map[string]any)
+	if first["object"] != "token:abc" || second["object"] != "key:open" || second["check"] != "key-deletion-allowed" {
+		t.Fatalf("findings %v", findings)
+	}
+	if counts, _ := data["counts"].(map[string]any); counts["critical"] != 1.0 || counts["warning"] != 1.0 {
+		t.Fatalf("counts %v", data["counts"])
 	}
 }

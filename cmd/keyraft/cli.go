@@ -61,6 +61,7 @@ func init() {
 		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd,
+		reportHygieneCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
 		policyWriteCmd, policyReadCmd, policyListCmd, policyDeleteCmd,
@@ -75,6 +76,7 @@ func init() {
 var groups = map[string]string{
 	"operator":               "operator commands: init, unseal, seal, rotate, key-status, raft",
 	"keys":                   "keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy",
+	"report":                 "report commands: hygiene",
 	"audit":                  "audit commands: tail, query, history, export, verify, hash, compact",
 	"operator raft":          "operator raft commands: list-peers, snapshot",
 	"plugin":                 "plugin commands: register, list, info, reload, deregister, test",

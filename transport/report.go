@@ -1,0 +1,51 @@
+package transport
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/keyraft/keyraft/transit"
+)
+
+// HygieneCheck finds hygiene problems of one kind of object (keys,
+// tokens, policies); Config.HygieneChecks adds checks to the keys' own.
+type HygieneCheck func(ctx context.Context) ([]transit.Finding, error)
+
+// routeReport serves GET sys/report/hygiene: every finding, most severe
+// first, with counts per severity. Reading it needs "read" on the path
+// (the findings name keys, tokens and policies).
+func (a *API) routeReport(req *request, p []string) (reply, bool) {
+	if len(p) < 1 || p[0] != "report" {
+		return reply{}, false
+	}
+	if len(p) != 2 || p[1] != "hygiene" {
+		return errReply(http.StatusNotFound, "unsupported path: use sys/report/hygiene"), true
+	}
+	if req.method != http.MethodGet {
+		return unsupportedOp(), true
+	}
+	if _, r := a.authenticate(req); r != nil {
+		return *r, true
+	}
+	ctx, cancel := context.WithTimeout(req.ctx, time.Minute)
+	defer cancel()
+	checks := append([]HygieneCheck{a.cfg.Transit.Hygiene}, a.cfg.HygieneChecks...)
+	findings := []transit.Finding{}
+	for _, check := range checks {
+		f, err := check(ctx)
+		if err != nil {
+			return a.errorReply(fmt.Errorf("hygiene report: %w", err)), true
+		}
+		findings = append(findings, f...)
+	}
+	transit.SortFindings(findings)
+	counts := map[string]int{transit.SeverityInfo: 0, transit.SeverityWarning: 0, transit.SeverityCritical: 0}
+	for _, f := range findings {
+		counts[f.Severity]++
+	}
+	return reply{status: http.StatusOK, data: map[string]any{
+		"findings": findings, "counts": counts, "time": a.now().UTC().Format(time.RFC3339),
+	}}, true
+}
