@@ -301,6 +301,7 @@ func (e *Engine) backendEncrypt(ctx context.Context, l *loaded, items []*Fields,
 			continue
 		}
 		out[i].data = map[string]any{"ciphertext": keys.FormatCiphertext(vers[j], r.Ciphertext), "key_version": vers[j]}
+		e.countEncryption(l.policy, vers[j]) // lifecycle_usage.go
 	}
 	return out, nil
 }
