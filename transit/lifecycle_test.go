@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -424,4 +425,34 @@ func BenchmarkEncryptEngine(b *testing.B) {
 			}
 		}
 	})
+}
+
+// One flush of many busy keys is a few commits, not one per key; the
+// counts of a deleted key are dropped.
+func TestFlushUsageBatches(t *testing.T) {
+	ctx := context.Background()
+	e, st, _ := newLifecycleEngine(t)
+	for i := range 300 {
+		name := "k" + strconv.Itoa(i)
+		e.CreateKey(ctx, name, fields(t, `{}`))
+		e.usage.add(name, 1, uint64(i+1))
+	}
+	e.usage.add("gone", 1, 5)
+	before := st.rev
+	if err := e.FlushUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if commits := st.rev - before; commits != 2 {
+		t.Fatalf("%d commits for 300 keys, want 2", commits)
+	}
+	u, _, _ := e.readUsage("k299")
+	if u.Encryptions[1] != 300 {
+		t.Fatalf("k299 count %d", u.Encryptions[1])
+	}
+	if rev, _ := st.Revision(usagePrefix + "gone"); rev != 0 {
+		t.Fatal("counts of a key that does not exist were committed")
+	}
+	if e.usage.pending("k0", 1) != 0 {
+		t.Fatal("committed counts still pending")
+	}
 }

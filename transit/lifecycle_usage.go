@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -135,8 +137,10 @@ func (e *Engine) usageInfo(p *Policy, d map[string]any) {
 }
 
 // FlushUsage folds this node's pending encryption counts into the
-// replicated usage records, one commit per key. Every unsealed node
-// calls it periodically. Counts that fail to commit stay pending.
+// replicated usage records: one commit for up to usageFlushKeys keys, so
+// a node with many busy keys adds a few Raft entries per flush, not one
+// per key. Every unsealed node calls it periodically. Counts that fail to
+// commit stay pending; counts of a key deleted meanwhile are dropped.
 func (e *Engine) FlushUsage(ctx context.Context) error {
 	deltas := map[string]map[int]uint64{}
 	e.usage.m.Range(func(k, v any) bool {
@@ -149,11 +153,16 @@ func (e *Engine) FlushUsage(ctx context.Context) error {
 		}
 		return true
 	})
+	names := slices.Sorted(maps.Keys(deltas))
 	var errs []error
-	for name, d := range deltas {
-		if err := e.commitUsage(ctx, name, d); err != nil {
-			for v, n := range d {
-				e.usage.add(name, v, n)
+	for len(names) > 0 {
+		chunk := names[:min(len(names), usageFlushKeys)]
+		names = names[len(chunk):]
+		if err := e.commitUsage(ctx, chunk, deltas); err != nil {
+			for _, name := range chunk {
+				for v, n := range deltas[name] {
+					e.usage.add(name, v, n)
+				}
 			}
 			errs = append(errs, err)
 		}
@@ -161,28 +170,38 @@ func (e *Engine) FlushUsage(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// commitUsage adds delta to a key's usage record (read-modify-write).
-// The counts of a key deleted meanwhile are dropped.
-func (e *Engine) commitUsage(ctx context.Context, name string, delta map[int]uint64) error {
+// usageFlushKeys bounds the keys of one usage commit.
+const usageFlushKeys = 256
+
+// commitUsage adds the deltas of names to their usage records in one
+// read-modify-write commit, retried on conflict.
+func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[string]map[int]uint64) error {
 	for attempt := 0; ; attempt++ {
-		if rev, err := e.store.Revision(keyPrefix + name); err != nil || rev == 0 {
-			return err
+		txn := &cluster.Txn{}
+		for _, name := range names {
+			if rev, err := e.store.Revision(keyPrefix + name); err != nil {
+				return err
+			} else if rev == 0 {
+				continue // deleted: its counts go with it
+			}
+			u, rev, err := e.readUsage(name)
+			if err != nil {
+				return err
+			}
+			for v, n := range deltas[name] {
+				u.Encryptions[v] += n
+			}
+			b, err := json.Marshal(u)
+			if err != nil {
+				return err
+			}
+			txn.Expect = append(txn.Expect, fsm.Cond{Key: usagePrefix + name, Revision: rev})
+			txn.Writes = append(txn.Writes, cluster.Write{Key: usagePrefix + name, Value: b})
 		}
-		u, rev, err := e.readUsage(name)
-		if err != nil {
-			return err
+		if len(txn.Writes) == 0 {
+			return nil
 		}
-		for v, n := range delta {
-			u.Encryptions[v] += n
-		}
-		b, err := json.Marshal(u)
-		if err != nil {
-			return err
-		}
-		_, err = e.store.Commit(ctx, &cluster.Txn{
-			Expect: []fsm.Cond{{Key: usagePrefix + name, Revision: rev}},
-			Writes: []cluster.Write{{Key: usagePrefix + name, Value: b}},
-		})
+		_, err := e.store.Commit(ctx, txn)
 		if errors.Is(err, fsm.ErrConflict) && attempt < 10 {
 			continue
 		}
