@@ -114,6 +114,14 @@ func TestDestroyedKeyLeavesNoTrace(t *testing.T) {
 		})
 	}
 	for _, n := range c.nodes {
+		for _, p := range n.logs {
+			b, _ := os.ReadFile(p)
+			for _, line := range bytes.Split(b, []byte("\n")) {
+				if bytes.Contains(line, []byte("purged destroyed key material")) {
+					t.Logf("%s: %s", n.nodeID, line)
+				}
+			}
+		}
 		kr := read(t, n.client(c.root), "transit/keys/doomed")
 		if str(t, kr, "state") != "destroyed" {
 			t.Fatalf("%s: state %v", n.nodeID, kr["state"])
