@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
@@ -121,4 +122,38 @@ func (e *Engine) dueChange(ctx context.Context, name, op string) error {
 		onBackend.zero()
 	}
 	return err
+}
+
+// SweepCache drops cached keys whose record changed or went away (a
+// destruction, a delete, a trim committed through another node) and
+// zeroes their unwrapped material after grace, when requests that picked
+// them up before have ended (at once when grace is 0). Without it, a node that serves no request
+// for a destroyed key would keep its material in memory until it seals.
+// Every node calls it periodically.
+func (e *Engine) SweepCache(grace time.Duration) int {
+	e.mu.RLock()
+	cached := make(map[string]*loaded, len(e.cache))
+	for name, l := range e.cache {
+		cached[name] = l
+	}
+	e.mu.RUnlock()
+	dropped := 0
+	for name, l := range cached {
+		rev, err := e.store.Revision(keyPrefix + name)
+		if err != nil || rev == l.rev {
+			continue
+		}
+		e.mu.Lock()
+		if e.cache[name] == l { // not replaced by a newer load meanwhile
+			delete(e.cache, name)
+			if grace <= 0 {
+				l.zero()
+			} else {
+				time.AfterFunc(grace, l.zero)
+			}
+			dropped++
+		}
+		e.mu.Unlock()
+	}
+	return dropped
 }

@@ -456,3 +456,42 @@ func TestFlushUsageBatches(t *testing.T) {
 		t.Fatal("committed counts still pending")
 	}
 }
+
+// A key destroyed through another node leaves this node's cache, and its
+// unwrapped material is zeroed, even if no request touches it again.
+func TestSweepCacheZeroesDestroyedKey(t *testing.T) {
+	ctx := context.Background()
+	e, st, c := newLifecycleEngine(t)
+	other := New(st, nil)
+	other.Now = c.Now
+	e.CreateKey(ctx, "k", fields(t, `{"deletion_allowed":true}`))
+	e.ConfigKey(ctx, "k", fields(t, `{"deletion_allowed":true}`))
+	e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`))
+	l := e.cached("k")
+	secret := l.policy.Versions[1].Secret
+	if n := e.SweepCache(0); n != 0 {
+		t.Fatalf("swept %d unchanged keys", n)
+	}
+	if _, err := other.DestroyKey(ctx, "k", fields(t, `{"pending_window":"1h"}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(time.Hour)
+	if n, err := other.LifecycleDue(ctx); err != nil || n != 1 {
+		t.Fatalf("LifecycleDue: %d %v", n, err)
+	}
+	if n := e.SweepCache(0); n != 1 || e.cached("k") != nil {
+		t.Fatalf("SweepCache dropped %d; still cached: %v", n, e.cached("k") != nil)
+	}
+	if !allZero(secret) {
+		t.Fatal("the destroyed key's material was not zeroed in memory")
+	}
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return len(b) > 0
+}

@@ -52,6 +52,7 @@ func lifecycleLoop(ctx context.Context, node *cluster.Node, engine *transit.Engi
 		if err := engine.FlushUsage(ctx); err != nil && ctx.Err() == nil {
 			log.Debug("encryption counts not committed yet", "error", err)
 		}
+		engine.SweepCache(time.Minute)
 		if n%dueEvery != 0 || !node.IsLeader() {
 			continue
 		}
