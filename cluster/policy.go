@@ -55,6 +55,11 @@ type PolicyRecord struct {
 // returns the *acl.ParseError of a bad source (with line and column),
 // ErrPolicyBuiltin for "root", ErrSealed or a commit error.
 func (n *Node) PutPolicy(ctx context.Context, name, src string) error {
+	return n.PutPolicyIn(ctx, "", name, src)
+}
+
+// PutPolicyIn is PutPolicy in namespace ns ("" for the root namespace).
+func (n *Node) PutPolicyIn(ctx context.Context, ns, name, src string) error {
 	if strings.EqualFold(name, "root") {
 		return ErrPolicyBuiltin
 	}
@@ -65,7 +70,7 @@ func (n *Node) PutPolicy(ctx context.Context, name, src string) error {
 		return err
 	}
 	v, _ := json.Marshal(PolicyRecord{Name: name, Policy: src})
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixPolicy + name, Value: v}}})
+	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: policyPrefix(ns) + name, Value: v}}})
 	return err
 }
 
@@ -73,13 +78,18 @@ func (n *Node) PutPolicy(ctx context.Context, name, src string) error {
 // its record (0 for a built-in policy nobody wrote). It returns
 // ErrPolicyNotFound, ErrSealed or ErrNotReady.
 func (n *Node) ReadPolicy(name string) (src string, rev uint64, err error) {
+	return n.ReadPolicyIn("", name)
+}
+
+// ReadPolicyIn is ReadPolicy in namespace ns.
+func (n *Node) ReadPolicyIn(ns, name string) (src string, rev uint64, err error) {
 	if name == "root" {
 		return "", 0, nil
 	}
 	if !validPolicyName(name) {
 		return "", 0, ErrPolicyNotFound
 	}
-	v, rev, err := n.Read(prefixPolicy + name)
+	v, rev, err := n.Read(policyPrefix(ns) + name)
 	if err != nil {
 		return "", 0, err
 	}
@@ -99,13 +109,26 @@ func (n *Node) ReadPolicy(name string) (src string, rev uint64, err error) {
 // PolicyRevision returns the revision of the record of policy name (0
 // when it has none), without decrypting it: callers validate a cache.
 func (n *Node) PolicyRevision(name string) (uint64, error) {
-	return n.Revision(prefixPolicy + name)
+	return n.PolicyRevisionIn("", name)
+}
+
+// PolicyRevisionIn is PolicyRevision in namespace ns.
+func (n *Node) PolicyRevisionIn(ns, name string) (uint64, error) {
+	if !validPolicyName(name) {
+		return 0, nil
+	}
+	return n.Revision(policyPrefix(ns) + name)
 }
 
 // ListPolicies returns the names of every policy, built-in ones included,
 // sorted.
 func (n *Node) ListPolicies() ([]string, error) {
-	keys, err := n.List(prefixPolicy)
+	return n.ListPoliciesIn("")
+}
+
+// ListPoliciesIn is ListPolicies in namespace ns.
+func (n *Node) ListPoliciesIn(ns string) ([]string, error) {
+	keys, err := n.List(policyPrefix(ns))
 	if err != nil {
 		return nil, err
 	}
@@ -125,13 +148,18 @@ func (n *Node) ListPolicies() ([]string, error) {
 // exist succeeds (as in Vault). It returns ErrPolicyBuiltin for root and
 // default, ErrSealed or a commit error.
 func (n *Node) DeletePolicy(ctx context.Context, name string) error {
+	return n.DeletePolicyIn(ctx, "", name)
+}
+
+// DeletePolicyIn is DeletePolicy in namespace ns.
+func (n *Node) DeletePolicyIn(ctx context.Context, ns, name string) error {
 	if name == "root" || name == "default" {
 		return ErrPolicyBuiltin
 	}
 	if !validPolicyName(name) {
 		return nil
 	}
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixPolicy + name, Delete: true}}})
+	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: policyPrefix(ns) + name, Delete: true}}})
 	return err
 }
 

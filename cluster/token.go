@@ -45,6 +45,9 @@ type TokenEntry struct {
 	// spent through Raft before the request is served.
 	NumUses    int      `json:"num_uses,omitempty"`
 	BoundCIDRs []string `json:"bound_cidrs,omitempty"`
+	// Namespace is the namespace the token belongs to ("" for the root
+	// namespace); its policies are that namespace's.
+	Namespace string `json:"namespace,omitempty"`
 }
 
 // Expired reports whether the token no longer works at now.

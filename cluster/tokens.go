@@ -54,6 +54,8 @@ type TokenRequest struct {
 	Meta           map[string]string
 	Renewable      bool
 	Path           string
+	// Namespace is the namespace of the new token ("": root).
+	Namespace string
 	// Now is the node's time at the request: expiry is stamped here,
 	// never computed by the state machine.
 	Now time.Time
@@ -90,6 +92,7 @@ func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *
 	}
 	e.DisplayName, e.Meta, e.Path = req.DisplayName, req.Meta, req.Path
 	e.NumUses, e.BoundCIDRs, e.ExplicitMaxTTL = req.NumUses, req.BoundCIDRs, req.ExplicitMaxTTL
+	e.Namespace = req.Namespace
 	if e.Path == "" {
 		e.Path = "auth/token/create"
 	}

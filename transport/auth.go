@@ -79,7 +79,7 @@ func (c *policyCache) purge() {
 // local read) only when the node applied something since the last check,
 // as the token cache does; it is decrypted and parsed again only when its
 // record changed.
-func (a *API) policies(names []string) ([]*acl.Policy, error) {
+func (a *API) policies(ns string, names []string) ([]*acl.Policy, error) {
 	out := make([]*acl.Policy, 0, len(names))
 	c := &a.auth.policies
 	_, applied := a.cfg.Node.RaftIndexes()
@@ -88,8 +88,9 @@ func (a *API) policies(names []string) ([]*acl.Policy, error) {
 			out = append(out, acl.Root)
 			continue
 		}
+		ck := ns + "\x00" + name
 		c.mu.RLock()
-		cp, ok := c.m[name]
+		cp, ok := c.m[ck]
 		c.mu.RUnlock()
 		if ok && applied != 0 && cp.validAt == applied {
 			if cp.p != nil {
@@ -97,12 +98,12 @@ func (a *API) policies(names []string) ([]*acl.Policy, error) {
 			}
 			continue
 		}
-		rev, err := a.cfg.Node.PolicyRevision(name)
+		rev, err := a.cfg.Node.PolicyRevisionIn(ns, name)
 		if err != nil {
 			return nil, err
 		}
 		if !ok || cp.rev != rev {
-			if cp, err = a.loadPolicy(name, rev); err != nil {
+			if cp, err = a.loadPolicy(ns, name, rev); err != nil {
 				return nil, err
 			}
 		}
@@ -113,7 +114,7 @@ func (a *API) policies(names []string) ([]*acl.Policy, error) {
 		if c.m == nil || len(c.m) >= maxCachedTokens {
 			c.m = map[string]cachedPolicy{}
 		}
-		c.m[name] = cp
+		c.m[ck] = cp
 		c.mu.Unlock()
 		if cp.p != nil {
 			out = append(out, cp.p)
@@ -124,14 +125,14 @@ func (a *API) policies(names []string) ([]*acl.Policy, error) {
 
 // loadPolicy reads and parses the policy name whose record is at rev (0:
 // none, which is the built-in default for "default" and nothing else).
-func (a *API) loadPolicy(name string, rev uint64) (cachedPolicy, error) {
+func (a *API) loadPolicy(ns, name string, rev uint64) (cachedPolicy, error) {
 	if rev == 0 {
 		if name == "default" {
 			return cachedPolicy{p: builtinDefault()}, nil
 		}
 		return cachedPolicy{}, nil
 	}
-	src, readRev, err := a.cfg.Node.ReadPolicy(name)
+	src, readRev, err := a.cfg.Node.ReadPolicyIn(ns, name)
 	if errors.Is(err, cluster.ErrPolicyNotFound) {
 		return cachedPolicy{}, nil
 	}
@@ -198,7 +199,7 @@ type caller struct {
 // A denial is a 403 whose message says why in terms of the caller's own
 // policies; the audit event gets the same reason.
 func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
-	pols, err := a.policies(te.Policies)
+	pols, err := a.policies(te.Namespace, te.Policies)
 	if err != nil {
 		r := a.errorReply(err)
 		return &r
@@ -261,7 +262,7 @@ func itoa(i int) string {
 // hasSudo reports whether te's policies grant sudo on the request's path
 // (the root policy does).
 func (a *API) hasSudo(req *request, te *cluster.TokenEntry) bool {
-	pols, err := a.policies(te.Policies)
+	pols, err := a.policies(te.Namespace, te.Policies)
 	if err != nil {
 		return false
 	}
@@ -335,6 +336,9 @@ func requestContexts(body []byte) (ctxs []map[string]string, bad string) {
 // checkToken refuses an entry that is expired at the node's time or bound
 // to networks the request does not come from.
 func (a *API) checkToken(req *request, te *cluster.TokenEntry) *reply {
+	if r := a.checkNamespace(req, te); r != nil {
+		return r
+	}
 	if te.Expired(a.now()) {
 		r := errReply(http.StatusForbidden, "permission denied: the token has expired")
 		return &r

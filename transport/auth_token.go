@@ -257,6 +257,9 @@ func (a *API) routeAuthToken(req *request, p []string) (reply, bool) {
 		return a.errorReply(err)
 	}
 	now := a.now()
+	if r := a.otherTokenInNamespace(req, op, body.Token, body.Accessor); r != nil {
+		return *r, true
+	}
 	switch op {
 	case "create", "create-orphan":
 		return a.createToken(req, te, op == "create-orphan"), true
@@ -267,7 +270,7 @@ func (a *API) routeAuthToken(req *request, p []string) (reply, bool) {
 			return *r, true
 		}
 		e, err := n.LookupToken(body.Token)
-		if err == nil && e.Expired(now) {
+		if err == nil && (e.Expired(now) || !req.sameNamespace(e)) {
 			err = cluster.ErrPermissionDenied
 		}
 		if err != nil {
@@ -279,7 +282,7 @@ func (a *API) routeAuthToken(req *request, p []string) (reply, bool) {
 			return *r, true
 		}
 		e, err := n.LookupAccessor(body.Accessor)
-		if err == nil && e.Expired(now) {
+		if err == nil && (e.Expired(now) || !req.sameNamespace(e)) {
 			err = cluster.ErrPermissionDenied
 		}
 		if err != nil {
@@ -394,7 +397,7 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 	token, e, err := a.cfg.Node.CreateToken(req.ctx, cluster.TokenRequest{
 		Policies: policies, ParentToken: parent, TTL: tc.TTL, ExplicitMaxTTL: tc.ExplicitMaxTTL,
 		NumUses: tc.NumUses, BoundCIDRs: tc.BoundCIDRs, DisplayName: name, Meta: tc.Meta,
-		Renewable: tc.Renewable, Path: "auth/token/create", Now: a.now(),
+		Renewable: tc.Renewable, Path: "auth/token/create", Now: a.now(), Namespace: req.ns,
 	})
 	if errors.Is(err, cluster.ErrPermissionDenied) {
 		return errReply(http.StatusForbidden, "permission denied: the parent token is gone")
@@ -481,4 +484,31 @@ func tokenData(e *cluster.TokenEntry, id string, now time.Time) map[string]any {
 		"type":             "service",
 		"bound_cidrs":      e.BoundCIDRs,
 	}
+}
+
+// otherTokenInNamespace refuses renew and revoke of a token of another
+// namespace (as if it did not exist), so a namespace's operators reach
+// only their own tokens.
+func (a *API) otherTokenInNamespace(req *request, op, token, accessor string) *reply {
+	var e *cluster.TokenEntry
+	var err error
+	switch op {
+	case "renew", "revoke", "revoke-orphan":
+		if token == "" {
+			return nil
+		}
+		e, err = a.cfg.Node.LookupToken(token)
+	case "renew-accessor", "revoke-accessor":
+		if accessor == "" {
+			return nil
+		}
+		e, err = a.cfg.Node.LookupAccessor(accessor)
+	default:
+		return nil
+	}
+	if err != nil || req.sameNamespace(e) {
+		return nil // a missing token is the operation's own answer
+	}
+	r := errReply(http.StatusBadRequest, "bad token: no such token or it has expired")
+	return &r
 }

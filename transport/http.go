@@ -112,6 +112,8 @@ type request struct {
 	// peerCerts is the client certificate chain of a TLS connection
 	// (leaf first), for cert auth login; nil without one.
 	peerCerts []*x509.Certificate
+	// ns is the request's namespace (X-Vault-Namespace; "" for root).
+	ns string
 }
 
 // reply is what a handler produces; the pipeline records it, then sends it.
@@ -246,6 +248,7 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 	if r.TLS != nil {
 		req.peerCerts = r.TLS.PeerCertificates
 	}
+	req.ns = namespaceFrom(r)
 	if req.token != "" {
 		if h, ok := a.cfg.Node.AuditHMAC([]byte(req.token)); ok {
 			ev.HMACs = map[string]string{"client_token": h}

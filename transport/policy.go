@@ -47,7 +47,7 @@ func (a *API) routePolicies(req *request, p []string) (reply, bool) {
 		if req.method != "LIST" && !(alias && req.method == http.MethodGet) {
 			return unsupportedOp(), true
 		}
-		names, err := n.ListPolicies()
+		names, err := n.ListPoliciesIn(req.ns)
 		if err != nil {
 			return a.errorReply(err), true
 		}
@@ -62,7 +62,7 @@ func (a *API) routePolicies(req *request, p []string) (reply, bool) {
 			// Vault answers the root policy with empty rules.
 			return policyReply(name, "", alias), true
 		}
-		src, _, err := n.ReadPolicy(name)
+		src, _, err := n.ReadPolicyIn(req.ns, name)
 		if errors.Is(err, cluster.ErrPolicyNotFound) {
 			return errReply(http.StatusNotFound, "no policy named "+quoteName(name)), true
 		}
@@ -87,7 +87,7 @@ func (a *API) routePolicies(req *request, p []string) (reply, bool) {
 		}
 		req.ev.Details = map[string]string{"policy": name}
 		req.ev.Status = http.StatusNoContent
-		err := n.PutPolicy(req.ctx, name, *src)
+		err := n.PutPolicyIn(req.ctx, req.ns, name, *src)
 		var pe *acl.ParseError
 		switch {
 		case errors.As(err, &pe):
@@ -103,7 +103,7 @@ func (a *API) routePolicies(req *request, p []string) (reply, bool) {
 	case http.MethodDelete:
 		req.ev.Details = map[string]string{"policy": name}
 		req.ev.Status = http.StatusNoContent
-		err := n.DeletePolicy(req.ctx, name)
+		err := n.DeletePolicyIn(req.ctx, req.ns, name)
 		if errors.Is(err, cluster.ErrPolicyBuiltin) {
 			return errReply(http.StatusBadRequest, "cannot delete the built-in policy "+quoteName(name)), true
 		}
@@ -150,7 +150,7 @@ func (a *API) capabilitiesSelf(req *request) reply {
 	if len(body.Paths) == 0 || len(body.Paths) > 256 {
 		return errReply(http.StatusBadRequest, "\"paths\" must list 1 to 256 paths")
 	}
-	pols, err := a.policies(te.Policies)
+	pols, err := a.policies(te.Namespace, te.Policies)
 	if err != nil {
 		return a.errorReply(err)
 	}

@@ -14,6 +14,9 @@ import (
 func (a *API) route(req *request) reply {
 	parts := strings.Split(req.path, "/")
 	req.ev.Operation = operationName(parts)
+	if r := nsGate(req, parts); r != nil { // transport/auth_namespace.go
+		return *r
+	}
 	switch parts[0] {
 	case "sys":
 		return a.routeSys(req, parts[1:])
@@ -28,7 +31,7 @@ func (a *API) route(req *request) reply {
 		if err := a.cfg.Node.CheckLease(); err != nil {
 			return errReply(http.StatusServiceUnavailable, trimPkg(err))
 		}
-		return a.routeTransit(req, parts[1:])
+		return a.nsTransit(req, parts[1:], a.routeTransit) // keys of the request's namespace
 	}
 	return errReply(http.StatusNotFound, "unsupported path")
 }

@@ -33,6 +33,9 @@ func (a *API) routeSys(req *request, p []string) reply {
 	if r, ok := a.routeBreakGlass(req, p); ok { // transport/breakglass.go
 		return r
 	}
+	if r, ok := a.routeNamespaces(req, p); ok { // transport/auth_namespace.go
+		return r
+	}
 	if r, ok := a.routeReport(req, p); ok { // transport/report.go
 		return r
 	}

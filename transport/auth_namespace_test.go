@@ -1,0 +1,108 @@
+package transport
+
+import (
+	"testing"
+
+	vault "github.com/hashicorp/vault/api"
+)
+
+// TestNamespaces: keys, policies and tokens are scoped by
+// X-Vault-Namespace; a token of one namespace can neither see nor use
+// another's keys, and same-named keys of different namespaces are
+// different keys.
+func TestNamespaces(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	in := func(ns, tok, method, path string, body any) resp {
+		t.Helper()
+		return h.doWith(method, path, body, map[string]string{"X-Vault-Token": tok, "X-Vault-Namespace": ns})
+	}
+	for _, ns := range []string{"dev", "prod"} {
+		if r := h.do("PUT", "sys/namespaces/"+ns, nil); r.status != 200 {
+			t.Fatalf("create %s: %d %s", ns, r.status, r.raw)
+		}
+	}
+	if r := h.do("PUT", "sys/namespaces/Bad.Name", nil); r.status != 400 {
+		t.Fatalf("bad namespace name: %d", r.status)
+	}
+	pol := `path "transit/encrypt/app" { capabilities = ["update"] }
+path "transit/decrypt/app" { capabilities = ["update"] }
+path "transit/keys" { capabilities = ["list"] }
+path "auth/token/lookup" { capabilities = ["update"] }`
+	tokens := map[string]string{}
+	for _, ns := range []string{"dev", "prod", ""} {
+		if r := in(ns, h.token, "PUT", "sys/policies/acl/app", map[string]any{"policy": pol}); r.status != 204 {
+			t.Fatalf("policy in %q: %d %s", ns, r.status, r.raw)
+		}
+		if r := in(ns, h.token, "POST", "transit/keys/app", nil); r.status != 200 {
+			t.Fatalf("key in %q: %d %s", ns, r.status, r.raw)
+		}
+		a := authOf(t, in(ns, h.token, "POST", "auth/token/create", map[string]any{"policies": []string{"app"}}))
+		tokens[ns] = a["client_token"].(string)
+	}
+	dev, prod := tokens["dev"], tokens["prod"]
+	ct := in("prod", prod, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("prod secret")}).str("ciphertext")
+	if ct == "" {
+		t.Fatal("encrypt in prod failed")
+	}
+	if r := in("prod", prod, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct}); r.status != 200 || r.str("plaintext") != b64("prod secret") {
+		t.Fatalf("decrypt in prod: %d %s", r.status, r.raw)
+	}
+	// dev's token: not in prod, and dev's "app" is another key.
+	if r := in("prod", dev, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct}); r.status != 403 {
+		t.Fatalf("dev token in prod: %d %s", r.status, r.raw)
+	}
+	if r := in("", dev, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct}); r.status != 403 {
+		t.Fatalf("dev token without a namespace: %d", r.status)
+	}
+	if r := in("dev", dev, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct}); r.status == 200 {
+		t.Fatalf("dev's key decrypted prod's ciphertext: %s", r.raw)
+	}
+	if r := in("", tokens[""], "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct}); r.status == 200 {
+		t.Fatalf("the root namespace's key decrypted prod's ciphertext: %s", r.raw)
+	}
+	// Lists show each namespace its own keys only.
+	for ns, tok := range tokens {
+		r := in(ns, tok, "LIST", "transit/keys", nil)
+		if keys, _ := r.data()["keys"].([]any); r.status != 200 || len(keys) != 1 || keys[0] != "app" {
+			t.Fatalf("keys in %q: %d %s", ns, r.status, r.raw)
+		}
+	}
+	if r := in("prod", h.token, "GET", "transit/keys/app", nil); r.str("name") != "app" {
+		t.Fatalf("key read in prod names %q", r.str("name"))
+	}
+	// The reserved prefix, operator paths, other namespaces' tokens.
+	if r := h.do("POST", "transit/keys/ns.prod.app/rotate", nil); r.status != 400 {
+		t.Fatalf("reserved key name in the root namespace: %d %s", r.status, r.raw)
+	}
+	if r := in("prod", h.token, "POST", "sys/seal", nil); r.status != 400 {
+		t.Fatalf("sys/seal in a namespace: %d", r.status)
+	}
+	if r := in("prod", prod, "POST", "auth/token/lookup", map[string]any{"token": dev}); r.status != 400 {
+		t.Fatalf("lookup of another namespace's token: %d %s", r.status, r.raw)
+	}
+	if r := in("prod", prod, "POST", "auth/token/lookup", map[string]any{"token": prod}); r.status != 200 {
+		t.Fatalf("lookup in its own namespace: %d %s", r.status, r.raw)
+	}
+	if r := in("nope", h.token, "LIST", "transit/keys", nil); r.status != 400 {
+		t.Fatalf("unknown namespace: %d", r.status)
+	}
+	// Deleting a namespace ends its tokens.
+	h.must(204, "DELETE", "sys/namespaces/dev", nil)
+	if r := in("dev", dev, "LIST", "transit/keys", nil); r.status < 400 {
+		t.Fatalf("token of a deleted namespace: %d", r.status)
+	}
+
+	// The vault client's namespace support works unchanged.
+	cfg := vault.DefaultConfig()
+	cfg.Address = h.srv.URL
+	c, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(prod)
+	c.SetNamespace("prod")
+	sec, err := c.Logical().Write("transit/decrypt/app", map[string]any{"ciphertext": ct})
+	if err != nil || sec.Data["plaintext"] != b64("prod secret") {
+		t.Fatalf("vault client in prod: %v %v", err, sec)
+	}
+}
