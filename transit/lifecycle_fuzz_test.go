@@ -53,3 +53,34 @@ func FuzzLifecycle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzUsageRecord stores arbitrary bytes as a key's usage record: reads,
+// flushes and the leader's pass must not panic, and a record that does
+// not decode is an error, not a zero count silently replacing it.
+func FuzzUsageRecord(f *testing.F) {
+	f.Add([]byte(`{"encryptions":{"1":5}}`))
+	f.Add([]byte(`{"encryptions":{"1":18446744073709551615}}`))
+	f.Add([]byte(`{"encryptions":{"-1":1,"x":2}}`))
+	f.Add([]byte(`null`))
+	f.Add([]byte(`{`))
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		ctx := context.Background()
+		e, st, _ := newLifecycleEngine(&testing.T{})
+		if _, err := e.CreateKey(ctx, "k", fields(t, `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		st.mu.Lock()
+		st.rev++
+		st.recs[usagePrefix+"k"] = memRec{append([]byte(nil), rec...), st.rev}
+		st.mu.Unlock()
+		_, _, decErr := e.readUsage("k")
+		e.ReadKey("k")
+		e.LifecycleDue(ctx)
+		e.usage.add("k", 1, 1)
+		flushErr := e.FlushUsage(ctx)
+		if decErr != nil && flushErr == nil {
+			t.Fatalf("a usage record that does not decode was overwritten: %v", decErr)
+		}
+		e.Hygiene(ctx)
+	})
+}
