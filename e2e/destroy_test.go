@@ -52,8 +52,21 @@ func (c *e2eCluster) restartNode(n *node, fn func()) {
 // rotation) are on disk before; it is destroyed with a 1 s pending window
 // (the test-only override); once every node reports the purge, no file
 // in any node's data dir holds any of them.
+//
+// In the second variant one node is stopped while the key is destroyed
+// and comes back afterwards: it catches up (by snapshot, since the others
+// kept no log) and purges its own disk too.
 func TestDestroyedKeyLeavesNoTrace(t *testing.T) {
 	t.Parallel()
+	for _, down := range []bool{false, true} {
+		t.Run(map[bool]string{false: "all-up", true: "node-down"}[down], func(t *testing.T) {
+			t.Parallel()
+			testDestroyedKeyLeavesNoTrace(t, down)
+		})
+	}
+}
+
+func testDestroyedKeyLeavesNoTrace(t *testing.T, down bool) {
 	c := startCluster(t, clusterOpts{size: 3, env: []string{"KEYRAFT_UNSAFE_TEST_MIN_PENDING_WINDOW=1s"}})
 	cl := c.leader().client(c.root)
 	spy := c.nodes[2]
@@ -107,10 +120,23 @@ func TestDestroyedKeyLeavesNoTrace(t *testing.T) {
 		t.Fatal("the key's record ciphertext is in no file before destruction; the scan would prove nothing")
 	}
 
+	if down {
+		if code := spy.stop(); code != 0 {
+			t.Fatalf("%s exited with %d on SIGTERM", spy.nodeID, code)
+		}
+		cl = c.leader().client(c.root)
+	}
 	write(t, cl, "transit/keys/doomed/destroy", map[string]any{"pending_window": "1s"})
-	for _, n := range c.nodes {
+	for _, n := range c.running() {
 		waitFor(t, leaderWait, n.nodeID+" purged the destroyed key from disk", func() bool {
 			return n.logHas("purged destroyed key material from disk")
+		})
+	}
+	if down {
+		spy.start()
+		spy.unseal(c.shares[0], c.shares[1])
+		waitFor(t, leaderWait, spy.nodeID+" (down during the destruction) purged its disk", func() bool {
+			return spy.logHas("purged destroyed key material from disk")
 		})
 	}
 	for _, n := range c.nodes {

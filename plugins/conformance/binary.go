@@ -1,7 +1,9 @@
 package conformance
 
 import (
+	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -79,6 +81,7 @@ func RunBinary(ctx context.Context, kind, binaryPath string, args []string, out 
 		case KindStorage:
 			runStorage(t, func(t T) plugins.Storage { return b.start(t, t.TempDir()).Storage() })
 			t.Run("DurableAcrossCrash", b.storageDurable)
+			t.Run("CompactLeavesNoDeletedValue", b.storageCompactFiles)
 		case KindCrypto:
 			c := b.start(t, "")
 			runCrypto(t, func(T) sdk.CryptoBackend { return c.Crypto() })
@@ -234,4 +237,45 @@ func fileSum(path string) ([]byte, error) {
 		return nil, err
 	}
 	return h.Sum(nil), nil
+}
+
+// storageCompactFiles: after Compact, no file of the store holds a value
+// that was deleted or overwritten ("destroyed means gone").
+func (b binary) storageCompactFiles(t T) {
+	dir := t.TempDir()
+	s := b.start(t, dir).Storage()
+	c := compactor(t, s)
+	mark := make([]byte, 16)
+	_, _ = rand.Read(mark)
+	marker := fmt.Sprintf("DESTROYED-%x", mark)
+	var batch []plugins.Mutation
+	for i := 0; i < 100; i++ {
+		batch = append(batch, put(fmt.Sprintf("k/%03d", i), fmt.Sprintf("%s-%03d", marker, i)))
+	}
+	write(t, s, batch...)
+	write(t, s, plugins.Mutation{Kind: plugins.DeletePrefix, Key: []byte("k/0")}, put("k/100", "overwritten"), put("k/100", "live"))
+	for i := 0; i < 100; i++ {
+		// Overwrite the rest, so no marker is live.
+		batch[i] = put(fmt.Sprintf("k/%03d", i), "live")
+	}
+	write(t, s, batch[10:]...)
+	if err := c.Compact(); err != nil {
+		t.Fatalf("Compact: %v", err)
+	}
+	err := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(data, []byte(marker)) {
+			t.Errorf("after Compact, %s still holds a deleted or overwritten value", path)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("reading the store's files: %v", err)
+	}
 }

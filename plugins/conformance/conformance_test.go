@@ -122,7 +122,7 @@ func runBinary(t *testing.T, kind, pkg string, args ...string) (int, string) {
 
 func TestRunBinaryBolt(t *testing.T) {
 	failed, out := runBinary(t, conformance.KindStorage, "github.com/keyraft/keyraft/cmd/keyraft-plugin-bolt", "-path", conformance.DirPlaceholder+"/state.db")
-	if failed != 0 || !strings.Contains(out, "PASS  storage/DurableAcrossCrash") || !strings.Contains(out, "PASS  storage/ViewConsistentWhileWriting") {
+	if failed != 0 || !strings.Contains(out, "PASS  storage/CompactLeavesNoDeletedValue") || !strings.Contains(out, "PASS  storage/Compact ") || !strings.Contains(out, "PASS  storage/DurableAcrossCrash") || !strings.Contains(out, "PASS  storage/ViewConsistentWhileWriting") {
 		t.Fatalf("%d failed:\n%s", failed, out)
 	}
 }
