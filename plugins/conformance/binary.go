@@ -248,17 +248,20 @@ func (b binary) storageCompactFiles(t T) {
 	mark := make([]byte, 16)
 	_, _ = rand.Read(mark)
 	marker := fmt.Sprintf("DESTROYED-%x", mark)
+	// Records big enough to fill pages of their own, then deleted and
+	// overwritten: a store that keeps freed space has them in its files.
 	var batch []plugins.Mutation
-	for i := 0; i < 100; i++ {
-		batch = append(batch, put(fmt.Sprintf("k/%03d", i), fmt.Sprintf("%s-%03d", marker, i)))
+	for i := 0; i < 50; i++ {
+		v := strings.Repeat(fmt.Sprintf("%s-%03d;", marker, i), 40)
+		batch = append(batch, put(fmt.Sprintf("del/%03d", i), v), put(fmt.Sprintf("over/%03d", i), v))
 	}
 	write(t, s, batch...)
-	write(t, s, plugins.Mutation{Kind: plugins.DeletePrefix, Key: []byte("k/0")}, put("k/100", "overwritten"), put("k/100", "live"))
-	for i := 0; i < 100; i++ {
-		// Overwrite the rest, so no marker is live.
-		batch[i] = put(fmt.Sprintf("k/%03d", i), "live")
+	write(t, s, plugins.Mutation{Kind: plugins.DeletePrefix, Key: []byte("del/")})
+	batch = batch[:0]
+	for i := 0; i < 50; i++ {
+		batch = append(batch, put(fmt.Sprintf("over/%03d", i), "live"))
 	}
-	write(t, s, batch[10:]...)
+	write(t, s, batch...)
 	if err := c.Compact(); err != nil {
 		t.Fatalf("Compact: %v", err)
 	}
