@@ -230,7 +230,9 @@ func TestPolicyCacheSeesChanges(t *testing.T) {
 }
 
 // BenchmarkAuthorize is the per-request cost of authorization for a
-// token with three policies (cached, as on the hot path).
+// token with three policies (cached, as on the hot path): an encrypt
+// (with Vault's existence check of the key), a decrypt refused by a deny
+// rule, and a read; and the root token's encrypt.
 func BenchmarkAuthorize(b *testing.B) {
 	h := newHarness(b, harnessOpts{discardAudit: true})
 	for _, name := range []string{"a", "b", "c"} {
@@ -249,16 +251,31 @@ path "sys/*" { capabilities = ["read"] }
 	if err != nil {
 		b.Fatal(err)
 	}
-	req := &request{ctx: context.Background(), method: "POST", path: "transit/encrypt/c1", ev: newTestEvent()}
-	if r := h.api.authorize(req, te); r != nil {
-		b.Fatalf("not allowed: %+v", r)
+	root, err := h.node.LookupToken(h.token)
+	if err != nil {
+		b.Fatal(err)
 	}
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if r := h.api.authorize(req, te); r != nil {
-			b.Fatal("denied")
-		}
+	for _, c := range []struct {
+		name, method, path string
+		te                 *cluster.TokenEntry
+		allowed            bool
+	}{
+		{"encrypt", "POST", "transit/encrypt/c1", te, true},
+		{"decrypt-denied", "POST", "transit/decrypt/c1", te, false},
+		{"read", "GET", "sys/leader", te, true},
+		{"root-encrypt", "POST", "transit/encrypt/c1", root, true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			req := &request{ctx: context.Background(), method: c.method, path: c.path, ev: newTestEvent()}
+			if r := h.api.authorize(req, c.te); (r == nil) != c.allowed {
+				b.Fatalf("allowed = %v, want %v: %+v", r == nil, c.allowed, r)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			for b.Loop() {
+				h.api.authorize(req, c.te)
+			}
+		})
 	}
 }
 
