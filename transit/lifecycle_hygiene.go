@@ -39,8 +39,10 @@ type Finding struct {
 	Check string `json:"check"`
 	// Object names what the finding is about: "key:<name>",
 	// "token:<accessor>", "policy:<name>".
-	Object  string `json:"object"`
-	Message string `json:"message"`
+	Object string `json:"object"`
+	// Namespace is the object's namespace ("" for the root namespace).
+	Namespace string `json:"namespace,omitempty"`
+	Message   string `json:"message"`
 	// Fix says what to do, as a command where there is one.
 	Fix string `json:"fix"`
 }

@@ -183,3 +183,19 @@ func TestHygieneReportAPI(t *testing.T) {
 		t.Fatalf("counts %v", data["counts"])
 	}
 }
+
+// A finding about a namespace's key names it as its users do.
+func TestHygieneFindingOfANamespacedKey(t *testing.T) {
+	f := transit.Finding{Object: "key:ns.dev.app", Message: `key "ns.dev.app" has no deletion protection`,
+		Fix: "keyraft keys config -deletion-allowed=false ns.dev.app"}
+	namespaced(&f)
+	want := transit.Finding{Object: "key:app", Namespace: "dev", Message: `key "app" (namespace dev) has no deletion protection`,
+		Fix: "keyraft keys config -deletion-allowed=false -namespace=dev app"}
+	if f != want {
+		t.Fatalf("got %+v\nwant %+v", f, want)
+	}
+	root := transit.Finding{Object: "key:app", Message: `key "app"`, Fix: "x app"}
+	if namespaced(&root); root.Object != "key:app" || root.Namespace != "" {
+		t.Fatalf("a root-namespace finding changed: %+v", root)
+	}
+}

@@ -4,8 +4,11 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 
+	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -40,6 +43,9 @@ func (a *API) routeReport(req *request, p []string) (reply, bool) {
 		}
 		findings = append(findings, f...)
 	}
+	for i := range findings {
+		namespaced(&findings[i])
+	}
 	transit.SortFindings(findings)
 	counts := map[string]int{transit.SeverityInfo: 0, transit.SeverityWarning: 0, transit.SeverityCritical: 0}
 	for _, f := range findings {
@@ -48,4 +54,22 @@ func (a *API) routeReport(req *request, p []string) (reply, bool) {
 	return reply{status: http.StatusOK, data: map[string]any{
 		"findings": findings, "counts": counts, "time": a.now().UTC().Format(time.RFC3339),
 	}}, true
+}
+
+// namespaced rewrites a finding about a key of a namespace, which the
+// engine knows by its stored name (cluster.NamespaceKeyPrefix), to the
+// name and namespace its users know, with the fix's command to match.
+func namespaced(f *transit.Finding) {
+	stored, ok := strings.CutPrefix(f.Object, "key:"+cluster.ReservedKeyPrefix)
+	if !ok {
+		return
+	}
+	ns, name, ok := strings.Cut(stored, ".")
+	if !ok {
+		return
+	}
+	full := cluster.NamespaceKeyPrefix(ns) + name
+	f.Object, f.Namespace = "key:"+name, ns
+	f.Message = strings.ReplaceAll(f.Message, strconv.Quote(full), strconv.Quote(name)+" (namespace "+ns+")")
+	f.Fix = strings.ReplaceAll(f.Fix, " "+full, " -namespace="+ns+" "+name)
 }
