@@ -211,7 +211,8 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 	capability := acl.CapabilityFor(req.method, path, true)
 	if strings.HasPrefix(path, "transit/encrypt/") && capability == acl.Update {
 		// Vault's existence check: encrypting under a missing key creates it.
-		if rev, err := a.cfg.Node.Revision("transit/key/" + strings.TrimPrefix(path, "transit/encrypt/")); err == nil && rev == 0 {
+		name := cluster.NamespaceKeyPrefix(req.ns) + strings.TrimPrefix(path, "transit/encrypt/")
+		if rev, err := a.cfg.Node.Revision("transit/key/" + name); err == nil && rev == 0 {
 			capability = acl.Create
 		}
 	}

@@ -40,6 +40,18 @@ path "auth/token/lookup" { capabilities = ["update"] }`
 		tokens[ns] = a["client_token"].(string)
 	}
 	dev, prod := tokens["dev"], tokens["prod"]
+	// The existence check looks in the namespace: a key only the root
+	// namespace has is missing in prod, so encrypting would create it,
+	// which prod's policy (update only) does not allow.
+	h.must(200, "POST", "transit/keys/only-root", nil)
+	h.putPolicy("root-ns-enc", `path "transit/encrypt/only-root" { capabilities = ["update"] }`)
+	if r := in("prod", h.token, "PUT", "sys/policies/acl/enc2", map[string]any{"policy": `path "transit/encrypt/only-root" { capabilities = ["update"] }`}); r.status != 204 {
+		t.Fatalf("policy: %d", r.status)
+	}
+	enc2 := authOf(t, in("prod", h.token, "POST", "auth/token/create", map[string]any{"policies": []string{"enc2"}}))["client_token"].(string)
+	if r := in("prod", enc2, "POST", "transit/encrypt/only-root", map[string]any{"plaintext": b64("x")}); r.status != 403 {
+		t.Fatalf("encrypt creating a key in prod with update only: %d %s", r.status, r.raw)
+	}
 	ct := in("prod", prod, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("prod secret")}).str("ciphertext")
 	if ct == "" {
 		t.Fatal("encrypt in prod failed")
@@ -63,7 +75,11 @@ path "auth/token/lookup" { capabilities = ["update"] }`
 	// Lists show each namespace its own keys only.
 	for ns, tok := range tokens {
 		r := in(ns, tok, "LIST", "transit/keys", nil)
-		if keys, _ := r.data()["keys"].([]any); r.status != 200 || len(keys) != 1 || keys[0] != "app" {
+		want := 1
+		if ns == "" {
+			want = 2 // app and only-root
+		}
+		if keys, _ := r.data()["keys"].([]any); r.status != 200 || len(keys) != want || keys[0] != "app" {
 			t.Fatalf("keys in %q: %d %s", ns, r.status, r.raw)
 		}
 	}

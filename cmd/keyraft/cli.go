@@ -218,6 +218,7 @@ func sectionOf(c *command) string {
 // globals are the flags every client command takes.
 type globals struct {
 	address, token, format string
+	namespace              string
 }
 
 // flags returns the flag set of cmd, with the global flags when cmd talks
@@ -230,6 +231,7 @@ func (e *env) flags(cmd *command) (*flag.FlagSet, *globals) {
 		fs.StringVar(&g.address, "address", "", "server `URL` (default $KEYRAFT_ADDR, $VAULT_ADDR or http://127.0.0.1:8200)")
 		fs.StringVar(&g.token, "token", "", "`token` to send (default $KEYRAFT_TOKEN or $VAULT_TOKEN)")
 		fs.StringVar(&g.format, "format", "table", "output `format`: table or json")
+		fs.StringVar(&g.namespace, "namespace", "", "`namespace` of the keys, policies and tokens (default $KEYRAFT_NAMESPACE or $VAULT_NAMESPACE)")
 	}
 	return fs, g
 }
@@ -304,6 +306,15 @@ func (e *env) client(g *globals) (*api.Client, error) {
 		return nil, err
 	}
 	e.addr = c.Address()
+	ns := g.namespace
+	for _, v := range []string{"KEYRAFT_NAMESPACE", "VAULT_NAMESPACE"} {
+		if ns == "" {
+			ns = e.getenv(v)
+		}
+	}
+	if err := c.SetNamespace(ns); err != nil {
+		return nil, &hintError{err: err, hint: "set -namespace or KEYRAFT_NAMESPACE to a namespace name"}
+	}
 	return c, nil
 }
 

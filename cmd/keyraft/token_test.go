@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+
+	"github.com/keyraft/keyraft/api"
 )
 
 // TestIntegrationPolicyAndToken: policies and tokens from the CLI against
@@ -100,5 +103,40 @@ func TestIntegrationGrant(t *testing.T) {
 	s.ok(t, nil, "grant", "revoke", g.ID)
 	if _, _, code := s.kr(t, as, []byte(ct), "decrypt", "app"); code != 1 {
 		t.Fatalf("decrypt after revoke: exit %d", code)
+	}
+}
+
+// TestIntegrationNamespace: -namespace (or KEYRAFT_NAMESPACE) scopes the
+// CLI's keys, policies and tokens.
+func TestIntegrationNamespace(t *testing.T) {
+	t.Parallel()
+	s := startDevServer(t)
+	c, err := api.New(api.Config{Address: s.addr, Token: s.token})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(context.Background(), "PUT", "sys/namespaces/prod", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(t, nil, "keys", "create", "-namespace=prod", "app")
+	if out := s.ok(t, nil, "keys", "list", "-namespace=prod"); !strings.Contains(string(out), "app") {
+		t.Fatalf("keys in prod: %q", out)
+	}
+	if _, _, code := s.kr(t, nil, nil, "keys", "read", "app"); code != 1 {
+		t.Fatalf("prod's key seen from the root namespace: exit %d", code)
+	}
+	s.ok(t, []byte(`path "transit/encrypt/app" { capabilities = ["update"] }`), "policy", "write", "-namespace=prod", "enc", "-")
+	env := map[string]string{"KEYRAFT_NAMESPACE": "prod"}
+	out, errOut, code := s.kr(t, env, nil, "token", "create", "-policy=enc", "-field=token")
+	if code != 0 {
+		t.Fatalf("token create in prod: %d %s", code, errOut)
+	}
+	env["KEYRAFT_TOKEN"] = strings.TrimSpace(string(out))
+	if _, errOut, code := s.kr(t, env, []byte("x"), "encrypt", "app"); code != 0 {
+		t.Fatalf("encrypt in prod with prod's token: %d %s", code, errOut)
+	}
+	delete(env, "KEYRAFT_NAMESPACE")
+	if _, _, code := s.kr(t, env, []byte("x"), "encrypt", "app"); code != 1 {
+		t.Fatalf("prod's token outside prod: exit %d", code)
 	}
 }
