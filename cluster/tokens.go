@@ -449,3 +449,28 @@ func (n *Node) TidyLoop(ctx context.Context, interval time.Duration) {
 		}
 	}
 }
+
+// ListTokens returns the entry of every stored token (expired ones until
+// the tidy pass removes them), for reports such as the hygiene check.
+// Entries name tokens by accessor only; no token is stored to return.
+func (n *Node) ListTokens() ([]*TokenEntry, error) {
+	hashes, err := n.List(prefixToken)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*TokenEntry, 0, len(hashes))
+	for _, h := range hashes {
+		if strings.Contains(h, "/") {
+			continue
+		}
+		e, _, err := n.readTokenEntry(h)
+		if errors.Is(err, ErrPermissionDenied) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}

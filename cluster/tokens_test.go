@@ -112,3 +112,24 @@ func TestRevokeTreeThroughFollower(t *testing.T) {
 		}
 	}
 }
+
+func TestListTokens(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	n := tc.nodes[0]
+	ctx := context.Background()
+	_, e, err := n.CreateToken(ctx, TokenRequest{Policies: []string{"default", "app"}, TTL: time.Hour, Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := n.ListTokens()
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, te := range list {
+		found = found || te.Accessor == e.Accessor && te.TTL == time.Hour
+	}
+	if !found || len(list) != 2 { // the root token from init and this one
+		t.Fatalf("ListTokens: %d entries, found=%v", len(list), found)
+	}
+}
