@@ -52,6 +52,16 @@ const (
 	hmacSize   = 32
 )
 
+// PKCS#11 3.0 names that github.com/miekg/pkcs11 v1.1 does not define.
+const (
+	ckkECEdwards           = 0x40
+	ckmECEdwardsKeyPairGen = 0x1055
+	ckmEdDSA               = 0x1057
+)
+
+// ed25519OID is CKA_EC_PARAMS for Ed25519: the DER of OID 1.3.101.112.
+var ed25519OID = []byte{0x06, 0x03, 0x2b, 0x65, 0x70}
+
 // Backend is the PKCS#11 crypto backend: keys are generated inside the
 // token as sensitive, non-extractable token objects and used there by
 // CKA_ID. It implements sdk.CryptoBackend and is safe for concurrent
@@ -62,16 +72,24 @@ type Backend struct {
 	token string
 	pin   *string // a pointer, so that no fmt verb prints it; emptied by Close
 	hmac  bool    // the token does CKM_SHA256_HMAC with generic secrets
+	ed    bool    // the token does Ed25519 (CKM_EDDSA)
 	pool  *pool
 
 	mu   sync.RWMutex
-	objs map[[idSize]byte]cryptoki.ObjectHandle // CKA_ID → object, a cache
+	objs map[objKey]cryptoki.ObjectHandle // a cache
 
 	closeOnce sync.Once
 	closeErr  error
 }
 
 var _ sdk.CryptoBackend = (*Backend)(nil)
+
+// objKey names a key object: its CKA_ID and CKA_CLASS (an Ed25519 key is
+// a private and a public object with one CKA_ID).
+type objKey struct {
+	id    [idSize]byte
+	class byte
+}
 
 // Open loads the module, finds the token, logs in and returns the
 // backend. Errors wrap ErrConfig, ErrModule, ErrToken, ErrPIN or
@@ -93,7 +111,7 @@ func Open(cfg Config) (*Backend, error) {
 		return nil, err
 	}
 	pin := cfg.PIN
-	b := &Backend{mod: mod, pin: &pin, objs: map[[idSize]byte]cryptoki.ObjectHandle{}}
+	b := &Backend{mod: mod, pin: &pin, objs: map[objKey]cryptoki.ObjectHandle{}}
 	fail := func(err error) (*Backend, error) {
 		pin = ""
 		_ = mod.release()
@@ -113,6 +131,7 @@ func Open(cfg Config) (*Backend, error) {
 		return fail(fmt.Errorf("%w: token %q needs CKM_AES_KEY_GEN and CKM_AES_GCM", ErrMechanism, b.token))
 	}
 	b.hmac = has(cryptoki.CKM_GENERIC_SECRET_KEY_GEN) && has(cryptoki.CKM_SHA256_HMAC)
+	b.ed = has(ckmECEdwardsKeyPairGen) && has(ckmEdDSA)
 	sh, err := openSession(mod.ctx, b.slot, b.login)
 	if err != nil {
 		return fail(err)
@@ -184,11 +203,15 @@ func (b *Backend) String() string {
 	return fmt.Sprintf("pkcs11 crypto backend (module %s, token %q)", b.mod.path, b.token)
 }
 
-// Capabilities implements sdk.CryptoBackend: aes256-gcm96, and
-// hmac-sha256 when the token has CKM_SHA256_HMAC.
+// Capabilities implements sdk.CryptoBackend: aes256-gcm96, ed25519
+// when the token has CKM_EDDSA, and hmac-sha256 when it has
+// CKM_SHA256_HMAC.
 func (b *Backend) Capabilities(context.Context) (sdk.Capabilities, error) {
 	c := sdk.Capabilities{KeepsMaterial: true}
 	types := []keyType{aesType}
+	if b.ed {
+		types = append(types, edType)
+	}
 	if b.hmac {
 		types = append(types, hmacType)
 	}
@@ -199,12 +222,14 @@ func (b *Backend) Capabilities(context.Context) (sdk.Capabilities, error) {
 }
 
 // Generate implements sdk.CryptoBackend: a new key inside the token,
-// returned as a handle only.
+// returned as a handle (and, for Ed25519, the public key) only.
 func (b *Backend) Generate(ctx context.Context, name string) (sdk.GeneratedKey, error) {
 	var kt keyType
 	switch {
 	case name == aesType.name:
 		kt = aesType
+	case name == edType.name && b.ed:
+		kt = edType
 	case name == hmacType.name && b.hmac:
 		kt = hmacType
 	default:
@@ -215,52 +240,112 @@ func (b *Backend) Generate(ctx context.Context, name string) (sdk.GeneratedKey, 
 		return sdk.GeneratedKey{}, err
 	}
 	a := cryptoki.NewAttribute
-	tmpl := []*cryptoki.Attribute{
-		a(cryptoki.CKA_CLASS, cryptoki.CKO_SECRET_KEY),
+	label := fmt.Sprintf("keyraft %s %x", kt.name, id)
+	// secret is the protection of every secret or private key object
+	// (CKA_WRAP, which private keys lack, is added for secret keys).
+	secret := []*cryptoki.Attribute{
 		a(cryptoki.CKA_TOKEN, true),
 		a(cryptoki.CKA_PRIVATE, true),
 		a(cryptoki.CKA_SENSITIVE, true),
 		a(cryptoki.CKA_EXTRACTABLE, false),
-		a(cryptoki.CKA_WRAP, false),
 		a(cryptoki.CKA_UNWRAP, false),
 		a(cryptoki.CKA_DERIVE, false),
 		a(cryptoki.CKA_ID, id[:]),
-		a(cryptoki.CKA_LABEL, fmt.Sprintf("keyraft %s %x", kt.name, id)),
+		a(cryptoki.CKA_LABEL, label),
 	}
-	var mech uint
-	switch kt.code {
-	case aesType.code:
-		mech = cryptoki.CKM_AES_KEY_GEN
-		tmpl = append(tmpl, a(cryptoki.CKA_KEY_TYPE, cryptoki.CKK_AES), a(cryptoki.CKA_VALUE_LEN, aesKeySize),
-			a(cryptoki.CKA_ENCRYPT, true), a(cryptoki.CKA_DECRYPT, true), a(cryptoki.CKA_SIGN, false), a(cryptoki.CKA_VERIFY, false))
-	default:
-		mech = cryptoki.CKM_GENERIC_SECRET_KEY_GEN
-		tmpl = append(tmpl, a(cryptoki.CKA_KEY_TYPE, cryptoki.CKK_GENERIC_SECRET), a(cryptoki.CKA_VALUE_LEN, hmacSize),
-			a(cryptoki.CKA_ENCRYPT, false), a(cryptoki.CKA_DECRYPT, false), a(cryptoki.CKA_SIGN, true), a(cryptoki.CKA_VERIFY, true))
-	}
-	var obj cryptoki.ObjectHandle
-	err := b.withSession(ctx, func(sh cryptoki.SessionHandle) (err error) {
-		obj, err = b.mod.ctx.GenerateKey(sh, []*cryptoki.Mechanism{cryptoki.NewMechanism(mech, nil)}, tmpl)
-		return err
+	out := sdk.GeneratedKey{Handle: makeHandle(kt, id[:])}
+	err := b.withSession(ctx, func(sh cryptoki.SessionHandle) error {
+		c := b.mod.ctx
+		switch kt.code {
+		case edType.code:
+			pub := []*cryptoki.Attribute{
+				a(cryptoki.CKA_CLASS, cryptoki.CKO_PUBLIC_KEY),
+				a(cryptoki.CKA_KEY_TYPE, ckkECEdwards),
+				a(cryptoki.CKA_EC_PARAMS, ed25519OID),
+				a(cryptoki.CKA_TOKEN, true),
+				a(cryptoki.CKA_PRIVATE, false),
+				a(cryptoki.CKA_VERIFY, true),
+				a(cryptoki.CKA_ENCRYPT, false),
+				a(cryptoki.CKA_WRAP, false),
+				a(cryptoki.CKA_ID, id[:]),
+				a(cryptoki.CKA_LABEL, label),
+			}
+			priv := append([]*cryptoki.Attribute{
+				a(cryptoki.CKA_CLASS, cryptoki.CKO_PRIVATE_KEY),
+				a(cryptoki.CKA_KEY_TYPE, ckkECEdwards),
+				a(cryptoki.CKA_SIGN, true),
+				a(cryptoki.CKA_DECRYPT, false),
+			}, secret...)
+			pubObj, privObj, err := c.GenerateKeyPair(sh, []*cryptoki.Mechanism{cryptoki.NewMechanism(ckmECEdwardsKeyPairGen, nil)}, pub, priv)
+			if err != nil {
+				return err
+			}
+			attrs, err := c.GetAttributeValue(sh, pubObj, []*cryptoki.Attribute{a(cryptoki.CKA_EC_POINT, nil)})
+			if err != nil {
+				return fmt.Errorf("reading the public key: %w", err)
+			}
+			if out.PublicKey, err = edPoint(attrs[0].Value); err != nil {
+				return err
+			}
+			b.remember(id, cryptoki.CKO_PUBLIC_KEY, pubObj)
+			b.remember(id, cryptoki.CKO_PRIVATE_KEY, privObj)
+			return nil
+		case aesType.code:
+			tmpl := append([]*cryptoki.Attribute{
+				a(cryptoki.CKA_CLASS, cryptoki.CKO_SECRET_KEY),
+				a(cryptoki.CKA_KEY_TYPE, cryptoki.CKK_AES), a(cryptoki.CKA_VALUE_LEN, aesKeySize),
+				a(cryptoki.CKA_ENCRYPT, true), a(cryptoki.CKA_DECRYPT, true), a(cryptoki.CKA_SIGN, false), a(cryptoki.CKA_VERIFY, false),
+				a(cryptoki.CKA_WRAP, false),
+			}, secret...)
+			obj, err := c.GenerateKey(sh, []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_AES_KEY_GEN, nil)}, tmpl)
+			if err != nil {
+				return err
+			}
+			b.remember(id, cryptoki.CKO_SECRET_KEY, obj)
+			return nil
+		default:
+			tmpl := append([]*cryptoki.Attribute{
+				a(cryptoki.CKA_CLASS, cryptoki.CKO_SECRET_KEY),
+				a(cryptoki.CKA_KEY_TYPE, cryptoki.CKK_GENERIC_SECRET), a(cryptoki.CKA_VALUE_LEN, hmacSize),
+				a(cryptoki.CKA_ENCRYPT, false), a(cryptoki.CKA_DECRYPT, false), a(cryptoki.CKA_SIGN, true), a(cryptoki.CKA_VERIFY, true),
+				a(cryptoki.CKA_WRAP, false),
+			}, secret...)
+			obj, err := c.GenerateKey(sh, []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_GENERIC_SECRET_KEY_GEN, nil)}, tmpl)
+			if err != nil {
+				return err
+			}
+			b.remember(id, cryptoki.CKO_SECRET_KEY, obj)
+			return nil
+		}
 	})
 	if err != nil {
 		return sdk.GeneratedKey{}, fmt.Errorf("pkcs11 plugin: generating a %s key on token %q: %w", kt.name, b.token, err)
 	}
-	b.mu.Lock()
-	b.objs[id] = obj
-	b.mu.Unlock()
-	return sdk.GeneratedKey{Handle: makeHandle(kt, id[:])}, nil
+	return out, nil
 }
 
-// Destroy implements sdk.CryptoBackend: it deletes the key object. A key
-// that is already gone is not an error, so a Destroy can be retried.
+// edPoint decodes CKA_EC_POINT of an Ed25519 public key: the 32 bytes,
+// DER-wrapped in an OCTET STRING (as PKCS#11 3.0 says and SoftHSM does)
+// or bare.
+func edPoint(v []byte) ([]byte, error) {
+	switch {
+	case len(v) == 34 && v[0] == 0x04 && v[1] == 32:
+		return bytes.Clone(v[2:]), nil
+	case len(v) == 32:
+		return bytes.Clone(v), nil
+	}
+	return nil, fmt.Errorf("pkcs11 plugin: the token's Ed25519 public key (CKA_EC_POINT) has %d bytes, want 32 (or 34 DER)", len(v))
+}
+
+// Destroy implements sdk.CryptoBackend: it deletes the key's objects. A
+// key that is already gone is not an error, so a Destroy can be retried.
 func (b *Backend) Destroy(ctx context.Context, ref sdk.KeyRef) error {
 	kt, id, err := parseHandle(ref.Handle)
 	if err != nil {
 		return err
 	}
 	return b.withSession(ctx, func(sh cryptoki.SessionHandle) error {
-		objs, err := b.find(sh, kt, id, 16)
+		objs, err := b.find(sh, kt, id, 0, 16)
 		if err != nil {
 			return err
 		}
@@ -324,17 +409,25 @@ func (b *Backend) each(ctx context.Context, n int, fn func(sh cryptoki.SessionHa
 	return nil
 }
 
-// find returns the key objects of type kt with the CKA_ID (at most max).
-func (b *Backend) find(sh cryptoki.SessionHandle, kt keyType, id []byte, max int) ([]cryptoki.ObjectHandle, error) {
-	keyType := uint(cryptoki.CKK_AES)
-	if kt.code == hmacType.code {
+// find returns the key objects of type kt with the CKA_ID and, unless
+// it is 0, the class (at most max).
+func (b *Backend) find(sh cryptoki.SessionHandle, kt keyType, id []byte, class uint, max int) ([]cryptoki.ObjectHandle, error) {
+	var keyType uint
+	switch kt.code {
+	case aesType.code:
+		keyType = cryptoki.CKK_AES
+	case edType.code:
+		keyType = ckkECEdwards
+	default:
 		keyType = cryptoki.CKK_GENERIC_SECRET
 	}
 	c := b.mod.ctx
 	tmpl := []*cryptoki.Attribute{
-		cryptoki.NewAttribute(cryptoki.CKA_CLASS, cryptoki.CKO_SECRET_KEY),
 		cryptoki.NewAttribute(cryptoki.CKA_KEY_TYPE, keyType),
 		cryptoki.NewAttribute(cryptoki.CKA_ID, id),
+	}
+	if class != 0 {
+		tmpl = append(tmpl, cryptoki.NewAttribute(cryptoki.CKA_CLASS, class))
 	}
 	if err := c.FindObjectsInit(sh, tmpl); err != nil {
 		return nil, fmt.Errorf("pkcs11 plugin: C_FindObjectsInit: %w", err)
@@ -349,16 +442,28 @@ func (b *Backend) find(sh cryptoki.SessionHandle, kt keyType, id []byte, max int
 	return objs, nil
 }
 
-// object returns the key object of a handle, from the cache or the token.
-func (b *Backend) object(sh cryptoki.SessionHandle, kt keyType, id []byte) (cryptoki.ObjectHandle, error) {
-	k := [idSize]byte(id)
+// classFor is the object class an operation uses.
+func classFor(kt keyType, op sdk.Operation) uint {
+	switch {
+	case kt.code != edType.code:
+		return cryptoki.CKO_SECRET_KEY
+	case op == sdk.OpSign:
+		return cryptoki.CKO_PRIVATE_KEY
+	}
+	return cryptoki.CKO_PUBLIC_KEY
+}
+
+// object returns the key object of a handle and class, from the cache
+// or the token.
+func (b *Backend) object(sh cryptoki.SessionHandle, kt keyType, id []byte, class uint) (cryptoki.ObjectHandle, error) {
+	k := objKey{[idSize]byte(id), byte(class)}
 	b.mu.RLock()
 	o, ok := b.objs[k]
 	b.mu.RUnlock()
 	if ok {
 		return o, nil
 	}
-	objs, err := b.find(sh, kt, id, 2)
+	objs, err := b.find(sh, kt, id, class, 2)
 	if err != nil {
 		return 0, err
 	}
@@ -369,15 +474,22 @@ func (b *Backend) object(sh cryptoki.SessionHandle, kt keyType, id []byte) (cryp
 	default:
 		return 0, fmt.Errorf("pkcs11 plugin: two objects on token %q have CKA_ID %x; refusing to guess", b.token, id)
 	}
-	b.mu.Lock()
-	b.objs[k] = objs[0]
-	b.mu.Unlock()
+	b.remember([idSize]byte(id), class, objs[0])
 	return objs[0], nil
 }
 
+func (b *Backend) remember(id [idSize]byte, class uint, o cryptoki.ObjectHandle) {
+	b.mu.Lock()
+	b.objs[objKey{id, byte(class)}] = o
+	b.mu.Unlock()
+}
+
+// forget drops every cached object of a CKA_ID.
 func (b *Backend) forget(id []byte) {
 	b.mu.Lock()
-	delete(b.objs, [idSize]byte(id))
+	for _, class := range []uint{cryptoki.CKO_SECRET_KEY, cryptoki.CKO_PRIVATE_KEY, cryptoki.CKO_PUBLIC_KEY} {
+		delete(b.objs, objKey{[idSize]byte(id), byte(class)})
+	}
 	b.mu.Unlock()
 }
 
@@ -394,14 +506,15 @@ func (b *Backend) withKey(sh cryptoki.SessionHandle, ref sdk.KeyRef, op sdk.Oper
 	if !kt.supports(op) {
 		return fmt.Errorf("pkcs11 plugin: key type %s does not support %s", kt.name, op)
 	}
-	obj, err := b.object(sh, kt, id)
+	class := classFor(kt, op)
+	obj, err := b.object(sh, kt, id, class)
 	if err != nil {
 		return err
 	}
 	err = fn(obj)
 	if objectLost(err) {
 		b.forget(id)
-		if obj, err = b.object(sh, kt, id); err != nil {
+		if obj, err = b.object(sh, kt, id, class); err != nil {
 			return err
 		}
 		err = fn(obj)
@@ -532,23 +645,60 @@ func (b *Backend) HMAC(ctx context.Context, items []sdk.HMACItem) ([]sdk.HMACRes
 	return out, nil
 }
 
-var errNoSigning = errors.New("pkcs11 plugin: no key type of this backend signs or verifies")
-
-// Sign implements sdk.CryptoBackend: no key type of this backend signs,
-// so every item fails.
-func (b *Backend) Sign(_ context.Context, items []sdk.SignItem) ([]sdk.SignResult, error) {
+// Sign implements sdk.CryptoBackend: pure Ed25519 (CKM_EDDSA) inside
+// the token.
+func (b *Backend) Sign(ctx context.Context, items []sdk.SignItem) ([]sdk.SignResult, error) {
 	out := make([]sdk.SignResult, len(items))
-	for i := range out {
-		out[i].Err = errNoSigning
+	mech := []*cryptoki.Mechanism{cryptoki.NewMechanism(ckmEdDSA, nil)}
+	err := b.each(ctx, len(items), func(sh cryptoki.SessionHandle, i int) error {
+		it := items[i]
+		return b.withKey(sh, it.Key, sdk.OpSign, func(obj cryptoki.ObjectHandle) error {
+			if err := b.mod.ctx.SignInit(sh, mech, obj); err != nil {
+				return fmt.Errorf("C_SignInit(CKM_EDDSA): %w", err)
+			}
+			sig, err := b.mod.ctx.Sign(sh, it.Message)
+			if err != nil {
+				return fmt.Errorf("C_Sign(CKM_EDDSA): %w", err)
+			}
+			out[i].Signature = sig
+			return nil
+		})
+	}, func(i int, err error) { out[i].Err = err })
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }
 
-// Verify implements sdk.CryptoBackend; every item fails (see Sign).
-func (b *Backend) Verify(_ context.Context, items []sdk.VerifyItem) ([]sdk.VerifyResult, error) {
+// Verify implements sdk.CryptoBackend inside the token. A signature the
+// token rejects is Valid false with no error.
+func (b *Backend) Verify(ctx context.Context, items []sdk.VerifyItem) ([]sdk.VerifyResult, error) {
 	out := make([]sdk.VerifyResult, len(items))
-	for i := range out {
-		out[i].Err = errNoSigning
+	mech := []*cryptoki.Mechanism{cryptoki.NewMechanism(ckmEdDSA, nil)}
+	err := b.each(ctx, len(items), func(sh cryptoki.SessionHandle, i int) error {
+		it := items[i]
+		return b.withKey(sh, it.Key, sdk.OpVerify, func(obj cryptoki.ObjectHandle) error {
+			if len(it.Signature) != 64 {
+				out[i].Valid = false
+				return nil
+			}
+			if err := b.mod.ctx.VerifyInit(sh, mech, obj); err != nil {
+				return fmt.Errorf("C_VerifyInit(CKM_EDDSA): %w", err)
+			}
+			err := b.mod.ctx.Verify(sh, it.Message, it.Signature)
+			switch {
+			case err == nil:
+				out[i].Valid = true
+			case isCode(err, cryptoki.CKR_SIGNATURE_INVALID), isCode(err, cryptoki.CKR_SIGNATURE_LEN_RANGE):
+				out[i].Valid = false
+			default:
+				return fmt.Errorf("C_Verify(CKM_EDDSA): %w", err)
+			}
+			return nil
+		})
+	}, func(i int, err error) { out[i].Err = err })
+	if err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -3,6 +3,7 @@ package pkcs11
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"strings"
@@ -56,8 +57,11 @@ func TestCapabilities(t *testing.T) {
 	if _, ok := caps.KeyType(sdk.KeyHMACSHA256); !ok {
 		t.Error("SoftHSM2 has CKM_SHA256_HMAC, but hmac-sha256 is not offered")
 	}
-	if _, err := b.Generate(context.Background(), sdk.KeyEd25519); err == nil {
-		t.Error("Generate(ed25519) succeeded")
+	if _, ok := caps.KeyType(sdk.KeyEd25519); !ok {
+		t.Error("SoftHSM2 has CKM_EDDSA, but ed25519 is not offered")
+	}
+	if _, err := b.Generate(context.Background(), "rsa-2048"); err == nil {
+		t.Error("Generate(rsa-2048) succeeded")
 	}
 }
 
@@ -70,7 +74,7 @@ func attrs(t *testing.T, b *Backend, handle []byte, types ...uint) ([]*cryptoki.
 	}
 	var out []*cryptoki.Attribute
 	err = b.withSession(context.Background(), func(sh cryptoki.SessionHandle) error {
-		obj, err := b.object(sh, kt, id)
+		obj, err := b.object(sh, kt, id, classFor(kt, kt.ops[0]))
 		if err != nil {
 			return err
 		}
@@ -91,19 +95,19 @@ func TestKeysNeverLeaveTheToken(t *testing.T) {
 	h := newHSM(t)
 	b := h.open()
 	ctx := context.Background()
-	for _, kt := range []string{sdk.KeyAES256GCM96, sdk.KeyHMACSHA256} {
+	for _, kt := range []string{sdk.KeyAES256GCM96, sdk.KeyHMACSHA256, sdk.KeyEd25519} {
 		k, err := b.Generate(ctx, kt)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if k.Material != nil || k.PublicKey != nil {
-			t.Fatalf("%s: Generate returned material or a public key", kt)
+		if k.Material != nil || (k.PublicKey != nil) != (kt == sdk.KeyEd25519) {
+			t.Fatalf("%s: Generate returned material, or a public key for a secret key", kt)
 		}
 		if _, err := attrs(t, b, k.Handle, cryptoki.CKA_VALUE); !isCode(err, cryptoki.CKR_ATTRIBUTE_SENSITIVE) {
 			t.Fatalf("%s: reading CKA_VALUE: %v, want CKR_ATTRIBUTE_SENSITIVE", kt, err)
 		}
 		a, err := attrs(t, b, k.Handle, cryptoki.CKA_EXTRACTABLE, cryptoki.CKA_NEVER_EXTRACTABLE, cryptoki.CKA_SENSITIVE,
-			cryptoki.CKA_ALWAYS_SENSITIVE, cryptoki.CKA_TOKEN, cryptoki.CKA_PRIVATE, cryptoki.CKA_WRAP, cryptoki.CKA_DERIVE)
+			cryptoki.CKA_ALWAYS_SENSITIVE, cryptoki.CKA_TOKEN, cryptoki.CKA_PRIVATE, cryptoki.CKA_UNWRAP, cryptoki.CKA_DERIVE)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,8 +120,8 @@ func TestKeysNeverLeaveTheToken(t *testing.T) {
 	}
 	// OpenSC agrees, reading the token from another process.
 	out := h.pkcs11Tool("--token-label", testToken, "--login", "--pin", testPIN, "--list-objects")
-	if n := strings.Count(out, "never extractable"); n != 2 {
-		t.Fatalf("pkcs11-tool lists %d never-extractable keys, want 2:\n%s", n, out)
+	if n := strings.Count(out, "never extractable"); n != 3 {
+		t.Fatalf("pkcs11-tool lists %d never-extractable keys, want 3 (AES, HMAC, Ed25519 private):\n%s", n, out)
 	}
 }
 
@@ -150,6 +154,19 @@ func TestTwoProcessesShareKeys(t *testing.T) {
 	if err1 != nil || err2 != nil || ma[0].Err != nil || mb[0].Err != nil || !bytes.Equal(ma[0].MAC, mb[0].MAC) {
 		t.Fatalf("HMAC in A and B differ: %v %v %v %v", err1, err2, ma[0].Err, mb[0].Err)
 	}
+	ed, err := a.Generate(ctx, sdk.KeyEd25519)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ke := sdk.KeyRef{Handle: ed.Handle}
+	sig, err := a.Sign(ctx, []sdk.SignItem{{Key: ke, Message: []byte("m")}})
+	if err != nil || sig[0].Err != nil || !ed25519.Verify(ed.PublicKey, []byte("m"), sig[0].Signature) {
+		t.Fatalf("Sign in A: %v", errors.Join(err, sig[0].Err))
+	}
+	vs, err := b.Verify(ctx, []sdk.VerifyItem{{Key: ke, Message: []byte("m"), Signature: sig[0].Signature}, {Key: ke, Message: []byte("n"), Signature: sig[0].Signature}})
+	if err != nil || vs[0].Err != nil || !vs[0].Valid || vs[1].Valid {
+		t.Fatalf("Verify in B of A's signature: %v, valid %v (want true, false for another message)", err, vs)
+	}
 	// Destroyed through B: gone for A too (A has the object cached).
 	if err := b.Destroy(ctx, ka); err != nil {
 		t.Fatal(err)
@@ -174,7 +191,7 @@ func TestIVGuard(t *testing.T) {
 	_, id, _ := parseHandle(k.Handle)
 	for _, iv := range [][]byte{nil, make([]byte, 11), make([]byte, 16)} {
 		err := b.withSession(context.Background(), func(sh cryptoki.SessionHandle) error {
-			obj, err := b.object(sh, aesType, id)
+			obj, err := b.object(sh, aesType, id, classFor(aesType, sdk.OpEncrypt))
 			if err != nil {
 				return err
 			}

@@ -83,13 +83,13 @@ func TestReadPIN(t *testing.T) {
 
 func TestParseHandle(t *testing.T) {
 	id := bytes.Repeat([]byte{9}, idSize)
-	for _, kt := range []keyType{aesType, hmacType} {
+	for _, kt := range []keyType{aesType, edType, hmacType} {
 		got, gid, err := parseHandle(makeHandle(kt, id))
 		if err != nil || got.code != kt.code || !bytes.Equal(gid, id) {
 			t.Fatalf("round trip of a %s handle: %v %v", kt.name, got.name, err)
 		}
 	}
-	for _, h := range [][]byte{nil, {1}, append([]byte{2, 1}, id...), append([]byte{1, 2}, id...), append([]byte{1, 1}, id[1:]...), append(makeHandle(aesType, id), 0)} {
+	for _, h := range [][]byte{nil, {1}, append([]byte{2, 1}, id...), append([]byte{1, 4}, id...), append([]byte{1, 1}, id[1:]...), append(makeHandle(aesType, id), 0)} {
 		if _, _, err := parseHandle(h); !errors.Is(err, ErrHandle) {
 			t.Errorf("parseHandle(%x): %v", h, err)
 		}

@@ -16,11 +16,17 @@
 //     and then encrypts deterministically (nonce reuse).
 //   - hmac-sha256: a 256-bit CKK_GENERIC_SECRET key, used with
 //     CKM_SHA256_HMAC; offered when the token has that mechanism.
+//   - ed25519: a CKK_EC_EDWARDS key pair made with
+//     CKM_EC_EDWARDS_KEY_PAIR_GEN; signing (pure Ed25519, CKM_EDDSA) and
+//     verification run in the token. Generate also returns the 32-byte
+//     public key. Offered when the token has CKM_EDDSA (SoftHSM 2.6 does).
 //
-// Keys are token objects, private, sensitive and not extractable (so the
-// token marks them always-sensitive and never-extractable), with no
-// wrap, unwrap or derive usage, a random 16-byte CKA_ID and a label that
-// names the key type and id for an operator listing the token.
+// Secret and private keys are token objects, private, sensitive and not
+// extractable (so the token marks them always-sensitive and
+// never-extractable), with no wrap, unwrap or derive usage, a random
+// 16-byte CKA_ID and a label that names the key type and id for an
+// operator listing the token. An Ed25519 public key is a public token
+// object with the same CKA_ID.
 //
 // # Handles
 //

@@ -28,6 +28,7 @@ type keyType struct {
 
 var (
 	aesType  = keyType{1, sdk.KeyAES256GCM96, []sdk.Operation{sdk.OpEncrypt, sdk.OpDecrypt}}
+	edType   = keyType{2, sdk.KeyEd25519, []sdk.Operation{sdk.OpSign, sdk.OpVerify}}
 	hmacType = keyType{3, sdk.KeyHMACSHA256, []sdk.Operation{sdk.OpHMAC}}
 )
 
@@ -61,6 +62,8 @@ func parseHandle(h []byte) (keyType, []byte, error) {
 	switch h[1] {
 	case aesType.code:
 		return aesType, h[2:], nil
+	case edType.code:
+		return edType, h[2:], nil
 	case hmacType.code:
 		return hmacType, h[2:], nil
 	}
