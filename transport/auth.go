@@ -175,7 +175,7 @@ func sudoPath(path string) bool {
 	return false
 }
 
-// requestPath is the Vault path of a request (after /v1/, no trailing
+// aclPath is the Vault path of a request (after /v1/, no trailing
 // slash). Streaming endpoints build their request without one; their
 // event has it.
 func (req *request) aclPath() string {
@@ -184,12 +184,6 @@ func (req *request) aclPath() string {
 	}
 	p := strings.TrimPrefix(req.ev.Path, "/v1/")
 	return strings.TrimSuffix(p, "/")
-}
-
-// caller is an authenticated request's identity.
-type caller struct {
-	te       *cluster.TokenEntry
-	policies []*acl.Policy
 }
 
 // authorize decides whether te may make req: the capability of the
