@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -72,6 +73,9 @@ func RunBinary(ctx context.Context, kind, binaryPath string, args []string, out 
 	}
 	rep := &report{out: out}
 	rep.line("plugin %s (sha256 %x), %s contract", path, sum, kind)
+	if kind == KindStorage && !slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, DirPlaceholder) }) {
+		rep.line("note: no argument contains %s, so every check opens the same store; checks that need an empty store will fail", DirPlaceholder)
+	}
 	logger := hclog.New(&hclog.LoggerOptions{Name: "plugin", Level: hclog.Warn, Output: lockedWriter{rep}})
 	b := binary{ctx: ctx, path: path, sum: sum, args: args, logger: logger}
 

@@ -367,9 +367,10 @@ func (b *Backend) withSession(ctx context.Context, fn func(cryptoki.SessionHandl
 
 // each runs fn for items 0..n-1 in order on one borrowed session. An
 // item whose session was lost runs again on a fresh session (as many
-// times as the pool has slots: they tend to be lost together). Other
-// errors are the item's: setErr records them (nil setErr: the call's).
-// The call's own error is for no session, a closed backend or ctx.
+// times as the pool has slots: they tend to be lost together; after that
+// the token is failing and so is the call). Other errors are the item's:
+// setErr records them (nil setErr: the call's). The call's own error is
+// for no session, a closed backend, a failing token or ctx.
 func (b *Backend) each(ctx context.Context, n int, fn func(sh cryptoki.SessionHandle, i int) error, setErr func(int, error)) error {
 	if n == 0 {
 		return nil
@@ -392,8 +393,12 @@ func (b *Backend) each(ctx context.Context, n int, fn func(sh cryptoki.SessionHa
 			if err == nil {
 				break
 			}
-			if sessionLost(err) && tries < b.pool.size {
+			if sessionLost(err) {
 				b.pool.discard(s)
+				s = nil
+				if tries >= b.pool.size {
+					return fmt.Errorf("pkcs11 plugin: token %q: sessions keep failing: %w", b.token, err)
+				}
 				if s, err = b.pool.get(ctx); err != nil {
 					return err
 				}

@@ -145,3 +145,16 @@ func FuzzParseHandle(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEdPoint: a token's CKA_EC_POINT decodes to 32 bytes or is refused.
+func FuzzEdPoint(f *testing.F) {
+	f.Add(append([]byte{0x04, 32}, bytes.Repeat([]byte{1}, 32)...))
+	f.Add(bytes.Repeat([]byte{2}, 32))
+	f.Add([]byte{0x04, 33, 0})
+	f.Fuzz(func(t *testing.T, v []byte) {
+		p, err := edPoint(v)
+		if err == nil && len(p) != 32 {
+			t.Fatalf("edPoint(%x) = %d bytes", v, len(p))
+		}
+	})
+}
