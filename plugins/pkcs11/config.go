@@ -151,3 +151,18 @@ func (c Config) String() string {
 
 // Format makes every fmt verb print String, so no verb shows the PIN.
 func (c Config) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
+
+// NodeEnv picks from a node's environment (os.Environ()) what the
+// built-in plugin reads: the KEYRAFT_HSM_* variables and SOFTHSM2_CONF.
+// A node adds them to the built-in pkcs11 plugin's environment, since a
+// plugin otherwise gets only a minimal one. Secret: the result may hold
+// the PIN.
+func NodeEnv(environ []string) []string {
+	var out []string
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "KEYRAFT_HSM_") || strings.HasPrefix(kv, "SOFTHSM2_CONF=") {
+			out = append(out, kv)
+		}
+	}
+	return out
+}

@@ -158,3 +158,10 @@ func FuzzEdPoint(f *testing.F) {
 		}
 	})
 }
+
+func TestNodeEnv(t *testing.T) {
+	got := NodeEnv([]string{"PATH=/bin", "KEYRAFT_HSM_PIN=1", "SOFTHSM2_CONF=/c", "SOFTHSM2_CONFX=/x", "KEYRAFT_TOKEN=t", "KEYRAFT_HSM_LIB=/l.so"})
+	if want := []string{"KEYRAFT_HSM_PIN=1", "SOFTHSM2_CONF=/c", "KEYRAFT_HSM_LIB=/l.so"}; fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("NodeEnv = %q, want %q", got, want)
+	}
+}
