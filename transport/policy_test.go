@@ -285,3 +285,22 @@ func createTestToken(h *harness, policies []string) (*cluster.TokenEntry, string
 }
 
 func newTestEvent() *audit.Event { return &audit.Event{RemoteAddr: "127.0.0.1"} }
+
+// BenchmarkEncrypt32BPolicyToken is BenchmarkEncrypt32B (HTTP, audit
+// events discarded) with a token of three policies instead of the root
+// token: the whole cost of authorization on the hot path.
+func BenchmarkEncrypt32BPolicyToken(b *testing.B) {
+	h := newHarness(b, harnessOpts{discardAudit: true})
+	for _, name := range []string{"a", "b", "c"} {
+		h.putPolicy(name, `
+path "transit/encrypt/bench" { capabilities = ["update"] }
+path "transit/decrypt/*" { capabilities = ["deny"] }
+path "sys/*" { capabilities = ["read"] }
+path "transit/keys/bench" { capabilities = ["update"] }
+`)
+	}
+	tok := h.newToken("a", "b", "c")
+	hp := *h
+	hp.token = tok
+	benchEncryptOn(b, &hp, 32)
+}
