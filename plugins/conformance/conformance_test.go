@@ -160,3 +160,21 @@ func TestRunBinaryBadInput(t *testing.T) {
 		t.Fatalf("/bin/true: %d failed, %v:\n%s", failed, err, out.String())
 	}
 }
+
+// TestRunBinaryCatchesAmnesia: a storage plugin that loses its data on
+// restart passes every check but the crash check.
+func TestRunBinaryCatchesAmnesia(t *testing.T) {
+	failed, out := runBinary(t, conformance.KindStorage, "github.com/keyraft/keyraft/plugins/conformance/testdata/amnesia", "-path", conformance.DirPlaceholder+"/db")
+	if failed != 1 || !strings.Contains(out, "FAIL  storage/DurableAcrossCrash") {
+		t.Fatalf("want exactly the crash check to fail (%d failed):\n%s", failed, out)
+	}
+}
+
+// TestRunBinaryCatchesMemoryKeys: a crypto plugin that claims to keep its
+// keys but holds them in memory fails the crash check alone.
+func TestRunBinaryCatchesMemoryKeys(t *testing.T) {
+	failed, out := runBinary(t, conformance.KindCrypto, "github.com/keyraft/keyraft/plugins/conformance/testdata/memkeys")
+	if failed != 1 || !strings.Contains(out, "FAIL  crypto/KeysSurviveCrash") {
+		t.Fatalf("want exactly the crash check to fail (%d failed):\n%s", failed, out)
+	}
+}
