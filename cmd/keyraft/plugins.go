@@ -110,10 +110,15 @@ func setUpPlugins(ctx context.Context, cfg *config.Config, nc *cluster.Config, l
 			return nil, fmt.Errorf("starting storage plugin: %w", err)
 		}
 		p.manager.Adopt(c)
-		return c.DurableStorage(), nil
+		// The hot path reads a few records per request; a process round
+		// trip each would cost more than the request's crypto.
+		return plugins.Cached(c.DurableStorage(), stateCacheBytes), nil
 	}
 	return p, nil
 }
+
+// stateCacheBytes bounds the node's read cache of its storage plugin.
+const stateCacheBytes = 64 << 20
 
 // storagePluginEntry is the storage plugin the config names: bolt (built
 // in) or a file in plugin_directory pinned by the config's checksum.

@@ -56,6 +56,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	devListen := fs.String("dev-listen-address", config.DefaultListenAddress, "API `address` in dev mode (with -dev-cluster: of the first node; the others use the next ports up by 10)")
 	devCluster := fs.Int("dev-cluster", 0, "start `N` (3 or 5) real nodes in this process, initialized, joined and unsealed")
 	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (overrides the config)")
+	inProcess := fs.Bool("plugins-in-process", false, "run the built-in storage and crypto backends inside the server process (debugging, measuring the plugin boundary); overrides the config")
 	fail := func(code int, msg, hint string) int {
 		fmt.Fprintf(stderr, "error: %s\n", msg)
 		if hint != "" {
@@ -122,6 +123,9 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	}
 	if *logLevel != "" {
 		cfg.LogLevel = *logLevel
+	}
+	if *inProcess {
+		cfg.PluginsInProcess = true
 	}
 	logger := hclog.New(&hclog.LoggerOptions{
 		Name:   "keyraft",
