@@ -159,7 +159,8 @@ func (a *API) routeTransit(req *request, p []string) reply {
 		case len(p) == 2:
 			switch req.method {
 			case http.MethodGet:
-				return a.respond(e.ReadKey(name))
+				resp, err := e.ReadKey(name)
+				return a.respond(flagCompromised(req, resp), err)
 			case http.MethodPost:
 				f, r := req.fields(nil)
 				if r != nil {
@@ -179,7 +180,8 @@ func (a *API) routeTransit(req *request, p []string) reply {
 			if r != nil {
 				return *r
 			}
-			return withUnused(a.respond(e.ChangeState(ctx, name, p[2], f)), f)
+			resp, err := e.ChangeState(ctx, name, p[2], f)
+			return withUnused(a.respond(flagCompromised(req, resp), err), f)
 		case len(p) == 3 && (p[2] == "rotate" || p[2] == "config" || p[2] == "trim"):
 			if req.method != http.MethodPost {
 				return unsupportedOp()
