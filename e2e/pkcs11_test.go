@@ -97,6 +97,12 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 	c.waitVoters(3)
 	write(t, nodes[1].client(root), "transit/keys/hsm", map[string]any{})
 	ct := encrypt(t, nodes[2].client(root), "hsm", []byte("behind the hsm"))
+	// A key that never leaves the HSM: made by node 2's pkcs11 crypto
+	// plugin, used by node 3's (one token behind both).
+	if k := write(t, nodes[1].client(root), "transit/keys/in-hsm", map[string]any{"backend": "pkcs11"}); k["backend"] != "pkcs11" {
+		t.Fatalf("key on the pkcs11 backend: %v", k)
+	}
+	inHSM := encrypt(t, nodes[2].client(root), "in-hsm", []byte("inside the hsm"))
 
 	for _, n := range nodes {
 		n.kill()
@@ -108,6 +114,10 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 			s, err := cl.Logical().Write("transit/decrypt/hsm", map[string]any{"ciphertext": ct})
 			return err == nil && s.Data["plaintext"] == b64([]byte("behind the hsm"))
 		})
+		s, err := cl.Logical().Write("transit/decrypt/in-hsm", map[string]any{"ciphertext": inHSM})
+		if err != nil || s.Data["plaintext"] != b64([]byte("inside the hsm")) {
+			t.Fatalf("%s decrypting with the key inside the HSM: %v", n.nodeID, err)
+		}
 	}
 	h, err := nodes[0].client(root).Sys().Health()
 	if err != nil || h.Sealed {
@@ -126,6 +136,15 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 	listing := string(out)
 	if !strings.Contains(listing, "keyraft-root") || !strings.Contains(listing, "sensitive") || !strings.Contains(listing, "never extractable") {
 		t.Fatalf("the wrapping key is not shown as sensitive and never extractable:\n%s", listing)
+	}
+	// The transit key's object: every object listed is never extractable.
+	if !strings.Contains(listing, "keyraft aes256-gcm96") {
+		t.Fatalf("the pkcs11 backend's key is not in the token:\n%s", listing)
+	}
+	for _, obj := range strings.Split(listing, "Secret Key Object")[1:] {
+		if !strings.Contains(obj, "never extractable") {
+			t.Fatalf("an extractable secret key in the token:\n%s", obj)
+		}
 	}
 }
 

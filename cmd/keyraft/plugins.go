@@ -139,19 +139,30 @@ func storagePluginEntry(cfg *config.Config, builtins []catalog.Entry) (catalog.E
 	return e, nil
 }
 
+// hsmModuleEnv are environment variables PKCS#11 modules read for their
+// own configuration (SoftHSM2, Thales Luna).
+var hsmModuleEnv = []string{"SOFTHSM2_CONF", "ChrystokiConfigurationPath"}
+
 // pkcs11PluginEnv is the environment of the built-in pkcs11 crypto
 // plugin: the node's own KEYRAFT_HSM_* settings when it has any, else the
 // token of its pkcs11 seal (one HSM for both is the common set-up). The
 // plugin removes the PIN from its environment once read.
 func pkcs11PluginEnv(cfg *config.Config, getenv func(string) string) []string {
-	var env []string
-	for _, k := range []string{pkcs11.EnvLib, pkcs11.EnvTokenLabel, pkcs11.EnvSlot, pkcs11.EnvPIN, pkcs11.EnvPINFile} {
+	var env, own []string
+	// A PKCS#11 module may read its own settings from the environment
+	// (plugins get a minimal one): pass the known ones on.
+	for _, k := range hsmModuleEnv {
 		if v := getenv(k); v != "" {
 			env = append(env, k+"="+v)
 		}
 	}
-	if len(env) > 0 || cfg.Seal.PKCS11 == nil {
-		return env
+	for _, k := range []string{pkcs11.EnvLib, pkcs11.EnvTokenLabel, pkcs11.EnvSlot, pkcs11.EnvPIN, pkcs11.EnvPINFile} {
+		if v := getenv(k); v != "" {
+			own = append(own, k+"="+v)
+		}
+	}
+	if getenv(pkcs11.EnvLib) != "" || cfg.Seal.PKCS11 == nil {
+		return append(env, own...)
 	}
 	s := cfg.Seal.PKCS11
 	env = append(env, pkcs11.EnvLib+"="+s.Lib)
