@@ -165,6 +165,39 @@ func TestClusterPluginsOutOfProcess(t *testing.T) {
 		}
 	}
 
+	// The state store of a follower dies: Raft entries wait for the
+	// restarted plugin instead of failing, and nothing is lost.
+	var follower *node
+	for _, n := range c.nodes {
+		if n != leader {
+			follower = n
+		}
+	}
+	boltPid := pluginPid(follower, "bolt")
+	if err := syscall.Kill(boltPid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("after-bolt-kill-%d", i)
+		if _, err := c.nodes[i%3].client(c.root).Logical().Write("transit/keys/"+name, nil); err != nil {
+			t.Fatalf("create %s after the storage plugin was killed: %v", name, err)
+		}
+	}
+	waitFor(t, leaderWait, follower.nodeID+"'s storage plugin to be restarted", func() bool {
+		p := pluginPid(follower, "bolt")
+		return p != 0 && p != boltPid
+	})
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("after-bolt-kill-%d", i)
+		waitFor(t, leaderWait, name+" on "+follower.nodeID, func() bool {
+			_, err := follower.client(c.root).Logical().Read("transit/keys/" + name)
+			return err == nil
+		})
+	}
+	if !follower.running() {
+		t.Fatal("the node died with its storage plugin")
+	}
+
 	// A third-party plugin, registered on the running cluster.
 	bin := filepath.Join(t.TempDir(), "keyraft-plugin-chacha")
 	build := exec.Command("go", "build", "-o", bin, "./plugins/examples/chacha")
