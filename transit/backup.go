@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/keys"
 )
 
@@ -84,7 +85,12 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		}
 		h.Zero()
 	}
-	_, err = e.update(ctx, name, func(cur *Policy) (*Policy, error) {
+	// Replacing a key destroys its material: every node purges its disk.
+	var purge []cluster.Write
+	if rev, err := e.store.Revision(keyPrefix + name); err == nil && rev != 0 {
+		purge = []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
+	}
+	_, err = e.updateWith(ctx, name, func(cur *Policy) (*Policy, error) {
 		if cur != nil && !force {
 			return nil, badRequest("key %q already exists; pass force to replace it", name)
 		}
@@ -94,7 +100,7 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 			}
 		}
 		return p.clone(), nil
-	})
+	}, purge)
 	if err != nil {
 		return nil, err
 	}

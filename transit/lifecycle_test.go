@@ -495,3 +495,41 @@ func allZero(b []byte) bool {
 	}
 	return len(b) > 0
 }
+
+// Every way key material leaves the state asks the nodes to purge their
+// disks: destruction (TestKeyLifeCycle), delete, trim, and a restore that
+// replaces a key.
+func TestMaterialRemovalRequestsPurge(t *testing.T) {
+	ctx := context.Background()
+	e, st, _ := newLifecycleEngine(t)
+	e.CreateKey(ctx, "k", fields(t, `{"exportable":true,"allow_plaintext_backup":true}`))
+	e.ConfigKey(ctx, "k", fields(t, `{"deletion_allowed":true}`))
+	e.RotateKey(ctx, "k")
+	e.ConfigKey(ctx, "k", fields(t, `{"min_decryption_version":2}`))
+	backup, err := e.Backup("k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, step := range []struct {
+		name string
+		do   func() error
+	}{
+		{"trim", func() error {
+			_, err := e.TrimKey(ctx, "k", fields(t, `{"min_available_version":2}`))
+			return err
+		}},
+		{"restore over the key", func() error {
+			_, err := e.Restore(ctx, "k", fields(t, `{"force":true,"backup":"`+backup.Data["backup"].(string)+`"}`))
+			return err
+		}},
+		{"delete", func() error { _, err := e.DeleteKey(ctx, "k"); return err }},
+	} {
+		before, _ := st.Revision(cluster.PurgeKey)
+		if err := step.do(); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		if after, _ := st.Revision(cluster.PurgeKey); after <= before {
+			t.Errorf("%s committed without a purge request", step.name)
+		}
+	}
+}

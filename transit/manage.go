@@ -93,7 +93,7 @@ func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) 
 			return nil, badRequest("deletion is not allowed for this key")
 		}
 		return nil, nil
-	}, []cluster.Write{{Key: usagePrefix + name, Delete: true}})
+	}, []cluster.Write{{Key: usagePrefix + name, Delete: true}, cluster.PurgeWrite(keyPrefix + name)})
 	if err != nil {
 		return nil, err
 	}
@@ -218,7 +218,9 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 // TrimKey handles POST transit/keys/:name/trim: versions below
 // min_available_version are deleted for good.
 func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Response, error) {
-	_, err := e.update(ctx, name, func(p *Policy) (*Policy, error) {
+	// Trimmed versions are destroyed: every node purges its disk of them
+	// (cluster.PurgeWrite), as for a key's destruction.
+	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
 		if p == nil {
 			return nil, badRequest("key %q not found", name)
 		}
@@ -250,7 +252,7 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 		}
 		p.MinAvailableVersion = v
 		return p, nil
-	})
+	}, []cluster.Write{cluster.PurgeWrite(keyPrefix + name)})
 	if err != nil {
 		return nil, err
 	}
