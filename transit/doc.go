@@ -14,4 +14,11 @@
 // *Error with the HTTP status; they never contain key material.
 // Plaintext backup lives apart, in backup.go, gated by both exportable and
 // allow_plaintext_backup.
+//
+// The key lifecycle lives in lifecycle*.go: states and the one function
+// that decides what each allows (Decide), the history, scheduled work the
+// leader runs (LifecycleDue: activation, destruction, rotation by
+// encryption count), per-version encryption counts (FlushUsage) and the
+// hygiene findings (Hygiene). A commit that removes key material also asks
+// every node to purge its disk (cluster.PurgeWrite).
 package transit
