@@ -22,6 +22,12 @@
 //	raft.db       Raft log and stable store (bbolt)
 //	state.db      state machine records (bbolt), barrier ciphertext only
 //	snapshots/    Raft snapshots of state.db, ciphertext only
+//	purged-index  the last purge request this node has purged its disk after
+//
+// A commit that removes key material writes PurgeKey; every node then
+// snapshots, drops its Raft log and older snapshots, and rewrites raft.db
+// and state.db without freed pages (purge.go), so destroyed material
+// leaves every disk.
 //
 // Nothing here writes the root key, the keyring or a token in the clear:
 // the root key is wrapped by the seal, the keyring by the root key, and
