@@ -1,14 +1,19 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io/fs"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -198,4 +203,69 @@ func TestHygieneFindingOfANamespacedKey(t *testing.T) {
 	if namespaced(&root); root.Object != "key:app" || root.Namespace != "" {
 		t.Fatalf("a root-namespace finding changed: %+v", root)
 	}
+}
+
+// In process, through the engine on a real node: a destroyed key's record
+// ciphertext (read from a snapshot of the state, as stored) is in no file
+// of the node's data dir once the node has purged.
+func TestDestroyPurgesTheNodesDisk(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("doomed", map[string]any{"exportable": true})
+	h.must(200, "POST", "transit/keys/doomed/rotate", nil)
+	h.must(200, "POST", "transit/keys/doomed/config", map[string]any{"deletion_allowed": true})
+	var snap bytes.Buffer
+	if err := h.node.SaveSnapshot(&snap); err != nil {
+		t.Fatal(err)
+	}
+	var record []byte
+	if _, err := fsm.ParseSnapshotRecords(&snap, func(k, v []byte) {
+		if string(k) == "transit/key/doomed" {
+			record = bytes.Clone(v[8:])
+		}
+	}); err != nil || len(record) < 128 {
+		t.Fatalf("record not in the snapshot: %v", err)
+	}
+	needles := [][]byte{record[:64], record[len(record)-64:]}
+	dir := h.node.Config().DataDir
+	if len(filesWith(t, dir, needles)) == 0 {
+		t.Fatal("the record's ciphertext is in no file before destruction: the test shows nothing")
+	}
+	h.must(200, "POST", "transit/keys/doomed/destroy", map[string]any{"pending_window": "1h"})
+	later := transit.New(h.node, nil)
+	later.Now = func() time.Time { return time.Now().Add(2 * time.Hour) }
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if n, err := later.LifecycleDue(ctx); err != nil || n != 1 {
+		t.Fatalf("LifecycleDue: %d %v", n, err)
+	}
+	_, applied := h.node.RaftIndexes()
+	waitFor(t, "the node's purge", 20*time.Second, func() bool { return h.node.PurgedIndex() >= applied })
+	if hits := filesWith(t, dir, needles); len(hits) > 0 {
+		t.Fatalf("the destroyed key's record ciphertext is still in %v", hits)
+	}
+	if d := h.keyInfo("doomed"); d["state"] != "destroyed" {
+		t.Fatalf("state %v", d["state"])
+	}
+}
+
+func filesWith(t *testing.T, dir string, needles [][]byte) []string {
+	t.Helper()
+	var hits []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return nil
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil
+		}
+		for _, n := range needles {
+			if bytes.Contains(b, n) {
+				hits = append(hits, p)
+				break
+			}
+		}
+		return nil
+	})
+	return hits
 }
