@@ -160,15 +160,15 @@ type HistoryEntry struct {
 
 // History event names.
 const (
-	EventCreate         = "create"
-	EventActivate       = "activate"
-	EventRotate         = "rotate"
-	EventDisable        = "disable"
-	EventEnable         = "enable"
-	EventCompromise     = "compromise"
-	EventScheduleDelete = "schedule-destroy"
-	EventCancelDestroy  = "cancel-destroy"
-	EventDestroy        = "destroy"
+	EventCreate          = "create"
+	EventActivate        = "activate"
+	EventRotate          = "rotate"
+	EventDisable         = "disable"
+	EventEnable          = "enable"
+	EventCompromise      = "compromise"
+	EventScheduleDestroy = "schedule-destroy"
+	EventCancelDestroy   = "cancel-destroy"
+	EventDestroy         = "destroy"
 )
 
 // maxHistory bounds a key's history (a key rotated hourly for years);
@@ -426,7 +426,7 @@ func (e *Engine) CompromiseKey(ctx context.Context, name string, in *Fields) (*R
 	if len(reason) > 1024 {
 		return nil, badRequest("reason is limited to 1024 bytes")
 	}
-	resp, err := e.changeState(ctx, name, OpCompromise, func(p *Policy, now time.Time) error {
+	return e.changeState(ctx, name, OpCompromise, func(p *Policy, now time.Time) error {
 		lc := p.lifecycle()
 		if lc.Compromised {
 			return errNothingToDo
@@ -440,7 +440,6 @@ func (e *Engine) CompromiseKey(ctx context.Context, name string, in *Fields) (*R
 		}
 		return nil
 	})
-	return resp, err
 }
 
 // DestroyKey handles POST transit/keys/:name/destroy {pending_window}:
@@ -462,7 +461,7 @@ func (e *Engine) DestroyKey(ctx context.Context, name string, in *Fields) (*Resp
 			return badRequest("destruction is not allowed for this key: set deletion_allowed first (keyraft keys config -deletion-allowed=true %s)", name)
 		}
 		p.lifecycle().DestroyTime = now.Add(window)
-		p.setState(ctx, now, StatePendingDestruction, EventScheduleDelete,
+		p.setState(ctx, now, StatePendingDestruction, EventScheduleDestroy,
 			"destroy_time "+now.Add(window).Format(time.RFC3339))
 		return nil
 	})
