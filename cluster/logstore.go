@@ -19,9 +19,10 @@ import (
 // record — until it reuses them; Compact leaves only the live entries and
 // stable keys in the file.
 type logStore struct {
-	mu   sync.RWMutex
-	opts raftboltdb.Options
-	s    *raftboltdb.BoltStore
+	mu     sync.RWMutex
+	opts   raftboltdb.Options
+	s      *raftboltdb.BoltStore
+	closed bool // Compact must not reopen a store the node closed
 }
 
 var (
@@ -42,6 +43,9 @@ func openLogStore(opts raftboltdb.Options) (*logStore, error) {
 func (l *logStore) Compact() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
 	if err := l.s.Close(); err != nil {
 		return fmt.Errorf("cluster: closing the raft log for compaction: %w", err)
 	}
@@ -66,8 +70,9 @@ func (l *logStore) Compact() error {
 
 // Close closes the store.
 func (l *logStore) Close() error {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
 	return l.s.Close()
 }
 
