@@ -20,9 +20,10 @@ var bucket = []byte("records")
 // Store implements plugins.Storage on a bbolt file.
 type Store struct {
 	// mu guards db, which Compact replaces: every call holds it shared.
-	mu   sync.RWMutex
-	db   *bbolt.DB
-	path string
+	mu     sync.RWMutex
+	db     *bbolt.DB
+	path   string
+	closed bool // Compact must not reopen a closed store
 }
 
 var (
@@ -166,8 +167,9 @@ func (s *Store) View() (plugins.View, error) {
 
 // Close implements plugins.Storage.
 func (s *Store) Close() error {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 	return s.db.Close()
 }
 

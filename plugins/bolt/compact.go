@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/keyraft/keyraft/plugins"
 )
 
 // Compact implements plugins.Compactor. bbolt never overwrites a freed
@@ -18,6 +20,9 @@ import (
 func (s *Store) Compact() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.closed {
+		return plugins.ErrStorageClosed
+	}
 	if err := CompactFile(s.path, s.db, func() error { return s.db.Close() }); err != nil {
 		// The old file is still in place; open it again.
 		if db, oerr := bbolt.Open(s.path, 0o600, options()); oerr == nil {

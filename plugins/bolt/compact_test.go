@@ -3,6 +3,7 @@ package bolt
 import (
 	"bytes"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"os"
 	"testing"
@@ -126,5 +127,16 @@ func BenchmarkCompact64MiB(b *testing.B) {
 		if err := s.Compact(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+func TestCompactAfterClose(t *testing.T) {
+	s, _ := open(t)
+	s.Close()
+	if err := s.Compact(); !errors.Is(err, plugins.ErrStorageClosed) {
+		t.Fatalf("Compact after Close: %v", err)
+	}
+	if _, err := s.Get([]byte("k")); !errors.Is(err, plugins.ErrStorageClosed) {
+		t.Fatalf("the store reopened: Get after Close and Compact: %v", err)
 	}
 }
