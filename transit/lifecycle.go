@@ -162,6 +162,7 @@ type HistoryEntry struct {
 const (
 	EventCreate          = "create"
 	EventActivate        = "activate"
+	EventSetActivation   = "set-activation-time"
 	EventRotate          = "rotate"
 	EventDisable         = "disable"
 	EventEnable          = "enable"
@@ -541,7 +542,7 @@ func (e *Engine) configLifecycle(ctx context.Context, p *Policy, in *Fields) err
 		}
 		lc := p.lifecycle()
 		lc.ActivationTime = at
-		p.record(ctx, now, "set-activation-time", 0, at.Format(time.RFC3339))
+		p.record(ctx, now, EventSetActivation, 0, at.Format(time.RFC3339))
 	}
 	if in.Has("auto_rotate_share") {
 		share, err := rotateShare(in)

@@ -85,3 +85,33 @@ func TestKeyLifecycleCLI(t *testing.T) {
 		}
 	}
 }
+
+// A key created pre-active refuses use until enabled; config moves its
+// activation time; create keeps the other options it is given.
+func TestPreActiveKeyCLI(t *testing.T) {
+	s := startDevServer(t)
+	s.ok(t, nil, "keys", "create", "-type=chacha20-poly1305", "-exportable", "-activation-time=2099-01-01T00:00:00Z", "-auto-rotate-share=0.25", "later")
+	var k map[string]any
+	if err := json.Unmarshal(s.ok(t, nil, "keys", "read", "-format=json", "later"), &k); err != nil {
+		t.Fatal(err)
+	}
+	if k["state"] != "pre-active" || k["activation_time"] != "2099-01-01T00:00:00Z" || k["type"] != "chacha20-poly1305" ||
+		k["exportable"] != true || k["auto_rotate_share"] != 0.25 {
+		t.Fatalf("created key: %v", k)
+	}
+	_, errOut, code := s.kr(t, nil, []byte("x"), "encrypt", "later")
+	if code == 0 || !strings.Contains(errOut, "keyraft keys enable later") {
+		t.Fatalf("encrypt with a pre-active key: %d %q", code, errOut)
+	}
+	s.ok(t, nil, "keys", "config", "-activation-time=2098-01-01T00:00:00Z", "later")
+	_, errOut, code = s.kr(t, nil, nil, "keys", "create", "-activation-time=tomorrow", "x")
+	if code != 2 || !strings.Contains(errOut, "RFC 3339") {
+		t.Fatalf("bad -activation-time: %d %q", code, errOut)
+	}
+	s.ok(t, nil, "keys", "enable", "later")
+	s.ok(t, []byte("x"), "encrypt", "later")
+	out := string(s.ok(t, nil, "keys", "read", "later"))
+	if !regexp.MustCompile(`(?m)^state\s+active$`).MatchString(out) || !strings.Contains(out, "set-activation-time") || !strings.Contains(out, "activate") {
+		t.Fatalf("keys read after enable:\n%s", out)
+	}
+}
