@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"time"
 
@@ -62,8 +63,20 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 	}
 	var bf backupFile
 	if err := json.Unmarshal(raw, &bf); err != nil || bf.Format != 1 || bf.Policy == nil {
-		return nil, badRequest("invalid backup: not a keyraft transit key backup")
+		if bf.Policy != nil {
+			bf.Policy.zero()
+		}
+		// A backup from HashiCorp Vault (vaultbackup.go)?
+		vp, verr := decodeVaultBackup(raw, e.Now())
+		if errors.Is(verr, errNotVaultBackup) {
+			return nil, badRequest("invalid backup: not a keyraft or Vault transit key backup")
+		}
+		if verr != nil {
+			return nil, badRequest("invalid Vault backup: %v", verr)
+		}
+		bf.Policy = vp
 	}
+	defer bf.Policy.zero()
 	pb, _ := json.Marshal(bf.Policy)
 	defer clear(pb)
 	p, err := unmarshalPolicy(pb)

@@ -54,6 +54,8 @@ type Engine struct {
 	UnsafeMinPendingWindow time.Duration
 	// usage holds this node's encryption counts not yet committed.
 	usage usageCounts
+	// wrap is the cluster's wrapping key for imports (import_wrapping.go).
+	wrap wrappingCache
 
 	mu    sync.RWMutex
 	cache map[string]*loaded
@@ -94,6 +96,7 @@ func (e *Engine) Purge() {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.epoch++
+	e.wrap.purge()
 	for name, l := range e.cache {
 		l.zero()
 		delete(e.cache, name)
@@ -399,6 +402,9 @@ func (e *Engine) rotate(p *Policy) error {
 
 // rotateFor rotates p and records why in its history.
 func (e *Engine) rotateFor(ctx context.Context, p *Policy, why string) error {
+	if err := p.checkRotation(why != ""); err != nil {
+		return err
+	}
 	if err := e.rotate(p); err != nil {
 		return err
 	}

@@ -203,6 +203,9 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 				return nil, err
 			}
 		}
+		if p.AutoRotatePeriod > 0 && p.Imported && !p.AllowRotation {
+			return nil, badRequest("auto_rotate_period cannot be set on an imported key that does not allow rotation (allow_rotation is false)")
+		}
 		return p, nil
 	})
 	if err != nil {

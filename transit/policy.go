@@ -34,6 +34,10 @@ type Policy struct {
 	// Lifecycle is the key's state and history (lifecycle.go); nil in
 	// records made before lifecycles, which are active.
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
+	// Imported: the key's material came from outside (import.go); it is
+	// rotated only when AllowRotation says so, as in Vault.
+	Imported      bool `json:"imported_key,omitempty"`
+	AllowRotation bool `json:"allow_rotation,omitempty"`
 }
 
 func (p *Policy) spec() keys.Spec {
@@ -120,7 +124,7 @@ func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
 		"exportable":             p.Exportable,
 		"allow_plaintext_backup": p.AllowPlaintextBackup,
 		"auto_rotate_period":     int64(p.AutoRotatePeriod / time.Second),
-		"imported_key":           false,
+		"imported_key":           p.Imported,
 		"supports_encryption":    p.Type.SupportsEncryption(),
 		"supports_decryption":    p.Type.SupportsDecryption(),
 		"supports_derivation":    p.Type.SupportsDerivation(),
@@ -129,6 +133,10 @@ func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
 	}
 	if p.Backend != "" {
 		d["backend"] = p.Backend
+	}
+	if p.Imported {
+		d["imported_key_allow_rotation"] = p.AllowRotation // Vault's name
+		d["allow_rotation"] = p.AllowRotation
 	}
 	if p.Derived {
 		d["kdf"] = "hkdf_sha256"

@@ -182,6 +182,19 @@ func (a *API) routeTransit(req *request, p []string) reply {
 			}
 			resp, err := e.ChangeState(ctx, name, p[2], f)
 			return withUnused(a.respond(flagCompromised(req, resp), err), f)
+		case len(p) == 3 && (p[2] == "import" || p[2] == "import_version"): // BYOK: transit/import.go
+			if req.method != http.MethodPost {
+				return unsupportedOp()
+			}
+			f, r := req.fields(nil)
+			if r != nil {
+				return *r
+			}
+			req.ev.Status = http.StatusNoContent // what the committed import answers
+			if p[2] == "import" {
+				return withUnused(a.respond(e.ImportKey(ctx, name, f)), f)
+			}
+			return withUnused(a.respond(e.ImportKeyVersion(ctx, name, f)), f)
 		case len(p) == 3 && (p[2] == "rotate" || p[2] == "config" || p[2] == "trim"):
 			if req.method != http.MethodPost {
 				return unsupportedOp()
@@ -200,6 +213,14 @@ func (a *API) routeTransit(req *request, p []string) reply {
 			}
 		}
 		return errReply(http.StatusNotFound, "unsupported path")
+	case "wrapping_key": // BYOK: transit/import_wrapping.go
+		if req.method != http.MethodGet {
+			return unsupportedOp()
+		}
+		if len(p) != 1 {
+			return errReply(http.StatusNotFound, "unsupported path")
+		}
+		return a.respond(e.WrappingKey(ctx))
 	case "backup":
 		if req.method != http.MethodGet {
 			return unsupportedOp()

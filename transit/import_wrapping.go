@@ -1,0 +1,205 @@
+package transit
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"sync"
+	"time"
+
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
+)
+
+// The wrapping key is the cluster's RSA-4096 key for bring-your-own-key
+// imports (Vault's transit/wrapping_key). There is one per cluster: the
+// first node that needs it generates it and commits it on the condition
+// that no other node did first, so concurrent first calls on several
+// nodes end up with the same key (the losers read the winner's). The
+// private key is stored like every record, under the barrier, and kept
+// parsed in memory, keyed by the record's revision, until the node seals.
+
+// wrappingKeyRecord is where the wrapping key lives in the state.
+const wrappingKeyRecord = "transit/wrapping-key"
+
+// wrappingKeyBits is the size of the wrapping key; Vault's import format
+// fixes the RSA-OAEP part of a ciphertext at 512 bytes.
+const wrappingKeyBits = 4096
+
+// wrappedEphemeralKeyLen is the length of the RSA-OAEP part of an import
+// ciphertext.
+const wrappedEphemeralKeyLen = wrappingKeyBits / 8
+
+// wrappingRecord is the stored form.
+type wrappingRecord struct {
+	// PKCS8 is the private key, PKCS#8 DER.
+	PKCS8        []byte    `json:"pkcs8"`
+	CreationTime time.Time `json:"creation_time"`
+}
+
+// wrappingCache holds the parsed wrapping key of one engine.
+type wrappingCache struct {
+	// gen serializes generation on this node: a burst of first calls
+	// makes one key here, not one per request.
+	gen sync.Mutex
+
+	mu    sync.Mutex
+	rev   uint64
+	key   *rsa.PrivateKey
+	pem   string
+	epoch uint64
+}
+
+// purge drops and zeroes the cached key (the node sealed).
+func (c *wrappingCache) purge() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.epoch++
+	zeroRSA(c.key)
+	c.key, c.rev, c.pem = nil, 0, ""
+}
+
+// zeroRSA overwrites the private parts of k that Go lets us reach (the
+// words of D, the primes and the CRT values). The standard library keeps
+// its own precomputed copy that cannot be reached; it becomes garbage.
+func zeroRSA(k *rsa.PrivateKey) {
+	if k == nil {
+		return
+	}
+	for _, n := range []*big.Int{k.D, k.Precomputed.Dp, k.Precomputed.Dq, k.Precomputed.Qinv} {
+		if n != nil {
+			clear(n.Bits())
+		}
+	}
+	for _, p := range k.Primes {
+		if p != nil {
+			clear(p.Bits())
+		}
+	}
+}
+
+// WrappingKey handles GET transit/wrapping_key: the public half of the
+// cluster's wrapping key as a PEM "PUBLIC KEY" (PKIX), made on first use.
+func (e *Engine) WrappingKey(ctx context.Context) (*Response, error) {
+	_, pemKey, err := e.wrappingKey(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return ok(map[string]any{"public_key": pemKey}), nil
+}
+
+// wrappingKey returns the wrapping key, generating and committing it when
+// the cluster has none. The returned key is shared: callers must not
+// modify it.
+func (e *Engine) wrappingKey(ctx context.Context) (*rsa.PrivateKey, string, error) {
+	c := &e.wrap
+	for attempt := 0; attempt < 5; attempt++ {
+		rev, err := e.store.Revision(wrappingKeyRecord)
+		if err != nil {
+			return nil, "", err
+		}
+		c.mu.Lock()
+		if c.key != nil && rev != 0 && c.rev == rev {
+			k, p := c.key, c.pem
+			c.mu.Unlock()
+			return k, p, nil
+		}
+		epoch := c.epoch
+		c.mu.Unlock()
+		if rev == 0 {
+			err := e.createWrappingKey(ctx)
+			if errors.Is(err, fsm.ErrConflict) {
+				continue // another node made it first: use that one
+			}
+			if err != nil {
+				return nil, "", err
+			}
+			continue
+		}
+		k, p, rev, err := e.loadWrappingKey()
+		if err != nil {
+			return nil, "", err
+		}
+		if k == nil {
+			continue
+		}
+		c.mu.Lock()
+		if c.epoch != epoch {
+			c.mu.Unlock()
+			zeroRSA(k)
+			return nil, "", cluster.ErrSealed
+		}
+		if c.key != k {
+			zeroRSA(c.key) // replaced (a snapshot restore brought another cluster's)
+		}
+		c.key, c.pem, c.rev = k, p, rev
+		c.mu.Unlock()
+		return k, p, nil
+	}
+	return nil, "", errors.New("transit: the wrapping key kept changing while it was read")
+}
+
+// loadWrappingKey reads and parses the stored wrapping key (nil when
+// there is none).
+func (e *Engine) loadWrappingKey() (*rsa.PrivateKey, string, uint64, error) {
+	raw, rev, err := e.store.Read(wrappingKeyRecord)
+	if err != nil || raw == nil {
+		return nil, "", 0, err
+	}
+	defer clear(raw)
+	var rec wrappingRecord
+	if err := json.Unmarshal(raw, &rec); err != nil {
+		return nil, "", 0, fmt.Errorf("transit: decoding the wrapping key record: %w", err)
+	}
+	defer clear(rec.PKCS8)
+	parsed, err := x509.ParsePKCS8PrivateKey(rec.PKCS8)
+	k, isRSA := parsed.(*rsa.PrivateKey)
+	if err != nil || !isRSA || k.N.BitLen() != wrappingKeyBits {
+		return nil, "", 0, errors.New("transit: the stored wrapping key is not an RSA-4096 key")
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), rev, nil
+}
+
+// createWrappingKey generates a wrapping key and commits it if the
+// cluster still has none (fsm.ErrConflict otherwise).
+func (e *Engine) createWrappingKey(ctx context.Context) error {
+	c := &e.wrap
+	c.gen.Lock()
+	defer c.gen.Unlock()
+	if rev, err := e.store.Revision(wrappingKeyRecord); err != nil || rev != 0 {
+		return err // made meanwhile (by this node's other request, or another node)
+	}
+	k, err := rsa.GenerateKey(rand.Reader, wrappingKeyBits)
+	if err != nil {
+		return fmt.Errorf("transit: generating the wrapping key: %w", err)
+	}
+	defer zeroRSA(k)
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return err
+	}
+	defer clear(der)
+	b, err := json.Marshal(wrappingRecord{PKCS8: der, CreationTime: e.Now().UTC()})
+	if err != nil {
+		return err
+	}
+	defer clear(b)
+	_, err = e.store.Commit(ctx, &cluster.Txn{
+		Expect: []fsm.Cond{{Key: wrappingKeyRecord, Revision: 0}},
+		Writes: []cluster.Write{{Key: wrappingKeyRecord, Value: b}},
+	})
+	if err == nil {
+		e.log.Info("made the cluster's wrapping key for key imports")
+	}
+	return err
+}
