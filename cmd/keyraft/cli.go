@@ -377,6 +377,19 @@ func (e *env) printError(msg, hint string) {
 }
 
 // explain turns an error into the message and the hint to print.
+// unavailableHint says what to do about a 503, by its reason.
+func unavailableHint(msg string) string {
+	switch {
+	case strings.Contains(msg, "sealed"):
+		return "unseal it with 'keyraft operator unseal'"
+	case strings.Contains(msg, "crypto backend"):
+		return "the key's crypto backend is restarting or failing: retry, and see 'keyraft plugin info NAME' and the server log"
+	case strings.Contains(msg, "leader"), strings.Contains(msg, "catching up"):
+		return "the cluster is electing a leader or catching up: retry in a moment"
+	}
+	return "the server cannot serve this now: retry, and check 'keyraft status'"
+}
+
 func (e *env) explain(err error) (msg, hint string) {
 	msg = err.Error()
 	var (
@@ -399,7 +412,7 @@ func (e *env) explain(err error) (msg, hint string) {
 	case errors.As(err, &re):
 		switch re.StatusCode {
 		case 503:
-			hint = "unseal it with 'keyraft operator unseal'"
+			hint = unavailableHint(msg)
 		case 403:
 			hint = "set KEYRAFT_TOKEN to a valid token"
 		}

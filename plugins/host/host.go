@@ -311,6 +311,11 @@ func startHint(err error) string {
 	switch {
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		line := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(msg, "\n", 2)[0], "Unrecognized remote plugin message:"))
+		if line == "" {
+			// Nothing on stdout: it failed before serving (wrong
+			// settings, no token...) and said why on stderr.
+			return "the plugin exited before its handshake (its log lines above say why)"
+		}
 		if len(line) > 200 {
 			line = line[:200] + "..."
 		}
