@@ -47,10 +47,10 @@ func TestPKCS11PluginEnv(t *testing.T) {
 
 func TestUnavailableHint(t *testing.T) {
 	cases := map[string]string{
-		"Code: 503. Errors: * keyraft is sealed":                        "keyraft operator unseal",
-		`Code: 503. Errors: * crypto backend "soft": plugin crashed`:    "keyraft plugin info",
+		"Code: 503. Errors: * keyraft is sealed":                       "keyraft operator unseal",
+		`Code: 503. Errors: * crypto backend "soft": plugin crashed`:   "keyraft plugin info",
 		"Code: 503. Errors: * no leader is available to accept writes": "electing a leader",
-		"Code: 503. Errors: * request timed out":                        "keyraft status",
+		"Code: 503. Errors: * request timed out":                       "keyraft status",
 	}
 	for msg, want := range cases {
 		if got := unavailableHint(msg); !strings.Contains(got, want) {
