@@ -2,11 +2,16 @@ package transit
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
+	"strings"
 
 	"github.com/keyraft/keyraft/keys"
 	"github.com/keyraft/keyraft/plugins/catalog"
@@ -47,6 +52,8 @@ var backendTypes = map[keys.Type]struct {
 	keys.AES128GCM96:       {string(keys.AES128GCM96), aeadOps},
 	keys.ChaCha20Poly1305:  {string(keys.ChaCha20Poly1305), aeadOps},
 	keys.XChaCha20Poly1305: {string(keys.XChaCha20Poly1305), aeadOps},
+	keys.Ed25519:           {sdk.KeyEd25519, []sdk.Operation{sdk.OpSign, sdk.OpVerify}},
+	keys.HMAC:              {sdk.KeyHMACSHA256, []sdk.Operation{sdk.OpHMAC}},
 }
 
 var aeadOps = []sdk.Operation{sdk.OpEncrypt, sdk.OpDecrypt}
@@ -82,6 +89,8 @@ func (e *Engine) chooseBackend(ctx context.Context, p *Policy, requested string)
 		why = fmt.Sprintf("key type %s is served in-process only", p.Type)
 	case p.Derived || p.Convergent:
 		why = "derived and convergent keys are served in-process only"
+	case p.Type == keys.HMAC && p.KeySize != 32:
+		why = "hmac keys on a backend are HMAC-SHA256 keys of 32 bytes"
 	case p.Exportable || p.AllowPlaintextBackup:
 		why = "exportable keys and plaintext backups need key material the node can read; a backend's material is opaque"
 	}
@@ -129,6 +138,7 @@ func (e *Engine) generateOnBackend(ctx context.Context, p *Policy, n int) error 
 		p.BackendKeys = map[int]*BackendKey{}
 	}
 	p.BackendKeys[n] = &BackendKey{Handle: g.Handle, Material: g.Material, PublicKey: g.PublicKey}
+	p.generated = append(p.generated, &BackendKey{Handle: g.Handle})
 	p.Versions[n] = &keys.Version{Version: n, CreationTime: e.Now().UTC()}
 	return nil
 }
@@ -446,4 +456,214 @@ func (e *Engine) dataKeyBackend(ctx context.Context, l *loaded, kind string, bit
 		data["plaintext"] = base64.StdEncoding.EncodeToString(dk)
 	}
 	return ok(data), nil
+}
+
+// signBackend is Sign for an ed25519 key on a backend: the backend signs
+// the raw input (ed25519 hashes internally; there are no hash options).
+func (e *Engine) signBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
+	items, err := itemsOf(in)
+	if err != nil {
+		return nil, err
+	}
+	if err := refuseSignOptions(in); err != nil {
+		return nil, err
+	}
+	out := make([]itemOutcome, len(items))
+	var batch []sdk.SignItem
+	var idx, vers []int
+	for i, item := range items {
+		msg, err := input(item)
+		if err == nil {
+			err = refuseSignOptions(item)
+		}
+		var v int
+		var k *BackendKey
+		if err == nil {
+			v, k, err = backendEncryptVersion(l, in)
+		}
+		if err != nil {
+			out[i].err = err
+			continue
+		}
+		batch = append(batch, sdk.SignItem{Key: k.ref(), Message: msg})
+		idx, vers = append(idx, i), append(vers, v)
+	}
+	if len(batch) > 0 {
+		b, err := e.backendOf(ctx, l)
+		if err != nil {
+			return nil, err
+		}
+		res, err := b.Sign(ctx, batch)
+		if err != nil {
+			return nil, backendError(l.policy.Backend, err)
+		}
+		for j, r := range res {
+			i := idx[j]
+			if r.Err != nil {
+				out[i].err = badRequest("crypto backend %q: %v", l.policy.Backend, r.Err)
+				continue
+			}
+			out[i].data = map[string]any{"signature": keys.FormatCiphertext(vers[j], r.Signature), "key_version": vers[j]}
+		}
+	}
+	return e.runOutcomes(in, out)
+}
+
+// refuseSignOptions refuses the options that mean nothing for ed25519
+// rather than ignoring them.
+func refuseSignOptions(f *Fields) error {
+	if pre, err := f.Bool("prehashed", false); err != nil || pre {
+		return badRequest("prehashed input is not supported for ed25519 keys")
+	}
+	for _, name := range []string{"context", "salt_length"} {
+		if f.Has(name) {
+			return badRequest("%s is not supported for this key", name)
+		}
+	}
+	return nil
+}
+
+// verifyBackendSignature checks an ed25519 signature of a backend key
+// with the version's public key: verifying needs no secret, so it needs
+// no round trip either.
+func verifyBackendSignature(l *loaded, msg []byte, sig string) (bool, error) {
+	v, body, err := keys.ParseSignature(sig)
+	if err != nil {
+		return false, err
+	}
+	p := l.policy
+	switch {
+	case v < p.MinDecryptionVersion:
+		return false, badRequest("ciphertext or signature version is disallowed by policy (too old)")
+	case v > p.LatestVersion || p.BackendKeys[v] == nil:
+		return false, badRequest("invalid signature: key version %d not found", v)
+	}
+	pub := p.BackendKeys[v].PublicKey
+	if len(pub) != ed25519.PublicKeySize {
+		return false, &Error{Status: http.StatusInternalServerError, Msg: fmt.Sprintf("key %q version %d has no valid public key", p.Name, v)}
+	}
+	return ed25519.Verify(pub, msg, body), nil
+}
+
+// hmacBackend computes the HMAC of every item's input with an hmac key
+// on a backend (HMAC-SHA256: the only algorithm of hmac-sha256 keys).
+func (e *Engine) hmacBackend(ctx context.Context, l *loaded, in *Fields, items []*Fields) ([]itemOutcome, error) {
+	out := make([]itemOutcome, len(items))
+	var batch []sdk.HMACItem
+	var idx, vers []int
+	for i, item := range items {
+		msg, err := input(item)
+		if err == nil {
+			err = backendHMACAlgorithm(in, item)
+		}
+		var v int
+		var k *BackendKey
+		if err == nil {
+			v, k, err = backendEncryptVersion(l, item)
+		}
+		if err != nil {
+			out[i].err = err
+			continue
+		}
+		batch = append(batch, sdk.HMACItem{Key: k.ref(), Message: msg})
+		idx, vers = append(idx, i), append(vers, v)
+	}
+	if len(batch) == 0 {
+		return out, nil
+	}
+	b, err := e.backendOf(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	res, err := b.HMAC(ctx, batch)
+	if err != nil {
+		return nil, backendError(l.policy.Backend, err)
+	}
+	for j, r := range res {
+		i := idx[j]
+		if r.Err != nil {
+			out[i].err = badRequest("crypto backend %q: %v", l.policy.Backend, r.Err)
+			continue
+		}
+		out[i].data = map[string]any{"hmac": keys.FormatCiphertext(vers[j], r.MAC), "key_version": vers[j]}
+	}
+	return out, nil
+}
+
+func backendHMACAlgorithm(in, item *Fields) error {
+	alg, err := hmacAlgorithm(in, item)
+	if err != nil {
+		return err
+	}
+	if alg != "" && alg != "sha2-256" {
+		return badRequest("hmac algorithm %q is not offered by this key's backend: only sha2-256", alg)
+	}
+	return nil
+}
+
+// hmacOnBackend handles transit/hmac for a backend key.
+func (e *Engine) hmacOnBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
+	if l.policy.Type != keys.HMAC {
+		return nil, refuseOnBackend(l, "hmac")
+	}
+	items, err := itemsOf(in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := e.hmacBackend(ctx, l, in, items)
+	if err != nil {
+		return nil, err
+	}
+	return e.runOutcomes(in, out)
+}
+
+// verifyBackendHMAC recomputes an hmac on the backend and compares in
+// constant time.
+func (e *Engine) verifyBackendHMAC(ctx context.Context, l *loaded, in, item *Fields, msg []byte, mac string) (bool, error) {
+	if l.policy.Type != keys.HMAC {
+		return false, refuseOnBackend(l, "hmac")
+	}
+	v, body, err := keys.ParseCiphertext(mac)
+	if err != nil {
+		return false, badRequest("invalid hmac: %s", strings.TrimPrefix(err.Error(), "invalid ciphertext: "))
+	}
+	p := l.policy
+	switch {
+	case v < p.MinDecryptionVersion:
+		return false, badRequest("ciphertext or signature version is disallowed by policy (too old)")
+	case v > p.LatestVersion || p.BackendKeys[v] == nil:
+		return false, badRequest("invalid hmac: key version %d not found", v)
+	}
+	if err := backendHMACAlgorithm(in, item); err != nil {
+		return false, err
+	}
+	b, err := e.backendOf(ctx, l)
+	if err != nil {
+		return false, err
+	}
+	res, err := b.HMAC(ctx, []sdk.HMACItem{{Key: p.BackendKeys[v].ref(), Message: msg}})
+	if err != nil {
+		return false, backendError(p.Backend, err)
+	}
+	if res[0].Err != nil {
+		return false, badRequest("crypto backend %q: %v", p.Backend, res[0].Err)
+	}
+	return hmac.Equal(res[0].MAC, body), nil
+}
+
+// abandonGenerated tells the backend to forget the versions generated for
+// changes that will not commit, so no HSM object is left that no record
+// names.
+func (e *Engine) abandonGenerated(ps ...*Policy) {
+	for _, p := range ps {
+		if p == nil || len(p.generated) == 0 {
+			continue
+		}
+		orphans := &Policy{Name: p.Name, Backend: p.Backend, BackendKeys: map[int]*BackendKey{}}
+		for i, k := range p.generated {
+			orphans.BackendKeys[i] = k
+		}
+		p.generated = nil
+		e.destroyOnBackend(orphans, slices.Collect(maps.Keys(orphans.BackendKeys)))
+	}
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/keyraft/keyraft/cluster"
@@ -103,7 +105,9 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 	if rev, err := e.store.Revision(keyPrefix + name); err == nil && rev != 0 {
 		purge = []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
 	}
+	var replaced *Policy
 	_, err = e.updateWith(ctx, name, func(cur *Policy) (*Policy, error) {
+		replaced = cur
 		if cur != nil && !force {
 			return nil, badRequest("key %q already exists; pass force to replace it", name)
 		}
@@ -116,6 +120,9 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 	}, purge)
 	if err != nil {
 		return nil, err
+	}
+	if replaced != nil && replaced.Backend != "" {
+		e.destroyOnBackend(replaced, slices.Collect(maps.Keys(replaced.BackendKeys)))
 	}
 	return &Response{Status: http.StatusNoContent}, nil
 }

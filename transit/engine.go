@@ -261,6 +261,7 @@ func (e *Engine) updateWith(ctx context.Context, name string, change func(p *Pol
 		}
 		next, err := change(cur)
 		if err != nil {
+			e.abandonGenerated(cur, next)
 			return nil, err
 		}
 		txn := &cluster.Txn{Expect: []fsm.Cond{{Key: keyPrefix + name, Revision: rev}}}
@@ -276,8 +277,14 @@ func (e *Engine) updateWith(ctx context.Context, name string, change func(p *Pol
 		}
 		txn.Writes = append(txn.Writes, extra...)
 		_, err = e.store.Commit(ctx, txn)
-		if errors.Is(err, fsm.ErrConflict) && attempt < 10 {
-			continue
+		if errors.Is(err, fsm.ErrConflict) {
+			// Certainly not applied: versions made on a backend for this
+			// attempt are orphans. (After other errors the entry may
+			// still commit, so they are kept.)
+			e.abandonGenerated(cur, next)
+			if attempt < 10 {
+				continue
+			}
 		}
 		if err != nil {
 			return nil, err

@@ -223,7 +223,9 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Response, error) {
 	// Trimmed versions are destroyed: every node purges its disk of them
 	// (cluster.PurgeWrite), as for a key's destruction.
+	var trimmed *Policy // the trimmed versions on a backend, to destroy there
 	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
+		trimmed = nil
 		if p == nil {
 			return nil, badRequest("key %q not found", name)
 		}
@@ -253,11 +255,24 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 				delete(p.Versions, n)
 			}
 		}
+		if p.Backend != "" {
+			trimmed = &Policy{Name: p.Name, Backend: p.Backend, BackendKeys: map[int]*BackendKey{}}
+			for n, k := range p.BackendKeys {
+				if n < v {
+					trimmed.BackendKeys[n] = &BackendKey{Handle: k.Handle}
+					clear(k.Material)
+					delete(p.BackendKeys, n)
+				}
+			}
+		}
 		p.MinAvailableVersion = v
 		return p, nil
 	}, []cluster.Write{cluster.PurgeWrite(keyPrefix + name)})
 	if err != nil {
 		return nil, err
+	}
+	if trimmed != nil {
+		e.destroyOnBackend(trimmed, slices.Collect(maps.Keys(trimmed.BackendKeys)))
 	}
 	return e.ReadKey(name)
 }

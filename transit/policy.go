@@ -1,7 +1,9 @@
 package transit
 
 import (
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -31,6 +33,9 @@ type Policy struct {
 	// in this process); BackendKeys are its versions there.
 	Backend     string              `json:"backend,omitempty"`
 	BackendKeys map[int]*BackendKey `json:"backend_keys,omitempty"`
+	// generated are the backend versions made for this copy and not yet
+	// committed: if the change is abandoned, the backend forgets them.
+	generated []*BackendKey
 	// Lifecycle is the key's state and history (lifecycle.go); nil in
 	// records made before lifecycles, which are active.
 	Lifecycle *Lifecycle `json:"lifecycle,omitempty"`
@@ -54,7 +59,34 @@ func unmarshalPolicy(b []byte) (*Policy, error) {
 	if p.Versions == nil || p.LatestVersion < 1 || p.Versions[p.LatestVersion] == nil {
 		return nil, fmt.Errorf("transit: key record %q has no latest version", p.Name)
 	}
+	if err := p.checkBackendKeys(); err != nil {
+		return nil, fmt.Errorf("transit: key record %q: %w", p.Name, err)
+	}
 	return &p, nil
+}
+
+// checkBackendKeys checks that a key on a backend has a handle for every
+// version and nothing else, and a builtin key has no backend keys: the
+// operations index BackendKeys by version without looking twice.
+func (p *Policy) checkBackendKeys() error {
+	if p.Backend == "" {
+		if len(p.BackendKeys) > 0 {
+			return errors.New("backend versions on a key without a backend")
+		}
+		return nil
+	}
+	for n, v := range p.Versions {
+		if v == nil {
+			return fmt.Errorf("version %d is empty", n)
+		}
+		if k := p.BackendKeys[n]; k == nil || len(k.Handle) == 0 {
+			return fmt.Errorf("version %d has no handle on backend %q", n, p.Backend)
+		}
+	}
+	if len(p.BackendKeys) != len(p.Versions) {
+		return errors.New("backend versions without a key version")
+	}
+	return nil
 }
 
 // zero overwrites every version's material.
@@ -105,6 +137,8 @@ func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
 				if pub, err := h.PublicKey(nil); err == nil {
 					entry["public_key"] = pub
 				}
+			} else if k := p.BackendKeys[n]; k != nil && len(k.PublicKey) > 0 {
+				entry["public_key"] = base64.StdEncoding.EncodeToString(k.PublicKey) // Vault's form for ed25519
 			}
 			versions[strconv.Itoa(n)] = entry
 		} else {
@@ -175,6 +209,12 @@ const maxVersions = 1 << 20
 func (p *Policy) validate() error {
 	if _, err := keys.ParseType(string(p.Type)); err != nil {
 		return err
+	}
+	if p.Backend != "" || len(p.BackendKeys) > 0 {
+		// A backend's handles name objects of that backend: a backup
+		// could point a new key at someone else's. Such keys are never
+		// backed up, so a backup holding one is forged.
+		return errors.New("keys on a crypto backend cannot come from a backup")
 	}
 	first := max(p.MinAvailableVersion, 1)
 	switch {

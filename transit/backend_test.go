@@ -1,0 +1,210 @@
+package transit
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/plugins/sdk"
+	"github.com/keyraft/keyraft/plugins/soft"
+)
+
+// countingBackends serves the real soft backend in process and records
+// which handles were generated and destroyed. (The same operations
+// through the real plugin process are tested in transport/plugins_test.go
+// and e2e/plugins_test.go.)
+type countingBackends struct {
+	sdk.CryptoBackend
+	mu        sync.Mutex
+	generated map[string]bool
+	destroyed map[string]bool
+}
+
+func newCountingBackends() *countingBackends {
+	return &countingBackends{CryptoBackend: soft.New(), generated: map[string]bool{}, destroyed: map[string]bool{}}
+}
+
+func (c *countingBackends) Crypto(context.Context, string) (sdk.CryptoBackend, error) { return c, nil }
+func (c *countingBackends) DefaultBackend() string                                   { return "soft" }
+
+func (c *countingBackends) Generate(ctx context.Context, t string) (sdk.GeneratedKey, error) {
+	g, err := c.CryptoBackend.Generate(ctx, t)
+	if err == nil {
+		c.mu.Lock()
+		c.generated[string(g.Handle)] = true
+		c.mu.Unlock()
+	}
+	return g, err
+}
+
+func (c *countingBackends) Destroy(ctx context.Context, k sdk.KeyRef) error {
+	c.mu.Lock()
+	c.destroyed[string(k.Handle)] = true
+	c.mu.Unlock()
+	return c.CryptoBackend.Destroy(ctx, k)
+}
+
+// live returns the handles generated and not destroyed.
+func (c *countingBackends) live() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for h := range c.generated {
+		if !c.destroyed[h] {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// conflictingStore refuses the first n commits as conflicts, as when
+// another node changed the key meanwhile.
+type conflictingStore struct {
+	*memStore
+	mu sync.Mutex
+	n  int
+}
+
+func (s *conflictingStore) Commit(ctx context.Context, txn *cluster.Txn) (uint64, error) {
+	s.mu.Lock()
+	if s.n > 0 {
+		s.n--
+		s.mu.Unlock()
+		return 0, &fsm.ConflictError{Key: txn.Expect[0].Key}
+	}
+	s.mu.Unlock()
+	return s.memStore.Commit(ctx, txn)
+}
+
+func (s *conflictingStore) conflicts(n int) { s.mu.Lock(); s.n = n; s.mu.Unlock() }
+
+func recordHandles(t *testing.T, st *memStore, name string) []string {
+	t.Helper()
+	st.mu.Lock()
+	raw := st.recs[keyPrefix+name].val
+	st.mu.Unlock()
+	p, err := unmarshalPolicy(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, k := range p.BackendKeys {
+		out = append(out, string(k.Handle))
+	}
+	return out
+}
+
+// Versions generated for an attempt that conflicted are destroyed on the
+// backend: every object the backend keeps is named by the record.
+func TestConflictedAttemptsLeaveNoBackendObjects(t *testing.T) {
+	ctx := context.Background()
+	st := &conflictingStore{memStore: newMemStore()}
+	b := newCountingBackends()
+	e := New(st, nil)
+	e.Backends = b
+	st.conflicts(3)
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	st.conflicts(2)
+	if _, err := e.RotateKey(ctx, "k"); err != nil {
+		t.Fatal(err)
+	}
+	live, inRecord := b.live(), recordHandles(t, st.memStore, "k")
+	if len(live) != 2 || len(inRecord) != 2 {
+		t.Fatalf("live handles %d, in the record %d; want 2 and 2", len(live), len(inRecord))
+	}
+	for _, h := range inRecord {
+		if b.destroyed[h] {
+			t.Fatal("a committed version was destroyed")
+		}
+	}
+	if len(b.generated) != 2+3+2 {
+		t.Fatalf("generated %d, want one per attempt (7)", len(b.generated))
+	}
+	// A change that fails after generating leaves nothing either.
+	if _, err := e.CreateKey(ctx, "bad", fields(t, `{"auto_rotate_period":"1s"}`)); err == nil {
+		t.Fatal("create with a bad period succeeded")
+	}
+	if len(b.live()) != 2 {
+		t.Fatalf("a refused create left %d live objects", len(b.live())-2)
+	}
+}
+
+// Trimming a backend key removes the trimmed versions' handles and
+// material from the record and destroys them on the backend.
+func TestTrimBackendKey(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	b := newCountingBackends()
+	e := New(st, nil)
+	e.Backends = b
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if _, err := e.RotateKey(ctx, "k"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.ConfigKey(ctx, "k", fields(t, `{"min_decryption_version":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.TrimKey(ctx, "k", fields(t, `{"min_available_version":3}`)); err != nil {
+		t.Fatal(err)
+	}
+	if h := recordHandles(t, st, "k"); len(h) != 1 || len(b.live()) != 1 || h[0] != b.live()[0] {
+		t.Fatalf("after trim: record handles %d, live %d", len(h), len(b.live()))
+	}
+	_, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk=","key_version":1}`))
+	if !IsUserError(err) || !strings.Contains(err.Error(), "trimmed") {
+		t.Fatalf("encrypt with a trimmed version: %v", err)
+	}
+	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A backup cannot carry backend fields (it could aim a new key at another
+// key's HSM object), and a record with inconsistent backend versions is
+// an error, not a nil dereference.
+func TestBackendFieldsFromOutsideAreRefused(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	e.Backends = newCountingBackends()
+	if _, err := e.CreateKey(ctx, "src", fields(t, `{"exportable":true,"allow_plaintext_backup":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.Backup("src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(resp.Data["backup"].(string))
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	pol := doc["policy"].(map[string]any)
+	pol["backend"] = "pkcs11"
+	pol["backend_keys"] = map[string]any{"1": map[string]any{"handle": base64.StdEncoding.EncodeToString([]byte("victim"))}}
+	forged, _ := json.Marshal(doc)
+	_, err = e.Restore(ctx, "forged", fields(t, `{"backup":"`+base64.StdEncoding.EncodeToString(forged)+`"}`))
+	if !IsUserError(err) || !strings.Contains(err.Error(), "crypto backend") {
+		t.Fatalf("restore of a backup with backend fields: %v", err)
+	}
+	for _, rec := range []string{
+		`{"name":"x","type":"aes256-gcm96","latest_version":1,"versions":{"1":{"version":1}},"backend":"soft","backend_keys":{"1":null}}`,
+		`{"name":"x","type":"aes256-gcm96","latest_version":1,"versions":{"1":{"version":1}},"backend":"soft"}`,
+		`{"name":"x","type":"aes256-gcm96","latest_version":1,"versions":{"1":{"version":1}},"backend_keys":{"1":{"handle":"aGk="}}}`,
+		`{"name":"x","type":"aes256-gcm96","latest_version":1,"versions":{"1":{"version":1}},"backend":"soft","backend_keys":{"1":{"handle":"aGk="},"2":{"handle":"aGk="}}}`,
+	} {
+		if _, err := unmarshalPolicy([]byte(rec)); err == nil {
+			t.Errorf("record accepted: %s", rec)
+		}
+	}
+}
