@@ -30,7 +30,7 @@ func newCountingBackends() *countingBackends {
 }
 
 func (c *countingBackends) Crypto(context.Context, string) (sdk.CryptoBackend, error) { return c, nil }
-func (c *countingBackends) DefaultBackend() string                                   { return "soft" }
+func (c *countingBackends) DefaultBackend() string                                    { return "soft" }
 
 func (c *countingBackends) Generate(ctx context.Context, t string) (sdk.GeneratedKey, error) {
 	g, err := c.CryptoBackend.Generate(ctx, t)
