@@ -8,7 +8,10 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"net/http"
 	"strconv"
 	"strings"
@@ -381,4 +384,40 @@ func (p *Policy) checkRotation(automatic bool) error {
 		return errNothingToDo
 	}
 	return badRequest("imported key %s does not allow rotation: it was imported without allow_rotation; add versions with import_version", p.Name)
+}
+
+// WrapForImport makes the ciphertext of an import request the way a
+// client must: a fresh AES-256 key wraps key (AES-KWP) and is itself
+// wrapped with RSA-OAEP (hashName, "" = SHA256) under the public key
+// wrappingKeyPEM, as transit/wrapping_key returns it. The CLI uses it so
+// that the key never leaves the operator's machine unwrapped.
+func WrapForImport(wrappingKeyPEM, hashName string, key []byte) (string, error) {
+	if hashName == "" {
+		hashName = "SHA256"
+	}
+	hash, known := importHashes[strings.ToUpper(hashName)]
+	if !known {
+		return "", fmt.Errorf("unknown hash function %q: use SHA1, SHA224, SHA256, SHA384 or SHA512", hashName)
+	}
+	block, _ := pem.Decode([]byte(wrappingKeyPEM))
+	if block == nil || block.Type != "PUBLIC KEY" {
+		return "", errors.New("the wrapping key is not a PEM public key")
+	}
+	parsed, err := x509.ParsePKIXPublicKey(block.Bytes)
+	pub, isRSA := parsed.(*rsa.PublicKey)
+	if err != nil || !isRSA || pub.N.BitLen() != wrappingKeyBits {
+		return "", errors.New("the wrapping key is not an RSA-4096 public key")
+	}
+	eph := make([]byte, 32)
+	rand.Read(eph)
+	defer clear(eph)
+	wrappedEph, err := rsa.EncryptOAEP(hash.New(), rand.Reader, pub, eph, nil)
+	if err != nil {
+		return "", err
+	}
+	wrappedKey, err := kwpWrap(eph, key)
+	if err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(append(wrappedEph, wrappedKey...)), nil
 }
