@@ -301,6 +301,9 @@ func (e *Engine) backendEncrypt(ctx context.Context, l *loaded, items []*Fields,
 		return nil, err
 	}
 	res, err := b.Encrypt(ctx, batch)
+	if err == nil {
+		err = checkCount(len(batch), len(res))
+	}
 	if err != nil {
 		return nil, backendError(l.policy.Backend, err)
 	}
@@ -339,6 +342,9 @@ func (e *Engine) backendDecrypt(ctx context.Context, l *loaded, items []*Fields)
 		return nil, nil, err
 	}
 	res, err := b.Decrypt(ctx, batch)
+	if err == nil {
+		err = checkCount(len(batch), len(res))
+	}
 	if err != nil {
 		return nil, nil, backendError(l.policy.Backend, err)
 	}
@@ -494,6 +500,9 @@ func (e *Engine) signBackend(ctx context.Context, l *loaded, in *Fields) (*Respo
 			return nil, err
 		}
 		res, err := b.Sign(ctx, batch)
+		if err == nil {
+			err = checkCount(len(batch), len(res))
+		}
 		if err != nil {
 			return nil, backendError(l.policy.Backend, err)
 		}
@@ -576,6 +585,9 @@ func (e *Engine) hmacBackend(ctx context.Context, l *loaded, in *Fields, items [
 		return nil, err
 	}
 	res, err := b.HMAC(ctx, batch)
+	if err == nil {
+		err = checkCount(len(batch), len(res))
+	}
 	if err != nil {
 		return nil, backendError(l.policy.Backend, err)
 	}
@@ -642,6 +654,9 @@ func (e *Engine) verifyBackendHMAC(ctx context.Context, l *loaded, in, item *Fie
 		return false, err
 	}
 	res, err := b.HMAC(ctx, []sdk.HMACItem{{Key: p.BackendKeys[v].ref(), Message: msg}})
+	if err == nil {
+		err = checkCount(1, len(res))
+	}
 	if err != nil {
 		return false, backendError(p.Backend, err)
 	}
@@ -666,4 +681,13 @@ func (e *Engine) abandonGenerated(ps ...*Policy) {
 		p.generated = nil
 		e.destroyOnBackend(orphans, slices.Collect(maps.Keys(orphans.BackendKeys)))
 	}
+}
+
+// checkCount refuses an answer without exactly one result per item (the
+// results are matched to items by position).
+func checkCount(items, results int) error {
+	if items != results {
+		return fmt.Errorf("backend returned %d results for %d items", results, items)
+	}
+	return nil
 }

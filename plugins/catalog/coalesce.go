@@ -2,6 +2,7 @@ package catalog
 
 import (
 	"context"
+	"fmt"
 	"sync"
 
 	"github.com/keyraft/keyraft/plugins/sdk"
@@ -116,7 +117,10 @@ func (c *coalescer[I, R]) send(batch []*waiter[I, R], n int) {
 	}
 	// The call serves several requests, so no single request's context
 	// may cancel it; the plugin host bounds it with its call timeout.
-	out, err := c.call(context.Background(), items)
+	out, err := c.safeCall(items)
+	if err == nil && len(out) != n {
+		err = fmt.Errorf("crypto backend returned %d results for %d items", len(out), n)
+	}
 	off := 0
 	for _, w := range batch {
 		if err == nil {
@@ -126,6 +130,18 @@ func (c *coalescer[I, R]) send(batch []*waiter[I, R], n int) {
 		off += len(w.items)
 		close(w.done)
 	}
+}
+
+// safeCall makes the call; a panic in it becomes the call's error, so
+// every waiter of the batch gets an answer and the in-flight slot is
+// given back.
+func (c *coalescer[I, R]) safeCall(items []I) (out []R, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			out, err = nil, fmt.Errorf("crypto backend call failed: panic: %v", v)
+		}
+	}()
+	return c.call(context.Background(), items)
 }
 
 // Coalesced wraps a crypto backend so that concurrent item calls share

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -157,5 +158,31 @@ func waitFor(t *testing.T, cond func() bool) {
 			t.Fatal("condition not reached within 10s")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// A backend that answers with the wrong number of results, or panics,
+// fails the requests of that call with an error; the coalescer keeps
+// working afterwards (its in-flight slot is given back).
+func TestCoalescerSurvivesABrokenBackend(t *testing.T) {
+	calls := 0
+	c := newCoalescer(1, 100, func(_ context.Context, items []int) ([]string, error) {
+		calls++
+		switch calls {
+		case 1:
+			return []string{"only one"}, nil
+		case 2:
+			panic("backend bug")
+		}
+		return make([]string, len(items)), nil
+	})
+	if _, err := c.do(context.Background(), []int{1, 2}); err == nil || !strings.Contains(err.Error(), "2 items") {
+		t.Fatalf("short answer: err = %v", err)
+	}
+	if _, err := c.do(context.Background(), []int{1}); err == nil || !strings.Contains(err.Error(), "panic") {
+		t.Fatalf("panicking backend: err = %v", err)
+	}
+	if out, err := c.do(context.Background(), []int{1, 2, 3}); err != nil || len(out) != 3 {
+		t.Fatalf("after the failures: %v, %v", out, err)
 	}
 }
