@@ -365,15 +365,35 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 	if !tc.HasPolicies {
 		policies = slices.Clone(te.Policies)
 	}
-	if !sudo {
+	// Root is never handed out by sudo: only a root token makes another
+	// (otherwise sudo on auth/token/* is a way to root), and a
+	// namespace's token never carries it (root tokens act in every
+	// namespace). Break-glass tokens never hold root, so they cannot mint it.
+	creatorRoot := slices.Contains(te.Policies, "root")
+	if slices.Contains(policies, "root") {
+		switch {
+		case !creatorRoot:
+			return errReply(http.StatusForbidden, "permission denied: only a root token can create a root token")
+		case req.ns != "":
+			return errReply(http.StatusBadRequest, "a namespace's token cannot have the root policy; create root tokens in the root namespace")
+		}
+	}
+	// Inside a namespace sudo does not widen what a creator hands out:
+	// a namespace's operators give only the policies they hold.
+	if !sudo || (req.ns != "" && !creatorRoot) {
 		for _, p := range policies {
 			if p != "default" && !slices.Contains(te.Policies, p) {
 				return errReply(http.StatusForbidden, "permission denied: child policies must be a subset of the parent's ("+p+" is not one of them)")
 			}
 		}
-		if tc.NoParent && !orphanPath {
-			return errReply(http.StatusForbidden, "permission denied: no_parent needs a root token or sudo; use auth/token/create-orphan")
-		}
+	}
+	if !sudo && tc.NoParent && !orphanPath {
+		return errReply(http.StatusForbidden, "permission denied: no_parent needs a root token or sudo; use auth/token/create-orphan")
+	}
+	// A break-glass token's tokens die with its session: it may make
+	// children (capped at its expiry), never orphans that would outlive it.
+	if te.Path == "sys/break-glass" && (orphanPath || tc.NoParent) {
+		return errReply(http.StatusForbidden, "permission denied: a break-glass token cannot create orphan tokens; its tokens end with the session")
 	}
 	if slices.Contains(policies, "root") {
 		policies = []string{"root"}

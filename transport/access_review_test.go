@@ -1,0 +1,117 @@
+package transport
+
+import (
+	"encoding/hex"
+	"strings"
+	"testing"
+
+	"github.com/keyraft/keyraft/cluster"
+)
+
+// Tests of the access-control review's findings, each on a real node
+// over HTTP: each failed before its fix.
+
+// inNS sends a request with tok in namespace ns.
+func (h *harness) inNS(ns, tok, method, path string, body any) resp {
+	h.t.Helper()
+	return h.doWith(method, path, body, map[string]string{"X-Vault-Token": tok, "X-Vault-Namespace": ns})
+}
+
+// newOrphan makes an orphan token with policies, as root: a separate
+// identity for the two-person rule.
+func (h *harness) newOrphan(policies ...string) string {
+	h.t.Helper()
+	r := h.must(200, "POST", "auth/token/create-orphan", map[string]any{"policies": policies})
+	tok, _ := r.body["auth"].(map[string]any)["client_token"].(string)
+	if tok == "" {
+		h.t.Fatalf("create-orphan: no client_token in %s", r.raw)
+	}
+	return tok
+}
+
+// breakGlass runs the ceremony with the harness's unseal key and returns
+// the emergency token.
+func (h *harness) breakGlass() string {
+	h.t.Helper()
+	start := h.doWith("POST", "sys/break-glass/attempt", map[string]any{"duration": "30m"}, nil)
+	if start.status != 200 {
+		h.t.Fatalf("break-glass attempt: %d %s", start.status, start.raw)
+	}
+	r := h.doWith("POST", "sys/break-glass/update", map[string]any{"nonce": start.body["nonce"], "key": hex.EncodeToString(h.unsealKey)}, nil)
+	if r.status != 200 || r.body["complete"] != true {
+		h.t.Fatalf("break-glass update: %d %s", r.status, r.raw)
+	}
+	tok, err := cluster.DecodeRootToken(r.body["encoded_token"].(string), start.body["otp"].(string))
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return tok
+}
+
+// TestSudoCannotMintRoot: sudo on auth/token/* does not let a non-root
+// token create a root token (child or orphan); in a namespace, sudo does
+// not widen the policies a creator hands out and no token gets root; a
+// break-glass token with sudo on auth/token/* mints neither root nor
+// orphans that outlive its session.
+func TestSudoCannotMintRoot(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	admin := `path "auth/token/*" { capabilities = ["create", "update", "sudo"] }`
+	h.putPolicy("tokenadmin", admin)
+	h.putPolicy("other", `path "transit/*" { capabilities = ["update"] }`)
+	ta := h.newToken("tokenadmin")
+	for _, path := range []string{"auth/token/create", "auth/token/create-orphan"} {
+		r := h.as(ta, "POST", path, map[string]any{"policies": []string{"root"}})
+		if r.status != 403 || !strings.Contains(r.errs()[0], "only a root token") {
+			t.Fatalf("%s root by a sudo token: %d %s", path, r.status, r.raw)
+		}
+	}
+	// Sudo in the root namespace still hands out other policies (Vault's rule).
+	if r := h.as(ta, "POST", "auth/token/create", map[string]any{"policies": []string{"other"}}); r.status != 200 {
+		t.Fatalf("sudo creating a token with another policy: %d %s", r.status, r.raw)
+	}
+
+	// A namespace admin.
+	h.must(200, "PUT", "sys/namespaces/prod", nil)
+	for name, src := range map[string]string{"nsadmin": admin, "payments": `path "transit/*" { capabilities = ["update"] }`} {
+		if r := h.inNS("prod", h.token, "PUT", "sys/policies/acl/"+name, map[string]any{"policy": src}); r.status != 204 {
+			t.Fatalf("policy %s in prod: %d %s", name, r.status, r.raw)
+		}
+	}
+	nsAdmin := authOf(t, h.inNS("prod", h.token, "POST", "auth/token/create", map[string]any{"policies": []string{"nsadmin"}}))["client_token"].(string)
+	for _, path := range []string{"auth/token/create", "auth/token/create-orphan"} {
+		if r := h.inNS("prod", nsAdmin, "POST", path, map[string]any{"policies": []string{"root"}}); r.status != 403 {
+			t.Fatalf("%s root by a namespace admin: %d %s", path, r.status, r.raw)
+		}
+		if r := h.inNS("prod", nsAdmin, "POST", path, map[string]any{"policies": []string{"payments"}}); r.status != 403 {
+			t.Fatalf("%s with a policy the namespace admin does not hold: %d %s", path, r.status, r.raw)
+		}
+	}
+	if r := h.inNS("prod", nsAdmin, "POST", "auth/token/create", map[string]any{"policies": []string{"nsadmin"}}); r.status != 200 {
+		t.Fatalf("namespace admin handing out its own policy: %d %s", r.status, r.raw)
+	}
+	// Not even the root token makes a namespace's root token (it would act
+	// in every namespace).
+	if r := h.inNS("prod", h.token, "POST", "auth/token/create", map[string]any{"policies": []string{"root"}}); r.status != 400 {
+		t.Fatalf("root token of a namespace: %d %s", r.status, r.raw)
+	}
+
+	// Break-glass with sudo on auth/token/*.
+	h.putPolicy("emergency", admin)
+	h.must(204, "PUT", "sys/break-glass/config", map[string]any{"policy": "emergency"})
+	bg := h.breakGlass()
+	for _, path := range []string{"auth/token/create", "auth/token/create-orphan"} {
+		if r := h.as(bg, "POST", path, map[string]any{"policies": []string{"root"}}); r.status != 403 {
+			t.Fatalf("%s root by a break-glass token: %d %s", path, r.status, r.raw)
+		}
+	}
+	if r := h.as(bg, "POST", "auth/token/create-orphan", map[string]any{"policies": []string{"emergency"}}); r.status != 403 {
+		t.Fatalf("orphan from a break-glass token: %d %s", r.status, r.raw)
+	}
+	if r := h.as(bg, "POST", "auth/token/create", map[string]any{"policies": []string{"emergency"}, "no_parent": true}); r.status != 403 {
+		t.Fatalf("no_parent from a break-glass token: %d %s", r.status, r.raw)
+	}
+	child := authOf(t, h.as(bg, "POST", "auth/token/create", map[string]any{"policies": []string{"emergency"}}))
+	if d := num(child, "lease_duration"); d > 1800 {
+		t.Fatalf("break-glass child outlives the session: %ds", d)
+	}
+}
