@@ -115,3 +115,21 @@ func TestSudoCannotMintRoot(t *testing.T) {
 		t.Fatalf("break-glass child outlives the session: %ds", d)
 	}
 }
+
+// TestUseLimitedTokenCreatesNoTokens: a token with num_uses cannot make
+// a child or an orphan (which would have unlimited uses of the same
+// policies), as in Vault; the refusal is a 400 that says why.
+func TestUseLimitedTokenCreatesNoTokens(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.putPolicy("creator", `path "auth/token/*" { capabilities = ["create", "update", "sudo"] }`)
+	limited := authOf(t, h.must(200, "POST", "auth/token/create", map[string]any{"policies": []string{"creator"}, "num_uses": 5}))["client_token"].(string)
+	for _, path := range []string{"auth/token/create", "auth/token/create-orphan"} {
+		r := h.as(limited, "POST", path, map[string]any{"policies": []string{"creator"}})
+		if r.status != 400 || !strings.Contains(r.errs()[0], "use-limited") {
+			t.Fatalf("%s from a use-limited token: %d %s", path, r.status, r.raw)
+		}
+	}
+	if r := h.as(limited, "GET", "auth/token/lookup-self", nil); r.status != 200 {
+		t.Fatalf("the use-limited token itself: %d %s", r.status, r.raw)
+	}
+}

@@ -360,6 +360,11 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 	if err != nil {
 		return errorFromTransit(err)
 	}
+	// A use-limited token makes no tokens, as in Vault: a child (or
+	// orphan) with unlimited uses would escape the limit.
+	if te.NumUses > 0 {
+		return errReply(http.StatusBadRequest, "a use-limited token (num_uses) cannot create tokens; create them with a token without a use limit")
+	}
 	sudo := a.hasSudo(req, te)
 	policies := tc.Policies
 	if !tc.HasPolicies {
