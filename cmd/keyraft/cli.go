@@ -60,7 +60,7 @@ func init() {
 		operatorRaftJoinCmd, operatorRaftRemovePeerCmd, operatorMembersCmd, operatorRekeyCmd, operatorGenerateRootCmd, operatorRotateCmd, operatorKeyStatusCmd,
 		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
-		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd,
+		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd, keysImportCmd, keysImportVersionCmd,
 		reportHygieneCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
