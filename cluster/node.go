@@ -544,6 +544,11 @@ func (n *Node) Shutdown() error {
 	n.fwd.Close()
 	n.fwdSrv.Close()
 	n.closeAutoSeal()
+	if a, ok := n.state.(plugins.Aborter); ok {
+		// A storage plugin that stays down must not hold Raft's
+		// shutdown (it waits for the entry being applied) forever.
+		a.Abort()
+	}
 	err := n.raft.Shutdown().Error()
 	n.closeStores()
 	return err

@@ -166,6 +166,13 @@ func (c *cached) Compact() error {
 	return ErrUnsupported
 }
 
+// Abort forwards plugins.Aborter.
+func (c *cached) Abort() {
+	if a, ok := c.s.(Aborter); ok {
+		a.Abort()
+	}
+}
+
 func (c *cached) Close() error {
 	c.mu.Lock()
 	clear(c.m)

@@ -81,6 +81,14 @@ type Compactor interface {
 	Compact() error
 }
 
+// Aborter is an optional ability of a Storage that waits for its backend
+// to come back (a plugin being restarted): Abort tells it that the node
+// is shutting down, so it stops waiting soon instead of holding the
+// shutdown forever.
+type Aborter interface {
+	Abort()
+}
+
 // ErrUnsupported is returned by an optional ability (Compact) that the
 // backend behind a Storage does not have.
 var ErrUnsupported = errors.New("storage: not supported by this backend")

@@ -3,6 +3,7 @@ package host
 import (
 	"bytes"
 	"errors"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -23,7 +24,7 @@ func Durable(s plugins.Storage, log hclog.Logger, stop <-chan struct{}) plugins.
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	return &durable{s: s, log: log, stop: stop}
+	return &durable{s: s, log: log, stop: stop, aborted: make(chan struct{})}
 }
 
 type durable struct {
@@ -31,12 +32,22 @@ type durable struct {
 	log     hclog.Logger
 	stop    <-chan struct{}
 	closeFn func() error // after the store: stops the process
+
+	abortOnce sync.Once
+	aborted   chan struct{} // closed by Abort
 }
+
+// abortGrace is how long retries go on after Abort: a plugin that is
+// merely restarting is back well within it.
+const abortGrace = 5 * time.Second
+
+// Abort implements plugins.Aborter.
+func (d *durable) Abort() { d.abortOnce.Do(func() { close(d.aborted) }) }
 
 // DurableStorage is Durable for the plugin's own storage, retrying until
 // the Client is closed; its Close closes the store, then the Client.
 func (c *Client) DurableStorage() plugins.Storage {
-	return &durable{s: c.storage, log: c.log, stop: c.stop, closeFn: c.Close}
+	return &durable{s: c.storage, log: c.log, stop: c.stop, closeFn: c.Close, aborted: make(chan struct{})}
 }
 
 var _ plugins.HeadReader = (*durable)(nil)
@@ -49,6 +60,7 @@ func retriable(err error) bool {
 
 func (d *durable) retry(op string, fn func() error) error {
 	wait := 50 * time.Millisecond
+	var giveUp <-chan time.Time // set once aborted
 	for attempt := 1; ; attempt++ {
 		err := fn()
 		if err == nil || !retriable(err) {
@@ -57,9 +69,17 @@ func (d *durable) retry(op string, fn func() error) error {
 		if attempt == 1 || attempt%20 == 0 {
 			d.log.Warn("storage plugin call failed; retrying until the plugin is back", "op", op, "attempt", attempt, "error", err)
 		}
+		aborted := d.aborted
+		if giveUp != nil {
+			aborted = nil // already counting down
+		}
 		select {
 		case <-d.stop:
 			return err
+		case <-giveUp:
+			return err
+		case <-aborted:
+			giveUp = time.After(abortGrace)
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, 2*time.Second)
