@@ -49,6 +49,13 @@ type Decision struct {
 	// most specific rule that did not grant. Both are empty when no rule
 	// matched or the request was malformed.
 	Policy, Rule string
+	// Refused is set on a denial that a policy decided: a deny rule
+	// matched, or the rule that would grant has conditions that fail
+	// (or the request is malformed). It is false when the denial is only
+	// for want of a grant. An out-of-band grant (a just-in-time grant)
+	// may lift only the latter: it must never override what a policy
+	// explicitly forbids.
+	Refused bool
 }
 
 // Evaluate decides req against the policies of one token, by the rules in
@@ -66,11 +73,11 @@ type Decision struct {
 func Evaluate(policies []*Policy, req Request) Decision {
 	want := capBit(req.Capability)
 	if want == 0 || want == capDeny {
-		return Decision{Reason: "unknown capability " + quoteShort(req.Capability)}
+		return Decision{Reason: "unknown capability " + quoteShort(req.Capability), Refused: true}
 	}
 	path := req.Path
 	if msg := checkPath(path); msg != "" {
-		return Decision{Reason: "path " + quoteShort(path) + " " + msg}
+		return Decision{Reason: "path " + quoteShort(path) + " " + msg, Refused: true}
 	}
 	// Check the path the router will serve: keyraft's router drops a
 	// trailing slash, and a list is of a directory, with one, as in
@@ -119,7 +126,7 @@ func Evaluate(policies []*Policy, req Request) Decision {
 				if ok, _ := r.holds(&f); ok {
 					return Decision{
 						Reason: ruleText("denied by ", p, r, ""),
-						Policy: p.Name, Rule: r.pattern,
+						Policy: p.Name, Rule: r.pattern, Refused: true,
 					}
 				}
 				continue
@@ -155,7 +162,7 @@ func Evaluate(policies []*Policy, req Request) Decision {
 	case failed != nil:
 		return Decision{
 			Reason: ruleText("", failedPol, failed, " grants "+req.Capability+" on "+path+" only when its conditions hold: "+failedCond.explain(&f)),
-			Policy: failedPol.Name, Rule: failed.pattern,
+			Policy: failedPol.Name, Rule: failed.pattern, Refused: true,
 		}
 	}
 	return Decision{

@@ -407,3 +407,30 @@ func TestEvaluateConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+// TestEvaluateRefused: a denial says whether a policy decided it (a deny
+// rule, a failed condition, a malformed request) or nothing granted the
+// capability, so that a just-in-time grant lifts only the latter.
+func TestEvaluateRefused(t *testing.T) {
+	p := mustParse(t, "p", `
+path "transit/decrypt/deny" { capabilities = ["deny"] }
+path "transit/decrypt/cidr" {
+  capabilities = ["update"]
+  condition { source_cidrs = ["10.0.0.0/8"] }
+}
+path "transit/decrypt/read" { capabilities = ["read"] }
+path "transit/decrypt/ok" { capabilities = ["update"] }`)
+	ip := net.ParseIP("192.0.2.1")
+	for path, refused := range map[string]bool{
+		"transit/decrypt/deny": true, "transit/decrypt/cidr": true, "transit/../x": true,
+		"transit/decrypt/read": false, "transit/decrypt/none": false,
+	} {
+		d := Evaluate([]*Policy{p}, Request{Path: path, Capability: Update, RemoteIP: ip, Time: at("12:00:00")})
+		if d.Allowed || d.Refused != refused {
+			t.Errorf("%s: %+v, want refused=%v", path, d, refused)
+		}
+	}
+	if d := Evaluate([]*Policy{p}, Request{Path: "transit/decrypt/ok", Capability: Update}); !d.Allowed || d.Refused {
+		t.Errorf("allowed: %+v", d)
+	}
+}

@@ -133,3 +133,49 @@ func TestUseLimitedTokenCreatesNoTokens(t *testing.T) {
 		t.Fatalf("the use-limited token itself: %d %s", r.status, r.raw)
 	}
 }
+
+// TestGrantDoesNotOverrideDenyOrCondition: an active grant lifts only
+// the absence of a capability; it never overrides a deny rule or a
+// condition (here source_cidrs and required_context) that fails.
+func TestGrantDoesNotOverrideDenyOrCondition(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, k := range []string{"app", "denied", "cidr", "ctx"} {
+		h.createKey(k, nil)
+	}
+	h.putPolicy("approver", `path "sys/grants/approve" { capabilities = ["update"] }`)
+	h.putPolicy("oncall", `
+path "sys/grants" { capabilities = ["update"] }
+path "transit/decrypt/denied" { capabilities = ["deny"] }
+path "transit/decrypt/cidr" {
+  capabilities = ["update"]
+  condition { source_cidrs = ["10.0.0.0/8"] }
+}
+path "transit/decrypt/ctx" {
+  capabilities = ["update"]
+  condition { required_context = { tenant = "acme" } }
+}`)
+	req, appr := h.newOrphan("oncall"), h.newOrphan("approver")
+	for _, k := range []string{"app", "denied", "cidr", "ctx"} {
+		id := h.as(req, "POST", "sys/grants", map[string]any{"key": k, "operation": "decrypt", "reason": "INC-7"}).str("id")
+		if r := h.as(appr, "POST", "sys/grants/approve", map[string]any{"id": id}); r.status != 200 {
+			t.Fatalf("approve %s: %d %s", k, r.status, r.raw)
+		}
+	}
+	decrypt := func(key string) resp {
+		ct := h.must(200, "POST", "transit/encrypt/"+key, map[string]any{"plaintext": b64("x")}).str("ciphertext")
+		return h.as(req, "POST", "transit/decrypt/"+key, map[string]any{"ciphertext": ct})
+	}
+	// No rule for app: the grant fills the gap.
+	if r := decrypt("app"); r.status != 200 {
+		t.Fatalf("grant on a key without a rule: %d %s", r.status, r.raw)
+	}
+	for key, why := range map[string]string{"denied": "denied by", "cidr": "conditions", "ctx": "conditions"} {
+		r := decrypt(key)
+		if r.status != 403 || !strings.Contains(r.errs()[0], why) {
+			t.Errorf("grant overrode the policy on %s: %d %s", key, r.status, r.raw)
+		}
+		if ev := h.audit.last(); ev.Details["grant"] != "" {
+			t.Errorf("%s: refused request recorded as a grant use: %+v", key, ev.Details)
+		}
+	}
+}

@@ -228,7 +228,10 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 	for i, rq := range reqs {
 		d := acl.Evaluate(pols, rq)
 		if !d.Allowed {
-			if g := a.grantFor(req, te, path, capability); g != "" {
+			// A grant fills only a gap: never a deny rule or a
+			// condition (source_cidrs, time_window, required_context)
+			// that failed.
+			if !d.Refused && a.grantFor(req, te, path, capability) != "" {
 				continue
 			}
 			return denied(req, d.Reason, i, len(reqs))
