@@ -3,6 +3,7 @@ package transit
 import (
 	"bytes"
 	"context"
+	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
@@ -15,7 +16,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -349,4 +354,46 @@ func FuzzVaultBackup(f *testing.F) {
 			t.Fatalf("restore error is not a 4xx: %v", err)
 		}
 	})
+}
+
+// TestImportOpenSSLInterop: a ciphertext made by OpenSSL following the
+// recipe in docs/byok.md (an implementation of RSA-OAEP and AES-KWP
+// independent of this package) unwraps to the key. Skipped without openssl.
+func TestImportOpenSSLInterop(t *testing.T) {
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	wk := testWrappingKey(t)
+	dir := t.TempDir()
+	der, _ := x509.MarshalPKIXPublicKey(&wk.PublicKey)
+	os.WriteFile(filepath.Join(dir, "wrap.pem"), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}), 0o600)
+	eph, key := make([]byte, 32), make([]byte, 45) // 45: KWP pads it
+	rand.Read(eph)
+	rand.Read(key)
+	os.WriteFile(filepath.Join(dir, "eph.key"), eph, 0o600)
+	os.WriteFile(filepath.Join(dir, "key.bin"), key, 0o600)
+	sh := func(args ...string) {
+		t.Helper()
+		cmd := exec.Command("openssl", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("openssl %v: %v\n%s", args, err, out)
+		}
+	}
+	sh("pkeyutl", "-encrypt", "-pubin", "-inkey", "wrap.pem", "-in", "eph.key", "-out", "eph.wrapped",
+		"-pkeyopt", "rsa_padding_mode:oaep", "-pkeyopt", "rsa_oaep_md:sha256", "-pkeyopt", "rsa_mgf1_md:sha256")
+	sh("enc", "-id-aes256-wrap-pad", "-iv", "A65959A6", "-K", hex.EncodeToString(eph), "-in", "key.bin", "-out", "key.wrapped")
+	a, _ := os.ReadFile(filepath.Join(dir, "eph.wrapped"))
+	b, _ := os.ReadFile(filepath.Join(dir, "key.wrapped"))
+	got, err := unwrapImportCiphertext(wk, crypto.SHA256, append(a, b...))
+	if err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("OpenSSL's ciphertext: %v", err)
+	}
+	// And OpenSSL unwraps what kwpWrap makes.
+	w, _ := kwpWrap(eph, key)
+	os.WriteFile(filepath.Join(dir, "ours.wrapped"), w, 0o600)
+	sh("enc", "-d", "-id-aes256-wrap-pad", "-iv", "A65959A6", "-K", hex.EncodeToString(eph), "-in", "ours.wrapped", "-out", "ours.bin")
+	if back, _ := os.ReadFile(filepath.Join(dir, "ours.bin")); !bytes.Equal(back, key) {
+		t.Fatal("OpenSSL does not unwrap kwpWrap's output to the key")
+	}
 }
