@@ -127,4 +127,15 @@ func (m *misbehaving) Scan(prefix []byte, fn func(k, v []byte) error) error {
 	return m.ScanFrom(prefix, nil, fn)
 }
 
+// Write of a batch that puts "slow-write" takes 3s (a store stuck behind
+// a long lock).
+func (m *misbehaving) Write(batch []plugins.Mutation) error {
+	for _, mu := range batch {
+		if string(mu.Key) == "slow-write" {
+			time.Sleep(3 * time.Second)
+		}
+	}
+	return m.Store.Write(batch)
+}
+
 var _ plugins.Storage = (*misbehaving)(nil)

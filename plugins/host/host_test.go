@@ -554,3 +554,29 @@ func TestCallsWaitForTheRestart(t *testing.T) {
 		t.Fatalf("Write during the restart: %v", err)
 	}
 }
+
+// A write that times out may still be pending inside the plugin; the
+// process is stopped so it cannot land after the caller's retry (the
+// storage of a node retries every failed write).
+func TestTimedOutWriteStopsThePlugin(t *testing.T) {
+	c, _ := startHelper(t, "storage", func(cfg *host.Config) { cfg.Timeout = 500 * time.Millisecond })
+	s := c.Storage()
+	pid := c.Pid()
+	err := s.Write([]plugins.Mutation{put("slow-write", "stale")})
+	if !errors.Is(err, host.ErrPluginTimeout) {
+		t.Fatalf("slow write: %v, want ErrPluginTimeout", err)
+	}
+	if err := syscall.Kill(pid, 0); err == nil {
+		t.Fatalf("the plugin process %d still runs after a timed-out write", pid)
+	}
+	// The next write goes to a new process; the stale one never lands.
+	if err := s.Write([]plugins.Mutation{put("after", "fresh")}); err != nil {
+		t.Fatalf("write after the restart: %v", err)
+	}
+	if v, err := s.Get([]byte("slow-write")); err != nil || v != nil {
+		t.Fatalf("the timed-out write landed: %q, %v", v, err)
+	}
+	if c.Pid() == pid {
+		t.Fatal("same pid after the restart")
+	}
+}

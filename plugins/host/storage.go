@@ -120,9 +120,19 @@ func (s *storage) Write(batch []plugins.Mutation) error {
 	if s.closed.Load() {
 		return plugins.ErrStorageClosed
 	}
-	return s.c.call(context.Background(), "Write", func(ctx context.Context, in *instance) error {
+	var used *instance
+	err := s.c.call(context.Background(), "Write", func(ctx context.Context, in *instance) error {
+		used = in
 		return in.storage.Write(ctx, batch)
 	})
+	if errors.Is(err, ErrPluginTimeout) && used != nil {
+		// The batch may still be queued in the plugin and land after a
+		// later one: the caller retries writes (see Durable), so the
+		// process is stopped first. Kill returns once it has exited.
+		s.c.log.Error("a write timed out; restarting the plugin so that it cannot land later", "pid", used.pid)
+		used.pc.Kill()
+	}
+	return err
 }
 
 func (s *storage) View() (plugins.View, error) {
