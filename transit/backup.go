@@ -126,3 +126,29 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 	}
 	return &Response{Status: http.StatusNoContent}, nil
 }
+
+// BackupKeyName returns the key name a backup (the decoded bytes of a
+// restore's "backup" field, keyraft's format or Vault's) carries: the
+// name a restore without a name in its path would use. The transport
+// checks it against the names reserved for namespaces and then restores
+// under exactly that name. It returns ErrInvalidBackup for a backup
+// Restore would refuse too.
+func BackupKeyName(raw []byte, now time.Time) (string, error) {
+	var bf backupFile
+	if err := json.Unmarshal(raw, &bf); err == nil && bf.Format == 1 && bf.Policy != nil {
+		defer bf.Policy.zero()
+		return bf.Policy.Name, nil
+	}
+	if bf.Policy != nil {
+		bf.Policy.zero()
+	}
+	vp, err := decodeVaultBackup(raw, now)
+	if err != nil {
+		return "", ErrInvalidBackup
+	}
+	defer vp.zero()
+	return vp.Name, nil
+}
+
+// ErrInvalidBackup: a restore's backup is neither keyraft's nor Vault's.
+var ErrInvalidBackup = errors.New("transit: invalid backup: not a keyraft or Vault transit key backup")

@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -177,5 +179,53 @@ path "transit/decrypt/ctx" {
 		if ev := h.audit.last(); ev.Details["grant"] != "" {
 			t.Errorf("%s: refused request recorded as a grant use: %+v", key, ev.Details)
 		}
+	}
+}
+
+// TestRestoreRefusesReservedNameFromBackup: in the root namespace a
+// restore without a name takes the backup's name; a backup naming
+// "ns.prod.pay" (namespace prod's key pay) is refused like that name in
+// a path, so a token with only transit/restore cannot replace another
+// namespace's key. Restores under an ordinary name still work.
+func TestRestoreRefusesReservedNameFromBackup(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.must(200, "PUT", "sys/namespaces/prod", nil)
+	if r := h.inNS("prod", h.token, "POST", "transit/keys/pay", nil); r.status != 200 {
+		t.Fatalf("prod key: %d %s", r.status, r.raw)
+	}
+	ct := h.inNS("prod", h.token, "POST", "transit/encrypt/pay", map[string]any{"plaintext": b64("prod data")}).str("ciphertext")
+	h.createKey("evil", map[string]any{"exportable": true, "allow_plaintext_backup": true})
+	backup := h.must(200, "GET", "transit/backup/evil", nil).str("backup")
+	raw, err := base64.StdEncoding.DecodeString(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var bf map[string]any
+	if err := json.Unmarshal(raw, &bf); err != nil {
+		t.Fatal(err)
+	}
+	bf["policy"].(map[string]any)["name"] = "ns.prod.pay"
+	forged, _ := json.Marshal(bf)
+	h.putPolicy("restorer", `path "transit/restore" { capabilities = ["update"] }
+path "transit/restore/*" { capabilities = ["update"] }`)
+	tok := h.newToken("restorer")
+	r := h.as(tok, "POST", "transit/restore", map[string]any{"backup": base64.StdEncoding.EncodeToString(forged), "force": true})
+	if r.status != 400 || !strings.Contains(r.errs()[0], "reserved for namespaces") {
+		t.Fatalf("restore of a backup named ns.prod.pay: %d %s", r.status, r.raw)
+	}
+	if r := h.inNS("prod", h.token, "POST", "transit/decrypt/pay", map[string]any{"ciphertext": ct}); r.status != 200 || r.str("plaintext") != b64("prod data") {
+		t.Fatalf("prod's key after the refused restore: %d %s", r.status, r.raw)
+	}
+	// The same backup under a name of the caller's choosing, and the
+	// original under its own name, restore as before.
+	h.as(tok, "POST", "transit/restore/copy", map[string]any{"backup": base64.StdEncoding.EncodeToString(forged)})
+	if r := h.do("GET", "transit/keys/copy", nil); r.status != 200 {
+		t.Fatalf("restore under a given name: %d %s", r.status, r.raw)
+	}
+	if r := h.as(tok, "POST", "transit/restore", map[string]any{"backup": backup, "force": true}); r.status != 204 {
+		t.Fatalf("restore under the backup's own name: %d %s", r.status, r.raw)
+	}
+	if r := h.as(tok, "POST", "transit/restore", map[string]any{"backup": b64("not a backup")}); r.status != 400 {
+		t.Fatalf("restore of garbage: %d %s", r.status, r.raw)
 	}
 }

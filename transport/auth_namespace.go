@@ -5,8 +5,10 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/transit"
 )
 
 // Namespaces (X-Vault-Namespace, as in Vault). A request names one; its
@@ -109,8 +111,22 @@ func (a *API) nsTransit(req *request, p []string, serve func(*request, []string)
 		}
 		p = slices.Clone(p)
 		p[i] = prefix + p[i]
-	} else if req.ns != "" && len(p) == 1 && p[0] == "restore" {
-		return errReply(http.StatusBadRequest, "in a namespace, restore needs the key name: transit/restore/:name")
+	} else if len(p) == 1 && p[0] == "restore" {
+		if req.ns != "" {
+			return errReply(http.StatusBadRequest, "in a namespace, restore needs the key name: transit/restore/:name")
+		}
+		// The name comes from the backup: it is a key-name input like
+		// the path's, so the reserved prefix is refused here too (a
+		// backup naming ns.prod.pay would otherwise replace prod's key),
+		// and the restore then uses exactly the name checked.
+		name, r := backupName(req)
+		if r != nil {
+			return *r
+		}
+		if strings.HasPrefix(name, cluster.ReservedKeyPrefix) {
+			return errReply(http.StatusBadRequest, "the backup's key name "+quoteName(name)+" starts with "+cluster.ReservedKeyPrefix+", which is reserved for namespaces; restore it under another name: transit/restore/:name")
+		}
+		p = []string{"restore", name}
 	}
 	rep := serve(req, p)
 	data, ok := rep.data.(map[string]any)
@@ -193,4 +209,35 @@ func (a *API) routeNamespaces(req *request, p []string) (reply, bool) {
 		return reply{status: http.StatusNoContent}, true
 	}
 	return unsupportedOp(), true
+}
+
+// backupName is the key name inside a restore's backup, or the 400 of a
+// body that has none.
+func backupName(req *request) (string, *reply) {
+	bad := func(msg string) (string, *reply) {
+		r := errReply(http.StatusBadRequest, msg)
+		return "", &r
+	}
+	f, err := transit.ParseFields(req.body)
+	if err != nil {
+		r := errorFromTransit(err)
+		return "", &r
+	}
+	raw, err := f.Base64("backup")
+	if err != nil {
+		r := errorFromTransit(err)
+		return "", &r
+	}
+	if len(raw) == 0 {
+		return bad("missing backup")
+	}
+	defer clear(raw)
+	name, err := transit.BackupKeyName(raw, time.Now())
+	if err != nil {
+		return bad("invalid backup: not a keyraft or Vault transit key backup")
+	}
+	if name == "" {
+		return bad("invalid backup: it names no key; restore it with transit/restore/:name")
+	}
+	return name, nil
 }
