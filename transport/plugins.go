@@ -183,8 +183,11 @@ func (a *API) pluginRegister(req *request, typ, name string) reply {
 		return a.pluginError(err)
 	}
 	path, err := e.Path(a.cfg.PluginDirectory)
-	if err != nil {
+	if errors.Is(err, catalog.ErrNoPluginDirectory) {
 		return errReply(http.StatusBadRequest, err.Error()+": set plugin_directory in the server config and put the plugin there")
+	}
+	if err != nil {
+		return a.pluginError(err)
 	}
 	sum, err := catalog.FileSHA256(path)
 	if errors.Is(err, os.ErrNotExist) {

@@ -87,8 +87,13 @@ func (e *Entry) Validate() error {
 		return err
 	}
 	for _, kv := range e.Env {
-		if k, _, ok := strings.Cut(kv, "="); !ok || k == "" {
+		k, _, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
 			return bad("env entry %q is not KEY=VALUE", kv)
+		}
+		if strings.HasPrefix(k, "LD_") || strings.HasPrefix(k, "DYLD_") {
+			// The dynamic loader would run code the checksum does not pin.
+			return bad("env %s is not allowed: it makes the loader run code that the sha256 does not cover", k)
 		}
 	}
 	if len(e.Version) > 128 {
@@ -107,15 +112,29 @@ func ParseSHA256(s string) ([]byte, error) {
 }
 
 // Path returns the executable an entry runs on a node whose plugin
-// directory is dir.
+// directory is dir. A registered plugin's file must be inside dir once
+// symbolic links are followed: a link could otherwise make the catalog
+// run any file on the node (its checksum is still checked).
 func (e *Entry) Path(dir string) (string, error) {
-	if e.Builtin || filepath.IsAbs(e.Command) {
+	if e.Builtin {
 		return e.Command, nil
 	}
 	if dir == "" {
 		return "", ErrNoPluginDirectory
 	}
-	return filepath.Join(dir, e.Command), nil
+	p := filepath.Join(dir, e.Command)
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return p, nil // missing: the start reports it
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return "", err
+	}
+	if rel, err := filepath.Rel(realDir, real); err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", fmt.Errorf("%w: %s is a link to %s, outside plugin_directory", ErrInvalid, p, real)
+	}
+	return real, nil
 }
 
 // FileSHA256 returns the hex SHA-256 of a file.

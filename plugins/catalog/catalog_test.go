@@ -35,6 +35,8 @@ func TestEntryValidate(t *testing.T) {
 		{"bad env", func(e *Entry) { e.Env = []string{"NOEQUALS"} }, "KEY=VALUE"},
 		{"empty env key", func(e *Entry) { e.Env = []string{"=v"} }, "KEY=VALUE"},
 		{"long version", func(e *Entry) { e.Version = strings.Repeat("1", 129) }, "version"},
+		{"LD_PRELOAD", func(e *Entry) { e.Env = []string{"LD_PRELOAD=/tmp/x.so"} }, "loader"},
+		{"DYLD_INSERT_LIBRARIES", func(e *Entry) { e.Env = []string{"DYLD_INSERT_LIBRARIES=/tmp/x"} }, "loader"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -55,6 +57,22 @@ func TestEntryPath(t *testing.T) {
 	}
 	if p, err := e.Path("/plugins"); err != nil || p != "/plugins/keyraft-plugin-x" {
 		t.Fatalf("Path = %q, %v", p, err)
+	}
+	// Links are followed, and must stay inside the plugin directory.
+	dir := t.TempDir()
+	plugins := filepath.Join(dir, "plugins")
+	os.Mkdir(plugins, 0o755)
+	os.WriteFile(filepath.Join(plugins, "real"), []byte("x"), 0o755)
+	os.WriteFile(filepath.Join(dir, "outside"), []byte("x"), 0o755)
+	os.Symlink("real", filepath.Join(plugins, "inside-link"))
+	os.Symlink(filepath.Join(dir, "outside"), filepath.Join(plugins, "outside-link"))
+	in := Entry{Name: "x", Type: TypeCrypto, Command: "inside-link", SHA256: goodSum}
+	if p, err := in.Path(plugins); err != nil || filepath.Base(p) != "real" {
+		t.Fatalf("link inside: %q, %v", p, err)
+	}
+	out := Entry{Name: "x", Type: TypeCrypto, Command: "outside-link", SHA256: goodSum}
+	if _, err := out.Path(plugins); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("link outside: err = %v, want ErrInvalid", err)
 	}
 }
 

@@ -85,6 +85,10 @@ func (m *Manager) Crypto(ctx context.Context, name string) (sdk.CryptoBackend, e
 		return b, nil
 	}
 	e, err := m.cfg.Lookup(TypeCrypto, name)
+	if errors.Is(err, ErrNotFound) {
+		// Deregistered (through any node): stop what still runs here.
+		m.Forget(name)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -232,3 +232,21 @@ func TestManagerConcurrentRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// An entry removed through another node stops the plugin here at its
+// next use.
+func TestManagerStopsAPluginDeregisteredElsewhere(t *testing.T) {
+	m, c := newSoftManager(t)
+	if _, err := m.Crypto(context.Background(), "soft-ext"); err != nil {
+		t.Fatal(err)
+	}
+	pid := pidOf(t, m, "soft-ext")
+	c.update(func(e *Entry) { e.Name = "renamed" }) // "soft-ext" is gone from the catalog
+	if _, err := m.Crypto(context.Background(), "soft-ext"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("err = %v, want ErrNotFound", err)
+	}
+	waitFor(t, func() bool { return syscall.Kill(pid, 0) != nil })
+	if _, ok := m.Status()["soft-ext"]; ok {
+		t.Fatal("a deregistered plugin is still listed as running")
+	}
+}
