@@ -2,7 +2,9 @@ package cluster
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
 	"errors"
@@ -217,10 +219,21 @@ func (n *Node) CertLogin(ctx context.Context, chain []*x509.Certificate, role st
 		}
 		tok, e, err := n.CreateToken(ctx, TokenRequest{
 			Policies: append([]string{"default"}, r.Policies...), TTL: r.TTL, DisplayName: display,
-			Meta:      map[string]string{"cert_name": r.Name, "common_name": chain[0].Subject.CommonName},
+			Meta: map[string]string{"cert_name": r.Name, "common_name": chain[0].Subject.CommonName,
+				MetaCertFingerprint: certFingerprint(chain[0])},
 			Renewable: true, Path: "auth/cert/login", Now: now,
 		})
 		return tok, e, r, err
 	}
 	return "", nil, nil, ErrCertNoMatch
+}
+
+// MetaCertFingerprint is the token metadata of a certificate login that
+// names the client certificate (hex SHA-256 of its DER): the two-person
+// rule treats tokens from one certificate as one identity.
+const MetaCertFingerprint = "cert_sha256"
+
+func certFingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
 }

@@ -53,8 +53,8 @@ var (
 	// ErrGrantState: approving a grant that is not pending (already
 	// active, or its request expired).
 	ErrGrantState = errors.New("cluster: the grant is not pending")
-	// ErrTwoPerson: the approver is the requester, or a token made
-	// under the requester's.
+	// ErrTwoPerson: the approver is the same identity as the requester
+	// (see ApproveGrant).
 	ErrTwoPerson = errors.New("cluster: a grant must be approved by another identity than the one that requested it")
 )
 
@@ -184,10 +184,12 @@ func (n *Node) ListGrants() ([]*Grant, error) {
 }
 
 // ApproveGrant activates a pending grant for its TTL from now. The
-// two-person rule: approver must be neither the requester nor a token
-// made under it (a child could otherwise approve its parent's request).
-// It returns ErrGrantNotFound, ErrGrantState, ErrTwoPerson or a commit
-// error.
+// two-person rule: the approver must be another identity than the
+// requester, not merely another token: not in the same token tree (a
+// parent, a child, a sibling from one creator) and not the same client
+// certificate. It returns ErrGrantNotFound, ErrGrantState, ErrTwoPerson
+// (ErrIdentityUnresolved when a token's chain cannot be followed) or a
+// commit error.
 func (n *Node) ApproveGrant(ctx context.Context, id string, approver *TokenEntry, now time.Time) (*Grant, error) {
 	g, rev, err := n.ReadGrant(id)
 	if err != nil {
@@ -221,25 +223,84 @@ func (n *Node) ApproveGrant(ctx context.Context, id string, approver *TokenEntry
 // maxParentDepth bounds the walk up a token's parents.
 const maxParentDepth = 64
 
+// ErrIdentityUnresolved: the two-person rule could not tell who a token
+// stands for (a parent in its chain is gone, or the chain is deeper than
+// maxParentDepth); the approval is refused rather than guessed.
+var ErrIdentityUnresolved = fmt.Errorf("%w: the token's chain of parents cannot be resolved (a parent was revoked, or it is more than %d deep)", ErrTwoPerson, maxParentDepth)
+
+// checkTwoPerson refuses an approval by the requester's own identity.
+// A token stands for the top of its token tree (its parents followed up
+// to the orphan that began it), so a parent, a child and siblings made
+// by one creator are one identity; a tree that began with a certificate
+// login stands also for that certificate (its fingerprint, and its
+// common name under the role), so the same person logging in twice is
+// one identity. The requester's token must still exist.
 func (n *Node) checkTwoPerson(requester string, approver *TokenEntry) error {
 	if approver.Accessor == requester {
 		return ErrTwoPerson
 	}
-	parent := approver.Parent
-	for i := 0; parent != "" && i < maxParentDepth; i++ {
-		if parent == requester {
+	re, err := n.LookupAccessor(requester)
+	if errors.Is(err, ErrPermissionDenied) {
+		return fmt.Errorf("%w: the requester's token is gone", ErrTwoPerson)
+	}
+	if err != nil {
+		return err
+	}
+	a, err := n.tokenIdentity(approver)
+	if err != nil {
+		return err
+	}
+	r, err := n.tokenIdentity(re)
+	if err != nil {
+		return err
+	}
+	for _, id := range a {
+		if slices.Contains(r, id) {
 			return ErrTwoPerson
 		}
-		e, err := n.LookupAccessor(parent)
-		if errors.Is(err, ErrPermissionDenied) {
-			return nil // the chain ends at a revoked token
-		}
-		if err != nil {
-			return err
-		}
-		parent = e.Parent
 	}
 	return nil
+}
+
+// tokenIdentity is what e stands for in the two-person rule: the top of
+// its tree and, for a tree begun by a certificate login, the certificate.
+// It returns ErrIdentityUnresolved when the chain cannot be followed.
+func (n *Node) tokenIdentity(e *TokenEntry) ([]string, error) {
+	top := e
+	for depth := 0; top.Parent != ""; depth++ {
+		if depth >= maxParentDepth {
+			return nil, ErrIdentityUnresolved
+		}
+		p, err := n.LookupAccessor(top.Parent)
+		if errors.Is(err, ErrPermissionDenied) {
+			// Tokens made at init have no accessor record until the
+			// tidy pass adds one; such a parent still lists its child.
+			// A revoked parent does not (revocation removes the index,
+			// and revoke-orphan clears the child's parent).
+			rev, err := n.Revision(prefixChildren + top.Parent + "/" + top.Accessor)
+			if err != nil {
+				return nil, err
+			}
+			if rev == 0 {
+				return nil, ErrIdentityUnresolved
+			}
+			return []string{"token:" + top.Parent}, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		top = p
+	}
+	ids := []string{"token:" + top.Accessor}
+	if top.Path == "auth/cert/login" {
+		if fp := top.Meta[MetaCertFingerprint]; fp != "" {
+			ids = append(ids, "cert-sha256:"+fp)
+		}
+		if cn := top.Meta["common_name"]; cn != "" {
+			ids = append(ids, "cert-cn:"+top.Meta["cert_name"]+"/"+cn)
+		}
+	}
+	return ids, nil
 }
 
 // RevokeGrant ends a grant (pending or active) now.

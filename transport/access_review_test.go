@@ -1,9 +1,12 @@
 package transport
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -227,5 +230,93 @@ path "transit/restore/*" { capabilities = ["update"] }`)
 	}
 	if r := h.as(tok, "POST", "transit/restore", map[string]any{"backup": b64("not a backup")}); r.status != 400 {
 		t.Fatalf("restore of garbage: %d %s", r.status, r.raw)
+	}
+}
+
+// TestTwoPersonRuleComparesIdentities: the approver must be another
+// identity, not just another token: a parent approving its child's
+// request, a sibling made by the same creator and a second login with
+// the same client certificate are all the requester; an approver whose
+// chain of parents cannot be followed (deeper than 64) is refused; a
+// separate orphan and a different certificate may approve.
+func TestTwoPersonRuleComparesIdentities(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("app", nil)
+	h.putPolicy("both", `path "sys/grants" { capabilities = ["update"] }
+path "sys/grants/approve" { capabilities = ["update"] }
+path "auth/token/create" { capabilities = ["update"] }`)
+	request := func(tok string) string {
+		t.Helper()
+		r := h.as(tok, "POST", "sys/grants", map[string]any{"key": "app", "operation": "decrypt", "reason": "INC-1"})
+		if r.status != 200 {
+			t.Fatalf("request: %d %s", r.status, r.raw)
+		}
+		return r.str("id")
+	}
+	approve := func(tok, id string) resp {
+		t.Helper()
+		return h.as(tok, "POST", "sys/grants/approve", map[string]any{"id": id})
+	}
+	child := func(parent string) string {
+		t.Helper()
+		return authOf(t, h.as(parent, "POST", "auth/token/create", map[string]any{"policies": []string{"both"}}))["client_token"].(string)
+	}
+	refused := func(what string, r resp) {
+		t.Helper()
+		if r.status != 403 || !strings.Contains(r.errs()[0], "another identity") {
+			t.Errorf("%s: %d %s", what, r.status, r.raw)
+		}
+	}
+
+	parent := h.newOrphan("both")
+	kid := child(parent)
+	refused("parent approving its child's request", approve(parent, request(kid)))
+	a, b := child(parent), child(parent)
+	refused("sibling approving a sibling's request", approve(b, request(a)))
+	refused("root token's children approving each other", approve(h.newToken("both"), request(h.newToken("both"))))
+
+	// A chain deeper than the walk's bound cannot be resolved: refused.
+	deep := h.newOrphan("both")
+	for i := 0; i < 65; i++ {
+		deep = child(deep)
+	}
+	other := h.newOrphan("both")
+	refused("approver whose chain cannot be resolved", approve(deep, request(other)))
+
+	// Two logins with one certificate are one person.
+	ca := newTestCA(t, "people CA")
+	h.must(204, "PUT", "auth/cert/certs/people", map[string]any{
+		"certificate": ca.pem, "allowed_common_names": "*.people.example", "token_policies": []string{"both"}, "token_ttl": "1h"})
+	srv := httptest.NewUnstartedServer(h.api)
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	login := func(cert tls.Certificate) string {
+		t.Helper()
+		tr := srv.Client().Transport.(*http.Transport).Clone()
+		tr.TLSClientConfig.Certificates = []tls.Certificate{cert}
+		res, err := (&http.Client{Transport: tr}).Post(srv.URL+"/v1/auth/cert/login", "application/json", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		var body struct {
+			Auth struct {
+				ClientToken string `json:"client_token"`
+			} `json:"auth"`
+		}
+		if err := json.NewDecoder(res.Body).Decode(&body); err != nil || res.StatusCode != 200 {
+			t.Fatalf("cert login: %d %v", res.StatusCode, err)
+		}
+		return body.Auth.ClientToken
+	}
+	alice, bob := ca.client(t, "alice.people.example"), ca.client(t, "bob.people.example")
+	a1, a2 := login(alice), login(alice)
+	refused("second login with the same certificate", approve(a2, request(a1)))
+	if r := approve(login(bob), request(a1)); r.status != 200 {
+		t.Fatalf("approval by another certificate: %d %s", r.status, r.raw)
+	}
+	if r := approve(h.newOrphan("both"), request(kid)); r.status != 200 {
+		t.Fatalf("approval by a separate orphan: %d %s", r.status, r.raw)
 	}
 }

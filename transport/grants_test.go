@@ -30,8 +30,8 @@ path "auth/token/create" { capabilities = ["update"] }`)
 	h.putPolicy("approver", `path "sys/grants/approve" { capabilities = ["update"] }`)
 	now := time.Now().UTC()
 	h.api.SetClock(func() time.Time { return now })
-	req := h.newToken("oncall")
-	appr := h.newToken("approver")
+	req := h.newOrphan("oncall")
+	appr := h.newOrphan("approver")
 	child := authOf(t, h.as(req, "POST", "auth/token/create", nil))["client_token"].(string)
 
 	decrypt := func(tok, key, ct string) int {
@@ -136,7 +136,7 @@ func TestAccessEventsInReplicatedLog(t *testing.T) {
 	h.putPolicy("approver", `path "sys/grants/approve" { capabilities = ["update"] }`)
 	now := time.Now().UTC()
 	h.api.SetClock(func() time.Time { return now })
-	req, appr := h.newToken("oncall"), h.newToken("approver")
+	req, appr := h.newOrphan("oncall"), h.newOrphan("approver")
 	if r := h.as(req, "POST", "transit/decrypt/app", map[string]any{"ciphertext": ct}); r.status != 403 {
 		t.Fatalf("denial: %d", r.status)
 	}
