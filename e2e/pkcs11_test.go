@@ -103,6 +103,19 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 		t.Fatalf("key on the pkcs11 backend: %v", k)
 	}
 	inHSM := encrypt(t, nodes[2].client(root), "in-hsm", []byte("inside the hsm"))
+	// No software HMAC key is made for a key the HSM keeps: hmac is refused.
+	if _, err := nodes[0].client(root).Logical().Write("transit/hmac/in-hsm", map[string]any{"input": b64([]byte("x"))}); !isStatus(err, 400) {
+		t.Fatalf("hmac with an HSM encryption key: %v", err)
+	}
+	// Signing inside the HSM, verified by another node with the public key.
+	if k := write(t, nodes[0].client(root), "transit/keys/hsm-signer", map[string]any{"type": "ed25519", "backend": "pkcs11"}); k["backend"] != "pkcs11" {
+		t.Fatalf("ed25519 key on the pkcs11 backend: %v", k)
+	}
+	sig := write(t, nodes[0].client(root), "transit/sign/hsm-signer", map[string]any{"input": b64([]byte("release"))})["signature"]
+	waitFor(t, leaderWait, "another node to verify the HSM signature", func() bool {
+		v, err := nodes[2].client(root).Logical().Write("transit/verify/hsm-signer", map[string]any{"input": b64([]byte("release")), "signature": sig})
+		return err == nil && v.Data["valid"] == true
+	})
 
 	for _, n := range nodes {
 		n.kill()

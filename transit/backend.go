@@ -139,8 +139,23 @@ func (e *Engine) generateOnBackend(ctx context.Context, p *Policy, n int) error 
 	}
 	p.BackendKeys[n] = &BackendKey{Handle: g.Handle, Material: g.Material, PublicKey: g.PublicKey}
 	p.generated = append(p.generated, &BackendKey{Handle: g.Handle})
-	p.Versions[n] = &keys.Version{Version: n, CreationTime: e.Now().UTC()}
+	p.Versions[n] = &keys.Version{Version: n, CreationTime: e.Now().UTC(), HMACKey: hmacKeyFor(p.Type, g)}
 	return nil
+}
+
+// hmacKeyFor gives an encryption key on a backend that keeps no material
+// a node-side HMAC key, as every builtin version has: Vault's hmac
+// endpoint works with any key, through a separate per-version HMAC key.
+// A backend that keeps its material (an HSM) gets none: an HMAC key made
+// in the node would not have the HSM's protection, so hmac is refused for
+// those keys instead.
+func hmacKeyFor(t keys.Type, g sdk.GeneratedKey) []byte {
+	if !t.IsAEAD() || len(g.Material) == 0 {
+		return nil
+	}
+	k := make([]byte, 32)
+	rand.Read(k)
+	return k
 }
 
 // destroyOnBackend tells the backend to forget versions (an HSM deletes

@@ -198,10 +198,16 @@ func (e *Engine) load(name string, applied uint64) (*loaded, error) {
 		if p.destroyed() {
 			break // no material: every use is refused by state
 		}
+		spec := p.spec()
 		if p.Backend != "" {
-			break // used by handle on the backend; nothing to prepare here
+			// Used by handle on the backend; only a node-side HMAC key
+			// (see hmacKeyFor) is prepared here.
+			if len(v.HMACKey) == 0 {
+				continue
+			}
+			spec, v = keys.Spec{Type: keys.HMAC}, &keys.Version{Version: v.Version, CreationTime: v.CreationTime, Secret: v.HMACKey}
 		}
-		h, err := keys.NewHandle(p.spec(), v)
+		h, err := keys.NewHandle(spec, v)
 		if err != nil {
 			l.zero()
 			return nil, fmt.Errorf("transit: key %q version %d: %w", name, n, err)

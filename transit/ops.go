@@ -432,6 +432,9 @@ func (e *Engine) Sign(ctx context.Context, name string, in *Fields) (*Response, 
 	if err := e.allow(ctx, l.policy, OpSign); err != nil {
 		return nil, err
 	}
+	if l.policy.Backend != "" {
+		return e.signBackend(ctx, l, in)
+	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {
 		msg, err := input(item)
 		if err != nil {
@@ -490,6 +493,15 @@ func (e *Engine) Verify(ctx context.Context, name string, in *Fields) (*Response
 			if !l.policy.Type.SupportsSigning() {
 				return nil, badRequest("key type %s does not support signature verification", l.policy.Type)
 			}
+			if l.policy.Backend != "" {
+				if err := refuseSignOptions(item); err != nil {
+					return nil, err
+				}
+				if valid, err = verifyBackendSignature(l, msg, sig); err != nil {
+					return nil, err
+				}
+				break
+			}
 			v, body, err := keys.ParseSignature(sig)
 			if err != nil {
 				return nil, err
@@ -503,6 +515,10 @@ func (e *Engine) Verify(ctx context.Context, name string, in *Fields) (*Response
 				return nil, err
 			}
 			if valid, err = h.Verify(msg, body, o); err != nil {
+				return nil, err
+			}
+		case mac != "" && l.policy.Backend != "" && (l.policy.Type == keys.HMAC || len(l.handles) == 0):
+			if valid, err = e.verifyBackendHMAC(ctx, l, in, item, msg, mac); err != nil {
 				return nil, err
 			}
 		case mac != "":
@@ -548,8 +564,8 @@ func (e *Engine) HMAC(ctx context.Context, name string, in *Fields) (*Response, 
 	if err := e.allow(ctx, l.policy, OpHMAC); err != nil {
 		return nil, err
 	}
-	if l.policy.Backend != "" {
-		return nil, refuseOnBackend(l, "hmac")
+	if l.policy.Backend != "" && (l.policy.Type == keys.HMAC || len(l.handles) == 0) {
+		return e.hmacOnBackend(ctx, l, in)
 	}
 	return e.run(in, func(item *Fields) (map[string]any, error) {
 		msg, err := input(item)

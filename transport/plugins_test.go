@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"crypto/ed25519"
 	"encoding/base64"
 	"fmt"
 	"net/http"
@@ -128,16 +129,25 @@ func TestTransitKeysOnTheSoftPlugin(t *testing.T) {
 	if r = h.do("POST", "transit/decrypt/app", map[string]any{"ciphertext": r.str("ciphertext")}); r.str("plaintext") != base64.StdEncoding.EncodeToString(pt) {
 		t.Fatalf("decrypt of the data key: %d %s", r.status, r.raw)
 	}
+	// Vault's hmac endpoint works with any key, through a per-version
+	// HMAC key: the node keeps one for keys whose backend keeps no material.
+	r = h.do("POST", "transit/hmac/app/sha2-512", map[string]any{"input": b64("x")})
+	if r.status != 200 || !strings.HasPrefix(r.str("hmac"), "vault:v2:") {
+		t.Fatalf("hmac with an encryption key on a backend: %d %s", r.status, r.raw)
+	}
+	if v := h.do("POST", "transit/verify/app/sha2-512", map[string]any{"input": b64("x"), "hmac": r.str("hmac")}); v.data()["valid"] != true {
+		t.Fatalf("verify hmac: %s", v.raw)
+	}
 	// What a backend key does not offer is refused clearly.
-	if r = h.do("POST", "transit/hmac/app", map[string]any{"input": b64("x")}); r.status != 400 || !strings.Contains(r.raw2(), "backend") {
-		t.Fatalf("hmac on a backend key: %d %s", r.status, r.raw)
+	if r = h.do("POST", "transit/sign/app", map[string]any{"input": b64("x")}); r.status != 400 {
+		t.Fatalf("sign with an aes key: %d %s", r.status, r.raw)
 	}
 	if r = h.do("POST", "transit/keys/app/config", map[string]any{"exportable": true}); r.status != 400 {
 		t.Fatalf("making a backend key exportable: %d %s", r.status, r.raw)
 	}
 }
 
-func (r resp) raw2() string { return string(r.raw) }
+func (r resp) rawText() string { return string(r.raw) }
 
 func TestChoosingTheBackendOfAKey(t *testing.T) {
 	h := newHarness(t, harnessOpts{plugins: true})
@@ -283,7 +293,7 @@ func TestPluginCatalogAPI(t *testing.T) {
 	}
 	for _, c := range bad {
 		r := h.do("PUT", c.path, c.body)
-		if r.status != c.status || !strings.Contains(r.raw2(), c.want) {
+		if r.status != c.status || !strings.Contains(r.rawText(), c.want) {
 			t.Fatalf("PUT %s %v: %d %s, want %d mentioning %q", c.path, c.body, r.status, r.raw, c.status, c.want)
 		}
 	}
@@ -293,7 +303,7 @@ func TestPluginCatalogAPI(t *testing.T) {
 	if r := h.do("PUT", "sys/plugins/catalog/crypto/ext", map[string]any{"command": "keyraft-plugin-ext", "sha256": sum, "version": "v1.2.3"}); r.status != 204 {
 		t.Fatalf("register: %d %s", r.status, r.raw)
 	}
-	if r := h.do("LIST", "sys/plugins/catalog/crypto", nil); !strings.Contains(r.raw2(), `"ext"`) {
+	if r := h.do("LIST", "sys/plugins/catalog/crypto", nil); !strings.Contains(r.rawText(), `"ext"`) {
 		t.Fatalf("list: %d %s", r.status, r.raw)
 	}
 	if r := h.do("POST", "transit/keys/on-ext", map[string]any{"backend": "ext"}); r.status != 200 || r.data()["backend"] != "ext" {
@@ -326,7 +336,7 @@ func TestPluginCatalogAPI(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "keyraft-plugin-ext"), append(data, 1), 0o755)
 	h.do("PUT", "sys/plugins/reload/backend", map[string]any{"plugin": "ext"})
 	r = h.do("POST", "transit/decrypt/on-ext", map[string]any{"ciphertext": ct})
-	if r.status != 503 || !strings.Contains(r.raw2(), "checksum mismatch") {
+	if r.status != 503 || !strings.Contains(r.rawText(), "checksum mismatch") {
 		t.Fatalf("decrypt with a tampered binary: %d %s", r.status, r.raw)
 	}
 	if r := h.do("DELETE", "sys/plugins/catalog/crypto/ext", nil); r.status != 204 {
@@ -335,7 +345,7 @@ func TestPluginCatalogAPI(t *testing.T) {
 	if r := h.do("DELETE", "sys/plugins/catalog/crypto/soft", nil); r.status != 400 {
 		t.Fatalf("deregister of a built-in: %d %s", r.status, r.raw)
 	}
-	if r := h.do("POST", "transit/encrypt/on-ext", map[string]any{"plaintext": b64("hi")}); r.status != 400 || !strings.Contains(r.raw2(), "not found") {
+	if r := h.do("POST", "transit/encrypt/on-ext", map[string]any{"plaintext": b64("hi")}); r.status != 400 || !strings.Contains(r.rawText(), "not found") {
 		t.Fatalf("use of a deregistered backend: %d %s", r.status, r.raw)
 	}
 }
@@ -354,4 +364,63 @@ func FuzzPluginRegisterBody(f *testing.F) {
 			t.Fatalf("command %q with a path accepted", e.Command)
 		}
 	})
+}
+
+func TestSigningAndHMACKeysOnTheSoftPlugin(t *testing.T) {
+	h := newHarness(t, harnessOpts{plugins: true})
+	r := h.do("POST", "transit/keys/signer", map[string]any{"type": "ed25519"})
+	if r.status != 200 || r.data()["backend"] != "soft" {
+		t.Fatalf("create ed25519: %d %s", r.status, r.raw)
+	}
+	pubB64, _ := r.data()["keys"].(map[string]any)["1"].(map[string]any)["public_key"].(string)
+	pub, err := base64.StdEncoding.DecodeString(pubB64)
+	if err != nil || len(pub) != ed25519.PublicKeySize {
+		t.Fatalf("public key in the key info: %q", pubB64)
+	}
+	r = h.do("POST", "transit/sign/signer", map[string]any{"batch_input": []map[string]any{{"input": b64("one")}, {"input": b64("two")}}})
+	res, _ := r.data()["batch_results"].([]any)
+	if r.status != 200 || len(res) != 2 {
+		t.Fatalf("batch sign: %d %s", r.status, r.raw)
+	}
+	for i, msg := range []string{"one", "two"} {
+		sig := res[i].(map[string]any)["signature"].(string)
+		body, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(sig, "vault:v1:"))
+		if !ed25519.Verify(pub, []byte(msg), body) {
+			t.Fatalf("signature %d does not verify with the published public key", i)
+		}
+		if v := h.do("POST", "transit/verify/signer", map[string]any{"input": b64(msg), "signature": sig}); v.data()["valid"] != true {
+			t.Fatalf("verify %d: %s", i, v.raw)
+		}
+		if v := h.do("POST", "transit/verify/signer", map[string]any{"input": b64("forged"), "signature": sig}); v.status != 200 || v.data()["valid"] != false {
+			t.Fatalf("verify of another message: %s", v.raw)
+		}
+	}
+	if r := h.do("POST", "transit/sign/signer", map[string]any{"input": b64("x"), "prehashed": true}); r.status != 400 {
+		t.Fatalf("prehashed ed25519: %d %s", r.status, r.raw)
+	}
+
+	r = h.do("POST", "transit/keys/mac", map[string]any{"type": "hmac"})
+	if r.status != 200 || r.data()["backend"] != "soft" {
+		t.Fatalf("create hmac: %d %s", r.status, r.raw)
+	}
+	r = h.do("POST", "transit/hmac/mac", map[string]any{"input": b64("data")})
+	mac := r.str("hmac")
+	if r.status != 200 || !strings.HasPrefix(mac, "vault:v1:") {
+		t.Fatalf("hmac: %d %s", r.status, r.raw)
+	}
+	if again := h.do("POST", "transit/hmac/mac", map[string]any{"input": b64("data")}); again.str("hmac") != mac {
+		t.Fatalf("hmac is not deterministic: %s vs %s", again.str("hmac"), mac)
+	}
+	if v := h.do("POST", "transit/verify/mac", map[string]any{"input": b64("data"), "hmac": mac}); v.data()["valid"] != true {
+		t.Fatalf("verify hmac: %s", v.raw)
+	}
+	if v := h.do("POST", "transit/verify/mac", map[string]any{"input": b64("other"), "hmac": mac}); v.status != 200 || v.data()["valid"] != false {
+		t.Fatalf("verify hmac of other data: %s", v.raw)
+	}
+	if r := h.do("POST", "transit/hmac/mac/sha2-512", map[string]any{"input": b64("data")}); r.status != 400 {
+		t.Fatalf("sha2-512 on a backend hmac key: %d %s", r.status, r.raw)
+	}
+	if r := h.do("POST", "transit/keys/mac64", map[string]any{"type": "hmac", "key_size": 64}); r.data()["backend"] != "builtin" {
+		t.Fatalf("a 64-byte hmac key: %s", r.raw)
+	}
 }
