@@ -37,6 +37,11 @@ const (
 // emergency policy is configured.
 var ErrBreakGlassNotConfigured = errors.New("cluster: break-glass is not configured: set an emergency policy at sys/break-glass/config")
 
+// ErrBreakGlassActive is returned by BreakGlassUpdate while a session is
+// on: one session at a time, so that its token is the one the gauge and
+// the tidy pass track.
+var ErrBreakGlassActive = errors.New("cluster: a break-glass session is already active; it ends at its expiry (or revoke its token and wait for the tidy pass)")
+
 // BreakGlassConfig names the emergency policy and how long a session
 // lasts unless the attempt asks for less.
 type BreakGlassConfig struct {
@@ -182,7 +187,8 @@ func (n *Node) BreakGlassProgress() (nonce string, progress int, duration time.D
 // non-renewable token with the emergency policy for the attempt's
 // duration, records the session, and returns the token encoded with the
 // one-time pad (DecodeRootToken reverses it). It returns ErrRekeyNonce,
-// ErrInvalidUnsealKey, ErrBreakGlassNotConfigured or a commit error.
+// ErrInvalidUnsealKey, ErrBreakGlassNotConfigured, ErrBreakGlassActive
+// (a session is on; the attempt is dropped) or a commit error.
 func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte, now time.Time) (progress, required int, encoded string, s *BreakGlassSession, err error) {
 	v, found := breakGlassOps.Load(n)
 	if !found {
@@ -218,8 +224,18 @@ func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte,
 		return 0, cfg.Threshold, "", nil, ErrBreakGlassNotConfigured
 	}
 	now = now.UTC()
+	// One session at a time: a second one would overwrite the record of
+	// the first, whose token would stay valid but untracked.
+	cur, curRev, err := n.readBreakGlassSession()
+	if err != nil {
+		return 0, cfg.Threshold, "", nil, err
+	}
+	if cur != nil && now.Before(cur.ExpiresAt) {
+		n.BreakGlassCancel()
+		return 0, cfg.Threshold, "", nil, ErrBreakGlassActive
+	}
 	// The token first (no event: the session record carries it), then
-	// the session, conditional on the token still being there.
+	// the session, conditional on the session record being unchanged.
 	token, e, err := n.CreateToken(audit.WithEvent(ctx, nil), TokenRequest{
 		Policies: []string{"default", bc.Policy}, TTL: op.duration, ExplicitMaxTTL: op.duration,
 		DisplayName: "break-glass", Path: "sys/break-glass", Now: now,
@@ -232,8 +248,13 @@ func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte,
 	sv, _ := json.Marshal(s)
 	// The request's event is recorded by the caller once it knows the
 	// session (accessor, expiry), so it is not attached here.
-	if _, err := n.Commit(audit.WithEvent(ctx, nil), &Txn{Writes: []Write{{Key: keyBreakGlassActive, Value: sv}}}); err != nil {
+	if _, err := n.Commit(audit.WithEvent(ctx, nil), &Txn{Expect: []fsm.Cond{{Key: keyBreakGlassActive, Revision: curRev}},
+		Writes: []Write{{Key: keyBreakGlassActive, Value: sv}}}); err != nil {
 		n.RevokeToken(context.Background(), token, false)
+		if errors.Is(err, fsm.ErrConflict) {
+			n.BreakGlassCancel()
+			err = ErrBreakGlassActive // another node's activation won the race
+		}
 		return 0, cfg.Threshold, "", nil, err
 	}
 	out := make([]byte, tokenLen)

@@ -1,14 +1,17 @@
 package transport
 
 import (
+	"context"
 	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keyraft/keyraft/cluster"
 )
@@ -318,5 +321,44 @@ path "auth/token/create" { capabilities = ["update"] }`)
 	}
 	if r := approve(h.newOrphan("both"), request(kid)); r.status != 200 {
 		t.Fatalf("approval by a separate orphan: %d %s", r.status, r.raw)
+	}
+}
+
+// TestBreakGlassOneSessionAtATime: while a break-glass session is on, a
+// second activation is refused (at the attempt, and at the last share
+// when an attempt was started meanwhile) instead of overwriting the
+// session record and leaving the first token valid but untracked; once
+// the session is over, a new one can start.
+func TestBreakGlassOneSessionAtATime(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	now := time.Now().UTC()
+	h.api.SetClock(func() time.Time { return now })
+	h.putPolicy("emergency", `path "transit/decrypt/*" { capabilities = ["update"] }`)
+	h.must(204, "PUT", "sys/break-glass/config", map[string]any{"policy": "emergency"})
+	first := h.breakGlass()
+	firstAcc := h.as(first, "GET", "auth/token/lookup-self", nil).str("accessor")
+	r := h.doWith("POST", "sys/break-glass/attempt", map[string]any{"duration": "30m"}, nil)
+	if r.status != 400 || !strings.Contains(r.errs()[0], "already active") {
+		t.Fatalf("second attempt while a session is on: %d %s", r.status, r.raw)
+	}
+	// An attempt that reaches its last share while a session is on.
+	nonce, _, _, err := h.node.BreakGlassInit(30 * time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, enc, _, err := h.node.BreakGlassUpdate(context.Background(), nonce, h.unsealKey, now); !errors.Is(err, cluster.ErrBreakGlassActive) || enc != "" {
+		t.Fatalf("second activation at the last share: %q %v", enc, err)
+	}
+	if s, err := h.node.BreakGlassSession(now); err != nil || s == nil || s.Accessor != firstAcc {
+		t.Fatalf("session record after the refused activation: %+v %v (first accessor %s)", s, err, firstAcc)
+	}
+	// After the session's end a new one starts.
+	now = now.Add(31 * time.Minute)
+	second := h.breakGlass()
+	if second == first {
+		t.Fatal("the same token twice")
+	}
+	if s, err := h.node.BreakGlassSession(now); err != nil || s == nil || s.Accessor == firstAcc {
+		t.Fatalf("new session: %+v %v", s, err)
 	}
 }

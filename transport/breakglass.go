@@ -85,6 +85,12 @@ func (a *API) routeBreakGlass(req *request, p []string) (reply, bool) {
 			if err != nil {
 				return errorFromTransit(err), true
 			}
+			// Refused early too, so holders do not give shares in vain.
+			if s, err := n.BreakGlassSession(a.now()); err != nil {
+				return a.errorReply(err), true
+			} else if s != nil {
+				return errReply(http.StatusBadRequest, trimPkg(cluster.ErrBreakGlassActive)), true
+			}
 			nonce, otp, required, err := n.BreakGlassInit(d)
 			switch {
 			case errors.Is(err, cluster.ErrBreakGlassNotConfigured), errors.Is(err, cluster.ErrInvalidRequest):
@@ -126,7 +132,7 @@ func (a *API) routeBreakGlass(req *request, p []string) (reply, bool) {
 		req.ev.Details = map[string]string{"break_glass": "share"}
 		progress, required, encoded, s, err := n.BreakGlassUpdate(req.ctx, nonce, share, a.now())
 		if err != nil {
-			if errors.Is(err, cluster.ErrBreakGlassNotConfigured) {
+			if errors.Is(err, cluster.ErrBreakGlassNotConfigured) || errors.Is(err, cluster.ErrBreakGlassActive) {
 				return errReply(http.StatusBadRequest, trimPkg(err)), true
 			}
 			return a.rekeyError(err), true
