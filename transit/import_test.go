@@ -397,3 +397,65 @@ func TestImportOpenSSLInterop(t *testing.T) {
 		t.Fatal("OpenSSL does not unwrap kwpWrap's output to the key")
 	}
 }
+
+// TestImportedKeysAndRotation: an imported key without allow_rotation is
+// skipped by the leader's auto-rotation (not an error of the pass), cannot
+// be given an auto_rotate_period, and rotates once allowed.
+func TestImportedKeysAndRotation(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	k := make([]byte, 32)
+	for _, tc := range []struct {
+		name  string
+		allow bool
+	}{{"fixed", false}, {"free", true}} {
+		var doc map[string]any
+		json.Unmarshal(vaultAESBackup(t, k, k), &doc)
+		pol := doc["policy"].(map[string]any)
+		pol["Imported"], pol["AllowImportedKeyRotation"], pol["auto_rotate_period"] = true, tc.allow, int64(time.Hour)
+		raw, _ := json.Marshal(doc)
+		in, _ := ParseFields([]byte(`{"backup":"` + base64.StdEncoding.EncodeToString(raw) + `"}`))
+		if _, err := e.Restore(ctx, tc.name, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	start := time.Now()
+	e.Now = func() time.Time { return start.Add(2 * time.Hour) }
+	n, err := e.RotateDue(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("RotateDue: %d rotated, %v; want only the key that allows it", n, err)
+	}
+	if l, _ := e.get("fixed"); l.policy.LatestVersion != 2 {
+		t.Fatalf("fixed key has %d versions, want 2 (untouched)", l.policy.LatestVersion)
+	}
+	if l, _ := e.get("free"); l.policy.LatestVersion != 3 {
+		t.Fatalf("free key has %d versions, want 3", l.policy.LatestVersion)
+	}
+	if _, err := e.RotateKey(ctx, "fixed"); err == nil || !IsUserError(err) {
+		t.Fatalf("manual rotate of the fixed key: %v", err)
+	}
+	in, _ := ParseFields([]byte(`{"auto_rotate_period":"48h"}`))
+	if _, err := e.ConfigKey(ctx, "fixed", in); err == nil || !strings.Contains(err.Error(), "does not allow rotation") {
+		t.Fatalf("auto_rotate_period on the fixed key: %v", err)
+	}
+}
+
+// TestImportedKeyOtherConfig: other settings of such a key still change.
+func TestImportedKeyOtherConfig(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	k := make([]byte, 32)
+	var doc map[string]any
+	json.Unmarshal(vaultAESBackup(t, k, k), &doc)
+	pol := doc["policy"].(map[string]any)
+	pol["Imported"], pol["auto_rotate_period"] = true, int64(time.Hour)
+	raw, _ := json.Marshal(doc)
+	in, _ := ParseFields([]byte(`{"backup":"` + base64.StdEncoding.EncodeToString(raw) + `"}`))
+	if _, err := e.Restore(ctx, "k", in); err != nil {
+		t.Fatal(err)
+	}
+	in, _ = ParseFields([]byte(`{"min_decryption_version":1,"auto_rotate_period":0}`))
+	if _, err := e.ConfigKey(ctx, "k", in); err != nil {
+		t.Fatalf("config of an imported key: %v", err)
+	}
+}

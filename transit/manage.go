@@ -202,9 +202,9 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 			if p.AutoRotatePeriod, err = rotatePeriod(in); err != nil {
 				return nil, err
 			}
-		}
-		if p.AutoRotatePeriod > 0 && p.Imported && !p.AllowRotation {
-			return nil, badRequest("auto_rotate_period cannot be set on an imported key that does not allow rotation (allow_rotation is false)")
+			if p.AutoRotatePeriod > 0 && p.Imported && !p.AllowRotation {
+				return nil, badRequest("auto_rotate_period cannot be set on an imported key that does not allow rotation (allow_rotation is false)")
+			}
 		}
 		return p, nil
 	})
