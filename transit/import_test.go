@@ -342,6 +342,7 @@ func FuzzVaultBackup(f *testing.F) {
 	f.Add([]byte(`{"policy":{"name":"r","type":3,"latest_version":1,"min_decryption_version":1,"keys":{"1":{"rsa_key":{"N":1,"E":3,"D":1,"Primes":[1,1]}}}}}`))
 	f.Add([]byte(`{"policy":{"name":"e","type":1,"latest_version":1,"min_decryption_version":1,"keys":{"1":{"ec_d":5,"ec_x":1,"ec_y":2}}}}`))
 	f.Add([]byte(`{"policy":{"name":"d","type":2,"latest_version":1,"keys":{"1":{"key":"AAAA"}}}}`))
+	f.Add([]byte(`{"policy":{"name":"n","type":null,"latest_version":1,"keys":{}}}`))
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := New(newMemStore(), nil)

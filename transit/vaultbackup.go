@@ -119,6 +119,9 @@ func decodeVaultBackup(raw []byte, now time.Time) (*Policy, error) {
 		return nil, fmt.Errorf("does not decode: %s", jsonErrText(err))
 	}
 	vp := kd.Policy
+	if vp == nil || vp.Type == nil {
+		return nil, errNotVaultBackup
+	}
 	defer func() {
 		for _, e := range vp.Keys {
 			e.zero()
