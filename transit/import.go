@@ -91,11 +91,18 @@ func (e *Engine) ImportKey(ctx context.Context, name string, in *Fields) (*Respo
 	if err := checkMaterial(p, v); err != nil {
 		return nil, err
 	}
+	var made []*Policy // copies with the material, zeroed once committed
+	defer func() {
+		for _, m := range made {
+			m.zero()
+		}
+	}()
 	_, err = e.update(ctx, name, func(cur *Policy) (*Policy, error) {
 		if cur != nil {
 			return nil, errImportExisting
 		}
 		np := p.clone()
+		made = append(made, np)
 		if err := e.startLifecycle(ctx, np, in); err != nil {
 			return nil, err
 		}
@@ -147,10 +154,17 @@ func (e *Engine) ImportKeyVersion(ctx context.Context, name string, in *Fields) 
 		return nil, err
 	}
 	defer clear(material)
+	var made []*Policy // the copies read-modify-write made, zeroed at the end
+	defer func() {
+		for _, m := range made {
+			m.zero()
+		}
+	}()
 	_, err = e.update(ctx, name, func(p *Policy) (*Policy, error) {
 		if p == nil {
 			return nil, badRequest("no key found with name %s; to import a new key, use the import endpoint", name)
 		}
+		made = append(made, p)
 		if err := importableVersion(p, want); err != nil {
 			return nil, err
 		}
