@@ -27,8 +27,17 @@ func TestReportHygieneCLI(t *testing.T) {
 	var r struct {
 		Findings []struct{ Object, Check, Severity string }
 	}
-	if err := json.Unmarshal(out, &r); code != 0 || err != nil || len(r.Findings) != 1 || r.Findings[0].Check != "key-deletion-allowed" {
+	if err := json.Unmarshal(out, &r); code != 0 || err != nil {
 		t.Fatalf("json: exit %d %v %s", code, err, out)
+	}
+	// The server wires in the access checks: the root token the CLI used
+	// is a finding beside the key's.
+	checks := map[string]string{}
+	for _, f := range r.Findings {
+		checks[f.Check] = f.Object
+	}
+	if len(r.Findings) != 2 || checks["key-deletion-allowed"] != "key:open" || !strings.HasPrefix(checks["root-token-used"], "token:") {
+		t.Fatalf("json findings: %s", out)
 	}
 	_, errOut, code = s.kr(t, nil, nil, "report", "hygiene", "-fail-on=loud")
 	if code != 2 || !strings.Contains(errOut, "hint: use info, warning, critical or none") {

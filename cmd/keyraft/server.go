@@ -233,6 +233,8 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 		Plugins: plugins.manager, PluginDirectory: cfg.PluginDirectory,
 		ConfigDevices: configDevices, AuditCursors: devices.Cursors,
 		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
+		// The report's token, policy and namespace findings, beside the keys'.
+		HygieneChecks: []transport.HygieneCheck{transport.AccessHygiene(node, nil)},
 	})
 	if err != nil {
 		return err
