@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"bytes"
 	"context"
 	"crypto"
 	"crypto/aes"
@@ -16,6 +17,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -506,4 +508,47 @@ func TestRestoreVaultBackup(t *testing.T) {
 	if r := h.do("POST", "transit/restore/bad", map[string]any{"backup": bb64([]byte(`{"policy":{"keys":{},"type":10,"latest_version":1}}`))}); r.status != 400 || !strings.Contains(r.raw2(), "invalid Vault backup") {
 		t.Fatalf("managed key backup: %d %s", r.status, r.raw)
 	}
+}
+
+// byokFuzzPaths are the endpoints of bring-your-own-key.
+var byokFuzzPaths = []string{
+	"transit/keys/imp/import", "transit/keys/imp/import_version", "transit/restore/imp", "transit/wrapping_key",
+}
+
+// FuzzImportBody posts arbitrary bodies to the import, import_version and
+// restore endpoints of a real node: every answer is a 2xx or a 4xx with a
+// JSON reason, never a 5xx.
+func FuzzImportBody(f *testing.F) {
+	h := newHarness(f, harnessOpts{maxRequestSize: 1 << 20, discardAudit: true})
+	pemKey := h.wrappingPEM()
+	good := wrapFor(f, pemKey, "", make([]byte, 32))
+	k := make([]byte, 32)
+	backup := vaultBackup(f, "v", 0, 1, []map[string]any{vaultEntry(map[string]any{"key": k})}, nil)
+	for _, seed := range []string{
+		`{"ciphertext":"` + good + `"}`,
+		`{"ciphertext":"` + good + `","type":"hmac","hash_function":"sha1","allow_rotation":"true"}`,
+		`{"ciphertext":"` + good + `","version":"2"}`,
+		`{"backup":"` + backup + `","force":true}`,
+		`{"ciphertext":""}`, `{"public_key":"x"}`, `[]`, `{`, `null`, ``,
+	} {
+		for i := range byokFuzzPaths {
+			f.Add(uint8(i), []byte(seed))
+		}
+	}
+	f.Fuzz(func(t *testing.T, pathIdx uint8, body []byte) {
+		path := byokFuzzPaths[int(pathIdx)%len(byokFuzzPaths)]
+		req := httptest.NewRequest("POST", "/v1/"+path, bytes.NewReader(body))
+		req.Header.Set("X-Vault-Token", rootToken)
+		rec := httptest.NewRecorder()
+		h.api.ServeHTTP(rec, req)
+		if rec.Code >= 500 {
+			t.Fatalf("POST %s %q: status %d %s", path, body, rec.Code, rec.Body.Bytes())
+		}
+		if rec.Code >= 400 {
+			var out struct{ Errors []string }
+			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || len(out.Errors) == 0 {
+				t.Fatalf("POST %s: status %d without a reason: %q", path, rec.Code, rec.Body.Bytes())
+			}
+		}
+	})
 }
