@@ -230,8 +230,9 @@ var ErrIdentityUnresolved = fmt.Errorf("%w: the token's chain of parents cannot 
 
 // checkTwoPerson refuses an approval by the requester's own identity.
 // A token stands for the top of its token tree (its parents followed up
-// to the orphan that began it), so a parent, a child and siblings made
-// by one creator are one identity; a tree that began with a certificate
+// to the orphan that began it, and from an orphan a non-root token made,
+// to that token), so a parent, a child and siblings made by one creator
+// are one identity; a tree that began with a certificate
 // login stands also for that certificate (its fingerprint, and its
 // common name under the role), so the same person logging in twice is
 // one identity. The requester's token must still exist.
@@ -267,19 +268,28 @@ func (n *Node) checkTwoPerson(requester string, approver *TokenEntry) error {
 // It returns ErrIdentityUnresolved when the chain cannot be followed.
 func (n *Node) tokenIdentity(e *TokenEntry) ([]string, error) {
 	top := e
-	for depth := 0; top.Parent != ""; depth++ {
+	for depth := 0; top.Parent != "" || top.CreatedBy != ""; depth++ {
 		if depth >= maxParentDepth {
 			return nil, ErrIdentityUnresolved
 		}
-		p, err := n.LookupAccessor(top.Parent)
+		// An orphan made by a non-root token is its creator's, as a
+		// child is its parent's: otherwise create-orphan would be a way
+		// to a second identity.
+		up := top.Parent
+		if up == "" {
+			up = top.CreatedBy
+		}
+		p, err := n.LookupAccessor(up)
 		if errors.Is(err, ErrPermissionDenied) {
 			// Tokens made at init have no accessor record until the
 			// tidy pass adds one; such a parent still lists its child.
-			// A revoked parent does not (revocation removes the index,
-			// and revoke-orphan clears the child's parent).
-			rev, err := n.Revision(prefixChildren + top.Parent + "/" + top.Accessor)
-			if err != nil {
-				return nil, err
+			// A revoked parent or creator does not (revocation removes
+			// the index; revoke-orphan turns parent into creator).
+			rev := uint64(0)
+			if top.Parent != "" {
+				if rev, err = n.Revision(prefixChildren + top.Parent + "/" + top.Accessor); err != nil {
+					return nil, err
+				}
 			}
 			if rev == 0 {
 				return nil, ErrIdentityUnresolved

@@ -25,8 +25,13 @@ type TokenEntry struct {
 
 	// Parent is the accessor of the token that made this one; empty for
 	// an orphan. Revoking the parent revokes this token.
-	Parent string            `json:"parent,omitempty"`
-	Meta   map[string]string `json:"meta,omitempty"`
+	Parent string `json:"parent,omitempty"`
+	// CreatedBy is the accessor of the non-root token that made this
+	// orphan (create-orphan, no_parent) or whose revoke-orphan made it
+	// one; empty otherwise. Revoking it does not revoke this token, but
+	// the two-person rule treats both as one identity.
+	CreatedBy string            `json:"created_by,omitempty"`
+	Meta      map[string]string `json:"meta,omitempty"`
 	// Path is how the token was made: auth/token/create,
 	// auth/cert/login, sys/break-glass, auth/token/root.
 	Path string `json:"path,omitempty"`

@@ -45,7 +45,10 @@ type accessorRecord struct {
 type TokenRequest struct {
 	Policies []string
 	// ParentToken is the creating token; empty makes an orphan.
-	ParentToken    string
+	ParentToken string
+	// Creator is the accessor of a non-root token that makes an orphan
+	// (TokenEntry.CreatedBy); ignored for a child.
+	Creator        string
 	TTL            time.Duration // 0: DefaultTokenTTL, or no expiry for a root-policy token
 	ExplicitMaxTTL time.Duration
 	NumUses        int
@@ -93,6 +96,9 @@ func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *
 	e.DisplayName, e.Meta, e.Path = req.DisplayName, req.Meta, req.Path
 	e.NumUses, e.BoundCIDRs, e.ExplicitMaxTTL = req.NumUses, req.BoundCIDRs, req.ExplicitMaxTTL
 	e.Namespace = req.Namespace
+	if req.ParentToken == "" {
+		e.CreatedBy = req.Creator
+	}
 	if e.Path == "" {
 		e.Path = "auth/token/create"
 	}
@@ -269,6 +275,9 @@ func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
 			}
 			if orphan && acc == e.Accessor {
 				ke.Parent = ""
+				if !slices.Contains(e.Policies, "root") {
+					ke.CreatedBy = e.Accessor // still its creator's identity
+				}
 				v, _ := json.Marshal(ke)
 				txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + h, Revision: krev})
 				txn.Writes = append(txn.Writes, Write{Key: prefixToken + h, Value: v})

@@ -238,8 +238,9 @@ path "transit/restore/*" { capabilities = ["update"] }`)
 
 // TestTwoPersonRuleComparesIdentities: the approver must be another
 // identity, not just another token: a parent approving its child's
-// request, a sibling made by the same creator and a second login with
-// the same client certificate are all the requester; an approver whose
+// request, a sibling made by the same creator, an orphan the requester
+// made and a second login with the same client certificate are all the
+// requester; an approver whose
 // chain of parents cannot be followed (deeper than 64) is refused; a
 // separate orphan and a different certificate may approve.
 func TestTwoPersonRuleComparesIdentities(t *testing.T) {
@@ -247,7 +248,8 @@ func TestTwoPersonRuleComparesIdentities(t *testing.T) {
 	h.createKey("app", nil)
 	h.putPolicy("both", `path "sys/grants" { capabilities = ["update"] }
 path "sys/grants/approve" { capabilities = ["update"] }
-path "auth/token/create" { capabilities = ["update"] }`)
+path "auth/token/create" { capabilities = ["update"] }
+path "auth/token/create-orphan" { capabilities = ["update"] }`)
 	request := func(tok string) string {
 		t.Helper()
 		r := h.as(tok, "POST", "sys/grants", map[string]any{"key": "app", "operation": "decrypt", "reason": "INC-1"})
@@ -277,6 +279,9 @@ path "auth/token/create" { capabilities = ["update"] }`)
 	a, b := child(parent), child(parent)
 	refused("sibling approving a sibling's request", approve(b, request(a)))
 	refused("root token's children approving each other", approve(h.newToken("both"), request(h.newToken("both"))))
+	// An orphan a (non-root) requester makes is still the requester.
+	own := authOf(t, h.as(kid, "POST", "auth/token/create-orphan", map[string]any{"policies": []string{"both"}}))["client_token"].(string)
+	refused("an orphan the requester made", approve(own, request(kid)))
 
 	// A chain deeper than the walk's bound cannot be resolved: refused.
 	deep := h.newOrphan("both")

@@ -408,9 +408,12 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 	if len(policies) == 0 {
 		return errReply(http.StatusBadRequest, "a token needs at least one policy")
 	}
-	parent := req.token
+	parent, creator := req.token, ""
 	if orphanPath || tc.NoParent {
 		parent = ""
+		if !creatorRoot {
+			creator = te.Accessor // one identity with its maker (two-person rule)
+		}
 	}
 	name := tc.DisplayName
 	if name == "" {
@@ -420,7 +423,7 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 	}
 	req.ev.Details = map[string]string{"policies": strings.Join(policies, ",")}
 	token, e, err := a.cfg.Node.CreateToken(req.ctx, cluster.TokenRequest{
-		Policies: policies, ParentToken: parent, TTL: tc.TTL, ExplicitMaxTTL: tc.ExplicitMaxTTL,
+		Policies: policies, ParentToken: parent, Creator: creator, TTL: tc.TTL, ExplicitMaxTTL: tc.ExplicitMaxTTL,
 		NumUses: tc.NumUses, BoundCIDRs: tc.BoundCIDRs, DisplayName: name, Meta: tc.Meta,
 		Renewable: tc.Renewable, Path: "auth/token/create", Now: a.now(), Namespace: req.ns,
 	})
