@@ -234,6 +234,10 @@ path "transit/restore/*" { capabilities = ["update"] }`)
 	if r := h.as(tok, "POST", "transit/restore", map[string]any{"backup": b64("not a backup")}); r.status != 400 {
 		t.Fatalf("restore of garbage: %d %s", r.status, r.raw)
 	}
+	// A grant's key is a key-name input too.
+	if r := h.do("POST", "sys/grants", map[string]any{"key": "ns.prod.pay", "operation": "decrypt", "reason": "x"}); r.status != 400 || !strings.Contains(r.errs()[0], "reserved") {
+		t.Fatalf("grant on a reserved key name: %d %s", r.status, r.raw)
+	}
 }
 
 // TestTwoPersonRuleComparesIdentities: the approver must be another

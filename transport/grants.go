@@ -89,6 +89,11 @@ func (a *API) routeGrants(req *request, p []string) (reply, bool) {
 			if err := errors.Join(err1, err2, err3, err4); err != nil {
 				return errorFromTransit(firstErr(err1, err2, err3, err4)), true
 			}
+			if strings.HasPrefix(key, cluster.ReservedKeyPrefix) {
+				// A key name input like a transit path's: grants are of
+				// the root namespace, where this prefix names no key.
+				return errReply(http.StatusBadRequest, "key names starting with "+cluster.ReservedKeyPrefix+" are reserved for namespaces"), true
+			}
 			req.ev.Key = key
 			req.ev.Details = map[string]string{"operation": op, "reason": transit.Truncate(reason)}
 			// The request's event is recorded by the pipeline afterwards,
