@@ -460,3 +460,22 @@ func TestImportedKeyOtherConfig(t *testing.T) {
 		t.Fatalf("config of an imported key: %v", err)
 	}
 }
+
+// FuzzWrappingRecord: a stored wrapping-key record of any shape gives the
+// key or an error, never a panic.
+func FuzzWrappingRecord(f *testing.F) {
+	der, _ := x509.MarshalPKCS8PrivateKey(testWrappingKey(f))
+	good, _ := json.Marshal(wrappingRecord{PKCS8: der, CreationTime: time.Now()})
+	f.Add(good)
+	f.Add([]byte(`{"pkcs8":"AAAA"}`))
+	f.Add([]byte(`null`))
+	f.Fuzz(func(t *testing.T, rec []byte) {
+		s := newMemStore()
+		s.recs[wrappingKeyRecord] = memRec{val: rec, rev: 1}
+		e := New(s, nil)
+		k, pemKey, err := e.wrappingKey(context.Background())
+		if err == nil && (k == nil || pemKey == "") {
+			t.Fatal("no error and no key")
+		}
+	})
+}
