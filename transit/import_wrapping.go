@@ -86,6 +86,8 @@ func zeroRSA(k *rsa.PrivateKey) {
 
 // WrappingKey handles GET transit/wrapping_key: the public half of the
 // cluster's wrapping key as a PEM "PUBLIC KEY" (PKIX), made on first use.
+// Its errors are the store's (cluster.ErrSealed while sealed, a failed
+// commit of a new key).
 func (e *Engine) WrappingKey(ctx context.Context) (*Response, error) {
 	_, pemKey, err := e.wrappingKey(ctx)
 	if err != nil {
