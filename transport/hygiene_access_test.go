@@ -1,9 +1,11 @@
 package transport
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -148,6 +150,26 @@ path "transit/decrypt/app" { capabilities = ["update"] }`)
 	for _, f := range h.hygiene(auditor) {
 		if accessCheck(f) {
 			t.Errorf("finding on a clean setup: %+v", f)
+		}
+	}
+}
+
+// BenchmarkAccessHygiene: the access checks of one report on a node with
+// 50 policies, 500 tokens and the audit events of making them.
+func BenchmarkAccessHygiene(b *testing.B) {
+	h := newHarness(b, harnessOpts{raftAudit: true})
+	for i := range 50 {
+		h.putPolicy("p"+strconv.Itoa(i), `path "transit/decrypt/app`+strconv.Itoa(i)+`" { capabilities = ["update"] }
+path "transit/keys/*" { capabilities = ["read"] }`)
+	}
+	for i := range 500 {
+		h.must(200, "POST", "auth/token/create-orphan", map[string]any{"policies": []string{"p" + strconv.Itoa(i%50)}, "ttl": "1h"})
+	}
+	check := AccessHygiene(h.node, nil)
+	ctx := context.Background()
+	for b.Loop() {
+		if _, err := check(ctx); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
