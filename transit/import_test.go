@@ -479,3 +479,27 @@ func FuzzWrappingRecord(f *testing.F) {
 		}
 	})
 }
+
+// TestVaultBackupTrimmedArchive: after a trim in Vault, the archive
+// starts at min_available_version.
+func TestVaultBackupTrimmedArchive(t *testing.T) {
+	k2, k3 := make([]byte, 32), make([]byte, 32)
+	rand.Read(k2)
+	rand.Read(k3)
+	raw, _ := json.Marshal(map[string]any{
+		"policy": map[string]any{"name": "t", "type": 0, "latest_version": 3, "min_available_version": 2,
+			"min_decryption_version": 3, "archive_min_version": 2, "archive_version": 3,
+			"keys": map[string]any{"3": map[string]any{"key": k3}}},
+		"archived_keys": map[string]any{"keys": []any{map[string]any{"key": k2}, map[string]any{"key": k3}}},
+	})
+	p, err := decodeVaultBackup(raw, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Versions) != 2 || !bytes.Equal(p.Versions[2].Secret, k2) || !bytes.Equal(p.Versions[3].Secret, k3) {
+		t.Fatalf("versions: %v", p.Versions)
+	}
+	if err := p.validate(); err != nil {
+		t.Fatal(err)
+	}
+}
