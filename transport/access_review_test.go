@@ -371,3 +371,29 @@ func TestBreakGlassOneSessionAtATime(t *testing.T) {
 		t.Fatalf("new session: %+v %v", s, err)
 	}
 }
+
+// TestNamespaceRootTokenStaysHome: a root-policy token that belongs to a
+// namespace (which the API no longer makes, but a store may hold) acts
+// only in that namespace, never in the root namespace or another one.
+func TestNamespaceRootTokenStaysHome(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	for _, ns := range []string{"prod", "dev"} {
+		h.must(200, "PUT", "sys/namespaces/"+ns, nil)
+	}
+	tok, _, err := h.node.CreateToken(context.Background(), cluster.TokenRequest{
+		Policies: []string{"root"}, Namespace: "prod", TTL: time.Hour, Path: "auth/token/create", Now: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := h.inNS("prod", tok, "POST", "transit/keys/k", nil); r.status != 200 {
+		t.Fatalf("in its own namespace: %d %s", r.status, r.raw)
+	}
+	for _, ns := range []string{"", "dev"} {
+		if r := h.inNS(ns, tok, "POST", "transit/keys/k", nil); r.status != 403 {
+			t.Errorf("namespace %q: %d %s", ns, r.status, r.raw)
+		}
+	}
+	if r := h.as(tok, "PUT", "sys/namespaces/evil", nil); r.status != 403 {
+		t.Errorf("operator path in the root namespace: %d %s", r.status, r.raw)
+	}
+}

@@ -31,7 +31,7 @@ func namespaceFrom(r *http.Request) string {
 }
 
 // checkNamespace refuses a request whose namespace does not exist or is
-// not the token's. A token of the root policy may act in any namespace.
+// not the token's. A root token of the root namespace may act in any.
 func (a *API) checkNamespace(req *request, te *cluster.TokenEntry) *reply {
 	if req.ns != "" {
 		ok, err := a.cfg.Node.NamespaceExists(req.ns)
@@ -48,7 +48,10 @@ func (a *API) checkNamespace(req *request, te *cluster.TokenEntry) *reply {
 		}
 		req.ev.Details["namespace"] = req.ns
 	}
-	if te.Namespace != req.ns && !slices.Contains(te.Policies, "root") {
+	// Only a root token of the root namespace acts in every namespace: a
+	// root-policy token some namespace holds (made before such tokens
+	// were refused) stays in its own.
+	if te.Namespace != req.ns && !(te.Namespace == "" && slices.Contains(te.Policies, "root")) {
 		r := errReply(http.StatusForbidden, "permission denied: the token belongs to another namespace")
 		return &r
 	}
