@@ -143,8 +143,20 @@ func BackupKeyName(raw []byte, now time.Time) (string, error) {
 		bf.Policy.zero()
 	}
 	vp, err := decodeVaultBackup(raw, now)
-	if err != nil {
+	if errors.Is(err, errNotVaultBackup) {
 		return "", ErrInvalidBackup
+	}
+	if err != nil {
+		// A Vault backup keyraft cannot take (a convergent key, a managed
+		// key…): its name, so that the restore runs and says why; Restore
+		// refuses it with that reason.
+		var named struct {
+			Policy struct {
+				Name string `json:"name"`
+			} `json:"policy"`
+		}
+		json.Unmarshal(raw, &named)
+		return named.Policy.Name, nil
 	}
 	defer vp.zero()
 	return vp.Name, nil

@@ -508,6 +508,11 @@ func TestRestoreVaultBackup(t *testing.T) {
 	if r := h.do("POST", "transit/restore/bad", map[string]any{"backup": bb64([]byte(`{"policy":{"keys":{},"type":10,"latest_version":1}}`))}); r.status != 400 || !strings.Contains(r.raw2(), "invalid Vault backup") {
 		t.Fatalf("managed key backup: %d %s", r.status, r.raw)
 	}
+	// Without a name in the path too, the reason reaches the caller.
+	conv := vaultBackup(t, "conv", 0, 1, []map[string]any{vaultEntry(map[string]any{"key": k1})}, map[string]any{"derived": true, "convergent_encryption": true})
+	if r := h.do("POST", "transit/restore", map[string]any{"backup": conv}); r.status != 400 || !strings.Contains(r.raw2(), "convergent encryption keys cannot be restored") {
+		t.Fatalf("convergent Vault backup: %d %s", r.status, r.raw)
+	}
 }
 
 // byokFuzzPaths are the endpoints of bring-your-own-key.
