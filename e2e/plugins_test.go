@@ -148,7 +148,7 @@ func TestClusterPluginsOutOfProcess(t *testing.T) {
 		t.Fatal("the node died with its plugin")
 	}
 	for _, f := range failures {
-		if !strings.HasPrefix(f, leader.nodeID+": ") || !strings.Contains(f, "Code: 503") || !strings.Contains(f, `crypto backend \"soft\"`) {
+		if !strings.HasPrefix(f, leader.nodeID+": ") || !strings.Contains(f, "Code: 503") || !strings.Contains(f, `crypto backend "soft"`) {
 			t.Fatalf("a failure that is not a 503 of the killed plugin on its node: %s", f)
 		}
 	}

@@ -212,6 +212,69 @@ type itemOutcome struct {
 	err  error
 }
 
+// itemResult is one item's part of a backend call: the key version it
+// used and the backend's output, or the item's own error.
+type itemResult struct {
+	version int
+	out     []byte
+	err     error
+}
+
+// callBackend makes one backend call for a request's items: prepare turns
+// item i into the call's input and the key version it uses (or an error
+// for that item alone), unpack reads an item's result. Only the failure
+// of the call as a whole fails the request.
+func callBackend[I, R any](ctx context.Context, e *Engine, l *loaded, n int,
+	prepare func(i int) (I, int, error),
+	call func(b sdk.CryptoBackend, batch []I) ([]R, error),
+	unpack func(R) ([]byte, error)) ([]itemResult, error) {
+	res := make([]itemResult, n)
+	var batch []I
+	var idx []int
+	for i := range n {
+		in, v, err := prepare(i)
+		res[i].version, res[i].err = v, err
+		if err == nil {
+			batch, idx = append(batch, in), append(idx, i)
+		}
+	}
+	if len(batch) == 0 {
+		return res, nil
+	}
+	b, err := e.backendOf(ctx, l)
+	if err != nil {
+		return nil, err
+	}
+	out, err := call(b, batch)
+	if err == nil {
+		err = checkCount(len(batch), len(out))
+	}
+	if err != nil {
+		return nil, backendError(l.policy.Backend, err)
+	}
+	for j, r := range out {
+		i := idx[j]
+		if res[i].out, err = unpack(r); err != nil {
+			res[i].err = badRequest("crypto backend %q: %v", l.policy.Backend, err)
+		}
+	}
+	return res, nil
+}
+
+// outcomes turns results into answers, the output under name as a
+// vault:v<N>: string.
+func outcomes(res []itemResult, name string) []itemOutcome {
+	out := make([]itemOutcome, len(res))
+	for i, r := range res {
+		if r.err != nil {
+			out[i].err = r.err
+			continue
+		}
+		out[i].data = map[string]any{name: keys.FormatCiphertext(r.version, r.out), "key_version": r.version}
+	}
+	return out
+}
+
 func (e *Engine) backendOf(ctx context.Context, l *loaded) (sdk.CryptoBackend, error) {
 	if e.Backends == nil {
 		return nil, backendError(l.policy.Backend, errors.New("this server has no crypto backends"))
@@ -282,94 +345,53 @@ func backendDecryptInput(l *loaded, item *Fields) (sdk.DecryptItem, error) {
 }
 
 // backendEncrypt encrypts plaintexts (one per item; nil for an item that
-// already failed) in one backend call and returns per item the ciphertext
-// or the error.
+// already failed) in one backend call.
 func (e *Engine) backendEncrypt(ctx context.Context, l *loaded, items []*Fields, pts [][]byte, fail []error) ([]itemOutcome, error) {
-	out := make([]itemOutcome, len(items))
-	var batch []sdk.EncryptItem
-	var idx, vers []int
-	for i, item := range items {
-		if fail[i] != nil {
-			out[i].err = fail[i]
-			continue
-		}
-		v, k, err := backendEncryptVersion(l, item)
-		if err == nil {
-			err = noContext(item)
-		}
-		var ad []byte
-		if err == nil {
-			ad, err = item.Base64("associated_data")
-		}
-		if err != nil {
-			out[i].err = err
-			continue
-		}
-		batch = append(batch, sdk.EncryptItem{Key: k.ref(), Plaintext: pts[i], AssocData: ad})
-		idx, vers = append(idx, i), append(vers, v)
-	}
-	if len(batch) == 0 {
-		return out, nil
-	}
-	b, err := e.backendOf(ctx, l)
+	res, err := callBackend(ctx, e, l, len(items),
+		func(i int) (sdk.EncryptItem, int, error) {
+			if fail[i] != nil {
+				return sdk.EncryptItem{}, 0, fail[i]
+			}
+			v, k, err := backendEncryptVersion(l, items[i])
+			if err == nil {
+				err = noContext(items[i])
+			}
+			var ad []byte
+			if err == nil {
+				ad, err = items[i].Base64("associated_data")
+			}
+			if err != nil {
+				return sdk.EncryptItem{}, 0, err
+			}
+			return sdk.EncryptItem{Key: k.ref(), Plaintext: pts[i], AssocData: ad}, v, nil
+		},
+		func(b sdk.CryptoBackend, batch []sdk.EncryptItem) ([]sdk.EncryptResult, error) {
+			return b.Encrypt(ctx, batch)
+		},
+		func(r sdk.EncryptResult) ([]byte, error) { return r.Ciphertext, r.Err })
 	if err != nil {
 		return nil, err
 	}
-	res, err := b.Encrypt(ctx, batch)
-	if err == nil {
-		err = checkCount(len(batch), len(res))
-	}
-	if err != nil {
-		return nil, backendError(l.policy.Backend, err)
-	}
-	for j, r := range res {
-		i := idx[j]
-		if r.Err != nil {
-			out[i].err = badRequest("crypto backend %q: %v", l.policy.Backend, r.Err)
-			continue
-		}
-		out[i].data = map[string]any{"ciphertext": keys.FormatCiphertext(vers[j], r.Ciphertext), "key_version": vers[j]}
-		e.countEncryption(l.policy, vers[j]) // lifecycle_usage.go
-	}
-	return out, nil
+	return outcomes(res, "ciphertext"), nil
 }
 
 // backendDecrypt decrypts every item's ciphertext in one backend call.
 func (e *Engine) backendDecrypt(ctx context.Context, l *loaded, items []*Fields) ([][]byte, []error, error) {
-	pts := make([][]byte, len(items))
-	errs := make([]error, len(items))
-	var batch []sdk.DecryptItem
-	var idx []int
-	for i, item := range items {
-		d, err := backendDecryptInput(l, item)
-		if err != nil {
-			errs[i] = err
-			continue
-		}
-		batch = append(batch, d)
-		idx = append(idx, i)
-	}
-	if len(batch) == 0 {
-		return pts, errs, nil
-	}
-	b, err := e.backendOf(ctx, l)
+	res, err := callBackend(ctx, e, l, len(items),
+		func(i int) (sdk.DecryptItem, int, error) {
+			d, err := backendDecryptInput(l, items[i])
+			return d, 0, err
+		},
+		func(b sdk.CryptoBackend, batch []sdk.DecryptItem) ([]sdk.DecryptResult, error) {
+			return b.Decrypt(ctx, batch)
+		},
+		func(r sdk.DecryptResult) ([]byte, error) { return r.Plaintext, r.Err })
 	if err != nil {
 		return nil, nil, err
 	}
-	res, err := b.Decrypt(ctx, batch)
-	if err == nil {
-		err = checkCount(len(batch), len(res))
-	}
-	if err != nil {
-		return nil, nil, backendError(l.policy.Backend, err)
-	}
-	for j, r := range res {
-		i := idx[j]
-		if r.Err != nil {
-			errs[i] = badRequest("invalid ciphertext: crypto backend %q: %v", l.policy.Backend, r.Err)
-			continue
-		}
-		pts[i] = r.Plaintext
+	pts, errs := make([][]byte, len(res)), make([]error, len(res))
+	for i, r := range res {
+		pts[i], errs[i] = r.out, r.err
 	}
 	return pts, errs, nil
 }
@@ -489,48 +511,27 @@ func (e *Engine) signBackend(ctx context.Context, l *loaded, in *Fields) (*Respo
 	if err := refuseSignOptions(in); err != nil {
 		return nil, err
 	}
-	out := make([]itemOutcome, len(items))
-	var batch []sdk.SignItem
-	var idx, vers []int
-	for i, item := range items {
-		msg, err := input(item)
-		if err == nil {
-			err = refuseSignOptions(item)
-		}
-		var v int
-		var k *BackendKey
-		if err == nil {
-			v, k, err = backendEncryptVersion(l, in)
-		}
-		if err != nil {
-			out[i].err = err
-			continue
-		}
-		batch = append(batch, sdk.SignItem{Key: k.ref(), Message: msg})
-		idx, vers = append(idx, i), append(vers, v)
-	}
-	if len(batch) > 0 {
-		b, err := e.backendOf(ctx, l)
-		if err != nil {
-			return nil, err
-		}
-		res, err := b.Sign(ctx, batch)
-		if err == nil {
-			err = checkCount(len(batch), len(res))
-		}
-		if err != nil {
-			return nil, backendError(l.policy.Backend, err)
-		}
-		for j, r := range res {
-			i := idx[j]
-			if r.Err != nil {
-				out[i].err = badRequest("crypto backend %q: %v", l.policy.Backend, r.Err)
-				continue
+	res, err := callBackend(ctx, e, l, len(items),
+		func(i int) (sdk.SignItem, int, error) {
+			msg, err := input(items[i])
+			if err == nil {
+				err = refuseSignOptions(items[i])
 			}
-			out[i].data = map[string]any{"signature": keys.FormatCiphertext(vers[j], r.Signature), "key_version": vers[j]}
-		}
+			if err != nil {
+				return sdk.SignItem{}, 0, err
+			}
+			v, k, err := backendEncryptVersion(l, in)
+			if err != nil {
+				return sdk.SignItem{}, 0, err
+			}
+			return sdk.SignItem{Key: k.ref(), Message: msg}, v, nil
+		},
+		func(b sdk.CryptoBackend, batch []sdk.SignItem) ([]sdk.SignResult, error) { return b.Sign(ctx, batch) },
+		func(r sdk.SignResult) ([]byte, error) { return r.Signature, r.Err })
+	if err != nil {
+		return nil, err
 	}
-	return e.runOutcomes(in, out)
+	return e.runOutcomes(in, outcomes(res, "signature"))
 }
 
 // refuseSignOptions refuses the options that mean nothing for ed25519
@@ -571,50 +572,24 @@ func verifyBackendSignature(l *loaded, msg []byte, sig string) (bool, error) {
 
 // hmacBackend computes the HMAC of every item's input with an hmac key
 // on a backend (HMAC-SHA256: the only algorithm of hmac-sha256 keys).
-func (e *Engine) hmacBackend(ctx context.Context, l *loaded, in *Fields, items []*Fields) ([]itemOutcome, error) {
-	out := make([]itemOutcome, len(items))
-	var batch []sdk.HMACItem
-	var idx, vers []int
-	for i, item := range items {
-		msg, err := input(item)
-		if err == nil {
-			err = backendHMACAlgorithm(in, item)
-		}
-		var v int
-		var k *BackendKey
-		if err == nil {
-			v, k, err = backendEncryptVersion(l, item)
-		}
-		if err != nil {
-			out[i].err = err
-			continue
-		}
-		batch = append(batch, sdk.HMACItem{Key: k.ref(), Message: msg})
-		idx, vers = append(idx, i), append(vers, v)
-	}
-	if len(batch) == 0 {
-		return out, nil
-	}
-	b, err := e.backendOf(ctx, l)
-	if err != nil {
-		return nil, err
-	}
-	res, err := b.HMAC(ctx, batch)
-	if err == nil {
-		err = checkCount(len(batch), len(res))
-	}
-	if err != nil {
-		return nil, backendError(l.policy.Backend, err)
-	}
-	for j, r := range res {
-		i := idx[j]
-		if r.Err != nil {
-			out[i].err = badRequest("crypto backend %q: %v", l.policy.Backend, r.Err)
-			continue
-		}
-		out[i].data = map[string]any{"hmac": keys.FormatCiphertext(vers[j], r.MAC), "key_version": vers[j]}
-	}
-	return out, nil
+func (e *Engine) hmacBackend(ctx context.Context, l *loaded, in *Fields, items []*Fields) ([]itemResult, error) {
+	return callBackend(ctx, e, l, len(items),
+		func(i int) (sdk.HMACItem, int, error) {
+			msg, err := input(items[i])
+			if err == nil {
+				err = backendHMACAlgorithm(in, items[i])
+			}
+			if err != nil {
+				return sdk.HMACItem{}, 0, err
+			}
+			v, k, err := backendEncryptVersion(l, items[i])
+			if err != nil {
+				return sdk.HMACItem{}, 0, err
+			}
+			return sdk.HMACItem{Key: k.ref(), Message: msg}, v, nil
+		},
+		func(b sdk.CryptoBackend, batch []sdk.HMACItem) ([]sdk.HMACResult, error) { return b.HMAC(ctx, batch) },
+		func(r sdk.HMACResult) ([]byte, error) { return r.MAC, r.Err })
 }
 
 func backendHMACAlgorithm(in, item *Fields) error {
@@ -637,11 +612,11 @@ func (e *Engine) hmacOnBackend(ctx context.Context, l *loaded, in *Fields) (*Res
 	if err != nil {
 		return nil, err
 	}
-	out, err := e.hmacBackend(ctx, l, in, items)
+	res, err := e.hmacBackend(ctx, l, in, items)
 	if err != nil {
 		return nil, err
 	}
-	return e.runOutcomes(in, out)
+	return e.runOutcomes(in, outcomes(res, "hmac"))
 }
 
 // verifyBackendHMAC recomputes an hmac on the backend and compares in
@@ -664,21 +639,19 @@ func (e *Engine) verifyBackendHMAC(ctx context.Context, l *loaded, in, item *Fie
 	if err := backendHMACAlgorithm(in, item); err != nil {
 		return false, err
 	}
-	b, err := e.backendOf(ctx, l)
+	res, err := callBackend(ctx, e, l, 1,
+		func(int) (sdk.HMACItem, int, error) {
+			return sdk.HMACItem{Key: p.BackendKeys[v].ref(), Message: msg}, v, nil
+		},
+		func(b sdk.CryptoBackend, batch []sdk.HMACItem) ([]sdk.HMACResult, error) { return b.HMAC(ctx, batch) },
+		func(r sdk.HMACResult) ([]byte, error) { return r.MAC, r.Err })
 	if err != nil {
 		return false, err
 	}
-	res, err := b.HMAC(ctx, []sdk.HMACItem{{Key: p.BackendKeys[v].ref(), Message: msg}})
-	if err == nil {
-		err = checkCount(1, len(res))
+	if res[0].err != nil {
+		return false, res[0].err
 	}
-	if err != nil {
-		return false, backendError(p.Backend, err)
-	}
-	if res[0].Err != nil {
-		return false, badRequest("crypto backend %q: %v", p.Backend, res[0].Err)
-	}
-	return hmac.Equal(res[0].MAC, body), nil
+	return hmac.Equal(res[0].out, body), nil
 }
 
 // abandonGenerated tells the backend to forget the versions generated for
