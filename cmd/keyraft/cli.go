@@ -75,7 +75,7 @@ func init() {
 // groups are the commands that only hold subcommands.
 var groups = map[string]string{
 	"operator":               "operator commands: init, unseal, seal, rotate, key-status, raft",
-	"keys":                   "keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy",
+	"keys":                   "keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy",
 	"report":                 "report commands: hygiene",
 	"audit":                  "audit commands: tail, query, history, export, verify, hash, compact",
 	"operator raft":          "operator raft commands: list-peers, snapshot",
