@@ -90,9 +90,10 @@ func (c *cached) GetHead(key []byte, n int) ([]byte, error) {
 		}
 		return bytes.Clone(v), nil
 	}
-	if hr, ok := c.s.(HeadReader); ok {
-		return hr.GetHead(key, n)
-	}
+	// A miss reads the whole value, which fills the cache: the state
+	// machine reads record heads (revisions) on every request, and
+	// records are small (a value too big to cache is read whole each
+	// time, which only costs when heads of big records are read often).
 	v, err := c.Get(key)
 	if len(v) > n {
 		v = v[:n]
@@ -119,14 +120,19 @@ func (c *cached) Write(batch []Mutation) error {
 	for _, m := range batch {
 		switch m.Kind {
 		case Put:
-			if err == nil && len(m.Key)+len(m.Value)+48 <= c.max/16 {
+			// A record that is read (it is in the cache) gets its new
+			// value: the state machine reads its audit head on every
+			// batch. Others stay out: most writes are audit events that
+			// are never read back by key and would evict the hot records.
+			k := string(m.Key)
+			if _, hot := c.m[k]; hot && err == nil && len(k)+len(m.Value)+48 <= c.max/16 {
 				v := m.Value
 				if v == nil {
 					v = []byte{} // a Put of nil stores an empty value, not absence
 				}
-				c.put(string(m.Key), v)
+				c.put(k, v)
 			} else {
-				c.drop(string(m.Key))
+				c.drop(k)
 			}
 		case Delete:
 			c.drop(string(m.Key))
