@@ -533,3 +533,39 @@ func TestMaterialRemovalRequestsPurge(t *testing.T) {
 		}
 	}
 }
+
+// A delete that commits between the flush's check that the key exists
+// and its commit does not leave a usage record behind: the counts of a
+// deleted key would otherwise come back under its name.
+func TestFlushUsageRacingDeleteLeavesNoRecord(t *testing.T) {
+	ctx := context.Background()
+	e, st, _ := newLifecycleEngine(t)
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{"deletion_allowed":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.ConfigKey(ctx, "k", fields(t, `{"deletion_allowed":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	e.usage.add("k", 1, 7)
+	deleted := false
+	st.onRead = func() { // the flush reads the usage record: delete now
+		if deleted {
+			return
+		}
+		deleted = true
+		st.onRead = nil
+		if _, err := New(st, nil).DeleteKey(ctx, "k"); err != nil {
+			t.Error(err)
+		}
+	}
+	e.FlushUsage(ctx)
+	if !deleted {
+		t.Fatal("the flush did not read the usage record")
+	}
+	if rev, _ := st.Revision(keyPrefix + "k"); rev != 0 {
+		t.Fatal("the key was not deleted")
+	}
+	if rev, _ := st.Revision(usagePrefix + "k"); rev != 0 {
+		t.Fatal("the usage record of a deleted key was recreated")
+	}
+}

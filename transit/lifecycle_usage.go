@@ -179,11 +179,18 @@ func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[str
 	for attempt := 0; ; attempt++ {
 		txn := &cluster.Txn{}
 		for _, name := range names {
-			if rev, err := e.store.Revision(keyPrefix + name); err != nil {
+			keyRev, err := e.store.Revision(keyPrefix + name)
+			if err != nil {
 				return err
-			} else if rev == 0 {
+			}
+			if keyRev == 0 {
 				continue // deleted: its counts go with it
 			}
+			// The key's revision is a condition of the commit: a delete
+			// (which removes the usage record) committed meanwhile makes
+			// this a conflict, so the counts never recreate the record of
+			// a key that is gone.
+			txn.Expect = append(txn.Expect, fsm.Cond{Key: keyPrefix + name, Revision: keyRev})
 			u, rev, err := e.readUsage(name)
 			if err != nil {
 				return err
