@@ -372,6 +372,13 @@ func (e *Engine) backendEncrypt(ctx context.Context, l *loaded, items []*Fields,
 	if err != nil {
 		return nil, err
 	}
+	// Every encryption counts toward the version's nonce budget, on a
+	// backend as in process (encrypt, rewrap and datakey all come here).
+	for _, r := range res {
+		if r.err == nil {
+			e.countEncryption(l.policy, r.version)
+		}
+	}
 	return outcomes(res, "ciphertext"), nil
 }
 

@@ -208,3 +208,29 @@ func TestBackendFieldsFromOutsideAreRefused(t *testing.T) {
 		}
 	}
 }
+
+// Encryptions made on a backend count toward the version's limit like
+// those made in process: encrypt (each batch item that succeeds), rewrap
+// and datakey.
+func TestBackendEncryptionsAreCounted(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	e.Backends = newCountingBackends()
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.Encrypt(ctx, "k", fields(t, `{"batch_input":[{"plaintext":"aGk="},{"plaintext":"aGk="},{"plaintext":"not base64!"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := resp.Data["batch_results"].([]map[string]any)[0]["ciphertext"].(string)
+	if _, err := e.Rewrap(ctx, "k", fields(t, `{"ciphertext":"`+ct+`"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.DataKey(ctx, "wrapped", "k", fields(t, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.usage.pending("k", 1); n != 4 {
+		t.Fatalf("counted %d encryptions on the backend key, want 4 (2 of the batch, 1 rewrap, 1 datakey)", n)
+	}
+}
