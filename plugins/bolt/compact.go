@@ -1,7 +1,9 @@
 package bolt
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -46,22 +48,26 @@ func (s *Store) Compact() error {
 // untouched (closeSrc may have run). The Raft log store uses it too.
 func CompactFile(path string, src *bbolt.DB, closeSrc func() error) error {
 	tmp := path + ".compact"
-	os.Remove(tmp) // a copy left by a crash
+	// A copy left by a crash holds the live records of its time, and so
+	// values destroyed since: overwrite it before it goes.
+	if err := RemoveZeroed(tmp); err != nil {
+		return fmt.Errorf("storage: compacting %s: removing an old copy: %w", path, err)
+	}
 	dst, err := bbolt.Open(tmp, 0o600, &bbolt.Options{Timeout: options().Timeout})
 	if err != nil {
 		return fmt.Errorf("storage: compacting %s: %w", path, err)
 	}
 	if err := bbolt.Compact(dst, src, 64<<20); err != nil {
 		dst.Close()
-		os.Remove(tmp)
+		RemoveZeroed(tmp)
 		return fmt.Errorf("storage: compacting %s: %w", path, err)
 	}
 	if err := dst.Close(); err != nil {
-		os.Remove(tmp)
+		RemoveZeroed(tmp)
 		return fmt.Errorf("storage: compacting %s: %w", path, err)
 	}
 	if err := closeSrc(); err != nil {
-		os.Remove(tmp)
+		RemoveZeroed(tmp)
 		return fmt.Errorf("storage: compacting %s: closing: %w", path, err)
 	}
 	// Keep the old inode open across the rename to zero it afterwards: a
@@ -69,16 +75,51 @@ func CompactFile(path string, src *bbolt.DB, closeSrc func() error) error {
 	// new file in place.
 	old, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		os.Remove(tmp)
+		RemoveZeroed(tmp)
 		return fmt.Errorf("storage: compacting %s: %w", path, err)
 	}
 	defer old.Close()
 	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
+		RemoveZeroed(tmp)
 		return fmt.Errorf("storage: compacting %s: %w", path, err)
 	}
 	syncDir(filepath.Dir(path))
 	return zeroFile(old)
+}
+
+// RemoveZeroed overwrites every regular file at or under path with zeros,
+// syncs it, and then removes path (a file or a whole directory). A
+// missing path is not an error. Removing alone would leave the contents in
+// the file system's free blocks and in every other link to the file.
+func RemoveZeroed(path string) error {
+	err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			return fmt.Errorf("storage: overwriting %s: %w", p, err)
+		}
+		zerr := zeroFile(f)
+		if cerr := f.Close(); zerr == nil {
+			zerr = cerr
+		}
+		return zerr
+	})
+	if err != nil {
+		return err
+	}
+	if err := os.RemoveAll(path); err != nil {
+		return err
+	}
+	syncDir(filepath.Dir(path))
+	return nil
 }
 
 // zeroFile overwrites f's contents with zeros and syncs them. The file

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -138,5 +139,68 @@ func TestCompactAfterClose(t *testing.T) {
 	}
 	if _, err := s.Get([]byte("k")); !errors.Is(err, plugins.ErrStorageClosed) {
 		t.Fatalf("the store reopened: Get after Close and Compact: %v", err)
+	}
+}
+
+// A copy left by a crashed compaction holds the records of its time: the
+// next Compact overwrites its contents before removing it. A second link
+// to the file (standing for the blocks a plain unlink leaves behind)
+// shows what the removal left.
+func TestCompactZeroesLeftoverCopy(t *testing.T) {
+	s, path := open(t)
+	if err := s.Write([]plugins.Mutation{{Kind: plugins.Put, Key: []byte("a"), Value: []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	secret := make([]byte, 4096)
+	rand.Read(secret)
+	if err := os.WriteFile(path+".compact", secret, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	witness := filepath.Join(t.TempDir(), "witness")
+	if err := os.Link(path+".compact", witness); err != nil {
+		t.Skipf("hard links unsupported here: %v", err)
+	}
+	if err := s.Compact(); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) != len(secret) || !bytes.Equal(b, make([]byte, len(b))) {
+		t.Fatalf("the leftover copy was removed without being overwritten (%d bytes, still holds the secret: %v)", len(b), bytes.Contains(b, secret[:64]))
+	}
+}
+
+// RemoveZeroed overwrites every file of a directory tree, then removes it.
+func TestRemoveZeroed(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "snap")
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	secret := []byte("old ciphertext, old ciphertext")
+	witnesses := t.TempDir()
+	for i, p := range []string{filepath.Join(dir, "state.bin"), filepath.Join(dir, "sub", "meta.json")} {
+		if err := os.WriteFile(p, secret, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Link(p, filepath.Join(witnesses, fmt.Sprint(i))); err != nil {
+			t.Skipf("hard links unsupported here: %v", err)
+		}
+	}
+	if err := RemoveZeroed(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Fatalf("the directory is still there: %v", err)
+	}
+	for i := range 2 {
+		b, _ := os.ReadFile(filepath.Join(witnesses, fmt.Sprint(i)))
+		if !bytes.Equal(b, make([]byte, len(secret))) {
+			t.Fatalf("file %d not overwritten: %q", i, b)
+		}
+	}
+	if err := RemoveZeroed(dir); err != nil {
+		t.Fatalf("removing a missing path: %v", err)
 	}
 }
