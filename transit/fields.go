@@ -62,6 +62,25 @@ func jsonErrText(err error) string {
 	return err.Error()
 }
 
+// decodeErrText describes an error of decoding a document that carries
+// key material (a backup, a Vault backup) without any of its values:
+// audit events keep error texts, and encoding/json's errors, or those of
+// the types it decodes into (math/big, time, base64), quote the value.
+// It names the field when encoding/json knows it.
+func decodeErrText(err error) string {
+	var se *json.SyntaxError
+	var te *json.UnmarshalTypeError
+	switch {
+	case errorsAs(err, &se):
+		return fmt.Sprintf("invalid JSON (at byte %d)", se.Offset)
+	case errorsAs(err, &te) && te.Field != "":
+		return fmt.Sprintf("field %q holds a JSON value of the wrong type", Truncate(te.Field))
+	case errorsAs(err, &te):
+		return "a JSON value of the wrong type"
+	}
+	return "a value does not decode (a number, time or base64 field holds something else)"
+}
+
 // Set adds a parameter that came from the URL path; it wins over the body.
 func (f *Fields) Set(name, value string) {
 	b, _ := json.Marshal(value)

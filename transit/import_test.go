@@ -503,3 +503,42 @@ func TestVaultBackupTrimmedArchive(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A backup that does not decode is refused without quoting any of its
+// values: the error goes into the response and into the audit event, and
+// a malformed field can hold key material.
+func TestBackupDecodeErrorsQuoteNoValue(t *testing.T) {
+	const secret = "SECRETc2VjcmV0IGtleSBtYXRlcmlhbA"
+	k := make([]byte, 32)
+	raw := vaultAESBackup(t, k, k)
+	change := func(f func(entry map[string]any)) []byte {
+		var doc map[string]any
+		json.Unmarshal(raw, &doc)
+		f(doc["policy"].(map[string]any)["keys"].(map[string]any)["2"].(map[string]any))
+		b, _ := json.Marshal(doc)
+		return b
+	}
+	e := New(newMemStore(), nil)
+	for name, bad := range map[string][]byte{
+		"ec_d string":  change(func(m map[string]any) { m["ec_d"] = secret }),
+		"rsa D string": change(func(m map[string]any) { m["rsa_key"] = map[string]any{"D": secret} }),
+		"time":         change(func(m map[string]any) { m["time"] = secret }),
+		"key":          change(func(m map[string]any) { m["key"] = secret + "!" }),
+		"key number":   change(func(m map[string]any) { m["key"] = 12345678901234 }),
+		"hmac_key obj": change(func(m map[string]any) { m["hmac_key"] = map[string]any{secret: 1} }),
+	} {
+		_, derr := decodeVaultBackup(bad, time.Now())
+		_, rerr := e.Restore(context.Background(), "k", fields(t, `{"backup":"`+base64.StdEncoding.EncodeToString(bad)+`"}`))
+		for _, err := range []error{derr, rerr} {
+			if err == nil {
+				t.Fatalf("%s: accepted", name)
+			}
+			if strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "12345678901234") {
+				t.Fatalf("%s: the error quotes a value: %v", name, err)
+			}
+		}
+		if !IsUserError(rerr) {
+			t.Fatalf("%s: restore error is not a 400: %v", name, rerr)
+		}
+	}
+}

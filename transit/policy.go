@@ -54,7 +54,8 @@ func (p *Policy) marshal() ([]byte, error) { return json.Marshal(p) }
 func unmarshalPolicy(b []byte) (*Policy, error) {
 	var p Policy
 	if err := json.Unmarshal(b, &p); err != nil {
-		return nil, fmt.Errorf("transit: decoding key record: %w", err)
+		// Never the JSON error itself: it can quote a value of the record.
+		return nil, fmt.Errorf("transit: decoding key record: %s", decodeErrText(err))
 	}
 	if p.Versions == nil || p.LatestVersion < 1 || p.Versions[p.LatestVersion] == nil {
 		return nil, fmt.Errorf("transit: key record %q has no latest version", p.Name)

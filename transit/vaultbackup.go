@@ -116,7 +116,7 @@ func decodeVaultBackup(raw []byte, now time.Time) (*Policy, error) {
 	}
 	var kd vaultKeyData
 	if err := json.Unmarshal(raw, &kd); err != nil {
-		return nil, fmt.Errorf("does not decode: %s", jsonErrText(err))
+		return nil, fmt.Errorf("does not decode: %s", decodeErrText(err))
 	}
 	vp := kd.Policy
 	if vp == nil || vp.Type == nil {
