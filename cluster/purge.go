@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyraft/keyraft/plugins"
+	"github.com/keyraft/keyraft/plugins/bolt"
 )
 
 // Destroyed means gone (design promise 5). When a change removes key
@@ -21,7 +22,7 @@ import (
 //
 //  1. a Raft snapshot with TrailingLogs 0, so Raft deletes every log entry
 //     up to the snapshot (the entries that carried the key's records);
-//  2. every older snapshot is deleted;
+//  2. every older snapshot is overwritten with zeros and deleted;
 //  3. raft.db and the state store are rewritten without freed pages: bbolt
 //     keeps deleted entries and overwritten records in free pages until
 //     it reuses them, so the old ciphertext would otherwise stay on disk.
@@ -138,9 +139,9 @@ func (n *Node) purge(index uint64) error {
 			return fmt.Errorf("cluster: purge: compacting the log: %w", err)
 		}
 	}
-	// 2. Older snapshots.
+	// 2. Every other snapshot, overwritten before it goes.
 	for _, s := range snaps[1:] {
-		if err := os.RemoveAll(filepath.Join(n.cfg.DataDir, "snapshots", s.ID)); err != nil {
+		if err := bolt.RemoveZeroed(filepath.Join(n.cfg.DataDir, "snapshots", s.ID)); err != nil {
 			return fmt.Errorf("cluster: purge: deleting snapshot %s: %w", s.ID, err)
 		}
 	}
@@ -157,3 +158,4 @@ func (n *Node) purge(index uint64) error {
 	}
 	return nil
 }
+

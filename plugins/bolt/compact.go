@@ -103,6 +103,9 @@ func RemoveZeroed(path string) error {
 			return nil
 		}
 		f, err := os.OpenFile(p, os.O_RDWR, 0)
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil // removed meanwhile
+		}
 		if err != nil {
 			return fmt.Errorf("storage: overwriting %s: %w", p, err)
 		}
