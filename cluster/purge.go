@@ -22,7 +22,8 @@ import (
 //
 //  1. a Raft snapshot with TrailingLogs 0, so Raft deletes every log entry
 //     up to the snapshot (the entries that carried the key's records);
-//  2. every older snapshot is overwritten with zeros and deleted;
+//  2. every other snapshot is overwritten with zeros and deleted, those
+//     interrupted by a crash (.tmp) included;
 //  3. raft.db and the state store are rewritten without freed pages: bbolt
 //     keeps deleted entries and overwritten records in free pages until
 //     it reuses them, so the old ciphertext would otherwise stay on disk.
@@ -140,10 +141,8 @@ func (n *Node) purge(index uint64) error {
 		}
 	}
 	// 2. Every other snapshot, overwritten before it goes.
-	for _, s := range snaps[1:] {
-		if err := bolt.RemoveZeroed(filepath.Join(n.cfg.DataDir, "snapshots", s.ID)); err != nil {
-			return fmt.Errorf("cluster: purge: deleting snapshot %s: %w", s.ID, err)
-		}
+	if err := n.removeOtherSnapshots(snaps[0]); err != nil {
+		return err
 	}
 	// 3. The bbolt files, without their freed pages.
 	if err := n.logs.Compact(); err != nil {
@@ -159,3 +158,41 @@ func (n *Node) purge(index uint64) error {
 	return nil
 }
 
+// removeOtherSnapshots overwrites with zeros and removes everything under
+// snapshots/ but keep: older snapshots, and also what the snapshot store's
+// List skips, so nothing else would ever delete — a snapshot interrupted
+// by a crash (a .tmp directory holding a full copy of the state) and a
+// directory without a readable meta. Only entries named for an index past
+// keep's stay: the store may be writing them now (a snapshot installed
+// from the leader), and a later purge covers them.
+func (n *Node) removeOtherSnapshots(keep *raft.SnapshotMeta) error {
+	dir := filepath.Join(n.cfg.DataDir, "snapshots")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("cluster: purge: listing snapshots: %w", err)
+	}
+	for _, e := range entries {
+		name := e.Name()
+		if name == keep.ID {
+			continue
+		}
+		if idx, ok := snapshotNameIndex(name); ok && idx > keep.Index {
+			continue
+		}
+		if err := bolt.RemoveZeroed(filepath.Join(dir, name)); err != nil {
+			return fmt.Errorf("cluster: purge: deleting snapshot %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// snapshotNameIndex reads the index out of a snapshot directory's name
+// (term-index-milliseconds, with .tmp while it is written).
+func snapshotNameIndex(name string) (uint64, bool) {
+	parts := strings.Split(strings.TrimSuffix(name, ".tmp"), "-")
+	if len(parts) != 3 {
+		return 0, false
+	}
+	idx, err := strconv.ParseUint(parts[1], 10, 64)
+	return idx, err == nil
+}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 )
@@ -114,4 +115,83 @@ func TestPurgeLeavesNoTraceOnAnyNode(t *testing.T) {
 		v, _, err := n.Read("after")
 		return err == nil && string(v) == "2"
 	})
+}
+
+// The purge leaves one snapshot: older ones are overwritten with zeros
+// before they go (a second link to an old snapshot's file stands for the
+// blocks a plain unlink leaves behind), and so is what the snapshot store
+// never lists — a snapshot interrupted by a crash (.tmp) and a directory
+// without a readable meta — though each holds a full copy of the state.
+func TestPurgeZeroesOldAndInterruptedSnapshots(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	n := tc.nodes[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	material := make([]byte, 64<<10)
+	rand.Read(material)
+	var needles [][]byte
+	for i := range 2 {
+		material[0] = byte(i)
+		if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: "transit/key/doomed", Value: material}}}); err != nil {
+			t.Fatal(err)
+		}
+		ct, _, err := n.fsm.Get("transit/key/doomed")
+		if err != nil {
+			t.Fatal(err)
+		}
+		needles = append(needles, ct[:64], ct[len(ct)-64:])
+		if err := n.Snapshot(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	snaps, err := n.snaps.List()
+	if err != nil || len(snaps) < 2 {
+		t.Fatalf("snapshots before the purge: %v, %v", snaps, err)
+	}
+	snapDir := filepath.Join(n.cfg.DataDir, "snapshots")
+	oldState := filepath.Join(snapDir, snaps[len(snaps)-1].ID, "state.bin")
+	state, err := os.ReadFile(oldState)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(state, needles[0]) {
+		t.Fatal("the oldest snapshot does not hold the old ciphertext; the test shows nothing")
+	}
+	witness := filepath.Join(t.TempDir(), "witness")
+	if err := os.Link(oldState, witness); err != nil {
+		t.Skipf("hard links unsupported here: %v", err)
+	}
+	// What a kill -9 during a snapshot leaves, and a directory whose meta
+	// cannot be read.
+	for _, d := range []string{"1-2-1.tmp", "not-a-snapshot"} {
+		if err := os.MkdirAll(filepath.Join(snapDir, d), 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(snapDir, d, "state.bin"), state, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idx, err := n.Commit(ctx, &Txn{Writes: []Write{
+		{Key: "transit/key/doomed", Value: []byte(`{"state":"destroyed"}`)}, PurgeWrite("transit/key/doomed")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "the purge", 30*time.Second, func() bool { return n.PurgedIndex() >= idx })
+	if hits := filesContaining(t, n.cfg.DataDir, needles...); len(hits) > 0 {
+		t.Errorf("destroyed ciphertext still on disk in %v", hits)
+	}
+	left, err := os.ReadDir(snapDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(left) != 1 {
+		t.Errorf("snapshots/ after the purge holds %d entries, want the newest snapshot only: %v", len(left), left)
+	}
+	w, err := os.ReadFile(witness)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(w) != len(state) || !bytes.Equal(w, make([]byte, len(w))) {
+		t.Errorf("an old snapshot was removed without its contents being overwritten (still holds the ciphertext: %v)", bytes.Contains(w, needles[0]))
+	}
 }
