@@ -59,6 +59,9 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		return nil, badRequest("missing backup")
 	}
 	defer clear(raw)
+	if len(raw) > maxBackupBytes {
+		return nil, badRequest("invalid backup: %d bytes, more than the %d a key may hold", len(raw), maxBackupBytes)
+	}
 	force, err := in.Bool("force", false)
 	if err != nil {
 		return nil, err
@@ -79,6 +82,9 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		bf.Policy = vp
 	}
 	defer bf.Policy.zero()
+	if len(bf.Policy.Versions) > maxBackupVersions {
+		return nil, badRequest("invalid backup: %d versions, more than the %d a restored key may have (trim the key first)", len(bf.Policy.Versions), maxBackupVersions)
+	}
 	pb, _ := json.Marshal(bf.Policy)
 	defer clear(pb)
 	p, err := unmarshalPolicy(pb)
@@ -127,6 +133,15 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 	return &Response{Status: http.StatusNoContent}, nil
 }
 
+// Bounds of a restore, so that one request cannot make the node parse
+// and hold (and Raft replicate) an unbounded key record: the versions a
+// backup may carry, and its decoded size (4096 RSA-4096 versions in
+// Vault's decimal form, in both its policy and its archive, fit).
+const (
+	maxBackupVersions = 4096
+	maxBackupBytes    = 64 << 20
+)
+
 // BackupKeyName returns the key name a backup (the decoded bytes of a
 // restore's "backup" field, keyraft's format or Vault's) carries: the
 // name a restore without a name in its path would use. The transport
@@ -134,6 +149,9 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 // under exactly that name. It returns ErrInvalidBackup for a backup
 // Restore would refuse too.
 func BackupKeyName(raw []byte, now time.Time) (string, error) {
+	if len(raw) > maxBackupBytes {
+		return "", nil // Restore refuses it with the reason
+	}
 	var bf backupFile
 	if err := json.Unmarshal(raw, &bf); err == nil && bf.Format == 1 && bf.Policy != nil {
 		defer bf.Policy.zero()

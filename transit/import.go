@@ -302,6 +302,11 @@ func hashLabel(h crypto.Hash) string {
 	return h.String()
 }
 
+// maxPKCS8Len bounds imported PKCS#8 material before it is parsed: an
+// RSA-8192 key is about 4.8 KB, so anything larger (the largest type
+// keyraft holds is RSA-4096, about 2.4 KB) is refused unparsed.
+const maxPKCS8Len = 5 << 10
+
 // importedSizes are the raw key lengths of the symmetric types.
 var importedSizes = map[keys.Type]int{
 	keys.AES128GCM96: 16, keys.AES256GCM96: 32, keys.ChaCha20Poly1305: 32, keys.XChaCha20Poly1305: 32,
@@ -329,6 +334,11 @@ func importedVersion(t keys.Type, n int, now time.Time, material []byte) (*keys.
 		}
 		v.Secret = append([]byte(nil), material...)
 	default:
+		if len(material) > maxPKCS8Len {
+			// Parsing validates the key, which for an RSA modulus far
+			// beyond any supported size costs seconds of CPU.
+			return nil, badType("expected a PKCS#8 DER private key of at most " + strconv.Itoa(maxPKCS8Len) + " bytes, got " + strconv.Itoa(len(material)))
+		}
 		priv, err := x509.ParsePKCS8PrivateKey(material)
 		if err != nil {
 			return nil, badType("expected a PKCS#8 DER private key")

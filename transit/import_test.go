@@ -21,6 +21,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -540,5 +541,56 @@ func TestBackupDecodeErrorsQuoteNoValue(t *testing.T) {
 		if !IsUserError(rerr) {
 			t.Fatalf("%s: restore error is not a 400: %v", name, rerr)
 		}
+	}
+}
+
+// Restores and imports are bounded before the expensive work: the
+// versions of a backup (keyraft's or Vault's), its size, the size of
+// PKCS#8 material before it is parsed, and a Vault version's hmac_key.
+func TestRestoreAndImportBounds(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	restore := func(doc []byte) error {
+		_, err := e.Restore(ctx, "k", fields(t, `{"backup":"`+base64.StdEncoding.EncodeToString(doc)+`"}`))
+		return err
+	}
+	// keyraft's format with one version too many.
+	vs := map[string]any{}
+	for n := 1; n <= maxBackupVersions+1; n++ {
+		vs[strconv.Itoa(n)] = map[string]any{"version": n, "creation_time": time.Now().UTC(), "secret": make([]byte, 32), "hmac_key": make([]byte, 32)}
+	}
+	doc, _ := json.Marshal(map[string]any{"keyraft_transit_backup": 1, "policy": map[string]any{
+		"name": "k", "type": "aes256-gcm96", "latest_version": maxBackupVersions + 1, "min_decryption_version": 1, "versions": vs}})
+	if err := restore(doc); !IsUserError(err) || !strings.Contains(err.Error(), "more than the 4096") {
+		t.Fatalf("keyraft backup of %d versions: %v", maxBackupVersions+1, err)
+	}
+	// Vault's format: the count comes from latest and min_available.
+	k := make([]byte, 32)
+	var vd map[string]any
+	json.Unmarshal(vaultAESBackup(t, k, k), &vd)
+	vd["policy"].(map[string]any)["latest_version"] = maxBackupVersions + 1
+	doc, _ = json.Marshal(vd)
+	if _, err := decodeVaultBackup(doc, time.Now()); err == nil || !strings.Contains(err.Error(), "more than the 4096") {
+		t.Fatalf("Vault backup of %d versions: %v", maxBackupVersions+1, err)
+	}
+	// A Vault hmac_key of another size than 32 bytes.
+	json.Unmarshal(vaultAESBackup(t, k, k), &vd)
+	vd["policy"].(map[string]any)["keys"].(map[string]any)["2"].(map[string]any)["hmac_key"] = make([]byte, 4096)
+	doc, _ = json.Marshal(vd)
+	if _, err := decodeVaultBackup(doc, time.Now()); err == nil || !strings.Contains(err.Error(), "hmac_key must be 32 bytes") {
+		t.Fatalf("Vault hmac_key of 4096 bytes: %v", err)
+	}
+	// A backup larger than any key may be.
+	big := make([]byte, maxBackupBytes+1)
+	if _, err := BackupKeyName(big, time.Now()); err != nil {
+		t.Fatalf("BackupKeyName of an oversized backup: %v", err)
+	}
+	if err := restore(big); !IsUserError(err) || !strings.Contains(err.Error(), "more than the") {
+		t.Fatalf("oversized backup: %v", err)
+	}
+	// PKCS#8 material longer than an RSA-8192 key is refused unparsed.
+	_, err := importedVersion(keys.RSA4096, 1, time.Now(), make([]byte, maxPKCS8Len+1))
+	if !IsUserError(err) || !strings.Contains(err.Error(), "at most 5120 bytes") {
+		t.Fatalf("oversized PKCS#8: %v", err)
 	}
 }

@@ -92,6 +92,10 @@ var vaultKeyTypes = map[int]keys.Type{
 	8: keys.AES128GCM96, 9: keys.RSA3072, 11: keys.HMAC,
 }
 
+// vaultHMACKeySize is the size of the HMAC key Vault makes for every
+// version (and keyraft too).
+const vaultHMACKeySize = 32
+
 // vaultKDFHKDF is Vault's kdf value for HKDF-SHA256, the derivation
 // keyraft implements (0 is Vault's legacy HMAC-SHA256 counter mode).
 const vaultKDFHKDF = 1
@@ -153,6 +157,8 @@ func decodeVaultBackup(raw []byte, now time.Time) (*Policy, error) {
 		return nil, fmt.Errorf("latest_version %d out of range", vp.LatestVersion)
 	case vp.MinAvailableVersion < 0 || vp.MinAvailableVersion > vp.LatestVersion:
 		return nil, fmt.Errorf("min_available_version %d out of range", vp.MinAvailableVersion)
+	case vp.LatestVersion-max(vp.MinAvailableVersion, 1)+1 > maxBackupVersions:
+		return nil, fmt.Errorf("%d versions, more than the %d a restored key may have (trim the key in Vault first)", vp.LatestVersion-max(vp.MinAvailableVersion, 1)+1, maxBackupVersions)
 	}
 	p := &Policy{
 		Name: vp.Name, Type: t, Derived: vp.Derived, Exportable: vp.Exportable,
@@ -222,6 +228,9 @@ func (e vaultKeyEntry) version(t keys.Type, n int, now time.Time) (*keys.Version
 	}
 	if ct.IsZero() {
 		ct = now
+	}
+	if len(e.HMACKey) != 0 && len(e.HMACKey) != vaultHMACKeySize {
+		return nil, fmt.Errorf("hmac_key must be %d bytes, got %d", vaultHMACKeySize, len(e.HMACKey))
 	}
 	v := &keys.Version{Version: n, CreationTime: ct.UTC(), HMACKey: bytes.Clone(e.HMACKey)}
 	var err error
