@@ -195,7 +195,10 @@ func (p *Policy) lifecycle() *Lifecycle {
 }
 
 // state is the key's effective state at now: a pre-active key whose
-// activation time has come is active even before the leader records it.
+// activation time has come is active even before the leader records it,
+// and a key whose destroy_time has come is destroyed (every use refused,
+// no way back) even before the leader removes its material, so the
+// pending window ends when it says, whatever the leader's pace.
 func (p *Policy) state(now time.Time) State {
 	lc := p.Lifecycle
 	if lc == nil || lc.State == "" {
@@ -204,7 +207,17 @@ func (p *Policy) state(now time.Time) State {
 	if lc.State == StatePreActive && !lc.ActivationTime.IsZero() && !now.Before(lc.ActivationTime) {
 		return StateActive
 	}
+	if p.due(now) {
+		return StateDestroyed
+	}
 	return lc.State
+}
+
+// due reports whether the key is pending destruction and its
+// destroy_time has come: the leader's next pass destroys it.
+func (p *Policy) due(now time.Time) bool {
+	lc := p.Lifecycle
+	return lc != nil && lc.State == StatePendingDestruction && !now.Before(lc.DestroyTime)
 }
 
 // record appends a history entry, with the identity of the request in
@@ -369,6 +382,9 @@ func (e *Engine) changeState(ctx context.Context, name string, op Op, apply func
 			return nil, notFound("key %q not found", name)
 		}
 		now := e.Now().UTC()
+		if op == OpCancelDestroy && p.due(now) {
+			return nil, badRequest("key %q is due for destruction since %s: it is too late to cancel-destroy", name, p.Lifecycle.DestroyTime.UTC().Format(time.RFC3339))
+		}
 		if !Decide(p.state(now), op) {
 			return nil, stateError(name, p.state(now), op)
 		}

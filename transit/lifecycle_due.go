@@ -38,7 +38,7 @@ func (e *Engine) LifecycleDue(ctx context.Context) (int, error) {
 		switch {
 		case p.Lifecycle != nil && p.Lifecycle.State == StatePreActive && p.state(now) == StateActive:
 			op = "transit/activate"
-		case p.state(now) == StatePendingDestruction && !now.Before(p.Lifecycle.DestroyTime):
+		case p.due(now):
 			op = "transit/destroy"
 		case p.state(now) == StateActive:
 			over, _, err := e.overUsed(p)
@@ -91,7 +91,7 @@ func (e *Engine) dueChange(ctx context.Context, name, op string) error {
 			p.Lifecycle.StateChangedTime = p.Lifecycle.ActivationTime
 			p.record(ctx, p.Lifecycle.ActivationTime, EventActivate, 0, "activation_time reached")
 		case "transit/destroy":
-			if p.state(now) != StatePendingDestruction || now.Before(p.Lifecycle.DestroyTime) {
+			if !p.due(now) {
 				return nil, errNothingToDo
 			}
 			if p.Backend != "" {

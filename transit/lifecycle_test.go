@@ -569,3 +569,38 @@ func TestFlushUsageRacingDeleteLeavesNoRecord(t *testing.T) {
 		t.Fatal("the usage record of a deleted key was recreated")
 	}
 }
+
+// Once destroy_time has come the key is destroyed for every use and for
+// cancel-destroy, before the leader's pass removes the material: the
+// pending window does not depend on when that pass runs.
+func TestDueKeyIsDestroyedBeforeTheLeaderPass(t *testing.T) {
+	ctx := context.Background()
+	e, _, c := newLifecycleEngine(t)
+	if _, err := e.CreateKey(ctx, "k", fields(t, `{"deletion_allowed":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	e.ConfigKey(ctx, "k", fields(t, `{"deletion_allowed":true}`))
+	resp, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct := resp.Data["ciphertext"].(string)
+	if _, err := e.DestroyKey(ctx, "k", fields(t, `{"pending_window":"1h"}`)); err != nil {
+		t.Fatal(err)
+	}
+	c.advance(time.Hour) // due; no LifecycleDue has run
+	_, err = e.CancelDestroyKey(ctx, "k")
+	wantStatus(t, err, http.StatusBadRequest, "due for destruction")
+	_, err = e.Decrypt(ctx, "k", fields(t, `{"ciphertext":"`+ct+`"}`))
+	wantStatus(t, err, http.StatusBadRequest, "is destroyed")
+	if r, err := e.ReadKey("k"); err != nil || r.Data["state"] != string(StateDestroyed) {
+		t.Fatalf("read of a due key: %v %v", r, err)
+	}
+	if n, err := e.LifecycleDue(ctx); err != nil || n != 1 {
+		t.Fatalf("LifecycleDue: %d %v", n, err)
+	}
+	l, _ := e.get("k")
+	if l.policy.Lifecycle.State != StateDestroyed || len(l.policy.Versions[1].Secret) != 0 {
+		t.Fatal("the leader's pass did not destroy the due key")
+	}
+}
