@@ -11,6 +11,7 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/plugins"
 	"github.com/keyraft/keyraft/plugins/bolt"
 )
@@ -33,8 +34,11 @@ import (
 
 // PurgeKey is the record whose every write asks each node to purge its
 // disk of what the state no longer holds: its revision is the index after
-// which no disk may keep older copies of the state.
-const PurgeKey = "core/purge"
+// which no disk may keep older copies of the state. The state machine
+// also moves it past a refused write that was prepared before a purge
+// (fsm.PurgeRecord): that entry stays in the Raft log with the removed
+// material it may carry, so the disks are purged again past it.
+const PurgeKey = fsm.PurgeRecord
 
 // PurgeWrite is the write a change adds when it removes key material (a
 // key's destruction): once it is applied, every node takes a snapshot,

@@ -4,10 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // filesContaining lists the files under dir whose bytes contain any of
@@ -193,5 +198,65 @@ func TestPurgeZeroesOldAndInterruptedSnapshots(t *testing.T) {
 	}
 	if len(w) != len(state) || !bytes.Equal(w, make([]byte, len(w))) {
 		t.Errorf("an old snapshot was removed without its contents being overwritten (still holds the ciphertext: %v)", bytes.Contains(w, needles[0]))
+	}
+}
+
+// A write prepared before a key's destruction and refused after it (a
+// rotation racing the destroy) stays in the Raft log with the material it
+// carried, after the destruction's purge: every node purges again past
+// it, so no disk keeps that entry.
+func TestPurgeAgainAfterStaleWrite(t *testing.T) {
+	tc := newTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	material := make([]byte, 64<<10)
+	rand.Read(material)
+	rev, err := tc.nodes[0].Commit(ctx, &Txn{Writes: []Write{{Key: "transit/key/doomed", Value: material}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx, err := tc.nodes[1].Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: "transit/key/doomed", Revision: rev}}, Writes: []Write{
+		{Key: "transit/key/doomed", Value: []byte(`{"state":"destroyed"}`)}, PurgeWrite("transit/key/doomed")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.nodes {
+		waitUntil(t, n.cfg.NodeID+" purged", 30*time.Second, func() bool { return n.PurgedIndex() >= idx })
+	}
+	// The rotation read the key before its destruction.
+	material[0] ^= 1
+	_, err = tc.nodes[2].Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: "transit/key/doomed", Revision: rev}},
+		Writes: []Write{{Key: "transit/key/doomed", Value: material}}})
+	if !errors.Is(err, fsm.ErrConflict) {
+		t.Fatalf("stale write: %v, want a conflict", err)
+	}
+	// Its entry, as the Raft log holds it.
+	leader := tc.leader()
+	var needle []byte
+	var stale uint64
+	last, _ := leader.logs.LastIndex()
+	for i := idx + 1; i <= last && needle == nil; i++ {
+		var l raft.Log
+		if leader.logs.GetLog(i, &l) != nil || l.Type != raft.LogCommand {
+			continue
+		}
+		cmd, err := fsm.DecodeCommand(l.Data)
+		if err != nil {
+			continue
+		}
+		for _, op := range cmd.Ops {
+			if op.Key == "transit/key/doomed" && len(op.Value) > 1024 {
+				needle, stale = op.Value[100:164], i
+			}
+		}
+	}
+	if needle == nil {
+		t.Fatal("the refused entry is not in the leader's log; the test shows nothing")
+	}
+	for _, n := range tc.nodes {
+		waitUntil(t, n.cfg.NodeID+" purged past the refused write", 30*time.Second, func() bool { return n.PurgedIndex() >= stale })
+		if hits := filesContaining(t, n.cfg.DataDir, needle); len(hits) > 0 {
+			t.Errorf("%s: the refused write's material is still on disk in %v", n.cfg.NodeID, hits)
+		}
 	}
 }

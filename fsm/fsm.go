@@ -36,6 +36,15 @@ var (
 // public key (written at init, in the clear: it is public).
 const AuditPublicKeyRecord = "core/audit-public-key"
 
+// PurgeRecord is the record whose every new revision asks each node to
+// purge its disk of older copies of the state (cluster.PurgeKey writes it
+// next to a change that removes key material). A refused command stays in
+// the Raft log with the values it carried, so Apply moves PurgeRecord to
+// the index of a refused command that may carry removed material: one
+// that puts values and was prepared from a read older than the newest
+// purge request (see stalePurge). Its value is kept as it was.
+const PurgeRecord = "core/purge"
+
 // ErrBadCheckpoint is the result of a checkpoint that does not verify.
 var ErrBadCheckpoint = errors.New("fsm: audit checkpoint does not verify")
 
@@ -56,7 +65,8 @@ func seqKey(prefix []byte, seq uint64) []byte {
 }
 
 // ConflictError is the result of a command whose precondition failed: the
-// record at Key changed after the proposer read it. Nothing was written.
+// record at Key changed after the proposer read it. None of the command's
+// writes happened (but see PurgeRecord).
 type ConflictError struct{ Key string }
 
 func (e *ConflictError) Error() string {
@@ -265,6 +275,10 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		}
 		if err := f.checkConds(cmd.Conds, ov); err != nil {
 			res.Err = err
+			if v, ok := f.stalePurge(cmd, ov, batch); ok {
+				batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: []byte(PurgeRecord), Value: joinRecord(l.Index, v)})
+				ov.put(PurgeRecord, l.Index)
+			}
 			continue
 		}
 		// Every check comes before the first mutation of the entry, so a
@@ -459,6 +473,61 @@ func (f *FSM) checkConds(conds []Cond, ov overlay) error {
 		}
 	}
 	return nil
+}
+
+// stalePurge reports whether cmd, refused for a conflict, may carry key
+// material that a purge removed from the state, and if so returns the
+// value PurgeRecord keeps. That is when cmd puts a value and one of its
+// conditions read a record at a revision below the newest purge request,
+// and the record changed after that read but not after the request
+// (rewritten at or before it, or deleted): cmd was prepared before the
+// purge, as a rotation racing a key's destruction is. A deleted record
+// does not say when it went, so a stale write to one that went long after
+// the last purge also counts: a rare extra purge, never a missed one.
+func (f *FSM) stalePurge(cmd *Command, ov overlay, batch []plugins.Mutation) ([]byte, bool) {
+	puts := false
+	for _, op := range cmd.Ops {
+		puts = puts || (op.Kind == OpPut && len(op.Value) > 0)
+	}
+	if !puts {
+		return nil, false
+	}
+	purgeRev, ok := ov.get(PurgeRecord)
+	if !ok {
+		_, purgeRev, _ = f.Get(PurgeRecord)
+	}
+	if purgeRev == 0 {
+		return nil, false
+	}
+	stale := false
+	for _, c := range cmd.Conds {
+		rev, ok := ov.get(c.Key)
+		if !ok {
+			_, r, err := f.Get(c.Key)
+			if err != nil {
+				panic(fmt.Sprintf("fsm: storage read failed: %v", err))
+			}
+			rev = r
+		}
+		if c.Revision != 0 && c.Revision < purgeRev && rev != c.Revision && rev <= purgeRev {
+			stale = true
+			break
+		}
+	}
+	if !stale {
+		return nil, false
+	}
+	// The value as last written: in this batch, or in the store.
+	for i := len(batch) - 1; i >= 0; i-- {
+		if m := batch[i]; m.Kind == plugins.Put && string(m.Key) == PurgeRecord {
+			return m.Value[8:], true
+		}
+	}
+	v, _, err := f.Get(PurgeRecord)
+	if err != nil {
+		panic(fmt.Sprintf("fsm: storage read failed: %v", err))
+	}
+	return v, true
 }
 
 // overlay tracks revisions written earlier in the same batch.

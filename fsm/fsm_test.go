@@ -342,3 +342,70 @@ func TestValidateSnapshotRefusesWhatRestoreWouldChokeOn(t *testing.T) {
 		t.Fatalf("a plain valid snapshot: %v", err)
 	}
 }
+
+// A write prepared before a purge request and refused after it stays in
+// the Raft log with what it carried: Apply moves PurgeRecord to its index
+// (keeping the value) so the nodes purge again. Refused writes that were
+// prepared after the purge, or carry no value, leave it alone.
+func TestStaleWriteAfterPurgeRequestsAnotherPurge(t *testing.T) {
+	for _, batched := range []bool{false, true} {
+		f, _ := newFSM(t)
+		apply := func(logs ...*raft.Log) []interface{} {
+			if batched {
+				return f.ApplyBatch(logs)
+			}
+			var out []interface{}
+			for _, l := range logs {
+				out = append(out, f.Apply(l))
+			}
+			return out
+		}
+		apply(
+			entry(t, 1, &Command{Ops: []Op{put("transit/key/a", "material v1"), put("transit/key/b", "other")}}),
+			entry(t, 2, &Command{Ops: []Op{put("transit/key/d", "to be deleted")}}),
+		)
+		// The destruction of a: its record and the purge request at 3.
+		// Then, in the same batch when batched: a rotation of a read at 1
+		// (refused: it carries material of the destroyed key), so the
+		// purge record moves to 4.
+		out := apply(
+			entry(t, 3, &Command{Conds: []Cond{{Key: "transit/key/a", Revision: 1}}, Ops: []Op{put("transit/key/a", "destroyed"), put(PurgeRecord, "transit/key/a")}}),
+			entry(t, 4, &Command{Conds: []Cond{{Key: "transit/key/a", Revision: 1}}, Ops: []Op{put("transit/key/a", "material v1 v2")}}),
+		)
+		if !errors.Is(out[1].(*Result).Err, ErrConflict) {
+			t.Fatalf("stale rotation: %v", out[1].(*Result).Err)
+		}
+		if v, rev := mustGet(t, f, PurgeRecord); rev != 4 || v != "transit/key/a" {
+			t.Fatalf("batched=%v: purge record after a stale write = %q@%d, want the same value @4", batched, v, rev)
+		}
+		if v, _ := mustGet(t, f, "transit/key/a"); v != "destroyed" {
+			t.Fatalf("the stale write changed the key: %q", v)
+		}
+		// Refused writes that leave the purge record alone: one read after
+		// the purge request (b changed at 6, after it), one carrying no
+		// value (a stale delete).
+		apply(entry(t, 5, &Command{Ops: []Op{put("transit/key/b", "other 2")}}),
+			entry(t, 6, &Command{Ops: []Op{put("transit/key/b", "other 3")}}))
+		out = apply(
+			entry(t, 7, &Command{Conds: []Cond{{Key: "transit/key/b", Revision: 5}}, Ops: []Op{put("transit/key/b", "x")}}),
+			entry(t, 8, &Command{Conds: []Cond{{Key: "transit/key/a", Revision: 1}}, Ops: []Op{{Kind: OpDelete, Key: "transit/key/a"}}}),
+		)
+		for i, r := range out {
+			if !errors.Is(r.(*Result).Err, ErrConflict) {
+				t.Fatalf("entry %d: %v", 7+i, r.(*Result).Err)
+			}
+		}
+		if _, rev := mustGet(t, f, PurgeRecord); rev != 4 {
+			t.Fatalf("batched=%v: purge record moved to %d after writes prepared since the purge", batched, rev)
+		}
+		// A key deleted with a purge request, and a write read before it.
+		apply(entry(t, 9, &Command{Conds: []Cond{{Key: "transit/key/d", Revision: 2}}, Ops: []Op{{Kind: OpDelete, Key: "transit/key/d"}, put(PurgeRecord, "transit/key/d")}}))
+		out = apply(entry(t, 10, &Command{Conds: []Cond{{Key: "transit/key/d", Revision: 2}}, Ops: []Op{put("transit/key/d", "restored")}}))
+		if !errors.Is(out[0].(*Result).Err, ErrConflict) {
+			t.Fatalf("stale restore: %v", out[0].(*Result).Err)
+		}
+		if v, rev := mustGet(t, f, PurgeRecord); rev != 10 || v != "transit/key/d" {
+			t.Fatalf("batched=%v: purge record after a stale write to a deleted key = %q@%d", batched, v, rev)
+		}
+	}
+}
