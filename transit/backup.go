@@ -106,24 +106,22 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		}
 		h.Zero()
 	}
-	// Replacing a key destroys its material: every node purges its disk.
-	var purge []cluster.Write
-	if rev, err := e.store.Revision(keyPrefix + name); err == nil && rev != 0 {
-		purge = []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
-	}
 	var replaced *Policy
-	_, err = e.updateWith(ctx, name, func(cur *Policy) (*Policy, error) {
+	_, err = e.updateTxn(ctx, name, func(cur *Policy) (*Policy, []cluster.Write, error) {
 		replaced = cur
-		if cur != nil && !force {
-			return nil, badRequest("key %q already exists; pass force to replace it", name)
+		// A new key starts with no encryption counts (a record left by
+		// a key of that name is not its own).
+		clearUsage := cluster.Write{Key: usagePrefix + name, Delete: true}
+		if cur == nil {
+			return p.clone(), []cluster.Write{clearUsage}, nil
 		}
-		if cur != nil {
-			if err := e.allow(ctx, cur, OpDelete); err != nil {
-				return nil, err
-			}
+		if err := e.checkReplace(ctx, cur, force); err != nil {
+			return nil, nil, err
 		}
-		return p.clone(), nil
-	}, purge)
+		// Replacing a key destroys its material: every node purges its
+		// disk; and the old key's encryption counts go with it.
+		return p.clone(), []cluster.Write{clearUsage, cluster.PurgeWrite(keyPrefix + name)}, nil
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -141,6 +139,34 @@ const (
 	maxBackupVersions = 4096
 	maxBackupBytes    = 64 << 20
 )
+
+// checkReplace decides whether a restore may replace the existing key
+// cur. Replacing is a delete followed by a create, so it needs force and
+// what a delete needs (deletion_allowed, a state that allows delete).
+// It never undoes the lifecycle: a compromised key stays compromised,
+// and a key pending destruction or destroyed does not get material back
+// (docs/lifecycle.md), so those are refused; deleting the key first is
+// the explicit, audited way.
+func (e *Engine) checkReplace(ctx context.Context, cur *Policy, force bool) error {
+	name := cur.Name
+	if !force {
+		return badRequest("key %q already exists; pass force to replace it", name)
+	}
+	now := e.Now()
+	switch s := cur.state(now); {
+	case s == StatePendingDestruction || s == StateDestroyed:
+		return badRequest("key %q is %s: a restore cannot bring back its material", name, s)
+	case cur.Lifecycle != nil && cur.Lifecycle.Compromised:
+		return badRequest("key %q is compromised: a restore cannot replace it and clear the mark; restore under another name, or delete the key first", name)
+	}
+	if err := e.allow(ctx, cur, OpDelete); err != nil {
+		return err
+	}
+	if !cur.DeletionAllowed {
+		return badRequest("key %q does not allow deletion, which a restore with force is: set deletion_allowed first (keyraft keys config -deletion-allowed=true %s)", name, name)
+	}
+	return nil
+}
 
 // BackupKeyName returns the key name a backup (the decoded bytes of a
 // restore's "backup" field, keyraft's format or Vault's) carries: the

@@ -252,6 +252,16 @@ func (e *Engine) update(ctx context.Context, name string, change func(p *Policy)
 
 // updateWith is update with more writes in the same commit.
 func (e *Engine) updateWith(ctx context.Context, name string, change func(p *Policy) (*Policy, error), extra []cluster.Write) (*Policy, error) {
+	return e.updateTxn(ctx, name, func(p *Policy) (*Policy, []cluster.Write, error) {
+		next, err := change(p)
+		return next, extra, err
+	})
+}
+
+// updateTxn is update whose change also returns more writes for the
+// same commit, decided on the very record the commit is conditioned on
+// (a decision made on an earlier read could be stale by the commit).
+func (e *Engine) updateTxn(ctx context.Context, name string, change func(p *Policy) (*Policy, []cluster.Write, error)) (*Policy, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -265,7 +275,7 @@ func (e *Engine) updateWith(ctx context.Context, name string, change func(p *Pol
 		if l != nil {
 			cur, rev = l.policy.clone(), l.rev
 		}
-		next, err := change(cur)
+		next, extra, err := change(cur)
 		if err != nil {
 			e.abandonGenerated(cur, next)
 			return nil, err

@@ -604,3 +604,104 @@ func TestDueKeyIsDestroyedBeforeTheLeaderPass(t *testing.T) {
 		t.Fatal("the leader's pass did not destroy the due key")
 	}
 }
+
+// hookStore runs beforeCommit (once) before the next commit, to land
+// another node's change between an engine's read and its commit.
+type hookStore struct {
+	*memStore
+	beforeCommit func()
+}
+
+func (s *hookStore) Commit(ctx context.Context, txn *cluster.Txn) (uint64, error) {
+	if f := s.beforeCommit; f != nil {
+		s.beforeCommit = nil
+		f()
+	}
+	return s.memStore.Commit(ctx, txn)
+}
+
+// A restore with force replaces a key only as a delete would: it needs
+// deletion_allowed, and it never undoes the lifecycle (a compromised key
+// stays marked, a key pending destruction or destroyed gets no material
+// back). The replaced key's purge and the removal of its usage counts
+// are decided on the record the commit replaces.
+func TestRestoreForceKeepsLifecycleRules(t *testing.T) {
+	ctx := context.Background()
+	e, st, c := newLifecycleEngine(t)
+	if _, err := e.CreateKey(ctx, "src", fields(t, `{"exportable":true,"allow_plaintext_backup":true}`)); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.Backup("src")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := fields(t, `{"backup":"`+resp.Data["backup"].(string)+`","force":true}`)
+	restore := func(name string) error {
+		_, err := e.Restore(ctx, name, body)
+		return err
+	}
+	mk := func(name string, deletable bool) {
+		t.Helper()
+		if _, err := e.CreateKey(ctx, name, fields(t, `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if deletable {
+			e.ConfigKey(ctx, name, fields(t, `{"deletion_allowed":true}`))
+		}
+	}
+	mk("protected", false)
+	wantStatus(t, restore("protected"), http.StatusBadRequest, "does not allow deletion")
+
+	mk("comp", true)
+	e.CompromiseKey(ctx, "comp", fields(t, `{"reason":"leaked"}`))
+	wantStatus(t, restore("comp"), http.StatusBadRequest, "is compromised")
+	if r, _ := e.ReadKey("comp"); r.Data["state"] != string(StateCompromised) {
+		t.Fatalf("compromised key after a refused restore: %v", r.Data["state"])
+	}
+
+	mk("pending", true)
+	e.DestroyKey(ctx, "pending", fields(t, `{"pending_window":"2h"}`))
+	wantStatus(t, restore("pending"), http.StatusBadRequest, "pending-destruction")
+
+	mk("gone", true)
+	e.DestroyKey(ctx, "gone", fields(t, `{"pending_window":"1h"}`))
+	c.advance(time.Hour)
+	wantStatus(t, restore("gone"), http.StatusBadRequest, "is destroyed") // due, not yet destroyed by the leader
+	if _, err := e.LifecycleDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantStatus(t, restore("gone"), http.StatusBadRequest, "is destroyed")
+
+	// Allowed: the old counts go, and every node purges the old material.
+	mk("ok", true)
+	e.usage.add("ok", 1, 9)
+	if err := e.FlushUsage(ctx); err != nil {
+		t.Fatal(err)
+	}
+	purgeRev, _ := st.Revision(cluster.PurgeKey)
+	if err := restore("ok"); err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := st.Revision(usagePrefix + "ok"); rev != 0 {
+		t.Fatal("the replaced key's usage counts carried over")
+	}
+	if rev, _ := st.Revision(cluster.PurgeKey); rev == purgeRev {
+		t.Fatal("replacing a key requested no purge")
+	}
+
+	// The key appears between the restore's first read and its commit:
+	// the retry replaces it, so it must purge it too.
+	hs := &hookStore{memStore: newMemStore()}
+	e2 := New(hs, nil)
+	hs.beforeCommit = func() {
+		other := New(hs.memStore, nil)
+		other.CreateKey(ctx, "late", fields(t, `{}`))
+		other.ConfigKey(ctx, "late", fields(t, `{"deletion_allowed":true}`))
+	}
+	if _, err := e2.Restore(ctx, "late", body); err != nil {
+		t.Fatal(err)
+	}
+	if rev, _ := hs.Revision(cluster.PurgeKey); rev == 0 {
+		t.Fatal("a key created concurrently was replaced without a purge")
+	}
+}

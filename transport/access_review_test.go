@@ -201,6 +201,8 @@ func TestRestoreRefusesReservedNameFromBackup(t *testing.T) {
 	}
 	ct := h.inNS("prod", h.token, "POST", "transit/encrypt/pay", map[string]any{"plaintext": b64("prod data")}).str("ciphertext")
 	h.createKey("evil", map[string]any{"exportable": true, "allow_plaintext_backup": true})
+	// The restore with force below replaces the key: it must allow deletion.
+	h.must(200, "POST", "transit/keys/evil/config", map[string]any{"deletion_allowed": true})
 	backup := h.must(200, "GET", "transit/backup/evil", nil).str("backup")
 	raw, err := base64.StdEncoding.DecodeString(backup)
 	if err != nil {
