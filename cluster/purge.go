@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -49,6 +51,10 @@ func PurgeWrite(what string) Write { return Write{Key: PurgeKey, Value: []byte(w
 
 const purgedIndexFile = "purged-index"
 
+// onPurgeStall, when set (by tests), hears of each node's stall during a
+// purge: from the start of the bbolt rewrites to their end.
+var onPurgeStall atomic.Pointer[func(n *Node, from, to time.Time)]
+
 // PurgedIndex returns the index this node last purged its disk after (0:
 // never).
 func (n *Node) PurgedIndex() uint64 {
@@ -69,13 +75,45 @@ func (n *Node) setPurgedIndex(idx uint64) error {
 	return os.Rename(tmp, path)
 }
 
-// purgeLoop watches PurgeKey and purges the disk after each new revision.
+// purgeStaggerMin is the least time between the purges of two nodes; a
+// node waits twice its own last stall when that is longer, since its peers
+// stall about as long.
+const purgeStaggerMin = time.Second
+
+// purgeTurn is this node's place in the order the nodes purge in: the
+// followers first, one at a time in the order of their IDs, the leader
+// last. Each node stalls while it purges (see purge); staggered, the
+// others keep a quorum, and the leader, whose stall halts every commit,
+// stalls alone. Every node derives its turn from the Raft configuration
+// it holds, so no message is needed; a node that cannot tell goes first.
+func (n *Node) purgeTurn() int {
+	f := n.raft.GetConfiguration()
+	if f.Error() != nil {
+		return 0
+	}
+	_, leader := n.raft.LeaderWithID()
+	var followers []string
+	for _, s := range f.Configuration().Servers {
+		if s.ID != leader {
+			followers = append(followers, string(s.ID))
+		}
+	}
+	if leader != "" && string(leader) == n.cfg.NodeID {
+		return len(followers)
+	}
+	slices.Sort(followers)
+	return max(0, slices.Index(followers, n.cfg.NodeID))
+}
+
+// purgeLoop watches PurgeKey and purges the disk after each new revision,
+// in its turn (purgeTurn).
 func (n *Node) purgeLoop() {
 	const every = 200 * time.Millisecond
 	t := time.NewTicker(every)
 	defer t.Stop()
 	done := n.PurgedIndex()
 	var retryAt time.Time
+	var lastStall time.Duration
 	failures := 0
 	for {
 		select {
@@ -87,53 +125,69 @@ func (n *Node) purgeLoop() {
 		if err != nil || rev <= done || time.Now().Before(retryAt) {
 			continue
 		}
+		if d := time.Duration(n.purgeTurn()) * max(purgeStaggerMin, 2*lastStall); d > 0 {
+			select {
+			case <-n.closed:
+				return
+			case <-time.After(d):
+			}
+			if r, err := n.fsm.Revision(PurgeKey); err == nil && r > rev {
+				rev = r // a newer request came meanwhile: one purge serves both
+			}
+		}
 		start := time.Now()
-		if err := n.purge(rev); err != nil {
+		stall, err := n.purge(rev)
+		if err != nil {
 			failures++
 			retryAt = time.Now().Add(min(time.Duration(failures)*time.Second, time.Minute))
 			n.log.Warn("purging destroyed material from disk failed; retrying", "index", rev, "error", err)
 			continue
 		}
 		failures = 0
+		lastStall = stall
 		if err := n.setPurgedIndex(rev); err != nil {
 			n.log.Warn("recording the purge", "error", err)
 		}
 		done = rev
-		n.log.Info("purged destroyed key material from disk", "index", rev, "took", time.Since(start))
+		n.log.Info("purged destroyed key material from disk", "index", rev, "took", time.Since(start), "stalled", stall)
 	}
 }
 
 // purge removes from this node's disk everything older than index that
 // the state no longer holds: see the comment at the top of this file.
-func (n *Node) purge(index uint64) error {
+//
+// It returns how long the node stood still: the rewrites of raft.db and
+// of the state store hold each file exclusively, so this node neither
+// appends nor applies meanwhile.
+func (n *Node) purge(index uint64) (stalled time.Duration, err error) {
 	select {
 	case <-n.closed:
-		return ErrClosed
+		return 0, ErrClosed
 	default:
 	}
 	if n.fsm.AppliedIndex() < index {
-		return fmt.Errorf("cluster: purge of index %d before it was applied", index)
+		return 0, fmt.Errorf("cluster: purge of index %d before it was applied", index)
 	}
 	// 1. A snapshot at or after index, with no trailing log kept.
 	rc := n.raft.ReloadableConfig()
 	noTrail := rc
 	noTrail.TrailingLogs = 0
 	if err := n.raft.ReloadConfig(noTrail); err != nil {
-		return fmt.Errorf("cluster: purge: %w", err)
+		return 0, fmt.Errorf("cluster: purge: %w", err)
 	}
-	err := n.raft.Snapshot().Error()
+	err = n.raft.Snapshot().Error()
 	if rerr := n.raft.ReloadConfig(rc); rerr != nil {
 		n.log.Error("restoring raft's trailing logs after a purge", "error", rerr)
 	}
 	if err != nil && !errors.Is(err, raft.ErrNothingNewToSnapshot) {
-		return fmt.Errorf("cluster: purge: snapshot: %w", err)
+		return 0, fmt.Errorf("cluster: purge: snapshot: %w", err)
 	}
 	snaps, err := n.snaps.List()
 	if err != nil {
-		return fmt.Errorf("cluster: purge: listing snapshots: %w", err)
+		return 0, fmt.Errorf("cluster: purge: listing snapshots: %w", err)
 	}
 	if len(snaps) == 0 || snaps[0].Index < index {
-		return fmt.Errorf("cluster: purge: no snapshot at or after index %d yet", index)
+		return 0, fmt.Errorf("cluster: purge: no snapshot at or after index %d yet", index)
 	}
 	// Raft compacted the log when it took the snapshot; when there was
 	// nothing new to snapshot (another snapshot covered index already, but
@@ -141,25 +195,32 @@ func (n *Node) purge(index uint64) error {
 	if first, err := n.logs.FirstIndex(); err == nil && first != 0 && first <= snaps[0].Index {
 		last, _ := n.logs.LastIndex()
 		if err := n.logs.DeleteRange(first, min(snaps[0].Index, last)); err != nil {
-			return fmt.Errorf("cluster: purge: compacting the log: %w", err)
+			return 0, fmt.Errorf("cluster: purge: compacting the log: %w", err)
 		}
 	}
 	// 2. Every other snapshot, overwritten before it goes.
 	if err := n.removeOtherSnapshots(snaps[0]); err != nil {
-		return err
+		return 0, err
 	}
 	// 3. The bbolt files, without their freed pages.
+	from := time.Now()
+	defer func() {
+		stalled = time.Since(from)
+		if hook := onPurgeStall.Load(); hook != nil {
+			(*hook)(n, from, from.Add(stalled))
+		}
+	}()
 	if err := n.logs.Compact(); err != nil {
-		return err
+		return 0, err
 	}
 	c, ok := n.state.(plugins.Compactor)
 	if !ok {
-		return fmt.Errorf("cluster: purge: the state storage cannot compact: %w", plugins.ErrUnsupported)
+		return 0, fmt.Errorf("cluster: purge: the state storage cannot compact: %w", plugins.ErrUnsupported)
 	}
 	if err := c.Compact(); err != nil {
-		return fmt.Errorf("cluster: purge: compacting the state store: %w", err)
+		return 0, fmt.Errorf("cluster: purge: compacting the state store: %w", err)
 	}
-	return nil
+	return 0, nil
 }
 
 // removeOtherSnapshots overwrites with zeros and removes everything under

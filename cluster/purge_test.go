@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -258,5 +260,75 @@ func TestPurgeAgainAfterStaleWrite(t *testing.T) {
 		if hits := filesContaining(t, n.cfg.DataDir, needle); len(hits) > 0 {
 			t.Errorf("%s: the refused write's material is still on disk in %v", n.cfg.NodeID, hits)
 		}
+	}
+}
+
+// The nodes purge one after the other, the leader last: each holds its
+// raft.db and state store exclusively while it rewrites them, and if all
+// did so at once no quorum would be left to commit. The stall of each
+// node is logged (the figure the purge's staggering is measured by).
+func TestPurgeStaggersNodes(t *testing.T) {
+	type window struct{ from, to time.Time }
+	var mu sync.Mutex
+	stalls := map[string][]window{}
+	hook := func(n *Node, from, to time.Time) {
+		mu.Lock()
+		defer mu.Unlock()
+		stalls[n.cfg.NodeID] = append(stalls[n.cfg.NodeID], window{from, to})
+	}
+	onPurgeStall.Store(&hook)
+	t.Cleanup(func() { onPurgeStall.Store(nil) })
+	tc := newTestCluster(t, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	val := make([]byte, 64<<10)
+	for i := range 32 { // 8 records of 64 KiB, each rewritten 32 times: files worth compacting
+		var w []Write
+		for j := range 8 {
+			rand.Read(val[:32])
+			w = append(w, Write{Key: fmt.Sprintf("transit/key/k%d", j), Value: bytes.Clone(val)})
+		}
+		if _, err := tc.nodes[i%3].Commit(ctx, &Txn{Writes: w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	leader := tc.leader()
+	idx, err := leader.Commit(ctx, &Txn{Writes: []Write{{Key: "transit/key/k0", Delete: true}, PurgeWrite("transit/key/k0")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range tc.nodes {
+		waitUntil(t, n.cfg.NodeID+" purged", 30*time.Second, func() bool { return n.PurgedIndex() >= idx })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	var first time.Time
+	for _, ws := range stalls {
+		if len(ws) != 1 {
+			t.Fatalf("stalls: %v, want one purge per node", stalls)
+		}
+		if first.IsZero() || ws[0].from.Before(first) {
+			first = ws[0].from
+		}
+	}
+	var followers []window
+	for id, ws := range stalls {
+		w := ws[0]
+		role := "follower"
+		if id == leader.cfg.NodeID {
+			role = "leader"
+		} else {
+			followers = append(followers, w)
+		}
+		t.Logf("%s (%s): stalled %v, from +%v", id, role, w.to.Sub(w.from).Round(time.Millisecond), w.from.Sub(first).Round(time.Millisecond))
+	}
+	lw := stalls[leader.cfg.NodeID][0]
+	for _, f := range followers {
+		if lw.from.Before(f.to) {
+			t.Errorf("the leader stalled before a follower was done: leader from +%v, follower until +%v", lw.from.Sub(first), f.to.Sub(first))
+		}
+	}
+	if len(followers) == 2 && followers[0].from.Before(followers[1].to) && followers[1].from.Before(followers[0].to) {
+		t.Errorf("both followers stalled at once, leaving the leader without a quorum")
 	}
 }
