@@ -32,6 +32,11 @@ func TestTransitBackupRestore(t *testing.T) {
 	if r := h.do("POST", "transit/restore", map[string]any{"backup": backup}); r.status != 400 || !strings.Contains(r.errs()[0], "already exists") {
 		t.Fatalf("restore over an existing key: %d %v", r.status, r.errs())
 	}
+	// force replaces the key as a delete would: only with deletion_allowed.
+	if r := h.do("POST", "transit/restore", map[string]any{"backup": backup, "force": true}); r.status != 400 || !strings.Contains(r.errs()[0], "does not allow deletion") {
+		t.Fatalf("forced restore over a key without deletion_allowed: %d %v", r.status, r.errs())
+	}
+	h.must(200, "POST", "transit/keys/app/config", map[string]any{"deletion_allowed": true})
 	h.must(204, "POST", "transit/restore", map[string]any{"backup": backup, "force": true})
 	h.must(204, "POST", "transit/restore/copy", map[string]any{"backup": backup})
 	if got := h.must(200, "POST", "transit/decrypt/copy", map[string]any{"ciphertext": ct}).str("plaintext"); got != pt {
