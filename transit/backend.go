@@ -6,13 +6,17 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/keys"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/plugins/sdk"
@@ -159,8 +163,10 @@ func hmacKeyFor(t keys.Type, g sdk.GeneratedKey) []byte {
 }
 
 // destroyOnBackend tells the backend to forget versions (an HSM deletes
-// its objects). Failures are logged: the record is what decides that the
-// versions are gone.
+// its objects), best effort: it is for objects no committed record names
+// (versions generated for a change that did not commit). Objects of
+// committed versions go through destroyWrites and destroyRecorded, which
+// survive a failure, a crash or an ambiguous commit.
 func (e *Engine) destroyOnBackend(p *Policy, versions []int) {
 	if p.Backend == "" || e.Backends == nil {
 		return
@@ -178,6 +184,135 @@ func (e *Engine) destroyOnBackend(p *Policy, versions []int) {
 			}
 		}
 	}
+}
+
+// Destruction on a crypto backend is recorded before it is attempted:
+// the commit that removes versions from a key record (delete, trim, the
+// leader's destruction, a restore over the key) also writes, per backend
+// object, transit/backend-destroy/<backend>/<hex handle>. The node that
+// made the change destroys the objects right after the commit and clears
+// their records; whatever is left (a failing Destroy, a crash after the
+// commit, a commit whose outcome was unknown to its node) is destroyed
+// again by the leader's lifecycle pass (RetryBackendDestroys) until the
+// backend confirms. Destroy is idempotent in the crypto contract, so a
+// second attempt after an uncleared record is harmless. The record holds
+// the handle only, never material.
+const backendDestroyPrefix = "transit/backend-destroy/"
+
+func destroyRecordKey(backend string, handle []byte) string {
+	return backendDestroyPrefix + backend + "/" + hex.EncodeToString(handle)
+}
+
+// parseDestroyRecordKey splits a record name (without the prefix) into
+// the backend and the handle.
+func parseDestroyRecordKey(rest string) (string, []byte, error) {
+	i := strings.LastIndexByte(rest, '/')
+	if i <= 0 {
+		return "", nil, fmt.Errorf("transit: backend destroy record %q has no backend", Truncate(rest))
+	}
+	h, err := hex.DecodeString(rest[i+1:])
+	if err != nil || len(h) == 0 {
+		return "", nil, fmt.Errorf("transit: backend destroy record %q has no valid handle", Truncate(rest))
+	}
+	return rest[:i], h, nil
+}
+
+// destroyWrites returns the writes recording the backend objects of ks
+// (versions of key name on backend) as to be destroyed, for the commit
+// that removes them from the key record.
+func destroyWrites(backend, name string, ks map[int]*BackendKey) []cluster.Write {
+	if backend == "" {
+		return nil
+	}
+	var out []cluster.Write
+	for _, n := range slices.Sorted(maps.Keys(ks)) {
+		if k := ks[n]; k != nil && len(k.Handle) != 0 {
+			out = append(out, cluster.Write{Key: destroyRecordKey(backend, k.Handle), Value: []byte(name + " v" + strconv.Itoa(n))})
+		}
+	}
+	return out
+}
+
+// destroyRecorded destroys, after their commit, the objects destroyWrites
+// recorded, and clears the records of those the backend confirmed.
+func (e *Engine) destroyRecorded(ctx context.Context, backend string, ks map[int]*BackendKey) {
+	handles := make([][]byte, 0, len(ks))
+	for _, k := range ks {
+		if k != nil && len(k.Handle) != 0 {
+			handles = append(handles, k.Handle)
+		}
+	}
+	if _, err := e.destroyHandles(ctx, backend, handles); err != nil {
+		e.log.Warn("backend objects not destroyed yet; the leader retries", "backend", backend, "error", err)
+	}
+}
+
+// destroyHandles destroys objects on backend and deletes the records of
+// those destroyed. It returns how many were.
+func (e *Engine) destroyHandles(ctx context.Context, backend string, handles [][]byte) (int, error) {
+	if len(handles) == 0 {
+		return 0, nil
+	}
+	if e.Backends == nil {
+		return 0, fmt.Errorf("crypto backend %q: this server has no crypto backends", backend)
+	}
+	b, err := e.Backends.Crypto(ctx, backend)
+	if err != nil {
+		return 0, fmt.Errorf("crypto backend %q: %w", backend, err)
+	}
+	var errs []error
+	var done []cluster.Write
+	for _, h := range handles {
+		if err := b.Destroy(ctx, sdk.KeyRef{Handle: h}); err != nil {
+			errs = append(errs, fmt.Errorf("crypto backend %q: destroying an object: %w", backend, err))
+			continue
+		}
+		done = append(done, cluster.Write{Key: destroyRecordKey(backend, h), Delete: true})
+	}
+	if len(done) > 0 {
+		// Unconditional: a record is only ever cleared. If this commit
+		// fails, the next pass destroys the objects again (idempotent).
+		if _, err := e.store.Commit(audit.WithEvent(ctx, nil), &cluster.Txn{Writes: done}); err != nil {
+			errs = append(errs, fmt.Errorf("clearing backend destroy records: %w", err))
+			return 0, errors.Join(errs...)
+		}
+	}
+	return len(done), errors.Join(errs...)
+}
+
+// RetryBackendDestroys destroys the backend objects whose destruction was
+// committed and not yet confirmed (see backendDestroyPrefix). The leader
+// runs it in every lifecycle pass (LifecycleDue). It returns how many
+// objects it destroyed.
+func (e *Engine) RetryBackendDestroys(ctx context.Context) (int, error) {
+	names, err := e.store.List(backendDestroyPrefix)
+	if err != nil {
+		return 0, err
+	}
+	byBackend := map[string][][]byte{}
+	var errs []error
+	for _, rest := range names {
+		backend, h, err := parseDestroyRecordKey(rest)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		byBackend[backend] = append(byBackend[backend], h)
+	}
+	total := 0
+	for _, backend := range slices.Sorted(maps.Keys(byBackend)) {
+		hs := byBackend[backend]
+		for len(hs) > 0 {
+			chunk := hs[:min(len(hs), usageFlushKeys)]
+			hs = hs[len(chunk):]
+			n, err := e.destroyHandles(ctx, backend, chunk)
+			total += n
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	return total, errors.Join(errs...)
 }
 
 // backendError is a failure of a backend call as a whole: the backend is

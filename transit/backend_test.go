@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
@@ -233,4 +236,114 @@ func TestBackendEncryptionsAreCounted(t *testing.T) {
 	if n := e.usage.pending("k", 1); n != 4 {
 		t.Fatalf("counted %d encryptions on the backend key, want 4 (2 of the batch, 1 rewrap, 1 datakey)", n)
 	}
+}
+
+// flakyBackends is countingBackends whose Destroy fails a number of
+// times first, as an HSM that is unreachable for a while.
+type flakyBackends struct {
+	*countingBackends
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *flakyBackends) Crypto(context.Context, string) (sdk.CryptoBackend, error) { return f, nil }
+
+func (f *flakyBackends) Destroy(ctx context.Context, k sdk.KeyRef) error {
+	f.mu.Lock()
+	if f.fails > 0 {
+		f.fails--
+		f.mu.Unlock()
+		return errors.New("token not present")
+	}
+	f.mu.Unlock()
+	return f.countingBackends.Destroy(ctx, k)
+}
+
+func (f *flakyBackends) failNext(n int) { f.mu.Lock(); f.fails = n; f.mu.Unlock() }
+
+// A backend object whose destruction was committed is destroyed even if
+// the backend fails at first: the commit records it, and the leader's
+// lifecycle pass retries until the backend confirms, then clears the
+// record. Covers delete, trim and the leader's own destruction.
+func TestBackendDestroyIsRetriedUntilItSucceeds(t *testing.T) {
+	ctx := context.Background()
+	st := newMemStore()
+	b := &flakyBackends{countingBackends: newCountingBackends()}
+	e := New(st, nil)
+	e.Backends = b
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	e.Now = func() time.Time { return now }
+	records := func() []string {
+		t.Helper()
+		r, err := st.List(backendDestroyPrefix)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	for _, name := range []string{"del", "trim", "doomed"} {
+		if _, err := e.CreateKey(ctx, name, fields(t, `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.RotateKey(ctx, name); err != nil {
+			t.Fatal(err)
+		}
+		e.ConfigKey(ctx, name, fields(t, `{"deletion_allowed":true,"min_decryption_version":2}`))
+	}
+	if _, err := e.DestroyKey(ctx, "doomed", fields(t, `{"pending_window":"1h"}`)); err != nil {
+		t.Fatal(err)
+	}
+	b.failNext(100)
+	if _, err := e.DeleteKey(ctx, "del"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.TrimKey(ctx, "trim", fields(t, `{"min_available_version":2}`)); err != nil {
+		t.Fatal(err)
+	}
+	now = now.Add(time.Hour)
+	if _, err := e.LifecycleDue(ctx); err == nil {
+		t.Fatal("a lifecycle pass whose backend destroys all failed reported no error")
+	}
+	// del: 2 objects, trim: 1, doomed: 2; none destroyed yet.
+	if r := records(); len(r) != 5 {
+		t.Fatalf("%d destroy records, want 5: %v", len(r), r)
+	}
+	if live := b.live(); len(live) != 6 {
+		t.Fatalf("%d live objects, want 6 (before the backend recovers)", len(live))
+	}
+	b.failNext(2) // the backend recovers midway through the next pass
+	if _, err := e.LifecycleDue(ctx); err == nil {
+		t.Fatal("a pass with failing destroys reported no error")
+	}
+	if r := records(); len(r) != 2 {
+		t.Fatalf("%d destroy records after a partial pass, want 2", len(r))
+	}
+	if _, err := e.LifecycleDue(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if r := records(); len(r) != 0 {
+		t.Fatalf("destroy records left after the backend recovered: %v", r)
+	}
+	if live := b.live(); len(live) != 1 || !slices.Contains(recordHandles(t, st, "trim"), live[0]) {
+		t.Fatalf("live objects %v, want only trim's version 2", live)
+	}
+}
+
+// FuzzParseDestroyRecordKey: any record name parses or is refused, and a
+// name made by destroyRecordKey comes back as it went in.
+func FuzzParseDestroyRecordKey(f *testing.F) {
+	f.Add("pkcs11/0a0b", []byte{1, 2, 3})
+	f.Add("soft", []byte{})
+	f.Add("/", []byte{0})
+	f.Fuzz(func(t *testing.T, rest string, handle []byte) {
+		parseDestroyRecordKey(rest)
+		if rest == "" || strings.Contains(rest, "/") || len(handle) == 0 {
+			return
+		}
+		k := strings.TrimPrefix(destroyRecordKey(rest, handle), backendDestroyPrefix)
+		b, h, err := parseDestroyRecordKey(k)
+		if err != nil || b != rest || string(h) != string(handle) {
+			t.Fatalf("round trip of %q %x: %q %x %v", rest, handle, b, h, err)
+		}
+	})
 }

@@ -5,9 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/keyraft/keyraft/cluster"
@@ -120,13 +118,14 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		}
 		// Replacing a key destroys its material: every node purges its
 		// disk; and the old key's encryption counts go with it.
-		return p.clone(), []cluster.Write{clearUsage, cluster.PurgeWrite(keyPrefix + name)}, nil
+		w := []cluster.Write{clearUsage, cluster.PurgeWrite(keyPrefix + name)}
+		return p.clone(), append(w, destroyWrites(cur.Backend, name, cur.BackendKeys)...), nil
 	})
 	if err != nil {
 		return nil, err
 	}
 	if replaced != nil && replaced.Backend != "" {
-		e.destroyOnBackend(replaced, slices.Collect(maps.Keys(replaced.BackendKeys)))
+		e.destroyRecorded(ctx, replaced.Backend, replaced.BackendKeys)
 	}
 	return &Response{Status: http.StatusNoContent}, nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"strconv"
 	"time"
 
@@ -18,7 +16,9 @@ import (
 // come, destroys keys whose pending window has passed (with every
 // version's material removed from the record, and a purge request in the
 // same commit), and rotates keys whose newest version reached its share
-// of SafeEncryptions. The server calls it periodically on the leader,
+// of SafeEncryptions; then it destroys the crypto-backend objects whose
+// destruction was committed and not yet confirmed (RetryBackendDestroys).
+// The server calls it periodically on the leader,
 // next to RotateDue; each change is one Raft commit with its own audit
 // event. It returns how many keys it changed.
 func (e *Engine) LifecycleDue(ctx context.Context) (int, error) {
@@ -62,6 +62,12 @@ func (e *Engine) LifecycleDue(ctx context.Context) (int, error) {
 		e.log.Info("lifecycle change", "key", name, "operation", op)
 		changed++
 	}
+	// Backend objects whose destruction was committed but not confirmed.
+	if n, err := e.RetryBackendDestroys(ctx); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		e.log.Info("destroyed backend objects left over by earlier changes", "objects", n)
+	}
 	return changed, errors.Join(errs...)
 }
 
@@ -70,58 +76,69 @@ func (e *Engine) LifecycleDue(ctx context.Context) (int, error) {
 func (e *Engine) dueChange(ctx context.Context, name, op string) error {
 	ev := &audit.Event{Operation: op, Key: name, Identity: "keyraft", Outcome: audit.Allowed}
 	ctx = audit.WithEvent(ctx, ev)
-	var extra []cluster.Write
-	if op == "transit/destroy" {
-		extra = []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
-	}
 	// A key on a crypto backend (an HSM) is destroyed there too, once the
-	// cluster has committed that it is gone.
+	// cluster has committed that it is gone (and recorded which objects
+	// are to go, in the same commit: see backendDestroyPrefix).
 	var onBackend *Policy
-	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
-		now := e.Now().UTC()
-		if p == nil {
-			return nil, errNothingToDo
+	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []cluster.Write, error) {
+		next, err := e.dueChangeOf(ctx, p, op, &onBackend)
+		if err != nil || op != "transit/destroy" {
+			return next, nil, err
 		}
-		switch op {
-		case "transit/activate":
-			if p.Lifecycle == nil || p.Lifecycle.State != StatePreActive || p.state(now) != StateActive {
-				return nil, errNothingToDo
-			}
-			p.Lifecycle.State = StateActive
-			p.Lifecycle.StateChangedTime = p.Lifecycle.ActivationTime
-			p.record(ctx, p.Lifecycle.ActivationTime, EventActivate, 0, "activation_time reached")
-		case "transit/destroy":
-			if !p.due(now) {
-				return nil, errNothingToDo
-			}
-			if p.Backend != "" {
-				if onBackend != nil { // an earlier attempt's copy
-					onBackend.zero()
-				}
-				onBackend = p.clone()
-			}
-			p.destroyMaterial()
-			p.Lifecycle.DestroyTime = now
-			p.setState(ctx, now, StateDestroyed, EventDestroy, "material of versions 1-"+strconv.Itoa(p.LatestVersion)+" removed")
-		case "transit/usage-rotate":
-			over, n, err := e.overUsed(p)
-			if err != nil {
-				return nil, err
-			}
-			if !over || p.state(now) != StateActive {
-				return nil, errNothingToDo
-			}
-			return p, e.rotateFor(ctx, p, fmt.Sprintf("version %d made %d encryptions", p.LatestVersion, n))
+		w := []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
+		if onBackend != nil {
+			w = append(w, destroyWrites(onBackend.Backend, name, onBackend.BackendKeys)...)
 		}
-		return p, nil
-	}, extra)
+		return next, w, nil
+	})
 	if onBackend != nil {
 		if err == nil {
-			e.destroyOnBackend(onBackend, slices.Collect(maps.Keys(onBackend.BackendKeys)))
+			e.destroyRecorded(ctx, onBackend.Backend, onBackend.BackendKeys)
 		}
 		onBackend.zero()
 	}
 	return err
+}
+
+// dueChangeOf is dueChange's change of the record p; *onBackend gets a
+// copy of a destroyed key on a crypto backend, to destroy there.
+func (e *Engine) dueChangeOf(ctx context.Context, p *Policy, op string, onBackend **Policy) (*Policy, error) {
+	now := e.Now().UTC()
+	if p == nil {
+		return nil, errNothingToDo
+	}
+	switch op {
+	case "transit/activate":
+		if p.Lifecycle == nil || p.Lifecycle.State != StatePreActive || p.state(now) != StateActive {
+			return nil, errNothingToDo
+		}
+		p.Lifecycle.State = StateActive
+		p.Lifecycle.StateChangedTime = p.Lifecycle.ActivationTime
+		p.record(ctx, p.Lifecycle.ActivationTime, EventActivate, 0, "activation_time reached")
+	case "transit/destroy":
+		if !p.due(now) {
+			return nil, errNothingToDo
+		}
+		if p.Backend != "" {
+			if *onBackend != nil { // an earlier attempt's copy
+				(*onBackend).zero()
+			}
+			*onBackend = p.clone()
+		}
+		p.destroyMaterial()
+		p.Lifecycle.DestroyTime = now
+		p.setState(ctx, now, StateDestroyed, EventDestroy, "material of versions 1-"+strconv.Itoa(p.LatestVersion)+" removed")
+	case "transit/usage-rotate":
+		over, n, err := e.overUsed(p)
+		if err != nil {
+			return nil, err
+		}
+		if !over || p.state(now) != StateActive {
+			return nil, errNothingToDo
+		}
+		return p, e.rotateFor(ctx, p, fmt.Sprintf("version %d made %d encryptions", p.LatestVersion, n))
+	}
+	return p, nil
 }
 
 // SweepCache drops cached keys whose record changed or went away (a

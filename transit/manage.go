@@ -2,9 +2,7 @@ package transit
 
 import (
 	"context"
-	"maps"
 	"net/http"
-	"slices"
 	"sort"
 	"strconv"
 
@@ -81,25 +79,26 @@ func (e *Engine) ListKeys() (*Response, error) {
 // mistyped the name.
 func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) {
 	var deleted *Policy
-	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
+	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []cluster.Write, error) {
 		deleted = p
 		if p == nil {
-			return nil, badRequest("key %q not found", name)
+			return nil, nil, badRequest("key %q not found", name)
 		}
 		if err := e.allow(ctx, p, OpDelete); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !p.DeletionAllowed {
-			return nil, badRequest("deletion is not allowed for this key")
+			return nil, nil, badRequest("deletion is not allowed for this key")
 		}
-		return nil, nil
-	}, []cluster.Write{{Key: usagePrefix + name, Delete: true}, cluster.PurgeWrite(keyPrefix + name)})
+		w := []cluster.Write{{Key: usagePrefix + name, Delete: true}, cluster.PurgeWrite(keyPrefix + name)}
+		return nil, append(w, destroyWrites(p.Backend, name, p.BackendKeys)...), nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	e.forget(name)
 	if deleted != nil && deleted.Backend != "" {
-		e.destroyOnBackend(deleted, slices.Collect(maps.Keys(deleted.BackendKeys)))
+		e.destroyRecorded(ctx, deleted.Backend, deleted.BackendKeys)
 	}
 	return &Response{Status: http.StatusNoContent}, nil
 }
@@ -224,30 +223,30 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 	// Trimmed versions are destroyed: every node purges its disk of them
 	// (cluster.PurgeWrite), as for a key's destruction.
 	var trimmed *Policy // the trimmed versions on a backend, to destroy there
-	_, err := e.updateWith(ctx, name, func(p *Policy) (*Policy, error) {
+	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []cluster.Write, error) {
 		trimmed = nil
 		if p == nil {
-			return nil, badRequest("key %q not found", name)
+			return nil, nil, badRequest("key %q not found", name)
 		}
 		if err := e.allow(ctx, p, OpTrim); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if !in.Has("min_available_version") {
-			return nil, badRequest("missing min_available_version")
+			return nil, nil, badRequest("missing min_available_version")
 		}
 		v, err := in.Int("min_available_version", 0)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch {
 		case v <= 0:
-			return nil, badRequest("min_available_version must be positive")
+			return nil, nil, badRequest("min_available_version must be positive")
 		case v < p.MinAvailableVersion:
-			return nil, badRequest("min_available_version cannot go down (it is %d)", p.MinAvailableVersion)
+			return nil, nil, badRequest("min_available_version cannot go down (it is %d)", p.MinAvailableVersion)
 		case v > p.MinDecryptionVersion:
-			return nil, badRequest("min_available_version (%d) cannot be above min_decryption_version (%d)", v, p.MinDecryptionVersion)
+			return nil, nil, badRequest("min_available_version (%d) cannot be above min_decryption_version (%d)", v, p.MinDecryptionVersion)
 		case p.MinEncryptionVersion != 0 && v > p.MinEncryptionVersion:
-			return nil, badRequest("min_available_version (%d) cannot be above min_encryption_version (%d)", v, p.MinEncryptionVersion)
+			return nil, nil, badRequest("min_available_version (%d) cannot be above min_encryption_version (%d)", v, p.MinEncryptionVersion)
 		}
 		for n, ver := range p.Versions {
 			if n < v {
@@ -266,13 +265,17 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 			}
 		}
 		p.MinAvailableVersion = v
-		return p, nil
-	}, []cluster.Write{cluster.PurgeWrite(keyPrefix + name)})
+		w := []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
+		if trimmed != nil {
+			w = append(w, destroyWrites(trimmed.Backend, name, trimmed.BackendKeys)...)
+		}
+		return p, w, nil
+	})
 	if err != nil {
 		return nil, err
 	}
 	if trimmed != nil {
-		e.destroyOnBackend(trimmed, slices.Collect(maps.Keys(trimmed.BackendKeys)))
+		e.destroyRecorded(ctx, trimmed.Backend, trimmed.BackendKeys)
 	}
 	return e.ReadKey(name)
 }
