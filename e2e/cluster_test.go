@@ -35,6 +35,8 @@ type clusterOpts struct {
 	pluginDirs bool
 	// env is more environment for every node's process.
 	env []string
+	// flags are more server flags for every node (-unsafe-test-settings).
+	flags []string
 }
 
 const autopilotHCL = `
@@ -72,6 +74,7 @@ func (c *e2eCluster) newNode(id string, i int, storage string) *node {
 	n := newConfigNodeWith(c.t, storage)
 	n.nodeID = id
 	n.env = append(n.env, c.opts.env...)
+	n.extra = append(n.extra, c.opts.flags...)
 	if c.opts.pluginDirs {
 		n.pluginDir = filepath.Join(n.dir, "plugins")
 		if err := os.MkdirAll(n.pluginDir, 0o755); err != nil {

@@ -69,7 +69,8 @@ func TestDestroyedKeyLeavesNoTrace(t *testing.T) {
 }
 
 func testDestroyedKeyLeavesNoTrace(t *testing.T, down bool) {
-	c := startCluster(t, clusterOpts{size: 3, env: []string{"KEYRAFT_UNSAFE_TEST_MIN_PENDING_WINDOW=1s"}})
+	c := startCluster(t, clusterOpts{size: 3, env: []string{"KEYRAFT_UNSAFE_TEST_MIN_PENDING_WINDOW=1s"},
+		flags: []string{"-unsafe-test-settings"}}) // config servers refuse the variable without it
 	cl := c.leader().client(c.root)
 	spy := c.nodes[2]
 

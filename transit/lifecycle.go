@@ -478,8 +478,19 @@ func (e *Engine) DestroyKey(ctx context.Context, name string, in *Fields) (*Resp
 			return badRequest("destruction is not allowed for this key: set deletion_allowed first (keyraft keys config -deletion-allowed=true %s)", name)
 		}
 		p.lifecycle().DestroyTime = now.Add(window)
-		p.setState(ctx, now, StatePendingDestruction, EventScheduleDestroy,
-			"destroy_time "+now.Add(window).Format(time.RFC3339))
+		detail := "destroy_time " + now.Add(window).Format(time.RFC3339)
+		if window < MinPendingWindow {
+			// Only a test server takes it (UnsafeMinPendingWindow); the key's
+			// history and the audit log say so for good.
+			detail += fmt.Sprintf("; UNSAFE: pending window %s below the %s minimum (a test setting)", window, MinPendingWindow)
+			if ev := audit.EventFrom(ctx); ev != nil {
+				if ev.Details == nil {
+					ev.Details = map[string]string{}
+				}
+				ev.Details["unsafe_pending_window"] = window.String()
+			}
+		}
+		p.setState(ctx, now, StatePendingDestruction, EventScheduleDestroy, detail)
 		return nil
 	})
 }

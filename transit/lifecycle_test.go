@@ -705,3 +705,28 @@ func TestRestoreForceKeepsLifecycleRules(t *testing.T) {
 		t.Fatal("a key created concurrently was replaced without a purge")
 	}
 }
+
+// A pending window below the documented minimum (a test server's unsafe
+// setting) is recorded in the key's history and in the audit event.
+func TestUnsafePendingWindowIsRecorded(t *testing.T) {
+	e, _, _ := newLifecycleEngine(t)
+	if _, err := e.CreateKey(context.Background(), "k", fields(t, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	e.ConfigKey(context.Background(), "k", fields(t, `{"deletion_allowed":true}`))
+	_, err := e.DestroyKey(context.Background(), "k", fields(t, `{"pending_window":"2s"}`))
+	wantStatus(t, err, http.StatusBadRequest, "pending_window must be between 1h0m0s")
+	e.UnsafeMinPendingWindow = time.Second
+	ev := &audit.Event{Operation: "transit/keys/k/destroy", Identity: "t"}
+	if _, err := e.DestroyKey(audit.WithEvent(context.Background(), ev), "k", fields(t, `{"pending_window":"2s"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Details["unsafe_pending_window"] != "2s" {
+		t.Fatalf("audit details %v", ev.Details)
+	}
+	l, _ := e.get("k")
+	h := l.policy.Lifecycle.History
+	if last := h[len(h)-1]; last.Event != EventScheduleDestroy || !strings.Contains(last.Detail, "UNSAFE: pending window 2s below the 1h0m0s minimum") {
+		t.Fatalf("history entry %+v", last)
+	}
+}

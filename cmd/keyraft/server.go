@@ -56,6 +56,7 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	devListen := fs.String("dev-listen-address", config.DefaultListenAddress, "API `address` in dev mode (with -dev-cluster: of the first node; the others use the next ports up by 10)")
 	devCluster := fs.Int("dev-cluster", 0, "start `N` (3 or 5) real nodes in this process, initialized, joined and unsealed")
 	logLevel := fs.String("log-level", "", "trace, debug, info, warn or error (overrides the config)")
+	unsafeTest := fs.Bool(unsafeTestSettingsFlag, false, "honour "+unsafeMinPendingWindowEnv+" on a server that is not a dev server (tests only)")
 	inProcess := fs.Bool("plugins-in-process", false, "run the built-in storage and crypto backends inside the server process (debugging, measuring the plugin boundary); overrides the config")
 	fail := func(code int, msg, hint string) int {
 		fmt.Fprintf(stderr, "error: %s\n", msg)
@@ -87,6 +88,13 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 	case !*dev && *configPath == "" && *devCluster == 0:
 		return fail(2, "the server needs -config=FILE or -dev", "try 'keyraft server -dev' for a throwaway development node")
 	}
+	// Read from the process environment, as the lifecycle always did
+	// (tests of dev servers set it there).
+	minWindow, msg, hint := unsafeMinPendingWindow(os.Getenv, *dev || *devCluster != 0, *unsafeTest)
+	if msg != "" {
+		return fail(2, msg, hint)
+	}
+	ctx = withUnsafeMinPendingWindow(ctx, minWindow)
 
 	if *devCluster != 0 {
 		level := "info"
