@@ -90,6 +90,8 @@ func (m *misbehaving) Get(key []byte) ([]byte, error) {
 	case "hang":
 		select {}
 	case "slow":
+		// Tests wait for this line to know the call is in flight.
+		sdk.Logger().Info("slow get started")
 		time.Sleep(3 * time.Second)
 	case "panic":
 		panic("helper plugin: asked to panic")

@@ -268,7 +268,7 @@ func TestSIGKILLMidCall(t *testing.T) {
 		_, err := s.Get([]byte("slow")) // answers after 3s
 		errc <- err
 	}()
-	time.Sleep(300 * time.Millisecond)
+	waitLog(t, logs, "slow get started") // the call is in flight
 	start := time.Now()
 	kill9(t, pid)
 	select {
@@ -548,7 +548,13 @@ func TestCallsWaitForTheRestart(t *testing.T) {
 	})
 	s := c.Storage()
 	kill9(t, c.Pid())
-	time.Sleep(100 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for c.Pid() != 0 { // the host has seen the exit: the plugin is down
+		if time.Now().After(deadline) {
+			t.Fatal("the host did not notice the SIGKILL")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	// Down for ~500ms: this call waits for the new process instead of failing.
 	if err := s.Write([]plugins.Mutation{put("a", "1")}); err != nil {
 		t.Fatalf("Write during the restart: %v", err)
@@ -578,5 +584,17 @@ func TestTimedOutWriteStopsThePlugin(t *testing.T) {
 	}
 	if c.Pid() == pid {
 		t.Fatal("same pid after the restart")
+	}
+}
+
+// waitLog waits until the node's log (where plugin lines land) holds s.
+func waitLog(t *testing.T, logs *plugintest.SyncBuffer, s string) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !strings.Contains(logs.String(), s) {
+		if time.Now().After(deadline) {
+			t.Fatalf("log line %q not seen within 20s", s)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
