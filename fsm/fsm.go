@@ -478,12 +478,11 @@ func (f *FSM) checkConds(conds []Cond, ov overlay) error {
 // stalePurge reports whether cmd, refused for a conflict, may carry key
 // material that a purge removed from the state, and if so returns the
 // value PurgeRecord keeps. That is when cmd puts a value and one of its
-// conditions read a record at a revision below the newest purge request,
-// and the record changed after that read but not after the request
-// (rewritten at or before it, or deleted): cmd was prepared before the
-// purge, as a rotation racing a key's destruction is. A deleted record
-// does not say when it went, so a stale write to one that went long after
-// the last purge also counts: a rare extra purge, never a missed one.
+// conditions read a record at a revision below the newest purge request
+// that has changed since (rewritten or deleted, before or after the
+// request): cmd was prepared before the purge, as a rotation racing a
+// key's destruction is. A stale write that conflicts for another reason
+// costs a rare extra purge, never a missed one.
 func (f *FSM) stalePurge(cmd *Command, ov overlay, batch []plugins.Mutation) ([]byte, bool) {
 	puts := false
 	for _, op := range cmd.Ops {
@@ -494,7 +493,11 @@ func (f *FSM) stalePurge(cmd *Command, ov overlay, batch []plugins.Mutation) ([]
 	}
 	purgeRev, ok := ov.get(PurgeRecord)
 	if !ok {
-		_, purgeRev, _ = f.Get(PurgeRecord)
+		var err error
+		if _, purgeRev, err = f.Get(PurgeRecord); err != nil {
+			// Every replica must decide the same: never guess.
+			panic(fmt.Sprintf("fsm: storage read failed: %v", err))
+		}
 	}
 	if purgeRev == 0 {
 		return nil, false
@@ -509,7 +512,12 @@ func (f *FSM) stalePurge(cmd *Command, ov overlay, batch []plugins.Mutation) ([]
 			}
 			rev = r
 		}
-		if c.Revision != 0 && c.Revision < purgeRev && rev != c.Revision && rev <= purgeRev {
+		// Read before the purge and changed since: prepared from the
+		// pre-purge record, whatever happened to it afterwards (a change
+		// after the purge must not hide it). A refused write that read an
+		// old record for another reason costs one extra purge round;
+		// records the hot path rewrites are read after the last purge.
+		if c.Revision != 0 && c.Revision < purgeRev && rev != c.Revision {
 			stale = true
 			break
 		}
