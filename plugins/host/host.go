@@ -29,6 +29,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -122,6 +123,30 @@ type instance struct {
 	started time.Time
 	exited  <-chan struct{} // closed when the process has exited
 	down    chan struct{}   // closed when the host stops using it
+}
+
+// stop ends the instance's process. With a grace period it first asks
+// the plugin to shut down (go-plugin's Kill, which waits for an answer a
+// frozen or stuck process never gives); whatever still runs after grace,
+// or at once without one, gets SIGKILL. It returns once the process has
+// exited (or after 10 s more).
+func (in *instance) stop(grace time.Duration) {
+	done := make(chan struct{})
+	go func() { in.pc.Kill(); close(done) }()
+	if grace > 0 {
+		select {
+		case <-done:
+			return
+		case <-time.After(grace):
+		}
+	}
+	if in.pid > 0 {
+		syscall.Kill(in.pid, syscall.SIGKILL)
+	}
+	select {
+	case <-done: // Kill returns once the process is gone
+	case <-time.After(10 * time.Second):
+	}
 }
 
 func (in *instance) isDown() bool {
@@ -236,7 +261,7 @@ func (c *Client) Close() error {
 	c.mu.Unlock()
 	if in != nil {
 		close(in.down)
-		in.pc.Kill()
+		in.stop(5 * time.Second) // a store closes cleanly if it can
 	}
 	return nil
 }
@@ -381,7 +406,7 @@ func (c *Client) supervise() {
 		c.mu.Unlock()
 		close(in.down)
 		c.log.Error(reason+"; restarting it", "pid", in.pid, "uptime", time.Since(in.started).Round(time.Millisecond))
-		in.pc.Kill()
+		in.stop(0)
 		if time.Since(in.started) >= stableAfter {
 			attempt = 0
 		}

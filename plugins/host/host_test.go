@@ -598,3 +598,33 @@ func waitLog(t *testing.T, logs *plugintest.SyncBuffer, s string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A frozen plugin (SIGSTOP, a dead disk) never answers a polite shutdown:
+// a write that times out on it still returns, the process is killed, and
+// the next write goes to a new process.
+func TestWriteToAFrozenPluginReturns(t *testing.T) {
+	c, _ := startHelper(t, "storage", func(cfg *host.Config) { cfg.Timeout = 500 * time.Millisecond })
+	s := c.Storage()
+	pid := c.Pid()
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Write([]plugins.Mutation{put("k", "v")}) }()
+	select {
+	case err := <-done:
+		if !errors.Is(err, host.ErrPluginTimeout) {
+			t.Fatalf("write to a frozen plugin: %v, want ErrPluginTimeout", err)
+		}
+	case <-time.After(30 * time.Second):
+		syscall.Kill(pid, syscall.SIGKILL)
+		t.Fatal("a write to a frozen plugin did not return")
+	}
+	waitUp(t, s)
+	if c.Pid() == pid {
+		t.Fatal("the frozen process is still the plugin")
+	}
+	if err := s.Write([]plugins.Mutation{put("k", "v2")}); err != nil {
+		t.Fatalf("write after the restart: %v", err)
+	}
+}

@@ -125,12 +125,13 @@ func (s *storage) Write(batch []plugins.Mutation) error {
 		used = in
 		return in.storage.Write(ctx, batch)
 	})
-	if errors.Is(err, ErrPluginTimeout) && used != nil {
+	if (errors.Is(err, ErrPluginTimeout) || errors.Is(err, ErrPluginUnavailable)) && used != nil {
 		// The batch may still be queued in the plugin and land after a
 		// later one: the caller retries writes (see Durable), so the
-		// process is stopped first. Kill returns once it has exited.
-		s.c.log.Error("a write timed out; restarting the plugin so that it cannot land later", "pid", used.pid)
-		used.pc.Kill()
+		// process is stopped first, by SIGKILL (a frozen process never
+		// answers a polite shutdown), and stop returns once it exited.
+		s.c.log.Error("a write did not complete; killing the plugin so that it cannot land later", "pid", used.pid, "error", err)
+		used.stop(0)
 	}
 	return err
 }
