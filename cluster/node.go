@@ -174,7 +174,7 @@ type Node struct {
 	state     plugins.Storage
 	logs      *logStore
 	trans     *raft.NetworkTransport
-	snaps     *raft.FileSnapshotStore
+	snaps     *snapshotStore
 	link      *link.ClusterLink
 	fwd       *forward.Client
 	fwdSrv    *forward.Server
@@ -280,9 +280,11 @@ func New(cfg Config) (*Node, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("cluster: opening raft log: %w", err)
 	}
-	if n.snaps, err = raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, n.log.Named("snapshot")); err != nil {
+	fileSnaps, err := raft.NewFileSnapshotStoreWithLogger(cfg.DataDir, cfg.SnapshotRetain, n.log.Named("snapshot"))
+	if err != nil {
 		return nil, fmt.Errorf("cluster: opening snapshot store: %w", err)
 	}
+	n.snaps = newSnapshotStore(cfg.DataDir, fileSnaps)
 	var advertise net.Addr
 	if cfg.AdvertiseAddr != "" {
 		if advertise, err = net.ResolveTCPAddr("tcp", cfg.AdvertiseAddr); err != nil {

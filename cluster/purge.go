@@ -15,7 +15,6 @@ import (
 
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/plugins"
-	"github.com/keyraft/keyraft/plugins/bolt"
 )
 
 // Destroyed means gone (design promise 5). When a change removes key
@@ -244,7 +243,7 @@ func (n *Node) removeOtherSnapshots(keep *raft.SnapshotMeta) error {
 		if idx, ok := snapshotNameIndex(name); ok && idx > keep.Index {
 			continue
 		}
-		if err := bolt.RemoveZeroed(filepath.Join(dir, name)); err != nil {
+		if err := n.snaps.removeZeroed(name); err != nil {
 			return fmt.Errorf("cluster: purge: deleting snapshot %s: %w", name, err)
 		}
 	}
