@@ -124,15 +124,23 @@ func (n *Node) purgeLoop() {
 		if err != nil || rev <= done || time.Now().Before(retryAt) {
 			continue
 		}
-		if d := time.Duration(n.purgeTurn()) * max(purgeStaggerMin, 2*lastStall); d > 0 {
+		// Wait for this node's turn; the turn is read again after each
+		// wait, since leadership (the leader goes last) may move meanwhile.
+		step := max(purgeStaggerMin, 2*lastStall)
+		for waited := 0; ; {
+			turn := n.purgeTurn()
+			if turn <= waited {
+				break
+			}
 			select {
 			case <-n.closed:
 				return
-			case <-time.After(d):
+			case <-time.After(time.Duration(turn-waited) * step):
 			}
-			if r, err := n.fsm.Revision(PurgeKey); err == nil && r > rev {
-				rev = r // a newer request came meanwhile: one purge serves both
-			}
+			waited = turn
+		}
+		if r, err := n.fsm.Revision(PurgeKey); err == nil && r > rev {
+			rev = r // a newer request came meanwhile: one purge serves both
 		}
 		start := time.Now()
 		stall, err := n.purge(rev)
