@@ -203,11 +203,7 @@ Show the state changes of KEY (create, rotate, config, trim, delete), each
 committed in the same Raft entry as its audit event. Needs a root token.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		rest, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		rest, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -370,11 +366,7 @@ as sent, e.g. base64) appear in audit events. Search for it with
 'keyraft audit query -format=json | grep'. Needs a root token.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		rest, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		rest, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -409,10 +401,7 @@ yet are kept unless -force. Needs a root token.`,
 		fs, g := e.flags(cmd)
 		upTo := fs.Uint64("up-to-seq", 0, "last `seq` to drop (default: the newest checkpoint)")
 		force := fs.Bool("force", false, "drop events even if this node's audit devices have not delivered them")
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}

@@ -290,6 +290,17 @@ func usageLine(cmd *command) string {
 
 // client returns a client for the server the flags and the environment
 // name.
+// connect is the common start of a network command: the positional
+// arguments (see positional), then a client for the server.
+func (e *env) connect(cmd *command, fs *flag.FlagSet, g *globals, args []string, min, max int) ([]string, *api.Client, error) {
+	pos, err := e.positional(cmd, fs, args, min, max)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := e.client(g)
+	return pos, c, err
+}
+
 func (e *env) client(g *globals) (*api.Client, error) {
 	cfg := api.DefaultConfig(e.getenv)
 	if g.address != "" {

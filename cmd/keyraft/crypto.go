@@ -32,11 +32,7 @@ must be given again, equal, to decrypt.`,
 		in := fs.String("in", "", "read the plaintext from `FILE` instead of stdin")
 		context := fs.String("context", "", "derivation `context` (derived keys)")
 		aad := fs.String("aad", "", "associated `data` (AEAD key types)")
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -141,11 +137,7 @@ Sign the bytes of stdin (or of the file -in names) with the key KEY and
 print the signature, "vault:v<N>:…", and a newline.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g, f := e.sigFlags(cmd, false)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}

@@ -84,11 +84,7 @@ Needs update on sys/grants/approve, and a token that is neither the
 requester's nor made under it (two-person rule).`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -109,10 +105,7 @@ var grantListCmd = &command{
 	help:    "List the just-in-time grants with their state (pending, active, expired).",
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -147,11 +140,7 @@ var grantRevokeCmd = &command{
 	help:    "End the grant ID (pending or active) at once.",
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}

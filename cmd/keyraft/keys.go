@@ -69,10 +69,7 @@ var keysListCmd = &command{
 	help:    "List the names of the keys, one a line.",
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -105,11 +102,7 @@ Show the settings of the key NAME and its versions (with the public key of
 asymmetric types). Never shows key material.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -189,11 +182,7 @@ Add a new version to the key NAME. New encryptions and signatures use it;
 ciphertexts of older versions still decrypt down to min_decryption_version.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -290,11 +279,7 @@ never be decrypted again. The server refuses unless the key allows it:
 'keyraft keys config -deletion-allowed=true NAME' first.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}

@@ -73,11 +73,7 @@ func lifecycleCommand(action, summary, help, done string, extra func(fs *flag.Fl
 			if extra != nil {
 				body = extra(fs)
 			}
-			pos, err := e.positional(cmd, fs, args, 1, 1)
-			if err != nil {
-				return err
-			}
-			c, err := e.client(g)
+			pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 			if err != nil {
 				return err
 			}

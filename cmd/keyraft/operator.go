@@ -35,10 +35,7 @@ It needs no token.
 Exit codes, as for Vault: 0 unsealed, 2 sealed, 1 error.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -285,10 +282,7 @@ until it is unsealed again with the threshold of unseal key shares. Needs a
 token allowed to seal.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -311,10 +305,7 @@ List the servers of the Raft configuration: node ID, cluster address,
 state (leader, follower) and whether it votes.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -361,11 +352,7 @@ the data directory, and no less). The file is written completely or not
 at all. Needs a root token.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		rest, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		rest, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}

@@ -203,11 +203,7 @@ same checksum pin, or to clear a wedged process). Requests in flight on
 the old process finish or fail; later ones go to the new process.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}

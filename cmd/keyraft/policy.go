@@ -63,11 +63,7 @@ var policyReadCmd = &command{
 	help:    "Print the source of the ACL policy NAME as it was written.",
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}
@@ -98,10 +94,7 @@ var policyListCmd = &command{
 	help:    "List the names of the ACL policies, built-in ones (default, root) included.",
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -133,11 +126,7 @@ Delete the ACL policy NAME. Tokens that name it keep existing but are no
 longer granted anything by it. The built-in policies cannot be deleted.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		pos, err := e.positional(cmd, fs, args, 1, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}

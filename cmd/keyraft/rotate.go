@@ -64,10 +64,7 @@ it at any time, on any node.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		wait := fs.Bool("wait", false, "follow the re-encryption of older values until it is done")
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}
@@ -141,10 +138,7 @@ re-encryption of older values after the latest rotation has got. Needs a
 root token.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
-		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
 		}

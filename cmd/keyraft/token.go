@@ -153,11 +153,7 @@ either of the current token (lookup-self).`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		byAccessor := fs.Bool("accessor", false, "the argument is an accessor, not a token")
-		pos, err := e.positional(cmd, fs, args, 0, 1)
-		if err != nil {
-			return err
-		}
-		c, err := e.client(g)
+		pos, c, err := e.connect(cmd, fs, g, args, 0, 1)
 		if err != nil {
 			return err
 		}
