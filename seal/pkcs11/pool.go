@@ -38,9 +38,10 @@ type pool struct {
 	done      chan struct{}
 	closeOnce sync.Once
 
-	inUse  atomic.Int32 // borrowed right now
-	peak   atomic.Int32 // most ever borrowed at once
-	opened atomic.Int64 // sessions opened over the pool's life
+	inUse   atomic.Int32 // borrowed right now
+	waiting atomic.Int32 // callers waiting for a free session
+	peak    atomic.Int32 // most ever borrowed at once
+	opened  atomic.Int64 // sessions opened over the pool's life
 }
 
 func newPool(ctx *cryptoki.Ctx, slot uint, size int, first cryptoki.SessionHandle, relogin func(cryptoki.SessionHandle) error) *pool {
@@ -64,6 +65,8 @@ func (p *pool) get(ctx context.Context) (*session, error) {
 		return nil, err
 	}
 	var s *session
+	p.waiting.Add(1)
+	defer p.waiting.Add(-1)
 	select {
 	case <-p.done:
 		return nil, ErrClosed

@@ -814,7 +814,13 @@ func TestWaitForSession(t *testing.T) {
 		_, err := s.Wrap(context.Background(), []byte("k"))
 		waiting <- err
 	}()
-	time.Sleep(20 * time.Millisecond)
+	deadline := time.Now().Add(10 * time.Second)
+	for s.pool.waiting.Load() == 0 { // the Wrap waits for the session
+		if time.Now().After(deadline) {
+			t.Fatal("Wrap is not waiting for a session")
+		}
+		time.Sleep(time.Millisecond)
+	}
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	if err := <-waiting; !errors.Is(err, ErrClosed) {
