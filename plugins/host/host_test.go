@@ -359,12 +359,33 @@ func TestSIGKILLDuringWritesRealPlugin(t *testing.T) {
 			}
 		}()
 	}
+	// Each kill lands while writes are going on: wait for 20 more
+	// acknowledged writes before each kill and before stopping.
+	moreAcked := func() {
+		t.Helper()
+		mu.Lock()
+		from := len(acked)
+		mu.Unlock()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			mu.Lock()
+			n := len(acked)
+			mu.Unlock()
+			if n >= from+20 {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("writes stalled at %d acknowledged", n)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
 	for round := 0; round < 2; round++ {
-		time.Sleep(300 * time.Millisecond)
+		moreAcked()
 		kill9(t, c.Pid())
 		waitUp(t, s)
 	}
-	time.Sleep(300 * time.Millisecond)
+	moreAcked()
 	close(stop)
 	wg.Wait()
 	for _, err := range fails {
