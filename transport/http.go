@@ -25,8 +25,12 @@ import (
 	"github.com/keyraft/keyraft/transit"
 )
 
-// DefaultMaxRequestSize is the body limit when Config leaves it at zero.
-const DefaultMaxRequestSize = 32 << 20
+// Defaults for the limits Config leaves at zero.
+const (
+	DefaultMaxRequestSize             = 32 << 20
+	DefaultMaxBatchItems              = 10000
+	DefaultMaxTokenBatchItemsInFlight = 2 * DefaultMaxBatchItems
+)
 
 // Version is reported by seal-status and health.
 var Version = "0.1.0"
@@ -58,7 +62,15 @@ type Config struct {
 	HygieneChecks []HygieneCheck
 	// MaxRequestSize limits request bodies (bytes); 0 means 32 MiB.
 	MaxRequestSize int64
-	Logger         hclog.Logger
+	// MaxBatchItems limits the batch_input items of one request; 0 means
+	// DefaultMaxBatchItems.
+	MaxBatchItems int
+	// MaxTokenBatchItemsInFlight limits the batch items (a request
+	// without batch_input counts one) that requests of one token may
+	// have in flight at once, so one caller cannot starve the others;
+	// 0 means DefaultMaxTokenBatchItemsInFlight.
+	MaxTokenBatchItemsInFlight int
+	Logger                     hclog.Logger
 }
 
 // API is the HTTP API of one node: Vault's sys, token and transit paths.
