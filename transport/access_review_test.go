@@ -399,3 +399,54 @@ func TestNamespaceRootTokenStaysHome(t *testing.T) {
 		t.Errorf("operator path in the root namespace: %d %s", r.status, r.raw)
 	}
 }
+
+// TestDecoyFieldsRefused: a body cannot show a policy condition one value
+// and the engine another. A case variant of a field beside it, a
+// duplicate key, or a case variant of batch_input (at the top or inside
+// an item) is a 400 before either reads the body; a lone case variant is
+// refused by the getter that asks for the field. Before one decode, the
+// condition matched "Context" case-insensitively while the engine read
+// "context", and decrypted another tenant's data.
+func TestDecoyFieldsRefused(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("shared", map[string]any{"derived": true})
+	h.putPolicy("acme", `
+path "transit/encrypt/shared" { capabilities = ["update"] }
+path "transit/decrypt/shared" {
+  capabilities = ["update"]
+  condition { required_context = { tenant = "acme" } }
+}
+`)
+	acme := h.newToken("acme")
+	ctxOf := func(tenant string) string {
+		return base64.StdEncoding.EncodeToString([]byte(`{"tenant":"` + tenant + `"}`))
+	}
+	evilCT := h.must(200, "POST", "transit/encrypt/shared", map[string]any{"plaintext": b64("evil's secret"), "context": ctxOf("evil")}).str("ciphertext")
+	for _, c := range []struct {
+		name, body, want string
+	}{
+		{"Context beside context", `{"ciphertext":"` + evilCT + `","context":"` + ctxOf("evil") + `","Context":"` + ctxOf("acme") + `"}`, "differ only in case"},
+		{"Context before context", `{"Context":"` + ctxOf("acme") + `","ciphertext":"` + evilCT + `","context":"` + ctxOf("evil") + `"}`, "differ only in case"},
+		{"duplicate context", `{"ciphertext":"` + evilCT + `","context":"` + ctxOf("acme") + `","context":"` + ctxOf("evil") + `"}`, "duplicate field"},
+		{"BATCH_INPUT beside batch_input", `{"batch_input":[{"ciphertext":"` + evilCT + `","context":"` + ctxOf("evil") + `"}],"BATCH_INPUT":[{"ciphertext":"` + evilCT + `","context":"` + ctxOf("acme") + `"}]}`, "differ only in case"},
+		{"CONTEXT inside an item", `{"batch_input":[{"ciphertext":"` + evilCT + `","context":"` + ctxOf("evil") + `","CONTEXT":"` + ctxOf("acme") + `"}]}`, "batch_input[0]"},
+		{"duplicate inside an item", `{"batch_input":[{"ciphertext":"` + evilCT + `","context":"` + ctxOf("acme") + `","context":"` + ctxOf("evil") + `"}]}`, "duplicate field"},
+		{"lone Context", `{"ciphertext":"` + evilCT + `","Context":"` + ctxOf("acme") + `"}`, "case-sensitive"},
+		{"lone Batch_Input", `{"Batch_Input":[{"ciphertext":"` + evilCT + `","context":"` + ctxOf("acme") + `"}]}`, "case-sensitive"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r := h.with(t).as(acme, "POST", "transit/decrypt/shared", c.body)
+			if r.status != 400 || !strings.Contains(strings.Join(r.errs(), " "), c.want) {
+				t.Fatalf("status %d, want 400 with %q: %s", r.status, c.want, r.raw)
+			}
+		})
+	}
+	// The real context of acme still passes, and evil's does not.
+	acmeCT := h.must(200, "POST", "transit/encrypt/shared", map[string]any{"plaintext": b64("acme's"), "context": ctxOf("acme")}).str("ciphertext")
+	if r := h.as(acme, "POST", "transit/decrypt/shared", map[string]any{"ciphertext": acmeCT, "context": ctxOf("acme")}); r.status != 200 {
+		t.Fatalf("acme's own decrypt: %d %s", r.status, r.raw)
+	}
+	if r := h.as(acme, "POST", "transit/decrypt/shared", map[string]any{"ciphertext": evilCT, "context": ctxOf("evil")}); r.status != 403 {
+		t.Fatalf("evil's context: %d, want 403", r.status)
+	}
+}

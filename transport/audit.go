@@ -224,8 +224,8 @@ func (a *API) auditDevice(req *request, name string) reply {
 		Options     map[string]string `json:"options"`
 		Local       bool              `json:"local"`
 	}
-	if err := json.Unmarshal(req.body, &body); err != nil {
-		return errReply(http.StatusBadRequest, "the body must be {\"type\": …, \"options\": {…}} with string options")
+	if r := req.decode(&body); r != nil {
+		return *r
 	}
 	for _, d := range a.cfg.ConfigDevices {
 		if d.Name == name {

@@ -1,8 +1,6 @@
 package transport
 
 import (
-	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net"
@@ -14,6 +12,7 @@ import (
 	"github.com/keyraft/keyraft/acl"
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/transit"
 )
 
 // authState is the API's authorization state: the clock requests are
@@ -213,9 +212,13 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 	base := acl.Request{Path: path, Capability: capability, RemoteIP: net.ParseIP(req.ev.RemoteAddr), Time: a.now()}
 	reqs := []acl.Request{base}
 	if strings.HasPrefix(path, "transit/") && needsContext(pols) {
-		ctxs, bad := requestContexts(req.body)
-		if bad != "" {
-			r := errReply(http.StatusBadRequest, bad)
+		f, r := req.parsed()
+		if r != nil {
+			return r
+		}
+		ctxs, err := requestContexts(f)
+		if err != nil {
+			r := errorFromTransit(err)
 			return &r
 		}
 		reqs = reqs[:0]
@@ -286,52 +289,81 @@ const maxContextPairs = 64
 // requestContexts returns the encryption context of a transit request,
 // one per batch_input item or one for the request: the key/value pairs of
 // its "context" and "associated_data", each base64 of a JSON object of
-// strings (AWS KMS's encryption context, in Vault's base64 fields). A
-// value that is not such an object contributes nothing, so a
-// required_context condition fails on it. bad is a 400 message for a
-// body that does not decode.
-func requestContexts(body []byte) (ctxs []map[string]string, bad string) {
-	type item struct {
-		Context        json.RawMessage `json:"context"`
-		AssociatedData json.RawMessage `json:"associated_data"`
+// strings (AWS KMS's encryption context, in Vault's base64 fields). It
+// reads the request's decoded body through the same getters the engine
+// uses (batch items when there are any, else the request), so the values
+// a condition checks are the ones the engine then uses. A value that is
+// not such an object contributes nothing, so a required_context condition
+// fails on it. The error is a 400 for a body that does not decode.
+func requestContexts(f *transit.Fields) ([]map[string]string, error) {
+	inputs, err := conditionInputs(f)
+	if err != nil {
+		return nil, err
 	}
-	var in struct {
-		item
-		BatchInput []item `json:"batch_input"`
-	}
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &in); err != nil {
-			return nil, "failed to parse JSON input: request body must be a JSON object with string context fields"
-		}
-	}
-	pairs := func(it item) map[string]string {
+	ctxs := make([]map[string]string, 0, len(inputs))
+	for _, in := range inputs {
 		m := map[string]string{}
-		for _, raw := range []json.RawMessage{it.Context, it.AssociatedData} {
-			var s string
-			if len(raw) == 0 || json.Unmarshal(raw, &s) != nil || s == "" {
-				continue
-			}
-			b, err := base64.StdEncoding.DecodeString(s)
-			if err != nil {
-				continue
-			}
-			var obj map[string]string
-			if json.Unmarshal(b, &obj) != nil || len(obj) > maxContextPairs {
-				continue
-			}
+		for _, b := range in {
+			obj, _ := contextObject(b)
 			for k, v := range obj {
 				m[k] = v
 			}
 		}
-		return m
+		ctxs = append(ctxs, m)
 	}
-	if len(in.BatchInput) == 0 {
-		return []map[string]string{pairs(in.item)}, ""
+	return ctxs, nil
+}
+
+// conditionInputs is what requestContexts reads, per item (batch_input's,
+// or the request as one): the context and the associated data, through
+// the getters the engine reads them with.
+func conditionInputs(f *transit.Fields) ([][2][]byte, error) {
+	items, isBatch, err := f.Items("batch_input")
+	if err != nil {
+		return nil, err
 	}
-	for _, it := range in.BatchInput {
-		ctxs = append(ctxs, pairs(it))
+	if !isBatch {
+		items = []*transit.Fields{f}
 	}
-	return ctxs, ""
+	out := make([][2][]byte, 0, len(items))
+	for _, it := range items {
+		c, err := it.PeekBase64("context")
+		if err != nil {
+			return nil, err
+		}
+		ad, err := it.PeekBase64("associated_data")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, [2][]byte{c, ad})
+	}
+	return out, nil
+}
+
+// contextObject decodes a context as a JSON object of strings, as
+// strictly as a request body (a duplicate key or a case variant makes it
+// no context at all); ok is false when it is not one.
+func contextObject(b []byte) (map[string]string, bool) {
+	if len(b) == 0 {
+		return nil, false
+	}
+	f, err := transit.ParseFields(b)
+	if err != nil {
+		return nil, false
+	}
+	obj := map[string]string{}
+	for _, k := range f.Names() {
+		raw, _, _ := f.Raw(k)
+		var v string
+		if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &v) != nil {
+			return nil, false
+		}
+		obj[k] = v
+	}
+	if len(obj) == 0 || len(obj) > maxContextPairs {
+		return nil, false
+	}
+	return obj, true
 }
 
 // checkToken refuses an entry that is expired at the node's time or bound

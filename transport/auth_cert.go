@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -88,10 +87,6 @@ func (a *API) routeAuthCert(req *request, p []string) (reply, bool) {
 // parseCertRole decodes a role body (Vault's field names; policies and
 // ttl as the older aliases of token_policies and token_ttl).
 func parseCertRole(name string, body []byte) (*cluster.CertRole, string) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return nil, "failed to parse JSON input: the body must be a JSON object"
-	}
 	f, err := transit.ParseFields(body)
 	if err != nil {
 		return nil, err.Error()
@@ -113,7 +108,7 @@ func parseCertRole(name string, body []byte) (*cluster.CertRole, string) {
 	}
 	for _, l := range lists {
 		for _, n := range l.names {
-			v, ok, err := stringList(raw, n, maxTokenPolicies)
+			v, ok, err := stringList(f, n, maxTokenPolicies)
 			if err != nil {
 				return nil, err.Error()
 			}
@@ -145,10 +140,8 @@ func (a *API) certLogin(req *request) reply {
 	var body struct {
 		Name string `json:"name"`
 	}
-	if len(req.body) > 0 {
-		if err := json.Unmarshal(req.body, &body); err != nil {
-			return errReply(http.StatusBadRequest, "failed to parse JSON input: the body must be a JSON object")
-		}
+	if r := req.decode(&body); r != nil {
+		return *r
 	}
 	if len(req.peerCerts) == 0 {
 		return errReply(http.StatusBadRequest, "no client certificate was presented on the TLS connection")

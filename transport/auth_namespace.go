@@ -221,12 +221,11 @@ func backupName(req *request) (string, *reply) {
 		r := errReply(http.StatusBadRequest, msg)
 		return "", &r
 	}
-	f, err := transit.ParseFields(req.body)
-	if err != nil {
-		r := errorFromTransit(err)
-		return "", &r
+	f, r := req.parsed()
+	if r != nil {
+		return "", r
 	}
-	raw, err := f.Base64("backup")
+	raw, err := f.PeekBase64("backup")
 	if err != nil {
 		r := errorFromTransit(err)
 		return "", &r

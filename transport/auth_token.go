@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,19 +44,10 @@ type tokenCreate struct {
 // bound_cidrs as a list or a comma-separated string, meta as an object of
 // strings. Fields keyraft does not support are refused when they ask for
 // something; unknown fields give a warning. Errors are 400 messages.
-func parseTokenCreate(body []byte) (*tokenCreate, error) {
-	var raw map[string]json.RawMessage
-	if len(bytes.TrimSpace(body)) > 0 {
-		if err := json.Unmarshal(body, &raw); err != nil {
-			return nil, errors.New("failed to parse JSON input: the body must be a JSON object")
-		}
-	}
-	f, err := transit.ParseFields(body)
-	if err != nil {
-		return nil, err
-	}
+func parseTokenCreate(f *transit.Fields) (*tokenCreate, error) {
+	var err error
 	tc := &tokenCreate{Renewable: true}
-	if tc.Policies, tc.HasPolicies, err = stringList(raw, "policies", maxTokenPolicies); err != nil {
+	if tc.Policies, tc.HasPolicies, err = stringList(f, "policies", maxTokenPolicies); err != nil {
 		return nil, err
 	}
 	for _, p := range tc.Policies {
@@ -65,11 +55,11 @@ func parseTokenCreate(body []byte) (*tokenCreate, error) {
 			return nil, fmt.Errorf("policies: %q is not a policy name", transit.Truncate(p))
 		}
 	}
-	cidrs, _, err := stringList(raw, "bound_cidrs", maxTokenCIDRs)
+	cidrs, _, err := stringList(f, "bound_cidrs", maxTokenCIDRs)
 	if err != nil {
 		return nil, err
 	}
-	more, _, err := stringList(raw, "token_bound_cidrs", maxTokenCIDRs)
+	more, _, err := stringList(f, "token_bound_cidrs", maxTokenCIDRs)
 	if err != nil {
 		return nil, err
 	}
@@ -84,7 +74,9 @@ func parseTokenCreate(body []byte) (*tokenCreate, error) {
 	if len(tc.BoundCIDRs) > maxTokenCIDRs {
 		return nil, fmt.Errorf("bound_cidrs: at most %d entries", maxTokenCIDRs)
 	}
-	if v, ok := raw["meta"]; ok && string(v) != "null" {
+	if v, ok, err := f.Raw("meta"); err != nil {
+		return nil, err
+	} else if ok {
 		if err := json.Unmarshal(v, &tc.Meta); err != nil {
 			return nil, errors.New(`meta must be an object of strings, as {"team": "payments"}`)
 		}
@@ -147,7 +139,7 @@ func parseTokenCreate(body []byte) (*tokenCreate, error) {
 	known := []string{"policies", "bound_cidrs", "token_bound_cidrs", "meta", "ttl", "lease", "explicit_max_ttl",
 		"no_parent", "no_default_policy", "renewable", "display_name", "num_uses", "id", "period", "entity_alias", "type"}
 	var unknown []string
-	for k := range raw {
+	for _, k := range f.Names() {
 		if !slices.Contains(known, k) {
 			unknown = append(unknown, k)
 		}
@@ -161,10 +153,10 @@ func parseTokenCreate(body []byte) (*tokenCreate, error) {
 
 // stringList reads a field that is a JSON list of strings or one
 // comma-separated string.
-func stringList(raw map[string]json.RawMessage, name string, most int) ([]string, bool, error) {
-	v, ok := raw[name]
-	if !ok || string(v) == "null" {
-		return nil, false, nil
+func stringList(f *transit.Fields, name string, most int) ([]string, bool, error) {
+	v, ok, err := f.Raw(name)
+	if err != nil || !ok {
+		return nil, false, err
 	}
 	var list []string
 	if err := json.Unmarshal(v, &list); err != nil {
@@ -210,9 +202,9 @@ func (a *API) routeAuthToken(req *request, p []string) (reply, bool) {
 		Accessor  string          `json:"accessor"`
 		Increment json.RawMessage `json:"increment"`
 	}
-	if op != "create" && op != "create-orphan" && len(bytes.TrimSpace(req.body)) > 0 {
-		if err := json.Unmarshal(req.body, &body); err != nil {
-			return errReply(http.StatusBadRequest, "failed to parse JSON input: the body must be a JSON object with string fields"), true
+	if op != "create" && op != "create-orphan" {
+		if r := req.decode(&body); r != nil {
+			return *r, true
 		}
 		if body.Token != "" && req.hmac != nil {
 			if h, ok := req.hmac([]byte(body.Token)); ok {
@@ -356,7 +348,11 @@ func (a *API) routeAuthToken(req *request, p []string) (reply, bool) {
 // without sudo on the path may only hand out policies it holds, and only
 // create-orphan (not no_parent) makes an orphan without sudo, as in Vault.
 func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool) reply {
-	tc, err := parseTokenCreate(req.body)
+	f, r := req.parsed()
+	if r != nil {
+		return *r
+	}
+	tc, err := parseTokenCreate(f)
 	if err != nil {
 		return errorFromTransit(err)
 	}

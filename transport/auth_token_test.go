@@ -7,6 +7,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/keyraft/keyraft/transit"
 )
 
 func authOf(t *testing.T, r resp) map[string]any {
@@ -285,7 +287,11 @@ func FuzzTokenCreateBody(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
-		tc, err := parseTokenCreate(body)
+		f, err := transit.ParseFields(body)
+		if err != nil {
+			return
+		}
+		tc, err := parseTokenCreate(f)
 		if err != nil {
 			return
 		}

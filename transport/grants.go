@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
@@ -116,7 +115,10 @@ func (a *API) routeGrants(req *request, p []string) (reply, bool) {
 		var body struct {
 			ID string `json:"id"`
 		}
-		if json.Unmarshal(req.body, &body) != nil || body.ID == "" {
+		if r := req.decode(&body); r != nil {
+			return *r, true
+		}
+		if body.ID == "" {
 			return errReply(http.StatusBadRequest, `the body must be {"id": "<grant id>"}`), true
 		}
 		req.ev.Details = map[string]string{"grant": body.ID}

@@ -126,6 +126,11 @@ type request struct {
 	peerCerts []*x509.Certificate
 	// ns is the request's namespace (X-Vault-Namespace; "" for root).
 	ns string
+	// f is the body decoded (see parsed), or fErr why it does not decode.
+	f    *transit.Fields
+	fErr *reply
+	// maxItems bounds a batch_input (Config.MaxBatchItems).
+	maxItems int
 }
 
 // reply is what a handler produces; the pipeline records it, then sends it.

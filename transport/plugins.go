@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -9,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/keyraft/keyraft/plugins/catalog"
+	"github.com/keyraft/keyraft/transit"
 )
 
 // The plugin catalog API, in Vault's shape:
@@ -150,18 +150,16 @@ type pluginRegisterBody struct {
 
 // decodePluginRegister decodes a registration body strictly: an unknown
 // field is a mistake worth a 400, not a silent default.
-func decodePluginRegister(body []byte) (*pluginRegisterBody, error) {
+func decodePluginRegister(f *transit.Fields) (*pluginRegisterBody, error) {
 	var b pluginRegisterBody
-	if len(body) == 0 {
+	if len(f.Names()) == 0 {
 		return nil, errors.New("missing request body: send {\"sha256\": ..., \"command\": ...}")
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&b); err != nil {
+	if err := f.Decode(&b); err != nil {
 		return nil, fmt.Errorf("invalid request body: %v", err)
 	}
-	if dec.More() {
-		return nil, errors.New("invalid request body: more than one JSON value")
+	if u := f.Unused(); len(u) > 0 {
+		return nil, fmt.Errorf("invalid request body: unknown field %q", transit.Truncate(u[0]))
 	}
 	return &b, nil
 }
@@ -170,7 +168,11 @@ func decodePluginRegister(body []byte) (*pluginRegisterBody, error) {
 // registration that this node could not run is refused at once, with the
 // reason, rather than at first use.
 func (a *API) pluginRegister(req *request, typ, name string) reply {
-	b, err := decodePluginRegister(req.body)
+	f, r := req.parsed()
+	if r != nil {
+		return *r
+	}
+	b, err := decodePluginRegister(f)
 	if err != nil {
 		return errReply(http.StatusBadRequest, err.Error())
 	}
@@ -212,8 +214,8 @@ func (a *API) pluginReload(req *request) reply {
 		Mounts []string `json:"mounts"`
 		Scope  string   `json:"scope"`
 	}
-	if err := json.Unmarshal(req.body, &b); err != nil {
-		return errReply(http.StatusBadRequest, "invalid request body: "+err.Error())
+	if r := req.decode(&b); r != nil {
+		return *r
 	}
 	if b.Plugin == "" {
 		return errReply(http.StatusBadRequest, "missing plugin: the name of the plugin to reload")

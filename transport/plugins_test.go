@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/plugins/catalog"
+	"github.com/keyraft/keyraft/transit"
 )
 
 var softBuild struct {
@@ -355,7 +356,11 @@ func FuzzPluginRegisterBody(f *testing.F) {
 	f.Add([]byte(`{"sha256":1}`))
 	f.Add([]byte(`{} {}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		body, err := decodePluginRegister(b)
+		f, err := transit.ParseFields(b)
+		if err != nil {
+			return
+		}
+		body, err := decodePluginRegister(f)
 		if err != nil {
 			return
 		}

@@ -75,8 +75,8 @@ func (a *API) routePolicies(req *request, p []string) (reply, bool) {
 			Policy *string `json:"policy"`
 			Rules  *string `json:"rules"` // the old sys/policy field
 		}
-		if err := json.Unmarshal(req.body, &body); err != nil {
-			return errReply(http.StatusBadRequest, "the body must be a JSON object with a \"policy\" string"), true
+		if r := req.decode(&body); r != nil {
+			return *r, true
 		}
 		src := body.Policy
 		if src == nil {
@@ -141,8 +141,8 @@ func (a *API) capabilitiesSelf(req *request) reply {
 		Paths []string `json:"paths"`
 		Path  string   `json:"path"`
 	}
-	if err := json.Unmarshal(req.body, &body); err != nil {
-		return errReply(http.StatusBadRequest, "the body must be a JSON object with \"paths\": a list of paths")
+	if r := req.decode(&body); r != nil {
+		return *r
 	}
 	if body.Path != "" {
 		body.Paths = append(body.Paths, body.Path)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/transit"
 )
 
 // routeRaftMembership answers the membership endpoints under
@@ -117,21 +118,25 @@ func (a *API) membershipError(err error) reply {
 // trimPkg drops the "cluster: " prefix of a sentinel for API messages.
 func trimPkg(err error) string { return strings.TrimPrefix(err.Error(), "cluster: ") }
 
-// decodeStrict decodes a JSON body, refusing unknown fields.
+// decodeStrict decodes a JSON body with exact keys (transit.Fields),
+// refusing unknown fields.
 func decodeStrict(body []byte, v any) *reply {
+	bad := func(msg string) *reply {
+		r := errReply(http.StatusBadRequest, msg)
+		return &r
+	}
 	if len(bytes.TrimSpace(body)) == 0 {
-		r := errReply(http.StatusBadRequest, "a JSON body is required")
-		return &r
+		return bad("a JSON body is required")
 	}
-	d := json.NewDecoder(bytes.NewReader(body))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		r := errReply(http.StatusBadRequest, "malformed JSON body: "+err.Error())
-		return &r
+	f, err := transit.ParseFields(body)
+	if err == nil {
+		err = f.Decode(v)
 	}
-	if d.More() {
-		r := errReply(http.StatusBadRequest, "malformed JSON body: trailing data")
-		return &r
+	if err != nil {
+		return bad("malformed JSON body: " + err.Error())
+	}
+	if u := f.Unused(); len(u) > 0 {
+		return bad(fmt.Sprintf("malformed JSON body: unknown field %q", transit.Truncate(u[0])))
 	}
 	return nil
 }

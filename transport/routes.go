@@ -46,13 +46,29 @@ func operationName(parts []string) string {
 
 func unsupportedOp() reply { return errReply(http.StatusMethodNotAllowed, "unsupported operation") }
 
-// fields decodes the body and adds the query parameters (for GET) and the
-// path parameters, as Vault merges all three.
+// parsed is the request body decoded, once: every reader of the body (the
+// policy's conditions, the handler, the audit HMACs) reads these Fields,
+// so what a condition checks is exactly what the engine uses.
+func (req *request) parsed() (*transit.Fields, *reply) {
+	if req.f == nil && req.fErr == nil {
+		f, err := transit.ParseFields(req.body)
+		if err != nil {
+			r := errorFromTransit(err)
+			req.fErr = &r
+		} else {
+			f.SetMaxItems(req.maxItems)
+			req.f = f
+		}
+	}
+	return req.f, req.fErr
+}
+
+// fields is the decoded body with the query parameters (for GET) and the
+// path parameters added, as Vault merges all three.
 func (req *request) fields(pathParams map[string]string) (*transit.Fields, *reply) {
-	f, err := transit.ParseFields(req.body)
-	if err != nil {
-		r := errorFromTransit(err)
-		return nil, &r
+	f, r := req.parsed()
+	if r != nil {
+		return nil, r
 	}
 	if req.method == http.MethodGet || req.method == "LIST" {
 		for k, v := range req.query {
@@ -68,6 +84,20 @@ func (req *request) fields(pathParams map[string]string) (*transit.Fields, *repl
 	}
 	req.hmacSensitive(f)
 	return f, nil
+}
+
+// decode fills the struct v points to from the decoded body, with exact
+// keys (transit.Fields.Decode); the reply is a 400 naming the field.
+func (req *request) decode(v any) *reply {
+	f, r := req.parsed()
+	if r != nil {
+		return r
+	}
+	if err := f.Decode(v); err != nil {
+		r := errorFromTransit(err)
+		return &r
+	}
+	return nil
 }
 
 // hmacSensitiveField adds the HMAC of one more field that only this
