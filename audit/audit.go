@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one request's record. It never holds plaintext, ciphertext,
@@ -85,31 +86,89 @@ func (e *Event) Committed() uint64 { return e.committedSeq }
 // MaxPathInEvent bounds the request path an event keeps.
 const MaxPathInEvent = 1024
 
+// Bounds of the other fields an event takes from a request, so that every
+// event has a fixed ceiling whatever the request held: a stranger's
+// request costs the replicated log a few KiB at most.
+const (
+	maxShortField   = 128  // method, operation, request ID, remote address, node
+	maxNameField    = 512  // key name, identity
+	maxErrorInEvent = 1024 // the answer's error text
+	maxDetails      = 32   // entries of Details
+	maxDetailKey    = 64
+	maxDetailValue  = 1024
+)
+
+// clip shortens s to at most n bytes, cut at a rune boundary, with "…" to
+// show that it was cut.
+func clip(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
+}
+
 // Encode returns the event's JSON for proposing, with seq and hashes
-// cleared, shrunk if needed so that it always fits MaxEventSize: a long
-// path is cut, and when the HMACs of a large batch do not fit they are
-// replaced by one HMAC-of-HMACs per field and a count, so the request is
-// still recorded (an investigator can match the whole batch, not an item).
+// cleared. It always fits MaxEventSize, so a request is always recorded:
+// every field that comes from a request is cut to its bound (the path to
+// MaxPathInEvent), Details to 32 entries, and when the HMACs of a large
+// batch do not fit they are replaced by one HMAC-of-HMACs per field and a
+// count (an investigator can match the whole batch, not an item), or, as
+// a last resort, by their count alone.
 func (e *Event) Encode() ([]byte, error) {
 	c := *e
 	c.Seq, c.PrevHash, c.Hash = 0, "", ""
-	if len(c.Path) > MaxPathInEvent {
-		c.Path = c.Path[:MaxPathInEvent] + "…"
+	c.Path = clip(c.Path, MaxPathInEvent)
+	c.Method = clip(c.Method, maxShortField)
+	c.Operation = clip(c.Operation, maxShortField)
+	c.RequestID = clip(c.RequestID, maxShortField)
+	c.RemoteAddr = clip(c.RemoteAddr, maxShortField)
+	c.Node = clip(c.Node, maxShortField)
+	c.Outcome = clip(c.Outcome, maxShortField)
+	c.Key = clip(c.Key, maxNameField)
+	c.Identity = clip(c.Identity, maxNameField)
+	c.Error = clip(c.Error, maxErrorInEvent)
+	if len(c.Details) > 0 {
+		c.Details = clipDetails(c.Details)
 	}
 	b, err := json.Marshal(&c)
 	if err != nil || len(b) <= MaxEventSize {
 		return b, err
 	}
 	c.HMACs = summarizeHMACs(c.HMACs)
-	if len(c.Error) > 1024 {
-		c.Error = c.Error[:1024] + "…"
-	}
 	b, err = json.Marshal(&c)
 	if err == nil && len(b) > MaxEventSize {
 		c.HMACs = map[string]string{"truncated": strconv.Itoa(len(e.HMACs))}
 		b, err = json.Marshal(&c)
 	}
 	return b, err
+}
+
+// clipDetails bounds Details: the first maxDetails keys in order, each key
+// and value cut to its bound, and a "truncated" entry with the number of
+// entries left out.
+func clipDetails(in map[string]string) map[string]string {
+	keys := make([]string, 0, len(in))
+	fits := len(in) <= maxDetails
+	for k, v := range in {
+		keys = append(keys, k)
+		fits = fits && len(k) <= maxDetailKey && len(v) <= maxDetailValue
+	}
+	if fits {
+		return in
+	}
+	sort.Strings(keys)
+	out := make(map[string]string, maxDetails+1)
+	for i, k := range keys {
+		if i == maxDetails {
+			out["truncated"] = strconv.Itoa(len(keys) - maxDetails)
+			break
+		}
+		out[clip(k, maxDetailKey)] = clip(in[k], maxDetailValue)
+	}
+	return out
 }
 
 // summarizeHMACs keeps top-level HMACs and folds batch items' HMACs into

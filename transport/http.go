@@ -152,6 +152,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		RemoteAddr: remoteIP(r),
 		Method:     r.Method,
 		Path:       r.URL.Path,
+		Operation:  operationOf(r.URL.Path),
 	}
 	switch r.URL.Path {
 	case "/v1/sys/audit/stream", "/v1/sys/audit/export":
@@ -240,7 +241,7 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		method = http.MethodPost
 	case http.MethodDelete, "LIST":
 	default:
-		return errReply(http.StatusMethodNotAllowed, fmt.Sprintf("unsupported method %s", r.Method))
+		return errReply(http.StatusMethodNotAllowed, fmt.Sprintf("unsupported method %s", transit.Truncate(r.Method)))
 	}
 	body, err := readBody(r, a.cfg.MaxRequestSize)
 	if err != nil {

@@ -36,14 +36,6 @@ func (a *API) route(req *request) reply {
 	return errReply(http.StatusNotFound, "unsupported path")
 }
 
-// operationName is the audit operation of a path, e.g. "transit/encrypt".
-func operationName(parts []string) string {
-	if len(parts) >= 2 {
-		return parts[0] + "/" + parts[1]
-	}
-	return parts[0]
-}
-
 func unsupportedOp() reply { return errReply(http.StatusMethodNotAllowed, "unsupported operation") }
 
 // parsed is the request body decoded, once: every reader of the body (the
