@@ -450,3 +450,50 @@ path "transit/decrypt/shared" {
 		t.Fatalf("evil's context: %d, want 403", r.status)
 	}
 }
+
+// TestDenyCoversEveryPathOfAnAction: a deny on a key's path refuses the
+// same action under the paths that carry its algorithm, and a deny on one
+// name of a policy refuses the other name (issue 12 item 9: with
+// transit/sign/* allowed and transit/sign/signer denied,
+// transit/sign/signer/sha2-256 signed; sys/policy/enc rewrote a policy
+// that sys/policies/acl/enc denied).
+func TestDenyCoversEveryPathOfAnAction(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("signer", map[string]any{"type": "ed25519"})
+	h.createKey("other", map[string]any{"type": "ed25519"})
+	h.createKey("mac", nil)
+	h.putPolicy("enc", `path "transit/encrypt/*" { capabilities = ["update"] }`)
+	h.putPolicy("narrow", `
+path "transit/sign/*" { capabilities = ["update"] }
+path "transit/sign/signer" { capabilities = ["deny"] }
+path "transit/hmac/*" { capabilities = ["update"] }
+path "transit/hmac/mac" { capabilities = ["deny"] }
+path "sys/policy/*" { capabilities = ["create", "update", "read"] }
+path "sys/policies/acl/enc" { capabilities = ["deny"] }
+path "sys/policies/acl/*" { capabilities = ["create", "update", "read"] }
+`)
+	tok := h.newToken("narrow")
+	in := map[string]any{"input": b64("release-1.0")}
+	for _, c := range []struct {
+		method, path string
+		body         any
+		want         int
+	}{
+		{"POST", "transit/sign/signer", in, 403},
+		{"POST", "transit/sign/signer/sha2-256", in, 403},
+		{"POST", "transit/sign/signer/sha2-512", in, 403},
+		{"POST", "transit/sign/other/sha2-256", in, 200},
+		{"POST", "transit/hmac/mac", in, 403},
+		{"POST", "transit/hmac/mac/sha2-256", in, 403},
+		{"PUT", "sys/policies/acl/enc", map[string]any{"policy": `path "x" { capabilities = ["read"] }`}, 403},
+		{"PUT", "sys/policy/enc", map[string]any{"policy": `path "x" { capabilities = ["read"] }`}, 403},
+		{"PUT", "sys/policy/other", map[string]any{"policy": `path "x" { capabilities = ["read"] }`}, 204},
+	} {
+		if r := h.as(tok, c.method, c.path, c.body); r.status != c.want {
+			t.Errorf("%s %s: %d, want %d: %s", c.method, c.path, r.status, c.want, r.raw)
+		}
+	}
+	if got := h.must(200, "GET", "sys/policies/acl/enc", nil).str("policy"); !strings.Contains(got, "transit/encrypt") {
+		t.Fatalf("policy enc was rewritten: %q", got)
+	}
+}

@@ -240,11 +240,45 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 			return denied(req, d.Reason, i, len(reqs))
 		}
 	}
+	// The same action under its other paths: a deny rule or a failed
+	// condition on any of them refuses (docs/access.md, "One action, one
+	// decision").
+	for _, alias := range aliasPaths(path) {
+		for i, rq := range reqs {
+			rq.Path = alias
+			if d := acl.Evaluate(pols, rq); d.Refused {
+				return denied(req, d.Reason, i, len(reqs))
+			}
+		}
+	}
 	if sudoPath(path) {
 		base.Capability = acl.Sudo
 		if d := acl.Evaluate(pols, base); !d.Allowed {
 			return denied(req, "sudo is required on "+path+": "+d.Reason, 0, 1)
 		}
+	}
+	return nil
+}
+
+// aliasPaths lists the other paths that name the same action as path:
+// the key's path for a data operation whose algorithm, version or size is
+// a path suffix (transit/sign/K/sha2-512 is a signature with key K, as
+// transit/sign/K is), and the two names of a policy (sys/policy/X and
+// sys/policies/acl/X). A request is allowed by its own path, as in Vault,
+// and refused by a deny rule or a failed condition on any of them.
+func aliasPaths(path string) []string {
+	p := strings.Split(path, "/")
+	switch {
+	case len(p) == 4 && p[0] == "transit" && (p[1] == "sign" || p[1] == "verify" || p[1] == "hmac"):
+		return []string{strings.Join(p[:3], "/")}
+	case len(p) == 5 && p[0] == "transit" && p[1] == "export":
+		return []string{strings.Join(p[:4], "/")}
+	case len(p) >= 3 && p[0] == "transit" && (p[1] == "random" || p[1] == "hash"):
+		return []string{"transit/" + p[1]}
+	case len(p) >= 2 && p[0] == "sys" && p[1] == "policy":
+		return []string{strings.Join(append([]string{"sys", "policies", "acl"}, p[2:]...), "/")}
+	case len(p) >= 3 && p[0] == "sys" && p[1] == "policies" && p[2] == "acl":
+		return []string{strings.Join(append([]string{"sys", "policy"}, p[3:]...), "/")}
 	}
 	return nil
 }
