@@ -38,6 +38,7 @@ type harness struct {
 type harnessOpts struct {
 	noInit         bool  // leave the node uninitialized (and sealed)
 	maxRequestSize int64 // 0: the default
+	maxBatchItems  int   // 0: the default
 	discardAudit   bool  // count events instead of keeping them (benchmarks)
 	raftAudit      bool  // record through the node's replicated audit log
 	// plugins runs crypto backends as real plugin processes: the soft
@@ -149,7 +150,7 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	}
 	h.api, err = NewAPI(Config{
 		Node: node, Transit: h.engine, Audit: rec, Plugins: plugins,
-		APIAddr: "http://127.0.0.1:8200", MaxRequestSize: o.maxRequestSize,
+		APIAddr: "http://127.0.0.1:8200", MaxRequestSize: o.maxRequestSize, MaxBatchItems: o.maxBatchItems,
 	})
 	if err != nil {
 		t.Fatal(err)

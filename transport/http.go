@@ -83,6 +83,7 @@ type API struct {
 	isLeader func() bool
 	metrics  *metrics
 	auth     authState
+	inflight inflight
 }
 
 // NewAPI returns the API handler.
@@ -93,8 +94,14 @@ func NewAPI(cfg Config) (*API, error) {
 	if cfg.MaxRequestSize == 0 {
 		cfg.MaxRequestSize = DefaultMaxRequestSize
 	}
-	if cfg.MaxRequestSize < 0 {
-		return nil, errors.New("transport: max request size must not be negative")
+	if cfg.MaxBatchItems == 0 {
+		cfg.MaxBatchItems = DefaultMaxBatchItems
+	}
+	if cfg.MaxTokenBatchItemsInFlight == 0 {
+		cfg.MaxTokenBatchItemsInFlight = DefaultMaxTokenBatchItemsInFlight
+	}
+	if cfg.MaxRequestSize < 0 || cfg.MaxBatchItems < 0 || cfg.MaxTokenBatchItemsInFlight < 0 {
+		return nil, errors.New("transport: request limits must not be negative")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
@@ -131,6 +138,10 @@ type request struct {
 	fErr *reply
 	// maxItems bounds a batch_input (Config.MaxBatchItems).
 	maxItems int
+	// te is the token's entry, looked up once before the body is read,
+	// or teErr why there is none.
+	te    *cluster.TokenEntry
+	teErr error
 }
 
 // reply is what a handler produces; the pipeline records it, then sends it.
@@ -139,6 +150,8 @@ type reply struct {
 	data     any // wrapped in Vault's envelope
 	raw      any // sent as is (sys/* endpoints that Vault answers unwrapped)
 	warnings []string
+	// retryAfter is the Retry-After header of a 429 or 503 ("" for none).
+	retryAfter string
 }
 
 // ServeHTTP runs the request pipeline: decode → route (authenticate,
@@ -243,11 +256,22 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 	default:
 		return errReply(http.StatusMethodNotAllowed, fmt.Sprintf("unsupported method %s", transit.Truncate(r.Method)))
 	}
-	body, err := readBody(r, a.cfg.MaxRequestSize)
+	// A caller without a valid token may send only a small body (enough
+	// for init, unseal, a join or a login); the limit is decided before
+	// the body is read.
+	te, terr := a.lookupToken(tokenFrom(r))
+	limit := a.cfg.MaxRequestSize
+	if terr != nil {
+		limit = min(limit, MaxUnauthenticatedBody)
+	}
+	body, err := readBody(r, limit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", a.cfg.MaxRequestSize))
+			if terr != nil && limit < a.cfg.MaxRequestSize {
+				return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large for a request without a valid token: the limit is %d bytes", limit))
+			}
+			return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", limit))
 		}
 		return errReply(http.StatusBadRequest, "failed to read request body")
 	}
@@ -262,6 +286,11 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		token:  tokenFrom(r),
 		ev:     ev,
 		hmac:   a.cfg.Node.AuditHMAC,
+		te:     te,
+		teErr:  terr,
+		// A batch beyond the limit is refused before its items are
+		// decoded (transit.Fields.SetMaxItems).
+		maxItems: a.cfg.MaxBatchItems,
 	}
 	if r.TLS != nil {
 		req.peerCerts = r.TLS.PeerCertificates
@@ -275,19 +304,43 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 	return a.route(req)
 }
 
-// readBody reads at most limit bytes of the body, in one allocation when
-// the client said how long it is.
+// MaxUnauthenticatedBody is the most a request without a valid token may
+// send as its body.
+const MaxUnauthenticatedBody = 64 << 10
+
+// readBody reads at most limit bytes of the body. Memory is reserved as
+// bytes arrive, never for what Content-Length only declares (a slow
+// sender declaring 32 MiB pinned 32 MiB for as long as it kept the
+// connection), and a declared length over the limit is refused before
+// anything is read.
 func readBody(r *http.Request, limit int64) ([]byte, error) {
+	if r.ContentLength > limit {
+		return nil, &http.MaxBytesError{Limit: limit}
+	}
 	body := http.MaxBytesReader(nil, r.Body, limit)
-	if n := r.ContentLength; n > 0 && n <= limit {
-		// net/http's body reader stops at Content-Length.
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(body, buf); err != nil {
+	const step = 64 << 10
+	want := int64(step)
+	if n := r.ContentLength; n >= 0 && n < step {
+		want = n + 1 // room to see the end of the body without growing
+	}
+	buf := make([]byte, 0, want)
+	for {
+		if len(buf) == cap(buf) {
+			grow := int64(cap(buf))
+			if n := r.ContentLength; n > 0 && int64(cap(buf))+grow > n+1 {
+				grow = max(n+1-int64(cap(buf)), step)
+			}
+			buf = append(buf, make([]byte, grow)...)[:len(buf)]
+		}
+		n, err := body.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
 			return nil, err
 		}
-		return buf, nil
 	}
-	return io.ReadAll(body)
 }
 
 func tokenFrom(r *http.Request) string {
@@ -313,7 +366,10 @@ func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
 		r := errReply(http.StatusForbidden, "permission denied: missing client token (set X-Vault-Token)")
 		return nil, &r
 	}
-	te, err := a.lookupToken(req.token)
+	te, err := req.te, req.teErr
+	if te == nil && err == nil { // a request the pipeline did not start (a stream)
+		te, err = a.lookupToken(req.token)
+	}
 	if errors.Is(err, cluster.ErrPermissionDenied) {
 		r := errReply(http.StatusForbidden, "permission denied: invalid token")
 		return nil, &r
@@ -392,6 +448,9 @@ func (a *API) errorReply(err error) reply {
 func (a *API) write(w http.ResponseWriter, requestID string, rep reply) {
 	h := w.Header()
 	h.Set("Cache-Control", "no-store")
+	if rep.retryAfter != "" {
+		h.Set("Retry-After", rep.retryAfter)
+	}
 	status := rep.status
 	if status == 0 {
 		status = http.StatusOK

@@ -23,7 +23,8 @@ func (a *API) route(req *request) reply {
 	case "auth":
 		return a.routeAuth(req, parts[1:])
 	case "transit":
-		if _, r := a.authenticate(req); r != nil {
+		te, r := a.authenticate(req)
+		if r != nil {
 			return *r
 		}
 		// Key use is served from the local state only while this node is
@@ -31,7 +32,9 @@ func (a *API) route(req *request) reply {
 		if err := a.cfg.Node.CheckLease(); err != nil {
 			return errReply(http.StatusServiceUnavailable, trimPkg(err))
 		}
-		return a.nsTransit(req, parts[1:], a.routeTransit) // keys of the request's namespace
+		return a.withInflight(req, te.Accessor, func() reply {
+			return a.nsTransit(req, parts[1:], a.routeTransit) // keys of the request's namespace
+		})
 	}
 	return errReply(http.StatusNotFound, "unsupported path")
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
@@ -51,6 +52,9 @@ func (a *API) serveSnapshot(w http.ResponseWriter, r *http.Request, ev *audit.Ev
 			panic(http.ErrAbortHandler)
 		}
 	case r.Method == http.MethodPost || r.Method == http.MethodPut:
+		// The server's read timeout bounds strangers; a root caller's
+		// snapshot of gigabytes may take longer to upload.
+		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
 		a.finish(w, r, ev, a.restoreSnapshot(r, ev, force))
 	default:
 		a.finish(w, r, ev, unsupportedOp())

@@ -81,3 +81,58 @@ func TestStrangersCannotGrowState(t *testing.T) {
 		t.Fatal("the metrics hold a label a stranger chose")
 	}
 }
+
+// TestBodyLimits: a request without a valid token may send at most
+// MaxUnauthenticatedBody (a declared larger length is refused before a
+// byte is read), one with a token up to MaxRequestSize; a batch_input
+// over MaxBatchItems is a 400 naming the limit before any item is used;
+// and a token whose batch items in flight fill its budget gets a 429
+// with Retry-After until they finish (issue 12 items 4 and 5).
+func TestBodyLimits(t *testing.T) {
+	h := newHarness(t, harnessOpts{maxBatchItems: 5})
+	h.createKey("app", nil)
+	big := `{"plaintext":"` + strings.Repeat("A", 100<<10) + `"}`
+	for _, tok := range []string{"", "kr.not-a-token"} {
+		r := h.doWith("POST", "transit/encrypt/app", big, map[string]string{"X-Vault-Token": tok})
+		if r.status != 413 || !strings.Contains(r.errs()[0], "without a valid token: the limit is 65536 bytes") {
+			t.Fatalf("token %q: %d %s", tok, r.status, r.raw)
+		}
+	}
+	h.must(200, "POST", "transit/encrypt/app", big)
+
+	items := func(n int) map[string]any {
+		var list []any
+		for i := 0; i < n; i++ {
+			list = append(list, map[string]any{"plaintext": b64("x")})
+		}
+		return map[string]any{"batch_input": list}
+	}
+	h.must(200, "POST", "transit/encrypt/app", items(5))
+	r := h.do("POST", "transit/encrypt/app", items(6))
+	if r.status != 400 || !strings.Contains(r.errs()[0], "more than 5 items") || !strings.Contains(r.errs()[0], "max_batch_items") {
+		t.Fatalf("6 items: %d %s", r.status, r.raw)
+	}
+
+	h.putPolicy("enc", `path "transit/encrypt/app" { capabilities = ["update"] }`)
+	tok := h.newToken("enc")
+	acc := h.as(tok, "GET", "auth/token/lookup-self", nil).data()["accessor"].(string)
+	limit := h.api.cfg.MaxTokenBatchItemsInFlight
+	if !h.api.inflight.acquire(acc, limit, limit) { // as if its earlier batches were still running
+		t.Fatal("budget not free")
+	}
+	r = h.as(tok, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("x")})
+	if r.status != 429 || r.header.Get("Retry-After") == "" || !strings.Contains(r.errs()[0], "max_token_batch_items_in_flight") {
+		t.Fatalf("over the budget: %d %s", r.status, r.raw)
+	}
+	h.must(200, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("x")}) // another token is not held up
+	h.api.inflight.release(acc, limit, limit)
+	if r := h.as(tok, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("x")}); r.status != 200 {
+		t.Fatalf("after the budget is free: %d %s", r.status, r.raw)
+	}
+	h.api.inflight.mu.Lock()
+	left := len(h.api.inflight.m)
+	h.api.inflight.mu.Unlock()
+	if left != 0 {
+		t.Fatalf("%d tokens still counted in flight after every request finished", left)
+	}
+}
