@@ -126,8 +126,9 @@ func (n *Node) readBreakGlassSession() (*BreakGlassSession, uint64, error) {
 
 // BreakGlassInit starts an attempt for duration (0: the configured one;
 // at most MaxBreakGlassDuration) and returns its nonce, the one-time pad
-// that will decode the token, and the shares required. A new attempt
-// replaces the one in progress. It returns ErrBreakGlassNotConfigured,
+// that will decode the token, and the shares required. While an attempt
+// is in progress on this node it returns ErrBreakGlassInProgress (only
+// BreakGlassCancel ends it early). It returns ErrBreakGlassNotConfigured,
 // ErrInvalidRequest, ErrSealed or ErrNotInitialized.
 func (n *Node) BreakGlassInit(duration time.Duration) (nonce, otp string, required int, err error) {
 	if n.barrier.Sealed() {
@@ -158,17 +159,30 @@ func (n *Node) BreakGlassInit(duration time.Duration) (nonce, otp string, requir
 		return "", "", 0, err
 	}
 	op := &breakGlassOp{genRootOp: genRootOp{nonce: nonce, otp: pad}, duration: duration}
-	if old, ok := breakGlassOps.Swap(n, op); ok && old != nil {
-		old.(*breakGlassOp).collector.Reset()
+	if _, loaded := breakGlassOps.LoadOrStore(n, op); loaded {
+		clear(pad)
+		return "", "", 0, ErrBreakGlassInProgress
 	}
 	return nonce, base64.RawStdEncoding.EncodeToString(pad), cfg.Threshold, nil
 }
 
-// BreakGlassCancel drops the attempt in progress.
-func (n *Node) BreakGlassCancel() {
-	if old, ok := breakGlassOps.LoadAndDelete(n); ok {
-		old.(*breakGlassOp).collector.Reset()
+// BreakGlassCancel drops the attempt in progress and its shares. It
+// returns the nonce of the one it cancelled ("" when there was none).
+func (n *Node) BreakGlassCancel() (nonce string) {
+	old, ok := breakGlassOps.LoadAndDelete(n)
+	if !ok {
+		return ""
 	}
+	op := old.(*breakGlassOp)
+	op.collector.Reset()
+	return op.nonce
+}
+
+// endBreakGlass drops op once it completed or failed for good, unless a
+// cancel (and maybe a new start) replaced it meanwhile.
+func (n *Node) endBreakGlass(op *breakGlassOp) {
+	breakGlassOps.CompareAndDelete(n, op)
+	op.collector.Reset()
 }
 
 // BreakGlassProgress returns the attempt in progress: its nonce, shares
@@ -204,10 +218,10 @@ func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte,
 	if err != nil || cfg == nil {
 		return 0, 0, "", nil, ErrNotInitialized
 	}
+	// A malformed share is refused alone (see GenerateRootUpdate).
 	combined, err := op.collector.Add(share, cfg.Threshold)
 	if err != nil {
-		op.collector.Reset()
-		return 0, cfg.Threshold, "", nil, fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
+		return op.collector.Progress(), cfg.Threshold, "", nil, fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
 	}
 	if combined == nil {
 		return op.collector.Progress(), cfg.Threshold, "", nil, nil
@@ -231,7 +245,7 @@ func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte,
 		return 0, cfg.Threshold, "", nil, err
 	}
 	if cur != nil && now.Before(cur.ExpiresAt) {
-		n.BreakGlassCancel()
+		n.endBreakGlass(op)
 		return 0, cfg.Threshold, "", nil, ErrBreakGlassActive
 	}
 	// The token first (no event: the session record carries it), then
@@ -252,14 +266,14 @@ func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte,
 		Writes: []Write{{Key: keyBreakGlassActive, Value: sv}}}); err != nil {
 		n.RevokeToken(context.Background(), token, false)
 		if errors.Is(err, fsm.ErrConflict) {
-			n.BreakGlassCancel()
+			n.endBreakGlass(op)
 			err = ErrBreakGlassActive // another node's activation won the race
 		}
 		return 0, cfg.Threshold, "", nil, err
 	}
 	out := make([]byte, tokenLen)
 	subtle.XORBytes(out, []byte(token), op.otp)
-	n.BreakGlassCancel()
+	n.endBreakGlass(op)
 	n.log.Warn("BREAK-GLASS ACTIVATED: an emergency token was issued from the shares",
 		"policy", bc.Policy, "accessor", e.Accessor, "expires_at", s.ExpiresAt.Format(time.RFC3339))
 	return 0, cfg.Threshold, base64.RawStdEncoding.EncodeToString(out), s, nil

@@ -323,19 +323,25 @@ func (n *Node) RevokeGrant(ctx context.Context, id string) error {
 }
 
 func (n *Node) deleteGrant(ctx context.Context, g *Grant, rev uint64) error {
-	txn := &Txn{Expect: []fsm.Cond{{Key: prefixGrant + g.ID, Revision: rev}},
-		Writes: []Write{{Key: prefixGrant + g.ID, Delete: true}}}
+	txn := &Txn{Expect: []fsm.Cond{{Key: prefixGrant + g.ID, Revision: rev}}, Writes: n.grantDeleteWrites(g)}
+	_, err := n.Commit(ctx, txn)
+	return err
+}
+
+// grantDeleteWrites removes grant g and, when active, its index entry
+// (if the entry is still g's).
+func (n *Node) grantDeleteWrites(g *Grant) []Write {
+	w := []Write{{Key: prefixGrant + g.ID, Delete: true}}
 	if g.State == GrantActive {
 		ik := grantIndexKey(g.Requester, g.Key, g.Operation)
 		if v, _, err := n.Read(ik); err == nil && v != nil {
 			var idx struct{ ID string }
 			if json.Unmarshal(v, &idx) == nil && idx.ID == g.ID {
-				txn.Writes = append(txn.Writes, Write{Key: ik, Delete: true})
+				w = append(w, Write{Key: ik, Delete: true})
 			}
 		}
 	}
-	_, err := n.Commit(ctx, txn)
-	return err
+	return w
 }
 
 // ActiveGrant returns the grant that lets the token with accessor use op

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -14,19 +15,36 @@ import (
 // tokens and keys, and a token of one namespace reaches nothing of
 // another's.
 //
-//	sys/namespace/<ns>               → {} (the namespace exists)
+//	sys/namespace/<ns>               → namespaceRecord (the namespace exists)
 //	sys/ns/<ns>/policy/<name>        → PolicyRecord (its policies)
 //
-// Tokens carry their namespace in the entry; keys live in the transit
+// Tokens carry their namespace in the entry, and the namespace's id: a
+// namespace created again under the same name has another id, so a token
+// of the old one can never act in the new one. Keys live in the transit
 // engine under NamespaceKeyPrefix(ns) + name, a prefix that names in the
 // root namespace may not use.
 const (
 	prefixNamespace = "sys/namespace/"
 	prefixNSData    = "sys/ns/"
+	// transitKeyRecords is where the transit engine keeps its keys
+	// (fsm/doc.go's schema); a namespace's are under
+	// NamespaceKeyPrefix(ns) there.
+	transitKeyRecords = "transit/key/"
 )
+
+// namespaceRecord is a namespace. ID is random, made at creation;
+// namespaces created before it existed have none.
+type namespaceRecord struct {
+	Created string `json:"created"`
+	ID      string `json:"id,omitempty"`
+}
 
 // ErrNamespaceNotFound is returned for a namespace that does not exist.
 var ErrNamespaceNotFound = errors.New("cluster: no such namespace")
+
+// ErrNamespaceNotEmpty is returned by DeleteNamespace for a namespace
+// that still holds transit keys.
+var ErrNamespaceNotEmpty = errors.New("cluster: the namespace still holds keys")
 
 // ValidNamespace reports whether name can name a namespace: 1 to 64
 // lower-case letters, digits, '_' or '-', starting with a letter or digit
@@ -60,13 +78,58 @@ func NamespaceKeyPrefix(ns string) string {
 // with: namespaced keys live there.
 const ReservedKeyPrefix = "ns."
 
-// CreateNamespace creates namespace name (no error when it exists).
+// CreateNamespace creates namespace name (no error, and no change, when
+// it exists: its id, which its tokens carry, stays).
 func (n *Node) CreateNamespace(ctx context.Context, name string) error {
 	if !ValidNamespace(name) {
 		return fmt.Errorf("%w: a namespace name is 1 to 64 lower-case letters, digits, '_' or '-'", ErrInvalidRequest)
 	}
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixNamespace + name, Value: []byte(`{"created":"` + time.Now().UTC().Format(time.RFC3339) + `"}`)}}})
+	if _, rev, err := n.namespace(name); err != nil || rev != 0 {
+		return err
+	}
+	id, err := randomID()
+	if err != nil {
+		return err
+	}
+	v, _ := json.Marshal(namespaceRecord{Created: time.Now().UTC().Format(time.RFC3339), ID: id})
+	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixNamespace + name}},
+		Writes: []Write{{Key: prefixNamespace + name, Value: v}}})
+	if errors.Is(err, fsm.ErrConflict) {
+		return nil // created meanwhile
+	}
 	return err
+}
+
+// namespace reads namespace name's record and revision (0: it does not
+// exist).
+func (n *Node) namespace(name string) (*namespaceRecord, uint64, error) {
+	v, rev, err := n.Read(prefixNamespace + name)
+	if err != nil || v == nil {
+		return nil, 0, err
+	}
+	var r namespaceRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, 0, fmt.Errorf("cluster: reading namespace %s: %w", name, err)
+	}
+	return &r, rev, nil
+}
+
+// TokenNamespaceLive reports whether the namespace a token belongs to is
+// still the one it was made in: it exists and has the id the token
+// carries. A root-namespace token always passes. A token that lost its
+// namespace is refused by the API (and revoked by TidyTokens).
+func (n *Node) TokenNamespaceLive(e *TokenEntry) (bool, error) {
+	if e.Namespace == "" {
+		return true, nil
+	}
+	if !ValidNamespace(e.Namespace) {
+		return false, nil
+	}
+	r, rev, err := n.namespace(e.Namespace)
+	if err != nil || rev == 0 {
+		return false, err
+	}
+	return r.ID == e.NamespaceID, nil
 }
 
 // NamespaceExists reports whether namespace name exists ("" always does).
@@ -84,24 +147,56 @@ func (n *Node) NamespaceExists(name string) (bool, error) {
 // ListNamespaces returns the namespace names, sorted.
 func (n *Node) ListNamespaces() ([]string, error) { return n.List(prefixNamespace) }
 
-// DeleteNamespace removes a namespace and its policies. Its tokens stop
-// working at once (their namespace is gone); its keys stay in the engine,
-// unreachable, until the namespace is created again.
+// DeleteNamespace removes a namespace, its policies, and revokes every
+// token of it (with the tokens made under them) and every grant those
+// tokens hold, in one Raft entry: nothing of it works again, even if a
+// namespace of the same name is created later (which gets a new id; a
+// token made while the deletion was prepared carries the old id and is
+// refused, then tidied). A namespace that still holds transit keys is
+// refused with ErrNamespaceNotEmpty: its keys would otherwise be left to
+// whoever creates the name next, and deleting key material is the key
+// lifecycle's business (deletion_allowed, destroy), not a side effect.
+// Certificate roles and grants are root-namespace objects (the API offers
+// cert auth and grants only there), so a namespace has none of its own
+// beyond its tokens' grants.
 func (n *Node) DeleteNamespace(ctx context.Context, name string) error {
 	if !ValidNamespace(name) {
 		return ErrNamespaceNotFound
 	}
-	rev, err := n.Revision(prefixNamespace + name)
+	for attempt := 0; ; attempt++ {
+		err := n.deleteNamespaceOnce(ctx, name)
+		if errors.Is(err, fsm.ErrConflict) && attempt < maxTokenRetries {
+			continue
+		}
+		return err
+	}
+}
+
+func (n *Node) deleteNamespaceOnce(ctx context.Context, name string) error {
+	_, rev, err := n.namespace(name)
 	if err != nil {
 		return err
 	}
 	if rev == 0 {
 		return ErrNamespaceNotFound
 	}
-	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixNamespace + name, Revision: rev}}, Writes: []Write{
-		{Key: prefixNamespace + name, Delete: true},
-		{Key: prefixNSData + name + "/", Delete: true, Prefix: true},
-	}})
+	keys, err := n.List(transitKeyRecords + NamespaceKeyPrefix(name))
+	if err != nil {
+		return err
+	}
+	if len(keys) > 0 {
+		return fmt.Errorf("%w: namespace %s still holds %d transit key(s); delete them first (in the namespace: "+
+			"transit/keys/:name/config deletion_allowed=true, then DELETE transit/keys/:name)", ErrNamespaceNotEmpty, name, len(keys))
+	}
+	txn, err := n.revokeNamespaceTokensTxn(name)
+	if err != nil {
+		return err
+	}
+	txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixNamespace + name, Revision: rev})
+	txn.Writes = append(txn.Writes,
+		Write{Key: prefixNamespace + name, Delete: true},
+		Write{Key: prefixNSData + name + "/", Delete: true, Prefix: true})
+	_, err = n.Commit(ctx, txn)
 	return err
 }
 

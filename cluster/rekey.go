@@ -51,8 +51,10 @@ type rekeyOp struct {
 // RekeyInit starts replacing the root key and the shares: the new key
 // material is made once the threshold of the current shares (unseal
 // shares, or recovery shares with an auto-unseal seal) has been given to
-// RekeyUpdate. One operation at a time per node; a new init replaces it.
-// It returns ErrSealed, or ErrInvalidRequest for bad share parameters.
+// RekeyUpdate. One operation at a time per node: while one is in
+// progress a new init returns ErrRekeyInProgress (only RekeyCancel ends it
+// early). It returns ErrSealed, or ErrInvalidRequest for bad share
+// parameters.
 func (n *Node) RekeyInit(shares, threshold int) (RekeyStatus, error) {
 	if n.barrier.Sealed() {
 		return RekeyStatus{}, ErrSealed
@@ -75,30 +77,46 @@ func (n *Node) RekeyInit(shares, threshold int) (RekeyStatus, error) {
 	}
 	op := &rekeyOp{nonce: nonce, shares: shares, threshold: threshold}
 	n.rekeyMu.Lock()
-	if old := n.rekey; old != nil {
-		old.collector.Reset()
+	defer n.rekeyMu.Unlock()
+	if n.rekey != nil {
+		return RekeyStatus{}, ErrRekeyInProgress
 	}
 	n.rekey = op
-	n.rekeyMu.Unlock()
 	return RekeyStatus{Started: true, Nonce: nonce, Shares: shares, Threshold: threshold, Required: cfg.Threshold}, nil
 }
 
-// RekeyCancel drops the operation in progress (and its shares).
-func (n *Node) RekeyCancel() {
+// RekeyCancel drops the operation in progress (and its shares). It
+// returns the nonce of the one it cancelled ("" when there was none).
+func (n *Node) RekeyCancel() (nonce string) {
 	n.rekeyMu.Lock()
-	defer n.rekeyMu.Unlock()
-	if n.rekey != nil {
-		n.rekey.collector.Reset()
+	op := n.rekey
+	n.rekey = nil
+	n.rekeyMu.Unlock()
+	if op == nil {
+		return ""
+	}
+	op.collector.Reset()
+	return op.nonce
+}
+
+// endRekey drops op once it completed, unless a cancel (and maybe a new
+// init) replaced it meanwhile.
+func (n *Node) endRekey(op *rekeyOp) {
+	n.rekeyMu.Lock()
+	if n.rekey == op {
 		n.rekey = nil
 	}
+	n.rekeyMu.Unlock()
+	op.collector.Reset()
 }
 
 // RekeyUpdate takes one current share. Below the threshold it returns
 // the progress; at it, it checks the shares, makes a new root key (the
 // keyring is rewrapped, not changed) and new shares, commits them and
 // returns the new shares. It returns ErrRekeyNonce, ErrSealed,
-// ErrInvalidUnsealKey (the shares are not the current ones; progress is
-// reset), ErrSealUnavailable, or a commit error.
+// ErrInvalidUnsealKey (a malformed share, refused alone; or, at the
+// threshold, shares that are not the current ones: progress is reset),
+// ErrSealUnavailable, or a commit error.
 func (n *Node) RekeyUpdate(ctx context.Context, nonce string, share []byte) (RekeyStatus, *RekeyResult, error) {
 	n.rekeyMu.Lock()
 	op := n.rekey
@@ -113,12 +131,12 @@ func (n *Node) RekeyUpdate(ctx context.Context, nonce string, share []byte) (Rek
 		return RekeyStatus{}, nil, ErrNotInitialized
 	}
 	st := RekeyStatus{Started: true, Nonce: op.nonce, Shares: op.shares, Threshold: op.threshold, Required: cfg.Threshold}
+	// A malformed share is refused alone (see GenerateRootUpdate).
 	combined, err := op.collector.Add(share, cfg.Threshold)
+	st.Progress = op.collector.Progress()
 	if err != nil {
-		op.collector.Reset()
 		return st, nil, fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
 	}
-	st.Progress = op.collector.Progress()
 	if combined == nil {
 		return st, nil, nil
 	}
@@ -127,7 +145,7 @@ func (n *Node) RekeyUpdate(ctx context.Context, nonce string, share []byte) (Rek
 	if err != nil {
 		return st, nil, err
 	}
-	n.RekeyCancel()
+	n.endRekey(op)
 	st.Progress = 0
 	return st, res, nil
 }

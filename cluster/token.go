@@ -53,6 +53,9 @@ type TokenEntry struct {
 	// Namespace is the namespace the token belongs to ("" for the root
 	// namespace); its policies are that namespace's.
 	Namespace string `json:"namespace,omitempty"`
+	// NamespaceID is the id of that namespace when the token was made
+	// (see TokenNamespaceLive).
+	NamespaceID string `json:"namespace_id,omitempty"`
 }
 
 // Expired reports whether the token no longer works at now.

@@ -117,6 +117,19 @@ func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *
 		e.Renewable = req.Renewable
 	}
 	var txn Txn
+	if e.Namespace != "" {
+		// Bound to the namespace as it is now: the token is not made in
+		// a namespace deleted meanwhile, and carries its id.
+		ns, rev, err := n.namespace(e.Namespace)
+		if err != nil {
+			return "", nil, err
+		}
+		if rev == 0 {
+			return "", nil, fmt.Errorf("%w: no namespace named %q", ErrInvalidRequest, e.Namespace)
+		}
+		e.NamespaceID = ns.ID
+		txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixNamespace + e.Namespace, Revision: rev})
+	}
 	if req.ParentToken != "" {
 		ph := hashToken(req.ParentToken)
 		parent, prev, err := n.readTokenEntry(ph)
@@ -293,6 +306,63 @@ func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
 	return txn, nil
 }
 
+// revokeNamespaceTokensTxn prepares the revocation of every token of
+// namespace ns, each with the tokens made under it (revokeTxn), and of
+// the grants those tokens requested, as one transaction.
+func (n *Node) revokeNamespaceTokensTxn(ns string) (*Txn, error) {
+	hashes, err := n.List(prefixToken)
+	if err != nil {
+		return nil, err
+	}
+	txn := &Txn{}
+	revoked := map[string]bool{} // accessors
+	for _, h := range hashes {
+		if strings.Contains(h, "/") {
+			continue
+		}
+		e, _, err := n.readTokenEntry(h)
+		if errors.Is(err, ErrPermissionDenied) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if e.Namespace != ns || revoked[e.Accessor] {
+			continue
+		}
+		t, err := n.revokeTxn(h, false)
+		if errors.Is(err, ErrPermissionDenied) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		for _, w := range t.Writes {
+			if acc, ok := strings.CutPrefix(w.Key, prefixAccessor); ok && w.Delete && !w.Prefix {
+				revoked[acc] = true
+			}
+		}
+		txn.Expect = append(txn.Expect, t.Expect...)
+		txn.Writes = append(txn.Writes, t.Writes...)
+		if len(txn.Writes) > 3*maxRevokeTree {
+			return nil, fmt.Errorf("%w: more than %d tokens in namespace %s; revoke some first", ErrInvalidRequest, maxRevokeTree, ns)
+		}
+	}
+	if len(revoked) == 0 {
+		return txn, nil
+	}
+	grants, err := n.ListGrants()
+	if err != nil {
+		return nil, err
+	}
+	for _, g := range grants {
+		if revoked[g.Requester] {
+			txn.Writes = append(txn.Writes, n.grantDeleteWrites(g)...)
+		}
+	}
+	return txn, nil
+}
+
 // RenewToken extends a renewable token's life to now + increment (or its
 // TTL when increment is 0), never past its maximum. It returns the new
 // entry, ErrPermissionDenied for an unknown or expired token,
@@ -383,7 +453,8 @@ func (n *Node) UseToken(ctx context.Context, token string) error {
 	}
 }
 
-// TidyTokens revokes every token expired at now (with its children) and
+// TidyTokens revokes every token expired at now or whose namespace is
+// gone (TokenNamespaceLive), with its children, and
 // adds the accessor index of tokens that lack one (root tokens made at
 // init). The leader runs it periodically; it returns how many tokens it
 // revoked.
@@ -403,6 +474,20 @@ func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
 		}
 		if err != nil {
 			return revoked, err
+		}
+		// A token made while its namespace was being deleted, which the
+		// deletion did not see: refused already, removed here.
+		if live, err := n.TokenNamespaceLive(e); err != nil {
+			return revoked, err
+		} else if !live {
+			ev := &audit.Event{Time: now, Node: n.cfg.NodeID, Operation: "auth/token/namespace-gone", Identity: "tidy",
+				Path: "auth/token/tidy", Outcome: audit.Allowed, Status: 200,
+				Details: map[string]string{"accessor": e.Accessor, "namespace": e.Namespace}}
+			if err := n.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
+				return revoked, err
+			}
+			revoked++
+			continue
 		}
 		if e.Expired(now) {
 			ev := &audit.Event{Time: now, Node: n.cfg.NodeID, Operation: "auth/token/expire", Identity: "tidy",

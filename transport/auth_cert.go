@@ -28,7 +28,8 @@ func (a *API) routeAuthCert(req *request, p []string) (reply, bool) {
 	default:
 		return errReply(http.StatusNotFound, "unsupported path"), true
 	}
-	if _, r := a.authenticate(req); r != nil {
+	te, r := a.authenticate(req)
+	if r != nil {
 		return *r, true
 	}
 	n := a.cfg.Node
@@ -64,6 +65,11 @@ func (a *API) routeAuthCert(req *request, p []string) (reply, bool) {
 		role, bad := parseCertRole(name, req.body)
 		if bad != "" {
 			return errReply(http.StatusBadRequest, bad), true
+		}
+		// A role hands out its policies to every matching certificate:
+		// writing one needs what creating such a token needs.
+		if r := checkGrantablePolicies(req, te, role.Policies, a.hasSudo(req, te)); r != nil {
+			return *r, true
 		}
 		req.ev.Status = http.StatusNoContent
 		err := n.PutCertRole(req.ctx, *role)

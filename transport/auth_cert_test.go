@@ -14,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 )
@@ -125,5 +126,42 @@ func TestCertAuth(t *testing.T) {
 	h.must(204, "DELETE", "auth/cert/certs/apps", nil)
 	if status, _ := login(&good); status != 403 {
 		t.Errorf("after the role is deleted: %d", status)
+	}
+}
+
+// TestCertRoleNeedsItsPolicies: a certificate role hands its policies to
+// every matching certificate, so writing one follows token creation's
+// subset rule: without sudo on the role's path a token may grant only
+// policies it holds; with sudo any but root.
+func TestCertRoleNeedsItsPolicies(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	ca := newTestCA(t, "apps CA")
+	h.putPolicy("enc", `path "transit/encrypt/app" { capabilities = ["update"] }`)
+	h.putPolicy("admin", `path "*" { capabilities = ["create", "read", "update", "delete", "list"] }`)
+	h.putPolicy("certs", `path "auth/cert/certs/*" { capabilities = ["create", "update"] }`)
+	h.putPolicy("certs-sudo", `path "auth/cert/certs/*" { capabilities = ["create", "update", "sudo"] }`)
+	role := func(pols ...string) map[string]any {
+		return map[string]any{"certificate": ca.pem, "token_policies": pols}
+	}
+	writer := h.newToken("certs", "enc")
+	if r := h.as(writer, "PUT", "auth/cert/certs/web", role("enc")); r.status != 204 {
+		t.Fatalf("role with a policy the writer holds: %d %s", r.status, r.raw)
+	}
+	if r := h.as(writer, "PUT", "auth/cert/certs/web", role("enc", "default")); r.status != 204 {
+		t.Fatalf("role with default: %d %s", r.status, r.raw)
+	}
+	r := h.as(writer, "PUT", "auth/cert/certs/escalate", role("enc", "admin"))
+	if r.status != 403 || len(r.errs()) == 0 || !strings.Contains(r.errs()[0], "admin is not one of them") {
+		t.Fatalf("role granting a policy the writer lacks: %d %s", r.status, r.raw)
+	}
+	if r := h.do("GET", "auth/cert/certs/escalate", nil); r.status != 404 {
+		t.Fatalf("the refused role was stored: %d %s", r.status, r.raw)
+	}
+	sudo := h.newToken("certs-sudo")
+	if r := h.as(sudo, "PUT", "auth/cert/certs/ops", role("admin")); r.status != 204 {
+		t.Fatalf("role by a sudo writer: %d %s", r.status, r.raw)
+	}
+	if r := h.as(sudo, "PUT", "auth/cert/certs/ops", role("root")); r.status != 400 {
+		t.Fatalf("role granting root, even with sudo: %d %s", r.status, r.raw)
 	}
 }

@@ -48,6 +48,15 @@ func (a *API) checkNamespace(req *request, te *cluster.TokenEntry) *reply {
 		}
 		req.ev.Details["namespace"] = req.ns
 	}
+	// A token whose namespace was deleted (and maybe created again: a
+	// new id) is no token at all.
+	if live, err := a.cfg.Node.TokenNamespaceLive(te); err != nil {
+		r := a.errorReply(err)
+		return &r
+	} else if !live {
+		r := errReply(http.StatusForbidden, "permission denied: invalid token")
+		return &r
+	}
 	// Only a root token of the root namespace acts in every namespace: a
 	// root-policy token some namespace holds (made before such tokens
 	// were refused) stays in its own.
@@ -158,7 +167,9 @@ func (a *API) nsTransit(req *request, p []string, serve func(*request, []string)
 }
 
 // routeNamespaces serves sys/namespaces (LIST) and sys/namespaces/:name
-// (GET, PUT/POST creates, DELETE), in the root namespace only.
+// (GET, PUT/POST creates, DELETE), in the root namespace only. DELETE
+// revokes the namespace's tokens in the same commit and is refused while
+// the namespace holds keys (cluster.Node.DeleteNamespace).
 func (a *API) routeNamespaces(req *request, p []string) (reply, bool) {
 	if len(p) == 0 || p[0] != "namespaces" || len(p) > 2 {
 		return reply{}, false
@@ -205,6 +216,9 @@ func (a *API) routeNamespaces(req *request, p []string) (reply, bool) {
 		err := n.DeleteNamespace(req.ctx, name)
 		if errors.Is(err, cluster.ErrNamespaceNotFound) {
 			return errReply(http.StatusNotFound, "no namespace named "+quoteName(name)), true
+		}
+		if errors.Is(err, cluster.ErrNamespaceNotEmpty) || errors.Is(err, cluster.ErrInvalidRequest) {
+			return errReply(http.StatusBadRequest, trimPkg(err)), true
 		}
 		if err != nil {
 			return a.errorReply(err), true

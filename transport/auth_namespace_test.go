@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"strings"
 	"testing"
 
 	vault "github.com/hashicorp/vault/api"
@@ -102,7 +103,11 @@ path "auth/token/lookup" { capabilities = ["update"] }`
 	if r := in("nope", h.token, "LIST", "transit/keys", nil); r.status != 400 {
 		t.Fatalf("unknown namespace: %d", r.status)
 	}
-	// Deleting a namespace ends its tokens.
+	// Deleting a namespace ends its tokens (once its keys are deleted).
+	in("dev", h.token, "POST", "transit/keys/app/config", map[string]any{"deletion_allowed": true})
+	if r := in("dev", h.token, "DELETE", "transit/keys/app", nil); r.status != 204 {
+		t.Fatalf("delete dev's key: %d %s", r.status, r.raw)
+	}
 	h.must(204, "DELETE", "sys/namespaces/dev", nil)
 	if r := in("dev", dev, "LIST", "transit/keys", nil); r.status < 400 {
 		t.Fatalf("token of a deleted namespace: %d", r.status)
@@ -120,5 +125,61 @@ path "auth/token/lookup" { capabilities = ["update"] }`
 	sec, err := c.Logical().Write("transit/decrypt/app", map[string]any{"ciphertext": ct})
 	if err != nil || sec.Data["plaintext"] != b64("prod secret") {
 		t.Fatalf("vault client in prod: %v %v", err, sec)
+	}
+}
+
+// TestNamespaceDeleteRevokesTokens: deleting a namespace revokes its
+// tokens at once, so a namespace created again under the name (with a
+// same-named policy and key) does not bring them back; a namespace that
+// still holds keys is not deleted (400 naming why), and its tokens keep
+// working meanwhile.
+func TestNamespaceDeleteRevokesTokens(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	pol := `path "transit/encrypt/app" { capabilities = ["update"] }
+path "auth/token/create" { capabilities = ["update"] }`
+	setup := func() {
+		h.must(200, "PUT", "sys/namespaces/dev", nil)
+		if r := h.inNS("dev", h.token, "PUT", "sys/policies/acl/app", map[string]any{"policy": pol}); r.status != 204 {
+			t.Fatalf("policy: %d %s", r.status, r.raw)
+		}
+		if r := h.inNS("dev", h.token, "POST", "transit/keys/app", nil); r.status != 200 {
+			t.Fatalf("key: %d %s", r.status, r.raw)
+		}
+	}
+	setup()
+	tok := authOf(t, h.inNS("dev", h.token, "POST", "auth/token/create", map[string]any{"policies": []string{"app"}}))["client_token"].(string)
+	child := authOf(t, h.inNS("dev", tok, "POST", "auth/token/create", map[string]any{"policies": []string{"app"}}))["client_token"].(string)
+	enc := func(tok string) int {
+		return h.inNS("dev", tok, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("x")}).status
+	}
+	if enc(tok) != 200 || enc(child) != 200 {
+		t.Fatal("the namespace's tokens do not work")
+	}
+	r := h.do("DELETE", "sys/namespaces/dev", nil)
+	if r.status != 400 || len(r.errs()) == 0 || !strings.Contains(r.errs()[0], "still holds 1 transit key") {
+		t.Fatalf("delete of a namespace with a key: %d %s", r.status, r.raw)
+	}
+	if enc(tok) != 200 {
+		t.Fatal("token after the refused delete")
+	}
+	h.inNS("dev", h.token, "POST", "transit/keys/app/config", map[string]any{"deletion_allowed": true})
+	if r := h.inNS("dev", h.token, "DELETE", "transit/keys/app", nil); r.status != 204 {
+		t.Fatalf("delete key: %d %s", r.status, r.raw)
+	}
+	h.must(204, "DELETE", "sys/namespaces/dev", nil)
+	for _, tk := range []string{tok, child} {
+		if r := h.do("POST", "auth/token/lookup", map[string]any{"token": tk}); r.status != 403 && r.status != 400 {
+			t.Fatalf("lookup of a deleted namespace's token as root: %d %s", r.status, r.raw)
+		}
+	}
+	setup() // the same name, policy and key name again
+	for _, tk := range []string{tok, child} {
+		if s := enc(tk); s != 403 {
+			t.Fatalf("old token in the recreated namespace: %d", s)
+		}
+	}
+	fresh := authOf(t, h.inNS("dev", h.token, "POST", "auth/token/create", map[string]any{"policies": []string{"app"}}))["client_token"].(string)
+	if enc(fresh) != 200 {
+		t.Fatal("a new token in the recreated namespace does not work")
 	}
 }

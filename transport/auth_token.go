@@ -344,6 +344,26 @@ func (a *API) routeAuthToken(req *request, p []string) (reply, bool) {
 	return errReply(http.StatusNotFound, "unsupported path"), true
 }
 
+// checkGrantablePolicies is the subset rule for handing out policies,
+// to a token being created or through a certificate role being written:
+// a caller without sudo on the request's path may give only policies it
+// holds ("default" always). Inside a namespace sudo does not widen that
+// (a namespace's operators give only the policies they hold), except for
+// a root token. Root itself is the callers' own rule.
+func checkGrantablePolicies(req *request, te *cluster.TokenEntry, policies []string, sudo bool) *reply {
+	if sudo && (req.ns == "" || slices.Contains(te.Policies, "root")) {
+		return nil
+	}
+	for _, p := range policies {
+		if p != "default" && !slices.Contains(te.Policies, p) {
+			r := errReply(http.StatusForbidden, "permission denied: without sudo on "+req.path+
+				" only policies the token holds can be granted ("+p+" is not one of them)")
+			return &r
+		}
+	}
+	return nil
+}
+
 // createToken serves auth/token/create and create-orphan. A caller
 // without sudo on the path may only hand out policies it holds, and only
 // create-orphan (not no_parent) makes an orphan without sudo, as in Vault.
@@ -379,14 +399,8 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 			return errReply(http.StatusBadRequest, "a namespace's token cannot have the root policy; create root tokens in the root namespace")
 		}
 	}
-	// Inside a namespace sudo does not widen what a creator hands out:
-	// a namespace's operators give only the policies they hold.
-	if !sudo || (req.ns != "" && !creatorRoot) {
-		for _, p := range policies {
-			if p != "default" && !slices.Contains(te.Policies, p) {
-				return errReply(http.StatusForbidden, "permission denied: child policies must be a subset of the parent's ("+p+" is not one of them)")
-			}
-		}
+	if r := checkGrantablePolicies(req, te, policies, sudo); r != nil {
+		return *r
 	}
 	if !sudo && tc.NoParent && !orphanPath {
 		return errReply(http.StatusForbidden, "permission denied: no_parent needs a root token or sudo; use auth/token/create-orphan")

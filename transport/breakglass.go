@@ -74,9 +74,12 @@ func (a *API) routeBreakGlass(req *request, p []string) (reply, bool) {
 		case http.MethodGet:
 			return reply{raw: a.breakGlassStatus()}, true
 		case http.MethodDelete:
-			n.BreakGlassCancel()
+			// No token, as generate-root: an attempt whose starter
+			// vanished stays cancellable; the event records who did it.
+			ceremonyEvent(req, "break-glass", "cancel", n.BreakGlassCancel())
 			return reply{status: http.StatusNoContent}, true
 		case http.MethodPost:
+			ceremonyEvent(req, "break-glass", "start", "")
 			f, r := req.fields(nil)
 			if r != nil {
 				return *r, true
@@ -93,11 +96,13 @@ func (a *API) routeBreakGlass(req *request, p []string) (reply, bool) {
 			}
 			nonce, otp, required, err := n.BreakGlassInit(d)
 			switch {
-			case errors.Is(err, cluster.ErrBreakGlassNotConfigured), errors.Is(err, cluster.ErrInvalidRequest):
+			case errors.Is(err, cluster.ErrBreakGlassNotConfigured), errors.Is(err, cluster.ErrInvalidRequest),
+				errors.Is(err, cluster.ErrCeremonyInProgress):
 				return errReply(http.StatusBadRequest, trimPkg(err)), true
 			case err != nil:
 				return a.rekeyError(err), true
 			}
+			req.ev.Details["nonce"] = nonce
 			a.log.Warn("break-glass attempt started", "remote_addr", req.ev.RemoteAddr)
 			return reply{raw: map[string]any{"started": true, "nonce": nonce, "otp": otp, "otp_length": len(otp),
 				"progress": 0, "required": required, "complete": false}}, true

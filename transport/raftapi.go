@@ -99,7 +99,7 @@ func (a *API) membershipError(err error) reply {
 	switch {
 	case errors.Is(err, cluster.ErrInvalidRequest), errors.Is(err, cluster.ErrNodeExists),
 		errors.Is(err, cluster.ErrAlreadyMember), errors.Is(err, cluster.ErrLastVoter),
-		errors.Is(err, cluster.ErrJoinExpired), errors.Is(err, errNotKeyraft):
+		errors.Is(err, cluster.ErrJoinExpired), errors.Is(err, errNotKeyraft), errors.Is(err, errJoinRefused):
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	case errors.Is(err, cluster.ErrJoinDenied):
 		return errReply(http.StatusForbidden, trimPkg(err))
@@ -160,19 +160,54 @@ func (a *API) raftJoin(req *request) reply {
 }
 
 func (a *API) joiner() *Joiner {
-	return &Joiner{Node: a.cfg.Node, Client: a.cfg.JoinHTTPClient}
+	j := &Joiner{Node: a.cfg.Node, Client: a.cfg.JoinHTTPClient}
+	if a.log != nil {
+		j.Log = a.log.Warn
+	}
+	return j
 }
 
 // errNotKeyraft: the address given as a leader does not answer like a
-// keyraft node.
+// keyraft node. The join's caller (anyone, on a node that is not yet a
+// member) learns no more than that: not the remote status, body or
+// connection error, so the join is no probe of other addresses. The
+// details go to the node's log.
 var errNotKeyraft = errors.New("not a keyraft node")
+
+// errJoinRefused: a keyraft leader refused a step of the join for a
+// reason the node logs (its answer is not passed on, see errNotKeyraft).
+var errJoinRefused = errors.New("cluster: the leader refused the join; this node's log has its answer")
 
 // Joiner brings a node into an existing cluster through a member's HTTP
 // API: it finds the leader, fetches a challenge for the node and hands it
-// to the node, which answers it when it is unsealed.
+// to the node, which answers it when it is unsealed. It fetches only the
+// /v1/sys/ join paths of a node's scheme://host, and follows no redirect.
 type Joiner struct {
 	Node   *cluster.Node
-	Client *http.Client // nil: a client with a 10 s timeout
+	Client *http.Client // nil: a client with a 30 s timeout
+	// Log, when set, receives what a failed join's caller is not told
+	// (the remote status, errors, connection failures).
+	Log func(msg string, args ...any)
+}
+
+func (j *Joiner) logDetail(msg string, args ...any) {
+	if j.Log != nil {
+		j.Log(msg, args...)
+	}
+}
+
+// joinBase is scheme://host of a node's API address: all of the address
+// a join uses. An address with a path, user info, query or fragment is
+// refused, so that the caller cannot point the join at anything but a
+// node's /v1/sys/ join endpoints.
+func joinBase(addr string) (string, bool) {
+	u, err := url.Parse(addr)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Opaque != "" ||
+		u.User != nil || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || (u.Path != "" && u.Path != "/") ||
+		strings.ContainsAny(u.Host, "/?#@\\") {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host, true
 }
 
 // Join asks the cluster at apiAddr (any member) to admit the node; a new
@@ -184,11 +219,11 @@ func (j *Joiner) Join(ctx context.Context, apiAddr string) error {
 	if j.Node.IsMember() {
 		return cluster.ErrAlreadyMember
 	}
-	u, err := url.Parse(apiAddr)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("%w: leader_api_addr %q must be an http(s) URL", cluster.ErrInvalidRequest, apiAddr)
+	base, ok := joinBase(apiAddr)
+	if !ok {
+		return fmt.Errorf("%w: leader_api_addr must be a node's API address, http(s)://host[:port], without a path, user, query or fragment", cluster.ErrInvalidRequest)
 	}
-	leader, err := j.findLeader(ctx, strings.TrimRight(apiAddr, "/"))
+	leader, err := j.findLeader(ctx, base)
 	if err != nil {
 		return err
 	}
@@ -211,11 +246,16 @@ func (j *Joiner) Join(ctx context.Context, apiAddr string) error {
 	return err
 }
 
+// client is the configured client (or one with a 30 s timeout) that
+// follows no redirect: a redirect answer is not a keyraft node's.
 func (j *Joiner) client() *http.Client {
+	c := &http.Client{Timeout: 30 * time.Second}
 	if j.Client != nil {
-		return j.Client
+		cp := *j.Client
+		c = &cp
 	}
-	return &http.Client{Timeout: 30 * time.Second}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	return c
 }
 
 // findLeader asks apiAddr who leads and returns the leader's API address.
@@ -224,9 +264,11 @@ func (j *Joiner) findLeader(ctx context.Context, apiAddr string) (string, error)
 	if err != nil {
 		return "", err
 	}
+	notKeyraft := fmt.Errorf("%w: no keyraft API answered GET %s/v1/sys/leader", errNotKeyraft, apiAddr)
 	resp, err := j.client().Do(req)
 	if err != nil {
-		return "", fmt.Errorf("cluster: contacting %s: %w", apiAddr, err)
+		j.logDetail("join: contacting the member failed", "leader_api_addr", apiAddr, "error", err)
+		return "", notKeyraft
 	}
 	defer resp.Body.Close()
 	var st struct {
@@ -237,13 +279,22 @@ func (j *Joiner) findLeader(ctx context.Context, apiAddr string) (string, error)
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<16))
 	if resp.StatusCode != http.StatusOK || json.Unmarshal(b, &st) != nil || st.HAEnabled == nil {
-		return "", fmt.Errorf("%w: %s answered GET /v1/sys/leader with HTTP %d and no leader status", errNotKeyraft, apiAddr, resp.StatusCode)
+		j.logDetail("join: the member's answer is not a keyraft leader status", "leader_api_addr", apiAddr, "status", resp.StatusCode)
+		return "", notKeyraft
 	}
 	switch {
 	case st.IsSelf:
 		return apiAddr, nil
 	case st.LeaderAddress != "":
-		return strings.TrimRight(st.LeaderAddress, "/"), nil
+		// The member names the leader: held to the same rule as the
+		// caller's address, so a fake member cannot aim the join at an
+		// arbitrary URL either.
+		leader, ok := joinBase(st.LeaderAddress)
+		if !ok {
+			j.logDetail("join: the member named a leader address that is not scheme://host", "leader_api_addr", apiAddr)
+			return "", notKeyraft
+		}
+		return leader, nil
 	}
 	return "", fmt.Errorf("%w: %s knows no leader yet (is the cluster initialized and unsealed?)", cluster.ErrNoLeader, apiAddr)
 }
@@ -260,9 +311,11 @@ func (j *Joiner) post(ctx context.Context, url string, in, out any) error {
 		return err
 	}
 	req.Header.Set("Content-Type", "application/json")
+	notKeyraft := fmt.Errorf("%w: no keyraft API answered at the leader's address", errNotKeyraft)
 	resp, err := j.client().Do(req)
 	if err != nil {
-		return fmt.Errorf("cluster: contacting the leader: %w", err)
+		j.logDetail("join: contacting the leader failed", "url", url, "error", err)
+		return notKeyraft
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -271,24 +324,27 @@ func (j *Joiner) post(ctx context.Context, url string, in, out any) error {
 		Errors []string        `json:"errors"`
 	}
 	if err := json.Unmarshal(b, &env); err != nil {
-		return fmt.Errorf("%w: the leader answered HTTP %d with something that is not JSON", errNotKeyraft, resp.StatusCode)
+		j.logDetail("join: the leader's answer is not JSON", "url", url, "status", resp.StatusCode)
+		return notKeyraft
 	}
 	if resp.StatusCode != http.StatusOK {
+		// Only keyraft's own refusals are told apart, each by a fixed
+		// text; the answer itself goes to the log.
 		msg := strings.Join(env.Errors, "; ")
+		j.logDetail("join: the leader refused", "url", url, "status", resp.StatusCode, "errors", transit.Truncate(msg))
 		switch {
 		case strings.Contains(msg, "challenge is wrong"):
 			return fmt.Errorf("%w (from the leader)", cluster.ErrJoinDenied)
 		case strings.Contains(msg, "no open challenge"):
 			return fmt.Errorf("%w (from the leader)", cluster.ErrJoinExpired)
 		case strings.Contains(msg, "already a member"):
-			return fmt.Errorf("%w: %s", cluster.ErrNodeExists, msg)
-		case resp.StatusCode == http.StatusBadRequest:
-			return fmt.Errorf("%w: the leader refused: %s", cluster.ErrInvalidRequest, msg)
+			return fmt.Errorf("%w (from the leader)", cluster.ErrNodeExists)
 		}
-		return fmt.Errorf("cluster: the leader refused (HTTP %d): %s", resp.StatusCode, msg)
+		return errJoinRefused
 	}
 	if err := json.Unmarshal(env.Data, out); err != nil {
-		return fmt.Errorf("%w: the leader's answer does not parse: %v", errNotKeyraft, err)
+		j.logDetail("join: the leader's answer does not parse", "url", url, "error", err)
+		return notKeyraft
 	}
 	return nil
 }
@@ -297,6 +353,11 @@ func (j *Joiner) post(ctx context.Context, url string, in, out any) error {
 // joined (or is initialized), trying each address in turn with backoff.
 // It returns when ctx ends or the node belongs to a cluster.
 func (j *Joiner) RetryJoin(ctx context.Context, addrs []string, log func(msg string, args ...any)) {
+	if j.Log == nil {
+		jj := *j
+		jj.Log = log
+		j = &jj
+	}
 	delay := 500 * time.Millisecond
 	for i := 0; ; i++ {
 		if j.Node.IsMember() {

@@ -494,9 +494,13 @@ func (a *API) sysRekey(req *request, path string) reply {
 	if strings.HasSuffix(path, "/init") {
 		switch req.method {
 		case http.MethodDelete:
-			n.RekeyCancel()
+			ceremonyEvent(req, "rekey", "cancel", "")
+			if nonce := n.RekeyCancel(); nonce != "" {
+				req.ev.Details["nonce"] = nonce
+			}
 			return reply{status: http.StatusNoContent}
 		case http.MethodPut, http.MethodPost:
+			ceremonyEvent(req, "rekey", "start", "")
 			shares, err := f.Int("secret_shares", 0)
 			if err != nil {
 				return errorFromTransit(err)
@@ -509,6 +513,7 @@ func (a *API) sysRekey(req *request, path string) reply {
 			if err != nil {
 				return a.rekeyError(err)
 			}
+			req.ev.Details["nonce"] = st.Nonce
 			return reply{raw: status(st)}
 		}
 		return unsupportedOp()
@@ -552,10 +557,24 @@ func (a *API) rekeyError(err error) reply {
 	switch {
 	case errors.Is(err, cluster.ErrRekeyNonce):
 		return errReply(http.StatusBadRequest, "no rekey with this nonce is in progress on this node; start one with sys/rekey/init")
-	case errors.Is(err, cluster.ErrInvalidUnsealKey), errors.Is(err, cluster.ErrInvalidRequest):
+	case errors.Is(err, cluster.ErrInvalidUnsealKey), errors.Is(err, cluster.ErrInvalidRequest),
+		errors.Is(err, cluster.ErrCeremonyInProgress):
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
 	return a.errorReply(err)
+}
+
+// ceremonyEvent names the step of a share ceremony (generate-root,
+// break-glass, rekey) in the request's audit event: action is start or
+// cancel, nonce the ceremony's. Who asked is the event's remote_addr
+// (and identity, for the steps that take a token): since a start is
+// refused while one is in progress and anyone may cancel, these events
+// are how the share holders learn who ended or blocked a ceremony.
+func ceremonyEvent(req *request, ceremony, action, nonce string) {
+	req.ev.Details = map[string]string{"ceremony": ceremony, "action": action}
+	if nonce != "" {
+		req.ev.Details["nonce"] = nonce
+	}
 }
 
 // sysGenerateRoot answers Vault's sys/generate-root: no token (this is how
@@ -567,14 +586,28 @@ func (a *API) sysGenerateRoot(req *request, path string) reply {
 	n := a.cfg.Node
 	if path == "generate-root/attempt" {
 		switch req.method {
+		case http.MethodGet:
+			if n.Sealed() {
+				return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
+			}
+			out := map[string]any{"started": false, "nonce": "", "progress": 0, "required": n.SealStatus().Threshold,
+				"complete": false, "encoded_token": ""}
+			if nonce, progress, ok := n.GenerateRootProgress(); ok {
+				out["started"], out["nonce"], out["progress"] = true, nonce, progress
+			}
+			return reply{raw: out}
 		case http.MethodDelete:
-			n.GenerateRootCancel()
+			// No token, as in Vault: a ceremony whose starter vanished
+			// must stay cancellable; the event records who cancelled.
+			ceremonyEvent(req, "generate-root", "cancel", n.GenerateRootCancel())
 			return reply{status: http.StatusNoContent}
 		case http.MethodPut, http.MethodPost:
+			ceremonyEvent(req, "generate-root", "start", "")
 			nonce, otp, required, err := n.GenerateRootInit()
 			if err != nil {
 				return a.rekeyError(err)
 			}
+			req.ev.Details["nonce"] = nonce
 			return reply{raw: map[string]any{"started": true, "nonce": nonce, "otp": otp, "otp_length": len(otp),
 				"progress": 0, "required": required, "complete": false}}
 		}
