@@ -63,7 +63,6 @@ func init() {
 
 // secNode is the node under attack and what the items share.
 type secNode struct {
-	t           *testing.T
 	n           *node
 	root        string
 	shares      []string // unseal shares (3, threshold 2)
@@ -87,7 +86,7 @@ func (s *secNode) expect(t *testing.T, ok bool, format string, args ...any) {
 }
 
 func TestSecurityRegression(t *testing.T) {
-	s := &secNode{t: t, measureOnly: os.Getenv("KEYRAFT_E2E_SECURITY_MEASURE") == "1"}
+	s := &secNode{measureOnly: os.Getenv("KEYRAFT_E2E_SECURITY_MEASURE") == "1"}
 	n := newConfigNode(t)
 	if !s.measureOnly {
 		n.listen = fmt.Sprintf(`  http_read_header_timeout = "2s"
