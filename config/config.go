@@ -31,6 +31,25 @@ var (
 // max_request_size is absent or 0: 32 MiB.
 const DefaultMaxRequestSize int64 = 32 << 20
 
+// Defaults of the listener's HTTP timeouts, as in Vault: a listener
+// whose http_*_timeout is absent or 0 uses these. The write timeout has
+// none: 0 means no limit on writing an answer (audit streams and exports
+// are long).
+const (
+	DefaultHTTPReadHeaderTimeout = 10 * time.Second
+	DefaultHTTPReadTimeout       = 30 * time.Second
+	DefaultHTTPIdleTimeout       = 5 * time.Minute
+)
+
+// Defaults of the listener's batch limits; the same numbers as the API
+// server's own (transport.DefaultMaxBatchItems and
+// transport.DefaultMaxTokenBatchItemsInFlight, which a test of the server
+// command compares), kept here so that this package stays a leaf.
+const (
+	DefaultMaxBatchItems              = 10000
+	DefaultMaxTokenBatchItemsInFlight = 2 * DefaultMaxBatchItems
+)
+
 // DefaultListenAddress is the address of Dev("") and of a listener block
 // without an address, as in Vault.
 const DefaultListenAddress = "127.0.0.1:8200"
@@ -164,6 +183,31 @@ type Listener struct {
 	// MaxRequestSize limits request bodies, in bytes. 0 means
 	// DefaultMaxRequestSize; negative is an error.
 	MaxRequestSize int64
+
+	// HTTPReadHeaderTimeout, HTTPReadTimeout and HTTPIdleTimeout are
+	// Vault's http_read_header_timeout, http_read_timeout and
+	// http_idle_timeout: how long a client may take to send a request's
+	// headers, the whole request (headers and body), and how long a
+	// keep-alive connection may sit idle. 0 means the default
+	// (DefaultHTTPReadHeaderTimeout, DefaultHTTPReadTimeout,
+	// DefaultHTTPIdleTimeout); negative is an error.
+	HTTPReadHeaderTimeout time.Duration
+	HTTPReadTimeout       time.Duration
+	HTTPIdleTimeout       time.Duration
+	// HTTPWriteTimeout is Vault's http_write_timeout: how long writing an
+	// answer may take, counted from the end of the request's headers. 0
+	// means no limit; negative is an error.
+	HTTPWriteTimeout time.Duration
+
+	// MaxBatchItems limits the batch_input items of one request. 0 means
+	// DefaultMaxBatchItems; negative is an error.
+	MaxBatchItems int
+	// MaxTokenBatchItemsInFlight limits the batch items that the requests
+	// of one token may have in flight at once (a request without
+	// batch_input counts one). 0 means DefaultMaxTokenBatchItemsInFlight;
+	// negative is an error, and so is a value below MaxBatchItems (a full
+	// batch could never run).
+	MaxTokenBatchItemsInFlight int
 }
 
 // AuditSink is one audit block: a destination outside the cluster that
@@ -441,6 +485,48 @@ func (l *Listener) validate(field string) error {
 		return invalid(field+".max_request_size", "%s: max_request_size must not be negative", name)
 	case l.MaxRequestSize == 0:
 		l.MaxRequestSize = DefaultMaxRequestSize
+	}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"http_read_header_timeout", &l.HTTPReadHeaderTimeout, DefaultHTTPReadHeaderTimeout},
+		{"http_read_timeout", &l.HTTPReadTimeout, DefaultHTTPReadTimeout},
+		{"http_write_timeout", &l.HTTPWriteTimeout, 0},
+		{"http_idle_timeout", &l.HTTPIdleTimeout, DefaultHTTPIdleTimeout},
+	} {
+		switch {
+		case *d.v < 0:
+			return invalid(field+"."+d.name, "%s: %s must not be negative", name, d.name)
+		case *d.v == 0:
+			*d.v = d.def
+		}
+	}
+	inFlightDefaulted := l.MaxTokenBatchItemsInFlight == 0
+	for _, n := range []struct {
+		name string
+		v    *int
+		def  int
+	}{
+		{"max_batch_items", &l.MaxBatchItems, DefaultMaxBatchItems},
+		{"max_token_batch_items_in_flight", &l.MaxTokenBatchItemsInFlight, DefaultMaxTokenBatchItemsInFlight},
+	} {
+		switch {
+		case *n.v < 0:
+			return invalid(field+"."+n.name, "%s: %s must not be negative", name, n.name)
+		case *n.v == 0:
+			*n.v = n.def
+		}
+	}
+	switch {
+	case l.MaxTokenBatchItemsInFlight >= l.MaxBatchItems:
+	case inFlightDefaulted:
+		return invalid(field+".max_batch_items", "%s: max_batch_items (%d) is above max_token_batch_items_in_flight (%d, the default), so a full batch could never run; set max_token_batch_items_in_flight too",
+			name, l.MaxBatchItems, l.MaxTokenBatchItemsInFlight)
+	default:
+		return invalid(field+".max_token_batch_items_in_flight", "%s: max_token_batch_items_in_flight (%d) must be at least max_batch_items (%d), or a full batch could never run",
+			name, l.MaxTokenBatchItemsInFlight, l.MaxBatchItems)
 	}
 	return nil
 }

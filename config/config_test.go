@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // parseFile parses a testdata file under the name "keyraft.hcl", so that
@@ -125,6 +126,21 @@ func TestGoodConfigs(t *testing.T) {
 			ClusterAddr: "https://127.0.0.1:8201",
 			LogLevel:    "info",
 		}},
+		{"listener-limits.hcl", Config{
+			Storage: Storage{Type: "raft", Path: "/data", NodeID: "n"},
+			Listeners: []Listener{
+				{Type: "tcp", Address: "127.0.0.1:8200", ClusterAddress: "127.0.0.1:8201", TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize,
+					HTTPReadHeaderTimeout: 5 * time.Second, HTTPReadTimeout: 45 * time.Second, HTTPWriteTimeout: 90 * time.Second, HTTPIdleTimeout: 10 * time.Minute,
+					MaxBatchItems: 100, MaxTokenBatchItemsInFlight: 250},
+				{Type: "tcp", Address: "127.0.0.1:9300", ClusterAddress: "127.0.0.1:9301", TLSDisable: true, MaxRequestSize: DefaultMaxRequestSize,
+					HTTPReadHeaderTimeout: 10 * time.Second, HTTPReadTimeout: 30 * time.Second, HTTPWriteTimeout: 0, HTTPIdleTimeout: 5 * time.Minute,
+					MaxBatchItems: 20000, MaxTokenBatchItemsInFlight: 20000},
+			},
+			Seal:        Seal{Type: "shamir"},
+			APIAddr:     "http://127.0.0.1:8200",
+			ClusterAddr: "https://127.0.0.1:8201",
+			LogLevel:    "info",
+		}},
 		{"pkcs11-slot.hcl", sealed(Seal{Type: "pkcs11", PKCS11: &PKCS11Seal{
 			Lib: "/usr/lib/softhsm/libsofthsm2.so", Slot: new(uint(1838735785)), PIN: "1234-secret",
 			KeyLabel: "keyraft-root", Mechanism: "CKM_AES_GCM", GenerateKey: true}}, nil)},
@@ -156,6 +172,7 @@ func TestGoodConfigs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
+			withListenerDefaults(tt.want.Listeners)
 			got, err := parseFile(t, filepath.Join("testdata", "good", tt.file))
 			if err != nil {
 				t.Fatalf("Parse: %v", err)
@@ -207,6 +224,29 @@ func TestBadConfigs(t *testing.T) {
 				t.Errorf("error has more than one line")
 			}
 		})
+	}
+}
+
+// withListenerDefaults sets the timeouts and batch limits that the
+// table's listeners leave zero (the files do not set them) to their
+// defaults: what Validate must have filled in.
+func withListenerDefaults(ls []Listener) {
+	for i := range ls {
+		l := &ls[i]
+		for _, d := range []struct {
+			v   *time.Duration
+			def time.Duration
+		}{{&l.HTTPReadHeaderTimeout, 10 * time.Second}, {&l.HTTPReadTimeout, 30 * time.Second}, {&l.HTTPIdleTimeout, 5 * time.Minute}} {
+			if *d.v == 0 {
+				*d.v = d.def
+			}
+		}
+		if l.MaxBatchItems == 0 {
+			l.MaxBatchItems = 10000
+		}
+		if l.MaxTokenBatchItemsInFlight == 0 {
+			l.MaxTokenBatchItemsInFlight = 20000
+		}
 	}
 }
 
@@ -287,6 +327,14 @@ func TestDev(t *testing.T) {
 		t.Errorf("Dev defaults: %+v", c)
 	}
 
+	// The listener's timeouts and batch limits get Vault's and the API
+	// server's defaults.
+	l := c.Listeners[0]
+	if l.HTTPReadHeaderTimeout != 10*time.Second || l.HTTPReadTimeout != 30*time.Second || l.HTTPWriteTimeout != 0 ||
+		l.HTTPIdleTimeout != 5*time.Minute || l.MaxBatchItems != 10000 || l.MaxTokenBatchItemsInFlight != 20000 {
+		t.Errorf("Dev listener limits: %+v", l)
+	}
+
 	// Port 0 lets the server pick free ports; the derived ones stay 0.
 	c = Dev("127.0.0.1:0")
 	c.Storage.Path = "x"
@@ -325,6 +373,14 @@ func TestValidateProgrammatic(t *testing.T) {
 		}, `disabled seal "pkcs11": slot or token_label is required to choose the token`, ErrInvalid},
 		{"bad address", func(c *Config) { c.Listeners[0].Address = "localhost" }, `listener "tcp": address "localhost" is not host:port`, ErrInvalid},
 		{"negative size", func(c *Config) { c.Listeners[0].MaxRequestSize = -5 }, `listener "tcp" on 127.0.0.1:8200: max_request_size must not be negative`, ErrInvalid},
+		{"negative read timeout", func(c *Config) { c.Listeners[0].HTTPReadTimeout = -time.Second }, `listener "tcp" on 127.0.0.1:8200: http_read_timeout must not be negative`, ErrInvalid},
+		{"negative read header timeout", func(c *Config) { c.Listeners[0].HTTPReadHeaderTimeout = -1 }, `listener "tcp" on 127.0.0.1:8200: http_read_header_timeout must not be negative`, ErrInvalid},
+		{"negative write timeout", func(c *Config) { c.Listeners[0].HTTPWriteTimeout = -time.Minute }, `listener "tcp" on 127.0.0.1:8200: http_write_timeout must not be negative`, ErrInvalid},
+		{"negative idle timeout", func(c *Config) { c.Listeners[0].HTTPIdleTimeout = -time.Hour }, `listener "tcp" on 127.0.0.1:8200: http_idle_timeout must not be negative`, ErrInvalid},
+		{"negative max_batch_items", func(c *Config) { c.Listeners[0].MaxBatchItems = -1 }, `listener "tcp" on 127.0.0.1:8200: max_batch_items must not be negative`, ErrInvalid},
+		{"negative in-flight items", func(c *Config) { c.Listeners[0].MaxTokenBatchItemsInFlight = -1 }, `listener "tcp" on 127.0.0.1:8200: max_token_batch_items_in_flight must not be negative`, ErrInvalid},
+		{"in-flight below batch", func(c *Config) { c.Listeners[0].MaxBatchItems, c.Listeners[0].MaxTokenBatchItemsInFlight = 10, 9 },
+			`listener "tcp" on 127.0.0.1:8200: max_token_batch_items_in_flight (9) must be at least max_batch_items (10), or a full batch could never run`, ErrInvalid},
 		{"same ports", func(c *Config) { c.Listeners[0].ClusterAddress = "127.0.0.1:8200" }, `listener "tcp" on 127.0.0.1:8200: cluster_address must differ from address`, ErrInvalid},
 		{"half TLS", func(c *Config) { c.Listeners[0].TLSCertFile = "a.crt" }, `listener "tcp" on 127.0.0.1:8200: tls_cert_file and tls_key_file go together`, ErrInvalid},
 		{"retry_join empty", func(c *Config) { c.Storage.RetryJoin = []RetryJoin{{}} }, `storage "raft": retry_join: leader_api_addr is required`, ErrInvalid},

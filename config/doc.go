@@ -40,6 +40,13 @@
 //	  tls_key_file     = "/etc/keyraft/tls/node.key"
 //	  tls_disable      = false            # plain HTTP; then no cert or key needed
 //	  max_request_size = 33554432         # bytes; 0 or absent = 32 MiB
+//
+//	  http_read_header_timeout = "10s"    # the request's headers; default 10s
+//	  http_read_timeout        = "30s"    # the whole request, body included; default 30s
+//	  http_write_timeout       = 0        # writing the answer; 0 or absent = no limit
+//	  http_idle_timeout        = "5m"     # an idle keep-alive connection; default 5m
+//	  max_batch_items                 = 10000  # batch_input items per request
+//	  max_token_batch_items_in_flight = 20000  # items one token may have in flight
 //	}
 //
 //	seal "shamir" {}                   # the default when there is no seal block
@@ -102,6 +109,24 @@
 // CA. cluster_tls_cert_file, cluster_tls_key_file and cluster_tls_ca_file
 // replace them with the operator's PEM files; Parse checks that all three
 // are given, the server reads them.
+//
+// # Listener limits
+//
+// The timeouts are Vault's listener settings, in Vault's forms: a Go
+// duration ("30s", "1m30s") or a whole number of seconds (30 or "30"). An
+// absent or 0 read, read-header or idle timeout keeps its default (10s
+// for the headers, 30s for the whole request, 5m idle), as in Vault; an
+// absent or 0 http_write_timeout sets no limit. They bound how long a
+// client that has not yet sent its whole request (and so has not yet
+// been authenticated) can hold a connection and its buffers.
+//
+// max_batch_items is the most batch_input items one request may carry
+// (default 10000); a larger batch is refused with 400.
+// max_token_batch_items_in_flight is how many batch items the requests
+// of one token may have in flight at once (a request without batch_input
+// counts one; default 20000), so that one caller cannot starve the
+// others. It must be at least max_batch_items. Negative values of any of
+// these are errors.
 //
 // # Seals
 //

@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
@@ -243,6 +245,14 @@ func (p *parser) listener(b *hclsyntax.Block, c *Config) error {
 			"tls_key_file":             p.str(&l.TLSKeyFile, field+".tls_key_file"),
 			"tls_disable_client_certs": p.boolean(&l.TLSDisableClientCerts, field+".tls_disable_client_certs"),
 			"max_request_size":         p.size(&l.MaxRequestSize, field+".max_request_size", "bytes"),
+			// Vault's listener timeouts.
+			"http_read_header_timeout": p.duration(&l.HTTPReadHeaderTimeout, field+".http_read_header_timeout"),
+			"http_read_timeout":        p.duration(&l.HTTPReadTimeout, field+".http_read_timeout"),
+			"http_write_timeout":       p.duration(&l.HTTPWriteTimeout, field+".http_write_timeout"),
+			"http_idle_timeout":        p.duration(&l.HTTPIdleTimeout, field+".http_idle_timeout"),
+			// keyraft's batch limits.
+			"max_batch_items":                 p.count(&l.MaxBatchItems, field+".max_batch_items", "items"),
+			"max_token_batch_items_in_flight": p.count(&l.MaxTokenBatchItemsInFlight, field+".max_token_batch_items_in_flight", "items"),
 		},
 	})
 	c.Listeners = append(c.Listeners, l)
@@ -603,6 +613,76 @@ func (p *parser) size(dst *int64, field, unit string) func(*hclsyntax.Attribute)
 		}
 		*dst = n
 		return nil
+	}
+}
+
+// count decodes a whole number that must fit an int, written as a number
+// or a string of digits.
+func (p *parser) count(dst *int, field, unit string) func(*hclsyntax.Attribute) error {
+	return func(a *hclsyntax.Attribute) error {
+		var n int64
+		if err := p.size(&n, field, unit)(a); err != nil {
+			return err
+		}
+		if n > math.MaxInt32 {
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be at most %d, not %d", a.Name, math.MaxInt32, n)
+		}
+		*dst = int(n)
+		return nil
+	}
+}
+
+// maxDurationSeconds bounds a duration written in whole seconds, so that
+// it fits a time.Duration.
+const maxDurationSeconds = math.MaxInt64 / int64(time.Second)
+
+// duration decodes a duration the way Vault's listener timeouts take
+// them: a Go duration string ("30s", "1m30s") or a whole number of
+// seconds, as a number (30) or a string of digits ("30").
+func (p *parser) duration(dst *time.Duration, field string) func(*hclsyntax.Attribute) error {
+	return func(a *hclsyntax.Attribute) error {
+		v, err := p.value(a, field)
+		if err != nil {
+			return err
+		}
+		bad := func(shown string) error {
+			return p.errAt(a.Expr.Range(), ErrInvalid, "%s must be a duration such as \"30s\" or a whole number of seconds, not %s", a.Name, shown)
+		}
+		seconds := func(n int64) error {
+			if n < 0 {
+				return p.errAt(a.Expr.Range(), ErrInvalid, "%s must not be negative", a.Name)
+			}
+			if n > maxDurationSeconds {
+				return p.errAt(a.Expr.Range(), ErrInvalid, "%s is too long: at most %d seconds", a.Name, maxDurationSeconds)
+			}
+			*dst = time.Duration(n) * time.Second
+			return nil
+		}
+		switch v.Type() {
+		case cty.Number:
+			f := v.AsBigFloat()
+			i, acc := f.Int64()
+			if !f.IsInt() || acc != big.Exact {
+				return bad(shortNumber(f))
+			}
+			return seconds(i)
+		case cty.String:
+			s := strings.TrimSpace(v.AsString())
+			if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+				return seconds(i)
+			}
+			d, err := time.ParseDuration(s)
+			if err != nil {
+				return bad(strconv.Quote(shorten(v.AsString())))
+			}
+			if d < 0 {
+				return p.errAt(a.Expr.Range(), ErrInvalid, "%s must not be negative", a.Name)
+			}
+			*dst = d
+			return nil
+		default:
+			return bad("a " + v.Type().FriendlyName())
+		}
 	}
 }
 

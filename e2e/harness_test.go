@@ -146,6 +146,7 @@ type node struct {
 	extra   []string // more server flags, e.g. -log-level
 	storage string   // more arguments of the storage "raft" block
 	topHCL  string   // more top-level HCL (e.g. audit blocks)
+	listen  string   // more arguments of the listener "tcp" block (HCL)
 	nodeID  string   // Raft node ID (default n1)
 	// bindIP is the loopback IP of the cluster and gossip ports (default
 	// 127.0.0.1); clusterAdvertise, when set, is the cluster_addr peers
@@ -237,11 +238,12 @@ listener "tcp" {
   address         = "127.0.0.1:%d"
   cluster_address = "%s:%d"
   tls_disable     = true
+%s
 }
 api_addr = "http://127.0.0.1:%d"
 %s
 %s
-`, n.dataDir, id, ip, n.gossipPort, n.storage, n.apiPort, ip, n.clusterPort, n.apiPort, n.seal, top))
+`, n.dataDir, id, ip, n.gossipPort, n.storage, n.apiPort, ip, n.clusterPort, n.listen, n.apiPort, n.seal, top))
 }
 
 func (n *node) writeConfig(hcl string) {

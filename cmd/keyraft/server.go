@@ -241,18 +241,14 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 		Plugins: plugins.manager, PluginDirectory: cfg.PluginDirectory,
 		ConfigDevices: configDevices, AuditCursors: devices.Cursors,
 		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
+		MaxBatchItems: l.MaxBatchItems, MaxTokenBatchItemsInFlight: l.MaxTokenBatchItemsInFlight,
 		// The report's token, policy and namespace findings, beside the keys'.
 		HygieneChecks: []transport.HygieneCheck{transport.AccessHygiene(node, nil)},
 	})
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{
-		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          logger.Named("http").StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
-	}
+	srv := newAPIServer(l, api, logger.Named("http"))
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 	logger.Info("keyraft server started", "api_addr", apiAddr, "cluster_addr", node.ClusterAddr(), "node_id", nc.NodeID)
@@ -285,6 +281,21 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	defer cancel()
 	srv.Shutdown(sctx)
 	return nil
+}
+
+// newAPIServer is the HTTP server of listener l: its timeouts are the
+// listener's (Vault's http_*_timeout, defaults filled in by
+// config.Validate), so that a client that has not sent its whole request,
+// and so is not authenticated yet, holds a connection only that long.
+func newAPIServer(l config.Listener, h http.Handler, logger hclog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: l.HTTPReadHeaderTimeout,
+		ReadTimeout:       l.HTTPReadTimeout,
+		WriteTimeout:      l.HTTPWriteTimeout,
+		IdleTimeout:       l.HTTPIdleTimeout,
+		ErrorLog:          logger.StandardLogger(&hclog.StandardLoggerOptions{InferLevels: true}),
+	}
 }
 
 // devInit initializes and unseals a dev node (a one-node cluster of its
