@@ -756,6 +756,12 @@ func (s *secNode) namespaceTokens(t *testing.T) {
 		if c, msg := encrypt(old); c != 200 {
 			t.Fatalf("the dev token before the delete: %d %s", c, msg)
 		}
+		// A namespace that still holds keys cannot be deleted: delete
+		// the key first, as an operator must.
+		write(t, dev, "transit/keys/app/config", map[string]any{"deletion_allowed": true})
+		if _, err := dev.Logical().Delete("transit/keys/app"); err != nil {
+			t.Fatalf("delete key app in dev: %v", err)
+		}
 		if _, err := root.Logical().Delete("sys/namespaces/dev"); err != nil {
 			t.Fatalf("delete namespace dev: %v", err)
 		}

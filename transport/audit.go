@@ -457,7 +457,7 @@ func (a *API) serveAuditStream(w http.ResponseWriter, r *http.Request, ev *audit
 		to = last
 	}
 	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
-	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+	if err := a.record(r, ev); err != nil {
 		a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
 		return
 	}
@@ -488,7 +488,7 @@ func (a *API) finish(w http.ResponseWriter, r *http.Request, ev *audit.Event, re
 	default:
 		ev.Outcome, ev.Error = audit.Failed, rep.errorText()
 	}
-	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+	if err := a.record(r, ev); err != nil {
 		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
 	}
 	a.metrics.count(ev.Operation, rep.status)

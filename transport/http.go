@@ -210,7 +210,7 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		followUp.StateChange = false
 		rec = &followUp
 	}
-	if err := a.cfg.Audit.Record(r.Context(), rec); err != nil {
+	if err := a.record(r, rec); err != nil {
 		a.log.Error("audit record failed; refusing to answer", "request_id", ev.RequestID, "error", err)
 		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
 	}
@@ -496,4 +496,16 @@ func remoteIP(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
+}
+
+// recordTimeout bounds how long an answer waits for its audit event.
+const recordTimeout = 30 * time.Second
+
+// record records ev for request r. The wait outlives the client's
+// connection: a caller that hangs up (or that the server's read timeout
+// cut off) is still recorded (promise 2), within recordTimeout.
+func (a *API) record(r *http.Request, ev *audit.Event) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
+	defer cancel()
+	return a.cfg.Audit.Record(ctx, ev)
 }

@@ -75,7 +75,7 @@ func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request, ev *audit.Eve
 		return
 	}
 	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
-	if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+	if err := a.record(r, ev); err != nil {
 		a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
 		return
 	}

@@ -39,7 +39,7 @@ func (a *API) serveSnapshot(w http.ResponseWriter, r *http.Request, ev *audit.Ev
 	switch {
 	case r.Method == http.MethodGet && !force:
 		ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
-		if err := a.cfg.Audit.Record(r.Context(), ev); err != nil {
+		if err := a.record(r, ev); err != nil {
 			a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
 			return
 		}
