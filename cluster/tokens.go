@@ -310,32 +310,18 @@ func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
 // namespace ns, each with the tokens made under it (revokeTxn), and of
 // the grants those tokens requested, as one transaction.
 func (n *Node) revokeNamespaceTokensTxn(ns string) (*Txn, error) {
-	hashes, err := n.List(prefixToken)
-	if err != nil {
-		return nil, err
-	}
 	txn := &Txn{}
 	revoked := map[string]bool{} // accessors
-	for _, h := range hashes {
-		if strings.Contains(h, "/") {
-			continue
-		}
-		e, _, err := n.readTokenEntry(h)
-		if errors.Is(err, ErrPermissionDenied) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := n.eachToken(func(h string, e *TokenEntry) error {
 		if e.Namespace != ns || revoked[e.Accessor] {
-			continue
+			return nil
 		}
 		t, err := n.revokeTxn(h, false)
 		if errors.Is(err, ErrPermissionDenied) {
-			continue
+			return nil
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		for _, w := range t.Writes {
 			if acc, ok := strings.CutPrefix(w.Key, prefixAccessor); ok && w.Delete && !w.Prefix {
@@ -345,8 +331,12 @@ func (n *Node) revokeNamespaceTokensTxn(ns string) (*Txn, error) {
 		txn.Expect = append(txn.Expect, t.Expect...)
 		txn.Writes = append(txn.Writes, t.Writes...)
 		if len(txn.Writes) > 3*maxRevokeTree {
-			return nil, fmt.Errorf("%w: more than %d tokens in namespace %s; revoke some first", ErrInvalidRequest, maxRevokeTree, ns)
+			return fmt.Errorf("%w: more than %d tokens in namespace %s; revoke some first", ErrInvalidRequest, maxRevokeTree, ns)
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	if len(revoked) == 0 {
 		return txn, nil
@@ -548,11 +538,21 @@ func (n *Node) TidyLoop(ctx context.Context, interval time.Duration) {
 // the tidy pass removes them), for reports such as the hygiene check.
 // Entries name tokens by accessor only; no token is stored to return.
 func (n *Node) ListTokens() ([]*TokenEntry, error) {
+	out := []*TokenEntry{}
+	err := n.eachToken(func(_ string, e *TokenEntry) error {
+		out = append(out, e)
+		return nil
+	})
+	return out, err
+}
+
+// eachToken calls fn with the hash and entry of every stored token, in
+// hash order; a token deleted meanwhile is skipped.
+func (n *Node) eachToken(fn func(hash string, e *TokenEntry) error) error {
 	hashes, err := n.List(prefixToken)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	out := make([]*TokenEntry, 0, len(hashes))
 	for _, h := range hashes {
 		if strings.Contains(h, "/") {
 			continue
@@ -562,9 +562,11 @@ func (n *Node) ListTokens() ([]*TokenEntry, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, e)
+		if err := fn(h, e); err != nil {
+			return err
+		}
 	}
-	return out, nil
+	return nil
 }
