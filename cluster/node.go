@@ -45,6 +45,15 @@ var (
 	// the Raft log it had when it started: until then its state may be
 	// older than what it acknowledged before a restart.
 	ErrNotReady = errors.New("cluster: node is catching up with the Raft log")
+	// ErrOutcomeUnknown is returned by Apply (and everything that commits
+	// through it) when a change was handed to a leader that was then lost
+	// — its connection died, or it lost leadership, while the change was
+	// being committed — and no later leader could say in time whether it
+	// committed. The change may have been applied: read the affected
+	// record (or the audit log) to find out before retrying; a retry is
+	// safe only for an idempotent change. It is a fault the cluster
+	// survives (HTTP 503), not an internal error.
+	ErrOutcomeUnknown = errors.New("cluster: the leader was lost while committing; the change may have been applied")
 )
 
 // Config configures a Node.
@@ -180,6 +189,17 @@ type Node struct {
 	fwdSrv    *forward.Server
 	closed    chan struct{}
 	closeOnce sync.Once
+
+	// outcomes, fences and leaderEpoch let a command cut off from its
+	// leader be resolved instead of timing out (see forwardApply).
+	outcomes    outcomeLog
+	fences      fenceSet
+	leaderEpoch leaderEpoch
+	// forwardHook, when set (tests only), runs in handleForward at each
+	// stage of a forwarded command: hookApply before it goes to Raft,
+	// hookAnswer after it committed and before the answer is sent. It may
+	// block (honouring ctx) to play a leader that froze at that point.
+	forwardHook atomic.Pointer[func(ctx context.Context, stage string, req []byte)]
 
 	// member is true once the node belongs to a cluster: it had Raft
 	// state at start, bootstrapped, or was admitted by a leader.
@@ -350,6 +370,8 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: reading raft state: %w", err)
 	}
+	// Entries up to the applied index are replayed without results.
+	n.outcomes.init(n.fsm.AppliedIndex() + 1)
 	if n.raft, err = raft.NewRaft(rc, signalingFSM{FSM: n.fsm, n: n}, n.logs, n.logs, n.snaps, n.trans); err != nil {
 		return nil, fmt.Errorf("cluster: starting raft: %w", err)
 	}
@@ -383,6 +405,7 @@ func New(cfg Config) (*Node, error) {
 		go n.autoUnsealLoop()
 	}
 	n.watchLeadership()
+	n.watchLeaderChanges()
 	n.link.SetPeerCheck(n.checkPeer)
 	ok = true
 	return n, nil

@@ -434,6 +434,8 @@ func (a *API) errorReply(err error) reply {
 		return errReply(http.StatusServiceUnavailable, "keyraft is catching up with the Raft log after a restart; try again shortly")
 	case errors.Is(err, cluster.ErrClosed):
 		return errReply(http.StatusServiceUnavailable, "keyraft is shutting down")
+	case errors.Is(err, cluster.ErrOutcomeUnknown):
+		return errReply(http.StatusServiceUnavailable, "the leader was lost while this change was being committed, so it may or may not have been applied; read the affected key (or the audit log) to check before retrying, or simply retry an idempotent request")
 	case errors.Is(err, cluster.ErrNotLeader), errors.Is(err, cluster.ErrNoLeader):
 		return errReply(http.StatusServiceUnavailable, "no leader is available to accept writes; try again")
 	case errors.Is(err, fsm.ErrConflict):
