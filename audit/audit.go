@@ -143,6 +143,18 @@ func (e *Event) Encode() ([]byte, error) {
 		c.HMACs = map[string]string{"truncated": strconv.Itoa(len(e.HMACs))}
 		b, err = json.Marshal(&c)
 	}
+	if err == nil && len(b) > MaxEventSize {
+		// Only text that JSON escapes (control characters, invalid
+		// UTF-8: up to 6 bytes a byte) gets here: keep a short prefix of
+		// every field, so that the event surely fits.
+		const last = 256
+		for _, f := range []*string{&c.Path, &c.Method, &c.Operation, &c.RequestID, &c.RemoteAddr,
+			&c.Node, &c.Outcome, &c.Key, &c.Identity, &c.Error} {
+			*f = clip(*f, last)
+		}
+		c.Details = map[string]string{"truncated": strconv.Itoa(len(e.Details))}
+		b, err = json.Marshal(&c)
+	}
 	return b, err
 }
 

@@ -59,3 +59,21 @@ func TestEncodeHasACeiling(t *testing.T) {
 		t.Fatalf("an ordinary event changed: %s", b)
 	}
 }
+
+// TestEncodeCeilingWithEscapes: text that JSON escapes six-fold (control
+// characters, invalid UTF-8) still fits the ceiling.
+func TestEncodeCeilingWithEscapes(t *testing.T) {
+	esc := strings.Repeat("\x01\xff<", 40<<10)
+	e := &Event{RequestID: esc, Node: esc, Identity: esc, RemoteAddr: esc, Operation: esc,
+		Method: esc, Path: esc, Key: esc, Outcome: esc, Error: esc, Details: map[string]string{}}
+	for i := 0; i < 40; i++ {
+		e.Details[strconv.Itoa(i)] = esc
+	}
+	b, err := e.Encode()
+	if err != nil || len(b) > MaxEventSize {
+		t.Fatalf("%d bytes, %v", len(b), err)
+	}
+	if _, err := Decode(b); err != nil {
+		t.Fatal(err)
+	}
+}

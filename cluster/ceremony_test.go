@@ -38,6 +38,9 @@ func TestCeremonyStartRefusedWhileInProgress(t *testing.T) {
 		if _, _, _, err := n.GenerateRootUpdate(ctx, nonce, []byte{1}); !errors.Is(err, ErrInvalidUnsealKey) {
 			t.Fatalf("malformed share: %v", err)
 		}
+		if _, _, _, err := n.GenerateRootUpdate(ctx, nonce, []byte{0, 0xff}); !errors.Is(err, ErrInvalidUnsealKey) {
+			t.Fatalf("share of another length: %v", err)
+		}
 		if got, p, ok := n.GenerateRootProgress(); !ok || got != nonce || p != 1 {
 			t.Fatalf("progress after the refused start and the bad share: %q %d %v", got, p, ok)
 		}
@@ -67,6 +70,24 @@ func TestCeremonyStartRefusedWhileInProgress(t *testing.T) {
 			t.Fatalf("start after cancel: %v", err)
 		}
 		n.GenerateRootCancel()
+	})
+
+	// A junk share given first (anyone who knows the nonce can) does not
+	// make the real shares look wrong.
+	t.Run("junk share first", func(t *testing.T) {
+		nonce, _, _, err := n.GenerateRootInit()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer n.GenerateRootCancel()
+		if _, _, _, err := n.GenerateRootUpdate(ctx, nonce, []byte{0, 0xff}); !errors.Is(err, ErrInvalidUnsealKey) {
+			t.Fatalf("junk share: %v", err)
+		}
+		for i, k := range res.Keys[:2] {
+			if _, _, enc, err := n.GenerateRootUpdate(ctx, nonce, k); err != nil || (i == 1) != (enc != "") {
+				t.Fatalf("real share %d after the junk one: %q %v", i+1, enc, err)
+			}
+		}
 	})
 
 	t.Run("break-glass", func(t *testing.T) {

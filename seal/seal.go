@@ -52,6 +52,10 @@ func (s *Shamir) Unwrap(_ context.Context, blob []byte) ([]byte, error) {
 // Zero overwrites the unseal key.
 func (s *Shamir) Zero() { clear(s.key) }
 
+// ShareSize is the length of every share of a root key (Split adds one
+// byte, the share's x coordinate).
+const ShareSize = keySize + 1
+
 // ShareCollector gathers unseal shares until the threshold is reached,
 // the way an operator feeds them one at a time to /v1/sys/unseal.
 // It is safe for concurrent use.
@@ -66,8 +70,12 @@ type ShareCollector struct {
 func (c *ShareCollector) Add(share []byte, threshold int) ([]byte, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(share) < 2 {
-		return nil, fmt.Errorf("%w: share too short", ErrInvalidShares)
+	// Every secret keyraft splits is a root key (NewRootKey), so every
+	// share has one length: a share of another length is refused before it
+	// is held, so that nobody (who knows a ceremony's nonce) can make the
+	// real shares look wrong by giving a junk one first.
+	if len(share) != ShareSize {
+		return nil, fmt.Errorf("%w: a share is %d bytes, not %d", ErrInvalidShares, ShareSize, len(share))
 	}
 	for _, s := range c.shares {
 		if subtle.ConstantTimeCompare(s, share) == 1 {

@@ -207,9 +207,12 @@ func (e *Engine) upsert(ctx context.Context, name string, in *Fields) (*loaded, 
 	}
 	params, _ := ParseFields(nil)
 	for _, k := range []string{"type", "convergent_encryption"} {
-		if v, ok := in.raw[k]; ok {
+		v, ok, err := in.Raw(k)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			params.raw[k] = v
-			in.used[k] = true
 		}
 	}
 	if first.Has("context") {

@@ -497,3 +497,50 @@ path "sys/policies/acl/*" { capabilities = ["create", "update", "read"] }
 		t.Fatalf("policy enc was rewritten: %q", got)
 	}
 }
+
+// TestConditionReadsWhatTheOperationUses: a condition checks only the
+// fields the operation's engine reads, where it reads them. Sign uses the
+// context to pick a derived key and ignores associated_data, so an
+// associated_data of the required tenant beside another tenant's context
+// must not pass; datakey takes no batch, so a batch_input beside its own
+// context must not pass either; and context and associated_data that
+// disagree on a key are a 400 (review findings).
+func TestConditionReadsWhatTheOperationUses(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("signer", map[string]any{"type": "ed25519", "derived": true})
+	h.createKey("dk", map[string]any{"derived": true})
+	h.putPolicy("acme", `
+path "transit/sign/signer" {
+  capabilities = ["update"]
+  condition { required_context = { tenant = "acme" } }
+}
+path "transit/datakey/plaintext/dk" {
+  capabilities = ["update"]
+  condition { required_context = { tenant = "acme" } }
+}
+path "transit/encrypt/dk" {
+  capabilities = ["update"]
+  condition { required_context = { tenant = "acme" } }
+}
+`)
+	acme := h.newToken("acme")
+	ctxOf := func(tenant string) string {
+		return base64.StdEncoding.EncodeToString([]byte(`{"tenant":"` + tenant + `"}`))
+	}
+	for _, c := range []struct {
+		name, path string
+		body       map[string]any
+		want       int
+	}{
+		{"sign: own context", "transit/sign/signer", map[string]any{"input": b64("x"), "context": ctxOf("acme")}, 200},
+		{"sign: evil context, acme associated_data", "transit/sign/signer", map[string]any{"input": b64("x"), "context": ctxOf("evil"), "associated_data": ctxOf("acme")}, 403},
+		{"datakey: own context", "transit/datakey/plaintext/dk", map[string]any{"context": ctxOf("acme")}, 200},
+		{"datakey: evil context, acme batch", "transit/datakey/plaintext/dk", map[string]any{"context": ctxOf("evil"), "batch_input": []any{map[string]any{"context": ctxOf("acme")}}}, 403},
+		{"encrypt: context and associated_data disagree", "transit/encrypt/dk", map[string]any{"plaintext": b64("x"), "context": ctxOf("evil"), "associated_data": ctxOf("acme")}, 400},
+		{"encrypt: both acme", "transit/encrypt/dk", map[string]any{"plaintext": b64("x"), "context": ctxOf("acme"), "associated_data": ctxOf("acme")}, 200},
+	} {
+		if r := h.as(acme, "POST", c.path, c.body); r.status != c.want {
+			t.Errorf("%s: %d, want %d: %s", c.name, r.status, c.want, r.raw)
+		}
+	}
+}

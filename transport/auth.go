@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -216,7 +217,8 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 		if r != nil {
 			return r
 		}
-		ctxs, err := requestContexts(f)
+		op, _, _ := strings.Cut(strings.TrimPrefix(path, "transit/"), "/")
+		ctxs, err := requestContexts(f, op)
 		if err != nil {
 			r := errorFromTransit(err)
 			return &r
@@ -320,26 +322,36 @@ func needsContext(pols []*acl.Policy) bool {
 // maxContextPairs bounds what one request context may hold.
 const maxContextPairs = 64
 
-// requestContexts returns the encryption context of a transit request,
-// one per batch_input item or one for the request: the key/value pairs of
-// its "context" and "associated_data", each base64 of a JSON object of
-// strings (AWS KMS's encryption context, in Vault's base64 fields). It
-// reads the request's decoded body through the same getters the engine
-// uses (batch items when there are any, else the request), so the values
-// a condition checks are the ones the engine then uses. A value that is
-// not such an object contributes nothing, so a required_context condition
-// fails on it. The error is a 400 for a body that does not decode.
-func requestContexts(f *transit.Fields) ([]map[string]string, error) {
-	inputs, err := conditionInputs(f)
+// requestContexts returns the encryption context of a transit request
+// for operation op ("encrypt", "sign", …), one per batch_input item or one
+// for the request: the key/value pairs of the fields the engine reads for
+// op ("context", and "associated_data" where op uses it), each base64 of
+// a JSON object of strings (AWS KMS's encryption context, in Vault's
+// base64 fields). It reads the request's decoded body through the same
+// getters the engine uses, from the same place (batch items only for the
+// operations that take a batch), so the values a condition checks are the
+// ones the engine then uses. A value that is not such an object
+// contributes nothing, so a required_context condition fails on it; two
+// fields that give one key different values are a 400.
+func requestContexts(f *transit.Fields, op string) ([]map[string]string, error) {
+	inputs, err := conditionInputs(f, op)
 	if err != nil {
 		return nil, err
 	}
 	ctxs := make([]map[string]string, 0, len(inputs))
-	for _, in := range inputs {
+	for i, in := range inputs {
 		m := map[string]string{}
 		for _, b := range in {
 			obj, _ := contextObject(b)
 			for k, v := range obj {
+				if old, dup := m[k]; dup && old != v {
+					where := ""
+					if len(inputs) > 1 {
+						where = " in batch_input item " + itoa(i)
+					}
+					return nil, &transit.Error{Status: http.StatusBadRequest,
+						Msg: "context and associated_data give " + strconv.Quote(transit.Truncate(k)) + " different values" + where}
+				}
 				m[k] = v
 			}
 		}
@@ -348,28 +360,48 @@ func requestContexts(f *transit.Fields) ([]map[string]string, error) {
 	return ctxs, nil
 }
 
-// conditionInputs is what requestContexts reads, per item (batch_input's,
-// or the request as one): the context and the associated data, through
-// the getters the engine reads them with.
-func conditionInputs(f *transit.Fields) ([][2][]byte, error) {
-	items, isBatch, err := f.Items("batch_input")
-	if err != nil {
-		return nil, err
+// conditionShape is, per transit data operation, where the engine reads
+// the fields a context condition checks: from batch_input items (when
+// the operation takes a batch) and which fields. An operation not listed
+// reads none, so a required_context condition on it never holds.
+var conditionShape = map[string]struct {
+	batch  bool
+	fields []string
+}{
+	"encrypt": {true, []string{"context", "associated_data"}},
+	"decrypt": {true, []string{"context", "associated_data"}},
+	"rewrap":  {true, []string{"context", "associated_data"}},
+	"datakey": {false, []string{"context", "associated_data"}},
+	"sign":    {true, []string{"context"}},
+	"verify":  {true, []string{"context"}},
+}
+
+// conditionInputs is what requestContexts reads for op, per item
+// (batch_input's, or the request as one): the raw values of the fields
+// the engine uses, through the getters it reads them with.
+func conditionInputs(f *transit.Fields, op string) ([][][]byte, error) {
+	shape := conditionShape[op]
+	items := []*transit.Fields{f}
+	if shape.batch {
+		batch, isBatch, err := f.Items("batch_input")
+		if err != nil {
+			return nil, err
+		}
+		if isBatch {
+			items = batch
+		}
 	}
-	if !isBatch {
-		items = []*transit.Fields{f}
-	}
-	out := make([][2][]byte, 0, len(items))
+	out := make([][][]byte, 0, len(items))
 	for _, it := range items {
-		c, err := it.PeekBase64("context")
-		if err != nil {
-			return nil, err
+		var vals [][]byte
+		for _, name := range shape.fields {
+			b, err := it.PeekBase64(name)
+			if err != nil {
+				return nil, err
+			}
+			vals = append(vals, b)
 		}
-		ad, err := it.PeekBase64("associated_data")
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, [2][]byte{c, ad})
+		out = append(out, vals)
 	}
 	return out, nil
 }

@@ -60,11 +60,11 @@ func FuzzConditionSeesEngineContext(f *testing.F) {
 		if err != nil {
 			return // refused before anyone reads it
 		}
-		seen, err := requestContexts(in)
+		seen, err := requestContexts(in, "encrypt")
 		if err != nil {
 			return
 		}
-		raw, err := conditionInputs(in)
+		raw, err := conditionInputs(in, "encrypt")
 		if err != nil {
 			t.Fatalf("requestContexts accepted what conditionInputs refuses: %v", err)
 		}

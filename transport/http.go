@@ -138,10 +138,6 @@ type request struct {
 	fErr *reply
 	// maxItems bounds a batch_input (Config.MaxBatchItems).
 	maxItems int
-	// te is the token's entry, looked up once before the body is read,
-	// or teErr why there is none.
-	te    *cluster.TokenEntry
-	teErr error
 }
 
 // reply is what a handler produces; the pipeline records it, then sends it.
@@ -260,15 +256,32 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 	// for init, unseal, a join or a login); the limit is decided before
 	// the body is read.
 	te, terr := a.lookupToken(tokenFrom(r))
+	valid := terr == nil && !te.Expired(a.now())
 	limit := a.cfg.MaxRequestSize
-	if terr != nil {
+	if !valid {
 		limit = min(limit, MaxUnauthenticatedBody)
+	} else {
+		// The bodies one token may have in memory at once are bounded
+		// too (maxTokenBodyBytes), so that many connections of one
+		// caller cannot hold many large bodies each.
+		reserve := r.ContentLength
+		if reserve < 0 || reserve > limit {
+			reserve = limit // chunked: it may be as large as the limit
+		}
+		budget := a.maxTokenBodyBytes()
+		if !a.inflight.acquire(bodyBudgetKey+te.Accessor, int(reserve), budget) {
+			r := errReply(http.StatusTooManyRequests, fmt.Sprintf(
+				"too many request bytes in flight for this token: the limit is %d bytes (4 × max_request_size); retry when earlier requests have finished", budget))
+			r.retryAfter = "1"
+			return r
+		}
+		defer a.inflight.release(bodyBudgetKey+te.Accessor, int(reserve), budget)
 	}
 	body, err := readBody(r, limit)
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			if terr != nil && limit < a.cfg.MaxRequestSize {
+			if !valid && limit < a.cfg.MaxRequestSize {
 				return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large for a request without a valid token: the limit is %d bytes", limit))
 			}
 			return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", limit))
@@ -286,8 +299,6 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		token:  tokenFrom(r),
 		ev:     ev,
 		hmac:   a.cfg.Node.AuditHMAC,
-		te:     te,
-		teErr:  terr,
 		// A batch beyond the limit is refused before its items are
 		// decoded (transit.Fields.SetMaxItems).
 		maxItems: a.cfg.MaxBatchItems,
@@ -319,18 +330,22 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 	}
 	body := http.MaxBytesReader(nil, r.Body, limit)
 	const step = 64 << 10
+	declared := r.ContentLength // -1: not declared (chunked)
 	want := int64(step)
-	if n := r.ContentLength; n >= 0 && n < step {
-		want = n + 1 // room to see the end of the body without growing
+	if declared >= 0 && declared < step {
+		want = declared + 1 // room to see the end of the body without growing
 	}
 	buf := make([]byte, 0, want)
 	for {
 		if len(buf) == cap(buf) {
-			grow := int64(cap(buf))
-			if n := r.ContentLength; n > 0 && int64(cap(buf))+grow > n+1 {
-				grow = max(n+1-int64(cap(buf)), step)
+			// Double, but never past the declared length (+1 to see EOF).
+			next := 2 * int64(cap(buf))
+			if declared >= 0 {
+				next = min(next, max(declared+1, int64(cap(buf))+1))
 			}
-			buf = append(buf, make([]byte, grow)...)[:len(buf)]
+			grown := make([]byte, len(buf), next) // exactly next: append would round up
+			copy(grown, buf)
+			buf = grown
 		}
 		n, err := body.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
@@ -366,10 +381,10 @@ func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
 		r := errReply(http.StatusForbidden, "permission denied: missing client token (set X-Vault-Token)")
 		return nil, &r
 	}
-	te, err := req.te, req.teErr
-	if te == nil && err == nil { // a request the pipeline did not start (a stream)
-		te, err = a.lookupToken(req.token)
-	}
+	// Looked up again (the cache makes it cheap): the lookup before the
+	// body was read only chose the body limit, and the token may have
+	// been revoked while the body arrived.
+	te, err := a.lookupToken(req.token)
 	if errors.Is(err, cluster.ErrPermissionDenied) {
 		r := errReply(http.StatusForbidden, "permission denied: invalid token")
 		return nil, &r

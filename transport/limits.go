@@ -2,6 +2,7 @@ package transport
 
 import (
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"sync"
@@ -65,4 +66,14 @@ func (a *API) withInflight(req *request, accessor string, serve func() reply) re
 	}
 	defer a.inflight.release(accessor, n, limit)
 	return serve()
+}
+
+// bodyBudgetKey prefixes the inflight key of a token's request bytes (its
+// batch items are counted under the accessor alone).
+const bodyBudgetKey = "bytes:"
+
+// maxTokenBodyBytes is how many request body bytes the requests of one
+// token may hold in memory at once: four bodies of the largest size.
+func (a *API) maxTokenBodyBytes() int {
+	return int(min(4*a.cfg.MaxRequestSize, int64(math.MaxInt32)))
 }

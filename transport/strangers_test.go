@@ -129,6 +129,15 @@ func TestBodyLimits(t *testing.T) {
 	if r := h.as(tok, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("x")}); r.status != 200 {
 		t.Fatalf("after the budget is free: %d %s", r.status, r.raw)
 	}
+	// The request bytes in flight are bounded per token too, before the
+	// body is read.
+	budget := h.api.maxTokenBodyBytes()
+	h.api.inflight.acquire(bodyBudgetKey+acc, budget-10, budget)
+	r = h.as(tok, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("x")})
+	if r.status != 429 || !strings.Contains(r.errs()[0], "request bytes in flight") {
+		t.Fatalf("over the bytes budget: %d %s", r.status, r.raw)
+	}
+	h.api.inflight.release(bodyBudgetKey+acc, budget-10, budget)
 	h.api.inflight.mu.Lock()
 	left := len(h.api.inflight.m)
 	h.api.inflight.mu.Unlock()
