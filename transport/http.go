@@ -174,6 +174,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		a.serveMetrics(w, r, ev)
 		return
 	}
+	if r.URL.Path == "/v1/sys/pprof" || strings.HasPrefix(r.URL.Path, "/v1/sys/pprof/") {
+		a.servePprof(w, r, ev)
+		return
+	}
 	rep := a.handleSafely(r, ev)
 	committedStatus := ev.Status
 	ev.Status = rep.status

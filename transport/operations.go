@@ -17,7 +17,7 @@ var operations = setOf(
 	"sys/members", "sys/rotate", "sys/key-status", "sys/rekey", "sys/rekey-recovery-key",
 	"sys/generate-root", "sys/audit", "sys/audit-hash", "sys/policies", "sys/policy",
 	"sys/capabilities-self", "sys/plugins", "sys/grants", "sys/break-glass", "sys/namespaces",
-	"sys/report", "sys/storage", "sys/metrics", "sys/mounts",
+	"sys/report", "sys/storage", "sys/metrics", "sys/mounts", "sys/pprof",
 )
 
 // otherOperation names every path outside operations.
