@@ -70,17 +70,29 @@ func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request, ev *audit.Eve
 		a.finish(w, r, ev, errReply(http.StatusBadRequest, "format must be prometheus"))
 		return
 	}
-	if rep := a.requireRoot(req, "reading metrics"); rep != nil {
-		a.finish(w, r, ev, *rep)
+	if !a.admitRootStream(w, r, req, "reading metrics") {
 		return
+	}
+	a.metrics.handler.ServeHTTP(w, r)
+}
+
+// admitRootStream lets a streamed answer (metrics, profiles) start: the
+// caller needs a root token, and the allowed event is recorded before any
+// byte is sent. When it returns false the answer (refusal or 503) has
+// been sent.
+func (a *API) admitRootStream(w http.ResponseWriter, r *http.Request, req *request, what string) bool {
+	ev := req.ev
+	if rep := a.requireRoot(req, what); rep != nil {
+		a.finish(w, r, ev, *rep)
+		return false
 	}
 	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
 	if err := a.record(r, ev); err != nil {
 		a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
-		return
+		return false
 	}
 	a.metrics.count(ev.Operation, http.StatusOK)
-	a.metrics.handler.ServeHTTP(w, r)
+	return true
 }
 
 // count adds one answered request. Paths nobody serves (404, 405) count

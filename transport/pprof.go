@@ -41,16 +41,9 @@ func (a *API) servePprof(w http.ResponseWriter, r *http.Request, ev *audit.Event
 			return
 		}
 	}
-	if rep := a.requireRoot(req, "profiling the node"); rep != nil {
-		a.finish(w, r, ev, *rep)
+	if !a.admitRootStream(w, r, req, "profiling the node") {
 		return
 	}
-	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
-	if err := a.record(r, ev); err != nil {
-		a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
-		return
-	}
-	a.metrics.count(ev.Operation, http.StatusOK)
 	if name == "profile" || name == "trace" {
 		// The server's write timeout would cut a long profile.
 		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add((maxProfileSeconds + 30) * time.Second))
