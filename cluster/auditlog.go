@@ -42,7 +42,7 @@ func newAuditLog(n *Node) *AuditLog {
 	l := &AuditLog{
 		node:     n,
 		in:       make(chan *pendingEvent, 4096),
-		slots:    make(chan struct{}, 1),
+		slots:    make(chan struct{}, 4),
 		maxBatch: 512,
 		timeout:  n.cfg.ApplyTimeout,
 	}

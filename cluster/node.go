@@ -261,6 +261,9 @@ type Node struct {
 	joining      *pendingJoin // between PrepareJoin and the first unseal
 }
 
+// writeBehindBytes bounds the applied state waiting for the store.
+const writeBehindBytes = 64 << 20
+
 // New opens (or creates) the node's data directory and starts Raft on the
 // cluster port. A node with no Raft state belongs to no cluster yet: Init
 // makes it the first voter of a new one (Bootstrap), PrepareJoin and an
@@ -288,9 +291,14 @@ func New(cfg Config) (*Node, error) {
 	if open == nil {
 		open = func(path string) (plugins.Storage, error) { return bolt.Open(path) }
 	}
-	if n.state, err = open(filepath.Join(cfg.DataDir, "state.db")); err != nil {
+	store, err := open(filepath.Join(cfg.DataDir, "state.db"))
+	if err != nil {
 		return nil, err
 	}
+	// Applying an entry must not wait for the store (a plugin round trip
+	// and an fsync per audit batch): the Raft log is the durable source,
+	// and the store records the applied index with every batch.
+	n.state = fsm.WriteBehind(store, writeBehindBytes)
 	if n.fsm, err = fsm.New(n.state); err != nil {
 		return nil, err
 	}

@@ -98,9 +98,11 @@ type Result struct {
 // Apply is deterministic: it reads only the log entry and the store. It
 // never decrypts, so a sealed node applies the log like any other.
 //
-// The store is durable and remembers the last applied index, so a
-// restarted node skips entries it already applied instead of rebuilding
-// from a snapshot (run Raft with NoSnapshotRestoreOnStart).
+// The store remembers the last applied index in the same write as the
+// entries' effects, so a restarted node skips entries it already applied
+// instead of rebuilding from a snapshot (run Raft with
+// NoSnapshotRestoreOnStart), and replays from its log the entries the
+// store had not received (see WriteBehind).
 type FSM struct {
 	store plugins.Storage
 
@@ -628,6 +630,13 @@ func (f *FSM) Restore(rc io.ReadCloser) error {
 	}
 	if err := f.store.Write(batch); err != nil {
 		return fmt.Errorf("fsm: restoring snapshot: %w", err)
+	}
+	if fl, ok := f.store.(interface{ Flush() error }); ok {
+		// Raft will not replay what the snapshot covers: it must be in
+		// the store before Restore returns.
+		if err := fl.Flush(); err != nil {
+			return fmt.Errorf("fsm: restoring snapshot: %w", err)
+		}
 	}
 	head, err := readHead(f.store)
 	if err != nil {
