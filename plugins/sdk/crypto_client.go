@@ -12,15 +12,17 @@ import (
 // calls fail with a *RemoteError, a *TransportError or an ErrProtocol
 // error (wrong number of results); items fail with an *ItemError.
 type CryptoClient struct {
-	c    pb.CryptoClient
-	done <-chan struct{}
+	c     pb.CryptoClient
+	done  <-chan struct{}
+	calls *callMux
 }
 
 var _ CryptoBackend = (*CryptoClient)(nil)
 
 // NewCryptoClient returns a client on conn.
 func NewCryptoClient(conn grpc.ClientConnInterface) *CryptoClient {
-	return &CryptoClient{c: pb.NewCryptoClient(conn)}
+	c := pb.NewCryptoClient(conn)
+	return &CryptoClient{c: c, calls: &callMux{open: func(ctx context.Context) (pb.Crypto_CallsClient, error) { return c.Calls(ctx) }}}
 }
 
 // Done is closed when the plugin process has exited (nil outside
@@ -68,9 +70,10 @@ func (c *CryptoClient) Encrypt(ctx context.Context, items []EncryptItem) ([]Encr
 	for i, it := range items {
 		req.Items[i] = &pb.EncryptItem{Key: keyToProto(it.Key), Plaintext: it.Plaintext, AssociatedData: it.AssocData}
 	}
-	resp, err := c.c.Encrypt(ctx, req)
+	resp, err := viaCalls(ctx, c.calls, &pb.CallRequest{Op: &pb.CallRequest_Encrypt{Encrypt: req}},
+		(*pb.CallResponse).GetEncrypt, func() (*pb.EncryptResponse, error) { return c.c.Encrypt(ctx, req) })
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, err
 	}
 	return EncryptResultsFromProto(len(items), resp.GetResults())
 }
@@ -81,9 +84,10 @@ func (c *CryptoClient) Decrypt(ctx context.Context, items []DecryptItem) ([]Decr
 	for i, it := range items {
 		req.Items[i] = &pb.DecryptItem{Key: keyToProto(it.Key), Ciphertext: it.Ciphertext, AssociatedData: it.AssocData}
 	}
-	resp, err := c.c.Decrypt(ctx, req)
+	resp, err := viaCalls(ctx, c.calls, &pb.CallRequest{Op: &pb.CallRequest_Decrypt{Decrypt: req}},
+		(*pb.CallResponse).GetDecrypt, func() (*pb.DecryptResponse, error) { return c.c.Decrypt(ctx, req) })
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, err
 	}
 	rs := resp.GetResults()
 	if err := checkCount("decrypt", len(items), len(rs)); err != nil {
@@ -108,9 +112,10 @@ func (c *CryptoClient) Sign(ctx context.Context, items []SignItem) ([]SignResult
 	for i, it := range items {
 		req.Items[i] = &pb.SignItem{Key: keyToProto(it.Key), Message: it.Message}
 	}
-	resp, err := c.c.Sign(ctx, req)
+	resp, err := viaCalls(ctx, c.calls, &pb.CallRequest{Op: &pb.CallRequest_Sign{Sign: req}},
+		(*pb.CallResponse).GetSign, func() (*pb.SignResponse, error) { return c.c.Sign(ctx, req) })
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, err
 	}
 	rs := resp.GetResults()
 	if err := checkCount("sign", len(items), len(rs)); err != nil {
@@ -135,9 +140,10 @@ func (c *CryptoClient) Verify(ctx context.Context, items []VerifyItem) ([]Verify
 	for i, it := range items {
 		req.Items[i] = &pb.VerifyItem{Key: keyToProto(it.Key), Message: it.Message, Signature: it.Signature}
 	}
-	resp, err := c.c.Verify(ctx, req)
+	resp, err := viaCalls(ctx, c.calls, &pb.CallRequest{Op: &pb.CallRequest_Verify{Verify: req}},
+		(*pb.CallResponse).GetVerify, func() (*pb.VerifyResponse, error) { return c.c.Verify(ctx, req) })
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, err
 	}
 	rs := resp.GetResults()
 	if err := checkCount("verify", len(items), len(rs)); err != nil {
@@ -160,9 +166,10 @@ func (c *CryptoClient) HMAC(ctx context.Context, items []HMACItem) ([]HMACResult
 	for i, it := range items {
 		req.Items[i] = &pb.HMACItem{Key: keyToProto(it.Key), Message: it.Message}
 	}
-	resp, err := c.c.HMAC(ctx, req)
+	resp, err := viaCalls(ctx, c.calls, &pb.CallRequest{Op: &pb.CallRequest_Hmac{Hmac: req}},
+		(*pb.CallResponse).GetHmac, func() (*pb.HMACResponse, error) { return c.c.HMAC(ctx, req) })
 	if err != nil {
-		return nil, fromStatus(err)
+		return nil, err
 	}
 	rs := resp.GetResults()
 	if err := checkCount("hmac", len(items), len(rs)); err != nil {

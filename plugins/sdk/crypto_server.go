@@ -2,6 +2,8 @@ package sdk
 
 import (
 	"context"
+	"io"
+	"sync"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -159,4 +161,85 @@ func (s *CryptoServer) HMAC(ctx context.Context, req *pb.HMACRequest) (*pb.HMACR
 		resp.Results[i] = &pb.HMACResult{Mac: r.MAC, Error: itemErrToProto(r.Err)}
 	}
 	return resp, nil
+}
+
+// maxCallsInFlight bounds the calls one Calls stream runs at once; the
+// stream stops reading past it (HTTP/2 flow control then holds the
+// caller), so a caller cannot make the plugin hold unbounded work.
+const maxCallsInFlight = 64
+
+// Calls implements the crypto contract: every request runs as the unary
+// method of its kind would, concurrently, and its answer is sent when
+// ready.
+func (s *CryptoServer) Calls(stream pb.Crypto_CallsServer) error {
+	ctx := stream.Context()
+	var sendMu sync.Mutex
+	var sendErr error
+	slots := make(chan struct{}, maxCallsInFlight)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for {
+		req, err := stream.Recv()
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+		select {
+		case slots <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		wg.Add(1)
+		go func() {
+			defer func() { <-slots; wg.Done() }()
+			resp := s.call(ctx, req)
+			sendMu.Lock()
+			defer sendMu.Unlock()
+			if sendErr == nil {
+				sendErr = stream.Send(resp)
+			}
+		}()
+	}
+}
+
+// call runs one request of a Calls stream.
+func (s *CryptoServer) call(ctx context.Context, req *pb.CallRequest) *pb.CallResponse {
+	resp := &pb.CallResponse{Id: req.GetId()}
+	var err error
+	switch op := req.GetOp().(type) {
+	case *pb.CallRequest_Encrypt:
+		var r *pb.EncryptResponse
+		if r, err = s.Encrypt(ctx, op.Encrypt); err == nil {
+			resp.Result = &pb.CallResponse_Encrypt{Encrypt: r}
+		}
+	case *pb.CallRequest_Decrypt:
+		var r *pb.DecryptResponse
+		if r, err = s.Decrypt(ctx, op.Decrypt); err == nil {
+			resp.Result = &pb.CallResponse_Decrypt{Decrypt: r}
+		}
+	case *pb.CallRequest_Sign:
+		var r *pb.SignResponse
+		if r, err = s.Sign(ctx, op.Sign); err == nil {
+			resp.Result = &pb.CallResponse_Sign{Sign: r}
+		}
+	case *pb.CallRequest_Verify:
+		var r *pb.VerifyResponse
+		if r, err = s.Verify(ctx, op.Verify); err == nil {
+			resp.Result = &pb.CallResponse_Verify{Verify: r}
+		}
+	case *pb.CallRequest_Hmac:
+		var r *pb.HMACResponse
+		if r, err = s.HMAC(ctx, op.Hmac); err == nil {
+			resp.Result = &pb.CallResponse_Hmac{Hmac: r}
+		}
+	default:
+		err = status.Error(codes.InvalidArgument, "call carries no known operation")
+	}
+	if err != nil {
+		st, _ := status.FromError(toStatus(err))
+		resp.Result = &pb.CallResponse_Error{Error: &pb.CallError{Code: uint32(st.Code()), Message: st.Message()}}
+	}
+	return resp
 }

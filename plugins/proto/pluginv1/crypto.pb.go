@@ -34,6 +34,353 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type CallRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// id is the caller's, unique among its calls in flight on the stream.
+	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Op:
+	//
+	//	*CallRequest_Encrypt
+	//	*CallRequest_Decrypt
+	//	*CallRequest_Sign
+	//	*CallRequest_Verify
+	//	*CallRequest_Hmac
+	Op            isCallRequest_Op `protobuf_oneof:"op"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallRequest) Reset() {
+	*x = CallRequest{}
+	mi := &file_crypto_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallRequest) ProtoMessage() {}
+
+func (x *CallRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_crypto_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallRequest.ProtoReflect.Descriptor instead.
+func (*CallRequest) Descriptor() ([]byte, []int) {
+	return file_crypto_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *CallRequest) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CallRequest) GetOp() isCallRequest_Op {
+	if x != nil {
+		return x.Op
+	}
+	return nil
+}
+
+func (x *CallRequest) GetEncrypt() *EncryptRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_Encrypt); ok {
+			return x.Encrypt
+		}
+	}
+	return nil
+}
+
+func (x *CallRequest) GetDecrypt() *DecryptRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_Decrypt); ok {
+			return x.Decrypt
+		}
+	}
+	return nil
+}
+
+func (x *CallRequest) GetSign() *SignRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_Sign); ok {
+			return x.Sign
+		}
+	}
+	return nil
+}
+
+func (x *CallRequest) GetVerify() *VerifyRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_Verify); ok {
+			return x.Verify
+		}
+	}
+	return nil
+}
+
+func (x *CallRequest) GetHmac() *HMACRequest {
+	if x != nil {
+		if x, ok := x.Op.(*CallRequest_Hmac); ok {
+			return x.Hmac
+		}
+	}
+	return nil
+}
+
+type isCallRequest_Op interface {
+	isCallRequest_Op()
+}
+
+type CallRequest_Encrypt struct {
+	Encrypt *EncryptRequest `protobuf:"bytes,2,opt,name=encrypt,proto3,oneof"`
+}
+
+type CallRequest_Decrypt struct {
+	Decrypt *DecryptRequest `protobuf:"bytes,3,opt,name=decrypt,proto3,oneof"`
+}
+
+type CallRequest_Sign struct {
+	Sign *SignRequest `protobuf:"bytes,4,opt,name=sign,proto3,oneof"`
+}
+
+type CallRequest_Verify struct {
+	Verify *VerifyRequest `protobuf:"bytes,5,opt,name=verify,proto3,oneof"`
+}
+
+type CallRequest_Hmac struct {
+	Hmac *HMACRequest `protobuf:"bytes,6,opt,name=hmac,proto3,oneof"`
+}
+
+func (*CallRequest_Encrypt) isCallRequest_Op() {}
+
+func (*CallRequest_Decrypt) isCallRequest_Op() {}
+
+func (*CallRequest_Sign) isCallRequest_Op() {}
+
+func (*CallRequest_Verify) isCallRequest_Op() {}
+
+func (*CallRequest_Hmac) isCallRequest_Op() {}
+
+type CallResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Id    uint64                 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Types that are valid to be assigned to Result:
+	//
+	//	*CallResponse_Encrypt
+	//	*CallResponse_Decrypt
+	//	*CallResponse_Sign
+	//	*CallResponse_Verify
+	//	*CallResponse_Hmac
+	//	*CallResponse_Error
+	Result        isCallResponse_Result `protobuf_oneof:"result"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallResponse) Reset() {
+	*x = CallResponse{}
+	mi := &file_crypto_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallResponse) ProtoMessage() {}
+
+func (x *CallResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_crypto_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallResponse.ProtoReflect.Descriptor instead.
+func (*CallResponse) Descriptor() ([]byte, []int) {
+	return file_crypto_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CallResponse) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *CallResponse) GetResult() isCallResponse_Result {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *CallResponse) GetEncrypt() *EncryptResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Encrypt); ok {
+			return x.Encrypt
+		}
+	}
+	return nil
+}
+
+func (x *CallResponse) GetDecrypt() *DecryptResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Decrypt); ok {
+			return x.Decrypt
+		}
+	}
+	return nil
+}
+
+func (x *CallResponse) GetSign() *SignResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Sign); ok {
+			return x.Sign
+		}
+	}
+	return nil
+}
+
+func (x *CallResponse) GetVerify() *VerifyResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Verify); ok {
+			return x.Verify
+		}
+	}
+	return nil
+}
+
+func (x *CallResponse) GetHmac() *HMACResponse {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Hmac); ok {
+			return x.Hmac
+		}
+	}
+	return nil
+}
+
+func (x *CallResponse) GetError() *CallError {
+	if x != nil {
+		if x, ok := x.Result.(*CallResponse_Error); ok {
+			return x.Error
+		}
+	}
+	return nil
+}
+
+type isCallResponse_Result interface {
+	isCallResponse_Result()
+}
+
+type CallResponse_Encrypt struct {
+	Encrypt *EncryptResponse `protobuf:"bytes,2,opt,name=encrypt,proto3,oneof"`
+}
+
+type CallResponse_Decrypt struct {
+	Decrypt *DecryptResponse `protobuf:"bytes,3,opt,name=decrypt,proto3,oneof"`
+}
+
+type CallResponse_Sign struct {
+	Sign *SignResponse `protobuf:"bytes,4,opt,name=sign,proto3,oneof"`
+}
+
+type CallResponse_Verify struct {
+	Verify *VerifyResponse `protobuf:"bytes,5,opt,name=verify,proto3,oneof"`
+}
+
+type CallResponse_Hmac struct {
+	Hmac *HMACResponse `protobuf:"bytes,6,opt,name=hmac,proto3,oneof"`
+}
+
+type CallResponse_Error struct {
+	// error is the whole call's failure, as the unary method would have
+	// returned it (a gRPC status code and message).
+	Error *CallError `protobuf:"bytes,7,opt,name=error,proto3,oneof"`
+}
+
+func (*CallResponse_Encrypt) isCallResponse_Result() {}
+
+func (*CallResponse_Decrypt) isCallResponse_Result() {}
+
+func (*CallResponse_Sign) isCallResponse_Result() {}
+
+func (*CallResponse_Verify) isCallResponse_Result() {}
+
+func (*CallResponse_Hmac) isCallResponse_Result() {}
+
+func (*CallResponse_Error) isCallResponse_Result() {}
+
+type CallError struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Code          uint32                 `protobuf:"varint,1,opt,name=code,proto3" json:"code,omitempty"`
+	Message       string                 `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CallError) Reset() {
+	*x = CallError{}
+	mi := &file_crypto_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CallError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CallError) ProtoMessage() {}
+
+func (x *CallError) ProtoReflect() protoreflect.Message {
+	mi := &file_crypto_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CallError.ProtoReflect.Descriptor instead.
+func (*CallError) Descriptor() ([]byte, []int) {
+	return file_crypto_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CallError) GetCode() uint32 {
+	if x != nil {
+		return x.Code
+	}
+	return 0
+}
+
+func (x *CallError) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
 // KeyRef names one key version: the handle from Generate and, for a
 // backend that keeps no material, the material from Generate.
 type KeyRef struct {
@@ -46,7 +393,7 @@ type KeyRef struct {
 
 func (x *KeyRef) Reset() {
 	*x = KeyRef{}
-	mi := &file_crypto_proto_msgTypes[0]
+	mi := &file_crypto_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -58,7 +405,7 @@ func (x *KeyRef) String() string {
 func (*KeyRef) ProtoMessage() {}
 
 func (x *KeyRef) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[0]
+	mi := &file_crypto_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -71,7 +418,7 @@ func (x *KeyRef) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyRef.ProtoReflect.Descriptor instead.
 func (*KeyRef) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{0}
+	return file_crypto_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *KeyRef) GetHandle() []byte {
@@ -96,7 +443,7 @@ type CapabilitiesRequest struct {
 
 func (x *CapabilitiesRequest) Reset() {
 	*x = CapabilitiesRequest{}
-	mi := &file_crypto_proto_msgTypes[1]
+	mi := &file_crypto_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -108,7 +455,7 @@ func (x *CapabilitiesRequest) String() string {
 func (*CapabilitiesRequest) ProtoMessage() {}
 
 func (x *CapabilitiesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[1]
+	mi := &file_crypto_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -121,7 +468,7 @@ func (x *CapabilitiesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilitiesRequest.ProtoReflect.Descriptor instead.
 func (*CapabilitiesRequest) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{1}
+	return file_crypto_proto_rawDescGZIP(), []int{4}
 }
 
 type KeyTypeCapability struct {
@@ -136,7 +483,7 @@ type KeyTypeCapability struct {
 
 func (x *KeyTypeCapability) Reset() {
 	*x = KeyTypeCapability{}
-	mi := &file_crypto_proto_msgTypes[2]
+	mi := &file_crypto_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -148,7 +495,7 @@ func (x *KeyTypeCapability) String() string {
 func (*KeyTypeCapability) ProtoMessage() {}
 
 func (x *KeyTypeCapability) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[2]
+	mi := &file_crypto_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -161,7 +508,7 @@ func (x *KeyTypeCapability) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use KeyTypeCapability.ProtoReflect.Descriptor instead.
 func (*KeyTypeCapability) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{2}
+	return file_crypto_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *KeyTypeCapability) GetKeyType() string {
@@ -190,7 +537,7 @@ type CapabilitiesResponse struct {
 
 func (x *CapabilitiesResponse) Reset() {
 	*x = CapabilitiesResponse{}
-	mi := &file_crypto_proto_msgTypes[3]
+	mi := &file_crypto_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -202,7 +549,7 @@ func (x *CapabilitiesResponse) String() string {
 func (*CapabilitiesResponse) ProtoMessage() {}
 
 func (x *CapabilitiesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[3]
+	mi := &file_crypto_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -215,7 +562,7 @@ func (x *CapabilitiesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CapabilitiesResponse.ProtoReflect.Descriptor instead.
 func (*CapabilitiesResponse) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{3}
+	return file_crypto_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CapabilitiesResponse) GetKeyTypes() []*KeyTypeCapability {
@@ -241,7 +588,7 @@ type GenerateRequest struct {
 
 func (x *GenerateRequest) Reset() {
 	*x = GenerateRequest{}
-	mi := &file_crypto_proto_msgTypes[4]
+	mi := &file_crypto_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +600,7 @@ func (x *GenerateRequest) String() string {
 func (*GenerateRequest) ProtoMessage() {}
 
 func (x *GenerateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[4]
+	mi := &file_crypto_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +613,7 @@ func (x *GenerateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateRequest.ProtoReflect.Descriptor instead.
 func (*GenerateRequest) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{4}
+	return file_crypto_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *GenerateRequest) GetKeyType() string {
@@ -290,7 +637,7 @@ type GenerateResponse struct {
 
 func (x *GenerateResponse) Reset() {
 	*x = GenerateResponse{}
-	mi := &file_crypto_proto_msgTypes[5]
+	mi := &file_crypto_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -302,7 +649,7 @@ func (x *GenerateResponse) String() string {
 func (*GenerateResponse) ProtoMessage() {}
 
 func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[5]
+	mi := &file_crypto_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -315,7 +662,7 @@ func (x *GenerateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GenerateResponse.ProtoReflect.Descriptor instead.
 func (*GenerateResponse) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{5}
+	return file_crypto_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *GenerateResponse) GetHandle() []byte {
@@ -348,7 +695,7 @@ type DestroyRequest struct {
 
 func (x *DestroyRequest) Reset() {
 	*x = DestroyRequest{}
-	mi := &file_crypto_proto_msgTypes[6]
+	mi := &file_crypto_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +707,7 @@ func (x *DestroyRequest) String() string {
 func (*DestroyRequest) ProtoMessage() {}
 
 func (x *DestroyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[6]
+	mi := &file_crypto_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +720,7 @@ func (x *DestroyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroyRequest.ProtoReflect.Descriptor instead.
 func (*DestroyRequest) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{6}
+	return file_crypto_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *DestroyRequest) GetKey() *KeyRef {
@@ -391,7 +738,7 @@ type DestroyResponse struct {
 
 func (x *DestroyResponse) Reset() {
 	*x = DestroyResponse{}
-	mi := &file_crypto_proto_msgTypes[7]
+	mi := &file_crypto_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -403,7 +750,7 @@ func (x *DestroyResponse) String() string {
 func (*DestroyResponse) ProtoMessage() {}
 
 func (x *DestroyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[7]
+	mi := &file_crypto_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -416,7 +763,7 @@ func (x *DestroyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DestroyResponse.ProtoReflect.Descriptor instead.
 func (*DestroyResponse) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{7}
+	return file_crypto_proto_rawDescGZIP(), []int{10}
 }
 
 // ItemError is the failure of one item of a batch.
@@ -429,7 +776,7 @@ type ItemError struct {
 
 func (x *ItemError) Reset() {
 	*x = ItemError{}
-	mi := &file_crypto_proto_msgTypes[8]
+	mi := &file_crypto_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -441,7 +788,7 @@ func (x *ItemError) String() string {
 func (*ItemError) ProtoMessage() {}
 
 func (x *ItemError) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[8]
+	mi := &file_crypto_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -454,7 +801,7 @@ func (x *ItemError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ItemError.ProtoReflect.Descriptor instead.
 func (*ItemError) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{8}
+	return file_crypto_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ItemError) GetMessage() string {
@@ -475,7 +822,7 @@ type EncryptItem struct {
 
 func (x *EncryptItem) Reset() {
 	*x = EncryptItem{}
-	mi := &file_crypto_proto_msgTypes[9]
+	mi := &file_crypto_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -487,7 +834,7 @@ func (x *EncryptItem) String() string {
 func (*EncryptItem) ProtoMessage() {}
 
 func (x *EncryptItem) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[9]
+	mi := &file_crypto_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -500,7 +847,7 @@ func (x *EncryptItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptItem.ProtoReflect.Descriptor instead.
 func (*EncryptItem) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{9}
+	return file_crypto_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *EncryptItem) GetKey() *KeyRef {
@@ -534,7 +881,7 @@ type EncryptResult struct {
 
 func (x *EncryptResult) Reset() {
 	*x = EncryptResult{}
-	mi := &file_crypto_proto_msgTypes[10]
+	mi := &file_crypto_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +893,7 @@ func (x *EncryptResult) String() string {
 func (*EncryptResult) ProtoMessage() {}
 
 func (x *EncryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[10]
+	mi := &file_crypto_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +906,7 @@ func (x *EncryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptResult.ProtoReflect.Descriptor instead.
 func (*EncryptResult) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{10}
+	return file_crypto_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *EncryptResult) GetCiphertext() []byte {
@@ -585,7 +932,7 @@ type EncryptRequest struct {
 
 func (x *EncryptRequest) Reset() {
 	*x = EncryptRequest{}
-	mi := &file_crypto_proto_msgTypes[11]
+	mi := &file_crypto_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -597,7 +944,7 @@ func (x *EncryptRequest) String() string {
 func (*EncryptRequest) ProtoMessage() {}
 
 func (x *EncryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[11]
+	mi := &file_crypto_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -610,7 +957,7 @@ func (x *EncryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptRequest.ProtoReflect.Descriptor instead.
 func (*EncryptRequest) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{11}
+	return file_crypto_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *EncryptRequest) GetItems() []*EncryptItem {
@@ -630,7 +977,7 @@ type EncryptResponse struct {
 
 func (x *EncryptResponse) Reset() {
 	*x = EncryptResponse{}
-	mi := &file_crypto_proto_msgTypes[12]
+	mi := &file_crypto_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -642,7 +989,7 @@ func (x *EncryptResponse) String() string {
 func (*EncryptResponse) ProtoMessage() {}
 
 func (x *EncryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[12]
+	mi := &file_crypto_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -655,7 +1002,7 @@ func (x *EncryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EncryptResponse.ProtoReflect.Descriptor instead.
 func (*EncryptResponse) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{12}
+	return file_crypto_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *EncryptResponse) GetResults() []*EncryptResult {
@@ -676,7 +1023,7 @@ type DecryptItem struct {
 
 func (x *DecryptItem) Reset() {
 	*x = DecryptItem{}
-	mi := &file_crypto_proto_msgTypes[13]
+	mi := &file_crypto_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -688,7 +1035,7 @@ func (x *DecryptItem) String() string {
 func (*DecryptItem) ProtoMessage() {}
 
 func (x *DecryptItem) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[13]
+	mi := &file_crypto_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -701,7 +1048,7 @@ func (x *DecryptItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptItem.ProtoReflect.Descriptor instead.
 func (*DecryptItem) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{13}
+	return file_crypto_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DecryptItem) GetKey() *KeyRef {
@@ -735,7 +1082,7 @@ type DecryptResult struct {
 
 func (x *DecryptResult) Reset() {
 	*x = DecryptResult{}
-	mi := &file_crypto_proto_msgTypes[14]
+	mi := &file_crypto_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -747,7 +1094,7 @@ func (x *DecryptResult) String() string {
 func (*DecryptResult) ProtoMessage() {}
 
 func (x *DecryptResult) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[14]
+	mi := &file_crypto_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -760,7 +1107,7 @@ func (x *DecryptResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptResult.ProtoReflect.Descriptor instead.
 func (*DecryptResult) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{14}
+	return file_crypto_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *DecryptResult) GetPlaintext() []byte {
@@ -786,7 +1133,7 @@ type DecryptRequest struct {
 
 func (x *DecryptRequest) Reset() {
 	*x = DecryptRequest{}
-	mi := &file_crypto_proto_msgTypes[15]
+	mi := &file_crypto_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1145,7 @@ func (x *DecryptRequest) String() string {
 func (*DecryptRequest) ProtoMessage() {}
 
 func (x *DecryptRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[15]
+	mi := &file_crypto_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1158,7 @@ func (x *DecryptRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptRequest.ProtoReflect.Descriptor instead.
 func (*DecryptRequest) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{15}
+	return file_crypto_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DecryptRequest) GetItems() []*DecryptItem {
@@ -830,7 +1177,7 @@ type DecryptResponse struct {
 
 func (x *DecryptResponse) Reset() {
 	*x = DecryptResponse{}
-	mi := &file_crypto_proto_msgTypes[16]
+	mi := &file_crypto_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -842,7 +1189,7 @@ func (x *DecryptResponse) String() string {
 func (*DecryptResponse) ProtoMessage() {}
 
 func (x *DecryptResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[16]
+	mi := &file_crypto_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -855,7 +1202,7 @@ func (x *DecryptResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DecryptResponse.ProtoReflect.Descriptor instead.
 func (*DecryptResponse) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{16}
+	return file_crypto_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *DecryptResponse) GetResults() []*DecryptResult {
@@ -875,7 +1222,7 @@ type SignItem struct {
 
 func (x *SignItem) Reset() {
 	*x = SignItem{}
-	mi := &file_crypto_proto_msgTypes[17]
+	mi := &file_crypto_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -887,7 +1234,7 @@ func (x *SignItem) String() string {
 func (*SignItem) ProtoMessage() {}
 
 func (x *SignItem) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[17]
+	mi := &file_crypto_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -900,7 +1247,7 @@ func (x *SignItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignItem.ProtoReflect.Descriptor instead.
 func (*SignItem) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{17}
+	return file_crypto_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *SignItem) GetKey() *KeyRef {
@@ -927,7 +1274,7 @@ type SignResult struct {
 
 func (x *SignResult) Reset() {
 	*x = SignResult{}
-	mi := &file_crypto_proto_msgTypes[18]
+	mi := &file_crypto_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -939,7 +1286,7 @@ func (x *SignResult) String() string {
 func (*SignResult) ProtoMessage() {}
 
 func (x *SignResult) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[18]
+	mi := &file_crypto_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -952,7 +1299,7 @@ func (x *SignResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignResult.ProtoReflect.Descriptor instead.
 func (*SignResult) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{18}
+	return file_crypto_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *SignResult) GetSignature() []byte {
@@ -978,7 +1325,7 @@ type SignRequest struct {
 
 func (x *SignRequest) Reset() {
 	*x = SignRequest{}
-	mi := &file_crypto_proto_msgTypes[19]
+	mi := &file_crypto_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -990,7 +1337,7 @@ func (x *SignRequest) String() string {
 func (*SignRequest) ProtoMessage() {}
 
 func (x *SignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[19]
+	mi := &file_crypto_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1003,7 +1350,7 @@ func (x *SignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
 func (*SignRequest) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{19}
+	return file_crypto_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *SignRequest) GetItems() []*SignItem {
@@ -1022,7 +1369,7 @@ type SignResponse struct {
 
 func (x *SignResponse) Reset() {
 	*x = SignResponse{}
-	mi := &file_crypto_proto_msgTypes[20]
+	mi := &file_crypto_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1034,7 +1381,7 @@ func (x *SignResponse) String() string {
 func (*SignResponse) ProtoMessage() {}
 
 func (x *SignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[20]
+	mi := &file_crypto_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1047,7 +1394,7 @@ func (x *SignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignResponse.ProtoReflect.Descriptor instead.
 func (*SignResponse) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{20}
+	return file_crypto_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *SignResponse) GetResults() []*SignResult {
@@ -1068,7 +1415,7 @@ type VerifyItem struct {
 
 func (x *VerifyItem) Reset() {
 	*x = VerifyItem{}
-	mi := &file_crypto_proto_msgTypes[21]
+	mi := &file_crypto_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1080,7 +1427,7 @@ func (x *VerifyItem) String() string {
 func (*VerifyItem) ProtoMessage() {}
 
 func (x *VerifyItem) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[21]
+	mi := &file_crypto_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1093,7 +1440,7 @@ func (x *VerifyItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyItem.ProtoReflect.Descriptor instead.
 func (*VerifyItem) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{21}
+	return file_crypto_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *VerifyItem) GetKey() *KeyRef {
@@ -1127,7 +1474,7 @@ type VerifyResult struct {
 
 func (x *VerifyResult) Reset() {
 	*x = VerifyResult{}
-	mi := &file_crypto_proto_msgTypes[22]
+	mi := &file_crypto_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1139,7 +1486,7 @@ func (x *VerifyResult) String() string {
 func (*VerifyResult) ProtoMessage() {}
 
 func (x *VerifyResult) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[22]
+	mi := &file_crypto_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1152,7 +1499,7 @@ func (x *VerifyResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResult.ProtoReflect.Descriptor instead.
 func (*VerifyResult) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{22}
+	return file_crypto_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *VerifyResult) GetValid() bool {
@@ -1178,7 +1525,7 @@ type VerifyRequest struct {
 
 func (x *VerifyRequest) Reset() {
 	*x = VerifyRequest{}
-	mi := &file_crypto_proto_msgTypes[23]
+	mi := &file_crypto_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1190,7 +1537,7 @@ func (x *VerifyRequest) String() string {
 func (*VerifyRequest) ProtoMessage() {}
 
 func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[23]
+	mi := &file_crypto_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1203,7 +1550,7 @@ func (x *VerifyRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyRequest.ProtoReflect.Descriptor instead.
 func (*VerifyRequest) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{23}
+	return file_crypto_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *VerifyRequest) GetItems() []*VerifyItem {
@@ -1222,7 +1569,7 @@ type VerifyResponse struct {
 
 func (x *VerifyResponse) Reset() {
 	*x = VerifyResponse{}
-	mi := &file_crypto_proto_msgTypes[24]
+	mi := &file_crypto_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1234,7 +1581,7 @@ func (x *VerifyResponse) String() string {
 func (*VerifyResponse) ProtoMessage() {}
 
 func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[24]
+	mi := &file_crypto_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1247,7 +1594,7 @@ func (x *VerifyResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use VerifyResponse.ProtoReflect.Descriptor instead.
 func (*VerifyResponse) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{24}
+	return file_crypto_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *VerifyResponse) GetResults() []*VerifyResult {
@@ -1267,7 +1614,7 @@ type HMACItem struct {
 
 func (x *HMACItem) Reset() {
 	*x = HMACItem{}
-	mi := &file_crypto_proto_msgTypes[25]
+	mi := &file_crypto_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1279,7 +1626,7 @@ func (x *HMACItem) String() string {
 func (*HMACItem) ProtoMessage() {}
 
 func (x *HMACItem) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[25]
+	mi := &file_crypto_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1292,7 +1639,7 @@ func (x *HMACItem) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HMACItem.ProtoReflect.Descriptor instead.
 func (*HMACItem) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{25}
+	return file_crypto_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *HMACItem) GetKey() *KeyRef {
@@ -1319,7 +1666,7 @@ type HMACResult struct {
 
 func (x *HMACResult) Reset() {
 	*x = HMACResult{}
-	mi := &file_crypto_proto_msgTypes[26]
+	mi := &file_crypto_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1331,7 +1678,7 @@ func (x *HMACResult) String() string {
 func (*HMACResult) ProtoMessage() {}
 
 func (x *HMACResult) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[26]
+	mi := &file_crypto_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1344,7 +1691,7 @@ func (x *HMACResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HMACResult.ProtoReflect.Descriptor instead.
 func (*HMACResult) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{26}
+	return file_crypto_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *HMACResult) GetMac() []byte {
@@ -1370,7 +1717,7 @@ type HMACRequest struct {
 
 func (x *HMACRequest) Reset() {
 	*x = HMACRequest{}
-	mi := &file_crypto_proto_msgTypes[27]
+	mi := &file_crypto_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1382,7 +1729,7 @@ func (x *HMACRequest) String() string {
 func (*HMACRequest) ProtoMessage() {}
 
 func (x *HMACRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[27]
+	mi := &file_crypto_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1395,7 +1742,7 @@ func (x *HMACRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HMACRequest.ProtoReflect.Descriptor instead.
 func (*HMACRequest) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{27}
+	return file_crypto_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *HMACRequest) GetItems() []*HMACItem {
@@ -1414,7 +1761,7 @@ type HMACResponse struct {
 
 func (x *HMACResponse) Reset() {
 	*x = HMACResponse{}
-	mi := &file_crypto_proto_msgTypes[28]
+	mi := &file_crypto_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1426,7 +1773,7 @@ func (x *HMACResponse) String() string {
 func (*HMACResponse) ProtoMessage() {}
 
 func (x *HMACResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_crypto_proto_msgTypes[28]
+	mi := &file_crypto_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1439,7 +1786,7 @@ func (x *HMACResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HMACResponse.ProtoReflect.Descriptor instead.
 func (*HMACResponse) Descriptor() ([]byte, []int) {
-	return file_crypto_proto_rawDescGZIP(), []int{28}
+	return file_crypto_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *HMACResponse) GetResults() []*HMACResult {
@@ -1453,7 +1800,27 @@ var File_crypto_proto protoreflect.FileDescriptor
 
 const file_crypto_proto_rawDesc = "" +
 	"\n" +
-	"\fcrypto.proto\x12\x12keyraft.plugins.v1\"<\n" +
+	"\fcrypto.proto\x12\x12keyraft.plugins.v1\"\xce\x02\n" +
+	"\vCallRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12>\n" +
+	"\aencrypt\x18\x02 \x01(\v2\".keyraft.plugins.v1.EncryptRequestH\x00R\aencrypt\x12>\n" +
+	"\adecrypt\x18\x03 \x01(\v2\".keyraft.plugins.v1.DecryptRequestH\x00R\adecrypt\x125\n" +
+	"\x04sign\x18\x04 \x01(\v2\x1f.keyraft.plugins.v1.SignRequestH\x00R\x04sign\x12;\n" +
+	"\x06verify\x18\x05 \x01(\v2!.keyraft.plugins.v1.VerifyRequestH\x00R\x06verify\x125\n" +
+	"\x04hmac\x18\x06 \x01(\v2\x1f.keyraft.plugins.v1.HMACRequestH\x00R\x04hmacB\x04\n" +
+	"\x02op\"\x8f\x03\n" +
+	"\fCallResponse\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12?\n" +
+	"\aencrypt\x18\x02 \x01(\v2#.keyraft.plugins.v1.EncryptResponseH\x00R\aencrypt\x12?\n" +
+	"\adecrypt\x18\x03 \x01(\v2#.keyraft.plugins.v1.DecryptResponseH\x00R\adecrypt\x126\n" +
+	"\x04sign\x18\x04 \x01(\v2 .keyraft.plugins.v1.SignResponseH\x00R\x04sign\x12<\n" +
+	"\x06verify\x18\x05 \x01(\v2\".keyraft.plugins.v1.VerifyResponseH\x00R\x06verify\x126\n" +
+	"\x04hmac\x18\x06 \x01(\v2 .keyraft.plugins.v1.HMACResponseH\x00R\x04hmac\x125\n" +
+	"\x05error\x18\a \x01(\v2\x1d.keyraft.plugins.v1.CallErrorH\x00R\x05errorB\b\n" +
+	"\x06result\"9\n" +
+	"\tCallError\x12\x12\n" +
+	"\x04code\x18\x01 \x01(\rR\x04code\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"<\n" +
 	"\x06KeyRef\x12\x16\n" +
 	"\x06handle\x18\x01 \x01(\fR\x06handle\x12\x1a\n" +
 	"\bmaterial\x18\x02 \x01(\fR\bmaterial\"\x15\n" +
@@ -1537,7 +1904,7 @@ const file_crypto_proto_rawDesc = "" +
 	"\vHMACRequest\x122\n" +
 	"\x05items\x18\x01 \x03(\v2\x1c.keyraft.plugins.v1.HMACItemR\x05items\"H\n" +
 	"\fHMACResponse\x128\n" +
-	"\aresults\x18\x01 \x03(\v2\x1e.keyraft.plugins.v1.HMACResultR\aresults2\xa5\x05\n" +
+	"\aresults\x18\x01 \x03(\v2\x1e.keyraft.plugins.v1.HMACResultR\aresults2\xf5\x05\n" +
 	"\x06Crypto\x12a\n" +
 	"\fCapabilities\x12'.keyraft.plugins.v1.CapabilitiesRequest\x1a(.keyraft.plugins.v1.CapabilitiesResponse\x12U\n" +
 	"\bGenerate\x12#.keyraft.plugins.v1.GenerateRequest\x1a$.keyraft.plugins.v1.GenerateResponse\x12R\n" +
@@ -1546,7 +1913,8 @@ const file_crypto_proto_rawDesc = "" +
 	"\aDecrypt\x12\".keyraft.plugins.v1.DecryptRequest\x1a#.keyraft.plugins.v1.DecryptResponse\x12I\n" +
 	"\x04Sign\x12\x1f.keyraft.plugins.v1.SignRequest\x1a .keyraft.plugins.v1.SignResponse\x12O\n" +
 	"\x06Verify\x12!.keyraft.plugins.v1.VerifyRequest\x1a\".keyraft.plugins.v1.VerifyResponse\x12I\n" +
-	"\x04HMAC\x12\x1f.keyraft.plugins.v1.HMACRequest\x1a .keyraft.plugins.v1.HMACResponseB<Z:github.com/keyraft/keyraft/plugins/proto/pluginv1;pluginv1b\x06proto3"
+	"\x04HMAC\x12\x1f.keyraft.plugins.v1.HMACRequest\x1a .keyraft.plugins.v1.HMACResponse\x12N\n" +
+	"\x05Calls\x12\x1f.keyraft.plugins.v1.CallRequest\x1a .keyraft.plugins.v1.CallResponse(\x010\x01B<Z:github.com/keyraft/keyraft/plugins/proto/pluginv1;pluginv1b\x06proto3"
 
 var (
 	file_crypto_proto_rawDescOnce sync.Once
@@ -1560,82 +1928,98 @@ func file_crypto_proto_rawDescGZIP() []byte {
 	return file_crypto_proto_rawDescData
 }
 
-var file_crypto_proto_msgTypes = make([]protoimpl.MessageInfo, 29)
+var file_crypto_proto_msgTypes = make([]protoimpl.MessageInfo, 32)
 var file_crypto_proto_goTypes = []any{
-	(*KeyRef)(nil),               // 0: keyraft.plugins.v1.KeyRef
-	(*CapabilitiesRequest)(nil),  // 1: keyraft.plugins.v1.CapabilitiesRequest
-	(*KeyTypeCapability)(nil),    // 2: keyraft.plugins.v1.KeyTypeCapability
-	(*CapabilitiesResponse)(nil), // 3: keyraft.plugins.v1.CapabilitiesResponse
-	(*GenerateRequest)(nil),      // 4: keyraft.plugins.v1.GenerateRequest
-	(*GenerateResponse)(nil),     // 5: keyraft.plugins.v1.GenerateResponse
-	(*DestroyRequest)(nil),       // 6: keyraft.plugins.v1.DestroyRequest
-	(*DestroyResponse)(nil),      // 7: keyraft.plugins.v1.DestroyResponse
-	(*ItemError)(nil),            // 8: keyraft.plugins.v1.ItemError
-	(*EncryptItem)(nil),          // 9: keyraft.plugins.v1.EncryptItem
-	(*EncryptResult)(nil),        // 10: keyraft.plugins.v1.EncryptResult
-	(*EncryptRequest)(nil),       // 11: keyraft.plugins.v1.EncryptRequest
-	(*EncryptResponse)(nil),      // 12: keyraft.plugins.v1.EncryptResponse
-	(*DecryptItem)(nil),          // 13: keyraft.plugins.v1.DecryptItem
-	(*DecryptResult)(nil),        // 14: keyraft.plugins.v1.DecryptResult
-	(*DecryptRequest)(nil),       // 15: keyraft.plugins.v1.DecryptRequest
-	(*DecryptResponse)(nil),      // 16: keyraft.plugins.v1.DecryptResponse
-	(*SignItem)(nil),             // 17: keyraft.plugins.v1.SignItem
-	(*SignResult)(nil),           // 18: keyraft.plugins.v1.SignResult
-	(*SignRequest)(nil),          // 19: keyraft.plugins.v1.SignRequest
-	(*SignResponse)(nil),         // 20: keyraft.plugins.v1.SignResponse
-	(*VerifyItem)(nil),           // 21: keyraft.plugins.v1.VerifyItem
-	(*VerifyResult)(nil),         // 22: keyraft.plugins.v1.VerifyResult
-	(*VerifyRequest)(nil),        // 23: keyraft.plugins.v1.VerifyRequest
-	(*VerifyResponse)(nil),       // 24: keyraft.plugins.v1.VerifyResponse
-	(*HMACItem)(nil),             // 25: keyraft.plugins.v1.HMACItem
-	(*HMACResult)(nil),           // 26: keyraft.plugins.v1.HMACResult
-	(*HMACRequest)(nil),          // 27: keyraft.plugins.v1.HMACRequest
-	(*HMACResponse)(nil),         // 28: keyraft.plugins.v1.HMACResponse
+	(*CallRequest)(nil),          // 0: keyraft.plugins.v1.CallRequest
+	(*CallResponse)(nil),         // 1: keyraft.plugins.v1.CallResponse
+	(*CallError)(nil),            // 2: keyraft.plugins.v1.CallError
+	(*KeyRef)(nil),               // 3: keyraft.plugins.v1.KeyRef
+	(*CapabilitiesRequest)(nil),  // 4: keyraft.plugins.v1.CapabilitiesRequest
+	(*KeyTypeCapability)(nil),    // 5: keyraft.plugins.v1.KeyTypeCapability
+	(*CapabilitiesResponse)(nil), // 6: keyraft.plugins.v1.CapabilitiesResponse
+	(*GenerateRequest)(nil),      // 7: keyraft.plugins.v1.GenerateRequest
+	(*GenerateResponse)(nil),     // 8: keyraft.plugins.v1.GenerateResponse
+	(*DestroyRequest)(nil),       // 9: keyraft.plugins.v1.DestroyRequest
+	(*DestroyResponse)(nil),      // 10: keyraft.plugins.v1.DestroyResponse
+	(*ItemError)(nil),            // 11: keyraft.plugins.v1.ItemError
+	(*EncryptItem)(nil),          // 12: keyraft.plugins.v1.EncryptItem
+	(*EncryptResult)(nil),        // 13: keyraft.plugins.v1.EncryptResult
+	(*EncryptRequest)(nil),       // 14: keyraft.plugins.v1.EncryptRequest
+	(*EncryptResponse)(nil),      // 15: keyraft.plugins.v1.EncryptResponse
+	(*DecryptItem)(nil),          // 16: keyraft.plugins.v1.DecryptItem
+	(*DecryptResult)(nil),        // 17: keyraft.plugins.v1.DecryptResult
+	(*DecryptRequest)(nil),       // 18: keyraft.plugins.v1.DecryptRequest
+	(*DecryptResponse)(nil),      // 19: keyraft.plugins.v1.DecryptResponse
+	(*SignItem)(nil),             // 20: keyraft.plugins.v1.SignItem
+	(*SignResult)(nil),           // 21: keyraft.plugins.v1.SignResult
+	(*SignRequest)(nil),          // 22: keyraft.plugins.v1.SignRequest
+	(*SignResponse)(nil),         // 23: keyraft.plugins.v1.SignResponse
+	(*VerifyItem)(nil),           // 24: keyraft.plugins.v1.VerifyItem
+	(*VerifyResult)(nil),         // 25: keyraft.plugins.v1.VerifyResult
+	(*VerifyRequest)(nil),        // 26: keyraft.plugins.v1.VerifyRequest
+	(*VerifyResponse)(nil),       // 27: keyraft.plugins.v1.VerifyResponse
+	(*HMACItem)(nil),             // 28: keyraft.plugins.v1.HMACItem
+	(*HMACResult)(nil),           // 29: keyraft.plugins.v1.HMACResult
+	(*HMACRequest)(nil),          // 30: keyraft.plugins.v1.HMACRequest
+	(*HMACResponse)(nil),         // 31: keyraft.plugins.v1.HMACResponse
 }
 var file_crypto_proto_depIdxs = []int32{
-	2,  // 0: keyraft.plugins.v1.CapabilitiesResponse.key_types:type_name -> keyraft.plugins.v1.KeyTypeCapability
-	0,  // 1: keyraft.plugins.v1.DestroyRequest.key:type_name -> keyraft.plugins.v1.KeyRef
-	0,  // 2: keyraft.plugins.v1.EncryptItem.key:type_name -> keyraft.plugins.v1.KeyRef
-	8,  // 3: keyraft.plugins.v1.EncryptResult.error:type_name -> keyraft.plugins.v1.ItemError
-	9,  // 4: keyraft.plugins.v1.EncryptRequest.items:type_name -> keyraft.plugins.v1.EncryptItem
-	10, // 5: keyraft.plugins.v1.EncryptResponse.results:type_name -> keyraft.plugins.v1.EncryptResult
-	0,  // 6: keyraft.plugins.v1.DecryptItem.key:type_name -> keyraft.plugins.v1.KeyRef
-	8,  // 7: keyraft.plugins.v1.DecryptResult.error:type_name -> keyraft.plugins.v1.ItemError
-	13, // 8: keyraft.plugins.v1.DecryptRequest.items:type_name -> keyraft.plugins.v1.DecryptItem
-	14, // 9: keyraft.plugins.v1.DecryptResponse.results:type_name -> keyraft.plugins.v1.DecryptResult
-	0,  // 10: keyraft.plugins.v1.SignItem.key:type_name -> keyraft.plugins.v1.KeyRef
-	8,  // 11: keyraft.plugins.v1.SignResult.error:type_name -> keyraft.plugins.v1.ItemError
-	17, // 12: keyraft.plugins.v1.SignRequest.items:type_name -> keyraft.plugins.v1.SignItem
-	18, // 13: keyraft.plugins.v1.SignResponse.results:type_name -> keyraft.plugins.v1.SignResult
-	0,  // 14: keyraft.plugins.v1.VerifyItem.key:type_name -> keyraft.plugins.v1.KeyRef
-	8,  // 15: keyraft.plugins.v1.VerifyResult.error:type_name -> keyraft.plugins.v1.ItemError
-	21, // 16: keyraft.plugins.v1.VerifyRequest.items:type_name -> keyraft.plugins.v1.VerifyItem
-	22, // 17: keyraft.plugins.v1.VerifyResponse.results:type_name -> keyraft.plugins.v1.VerifyResult
-	0,  // 18: keyraft.plugins.v1.HMACItem.key:type_name -> keyraft.plugins.v1.KeyRef
-	8,  // 19: keyraft.plugins.v1.HMACResult.error:type_name -> keyraft.plugins.v1.ItemError
-	25, // 20: keyraft.plugins.v1.HMACRequest.items:type_name -> keyraft.plugins.v1.HMACItem
-	26, // 21: keyraft.plugins.v1.HMACResponse.results:type_name -> keyraft.plugins.v1.HMACResult
-	1,  // 22: keyraft.plugins.v1.Crypto.Capabilities:input_type -> keyraft.plugins.v1.CapabilitiesRequest
-	4,  // 23: keyraft.plugins.v1.Crypto.Generate:input_type -> keyraft.plugins.v1.GenerateRequest
-	6,  // 24: keyraft.plugins.v1.Crypto.Destroy:input_type -> keyraft.plugins.v1.DestroyRequest
-	11, // 25: keyraft.plugins.v1.Crypto.Encrypt:input_type -> keyraft.plugins.v1.EncryptRequest
-	15, // 26: keyraft.plugins.v1.Crypto.Decrypt:input_type -> keyraft.plugins.v1.DecryptRequest
-	19, // 27: keyraft.plugins.v1.Crypto.Sign:input_type -> keyraft.plugins.v1.SignRequest
-	23, // 28: keyraft.plugins.v1.Crypto.Verify:input_type -> keyraft.plugins.v1.VerifyRequest
-	27, // 29: keyraft.plugins.v1.Crypto.HMAC:input_type -> keyraft.plugins.v1.HMACRequest
-	3,  // 30: keyraft.plugins.v1.Crypto.Capabilities:output_type -> keyraft.plugins.v1.CapabilitiesResponse
-	5,  // 31: keyraft.plugins.v1.Crypto.Generate:output_type -> keyraft.plugins.v1.GenerateResponse
-	7,  // 32: keyraft.plugins.v1.Crypto.Destroy:output_type -> keyraft.plugins.v1.DestroyResponse
-	12, // 33: keyraft.plugins.v1.Crypto.Encrypt:output_type -> keyraft.plugins.v1.EncryptResponse
-	16, // 34: keyraft.plugins.v1.Crypto.Decrypt:output_type -> keyraft.plugins.v1.DecryptResponse
-	20, // 35: keyraft.plugins.v1.Crypto.Sign:output_type -> keyraft.plugins.v1.SignResponse
-	24, // 36: keyraft.plugins.v1.Crypto.Verify:output_type -> keyraft.plugins.v1.VerifyResponse
-	28, // 37: keyraft.plugins.v1.Crypto.HMAC:output_type -> keyraft.plugins.v1.HMACResponse
-	30, // [30:38] is the sub-list for method output_type
-	22, // [22:30] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	14, // 0: keyraft.plugins.v1.CallRequest.encrypt:type_name -> keyraft.plugins.v1.EncryptRequest
+	18, // 1: keyraft.plugins.v1.CallRequest.decrypt:type_name -> keyraft.plugins.v1.DecryptRequest
+	22, // 2: keyraft.plugins.v1.CallRequest.sign:type_name -> keyraft.plugins.v1.SignRequest
+	26, // 3: keyraft.plugins.v1.CallRequest.verify:type_name -> keyraft.plugins.v1.VerifyRequest
+	30, // 4: keyraft.plugins.v1.CallRequest.hmac:type_name -> keyraft.plugins.v1.HMACRequest
+	15, // 5: keyraft.plugins.v1.CallResponse.encrypt:type_name -> keyraft.plugins.v1.EncryptResponse
+	19, // 6: keyraft.plugins.v1.CallResponse.decrypt:type_name -> keyraft.plugins.v1.DecryptResponse
+	23, // 7: keyraft.plugins.v1.CallResponse.sign:type_name -> keyraft.plugins.v1.SignResponse
+	27, // 8: keyraft.plugins.v1.CallResponse.verify:type_name -> keyraft.plugins.v1.VerifyResponse
+	31, // 9: keyraft.plugins.v1.CallResponse.hmac:type_name -> keyraft.plugins.v1.HMACResponse
+	2,  // 10: keyraft.plugins.v1.CallResponse.error:type_name -> keyraft.plugins.v1.CallError
+	5,  // 11: keyraft.plugins.v1.CapabilitiesResponse.key_types:type_name -> keyraft.plugins.v1.KeyTypeCapability
+	3,  // 12: keyraft.plugins.v1.DestroyRequest.key:type_name -> keyraft.plugins.v1.KeyRef
+	3,  // 13: keyraft.plugins.v1.EncryptItem.key:type_name -> keyraft.plugins.v1.KeyRef
+	11, // 14: keyraft.plugins.v1.EncryptResult.error:type_name -> keyraft.plugins.v1.ItemError
+	12, // 15: keyraft.plugins.v1.EncryptRequest.items:type_name -> keyraft.plugins.v1.EncryptItem
+	13, // 16: keyraft.plugins.v1.EncryptResponse.results:type_name -> keyraft.plugins.v1.EncryptResult
+	3,  // 17: keyraft.plugins.v1.DecryptItem.key:type_name -> keyraft.plugins.v1.KeyRef
+	11, // 18: keyraft.plugins.v1.DecryptResult.error:type_name -> keyraft.plugins.v1.ItemError
+	16, // 19: keyraft.plugins.v1.DecryptRequest.items:type_name -> keyraft.plugins.v1.DecryptItem
+	17, // 20: keyraft.plugins.v1.DecryptResponse.results:type_name -> keyraft.plugins.v1.DecryptResult
+	3,  // 21: keyraft.plugins.v1.SignItem.key:type_name -> keyraft.plugins.v1.KeyRef
+	11, // 22: keyraft.plugins.v1.SignResult.error:type_name -> keyraft.plugins.v1.ItemError
+	20, // 23: keyraft.plugins.v1.SignRequest.items:type_name -> keyraft.plugins.v1.SignItem
+	21, // 24: keyraft.plugins.v1.SignResponse.results:type_name -> keyraft.plugins.v1.SignResult
+	3,  // 25: keyraft.plugins.v1.VerifyItem.key:type_name -> keyraft.plugins.v1.KeyRef
+	11, // 26: keyraft.plugins.v1.VerifyResult.error:type_name -> keyraft.plugins.v1.ItemError
+	24, // 27: keyraft.plugins.v1.VerifyRequest.items:type_name -> keyraft.plugins.v1.VerifyItem
+	25, // 28: keyraft.plugins.v1.VerifyResponse.results:type_name -> keyraft.plugins.v1.VerifyResult
+	3,  // 29: keyraft.plugins.v1.HMACItem.key:type_name -> keyraft.plugins.v1.KeyRef
+	11, // 30: keyraft.plugins.v1.HMACResult.error:type_name -> keyraft.plugins.v1.ItemError
+	28, // 31: keyraft.plugins.v1.HMACRequest.items:type_name -> keyraft.plugins.v1.HMACItem
+	29, // 32: keyraft.plugins.v1.HMACResponse.results:type_name -> keyraft.plugins.v1.HMACResult
+	4,  // 33: keyraft.plugins.v1.Crypto.Capabilities:input_type -> keyraft.plugins.v1.CapabilitiesRequest
+	7,  // 34: keyraft.plugins.v1.Crypto.Generate:input_type -> keyraft.plugins.v1.GenerateRequest
+	9,  // 35: keyraft.plugins.v1.Crypto.Destroy:input_type -> keyraft.plugins.v1.DestroyRequest
+	14, // 36: keyraft.plugins.v1.Crypto.Encrypt:input_type -> keyraft.plugins.v1.EncryptRequest
+	18, // 37: keyraft.plugins.v1.Crypto.Decrypt:input_type -> keyraft.plugins.v1.DecryptRequest
+	22, // 38: keyraft.plugins.v1.Crypto.Sign:input_type -> keyraft.plugins.v1.SignRequest
+	26, // 39: keyraft.plugins.v1.Crypto.Verify:input_type -> keyraft.plugins.v1.VerifyRequest
+	30, // 40: keyraft.plugins.v1.Crypto.HMAC:input_type -> keyraft.plugins.v1.HMACRequest
+	0,  // 41: keyraft.plugins.v1.Crypto.Calls:input_type -> keyraft.plugins.v1.CallRequest
+	6,  // 42: keyraft.plugins.v1.Crypto.Capabilities:output_type -> keyraft.plugins.v1.CapabilitiesResponse
+	8,  // 43: keyraft.plugins.v1.Crypto.Generate:output_type -> keyraft.plugins.v1.GenerateResponse
+	10, // 44: keyraft.plugins.v1.Crypto.Destroy:output_type -> keyraft.plugins.v1.DestroyResponse
+	15, // 45: keyraft.plugins.v1.Crypto.Encrypt:output_type -> keyraft.plugins.v1.EncryptResponse
+	19, // 46: keyraft.plugins.v1.Crypto.Decrypt:output_type -> keyraft.plugins.v1.DecryptResponse
+	23, // 47: keyraft.plugins.v1.Crypto.Sign:output_type -> keyraft.plugins.v1.SignResponse
+	27, // 48: keyraft.plugins.v1.Crypto.Verify:output_type -> keyraft.plugins.v1.VerifyResponse
+	31, // 49: keyraft.plugins.v1.Crypto.HMAC:output_type -> keyraft.plugins.v1.HMACResponse
+	1,  // 50: keyraft.plugins.v1.Crypto.Calls:output_type -> keyraft.plugins.v1.CallResponse
+	42, // [42:51] is the sub-list for method output_type
+	33, // [33:42] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_crypto_proto_init() }
@@ -1643,13 +2027,28 @@ func file_crypto_proto_init() {
 	if File_crypto_proto != nil {
 		return
 	}
+	file_crypto_proto_msgTypes[0].OneofWrappers = []any{
+		(*CallRequest_Encrypt)(nil),
+		(*CallRequest_Decrypt)(nil),
+		(*CallRequest_Sign)(nil),
+		(*CallRequest_Verify)(nil),
+		(*CallRequest_Hmac)(nil),
+	}
+	file_crypto_proto_msgTypes[1].OneofWrappers = []any{
+		(*CallResponse_Encrypt)(nil),
+		(*CallResponse_Decrypt)(nil),
+		(*CallResponse_Sign)(nil),
+		(*CallResponse_Verify)(nil),
+		(*CallResponse_Hmac)(nil),
+		(*CallResponse_Error)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_crypto_proto_rawDesc), len(file_crypto_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   29,
+			NumMessages:   32,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -40,6 +40,7 @@ const (
 	Crypto_Sign_FullMethodName         = "/keyraft.plugins.v1.Crypto/Sign"
 	Crypto_Verify_FullMethodName       = "/keyraft.plugins.v1.Crypto/Verify"
 	Crypto_HMAC_FullMethodName         = "/keyraft.plugins.v1.Crypto/HMAC"
+	Crypto_Calls_FullMethodName        = "/keyraft.plugins.v1.Crypto/Calls"
 )
 
 // CryptoClient is the client API for Crypto service.
@@ -59,6 +60,14 @@ type CryptoClient interface {
 	Sign(ctx context.Context, in *SignRequest, opts ...grpc.CallOption) (*SignResponse, error)
 	Verify(ctx context.Context, in *VerifyRequest, opts ...grpc.CallOption) (*VerifyResponse, error)
 	HMAC(ctx context.Context, in *HMACRequest, opts ...grpc.CallOption) (*HMACResponse, error)
+	// Calls carries the uses (Encrypt, Decrypt, Sign, Verify, HMAC) over
+	// one long-lived stream: a unary call costs a new HTTP/2 stream (header
+	// frames both ways, trailers) per batch, a message on an open stream
+	// one frame each way. Each CallRequest gets exactly one CallResponse
+	// with the same id, in any order; calls run concurrently. A node uses
+	// it when the plugin has it and falls back to the unary methods when
+	// the plugin answers UNIMPLEMENTED.
+	Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallRequest, CallResponse], error)
 }
 
 type cryptoClient struct {
@@ -149,6 +158,19 @@ func (c *cryptoClient) HMAC(ctx context.Context, in *HMACRequest, opts ...grpc.C
 	return out, nil
 }
 
+func (c *cryptoClient) Calls(ctx context.Context, opts ...grpc.CallOption) (grpc.BidiStreamingClient[CallRequest, CallResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &Crypto_ServiceDesc.Streams[0], Crypto_Calls_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[CallRequest, CallResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Crypto_CallsClient = grpc.BidiStreamingClient[CallRequest, CallResponse]
+
 // CryptoServer is the server API for Crypto service.
 // All implementations must embed UnimplementedCryptoServer
 // for forward compatibility.
@@ -166,6 +188,14 @@ type CryptoServer interface {
 	Sign(context.Context, *SignRequest) (*SignResponse, error)
 	Verify(context.Context, *VerifyRequest) (*VerifyResponse, error)
 	HMAC(context.Context, *HMACRequest) (*HMACResponse, error)
+	// Calls carries the uses (Encrypt, Decrypt, Sign, Verify, HMAC) over
+	// one long-lived stream: a unary call costs a new HTTP/2 stream (header
+	// frames both ways, trailers) per batch, a message on an open stream
+	// one frame each way. Each CallRequest gets exactly one CallResponse
+	// with the same id, in any order; calls run concurrently. A node uses
+	// it when the plugin has it and falls back to the unary methods when
+	// the plugin answers UNIMPLEMENTED.
+	Calls(grpc.BidiStreamingServer[CallRequest, CallResponse]) error
 	mustEmbedUnimplementedCryptoServer()
 }
 
@@ -199,6 +229,9 @@ func (UnimplementedCryptoServer) Verify(context.Context, *VerifyRequest) (*Verif
 }
 func (UnimplementedCryptoServer) HMAC(context.Context, *HMACRequest) (*HMACResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method HMAC not implemented")
+}
+func (UnimplementedCryptoServer) Calls(grpc.BidiStreamingServer[CallRequest, CallResponse]) error {
+	return status.Error(codes.Unimplemented, "method Calls not implemented")
 }
 func (UnimplementedCryptoServer) mustEmbedUnimplementedCryptoServer() {}
 func (UnimplementedCryptoServer) testEmbeddedByValue()                {}
@@ -365,6 +398,13 @@ func _Crypto_HMAC_Handler(srv interface{}, ctx context.Context, dec func(interfa
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Crypto_Calls_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(CryptoServer).Calls(&grpc.GenericServerStream[CallRequest, CallResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Crypto_CallsServer = grpc.BidiStreamingServer[CallRequest, CallResponse]
+
 // Crypto_ServiceDesc is the grpc.ServiceDesc for Crypto service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -405,6 +445,13 @@ var Crypto_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Crypto_HMAC_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "Calls",
+			Handler:       _Crypto_Calls_Handler,
+			ServerStreams: true,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "crypto.proto",
 }
