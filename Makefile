@@ -19,6 +19,13 @@ fuzz:
 bench:
 	go test -run '^$$' -bench . -benchtime 3s ./fsm ./keys ./transport
 
+# Load runs of a real dev server in the default configuration (the
+# side-by-side harness's workloads, plus batches of 1,000): req/s,
+# p50/p99 and the server's CPU per request (DURATION=30s for longer).
+.PHONY: bench-load
+bench-load:
+	bash scripts/bench.sh
+
 # Regenerates the plugin contracts' Go code (plugins/proto/pluginv1) from
 # plugins/proto/*.proto. Needs protoc (apt-get install protobuf-compiler);
 # the two Go generators are installed at pinned versions into bin/.
