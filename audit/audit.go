@@ -133,10 +133,14 @@ func (e *Event) Encode() ([]byte, error) {
 	if len(c.Details) > 0 {
 		c.Details = clipDetails(c.Details)
 	}
-	b, err := json.Marshal(&c)
-	if err != nil || len(b) <= MaxEventSize {
-		return b, err
-	}
+	var b []byte
+	var err error
+	if hmacsAtLeast(c.HMACs) <= MaxEventSize {
+		b, err = json.Marshal(&c)
+		if err != nil || len(b) <= MaxEventSize {
+			return b, err
+		}
+	} // else the full encoding surely exceeds the limit: skip it
 	c.HMACs = summarizeHMACs(c.HMACs)
 	b, err = json.Marshal(&c)
 	if err == nil && len(b) > MaxEventSize {
@@ -181,6 +185,15 @@ func clipDetails(in map[string]string) map[string]string {
 		out[clip(k, maxDetailKey)] = clip(in[k], maxDetailValue)
 	}
 	return out
+}
+
+// hmacsAtLeast is a lower bound of the bytes m takes in JSON.
+func hmacsAtLeast(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += len(k) + len(v) + 6 // two pairs of quotes, a colon, a comma
+	}
+	return n
 }
 
 // summarizeHMACs keeps top-level HMACs and folds batch items' HMACs into

@@ -210,12 +210,12 @@ func (n *Node) AuditEvents(fromSeq uint64, fn func(e *audit.Event) error) error 
 // audit key; ok is false while the node is sealed.
 func (n *Node) AuditHMAC(value []byte) (string, bool) {
 	n.mu.Lock()
-	key := n.auditKey
+	k := n.auditHMAC
 	n.mu.Unlock()
-	if key == nil {
+	if k == nil {
 		return "", false
 	}
-	return audit.HMAC(key, value), true
+	return k.Sum(value), true
 }
 
 // AuditHeadSeq returns the newest chained event's seq (audit.Source).

@@ -251,6 +251,7 @@ type Node struct {
 
 	mu          sync.Mutex
 	auditKey    []byte             // audit HMAC key, in memory only while unsealed
+	auditHMAC   *audit.HMACKey     // keyed with auditKey, while unsealed
 	auditSigner ed25519.PrivateKey // signs audit checkpoints, only while unsealed
 	rootKey     []byte             // in memory only while unsealed
 	onSeal      []func()           // called after the barrier is sealed

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/seal"
 )
@@ -375,6 +376,7 @@ func (n *Node) unsealWithSeal(ctx context.Context, s seal.Seal) error {
 	n.mu.Lock()
 	n.rootKey = rootKey
 	n.auditKey = auditKey
+	n.auditHMAC = audit.NewHMACKey(auditKey)
 	n.auditSigner = ed25519.NewKeyFromSeed(seed)
 	clear(seed)
 	n.unsealed = time.Now()
@@ -414,6 +416,7 @@ func (n *Node) sealInternal() {
 	n.rootKey = nil
 	clear(n.auditKey)
 	n.auditKey = nil
+	n.auditHMAC = nil
 	clear(n.auditSigner)
 	n.auditSigner = nil
 	n.unsealedRoot = nil

@@ -284,11 +284,8 @@ func (f *Fields) scalar(name string) (s string, ok bool, err error) {
 	}
 	switch v[0] {
 	case '"':
-		// The decoder has validated v. Without escapes the text is the
-		// bytes between the quotes: no second pass over a large value
-		// such as a 4 KiB plaintext.
-		if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
-			return string(inner), true, nil
+		if s, ok := plainString(v); ok {
+			return s, true, nil
 		}
 		if err := json.Unmarshal(v, &s); err != nil {
 			return "", false, badRequest("field %q: %s", name, jsonErrText(err))
@@ -447,6 +444,10 @@ func (f *Fields) Sensitive(fn func(name, value string)) {
 			if !ok || len(v) == 0 || v[0] != '"' {
 				continue
 			}
+			if s, ok := plainString(v); ok {
+				fn(prefix+name, s)
+				continue
+			}
 			var s string
 			if json.Unmarshal(v, &s) == nil {
 				fn(prefix+name, s)
@@ -459,6 +460,20 @@ func (f *Fields) Sensitive(fn func(name, value string)) {
 			each("batch_input["+strconv.Itoa(i)+"].", it)
 		}
 	}
+}
+
+// plainString reads a string value the decoder has validated as
+// json.Unmarshal would, without a second pass: without escapes the text is
+// the bytes between the quotes (a large base64 plaintext, a thousand batch
+// items). ok is false when json.Unmarshal is needed.
+func plainString(v json.RawMessage) (string, bool) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", false
+	}
+	if inner := v[1 : len(v)-1]; bytes.IndexByte(inner, '\\') < 0 && utf8.Valid(inner) {
+		return string(inner), true
+	}
+	return "", false
 }
 
 // Raw returns the JSON text of a field as sent, marking it used; ok is
