@@ -2,6 +2,8 @@ package sdk
 
 import (
 	"context"
+	"slices"
+	"sync"
 
 	"google.golang.org/grpc"
 
@@ -15,6 +17,9 @@ type CryptoClient struct {
 	c     pb.CryptoClient
 	done  <-chan struct{}
 	calls *callMux
+
+	capsMu sync.Mutex
+	caps   *Capabilities // one process's answer does not change
 }
 
 var _ CryptoBackend = (*CryptoClient)(nil)
@@ -30,7 +35,34 @@ func NewCryptoClient(conn grpc.ClientConnInterface) *CryptoClient {
 func (c *CryptoClient) Done() <-chan struct{} { return c.done }
 
 // Capabilities implements CryptoBackend.
+// The answer is kept: a plugin process's capabilities do not change (a
+// restarted plugin is a new client), and key creation asks every time.
 func (c *CryptoClient) Capabilities(ctx context.Context) (Capabilities, error) {
+	c.capsMu.Lock()
+	kept := c.caps
+	c.capsMu.Unlock()
+	if kept != nil {
+		return kept.clone(), nil
+	}
+	caps, err := c.capabilities(ctx)
+	if err == nil {
+		c.capsMu.Lock()
+		c.caps = &caps
+		c.capsMu.Unlock()
+		caps = caps.clone()
+	}
+	return caps, err
+}
+
+func (c Capabilities) clone() Capabilities {
+	out := Capabilities{KeepsMaterial: c.KeepsMaterial, KeyTypes: make([]KeyTypeCapability, len(c.KeyTypes))}
+	for i, kt := range c.KeyTypes {
+		out.KeyTypes[i] = KeyTypeCapability{KeyType: kt.KeyType, Operations: slices.Clone(kt.Operations)}
+	}
+	return out
+}
+
+func (c *CryptoClient) capabilities(ctx context.Context) (Capabilities, error) {
 	resp, err := c.c.Capabilities(ctx, &pb.CapabilitiesRequest{})
 	if err != nil {
 		return Capabilities{}, fromStatus(err)
