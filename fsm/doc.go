@@ -37,9 +37,11 @@
 // Keys beginning with a 0x00 byte are reserved for the state machine's own
 // bookkeeping (the last applied index), which commands cannot write.
 //
-// Durability and restart: the store is durable and records the applied
-// index in the same write as the state, so a restarted node resumes from
-// it and skips replayed entries; Raft runs with NoSnapshotRestoreOnStart.
+// Durability and restart: the Raft log is durable; the store follows it
+// through WriteBehind and records the applied index in the same write as
+// the state, so a restarted node resumes from it, skips replayed entries
+// it holds and re-applies the rest; Raft runs with
+// NoSnapshotRestoreOnStart.
 //
 // Snapshots stream a consistent storage view (Snapshot, Persist) while
 // applies continue; Restore replaces the whole store in one write and
