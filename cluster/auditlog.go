@@ -14,10 +14,12 @@ import (
 )
 
 // AuditLog is the replicated audit log seen as an audit.Recorder. Events
-// from concurrent requests are grouped into one Raft entry (group commit):
-// while one entry is being committed the next batch gathers, so the batch
-// size grows with load and no timer delays a lone request. Record returns
-// once the event's entry is committed on a quorum and applied locally.
+// from concurrent requests are grouped into Raft entries (group commit):
+// while the entries in flight (up to four, so Raft can put several into
+// one log write) are being committed the next batch gathers, so the batch
+// size grows with load and no timer delays a lone request. Events of
+// concurrent requests may commit in any order among themselves. Record
+// returns once the event's entry is committed on a quorum.
 type AuditLog struct {
 	node     *Node
 	in       chan *pendingEvent

@@ -299,7 +299,19 @@ func New(cfg Config) (*Node, error) {
 	// Applying an entry must not wait for the store (a plugin round trip
 	// and an fsync per audit batch): the Raft log is the durable source,
 	// and the store records the applied index with every batch.
-	n.state = fsm.WriteBehind(store, writeBehindBytes)
+	n.state = fsm.WriteBehind(store, writeBehindBytes, func(err error) {
+		// Raft has committed what the store could not take; going on
+		// would answer from a state this node cannot keep. A restart
+		// replays it from the log.
+		select {
+		case <-n.closed: // shutting down: Close reports it
+			n.log.Warn("state store write failed during shutdown; the log replays it at the next start", "error", err)
+			return
+		default:
+		}
+		n.log.Error("state store write failed; stopping", "error", err)
+		panic(err.Error())
+	})
 	if n.fsm, err = fsm.New(n.state); err != nil {
 		return nil, err
 	}
@@ -369,7 +381,13 @@ func New(cfg Config) (*Node, error) {
 	// The state store is durable and knows its applied index; restore a
 	// snapshot at start only when the store is behind it (say, lost).
 	rc.NoSnapshotRestoreOnStart = true
-	if snaps, err := n.snaps.List(); err == nil && len(snaps) > 0 && snaps[0].Index > n.fsm.AppliedIndex() {
+	snaps, err := n.snaps.List()
+	if err != nil {
+		// Raft would start after the newest snapshot anyway; without
+		// knowing it, entries between the store and it could be skipped.
+		return nil, fmt.Errorf("cluster: listing snapshots: %w", err)
+	}
+	if len(snaps) > 0 && snaps[0].Index > n.fsm.AppliedIndex() {
 		rc.NoSnapshotRestoreOnStart = false
 	}
 	if n.bootIndex, err = lastCommandIndex(n.logs); err != nil {

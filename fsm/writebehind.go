@@ -34,9 +34,14 @@ import (
 // failed store write is permanent (the state machine cannot skip a
 // committed entry): Write, Flush, View and Compact return it from then
 // on, and the node must restart, which replays from the Raft log.
-func WriteBehind(s plugins.Storage, maxBytes int) *WriteBehindStore {
+//
+// onFailure, when not nil, is called from the writer with the error of a
+// store write that failed outside Close: a node must not go on answering
+// from a state it cannot store (the state machine's apply used to panic
+// at once; now the writer is where the failure is seen).
+func WriteBehind(s plugins.Storage, maxBytes int, onFailure func(error)) *WriteBehindStore {
 	w := &WriteBehindStore{s: s, max: maxBytes, active: newLayer(), done: make(chan struct{}),
-		delay: writeBehindDelay, kick: make(chan struct{}, 1)}
+		delay: writeBehindDelay, kick: make(chan struct{}, 1), onFailure: onFailure}
 	w.cond = sync.NewCond(&w.mu)
 	go w.run()
 	return w
@@ -62,6 +67,8 @@ type WriteBehindStore struct {
 
 	delay time.Duration // how long a layer gathers writes
 	kick  chan struct{} // cuts the gathering short (Flush, Close, size)
+
+	onFailure func(error)
 }
 
 // writeBehindDelay is how long the active layer gathers writes before it
@@ -231,6 +238,11 @@ func (w *WriteBehindStore) Write(batch []plugins.Mutation) error {
 	}
 	w.size += w.active.bytes - before
 	if w.active.bytes >= w.max/4 {
+		// Freeze it now even while another layer is being written: a
+		// layer is one store write, which must stay small enough to
+		// finish within a call's timeout. Any boundary is consistent:
+		// every batch carries the applied index.
+		w.freeze()
 		w.wake()
 	}
 	w.cond.Broadcast()
@@ -285,8 +297,14 @@ func (w *WriteBehindStore) run() {
 		if err != nil {
 			w.err = fmt.Errorf("fsm: writing applied entries to the state store: %w", err)
 			w.cond.Broadcast()
+			if fail := w.onFailure; fail != nil && !w.closing {
+				w.mu.Unlock()
+				fail(w.err)
+				w.mu.Lock()
+			}
 			return
 		}
+		w.frozen[0] = nil
 		w.frozen = w.frozen[1:]
 		w.size -= l.bytes
 		w.written = l.seq
@@ -383,7 +401,14 @@ type pendingKV struct {
 }
 
 // ScanFrom implements plugins.Storage: the pending entries in the range,
-// resolved once when the scan starts, merged into the store's scan.
+// resolved once when the scan starts, merged into the store's scan. It is
+// not a snapshot: a layer that lands in the store meanwhile may show
+// some writes newer than the scan's start (as a scan through a storage
+// plugin that resumes after a crash may). Every reader that acts on a
+// scan either re-reads under a revision condition (rotation, deletion)
+// or reads append-only records (audit events); a scan is never held
+// against the writer, since a sink's callback can block on a stalled
+// collector.
 func (w *WriteBehindStore) ScanFrom(prefix, from []byte, fn func(k, v []byte) error) error {
 	start := prefix
 	if bytes.Compare(from, prefix) > 0 {

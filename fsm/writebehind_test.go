@@ -29,7 +29,7 @@ func TestWriteBehindConformance(t *testing.T) {
 	for _, max := range []int{1, 64 << 20} {
 		t.Run(fmt.Sprint("max=", max), func(t *testing.T) {
 			conformance.TestStorage(t, func(t *testing.T) plugins.Storage {
-				w := WriteBehind(openBolt(t, "s.db"), max)
+				w := WriteBehind(openBolt(t, "s.db"), max, nil)
 				t.Cleanup(func() { w.Close() })
 				return w
 			})
@@ -64,7 +64,7 @@ func TestWriteBehindReadsLikeTheStore(t *testing.T) {
 	ref := openBolt(t, "ref.db")
 	defer ref.Close()
 	g := &gatedStore{Storage: openBolt(t, "wb.db"), gate: make(chan struct{}), writes: make(chan int, 1000)}
-	w := WriteBehind(g, 64<<20)
+	w := WriteBehind(g, 64<<20, nil)
 	r := rand.New(rand.NewPCG(7, 11))
 	key := func() []byte {
 		return []byte(fmt.Sprintf("%c/%d", 'a'+r.IntN(3), r.IntN(40)))
@@ -146,10 +146,10 @@ func scanAll(t *testing.T, s plugins.Reader, prefix string, from []byte) string 
 }
 
 // While the store is slow, batches gather into one store write instead
-// of one each; Write waits once the pending bytes pass the bound.
-func TestWriteBehindGathersAndBoundsMemory(t *testing.T) {
+// of one each.
+func TestWriteBehindGathers(t *testing.T) {
 	g := &gatedStore{Storage: openBolt(t, "wb.db"), gate: make(chan struct{}), writes: make(chan int, 100)}
-	w := WriteBehind(g, 4096)
+	w := WriteBehind(g, 1<<20, nil)
 	defer func() { close(g.gate); w.Close() }()
 	put := func(i int) error {
 		return w.Write([]plugins.Mutation{{Kind: plugins.Put, Key: []byte(fmt.Sprint("k", i)), Value: bytes.Repeat([]byte{'x'}, 100)}})
@@ -171,14 +171,31 @@ func TestWriteBehindGathersAndBoundsMemory(t *testing.T) {
 	if n := <-g.writes; n != 20 {
 		t.Fatalf("the 20 writes made while the store was busy reached it as a batch of %d, want 20", n)
 	}
-	waitFor(t, func() bool { return w.Pending() == 0 }) // the writer took note
-	// Now fill past the bound while the store is held: every write
-	// returns until the bound is reached, the next one waits.
-	for i := 100; w.Pending() < 4096; i++ {
+}
+
+// Pending layers stay bounded: a layer is cut at a quarter of the bound
+// even while another is being written (one store write must stay small),
+// and Write waits once the pending bytes reach the bound.
+func TestWriteBehindBoundsMemory(t *testing.T) {
+	g := &gatedStore{Storage: openBolt(t, "wb.db"), gate: make(chan struct{}), writes: make(chan int, 100)}
+	const max = 4096
+	w := WriteBehind(g, max, nil)
+	defer func() { close(g.gate); w.Close() }()
+	put := func(i int) error {
+		return w.Write([]plugins.Mutation{{Kind: plugins.Put, Key: []byte(fmt.Sprint("k", i)), Value: bytes.Repeat([]byte{'x'}, 100)}})
+	}
+	for i := 0; w.Pending() < max; i++ {
 		if err := put(i); err != nil {
 			t.Fatal(err)
 		}
 	}
+	w.mu.Lock()
+	for _, l := range w.layers() {
+		if l.bytes > max/4+200 {
+			t.Errorf("a pending layer holds %d bytes, past a quarter of the bound (%d) and one write", l.bytes, max/4)
+		}
+	}
+	w.mu.Unlock()
 	blocked := make(chan error, 1)
 	go func() { blocked <- put(99) }()
 	select {
@@ -187,7 +204,9 @@ func TestWriteBehindGathersAndBoundsMemory(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 	g.gate <- struct{}{}
-	<-g.writes
+	if n := <-g.writes; n*(100+pointOverhead) > max/4+200 {
+		t.Fatalf("a store write of %d mutations, past a quarter of the bound", n)
+	}
 	if err := <-blocked; err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +218,7 @@ func TestWriteBehindFailureIsSticky(t *testing.T) {
 	boom := errors.New("disk on fire")
 	g := &gatedStore{Storage: openBolt(t, "wb.db"), gate: make(chan struct{}), writes: make(chan int, 10), fail: boom}
 	close(g.gate)
-	w := WriteBehind(g, 1<<20)
+	w := WriteBehind(g, 1<<20, nil)
 	if err := w.Write([]plugins.Mutation{{Kind: plugins.Put, Key: []byte("a"), Value: []byte("1")}}); err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +240,7 @@ func TestWriteBehindCloseWritesPending(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := WriteBehind(st, 1<<20)
+	w := WriteBehind(st, 1<<20, nil)
 	for i := 0; i < 100; i++ {
 		if err := w.Write([]plugins.Mutation{{Kind: plugins.Put, Key: []byte(fmt.Sprintf("k%03d", i)), Value: []byte("v")}}); err != nil {
 			t.Fatal(err)
@@ -251,4 +270,27 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// A store write that fails outside Close is reported at once, from the
+// writer, not first at the next Write (an idle node would go on answering
+// from memory); a failure while closing is left to Close.
+func TestWriteBehindReportsFailureAtOnce(t *testing.T) {
+	boom := errors.New("disk on fire")
+	g := &gatedStore{Storage: openBolt(t, "wb.db"), gate: make(chan struct{}), writes: make(chan int, 10), fail: boom}
+	close(g.gate)
+	failed := make(chan error, 1)
+	w := WriteBehind(g, 1<<20, func(err error) { failed <- err })
+	if err := w.Write([]plugins.Mutation{{Kind: plugins.Put, Key: []byte("a"), Value: []byte("1")}}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-failed:
+		if !errors.Is(err, boom) {
+			t.Fatalf("reported %v, want the store's error", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("the failure was not reported")
+	}
+	w.Close()
 }

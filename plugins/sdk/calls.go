@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"sync"
+	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -18,9 +19,19 @@ import (
 type callMux struct {
 	open func(ctx context.Context) (pb.Crypto_CallsClient, error)
 
-	mu     sync.Mutex
-	unary  bool
-	stream *callStream // nil or broken: open a new one
+	mu      sync.Mutex
+	unary   bool
+	stream  *callStream  // nil or broken: open a new one
+	opening *openAttempt // a stream being opened
+}
+
+// openAttempt is one opening of the stream; callers wait for it with
+// their own deadlines (opening waits for the connection, which can take
+// as long as a connect attempt).
+type openAttempt struct {
+	done chan struct{}
+	cs   *callStream
+	err  error
 }
 
 // errUseUnary tells a caller to make its call the unary way.
@@ -29,10 +40,15 @@ var errUseUnary = errors.New("plugin has no Calls stream")
 // sendQueue bounds the requests waiting for the stream's sender.
 const sendQueue = 256
 
+type outgoing struct {
+	ctx context.Context
+	req *pb.CallRequest
+}
+
 type callStream struct {
 	s      pb.Crypto_CallsClient
 	cancel context.CancelFunc
-	sendq  chan *pb.CallRequest
+	sendq  chan outgoing
 	done   chan struct{} // closed when the stream broke
 
 	mu      sync.Mutex
@@ -41,30 +57,53 @@ type callStream struct {
 	err     error // set once the stream broke; pending calls got it
 }
 
-func (m *callMux) current() (*callStream, error) {
+func (m *callMux) current(ctx context.Context) (*callStream, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.unary {
+		m.mu.Unlock()
 		return nil, errUseUnary
 	}
 	if m.stream != nil && !m.stream.broken() {
-		return m.stream, nil
+		cs := m.stream
+		m.mu.Unlock()
+		return cs, nil
 	}
+	a := m.opening
+	if a == nil {
+		a = &openAttempt{done: make(chan struct{})}
+		m.opening = a
+		go m.openStream(a)
+	}
+	m.mu.Unlock()
+	select {
+	case <-a.done:
+		return a.cs, a.err
+	case <-ctx.Done():
+		return nil, fromStatus(status.FromContextError(ctx.Err()).Err())
+	}
+}
+
+func (m *callMux) openStream(a *openAttempt) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s, err := m.open(ctx)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	defer close(a.done)
+	m.opening = nil
 	if err != nil {
 		cancel()
 		if status.Code(err) == codes.Unimplemented {
 			m.unary = true
-			return nil, errUseUnary
+			a.err = errUseUnary
+			return
 		}
-		return nil, fromStatus(err)
+		a.err = fromStatus(err)
+		return
 	}
-	cs := &callStream{s: s, cancel: cancel, sendq: make(chan *pb.CallRequest, sendQueue), done: make(chan struct{}), pending: map[uint64]chan *pb.CallResponse{}}
-	m.stream = cs
+	cs := &callStream{s: s, cancel: cancel, sendq: make(chan outgoing, sendQueue), done: make(chan struct{}), pending: map[uint64]chan *pb.CallResponse{}}
+	m.stream, a.cs = cs, cs
 	go cs.send()
 	go cs.receive(m)
-	return cs, nil
 }
 
 func (cs *callStream) broken() bool {
@@ -79,8 +118,14 @@ func (cs *callStream) broken() bool {
 func (cs *callStream) send() {
 	for {
 		select {
-		case req := <-cs.sendq:
-			if err := cs.s.Send(req); err != nil {
+		case o := <-cs.sendq:
+			if o.ctx.Err() != nil {
+				continue // its caller gave up: do not make the plugin work for nobody
+			}
+			if dl, ok := o.ctx.Deadline(); ok {
+				o.req.TimeoutMs = uint64(max(time.Until(dl).Milliseconds(), 1))
+			}
+			if err := cs.s.Send(o.req); err != nil {
 				// The reason comes from Recv; make sure it returns.
 				cs.cancel()
 				return
@@ -107,9 +152,17 @@ func (cs *callStream) receive(m *callMux) {
 			return
 		}
 		cs.mu.Lock()
-		ch, ok := cs.pending[resp.GetId()]
-		delete(cs.pending, resp.GetId())
+		id := resp.GetId()
+		ch, ok := cs.pending[id]
+		delete(cs.pending, id)
+		sent := id != 0 && id <= cs.next
 		cs.mu.Unlock()
+		if !sent {
+			// An answer to a call never made: nothing this stream says
+			// can be trusted to reach the right caller.
+			cs.fail(protocolErrorf("calls stream answered call %d, which was never sent", id))
+			return
+		}
 		if ok {
 			ch <- resp
 		}
@@ -135,7 +188,7 @@ func (cs *callStream) fail(err error) {
 // do sends req on the stream and waits for its answer, ctx's end or the
 // stream's failure (a *TransportError, like a unary call's).
 func (m *callMux) do(ctx context.Context, req *pb.CallRequest) (*pb.CallResponse, error) {
-	cs, err := m.current()
+	cs, err := m.current(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -156,7 +209,7 @@ func (m *callMux) do(ctx context.Context, req *pb.CallRequest) (*pb.CallResponse
 		cs.mu.Unlock()
 	}
 	select {
-	case cs.sendq <- req:
+	case cs.sendq <- outgoing{ctx, req}:
 	case <-cs.done:
 		cs.mu.Lock()
 		err := cs.err

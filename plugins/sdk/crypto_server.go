@@ -3,8 +3,11 @@ package sdk
 import (
 	"context"
 	"io"
+	"strings"
 	"sync"
+	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -194,11 +197,26 @@ func (s *CryptoServer) Calls(stream pb.Crypto_CallsServer) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-slots; wg.Done() }()
-			resp := s.call(ctx, req)
+			cctx, cancel := ctx, context.CancelFunc(func() {})
+			if ms := req.GetTimeoutMs(); ms > 0 {
+				cctx, cancel = context.WithTimeout(ctx, time.Duration(ms)*time.Millisecond)
+			}
+			resp := s.call(cctx, req)
+			cancel()
+			// Encoded here, so that an answer that does not encode fails
+			// its own call, as a unary answer would, and not the stream.
+			msg := &grpc.PreparedMsg{}
+			if err := msg.Encode(stream, resp); err != nil {
+				resp = &pb.CallResponse{Id: req.GetId(), Result: &pb.CallResponse_Error{Error: &pb.CallError{
+					Code: uint32(codes.Internal), Message: strings.ToValidUTF8("grpc: error while marshaling: "+err.Error(), "\uFFFD")}}}
+				if err := msg.Encode(stream, resp); err != nil {
+					return
+				}
+			}
 			sendMu.Lock()
 			defer sendMu.Unlock()
 			if sendErr == nil {
-				sendErr = stream.Send(resp)
+				sendErr = stream.SendMsg(msg)
 			}
 		}()
 	}
@@ -239,7 +257,9 @@ func (s *CryptoServer) call(ctx context.Context, req *pb.CallRequest) *pb.CallRe
 	}
 	if err != nil {
 		st, _ := status.FromError(toStatus(err))
-		resp.Result = &pb.CallResponse_Error{Error: &pb.CallError{Code: uint32(st.Code()), Message: st.Message()}}
+		// A unary status travels percent-encoded; a proto string must be
+		// UTF-8.
+		resp.Result = &pb.CallResponse_Error{Error: &pb.CallError{Code: uint32(st.Code()), Message: strings.ToValidUTF8(st.Message(), "\uFFFD")}}
 	}
 	return resp
 }

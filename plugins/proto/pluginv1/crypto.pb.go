@@ -38,6 +38,10 @@ type CallRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id is the caller's, unique among its calls in flight on the stream.
 	Id uint64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// timeout_ms is how long the caller still waits, as a unary call's
+	// deadline would say: the plugin stops the work when it runs out
+	// (0: no deadline).
+	TimeoutMs uint64 `protobuf:"varint,7,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
 	// Types that are valid to be assigned to Op:
 	//
 	//	*CallRequest_Encrypt
@@ -83,6 +87,13 @@ func (*CallRequest) Descriptor() ([]byte, []int) {
 func (x *CallRequest) GetId() uint64 {
 	if x != nil {
 		return x.Id
+	}
+	return 0
+}
+
+func (x *CallRequest) GetTimeoutMs() uint64 {
+	if x != nil {
+		return x.TimeoutMs
 	}
 	return 0
 }
@@ -1800,9 +1811,11 @@ var File_crypto_proto protoreflect.FileDescriptor
 
 const file_crypto_proto_rawDesc = "" +
 	"\n" +
-	"\fcrypto.proto\x12\x12keyraft.plugins.v1\"\xce\x02\n" +
+	"\fcrypto.proto\x12\x12keyraft.plugins.v1\"\xed\x02\n" +
 	"\vCallRequest\x12\x0e\n" +
-	"\x02id\x18\x01 \x01(\x04R\x02id\x12>\n" +
+	"\x02id\x18\x01 \x01(\x04R\x02id\x12\x1d\n" +
+	"\n" +
+	"timeout_ms\x18\a \x01(\x04R\ttimeoutMs\x12>\n" +
 	"\aencrypt\x18\x02 \x01(\v2\".keyraft.plugins.v1.EncryptRequestH\x00R\aencrypt\x12>\n" +
 	"\adecrypt\x18\x03 \x01(\v2\".keyraft.plugins.v1.DecryptRequestH\x00R\adecrypt\x125\n" +
 	"\x04sign\x18\x04 \x01(\v2\x1f.keyraft.plugins.v1.SignRequestH\x00R\x04sign\x12;\n" +
