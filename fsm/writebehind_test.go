@@ -9,6 +9,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/raft"
+
+	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/plugins"
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/plugins/conformance"
@@ -293,4 +296,72 @@ func TestWriteBehindReportsFailureAtOnce(t *testing.T) {
 		t.Fatal("the failure was not reported")
 	}
 	w.Close()
+}
+
+// A crash with writes still pending leaves the store at an earlier
+// applied index with exactly that index's state; replaying the Raft log
+// from there gives the state of a node that never crashed, audit chain
+// included.
+func TestWriteBehindCrashReplaysFromTheLog(t *testing.T) {
+	var logs []*raft.Log
+	for i := uint64(1); i <= 60; i++ {
+		c := &Command{Ops: []Op{put(fmt.Sprint("k", i%7), fmt.Sprint("v", i))}}
+		if i%5 == 0 {
+			c = &Command{Ops: []Op{{Kind: OpDeletePrefix, Key: "k"}}}
+		}
+		ev, _ := (&audit.Event{Operation: "transit/encrypt", Outcome: audit.Allowed, RequestID: fmt.Sprint(i)}).Encode()
+		c.Events = [][]byte{ev}
+		logs = append(logs, entry(t, i, c))
+	}
+	// The node that does not crash.
+	want, _ := newFSM(t)
+	want.ApplyBatch(logs)
+
+	path := filepath.Join(t.TempDir(), "crash.db")
+	st, err := bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := &gatedStore{Storage: st, gate: make(chan struct{}), writes: make(chan int, 100)}
+	w := WriteBehind(g, 64<<20, nil)
+	f, err := New(w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ApplyBatch(logs[:20])
+	g.gate <- struct{}{} // the first batch's layer reaches the store
+	<-g.writes
+	f.ApplyBatch(logs[20:45])
+	f.ApplyBatch(logs[45:]) // these stay in memory: the crash comes now
+	st.Close()              // what the store holds is all that survives
+
+	st, err = bolt.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	f, err = New(WriteBehind(st, 64<<20, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.AppliedIndex(); got != 20 {
+		t.Fatalf("store's applied index after the crash = %d, want 20 (the only batch it got)", got)
+	}
+	if h := f.AuditHead(); h.Seq != 20 {
+		t.Fatalf("audit head after the crash = %d, want 20", h.Seq)
+	}
+	// Raft replays from its snapshot (none: index 1); applied entries are
+	// skipped, the rest applied again.
+	f.ApplyBatch(logs)
+	if f.AuditHead() != want.AuditHead() {
+		t.Fatalf("audit head after replay %+v, want %+v", f.AuditHead(), want.AuditHead())
+	}
+	for i := 0; i < 7; i++ {
+		k := fmt.Sprint("k", i)
+		v1, r1, _ := want.Get(k)
+		v2, r2, _ := f.Get(k)
+		if string(v1) != string(v2) || r1 != r2 {
+			t.Fatalf("%s after replay = %q@%d, want %q@%d", k, v2, r2, v1, r1)
+		}
+	}
 }
