@@ -59,6 +59,9 @@ type Engine struct {
 
 	mu    sync.RWMutex
 	cache map[string]*loaded
+	// maxCached bounds cache: a node holding many keys keeps in memory
+	// (unwrapped) only those in use.
+	maxCached int
 	// epoch counts Purges: a key read before a Purge (the node sealed
 	// meanwhile) is not cached, so no key outlives a seal in memory.
 	epoch uint64
@@ -70,6 +73,9 @@ type loaded struct {
 	rev     uint64
 	policy  *Policy
 	handles map[int]*keys.Handle
+	// used is set by every use and cleared by the eviction's sweep: a key
+	// used since the last sweep gets a second chance.
+	used atomic.Bool
 	// validAt is a Raft applied index at which the record was known to
 	// still have revision rev (0: none): while the node's applied index
 	// stays there, nothing changed and the revision need not be read.
@@ -88,7 +94,27 @@ func New(store Store, logger hclog.Logger) *Engine {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Engine{store: store, log: logger, Now: time.Now, cache: map[string]*loaded{}}
+	return &Engine{store: store, log: logger, Now: time.Now, cache: map[string]*loaded{}, maxCached: maxCachedKeys}
+}
+
+// maxCachedKeys is how many keys an engine keeps ready (parsed, with
+// their versions' handles); others are read and unwrapped again at their
+// next use.
+const maxCachedKeys = 4096
+
+// evictOne drops one cached key to make room (e.mu held): the first not
+// used since the sweep last passed it (second chance). Like a replaced
+// entry it is not zeroed: a request in flight may still be using it.
+func (e *Engine) evictOne() {
+	for pass := 0; pass < 2; pass++ {
+		for name, l := range e.cache { // map order: the sweep starts anywhere
+			if pass == 0 && l.used.Swap(false) {
+				continue
+			}
+			delete(e.cache, name)
+			return
+		}
+	}
 }
 
 // Purge zeroes and drops every cached key.
@@ -139,6 +165,7 @@ func (e *Engine) get(name string) (*loaded, error) {
 	l := e.cache[name]
 	e.mu.RUnlock()
 	if l != nil && applied != 0 && l.validAt.Load() == applied {
+		l.used.Store(true)
 		return l, nil
 	}
 	rev, err := e.store.Revision(keyPrefix + name)
@@ -151,6 +178,7 @@ func (e *Engine) get(name string) (*loaded, error) {
 	}
 	if l != nil && l.rev == rev {
 		l.validAt.Store(applied)
+		l.used.Store(true)
 		return l, nil
 	}
 	return e.load(name, applied)
@@ -224,6 +252,9 @@ func (e *Engine) load(name string, applied uint64) (*loaded, error) {
 	if old := e.cache[name]; old == nil || old.rev < rev {
 		// The replaced entry may still be in use by a request in flight;
 		// it becomes garbage when that request ends and is not zeroed here.
+		if old == nil && e.maxCached > 0 && len(e.cache) >= e.maxCached {
+			e.evictOne()
+		}
 		e.cache[name] = l
 	}
 	e.mu.Unlock()

@@ -3,6 +3,7 @@ package transit
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -242,5 +243,44 @@ func TestCacheSeesChangesFromElsewhere(t *testing.T) {
 	}
 	if a.cached("k") != nil {
 		t.Fatal("a key deleted elsewhere is still cached")
+	}
+}
+
+// The engine keeps at most maxCached keys ready, preferring those in use;
+// an evicted key works again at its next use.
+func TestEngineCacheIsBounded(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	e.maxCached = 8
+	if _, err := e.CreateKey(ctx, "hot", fields(t, `{}`)); err != nil {
+		t.Fatal(err)
+	}
+	ct, err := e.Encrypt(ctx, "hot", fields(t, `{"plaintext":"aGk="}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if _, err := e.CreateKey(ctx, "cold-"+strconv.Itoa(i), fields(t, `{}`)); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.Encrypt(ctx, "hot", fields(t, `{"plaintext":"aGk="}`)); err != nil {
+			t.Fatal(err)
+		}
+		e.mu.RLock()
+		n, hot := len(e.cache), e.cache["hot"]
+		e.mu.RUnlock()
+		if n > 8 {
+			t.Fatalf("%d keys cached, bound 8", n)
+		}
+		if hot == nil {
+			t.Fatalf("after %d cold keys the key in use was evicted", i+1)
+		}
+	}
+	if _, err := e.Encrypt(ctx, "cold-0", fields(t, `{"plaintext":"aGk="}`)); err != nil {
+		t.Fatalf("an evicted key: %v", err)
+	}
+	pt, err := e.Decrypt(ctx, "hot", fields(t, `{"ciphertext":"`+ct.Data["ciphertext"].(string)+`"}`))
+	if err != nil || pt.Data["plaintext"] != "aGk=" {
+		t.Fatalf("decrypt = %v, %v", pt, err)
 	}
 }
