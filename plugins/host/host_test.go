@@ -596,7 +596,10 @@ func TestTimedOutWriteStopsThePlugin(t *testing.T) {
 	if err := syscall.Kill(pid, 0); err == nil {
 		t.Fatalf("the plugin process %d still runs after a timed-out write", pid)
 	}
-	// The next write goes to a new process; the stale one never lands.
+	// The next write goes to a new process (once it is up: on a busy
+	// machine the restart takes a while, and the node's durable storage
+	// retries meanwhile); the stale one never lands.
+	waitUp(t, s)
 	if err := s.Write([]plugins.Mutation{put("after", "fresh")}); err != nil {
 		t.Fatalf("write after the restart: %v", err)
 	}
