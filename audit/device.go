@@ -8,9 +8,9 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
-	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -27,6 +27,29 @@ type Device struct {
 	Network     string `json:"socket_type,omitempty"` // syslog, socket: tcp, udp, unix
 	Address     string `json:"address,omitempty"`     // syslog, socket
 	Tag         string `json:"tag,omitempty"`         // syslog
+	// Framing (socket): "acked" (default over tcp and unix: the collector
+	// acknowledges what it stored and says where to resume) or "lines"
+	// (plain JSON lines, for any line collector; the only one over udp).
+	Framing string `json:"framing,omitempty"`
+	// Local makes a network device node-local: every node delivers the
+	// whole log to it. Otherwise a socket or syslog device is delivered by
+	// the leader alone. File devices are always node-local: each node
+	// writes the whole log to the file on its own disk.
+	Local bool `json:"local,omitempty"`
+}
+
+// ClusterWide reports whether one node at a time (the leader) delivers
+// the device, resuming where the last deliverer stopped.
+func (d *Device) ClusterWide() bool { return d.Type != "file" && !d.Local }
+
+func (d *Device) framing() string {
+	if d.Framing != "" {
+		return d.Framing
+	}
+	if d.Network == "udp" {
+		return "lines"
+	}
+	return "acked"
 }
 
 var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -64,31 +87,52 @@ func (d *Device) Validate() error {
 		if d.Network != "tcp" && d.Network != "udp" && d.Network != "unix" {
 			return fmt.Errorf("socket_type %q is not one of tcp, udp, unix", d.Network)
 		}
+		switch d.Framing = d.framing(); {
+		case d.Framing != "acked" && d.Framing != "lines":
+			return fmt.Errorf("framing %q is not one of acked, lines", d.Framing)
+		case d.Framing == "acked" && d.Network == "udp":
+			return errors.New(`framing "acked" needs a stream socket (tcp or unix); udp sends lines`)
+		}
 	default:
 		return fmt.Errorf("audit device type %q is not supported; use file, syslog or socket", d.Type)
+	}
+	if d.Type != "socket" && d.Framing != "" {
+		return fmt.Errorf("framing is an option of socket devices, not %s", d.Type)
 	}
 	return nil
 }
 
 // Open makes the device's sink.
-func (d *Device) Open() (Sink, error) {
+func (d *Device) Open(node string) (Sink, error) {
 	switch d.Type {
 	case "file":
 		return NewFileSink(d.Path, d.MaxBytes, d.Keep)
 	case "syslog":
 		return NewSyslogSink(d.Network, d.Address, d.Tag)
 	case "socket":
-		return NewSocketSink(d.Network, d.Address, 5*time.Second), nil
+		return NewSocketSink(SocketSinkConfig{Network: d.Network, Address: d.Address, Acked: d.framing() == "acked",
+			Device: d.Name, Node: node}), nil
 	}
 	return nil, fmt.Errorf("audit device type %q is not supported", d.Type)
 }
 
 // Devices runs one Follower per device and keeps the running set equal to
-// the configured one (Sync). Each follower's cursor is a file named after
-// the device in CursorDir, on this node only.
+// the configured one (Sync). A cluster-wide device runs on every node but
+// delivers only while IsLeader says so; node-local devices deliver on
+// every node.
 type Devices struct {
-	Source    Source
+	Source Source
+	// CursorDir holds node-local cursors, a file per device.
 	CursorDir string
+	// Node is this node's ID (named to collectors).
+	Node string
+	// IsLeader says whether this node delivers cluster-wide devices now
+	// (nil: always).
+	IsLeader func() bool
+	// Committed returns a cluster-wide device's cursor as committed
+	// through the log by whichever node delivered it last, for sinks that
+	// cannot say where they stand (syslog, plain lines).
+	Committed func(device string) (Position, bool)
 	Logger    hclog.Logger
 
 	mu      sync.Mutex
@@ -101,6 +145,35 @@ type runningDevice struct {
 	cancel context.CancelFunc
 	fol    *Follower
 }
+
+// DeviceStatus is one running device and its follower's status.
+type DeviceStatus struct {
+	Device Device
+	SinkStatus
+}
+
+// clusterCursor resumes a cluster-wide device from the further of this
+// node's cursor and the one committed by the last deliverer.
+type clusterCursor struct {
+	local     FileCursor
+	name      string
+	committed func(string) (Position, bool)
+}
+
+func (c clusterCursor) Load() (Position, error) {
+	p, err := c.local.Load()
+	if err != nil {
+		p = Position{}
+	}
+	if c.committed != nil {
+		if q, ok := c.committed(c.name); ok && q.Seq > p.Seq {
+			return q, nil
+		}
+	}
+	return p, err
+}
+
+func (c clusterCursor) Save(p Position) error { return c.local.Save(p) }
 
 // Sync starts devices that are new or changed and stops those that are
 // gone. A device that cannot be opened is logged and retried on the next
@@ -129,19 +202,23 @@ func (ds *Devices) Sync(ctx context.Context, devs []Device) {
 		if _, ok := ds.running[name]; ok {
 			continue
 		}
-		sink, err := d.Open()
+		if err := os.MkdirAll(ds.CursorDir, 0o700); err != nil {
+			ds.Logger.Warn("audit device cursor directory", "error", err)
+			continue
+		}
+		sink, err := d.Open(ds.Node)
 		if err != nil {
 			ds.Logger.Warn("audit device cannot start; will retry", "device", name, "error", err)
 			continue
 		}
-		if err := os.MkdirAll(ds.CursorDir, 0o700); err != nil {
-			sink.Close()
-			ds.Logger.Warn("audit device cursor directory", "error", err)
-			continue
-		}
 		dctx, cancel := context.WithCancel(ctx)
-		f := &Follower{Name: name, Source: ds.Source, Sink: sink,
-			CursorPath: filepath.Join(ds.CursorDir, name), Logger: ds.Logger.With("device", name)}
+		var cursor CursorStore = FileCursor(filepath.Join(ds.CursorDir, name))
+		f := &Follower{Name: name, Source: ds.Source, Sink: sink, Logger: ds.Logger.With("device", name)}
+		if d.ClusterWide() {
+			cursor = clusterCursor{local: cursor.(FileCursor), name: name, committed: ds.Committed}
+			f.Active = ds.IsLeader
+		}
+		f.Cursor = cursor
 		ds.running[name] = &runningDevice{dev: d, cancel: cancel, fol: f}
 		ds.wg.Add(1)
 		go func() {
@@ -151,18 +228,19 @@ func (ds *Devices) Sync(ctx context.Context, devs []Device) {
 				ds.Logger.Error("audit device stopped", "device", name, "error", err)
 			}
 		}()
-		ds.Logger.Info("audit device started", "device", name, "type", d.Type)
+		ds.Logger.Info("audit device started", "device", name, "type", d.Type, "cluster_wide", d.ClusterWide())
 	}
 }
 
-// Cursors reports each running device's last delivered seq.
-func (ds *Devices) Cursors() map[string]uint64 {
+// Statuses reports every running device's delivery, by name.
+func (ds *Devices) Statuses() []DeviceStatus {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
-	out := map[string]uint64{}
-	for name, r := range ds.running {
-		out[name] = r.fol.Cursor()
+	out := make([]DeviceStatus, 0, len(ds.running))
+	for _, r := range ds.running {
+		out = append(out, DeviceStatus{Device: r.dev, SinkStatus: r.fol.Status()})
 	}
+	slices.SortFunc(out, func(a, b DeviceStatus) int { return strings.Compare(a.Device.Name, b.Device.Name) })
 	return out
 }
 

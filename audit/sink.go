@@ -1,16 +1,11 @@
 package audit
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"log/syslog"
-	"net"
 	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,48 +14,165 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// Sink delivers committed events somewhere outside the cluster (a file,
-// syslog, a socket). Write gets events in seq order and either delivers
-// all of them or returns an error; it is retried from the first event it
-// did not confirm.
+// Batch is a run of consecutive committed events exactly as the log
+// stores them: each event's JSON on its own line, so every sink writes
+// the bytes the chain hashes and no event is encoded again per sink.
+type Batch struct {
+	First, Last uint64 // seqs of the first and last event
+	LastHash    string // hash of the last event
+	Count       int
+	Lines       []byte // the events' JSON, each line ending in '\n'
+}
+
+// Sink delivers committed events outside the cluster (a file, syslog, a
+// socket). Write gets batches in seq order, each starting right after the
+// sink's position; nil means the sink has taken the whole batch (stored
+// it, or for an Acker, sent it). After an error the follower asks a
+// Positioner where it stands before it writes again.
 type Sink interface {
-	Write(events []*Event) error
+	Write(b *Batch) error
 	Close() error
+}
+
+// Position is how far a sink has stored the log: its last event's seq and
+// hash (0 and "" for nothing yet).
+type Position struct {
+	Seq  uint64 `json:"seq"`
+	Hash string `json:"hash,omitempty"`
+}
+
+// Positioner is a sink that can say how far it has stored the log (a
+// file's last whole line, a collector's answer on connect). The follower
+// resumes from there rather than from a cursor of its own, so neither a
+// node crash nor a collector restart repeats or skips an event.
+type Positioner interface {
+	Position() (Position, error)
+}
+
+// Acker is a sink whose Write returns once a batch is sent, before the far
+// end has stored it; Stored is what the far end has confirmed. The
+// follower's cursor is Stored, never what was sent.
+type Acker interface {
+	Stored() Position
+}
+
+// Restarter is a sink that keeps two histories apart when the log was
+// replaced by a snapshot restore (a file starts a new file, a collector is
+// told to).
+type Restarter interface {
+	Restart() error
 }
 
 // Source is the replicated log a sink reads: a node's committed events.
 type Source interface {
+	// AuditRecords calls fn with each committed event from fromSeq on, in
+	// seq order, with its stored JSON (valid only during the call).
+	AuditRecords(fromSeq uint64, fn func(seq uint64, event []byte) error) error
 	// AuditHeadSeq is the newest committed seq.
 	AuditHeadSeq() uint64
-	// AuditEvents calls fn for each event from fromSeq on, in order.
-	AuditEvents(fromSeq uint64, fn func(e *Event) error) error
+	// AuditBaseSeq is the seq through which the log was compacted (0 when
+	// it starts at seq 1).
+	AuditBaseSeq() uint64
+	// AuditSettle returns once this node's log holds every event the
+	// cluster had committed when it was called.
+	AuditSettle(ctx context.Context) error
 }
 
-// Follower feeds one sink from the replicated log with its own durable
-// cursor, so a slow, broken or hanging sink delays nobody but itself, and
-// after an outage it resumes with the first event it has not delivered.
+// CursorStore keeps a follower's position for a sink that cannot say
+// where it stands itself (syslog, a socket without acknowledgements).
+type CursorStore interface {
+	Load() (Position, error)
+	Save(Position) error
+}
+
+// SinkStatus is what a follower reports about its sink.
+type SinkStatus struct {
+	Name      string   `json:"name"`
+	Delivered Position `json:"delivered"`
+	// Active is false while another node delivers this device.
+	Active     bool      `json:"active"`
+	LagEvents  uint64    `json:"lag_events"`
+	LagSeconds float64   `json:"lag_seconds"`
+	LastError  string    `json:"last_error,omitempty"`
+	ErrorAt    time.Time `json:"last_error_time,omitzero"`
+	// Restarts counts deliveries begun again from the log's start because
+	// the log was replaced (restores).
+	Restarts int `json:"restarts,omitempty"`
+}
+
+// Follower feeds one sink from the committed log. A request never waits
+// for it: it reads what is already committed, a batch at a time (at most
+// MaxBatch events and MaxBytes), so a slow, stalled or broken sink costs
+// one batch of memory and delays nobody but itself. Its cursor moves on
+// what the sink confirms (Positioner, Acker), and it begins again from the
+// log's start only when the chain shows the log was replaced.
 type Follower struct {
 	Name   string
 	Source Source
 	Sink   Sink
-	// CursorPath is a node-local file holding the last delivered seq.
-	CursorPath string
+	// Cursor keeps the position of a sink that is not a Positioner.
+	Cursor CursorStore
+	// Active, when set, says whether this node delivers now (a cluster-wide
+	// device is delivered by the leader alone); checked before every batch.
+	Active func() bool
+	// OnDelivered, when set, is told each new delivered position.
+	OnDelivered func(Position)
 	// Poll is how often to look for new events (default 100ms).
 	Poll time.Duration
-	// MaxBatch bounds one Write (default 256).
+	// MaxBatch and MaxBytes bound one batch (defaults 4096 events, 1 MiB).
 	MaxBatch int
+	MaxBytes int
 	Logger   hclog.Logger
 
-	mu       sync.Mutex
-	cursor   uint64
-	lastHash string // hash of the last delivered event (loop-owned)
+	mu     sync.Mutex
+	status SinkStatus
 }
 
-// Cursor returns the last delivered seq.
-func (f *Follower) Cursor() uint64 {
+// Status reports the follower's delivered position and lag.
+func (f *Follower) Status() SinkStatus {
+	f.mu.Lock()
+	st := f.status
+	f.mu.Unlock()
+	st.Name = f.Name
+	if head := f.Source.AuditHeadSeq(); head > st.Delivered.Seq {
+		st.LagEvents = head - st.Delivered.Seq
+		// Seconds: how long the oldest event not delivered has waited.
+		f.Source.AuditRecords(st.Delivered.Seq+1, func(_ uint64, b []byte) error {
+			var e struct {
+				Time time.Time `json:"time"`
+			}
+			if json.Unmarshal(b, &e) == nil && !e.Time.IsZero() {
+				st.LagSeconds = max(0, time.Since(e.Time).Seconds())
+			}
+			return errStopScan
+		})
+	}
+	return st
+}
+
+var errStopScan = errors.New("audit: stop scan")
+
+// errReplaced means the log no longer continues what the sink stored.
+var errReplaced = errors.New("audit: the log was replaced")
+
+func (f *Follower) setError(err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.cursor
+	if err == nil {
+		f.status.LastError = ""
+		return
+	}
+	f.status.LastError, f.status.ErrorAt = err.Error(), time.Now().UTC()
+}
+
+func (f *Follower) setDelivered(p Position) {
+	f.mu.Lock()
+	changed := p != f.status.Delivered
+	f.status.Delivered = p
+	f.mu.Unlock()
+	if changed && f.OnDelivered != nil {
+		f.OnDelivered(p)
+	}
 }
 
 // Run delivers events until ctx ends. Sink errors are retried with
@@ -70,353 +182,315 @@ func (f *Follower) Run(ctx context.Context) error {
 		f.Poll = 100 * time.Millisecond
 	}
 	if f.MaxBatch == 0 {
-		f.MaxBatch = 256
+		f.MaxBatch = 4096
+	}
+	if f.MaxBytes == 0 {
+		f.MaxBytes = 1 << 20
 	}
 	if f.Logger == nil {
 		f.Logger = hclog.NewNullLogger()
 	}
-	cur, lastHash, err := readCursor(f.CursorPath)
+	if f.Cursor != nil {
+		if p, err := f.Cursor.Load(); err == nil {
+			f.setDelivered(p)
+		}
+	}
+	var (
+		sent    Position // the last event handed to the sink
+		placed  bool     // sent is known (false: ask the sink or the cursor)
+		fresh   bool     // placed by the last round: a chain break now is the log's own
+		backoff time.Duration
+	)
+	wait := func(d time.Duration) bool {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+			return true
+		}
+	}
+	fail := func(what string, err error) bool {
+		backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
+		f.setError(err)
+		f.Logger.Warn("audit sink failing; will retry", "sink", f.Name, "during", what, "error", err)
+		placed = false
+		return wait(backoff)
+	}
+	for ctx.Err() == nil {
+		if f.Active != nil && !f.Active() {
+			f.mu.Lock()
+			f.status.Active = false
+			f.mu.Unlock()
+			placed = false
+			if !wait(f.Poll) {
+				break
+			}
+			continue
+		}
+		f.mu.Lock()
+		f.status.Active = true
+		f.mu.Unlock()
+		if !placed {
+			p, err := f.place(ctx)
+			if err != nil {
+				if ctx.Err() != nil || !fail("resume", err) {
+					break
+				}
+				continue
+			}
+			sent, placed, fresh = p, true, true
+		} else {
+			fresh = false
+		}
+		if a, ok := f.Sink.(Acker); ok {
+			f.setDelivered(a.Stored())
+		}
+		b, prev, err := f.read(sent.Seq)
+		if err != nil {
+			if !fail("read", err) {
+				break
+			}
+			continue
+		}
+		if b == nil {
+			backoff = 0
+			if f.Source.AuditHeadSeq() < sent.Seq {
+				// The log is shorter than what the sink holds: this node is
+				// behind, or a restore replaced the log. place finds out.
+				placed = false
+			}
+			if !wait(f.Poll) {
+				break
+			}
+			continue
+		}
+		if b.First > sent.Seq+1 {
+			f.Logger.Error("audit events were compacted before this sink received them", "sink", f.Name, "from_seq", sent.Seq+1, "to_seq", b.First-1)
+		} else if sent.Hash != "" && prev != sent.Hash {
+			if fresh {
+				if !fail("read", fmt.Errorf("audit: event %d does not follow event %d in this node's log", b.First, sent.Seq)) {
+					break
+				}
+				continue
+			}
+			// The log changed under the sink: find out whether it was replaced.
+			placed = false
+			continue
+		}
+		if err := f.Sink.Write(b); err != nil {
+			if !fail("write", err) {
+				break
+			}
+			continue
+		}
+		backoff = 0
+		f.setError(nil)
+		sent = Position{Seq: b.Last, Hash: b.LastHash}
+		if _, ok := f.Sink.(Acker); ok {
+			continue
+		}
+		if f.Cursor != nil {
+			if err := f.Cursor.Save(sent); err != nil {
+				f.Logger.Warn("audit cursor not saved", "sink", f.Name, "error", err)
+			}
+		}
+		f.setDelivered(sent)
+	}
+	return nil
+}
+
+// place finds where the sink stands, checks that the log still continues
+// it, and begins again from the log's start when it does not.
+func (f *Follower) place(ctx context.Context) (Position, error) {
+	var p Position
+	var err error
+	switch s := f.Sink.(type) {
+	case Positioner:
+		p, err = s.Position()
+	default:
+		if f.Cursor != nil {
+			p, err = f.Cursor.Load()
+		}
+	}
+	if err != nil {
+		return Position{}, err
+	}
+	switch err := f.check(ctx, p); {
+	case errors.Is(err, errReplaced):
+		f.Logger.Error("audit log replaced (a snapshot restore); delivering the new log from its start",
+			"sink", f.Name, "delivered_up_to", p.Seq, "why", strings.TrimPrefix(err.Error(), errReplaced.Error()+": "))
+		if r, ok := f.Sink.(Restarter); ok {
+			if err := r.Restart(); err != nil {
+				return Position{}, fmt.Errorf("starting over after a restore: %w", err)
+			}
+		}
+		f.mu.Lock()
+		f.status.Restarts++
+		f.mu.Unlock()
+		p = Position{}
+		if f.Cursor != nil {
+			if err := f.Cursor.Save(p); err != nil {
+				return Position{}, err
+			}
+		}
+		if _, ok := f.Sink.(Positioner); ok {
+			// Ask again: the sink may have reconnected to say where it is.
+			if p, err = f.Sink.(Positioner).Position(); err != nil {
+				return Position{}, err
+			}
+		}
+	case err != nil:
+		return Position{}, err
+	}
+	if _, ok := f.Sink.(Acker); !ok {
+		f.setDelivered(p)
+	}
+	return p, nil
+}
+
+// check reports errReplaced when the log does not hold the event at p
+// with p's hash. Compaction, checkpoints and a node that is behind never
+// count as a replacement: an event missing from this node's log counts
+// only after the node has caught up with the cluster.
+func (f *Follower) check(ctx context.Context, p Position) error {
+	if p.Seq == 0 || p.Seq <= f.Source.AuditBaseSeq() {
+		return nil // nothing to compare with (compacted events)
+	}
+	hash, found, err := f.hashAt(p.Seq)
 	if err != nil {
 		return err
 	}
-	if r, ok := f.Sink.(interface{ LastSeq() uint64 }); ok && r.LastSeq() > cur {
-		cur, lastHash = r.LastSeq(), "" // the sink got further than the cursor before a crash
-	}
-	f.lastHash = lastHash
-	f.mu.Lock()
-	f.cursor = cur
-	f.mu.Unlock()
-	backoff := time.Duration(0)
-	for {
-		delay := f.Poll
-		if backoff > 0 {
-			delay = backoff
+	if !found {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err := f.Source.AuditSettle(sctx)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("waiting for this node to catch up: %w", err)
 		}
-		if head := f.Source.AuditHeadSeq(); head < cur {
-			cur = f.restart(cur, "the log is shorter than what this sink delivered")
+		if hash, found, err = f.hashAt(p.Seq); err != nil {
+			return err
 		}
-		if f.Source.AuditHeadSeq() > cur || backoff > 0 {
-			last, n, err := f.deliver(cur)
-			if errors.Is(err, errChainReplaced) {
-				cur = f.restart(cur, "the next event does not follow the last one delivered")
-				continue
+		if !found {
+			if p.Seq <= f.Source.AuditBaseSeq() {
+				return nil
 			}
-			if n > 0 {
-				cur = last
-			}
-			switch {
-			case err != nil:
-				backoff = min(max(2*backoff, 50*time.Millisecond), 5*time.Second)
-				f.Logger.Warn("audit sink failing; will retry", "sink", f.Name, "cursor", cur, "error", err)
-				delay = backoff
-			case n > 0:
-				backoff = 0
-				continue // more may be waiting
-			default:
-				backoff = 0
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(delay):
+			return fmt.Errorf("%w: the log ends at seq %d, before the %d this sink holds", errReplaced, f.Source.AuditHeadSeq(), p.Seq)
 		}
 	}
+	if p.Hash != "" && hash != p.Hash {
+		return fmt.Errorf("%w: event %d in the log is not the one this sink holds", errReplaced, p.Seq)
+	}
+	return nil
 }
 
-// deliver writes up to MaxBatch events after cur and advances the
-// cursor; it returns the last seq delivered and how many events were.
-func (f *Follower) deliver(cur uint64) (uint64, int, error) {
-	var batch []*Event
-	errFull := errors.New("full")
-	err := f.Source.AuditEvents(cur+1, func(e *Event) error {
-		batch = append(batch, e)
-		if len(batch) >= f.MaxBatch {
-			return errFull
+func (f *Follower) hashAt(seq uint64) (string, bool, error) {
+	var hash string
+	found := false
+	err := f.Source.AuditRecords(seq, func(s uint64, b []byte) error {
+		if s == seq {
+			found = true
+			_, hash, _ = chainFields(b)
 		}
+		return errStopScan
+	})
+	if err != nil && err != errStopScan {
+		return "", false, err
+	}
+	return hash, found, nil
+}
+
+// read returns the next batch after seq (nil when there is none) and the
+// prev_hash of its first event.
+func (f *Follower) read(after uint64) (*Batch, string, error) {
+	b := &Batch{}
+	var prev string
+	var lastLine []byte
+	err := f.Source.AuditRecords(after+1, func(seq uint64, line []byte) error {
+		if b.Count > 0 && (b.Count >= f.MaxBatch || len(b.Lines)+len(line) >= f.MaxBytes) {
+			return errStopScan
+		}
+		if b.Count == 0 {
+			b.First = seq
+			prev, _, _ = chainFields(line)
+		} else if seq != b.Last+1 {
+			return fmt.Errorf("audit: the log skips from seq %d to %d", b.Last, seq)
+		}
+		start := len(b.Lines)
+		b.Lines = append(append(b.Lines, line...), '\n')
+		lastLine = b.Lines[start : len(b.Lines)-1]
+		b.Last = seq
+		b.Count++
 		return nil
 	})
-	if err != nil && err != errFull {
-		return 0, 0, err
+	if err != nil && err != errStopScan {
+		return nil, "", err
 	}
-	if len(batch) == 0 {
-		return cur, 0, nil
+	if b.Count == 0 {
+		return nil, "", nil
 	}
-	if f.lastHash != "" && batch[0].Seq == cur+1 && batch[0].PrevHash != f.lastHash {
-		return 0, 0, errChainReplaced
-	}
-	if first := batch[0].Seq; first > cur+1 {
-		// Compacted before this sink got them: say so, loudly, once.
-		f.Logger.Error("audit events were compacted before this sink received them", "sink", f.Name, "from_seq", cur+1, "to_seq", first-1)
-	}
-	if err := f.Sink.Write(batch); err != nil {
-		return 0, 0, err
-	}
-	last := batch[len(batch)-1].Seq
-	if err := writeCursor(f.CursorPath, last, batch[len(batch)-1].Hash); err != nil {
-		return 0, 0, err
-	}
-	f.lastHash = batch[len(batch)-1].Hash
-	f.mu.Lock()
-	f.cursor = last
-	f.mu.Unlock()
-	return last, len(batch), nil
+	_, b.LastHash, _ = chainFields(lastLine)
+	return b, prev, nil
 }
 
-// errChainReplaced means the log no longer continues the events this
-// sink delivered: a snapshot restore replaced it.
-var errChainReplaced = errors.New("audit: the chain was replaced")
-
-// restart begins delivery again from the start of the current log after
-// the log was replaced (a snapshot restore), and tells the sink so it can
-// keep the two histories apart (a file sink starts a new file).
-func (f *Follower) restart(cur uint64, why string) uint64 {
-	f.Logger.Error("audit log replaced (snapshot restore?); delivering the new log from its start", "sink", f.Name, "delivered_up_to", cur, "why", why)
-	if r, ok := f.Sink.(interface{ Restart() error }); ok {
-		if err := r.Restart(); err != nil {
-			f.Logger.Error("audit sink could not start over", "sink", f.Name, "error", err)
-		}
+// chainFields reads an event's prev_hash and hash from its JSON.
+func chainFields(line []byte) (prev, hash string, err error) {
+	var e struct {
+		PrevHash string `json:"prev_hash"`
+		Hash     string `json:"hash"`
 	}
-	f.lastHash = ""
-	f.mu.Lock()
-	f.cursor = 0
-	f.mu.Unlock()
-	return 0
+	err = json.Unmarshal(line, &e)
+	return e.PrevHash, e.Hash, err
 }
 
-// A cursor file holds "seq hash": the last delivered event's seq and hash.
-func readCursor(path string) (uint64, string, error) {
-	b, err := os.ReadFile(path)
+// lineSeq reads an event's seq and hash from its JSON line.
+func lineSeq(line []byte) (Position, error) {
+	var e struct {
+		Seq  uint64 `json:"seq"`
+		Hash string `json:"hash"`
+	}
+	if err := json.Unmarshal(line, &e); err != nil {
+		return Position{}, err
+	}
+	if e.Seq == 0 {
+		return Position{}, errors.New("no seq")
+	}
+	return Position{Seq: e.Seq, Hash: e.Hash}, nil
+}
+
+// FileCursor is a CursorStore in a node-local file holding "seq hash".
+type FileCursor string
+
+// Load implements CursorStore; a missing file is position 0.
+func (c FileCursor) Load() (Position, error) {
+	b, err := os.ReadFile(string(c))
 	if errors.Is(err, os.ErrNotExist) {
-		return 0, "", nil
+		return Position{}, nil
 	}
 	if err != nil {
-		return 0, "", fmt.Errorf("audit: reading cursor: %w", err)
+		return Position{}, fmt.Errorf("audit: reading cursor: %w", err)
 	}
 	fields := strings.Fields(string(b))
 	if len(fields) == 0 || len(fields) > 2 {
-		return 0, "", fmt.Errorf("audit: cursor file %s is corrupt", path)
+		return Position{}, fmt.Errorf("audit: cursor file %s is corrupt", string(c))
 	}
 	n, err := strconv.ParseUint(fields[0], 10, 64)
 	if err != nil {
-		return 0, "", fmt.Errorf("audit: cursor file %s is corrupt: %v", path, err)
+		return Position{}, fmt.Errorf("audit: cursor file %s is corrupt: %v", string(c), err)
 	}
-	hash := ""
+	p := Position{Seq: n}
 	if len(fields) == 2 {
-		hash = fields[1]
+		p.Hash = fields[1]
 	}
-	return n, hash, nil
+	return p, nil
 }
 
-func writeCursor(path string, seq uint64, hash string) error {
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(seq, 10)+" "+hash+"\n"), 0o600); err != nil {
+// Save implements CursorStore (write a temporary file, then rename).
+func (c FileCursor) Save(p Position) error {
+	tmp := string(c) + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(p.Seq, 10)+" "+p.Hash+"\n"), 0o600); err != nil {
 		return err
 	}
-	return os.Rename(tmp, path)
+	return os.Rename(tmp, string(c))
 }
-
-// FileSink appends events as JSON lines and rotates the file when it
-// passes MaxBytes, keeping Keep old files (path.1 is the newest).
-type FileSink struct {
-	path     string
-	maxBytes int64
-	keep     int
-	f        *os.File
-	size     int64
-	lastSeq  uint64
-}
-
-// NewFileSink opens (creating) the file. maxBytes 0 disables rotation.
-func NewFileSink(path string, maxBytes int64, keep int) (*FileSink, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
-		return nil, err
-	}
-	s := &FileSink{path: path, maxBytes: maxBytes, keep: keep}
-	s.lastSeq = lastSeqInFile(path)
-	if err := s.open(); err != nil {
-		return nil, err
-	}
-	return s, nil
-}
-
-func (s *FileSink) open() error {
-	f, err := os.OpenFile(s.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return fmt.Errorf("audit: opening %s: %w", s.path, err)
-	}
-	st, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return err
-	}
-	s.f, s.size = f, st.Size()
-	return nil
-}
-
-// LastSeq is the seq of the last event in the file when it was opened,
-// so that a crash between a write and the cursor update never duplicates.
-func (s *FileSink) LastSeq() uint64 { return s.lastSeq }
-
-// Write implements Sink: the batch is one write followed by fsync.
-func (s *FileSink) Write(events []*Event) error {
-	var buf []byte
-	for _, e := range events {
-		if e.Seq <= s.lastSeq {
-			continue
-		}
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		buf = append(append(buf, b...), '\n')
-	}
-	if len(buf) == 0 {
-		return nil
-	}
-	if s.maxBytes > 0 && s.size > 0 && s.size+int64(len(buf)) > s.maxBytes {
-		if err := s.rotate(); err != nil {
-			return err
-		}
-	}
-	if _, err := s.f.Write(buf); err != nil {
-		return err
-	}
-	if err := s.f.Sync(); err != nil {
-		return err
-	}
-	s.size += int64(len(buf))
-	s.lastSeq = events[len(events)-1].Seq
-	return nil
-}
-
-func (s *FileSink) rotate() error {
-	s.f.Close()
-	for i := s.keep - 1; i >= 1; i-- {
-		os.Rename(fmt.Sprintf("%s.%d", s.path, i), fmt.Sprintf("%s.%d", s.path, i+1))
-	}
-	if s.keep > 0 {
-		if err := os.Rename(s.path, s.path+".1"); err != nil {
-			return err
-		}
-	} else if err := os.Remove(s.path); err != nil {
-		return err
-	}
-	return s.open()
-}
-
-// Close implements Sink.
-func (s *FileSink) Close() error { return s.f.Close() }
-
-// Restart starts a new file after the log was replaced, so that the old
-// and the new history never share a file (the old one is rotated away).
-func (s *FileSink) Restart() error {
-	s.lastSeq = 0
-	if s.size == 0 {
-		return nil
-	}
-	return s.rotate()
-}
-
-func lastSeqInFile(path string) uint64 {
-	f, err := os.Open(path)
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	var last uint64
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 0, 64<<10), MaxEventSize+1)
-	for sc.Scan() {
-		var e struct {
-			Seq uint64 `json:"seq"`
-		}
-		if json.Unmarshal(sc.Bytes(), &e) == nil && e.Seq > last {
-			last = e.Seq
-		}
-	}
-	return last
-}
-
-// SocketSink writes events as JSON lines to a TCP, UDP or unix socket
-// ("tcp", "127.0.0.1:9090"), reconnecting after an error. Each Write has
-// a deadline, so a peer that stops reading cannot hang the follower.
-type SocketSink struct {
-	network, addr string
-	timeout       time.Duration
-	conn          net.Conn
-}
-
-// NewSocketSink returns a sink that dials lazily.
-func NewSocketSink(network, addr string, timeout time.Duration) *SocketSink {
-	if timeout == 0 {
-		timeout = 5 * time.Second
-	}
-	return &SocketSink{network: network, addr: addr, timeout: timeout}
-}
-
-// Write implements Sink.
-func (s *SocketSink) Write(events []*Event) error {
-	if s.conn == nil {
-		c, err := net.DialTimeout(s.network, s.addr, s.timeout)
-		if err != nil {
-			return err
-		}
-		s.conn = c
-	}
-	var buf []byte
-	for _, e := range events {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		buf = append(append(buf, b...), '\n')
-	}
-	s.conn.SetWriteDeadline(time.Now().Add(s.timeout))
-	if _, err := s.conn.Write(buf); err != nil {
-		s.conn.Close()
-		s.conn = nil
-		return err
-	}
-	return nil
-}
-
-// Close implements Sink.
-func (s *SocketSink) Close() error {
-	if s.conn != nil {
-		return s.conn.Close()
-	}
-	return nil
-}
-
-var _ io.Closer = (*SocketSink)(nil)
-
-// SyslogSink sends each event as one JSON message to syslog (the local
-// daemon when network is "", or a remote one over "udp"/"tcp").
-type SyslogSink struct{ w *syslog.Writer }
-
-// NewSyslogSink connects to syslog with the given tag (facility AUTH).
-func NewSyslogSink(network, addr, tag string) (*SyslogSink, error) {
-	w, err := syslog.Dial(network, addr, syslog.LOG_AUTH|syslog.LOG_INFO, tag)
-	if err != nil {
-		return nil, fmt.Errorf("audit: connecting to syslog: %w", err)
-	}
-	return &SyslogSink{w: w}, nil
-}
-
-// Write implements Sink.
-func (s *SyslogSink) Write(events []*Event) error {
-	for _, e := range events {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if err := s.w.Info(string(b)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// Close implements Sink.
-func (s *SyslogSink) Close() error { return s.w.Close() }

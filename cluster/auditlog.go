@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -456,4 +457,191 @@ func (n *Node) VerifyAudit() (*AuditVerification, error) {
 		return nil, err
 	}
 	return res, nil
+}
+
+// AuditRecords calls fn with each committed event's stored JSON from
+// fromSeq on (audit.Source).
+func (n *Node) AuditRecords(fromSeq uint64, fn func(seq uint64, event []byte) error) error {
+	return n.fsm.AuditEvents(fromSeq, fn)
+}
+
+// AuditBaseSeq returns the seq through which the audit log was compacted
+// (audit.Source).
+func (n *Node) AuditBaseSeq() uint64 {
+	if b, err := n.fsm.AuditBase(); err == nil && b != nil {
+		return b.Seq
+	}
+	return 0
+}
+
+// AuditSettle returns once this node's state holds every entry the
+// cluster had committed when it was called (audit.Source): on the leader a
+// barrier; on a follower, having caught up and applied the commit index
+// the leader last reported.
+func (n *Node) AuditSettle(ctx context.Context) error {
+	if n.IsLeader() {
+		timeout := n.cfg.ApplyTimeout
+		if dl, ok := ctx.Deadline(); ok {
+			timeout = time.Until(dl)
+		}
+		return n.raft.Barrier(timeout).Error()
+	}
+	target := uint64(0)
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if n.CaughtUp() {
+			if target == 0 {
+				target = n.raft.CommitIndex()
+			}
+			if n.raft.AppliedIndex() >= target {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %v", ErrNotReady, ctx.Err())
+		case <-n.closed:
+			return ErrClosed
+		case <-t.C:
+		}
+	}
+}
+
+// Audit delivery cursors, committed through the log so that compaction
+// can wait for every device on every node, and so that the next node to
+// deliver a cluster-wide device resumes where the last one stopped:
+//
+//	sys/audit-cursor/cluster/<device>        a cluster-wide device
+//	sys/audit-cursor/node/<node>/<device>    a node-local device on <node>
+const (
+	prefixAuditCursorCluster = "sys/audit-cursor/cluster/"
+	prefixAuditCursorNode    = "sys/audit-cursor/node/"
+)
+
+// CommittedAuditCursor returns the committed cursor of a cluster-wide
+// device; ok is false when there is none or it cannot be read (sealed).
+func (n *Node) CommittedAuditCursor(device string) (audit.Position, bool) {
+	p, _, err := n.readCursor(prefixAuditCursorCluster + device)
+	return p, err == nil && p.Seq > 0
+}
+
+func (n *Node) readCursor(key string) (audit.Position, uint64, error) {
+	v, rev, err := n.Read(key)
+	if err != nil || v == nil {
+		return audit.Position{}, rev, err
+	}
+	var p audit.Position
+	if err := json.Unmarshal(v, &p); err != nil {
+		return audit.Position{}, rev, fmt.Errorf("cluster: audit cursor %s: %w", key, err)
+	}
+	return p, rev, nil
+}
+
+// RecordAuditCursors commits the positions this node's devices have
+// delivered: a cluster-wide device's only while this node delivers it,
+// and only forward. Records of this node's node-local devices that no
+// longer run are removed. One commit, none when nothing moved.
+func (n *Node) RecordAuditCursors(ctx context.Context, statuses []audit.DeviceStatus) error {
+	mine := prefixAuditCursorNode + n.cfg.NodeID + "/"
+	txn := &Txn{}
+	running := map[string]bool{}
+	for _, st := range statuses {
+		key := mine + st.Device.Name
+		if st.Device.ClusterWide() {
+			if !st.Active {
+				continue
+			}
+			key = prefixAuditCursorCluster + st.Device.Name
+		} else {
+			running[st.Device.Name] = true
+		}
+		old, rev, err := n.readCursor(key)
+		if err != nil {
+			return err
+		}
+		if st.Delivered.Seq <= old.Seq && rev != 0 {
+			continue
+		}
+		b, _ := json.Marshal(st.Delivered)
+		txn.Expect = append(txn.Expect, fsm.Cond{Key: key, Revision: rev})
+		txn.Writes = append(txn.Writes, Write{Key: key, Value: b})
+	}
+	names, err := n.List(mine)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		if !running[name] {
+			txn.Writes = append(txn.Writes, Write{Key: mine + name, Delete: true})
+		}
+	}
+	if len(txn.Writes) == 0 {
+		return nil
+	}
+	_, err = n.Commit(ctx, txn)
+	return err
+}
+
+// AuditDeliveredThrough returns the seq through which every audit device
+// has delivered, on every node that delivers it (math.MaxUint64 when no
+// device exists), and which device holds it back: compaction never drops
+// what a device still has to deliver. A device that has not delivered yet
+// (or could not start) counts as 0.
+func (n *Node) AuditDeliveredThrough() (uint64, string, error) {
+	devs, err := n.AuditDevices()
+	if err != nil {
+		return 0, "", err
+	}
+	f := n.raft.GetConfiguration()
+	if err := f.Error(); err != nil {
+		return 0, "", err
+	}
+	var members []string
+	for _, s := range f.Configuration().Servers {
+		members = append(members, string(s.ID))
+	}
+	least, who := uint64(math.MaxUint64), ""
+	note := func(seq uint64, what string) {
+		if seq < least {
+			least, who = seq, what
+		}
+	}
+	api := map[string]bool{}
+	for _, d := range devs {
+		api[d.Name] = true
+		if d.ClusterWide() {
+			p, _, err := n.readCursor(prefixAuditCursorCluster + d.Name)
+			if err != nil {
+				return 0, "", err
+			}
+			note(p.Seq, fmt.Sprintf("device %q", d.Name))
+			continue
+		}
+		for _, m := range members {
+			p, _, err := n.readCursor(prefixAuditCursorNode + m + "/" + d.Name)
+			if err != nil {
+				return 0, "", err
+			}
+			note(p.Seq, fmt.Sprintf("device %q on node %q", d.Name, m))
+		}
+	}
+	// Devices of the nodes' own config files.
+	for _, m := range members {
+		names, err := n.List(prefixAuditCursorNode + m + "/")
+		if err != nil {
+			return 0, "", err
+		}
+		for _, name := range names {
+			if api[name] {
+				continue
+			}
+			p, _, err := n.readCursor(prefixAuditCursorNode + m + "/" + name)
+			if err != nil {
+				return 0, "", err
+			}
+			note(p.Seq, fmt.Sprintf("device %q on node %q", name, m))
+		}
+	}
+	return least, who, nil
 }

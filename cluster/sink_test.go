@@ -21,9 +21,9 @@ type gateSink struct {
 	*audit.FileSink
 }
 
-func (g *gateSink) Write(evs []*audit.Event) error {
+func (g *gateSink) Write(b *audit.Batch) error {
 	<-g.gate
-	return g.FileSink.Write(evs)
+	return g.FileSink.Write(b)
 }
 
 func waitFor(t *testing.T, what string, cond func() bool) {
@@ -47,7 +47,7 @@ func TestHangingSinkNeverDelaysRequestsAndCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	sink := &gateSink{gate: make(chan struct{}), FileSink: fs}
-	fol := &audit.Follower{Name: "file", Source: n, Sink: sink, CursorPath: filepath.Join(dir, "cursor"), Poll: 5 * time.Millisecond}
+	fol := &audit.Follower{Name: "file", Source: n, Sink: sink, Cursor: audit.FileCursor(filepath.Join(dir, "cursor")), Poll: 5 * time.Millisecond}
 	done := make(chan struct{})
 	go func() { fol.Run(ctx); close(done) }()
 
@@ -67,11 +67,11 @@ func TestHangingSinkNeverDelaysRequestsAndCatchesUp(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	if fol.Cursor() != 0 {
-		t.Fatalf("a hanging sink advanced to %d", fol.Cursor())
+	if fol.Status().Delivered.Seq != 0 {
+		t.Fatalf("a hanging sink advanced to %d", fol.Status().Delivered.Seq)
 	}
 	close(sink.gate)
-	waitFor(t, "the sink to catch up", func() bool { return fol.Cursor() == n.AuditHeadSeq() })
+	waitFor(t, "the sink to catch up", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
 	cancel()
 	<-done
 	fs.Close()
@@ -104,10 +104,10 @@ func TestHangingSinkNeverDelaysRequestsAndCatchesUp(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx2, cancel2 := context.WithCancel(context.Background())
-	fol2 := &audit.Follower{Name: "file", Source: n, Sink: fs2, CursorPath: filepath.Join(dir, "cursor"), Poll: 5 * time.Millisecond}
+	fol2 := &audit.Follower{Name: "file", Source: n, Sink: fs2, Cursor: audit.FileCursor(filepath.Join(dir, "cursor")), Poll: 5 * time.Millisecond}
 	done2 := make(chan struct{})
 	go func() { fol2.Run(ctx2); close(done2) }()
-	waitFor(t, "the restarted sink to catch up", func() bool { return fol2.Cursor() == n.AuditHeadSeq() })
+	waitFor(t, "the restarted sink to catch up", func() bool { return fol2.Status().Delivered.Seq == n.AuditHeadSeq() })
 	cancel2()
 	<-done2
 	fs2.Close()

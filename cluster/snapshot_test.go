@@ -97,11 +97,11 @@ func TestSinkStartsOverAfterRestore(t *testing.T) {
 	}
 	dir := t.TempDir()
 	fs, _ := audit.NewFileSink(filepath.Join(dir, "audit.log"), 0, 5)
-	fol := &audit.Follower{Name: "f", Source: n, Sink: fs, CursorPath: filepath.Join(dir, "cursor"), Poll: 5 * time.Millisecond}
+	fol := &audit.Follower{Name: "f", Source: n, Sink: fs, Cursor: audit.FileCursor(filepath.Join(dir, "cursor")), Poll: 5 * time.Millisecond}
 	done := make(chan struct{})
 	go func() { fol.Run(ctx); close(done) }()
-	waitFor(t, "the sink to deliver the first log", func() bool { return fol.Cursor() == n.AuditHeadSeq() })
-	before := fol.Cursor()
+	waitFor(t, "the sink to deliver the first log", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
+	before := fol.Status().Delivered.Seq
 
 	f, _ := os.Create(filepath.Join(t.TempDir(), "snap"))
 	f.Write(snap.Bytes())
@@ -113,7 +113,7 @@ func TestSinkStartsOverAfterRestore(t *testing.T) {
 	if n.AuditHeadSeq() >= before {
 		t.Fatalf("the restored log (%d) should be shorter than what was delivered (%d)", n.AuditHeadSeq(), before)
 	}
-	waitFor(t, "the sink to start over", func() bool { return fol.Cursor() == n.AuditHeadSeq() })
+	waitFor(t, "the sink to start over", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
 	cancel()
 	<-done
 	fs.Close()

@@ -215,7 +215,7 @@ type Listener struct {
 //
 //	audit "file"   { path = "/var/log/keyraft/audit.log", max_bytes = 104857600, keep = 10 }
 //	audit "syslog" { network = "udp", address = "127.0.0.1:514", tag = "keyraft" }
-//	audit "socket" { network = "tcp", address = "127.0.0.1:9090" }
+//	audit "socket" { network = "tcp", address = "127.0.0.1:9090" }   # framing = "acked" (default) or "lines"
 type AuditSink struct {
 	Type     string // file, syslog or socket
 	Name     string // defaults to the type; unique
@@ -225,6 +225,7 @@ type AuditSink struct {
 	Network  string // syslog ("" = local daemon), socket (tcp, udp, unix)
 	Address  string // syslog, socket
 	Tag      string // syslog (default "keyraft")
+	Framing  string // socket: "acked" (default over tcp, unix) or "lines"
 }
 
 // Seal is a seal block: how the root key is protected.
@@ -676,6 +677,9 @@ func (a *AuditSink) validate(field string) error {
 		}
 		if a.Network != "tcp" && a.Network != "udp" && a.Network != "unix" {
 			return invalid(field+".network", `audit "socket": network %q is not one of tcp, udp, unix`, a.Network)
+		}
+		if a.Framing != "" && a.Framing != "acked" && a.Framing != "lines" {
+			return invalid(field+".framing", `audit "socket": framing %q is not one of acked, lines`, a.Framing)
 		}
 	default:
 		return unsupported(field+".type", "audit type %q is not supported; use file, syslog or socket", a.Type)

@@ -349,6 +349,7 @@ func (p *parser) audit(b *hclsyntax.Block, c *Config) error {
 			"network":   p.str(&a.Network, field+".network"),
 			"address":   p.str(&a.Address, field+".address"),
 			"tag":       p.str(&a.Tag, field+".tag"),
+			"framing":   p.str(&a.Framing, field+".framing"),
 		},
 	})
 	c.Audit = append(c.Audit, a)

@@ -117,11 +117,14 @@ func (a *API) routeAudit(req *request, p []string) reply {
 		if err != nil {
 			return errorFromTransit(err)
 		}
-		delivered := uint64(math.MaxUint64)
-		if a.cfg.AuditCursors != nil && !force {
-			for _, c := range a.cfg.AuditCursors() {
-				delivered = min(delivered, c)
+		delivered, holder := uint64(math.MaxUint64), ""
+		if !force {
+			if delivered, holder, err = n.AuditDeliveredThrough(); err != nil {
+				return a.errorReply(err)
 			}
+		}
+		if upTo > 0 && uint64(upTo) > delivered {
+			return errReply(http.StatusBadRequest, fmt.Sprintf("%s has delivered events only up to seq %d; wait for it or pass force", holder, delivered))
 		}
 		done, err := n.CompactAudit(req.ctx, uint64(upTo), delivered)
 		if errors.Is(err, fsm.ErrBadCompaction) {
@@ -144,23 +147,19 @@ var reservedAuditPaths = map[string]bool{
 }
 
 // listAuditDevices answers GET sys/audit in Vault's shape: devices keyed
-// "name/", with this node's delivery cursor for each.
+// "name/", each with where it is delivered and how far (sinkData).
 func (a *API) listAuditDevices() reply {
 	devs, err := a.cfg.Node.AuditDevices()
 	if err != nil {
 		return a.errorReply(err)
 	}
-	cursors := map[string]uint64{}
-	if a.cfg.AuditCursors != nil {
-		cursors = a.cfg.AuditCursors()
-	}
 	out := map[string]any{}
 	for _, d := range devs {
-		out[d.Name+"/"] = deviceData(d, cursors)
+		out[d.Name+"/"] = a.deviceData(d)
 	}
 	for _, d := range a.cfg.ConfigDevices {
 		if _, dup := out[d.Name+"/"]; !dup {
-			m := deviceData(d, cursors)
+			m := a.deviceData(d)
 			m["from_config"] = true
 			out[d.Name+"/"] = m
 		}
@@ -168,9 +167,20 @@ func (a *API) listAuditDevices() reply {
 	return reply{data: out}
 }
 
-func deviceData(d audit.Device, cursors map[string]uint64) map[string]any {
+// sinkStatuses returns this node's running devices by name.
+func (a *API) sinkStatuses() map[string]audit.DeviceStatus {
+	out := map[string]audit.DeviceStatus{}
+	if a.cfg.AuditSinks != nil {
+		for _, st := range a.cfg.AuditSinks() {
+			out[st.Device.Name] = st
+		}
+	}
+	return out
+}
+
+func (a *API) deviceData(d audit.Device) map[string]any {
 	opts := map[string]any{}
-	for k, v := range map[string]string{"file_path": d.Path, "socket_type": d.Network, "address": d.Address, "tag": d.Tag} {
+	for k, v := range map[string]string{"file_path": d.Path, "socket_type": d.Network, "address": d.Address, "tag": d.Tag, "framing": d.Framing} {
 		if v != "" {
 			opts[k] = v
 		}
@@ -181,10 +191,30 @@ func deviceData(d audit.Device, cursors map[string]uint64) map[string]any {
 	if d.Keep != 0 {
 		opts["keep"] = strconv.Itoa(d.Keep)
 	}
-	m := map[string]any{"type": d.Type, "description": d.Description, "options": opts, "path": d.Name + "/", "local": false}
-	if c, ok := cursors[d.Name]; ok {
-		m["cursor"] = c
+	m := map[string]any{"type": d.Type, "description": d.Description, "options": opts, "path": d.Name + "/", "local": !d.ClusterWide()}
+	delivery := map[string]any{"cluster_wide": d.ClusterWide(), "node": a.cfg.Node.Config().NodeID, "running": false, "delivering": false}
+	head := a.cfg.Node.AuditHeadSeq()
+	if st, ok := a.sinkStatuses()[d.Name]; ok {
+		delivery["running"], delivery["delivering"] = true, st.Active
+		if st.Active || !d.ClusterWide() {
+			delivery["delivered_seq"] = st.Delivered.Seq
+			delivery["lag_events"], delivery["lag_seconds"] = st.LagEvents, st.LagSeconds
+		}
+		if st.LastError != "" {
+			delivery["last_error"], delivery["last_error_time"] = st.LastError, st.ErrorAt
+		}
+		if st.Restarts > 0 {
+			delivery["restarts"] = st.Restarts
+		}
 	}
+	if d.ClusterWide() && delivery["delivered_seq"] == nil {
+		// Another node delivers it: how far, as last committed.
+		p, _ := a.cfg.Node.CommittedAuditCursor(d.Name)
+		delivery["delivered_seq"] = p.Seq
+		delivery["lag_events"] = head - min(head, p.Seq)
+	}
+	m["delivery"] = delivery
+	m["cursor"] = delivery["delivered_seq"]
 	return m
 }
 
@@ -200,7 +230,7 @@ func (a *API) auditDevice(req *request, name string) reply {
 		}
 		for _, d := range devs {
 			if d.Name == name {
-				return reply{data: deviceData(d, map[string]uint64{})}
+				return reply{data: a.deviceData(d)}
 			}
 		}
 		return errReply(http.StatusNotFound, fmt.Sprintf("no audit device %q", name))
@@ -232,7 +262,7 @@ func (a *API) auditDevice(req *request, name string) reply {
 			return errReply(http.StatusBadRequest, fmt.Sprintf("audit device %q is defined in the server config", name))
 		}
 	}
-	d := audit.Device{Name: name, Type: body.Type, Description: body.Description}
+	d := audit.Device{Name: name, Type: body.Type, Description: body.Description, Local: body.Local}
 	for k, v := range body.Options {
 		var err error
 		switch k {
@@ -248,6 +278,8 @@ func (a *API) auditDevice(req *request, name string) reply {
 			d.Address = v
 		case "tag":
 			d.Tag = v
+		case "framing":
+			d.Framing = v
 		default:
 			return errReply(http.StatusBadRequest, fmt.Sprintf("unknown audit device option %q", transit.Truncate(k)))
 		}

@@ -55,8 +55,8 @@ type Config struct {
 	// ConfigDevices are the audit devices of the server config (shown by
 	// GET sys/audit, not changeable through the API).
 	ConfigDevices []audit.Device
-	// AuditCursors reports this node's delivery cursor per device.
-	AuditCursors func() map[string]uint64
+	// AuditSinks reports the delivery of the devices running on this node.
+	AuditSinks func() []audit.DeviceStatus
 	// HygieneChecks add findings (tokens, policies) to the keys' own in
 	// GET sys/report/hygiene.
 	HygieneChecks []HygieneCheck
@@ -110,7 +110,7 @@ func NewAPI(cfg Config) (*API, error) {
 		// No default: a forgotten recorder must not mean unaudited answers.
 		return nil, errors.New("transport: an audit recorder is required")
 	}
-	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader, metrics: newMetrics(cfg.Node)}
+	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader, metrics: newMetrics(cfg.Node, cfg.AuditSinks)}
 	cfg.Node.OnSeal(a.tokens.purge)
 	cfg.Node.OnSeal(a.auth.policies.purge)
 	a.registerBreakGlassMetric()

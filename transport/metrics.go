@@ -20,7 +20,7 @@ type metrics struct {
 	handler  http.Handler
 }
 
-func newMetrics(n *cluster.Node) *metrics {
+func newMetrics(n *cluster.Node, sinks func() []audit.DeviceStatus) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	b := func(v bool) float64 {
 		if v {
@@ -48,6 +48,9 @@ func newMetrics(n *cluster.Node) *metrics {
 		}
 		return float64(alive)
 	})
+	if sinks != nil {
+		m.reg.MustRegister(sinkCollector(sinks))
+	}
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "keyraft_requests_total", Help: "Requests answered, by audit operation and HTTP status.",
 	}, []string{"operation", "status"})
@@ -105,4 +108,38 @@ func (m *metrics) count(operation string, status int) {
 		operation = "unknown"
 	}
 	m.requests.WithLabelValues(operation, strconv.Itoa(status)).Inc()
+}
+
+var (
+	sinkLagEvents  = prometheus.NewDesc("keyraft_audit_sink_lag_events", "Committed audit events a device running on this node has not delivered yet (devices delivered by another node are not reported).", []string{"device"}, nil)
+	sinkLagSeconds = prometheus.NewDesc("keyraft_audit_sink_lag_seconds", "How long the oldest event a device has not delivered has waited.", []string{"device"}, nil)
+	sinkDelivered  = prometheus.NewDesc("keyraft_audit_sink_delivered_seq", "Seq of the last event a device has delivered (confirmed by the sink).", []string{"device"}, nil)
+	sinkFailing    = prometheus.NewDesc("keyraft_audit_sink_failing", "1 while a device's last attempt failed.", []string{"device"}, nil)
+)
+
+// sinkCollector reports the audit devices this node delivers, at scrape time.
+type sinkCollector func() []audit.DeviceStatus
+
+func (c sinkCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- sinkLagEvents
+	ch <- sinkLagSeconds
+	ch <- sinkDelivered
+	ch <- sinkFailing
+}
+
+func (c sinkCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c() {
+		if !st.Active {
+			continue
+		}
+		name := st.Device.Name
+		failing := 0.0
+		if st.LastError != "" {
+			failing = 1
+		}
+		ch <- prometheus.MustNewConstMetric(sinkLagEvents, prometheus.GaugeValue, float64(st.LagEvents), name)
+		ch <- prometheus.MustNewConstMetric(sinkLagSeconds, prometheus.GaugeValue, st.LagSeconds, name)
+		ch <- prometheus.MustNewConstMetric(sinkDelivered, prometheus.GaugeValue, float64(st.Delivered.Seq), name)
+		ch <- prometheus.MustNewConstMetric(sinkFailing, prometheus.GaugeValue, failing, name)
+	}
 }

@@ -9,11 +9,17 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/url"
 	"os"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"text/tabwriter"
 	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/keyraft/keyraft/api"
 	"github.com/keyraft/keyraft/audit"
@@ -395,12 +401,12 @@ Drop the audit events up to and including -up-to-seq from every node's
 state. A signed checkpoint must sit exactly at that seq (the default is
 the newest one); it stays as the new start of the chain, so the remaining
 events still verify. Export the log first: compacted events are gone from
-the cluster. Events that an audit device of this node has not delivered
+the cluster. Events that some audit device, on any node, has not delivered
 yet are kept unless -force. Needs a root token.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		upTo := fs.Uint64("up-to-seq", 0, "last `seq` to drop (default: the newest checkpoint)")
-		force := fs.Bool("force", false, "drop events even if this node's audit devices have not delivered them")
+		force := fs.Bool("force", false, "drop events even if audit devices have not delivered them")
 		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
 		if err != nil {
 			return err
@@ -422,5 +428,128 @@ yet are kept unless -force. Needs a root token.`,
 		}
 		fmt.Fprintf(e.stdout, "Success! Dropped audit events up to seq %d.\n", out.Data.CompactedTo)
 		return nil
+	},
+}
+
+var auditSinksCmd = &command{
+	name:    "audit sinks",
+	summary: "show each audit device's delivery: where, how far, how far behind",
+	network: true,
+	help: `
+List the audit devices (from sys/audit and this node's config) with who
+delivers each (a cluster-wide device: the leader; a node-local one: every
+node), the last seq delivered, the lag in events and seconds, and the last
+error. Lag in seconds is known where the device runs and delivers (ask the
+leader for a cluster-wide device). Needs a root token.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, g := e.flags(cmd)
+		_, c, err := e.connect(cmd, fs, g, args, 0, 0)
+		if err != nil {
+			return err
+		}
+		var out struct {
+			Data map[string]struct {
+				Type       string `json:"type"`
+				FromConfig bool   `json:"from_config"`
+				Delivery   struct {
+					ClusterWide  bool     `json:"cluster_wide"`
+					Node         string   `json:"node"`
+					Running      bool     `json:"running"`
+					Delivering   bool     `json:"delivering"`
+					DeliveredSeq uint64   `json:"delivered_seq"`
+					LagEvents    uint64   `json:"lag_events"`
+					LagSeconds   *float64 `json:"lag_seconds"`
+					LastError    string   `json:"last_error"`
+				} `json:"delivery"`
+			} `json:"data"`
+		}
+		if err := c.Do(e.ctx, "GET", "sys/audit", nil, &out); err != nil {
+			return err
+		}
+		if g.format == "json" {
+			return printJSON(e.stdout, out.Data)
+		}
+		names := make([]string, 0, len(out.Data))
+		for n := range out.Data {
+			names = append(names, n)
+		}
+		slices.Sort(names)
+		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "NAME\tTYPE\tDELIVERED BY\tDELIVERED SEQ\tLAG EVENTS\tLAG SECONDS\tLAST ERROR")
+		for _, n := range names {
+			d := out.Data[n]
+			by := "every node"
+			switch {
+			case d.Delivery.ClusterWide && d.Delivery.Delivering:
+				by = "leader (this node)"
+			case d.Delivery.ClusterWide:
+				by = "leader"
+			case d.FromConfig:
+				by = "this node (config)"
+			}
+			lag := "-"
+			if d.Delivery.LagSeconds != nil {
+				lag = strconv.FormatFloat(*d.Delivery.LagSeconds, 'f', 1, 64)
+			}
+			errText := d.Delivery.LastError
+			if errText == "" {
+				errText = "-"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", strings.TrimSuffix(clean(n), "/"), clean(d.Type), by,
+				d.Delivery.DeliveredSeq, d.Delivery.LagEvents, lag, clean(errText))
+		}
+		return tw.Flush()
+	},
+}
+
+var auditReceiveCmd = &command{
+	name:    "audit receive",
+	summary: "collect audit events from socket devices into a file, exactly once",
+	help: `
+Run a collector for socket audit devices with framing "acked" (the
+default): it appends the events to -o as JSON lines, syncs the file before
+it acknowledges them, and tells every connecting node the last seq it
+holds, so each event is stored once, in order, whole, across restarts of
+the collector, of nodes, and leader changes. -listen is host:port (tcp)
+or unix:/path. Runs until interrupted.`,
+	run: func(e *env, cmd *command, args []string) error {
+		fs, _ := e.flags(cmd)
+		listen := fs.String("listen", "127.0.0.1:9090", "`address` to listen on: host:port or unix:/path")
+		outPath := fs.String("o", "", "`file` to append the events to (required)")
+		maxBytes := fs.Int64("max-bytes", 0, "rotate the file past this many `bytes` (0: never)")
+		keep := fs.Int("keep", 5, "rotated `files` to keep")
+		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
+			return err
+		}
+		if *outPath == "" {
+			return &hintError{err: errors.New("missing -o"), hint: "keyraft audit receive -listen 127.0.0.1:9090 -o /var/log/keyraft/audit.jsonl"}
+		}
+		network, addr := "tcp", *listen
+		if rest, ok := strings.CutPrefix(addr, "unix:"); ok {
+			network, addr = "unix", rest
+		}
+		path, err := filepath.Abs(*outPath)
+		if err != nil {
+			return err
+		}
+		r := &audit.Receiver{Path: path, MaxBytes: *maxBytes, Keep: *keep,
+			Logger: hclog.New(&hclog.LoggerOptions{Name: "audit-receive", Output: e.stderr})}
+		if err := r.Open(); err != nil {
+			return &hintError{err: err, hint: "-o must be a file this user can write, holding only audit events"}
+		}
+		ln, err := net.Listen(network, addr)
+		if err != nil {
+			r.Close()
+			return &hintError{err: err, hint: "pick a free -listen address"}
+		}
+		p, _ := r.Stored()
+		fmt.Fprintf(e.stderr, "listening on %s, appending to %s after seq %d\n", ln.Addr(), path, p.Seq)
+		go func() {
+			<-e.ctx.Done()
+			ln.Close()
+		}()
+		err = r.Serve(ln)
+		r.Close()
+		return err
 	},
 }

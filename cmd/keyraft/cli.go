@@ -63,7 +63,7 @@ func init() {
 		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd, keysImportCmd, keysImportVersionCmd,
 		reportHygieneCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
-		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd,
+		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd, auditSinksCmd, auditReceiveCmd,
 		policyWriteCmd, policyReadCmd, policyListCmd, policyDeleteCmd,
 		tokenCreateCmd, tokenLookupCmd, tokenRenewCmd, tokenRevokeCmd,
 		grantRequestCmd, grantApproveCmd, grantListCmd, grantRevokeCmd,

@@ -232,14 +232,23 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	if err != nil {
 		return err
 	}
-	devices := &audit.Devices{Source: node, CursorDir: filepath.Join(cfg.Storage.Path, "audit-cursors"), Logger: logger.Named("audit")}
+	devices := &audit.Devices{Source: node, CursorDir: filepath.Join(cfg.Storage.Path, "audit-cursors"),
+		Node: nc.NodeID, IsLeader: node.IsLeader, Committed: node.CommittedAuditCursor, Logger: logger.Named("audit")}
 	devCtx, stopDevices := context.WithCancel(ctx)
-	defer func() { stopDevices(); devices.Stop() }()
-	go syncAuditDevices(devCtx, node, devices, configDevices)
+	defer func() {
+		stopDevices()
+		devices.Stop()
+		// What this node delivered last, so compaction and the next
+		// deliverer know (best effort: the node may be sealed or alone).
+		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		node.RecordAuditCursors(fctx, devices.Statuses())
+		cancel()
+	}()
+	go syncAuditDevices(devCtx, node, devices, configDevices, logger.Named("audit"))
 	api, err := transport.NewAPI(transport.Config{
 		Node: node, Transit: engine, APIAddr: apiAddr, Audit: node.AuditLog(),
 		Plugins: plugins.manager, PluginDirectory: cfg.PluginDirectory,
-		ConfigDevices: configDevices, AuditCursors: devices.Cursors,
+		ConfigDevices: configDevices, AuditSinks: devices.Statuses,
 		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
 		MaxBatchItems: l.MaxBatchItems, MaxTokenBatchItemsInFlight: l.MaxTokenBatchItemsInFlight,
 		// The report's token, policy and namespace findings, beside the keys'.
@@ -280,6 +289,13 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	srv.Shutdown(sctx)
+	// Encryptions answered since the last periodic flush count toward
+	// their versions' nonce budgets: commit them before the node stops.
+	if !node.Sealed() {
+		if err := engine.FlushUsage(sctx); err != nil {
+			logger.Warn("encryption counts of the last seconds not committed", "error", err)
+		}
+	}
 	return nil
 }
 
@@ -359,8 +375,10 @@ Root Token: %[3]s
 func configAuditDevices(cfg *config.Config) ([]audit.Device, error) {
 	var out []audit.Device
 	for _, a := range cfg.Audit {
+		// A device of a node's own config file is that node's: it
+		// delivers the whole log to it (Local).
 		d := audit.Device{Name: a.Name, Type: a.Type, Path: a.Path, MaxBytes: a.MaxBytes, Keep: int(a.Keep),
-			Network: a.Network, Address: a.Address, Tag: a.Tag}
+			Network: a.Network, Address: a.Address, Tag: a.Tag, Framing: a.Framing, Local: true}
 		if d.Type == "file" && !filepath.IsAbs(d.Path) {
 			abs, err := filepath.Abs(d.Path)
 			if err != nil {
@@ -378,9 +396,10 @@ func configAuditDevices(cfg *config.Config) ([]audit.Device, error) {
 
 // syncAuditDevices keeps the running audit devices equal to those of the
 // config plus those configured through sys/audit (replicated, so every
-// node runs them). While sealed, the API devices last seen keep running.
-// No device can delay a request: each follows the committed log.
-func syncAuditDevices(ctx context.Context, node *cluster.Node, devices *audit.Devices, fromConfig []audit.Device) {
+// node runs them), and once a second commits how far each has delivered.
+// While sealed, the API devices last seen keep running. No device can
+// delay a request: each follows the committed log.
+func syncAuditDevices(ctx context.Context, node *cluster.Node, devices *audit.Devices, fromConfig []audit.Device, log hclog.Logger) {
 	var fromAPI []audit.Device
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -395,6 +414,11 @@ func syncAuditDevices(ctx context.Context, node *cluster.Node, devices *audit.De
 			}
 		}
 		devices.Sync(ctx, all)
+		if !node.Sealed() {
+			if err := node.RecordAuditCursors(ctx, devices.Statuses()); err != nil && ctx.Err() == nil {
+				log.Debug("audit cursors not committed yet", "error", err)
+			}
+		}
 		select {
 		case <-ctx.Done():
 			return

@@ -1,0 +1,356 @@
+package audit
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memLog is a Source: a chained log in memory that can be compacted and
+// replaced like the replicated one.
+type memLog struct {
+	mu     sync.Mutex
+	lines  map[uint64][]byte
+	base   uint64
+	head   uint64
+	hash   string
+	tag    string
+	settle int
+}
+
+func newMemLog() *memLog { return &memLog{lines: map[uint64][]byte{}, hash: GenesisHash} }
+
+func (m *memLog) append(n int) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for range n {
+		e := &Event{Seq: m.head + 1, Time: time.Now().UTC(), Node: "n1", Operation: "transit/encrypt" + m.tag, Outcome: Allowed, PrevHash: m.hash}
+		h, err := ChainHash(m.hash, e)
+		if err != nil {
+			panic(err)
+		}
+		e.Hash = h
+		b, _ := json.Marshal(e)
+		m.head, m.hash = e.Seq, h
+		m.lines[e.Seq] = b
+	}
+}
+
+func (m *memLog) compact(to uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for s := m.base + 1; s <= to; s++ {
+		delete(m.lines, s)
+	}
+	m.base = to
+}
+
+// replace swaps in another history of length n (a restore).
+func (m *memLog) replace(n int) {
+	m.mu.Lock()
+	m.lines, m.base, m.head, m.hash, m.tag = map[uint64][]byte{}, 0, 0, GenesisHash, m.tag+"'"
+	m.mu.Unlock()
+	m.append(n)
+}
+
+func (m *memLog) AuditRecords(from uint64, fn func(uint64, []byte) error) error {
+	m.mu.Lock()
+	head, base := m.head, m.base
+	m.mu.Unlock()
+	for s := max(from, base+1); s <= head; s++ {
+		m.mu.Lock()
+		b := m.lines[s]
+		m.mu.Unlock()
+		if b == nil {
+			return nil
+		}
+		if err := fn(s, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+func (m *memLog) AuditHeadSeq() uint64 { m.mu.Lock(); defer m.mu.Unlock(); return m.head }
+func (m *memLog) AuditBaseSeq() uint64 { m.mu.Lock(); defer m.mu.Unlock(); return m.base }
+func (m *memLog) AuditSettle(context.Context) error {
+	m.mu.Lock()
+	m.settle++
+	m.mu.Unlock()
+	return nil
+}
+
+// fileSeqs reads the positions of a JSON-lines file, failing on any line
+// that is not a whole event.
+func fileSeqs(t *testing.T, path string) []uint64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) > 0 && b[len(b)-1] != '\n' {
+		t.Fatalf("%s ends in a torn line", path)
+	}
+	var out []uint64
+	for _, line := range strings.Split(strings.TrimSuffix(string(b), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		p, err := lineSeq([]byte(line))
+		if err != nil {
+			t.Fatalf("%s: a line that is not an event: %q", path, line)
+		}
+		out = append(out, p.Seq)
+	}
+	return out
+}
+
+func exactlyOnce(t *testing.T, seqs []uint64, from, to uint64) {
+	t.Helper()
+	if uint64(len(seqs)) != to-from+1 {
+		t.Fatalf("%d events, want %d (%d..%d)", len(seqs), to-from+1, from, to)
+	}
+	for i, s := range seqs {
+		if s != from+uint64(i) {
+			t.Fatalf("line %d holds seq %d, want %d", i+1, s, from+uint64(i))
+		}
+	}
+}
+
+func run(t *testing.T, f *Follower) (stop func()) {
+	t.Helper()
+	if f.Poll == 0 {
+		f.Poll = 5 * time.Millisecond
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { f.Run(ctx); close(done) }()
+	return func() { cancel(); <-done }
+}
+
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// A torn tail (a crash mid-write) is cut off and delivery resumes after
+// the last whole line; compaction and more events never restart the sink.
+func TestFileSinkResumesAfterItsLastWholeLine(t *testing.T) {
+	log := newMemLog()
+	log.append(100)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	s, err := NewFileSink(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := &Follower{Name: "f", Source: log, Sink: s, MaxBatch: 7}
+	stop := run(t, f)
+	waitUntil(t, "delivery", func() bool { return f.Status().Delivered.Seq == 100 })
+	stop()
+	s.Close()
+
+	// A crash mid-write: half a line at the end.
+	fh, _ := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	fh.Write(log.lines[101-1][:40])
+	fh.Close()
+	log.append(50)
+	log.compact(120) // forced past the sink: 101..120 never reach it
+	s, err = NewFileSink(path, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := s.Position(); p.Seq != 100 || p.Hash == "" {
+		t.Fatalf("resumes after %+v, want seq 100", p)
+	}
+	f = &Follower{Name: "f", Source: log, Sink: s}
+	stop = run(t, f)
+	waitUntil(t, "delivery after the crash", func() bool { return f.Status().Delivered.Seq == 150 })
+	stop()
+	s.Close()
+	seqs := fileSeqs(t, path)
+	exactlyOnce(t, seqs[:100], 1, 100)
+	exactlyOnce(t, seqs[100:], 121, 150)
+	if st := f.Status(); st.Restarts != 0 {
+		t.Fatalf("compaction restarted the sink: %+v", st)
+	}
+}
+
+func TestFileSinkRefusesAForeignFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "notes.txt")
+	os.WriteFile(path, []byte("my notes\n"), 0o600)
+	if _, err := NewFileSink(path, 0, 0); err == nil || !strings.Contains(err.Error(), "not an audit event") {
+		t.Fatalf("opened a file that is not an audit log: %v", err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "my notes\n" {
+		t.Fatalf("the file was changed: %q", b)
+	}
+}
+
+// A replaced log (restore) starts a new file; the old history stays in
+// path.1, never mixed with the new one.
+func TestFileSinkStartsANewFileWhenTheLogIsReplaced(t *testing.T) {
+	log := newMemLog()
+	log.append(30)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	s, _ := NewFileSink(path, 0, 3)
+	f := &Follower{Name: "f", Source: log, Sink: s}
+	stop := run(t, f)
+	waitUntil(t, "delivery", func() bool { return f.Status().Delivered.Seq == 30 })
+	log.replace(40) // longer, but another history
+	waitUntil(t, "delivery of the new log", func() bool {
+		st := f.Status()
+		return st.Delivered.Seq == 40 && st.Delivered.Hash == log.hash
+	})
+	stop()
+	s.Close()
+	exactlyOnce(t, fileSeqs(t, path+".1"), 1, 30)
+	exactlyOnce(t, fileSeqs(t, path), 1, 40)
+	if f.Status().Restarts != 1 {
+		t.Fatalf("restarts %d, want 1", f.Status().Restarts)
+	}
+}
+
+func startReceiver(t *testing.T, path, addr string) (*Receiver, net.Listener) {
+	t.Helper()
+	r := &Receiver{Path: path}
+	if err := r.Open(); err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener
+	var err error
+	for i := 0; i < 100; i++ { // the port of a stopped receiver may take a moment
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	go r.Serve(ln)
+	return r, ln
+}
+
+// The acknowledged framing: a collector that restarts, and two nodes that
+// deliver at once (a leader change), still get every event exactly once,
+// and the sink's cursor is what the collector stored.
+func TestAckedSocketDeliversExactlyOnceAcrossCollectorRestarts(t *testing.T) {
+	log := newMemLog()
+	log.append(500)
+	path := filepath.Join(t.TempDir(), "collected.log")
+	r, ln := startReceiver(t, path, "127.0.0.1:0")
+	addr := ln.Addr().String()
+	newSink := func() Sink {
+		return NewSocketSink(SocketSinkConfig{Network: "tcp", Address: addr, Acked: true, Device: "d", Timeout: 2 * time.Second})
+	}
+	f1 := &Follower{Name: "n1", Source: log, Sink: newSink(), MaxBatch: 50}
+	f2 := &Follower{Name: "n2", Source: log, Sink: newSink(), MaxBatch: 33}
+	stop1, stop2 := run(t, f1), run(t, f2)
+	for round := 0; round < 3; round++ {
+		log.append(300)
+		waitUntil(t, "some delivery", func() bool { p, _ := r.Stored(); return p.Seq > log.AuditHeadSeq()-200 })
+		ln.Close()
+		r.Close()
+		log.append(100)
+		r, ln = startReceiver(t, path, addr)
+	}
+	head := log.AuditHeadSeq()
+	waitUntil(t, "both followers to see the collector's acknowledgement", func() bool {
+		return f1.Status().Delivered.Seq == head && f2.Status().Delivered.Seq == head
+	})
+	stop1()
+	stop2()
+	ln.Close()
+	r.Close()
+	exactlyOnce(t, fileSeqs(t, path), 1, head)
+}
+
+// A collector that accepts and never reads costs the sink its window, not
+// the log: the follower keeps failing over with backoff, and once a real
+// collector answers, it gets everything exactly once.
+func TestStalledCollectorThenHealed(t *testing.T) {
+	log := newMemLog()
+	log.append(2000)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	var held []net.Conn
+	var mu sync.Mutex
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			held = append(held, c) // never read
+			mu.Unlock()
+		}
+	}()
+	sink := NewSocketSink(SocketSinkConfig{Network: "tcp", Address: addr, Acked: true, Timeout: 200 * time.Millisecond})
+	f := &Follower{Name: "s", Source: log, Sink: sink}
+	stop := run(t, f)
+	defer stop()
+	waitUntil(t, "the sink to report the stall", func() bool {
+		return strings.Contains(f.Status().LastError, "did not answer the hello")
+	})
+	if st := f.Status(); st.Delivered.Seq != 0 || st.LagEvents != 2000 {
+		t.Fatalf("stalled: %+v", st)
+	}
+	ln.Close()
+	mu.Lock()
+	for _, c := range held {
+		c.Close()
+	}
+	mu.Unlock()
+	path := filepath.Join(t.TempDir(), "collected.log")
+	r, ln2 := startReceiver(t, path, addr)
+	defer ln2.Close()
+	defer r.Close()
+	log.append(10)
+	waitUntil(t, "delivery after the heal", func() bool { return f.Status().Delivered.Seq == 2010 })
+	exactlyOnce(t, fileSeqs(t, path), 1, 2010)
+}
+
+// A collector that does not speak the acknowledged framing gets a clear
+// error (what to set), and a plain-lines sink never claims a position.
+func TestPlainLineCollectorIsToldWhatToSet(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		br := bufio.NewReader(c)
+		br.ReadString('\n')
+		fmt.Fprintln(c, "HTTP/1.0 400 Bad Request")
+	}()
+	s := NewSocketSink(SocketSinkConfig{Network: "tcp", Address: ln.Addr().String(), Acked: true, Timeout: time.Second})
+	_, err = s.(Positioner).Position()
+	if err == nil || !strings.Contains(err.Error(), `not {"last_seq"`) {
+		t.Fatalf("a collector that does not speak the framing: %v", err)
+	}
+	if _, ok := NewSocketSink(SocketSinkConfig{Network: "tcp", Address: "x"}).(Positioner); ok {
+		t.Fatal("a plain-lines socket sink claims a position")
+	}
+}
