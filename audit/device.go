@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 )
@@ -31,6 +32,10 @@ type Device struct {
 	// acknowledges what it stored and says where to resume) or "lines"
 	// (plain JSON lines, for any line collector; the only one over udp).
 	Framing string `json:"framing,omitempty"`
+	// WriteTimeout (socket, as in Vault): how long a dial, a write or a
+	// wait for acknowledgements may take before the connection is reset
+	// and retried (default 10s).
+	WriteTimeout string `json:"write_timeout,omitempty"`
 	// Local makes a network device node-local: every node delivers the
 	// whole log to it. Otherwise a socket or syslog device is delivered by
 	// the leader alone. File devices are always node-local: each node
@@ -87,6 +92,11 @@ func (d *Device) Validate() error {
 		if d.Network != "tcp" && d.Network != "udp" && d.Network != "unix" {
 			return fmt.Errorf("socket_type %q is not one of tcp, udp, unix", d.Network)
 		}
+		if d.WriteTimeout != "" {
+			if t, err := time.ParseDuration(d.WriteTimeout); err != nil || t < time.Millisecond || t > time.Hour {
+				return fmt.Errorf("write_timeout %q must be a duration between 1ms and 1h, such as 10s", d.WriteTimeout)
+			}
+		}
 		switch d.Framing = d.framing(); {
 		case d.Framing != "acked" && d.Framing != "lines":
 			return fmt.Errorf("framing %q is not one of acked, lines", d.Framing)
@@ -96,8 +106,8 @@ func (d *Device) Validate() error {
 	default:
 		return fmt.Errorf("audit device type %q is not supported; use file, syslog or socket", d.Type)
 	}
-	if d.Type != "socket" && d.Framing != "" {
-		return fmt.Errorf("framing is an option of socket devices, not %s", d.Type)
+	if d.Type != "socket" && (d.Framing != "" || d.WriteTimeout != "") {
+		return fmt.Errorf("framing and write_timeout are options of socket devices, not %s", d.Type)
 	}
 	return nil
 }
@@ -110,8 +120,9 @@ func (d *Device) Open(node string) (Sink, error) {
 	case "syslog":
 		return NewSyslogSink(d.Network, d.Address, d.Tag)
 	case "socket":
+		timeout, _ := time.ParseDuration(d.WriteTimeout)
 		return NewSocketSink(SocketSinkConfig{Network: d.Network, Address: d.Address, Acked: d.framing() == "acked",
-			Device: d.Name, Node: node}), nil
+			Device: d.Name, Node: node, Timeout: timeout}), nil
 	}
 	return nil, fmt.Errorf("audit device type %q is not supported", d.Type)
 }

@@ -73,6 +73,7 @@ type SocketSink struct {
 	inflight []sentBatch
 	bytes    int   // sent, not acknowledged
 	dead     error // the reader's error: the connection is over
+	ackAt    time.Time // when the collector last confirmed progress (or we connected)
 	signal   chan struct{}
 	newLog   bool
 }
@@ -154,7 +155,7 @@ func (s *SocketSink) Position() (Position, error) {
 	c.SetDeadline(time.Time{})
 	p := Position{Seq: *ans.LastSeq, Hash: ans.LastHash}
 	s.mu.Lock()
-	s.conn, s.stored, s.dead, s.newLog = c, p, nil, false
+	s.conn, s.stored, s.dead, s.newLog, s.ackAt = c, p, nil, false, time.Now()
 	s.mu.Unlock()
 	go s.readAcks(c, r)
 	return p, nil
@@ -177,6 +178,7 @@ func (s *SocketSink) readAcks(c net.Conn, r *bufio.Reader) {
 		s.mu.Lock()
 		if s.conn == c && *a.Ack > s.stored.Seq {
 			s.stored = Position{Seq: *a.Ack, Hash: a.Hash}
+			s.ackAt = time.Now()
 			for len(s.inflight) > 0 && s.inflight[0].last <= *a.Ack {
 				s.bytes -= s.inflight[0].bytes
 				s.inflight = s.inflight[1:]
@@ -224,6 +226,15 @@ func (s *SocketSink) Write(b *Batch) error {
 			s.dropLocked()
 			s.mu.Unlock()
 			return err
+		}
+		if s.bytes > 0 && time.Since(s.ackAt) > s.cfg.Timeout {
+			// A collector that stopped confirming: reset rather than
+			// queue more in kernel buffers; the reconnect resumes from
+			// what it says it stored.
+			n := s.bytes
+			s.dropLocked()
+			s.mu.Unlock()
+			return fmt.Errorf("audit: collector %s acknowledged nothing for %v with %d bytes unacknowledged", s.cfg.Address, s.cfg.Timeout, n)
 		}
 		if s.bytes == 0 || s.bytes+len(b.Lines) <= s.cfg.Window {
 			break

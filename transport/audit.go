@@ -180,7 +180,7 @@ func (a *API) sinkStatuses() map[string]audit.DeviceStatus {
 
 func (a *API) deviceData(d audit.Device) map[string]any {
 	opts := map[string]any{}
-	for k, v := range map[string]string{"file_path": d.Path, "socket_type": d.Network, "address": d.Address, "tag": d.Tag, "framing": d.Framing} {
+	for k, v := range map[string]string{"file_path": d.Path, "socket_type": d.Network, "address": d.Address, "tag": d.Tag, "framing": d.Framing, "write_timeout": d.WriteTimeout} {
 		if v != "" {
 			opts[k] = v
 		}
@@ -280,6 +280,8 @@ func (a *API) auditDevice(req *request, name string) reply {
 			d.Tag = v
 		case "framing":
 			d.Framing = v
+		case "write_timeout":
+			d.WriteTimeout = v
 		default:
 			return errReply(http.StatusBadRequest, fmt.Sprintf("unknown audit device option %q", transit.Truncate(k)))
 		}
