@@ -18,6 +18,10 @@ var GenesisHash = hex.EncodeToString(make([]byte, sha256.Size))
 // MaxEventSize bounds one encoded event.
 const MaxEventSize = 64 << 10
 
+// MaxStoredEventSize bounds an event as the log stores it: MaxEventSize
+// plus its seq and two hashes.
+const MaxStoredEventSize = MaxEventSize + 256
+
 // ErrMalformed is returned for an event that does not decode.
 var ErrMalformed = errors.New("audit: malformed event")
 

@@ -45,16 +45,23 @@ type Device struct {
 
 // ClusterWide reports whether one node at a time (the leader) delivers
 // the device, resuming where the last deliverer stopped.
-func (d *Device) ClusterWide() bool { return d.Type != "file" && !d.Local }
-
-func (d *Device) framing() string {
-	if d.Framing != "" {
-		return d.Framing
+// A local syslog daemon and a unix socket are reachable only on the
+// node's own host, so they are node-local too.
+func (d *Device) ClusterWide() bool {
+	switch {
+	case d.Type == "file", d.Local, d.Network == "unix", d.Type == "syslog" && d.Network == "":
+		return false
 	}
-	if d.Network == "udp" {
+	return true
+}
+
+// framing is the device's framing; a record stored before framing
+// existed (empty) keeps the plain lines it always had.
+func (d *Device) framing() string {
+	if d.Framing == "" {
 		return "lines"
 	}
-	return "acked"
+	return d.Framing
 }
 
 var deviceName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
@@ -97,7 +104,13 @@ func (d *Device) Validate() error {
 				return fmt.Errorf("write_timeout %q must be a duration between 1ms and 1h, such as 10s", d.WriteTimeout)
 			}
 		}
-		switch d.Framing = d.framing(); {
+		if d.Framing == "" {
+			d.Framing = "acked"
+			if d.Network == "udp" {
+				d.Framing = "lines"
+			}
+		}
+		switch {
 		case d.Framing != "acked" && d.Framing != "lines":
 			return fmt.Errorf("framing %q is not one of acked, lines", d.Framing)
 		case d.Framing == "acked" && d.Network == "udp":
@@ -148,6 +161,7 @@ type Devices struct {
 
 	mu      sync.Mutex
 	running map[string]*runningDevice
+	stopped bool
 	wg      sync.WaitGroup
 }
 
@@ -155,6 +169,7 @@ type runningDevice struct {
 	dev    Device
 	cancel context.CancelFunc
 	fol    *Follower
+	done   chan struct{}
 }
 
 // DeviceStatus is one running device and its follower's status.
@@ -192,6 +207,9 @@ func (c clusterCursor) Save(p Position) error { return c.local.Save(p) }
 func (ds *Devices) Sync(ctx context.Context, devs []Device) {
 	ds.mu.Lock()
 	defer ds.mu.Unlock()
+	if ds.stopped {
+		return
+	}
 	if ds.running == nil {
 		ds.running = map[string]*runningDevice{}
 	}
@@ -202,12 +220,19 @@ func (ds *Devices) Sync(ctx context.Context, devs []Device) {
 	for _, d := range devs {
 		want[d.Name] = d
 	}
+	var gone []*runningDevice
 	for name, r := range ds.running {
 		if d, ok := want[name]; !ok || !reflect.DeepEqual(d, r.dev) {
 			r.cancel()
 			delete(ds.running, name)
+			gone = append(gone, r)
 			ds.Logger.Info("audit device stopped", "device", name)
 		}
+	}
+	// A changed device's new sink must not start while the old one may
+	// still be writing the same file or stream.
+	for _, r := range gone {
+		<-r.done
 	}
 	for name, d := range want {
 		if _, ok := ds.running[name]; ok {
@@ -225,15 +250,20 @@ func (ds *Devices) Sync(ctx context.Context, devs []Device) {
 		dctx, cancel := context.WithCancel(ctx)
 		var cursor CursorStore = FileCursor(filepath.Join(ds.CursorDir, name))
 		f := &Follower{Name: name, Source: ds.Source, Sink: sink, Logger: ds.Logger.With("device", name)}
+		if d.Type == "syslog" || d.Network == "udp" {
+			f.MaxBatch = 1 // a message at a time: a failure repeats none that went out
+		}
 		if d.ClusterWide() {
 			cursor = clusterCursor{local: cursor.(FileCursor), name: name, committed: ds.Committed}
 			f.Active = ds.IsLeader
 		}
 		f.Cursor = cursor
-		ds.running[name] = &runningDevice{dev: d, cancel: cancel, fol: f}
+		r := &runningDevice{dev: d, cancel: cancel, fol: f, done: make(chan struct{})}
+		ds.running[name] = r
 		ds.wg.Add(1)
 		go func() {
 			defer ds.wg.Done()
+			defer close(r.done)
 			defer sink.Close()
 			if err := f.Run(dctx); err != nil {
 				ds.Logger.Error("audit device stopped", "device", name, "error", err)
@@ -258,6 +288,7 @@ func (ds *Devices) Statuses() []DeviceStatus {
 // Stop stops every device and waits for them.
 func (ds *Devices) Stop() {
 	ds.mu.Lock()
+	ds.stopped = true
 	for name, r := range ds.running {
 		r.cancel()
 		delete(ds.running, name)

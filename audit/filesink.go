@@ -52,8 +52,13 @@ func (s *FileSink) open() error {
 		return err
 	}
 	if size == 0 {
-		if _, p, _, err := lastLine(s.path + ".1"); err == nil {
+		_, p, _, err := lastLine(s.path + ".1")
+		switch {
+		case err == nil:
 			pos = p
+		case !errors.Is(err, os.ErrNotExist):
+			f.Close()
+			return fmt.Errorf("audit: %s is empty and the position cannot be read from %s.1: %w", s.path, s.path, err)
 		}
 	}
 	s.f, s.pos, s.size, s.broken = f, pos, size, false
@@ -117,7 +122,10 @@ func tail(f *os.File) (int64, Position, error) {
 		if start > 0 {
 			return 0, Position{}, fmt.Errorf("audit: %s ends in %d bytes without a line break: not an audit log", f.Name(), len(buf))
 		}
-		return 0, Position{}, nil // empty, or one torn line: cut it all
+		if len(buf) > 0 && !bytes.HasPrefix(buf, []byte(`{"seq":`)) {
+			return 0, Position{}, fmt.Errorf("audit: %s holds a line that is not an audit event (move the file away to start a new one)", f.Name())
+		}
+		return 0, Position{}, nil // empty, or one torn event: cut it
 	}
 	keep := start + int64(end) + 1
 	body := buf[:end]

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"time"
@@ -34,7 +35,11 @@ func (r *Receiver) Open() error {
 	if r.Logger == nil {
 		r.Logger = hclog.NewNullLogger()
 	}
-	s, err := NewFileSink(r.Path, r.MaxBytes, max(r.Keep, 5))
+	keep := r.Keep
+	if keep <= 0 {
+		keep = 5
+	}
+	s, err := NewFileSink(r.Path, r.MaxBytes, keep)
 	if err != nil {
 		return err
 	}
@@ -89,11 +94,12 @@ func (r *Receiver) Close() error {
 
 type receivedLine struct {
 	pos        Position
+	prev       string
 	start, end int
 }
 
 func (r *Receiver) handle(c net.Conn) error {
-	br := bufio.NewReaderSize(c, MaxEventSize+2)
+	br := bufio.NewReaderSize(c, MaxStoredEventSize+2)
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	line, err := br.ReadSlice('\n')
 	if err != nil {
@@ -137,9 +143,10 @@ func (r *Receiver) handle(c net.Conn) error {
 		if err != nil {
 			return errors.New("a line that is not an audit event")
 		}
+		prev, _, _ := chainFields(line)
 		start := len(buf)
 		buf = append(buf, line...)
-		lines = append(lines, receivedLine{pos: p, start: start, end: len(buf)})
+		lines = append(lines, receivedLine{pos: p, prev: prev, start: start, end: len(buf)})
 		if br.Buffered() > 0 && len(buf) < 1<<20 {
 			continue // store what has arrived in one write
 		}
@@ -176,6 +183,9 @@ func (r *Receiver) store1(lines []receivedLine, buf []byte) (Position, error) {
 		if lines[j].pos.Seq != lines[j-1].pos.Seq+1 {
 			return pos, errors.New("events out of order")
 		}
+	}
+	if first := lines[i]; pos.Seq > 0 && first.pos.Seq == pos.Seq+1 && pos.Hash != "" && first.prev != pos.Hash {
+		return pos, fmt.Errorf("event %d does not follow the stored event %d (another history: a sender from before a restore?)", first.pos.Seq, pos.Seq)
 	}
 	if first := lines[i].pos.Seq; pos.Seq > 0 && first != pos.Seq+1 {
 		r.Logger.Error("events missing before this batch", "after_seq", pos.Seq, "next_seq", first)

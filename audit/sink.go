@@ -74,7 +74,8 @@ type Source interface {
 	// it starts at seq 1).
 	AuditBaseSeq() uint64
 	// AuditSettle returns once this node's log holds every event the
-	// cluster had committed when it was called.
+	// cluster had committed when it was called, or an error when this
+	// node cannot know that (a follower).
 	AuditSettle(ctx context.Context) error
 }
 
@@ -151,6 +152,9 @@ func (f *Follower) Status() SinkStatus {
 }
 
 var errStopScan = errors.New("audit: stop scan")
+
+// errBehind means the sink holds events this node's log does not have yet.
+var errBehind = errors.New("audit: waiting for this node's log to catch up")
 
 // errReplaced means the log no longer continues what the sink stored.
 var errReplaced = errors.New("audit: the log was replaced")
@@ -234,6 +238,14 @@ func (f *Follower) Run(ctx context.Context) error {
 		f.mu.Unlock()
 		if !placed {
 			p, err := f.place(ctx)
+			if errors.Is(err, errBehind) {
+				// The sink holds events this node has not applied yet.
+				f.setError(err)
+				if !wait(max(f.Poll, 100*time.Millisecond)) {
+					break
+				}
+				continue
+			}
 			if err != nil {
 				if ctx.Err() != nil || !fail("resume", err) {
 					break
@@ -256,10 +268,13 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		if b == nil {
 			backoff = 0
-			if f.Source.AuditHeadSeq() < sent.Seq {
-				// The log is shorter than what the sink holds: this node is
-				// behind, or a restore replaced the log. place finds out.
+			if f.Source.AuditHeadSeq() < sent.Seq && f.Source.AuditSettle(ctx) == nil && f.Source.AuditHeadSeq() < sent.Seq {
+				// Settled, and the log is still shorter than what the sink
+				// holds: a restore replaced it. place finds out.
 				placed = false
+			}
+			if br, ok := f.Sink.(interface{ Broken() bool }); ok && br.Broken() {
+				placed = false // unacknowledged events to send again
 			}
 			if !wait(f.Poll) {
 				break
@@ -340,6 +355,9 @@ func (f *Follower) place(ctx context.Context) (Position, error) {
 			if p, err = f.Sink.(Positioner).Position(); err != nil {
 				return Position{}, err
 			}
+			if p.Seq != 0 {
+				return Position{}, fmt.Errorf("audit: the sink still holds seq %d after being told the log was replaced", p.Seq)
+			}
 		}
 	case err != nil:
 		return Position{}, err
@@ -367,7 +385,10 @@ func (f *Follower) check(ctx context.Context, p Position) error {
 		err := f.Source.AuditSettle(sctx)
 		cancel()
 		if err != nil {
-			return fmt.Errorf("waiting for this node to catch up: %w", err)
+			// Only a node that knows it has the whole log (a leader
+			// after a barrier) may call a missing event a replacement;
+			// any other waits until its log reaches the sink's seq.
+			return fmt.Errorf("%w: this node's log ends at seq %d, the sink holds %d (%v)", errBehind, f.Source.AuditHeadSeq(), p.Seq, err)
 		}
 		if hash, found, err = f.hashAt(p.Seq); err != nil {
 			return err

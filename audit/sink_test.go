@@ -24,6 +24,7 @@ type memLog struct {
 	hash   string
 	tag    string
 	settle int
+	follow bool // a follower: cannot settle
 }
 
 func newMemLog() *memLog { return &memLog{lines: map[uint64][]byte{}, hash: GenesisHash} }
@@ -82,8 +83,11 @@ func (m *memLog) AuditHeadSeq() uint64 { m.mu.Lock(); defer m.mu.Unlock(); retur
 func (m *memLog) AuditBaseSeq() uint64 { m.mu.Lock(); defer m.mu.Unlock(); return m.base }
 func (m *memLog) AuditSettle(context.Context) error {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.settle++
-	m.mu.Unlock()
+	if m.follow {
+		return fmt.Errorf("not the leader")
+	}
 	return nil
 }
 
@@ -352,5 +356,115 @@ func TestPlainLineCollectorIsToldWhatToSet(t *testing.T) {
 	}
 	if _, ok := NewSocketSink(SocketSinkConfig{Network: "tcp", Address: "x"}).(Positioner); ok {
 		t.Fatal("a plain-lines socket sink claims a position")
+	}
+}
+
+// A node whose log is behind what its sink holds (another node delivered
+// to the same file or collector) waits for its log to grow and never
+// takes the missing events for a replaced log.
+func TestANodeBehindItsSinkWaitsInsteadOfRestarting(t *testing.T) {
+	ahead := newMemLog()
+	ahead.append(80)
+	path := filepath.Join(t.TempDir(), "audit.log")
+	s, _ := NewFileSink(path, 0, 0)
+	f := &Follower{Name: "f", Source: ahead, Sink: s}
+	stop := run(t, f)
+	waitUntil(t, "delivery", func() bool { return f.Status().Delivered.Seq == 80 })
+	stop()
+	s.Close()
+
+	behind := &memLog{lines: map[uint64][]byte{}, follow: true}
+	ahead.mu.Lock()
+	for seq := uint64(1); seq <= 50; seq++ {
+		behind.lines[seq] = ahead.lines[seq]
+	}
+	behind.head, behind.hash = 50, ""
+	ahead.mu.Unlock()
+	s, _ = NewFileSink(path, 0, 0)
+	f = &Follower{Name: "f", Source: behind, Sink: s}
+	stop = run(t, f)
+	defer func() { stop(); s.Close() }()
+	waitUntil(t, "the follower to say it waits", func() bool { return strings.Contains(f.Status().LastError, "catch up") })
+	ahead.append(20)
+	ahead.mu.Lock()
+	for seq := uint64(51); seq <= 100; seq++ {
+		behind.lines[seq] = ahead.lines[seq]
+	}
+	ahead.mu.Unlock()
+	behind.mu.Lock()
+	behind.head = 100
+	behind.mu.Unlock()
+	waitUntil(t, "delivery once the node caught up", func() bool { return f.Status().Delivered.Seq == 100 })
+	if st := f.Status(); st.Restarts != 0 {
+		t.Fatalf("a node behind its sink restarted it: %+v", st)
+	}
+	exactlyOnce(t, fileSeqs(t, path), 1, 100)
+}
+
+// An event of the largest size the log stores passes through the
+// acknowledged framing (the collector's line buffer fits it).
+func TestReceiverTakesTheLargestEvent(t *testing.T) {
+	log := newMemLog()
+	log.append(1)
+	e := &Event{Seq: 2, Time: time.Now().UTC(), Node: "n1", Operation: "big", Outcome: Allowed, PrevHash: log.hash, HMACs: map[string]string{}}
+	for i := 0; ; i++ {
+		b, _ := e.Encode()
+		if len(b) > MaxEventSize-80 {
+			break
+		}
+		e.HMACs[fmt.Sprintf("f%05d", i)] = strings.Repeat("a", 64)
+	}
+	e.Hash, _ = ChainHash(log.hash, e)
+	b, _ := json.Marshal(e)
+	if len(b) <= MaxEventSize {
+		t.Fatalf("the test event is only %d bytes", len(b))
+	}
+	log.mu.Lock()
+	log.lines[2], log.head, log.hash = b, 2, e.Hash
+	log.mu.Unlock()
+	path := filepath.Join(t.TempDir(), "collected.log")
+	r, ln := startReceiver(t, path, "127.0.0.1:0")
+	defer ln.Close()
+	defer r.Close()
+	f := &Follower{Name: "big", Source: log, Sink: NewSocketSink(SocketSinkConfig{Network: "tcp", Address: ln.Addr().String(), Acked: true})}
+	stop := run(t, f)
+	defer stop()
+	waitUntil(t, "the large event to be stored", func() bool { return f.Status().Delivered.Seq == 2 })
+	exactlyOnce(t, fileSeqs(t, path), 1, 2)
+}
+
+// The framing's messages in docs/audit.md are the ones sink and
+// collector exchange: each decodes, strictly, into its message type.
+func TestFramingDocMessagesDecode(t *testing.T) {
+	b, err := os.ReadFile("../docs/audit.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := 0
+	for _, line := range strings.Split(string(b), "\n") {
+		dir, msg, ok := strings.Cut(strings.TrimSpace(line), ":   ")
+		if !ok || !strings.HasPrefix(msg, "{") {
+			continue
+		}
+		var target any
+		switch {
+		case strings.HasPrefix(dir, "sink") && strings.Contains(msg, "keyraft_audit"):
+			target = &helloMsg{}
+		case strings.HasPrefix(dir, "collector") && strings.Contains(msg, "last_seq"):
+			target = &helloAnswer{}
+		case strings.HasPrefix(dir, "collector") && strings.Contains(msg, "ack"):
+			target = &ackMsg{}
+		default:
+			t.Fatalf("a message the test does not know: %q", line)
+		}
+		d := json.NewDecoder(strings.NewReader(msg))
+		d.DisallowUnknownFields()
+		if err := d.Decode(target); err != nil {
+			t.Errorf("%q: %v", msg, err)
+		}
+		seen++
+	}
+	if seen != 3 {
+		t.Fatalf("found %d framing messages in docs/audit.md, want 3", seen)
 	}
 }

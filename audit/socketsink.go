@@ -71,8 +71,8 @@ type SocketSink struct {
 	conn     net.Conn
 	stored   Position
 	inflight []sentBatch
-	bytes    int   // sent, not acknowledged
-	dead     error // the reader's error: the connection is over
+	bytes    int       // sent, not acknowledged
+	dead     error     // the reader's error: the connection is over
 	ackAt    time.Time // when the collector last confirmed progress (or we connected)
 	signal   chan struct{}
 	newLog   bool
@@ -176,9 +176,12 @@ func (s *SocketSink) readAcks(c net.Conn, r *bufio.Reader) {
 			break
 		}
 		s.mu.Lock()
-		if s.conn == c && *a.Ack > s.stored.Seq {
-			s.stored = Position{Seq: *a.Ack, Hash: a.Hash}
+		if s.conn == c {
+			if *a.Ack > s.stored.Seq {
+				s.stored = Position{Seq: *a.Ack, Hash: a.Hash}
+			}
 			s.ackAt = time.Now()
+			// Batches the collector already had count as stored too.
 			for len(s.inflight) > 0 && s.inflight[0].last <= *a.Ack {
 				s.bytes -= s.inflight[0].bytes
 				s.inflight = s.inflight[1:]
@@ -200,6 +203,13 @@ func (s *SocketSink) poke() {
 	case s.signal <- struct{}{}:
 	default:
 	}
+}
+
+// Broken reports a connection that ended with events unacknowledged.
+func (s *SocketSink) Broken() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dead != nil && s.bytes > 0
 }
 
 // Stored implements Acker: what the collector confirmed.

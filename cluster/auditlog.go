@@ -374,8 +374,10 @@ func (n *Node) DeleteAuditDevice(ctx context.Context, name string) (bool, error)
 	if err != nil || rev == 0 {
 		return false, err
 	}
+	// Its committed cursor goes with it: a new device of the same name
+	// starts from nothing. Nodes drop their own records of it.
 	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixAuditDevice + name, Revision: rev}},
-		Writes: []Write{{Key: prefixAuditDevice + name, Delete: true}}})
+		Writes: []Write{{Key: prefixAuditDevice + name, Delete: true}, {Key: prefixAuditCursorCluster + name, Delete: true}}})
 	return err == nil, err
 }
 
@@ -475,37 +477,19 @@ func (n *Node) AuditBaseSeq() uint64 {
 }
 
 // AuditSettle returns once this node's state holds every entry the
-// cluster had committed when it was called (audit.Source): on the leader a
-// barrier; on a follower, having caught up and applied the commit index
-// the leader last reported.
+// cluster had committed when it was called (audit.Source): on the leader
+// after a barrier. A follower cannot know that without asking the
+// leader, so it returns ErrNotLeader: its sinks wait for its log to grow
+// rather than conclude anything from an event it lacks.
 func (n *Node) AuditSettle(ctx context.Context) error {
-	if n.IsLeader() {
-		timeout := n.cfg.ApplyTimeout
-		if dl, ok := ctx.Deadline(); ok {
-			timeout = time.Until(dl)
-		}
-		return n.raft.Barrier(timeout).Error()
+	if !n.IsLeader() {
+		return ErrNotLeader
 	}
-	target := uint64(0)
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	for {
-		if n.CaughtUp() {
-			if target == 0 {
-				target = n.raft.CommitIndex()
-			}
-			if n.raft.AppliedIndex() >= target {
-				return nil
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%w: %v", ErrNotReady, ctx.Err())
-		case <-n.closed:
-			return ErrClosed
-		case <-t.C:
-		}
+	timeout := n.cfg.ApplyTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
 	}
+	return n.raft.Barrier(timeout).Error()
 }
 
 // Audit delivery cursors, committed through the log so that compaction
@@ -539,13 +523,19 @@ func (n *Node) readCursor(key string) (audit.Position, uint64, error) {
 }
 
 // RecordAuditCursors commits the positions this node's devices have
-// delivered: a cluster-wide device's only while this node delivers it,
-// and only forward. Records of this node's node-local devices that no
-// longer run are removed. One commit, none when nothing moved.
-func (n *Node) RecordAuditCursors(ctx context.Context, statuses []audit.DeviceStatus) error {
+// delivered (a cluster-wide device's only while this node delivers it):
+// the position the sink confirmed, even when lower than the record (a
+// collector that lost data, a new file after a restore), so compaction
+// keeps what the sink lacks. When configured is not nil, records of this
+// node's node-local devices not in it are removed; a configured device
+// that cannot start keeps its record. One commit, none when nothing moved.
+func (n *Node) RecordAuditCursors(ctx context.Context, statuses []audit.DeviceStatus, configured []string) error {
 	mine := prefixAuditCursorNode + n.cfg.NodeID + "/"
 	txn := &Txn{}
-	running := map[string]bool{}
+	keep := map[string]bool{}
+	for _, name := range configured {
+		keep[name] = true
+	}
 	for _, st := range statuses {
 		key := mine + st.Device.Name
 		if st.Device.ClusterWide() {
@@ -553,33 +543,33 @@ func (n *Node) RecordAuditCursors(ctx context.Context, statuses []audit.DeviceSt
 				continue
 			}
 			key = prefixAuditCursorCluster + st.Device.Name
-		} else {
-			running[st.Device.Name] = true
 		}
 		old, rev, err := n.readCursor(key)
 		if err != nil {
 			return err
 		}
-		if st.Delivered.Seq <= old.Seq && rev != 0 {
+		if st.Delivered == old && rev != 0 {
 			continue
 		}
 		b, _ := json.Marshal(st.Delivered)
 		txn.Expect = append(txn.Expect, fsm.Cond{Key: key, Revision: rev})
 		txn.Writes = append(txn.Writes, Write{Key: key, Value: b})
 	}
-	names, err := n.List(mine)
-	if err != nil {
-		return err
-	}
-	for _, name := range names {
-		if !running[name] {
-			txn.Writes = append(txn.Writes, Write{Key: mine + name, Delete: true})
+	if configured != nil {
+		names, err := n.List(mine)
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			if !keep[name] {
+				txn.Writes = append(txn.Writes, Write{Key: mine + name, Delete: true})
+			}
 		}
 	}
 	if len(txn.Writes) == 0 {
 		return nil
 	}
-	_, err = n.Commit(ctx, txn)
+	_, err := n.Commit(ctx, txn)
 	return err
 }
 

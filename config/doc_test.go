@@ -117,3 +117,39 @@ func TestReadmeConfigs(t *testing.T) {
 		t.Errorf("found %d config snippets in the README (want at least 3, one with the listener limits)", len(snippets))
 	}
 }
+
+// TestAuditDocConfigs parses every audit block of the README and of
+// docs/audit.md (indented lines starting with `audit "`) in a minimal
+// config, each up to its closing brace, so the documented options are
+// the ones the parser takes.
+func TestAuditDocConfigs(t *testing.T) {
+	n := 0
+	for _, doc := range []string{"../README.md", "../docs/audit.md"} {
+		b, err := os.ReadFile(doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(b), "\n")
+		for i := 0; i < len(lines); i++ {
+			if !strings.HasPrefix(lines[i], `    audit "`) {
+				continue
+			}
+			block := []string{}
+			for ; i < len(lines) && strings.HasPrefix(lines[i], "    "); i++ {
+				block = append(block, strings.TrimPrefix(lines[i], "    "))
+				if lines[i] == "    }" {
+					break
+				}
+			}
+			code := strings.Join(block, "\n")
+			n++
+			src := "storage \"raft\" {\n  path    = \"/data\"\n  node_id = \"n\"\n}\nlistener \"tcp\" {\n  address = \"127.0.0.1:8200\"\n  tls_disable = true\n}\n" + code + "\n"
+			if _, err := Parse([]byte(src), doc); err != nil {
+				t.Errorf("%s: %q does not parse: %v", doc, code, err)
+			}
+		}
+	}
+	if n < 6 {
+		t.Errorf("found %d audit blocks in the docs, want at least 6", n)
+	}
+}

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -259,4 +260,27 @@ func TestAuditCompactionKeepsTheRestVerifiable(t *testing.T) {
 	if r := h.do("POST", "sys/audit/compact", map[string]any{"up_to_seq": at}); r.status != 400 {
 		t.Fatalf("compacting again to the same seq: %d", r.status)
 	}
+}
+
+// TestAuditDocDeviceRequest sends the device request of docs/audit.md
+// (the JSON after -d) and reads the device back.
+func TestAuditDocDeviceRequest(t *testing.T) {
+	b, err := os.ReadFile("../docs/audit.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(b), "-d '")
+	if !ok {
+		t.Fatal("no curl -d request in docs/audit.md")
+	}
+	body, _, _ := strings.Cut(rest, "'")
+	h := newHarness(t, harnessOpts{})
+	h.must(204, "PUT", "sys/audit/collector", body)
+	d := h.must(200, "GET", "sys/audit/collector", nil).data()
+	opts := d["options"].(map[string]any)
+	if d["type"] != "socket" || opts["framing"] != "acked" || opts["write_timeout"] != "10s" || d["local"] != false {
+		t.Fatalf("the documented device reads back as %v", d)
+	}
+	h.must(400, "PUT", "sys/audit/bad", `{"type":"socket","options":{"address":"x:1","framing":"acked","socket_type":"udp"}}`)
+	h.must(400, "PUT", "sys/audit/bad", `{"type":"socket","options":{"address":"x:1","write_timeout":"forever"}}`)
 }

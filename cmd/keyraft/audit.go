@@ -522,7 +522,7 @@ or unix:/path. Runs until interrupted.`,
 			return err
 		}
 		if *outPath == "" {
-			return &hintError{err: errors.New("missing -o"), hint: "keyraft audit receive -listen 127.0.0.1:9090 -o /var/log/keyraft/audit.jsonl"}
+			return &usageError{msg: "missing -o", hint: "keyraft audit receive -listen 127.0.0.1:9090 -o /var/log/keyraft/audit.jsonl"}
 		}
 		network, addr := "tcp", *listen
 		if rest, ok := strings.CutPrefix(addr, "unix:"); ok {

@@ -105,6 +105,7 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"keys", "rotate"}, "error: missing NAME\nhint: usage: keyraft keys rotate [flags] NAME (see 'keyraft keys rotate -h')\n"},
 		{[]string{"keys", "delete"}, "error: missing NAME\nhint: usage: keyraft keys delete [flags] NAME (see 'keyraft keys delete -h')\n"},
 		{[]string{"encrypt"}, "error: missing KEY\nhint: usage: keyraft encrypt [flags] KEY (see 'keyraft encrypt -h')\n"},
+		{[]string{"audit", "receive"}, "error: missing -o\nhint: keyraft audit receive -listen 127.0.0.1:9090 -o /var/log/keyraft/audit.jsonl\n"},
 		{[]string{"decrypt"}, "error: missing KEY\nhint: usage: keyraft decrypt [flags] KEY (see 'keyraft decrypt -h')\n"},
 		{[]string{"sign"}, "error: missing KEY\nhint: usage: keyraft sign [flags] KEY (see 'keyraft sign -h')\n"},
 		{[]string{"verify", "-signature=vault:v1:x"}, "error: missing KEY\nhint: usage: keyraft verify [flags] KEY (see 'keyraft verify -h')\n"},

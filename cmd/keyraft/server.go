@@ -237,11 +237,12 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	devCtx, stopDevices := context.WithCancel(ctx)
 	defer func() {
 		stopDevices()
-		devices.Stop()
 		// What this node delivered last, so compaction and the next
 		// deliverer know (best effort: the node may be sealed or alone).
+		last := devices.Statuses()
+		devices.Stop()
 		fctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		node.RecordAuditCursors(fctx, devices.Statuses())
+		node.RecordAuditCursors(fctx, last, nil)
 		cancel()
 	}()
 	go syncAuditDevices(devCtx, node, devices, configDevices, logger.Named("audit"))
@@ -404,7 +405,9 @@ func syncAuditDevices(ctx context.Context, node *cluster.Node, devices *audit.De
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
 	for {
-		if list, err := node.AuditDevices(); err == nil {
+		list, err := node.AuditDevices()
+		listed := err == nil
+		if listed {
 			fromAPI = list
 		}
 		all := append([]audit.Device(nil), fromConfig...)
@@ -415,7 +418,14 @@ func syncAuditDevices(ctx context.Context, node *cluster.Node, devices *audit.De
 		}
 		devices.Sync(ctx, all)
 		if !node.Sealed() {
-			if err := node.RecordAuditCursors(ctx, devices.Statuses()); err != nil && ctx.Err() == nil {
+			var names []string // nil: remove no record (the API's devices are unknown)
+			if listed {
+				names = make([]string, 0, len(all))
+				for _, d := range all {
+					names = append(names, d.Name)
+				}
+			}
+			if err := node.RecordAuditCursors(ctx, devices.Statuses(), names); err != nil && ctx.Err() == nil {
 				log.Debug("audit cursors not committed yet", "error", err)
 			}
 		}
