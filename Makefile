@@ -26,6 +26,15 @@ bench:
 bench-load:
 	bash scripts/bench.sh
 
+# How much audit sinks (a file + an acked socket to 'keyraft audit
+# receive') slow 32 clients on a dev server, healthy and with the
+# collector stalled, and whether every event arrived exactly once.
+.PHONY: bench-sinks
+bench-sinks:
+	mkdir -p bin && go build -o bin/keyraft ./cmd/keyraft && go build -o bin/loadgen ./tools/loadgen
+	python3 scripts/bench-sinks.py --bin main=bin/keyraft --loadgen bin/loadgen --framing-option acked \
+	    --collector-cmd 'bin/keyraft audit receive -listen 127.0.0.1:{port} -o {out}'
+
 # Regenerates the plugin contracts' Go code (plugins/proto/pluginv1) from
 # plugins/proto/*.proto. Needs protoc (apt-get install protobuf-compiler);
 # the two Go generators are installed at pinned versions into bin/.

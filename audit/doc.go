@@ -18,8 +18,14 @@
 // and names the first bad seq (Problem) for edits, deletions, reordering,
 // truncation and bad signatures. Verifier checks a chain event by event.
 //
-// Sinks (FileSink, SyslogSink, SocketSink) receive committed events
-// through a Follower with its own durable cursor, so a slow or broken sink
-// never delays a request; Devices keeps the running followers equal to the
-// configured devices.
+// Sinks (FileSink, SyslogSink, NewSocketSink) receive committed events
+// through a Follower, a batch (Batch: the stored lines) at a time, so a
+// slow or broken sink never delays a request and costs one batch of
+// memory. The follower's position is what the sink confirms: a
+// Positioner says where it stands (a file's last whole line, a
+// collector's answer in the acknowledged framing, which Receiver
+// speaks), an Acker what the far end stored; other sinks keep a
+// CursorStore. It starts over only when the chain shows the log was
+// replaced (Restarter). Devices keeps the running followers equal to the
+// configured devices; a cluster-wide device delivers only on the leader.
 package audit
