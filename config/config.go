@@ -213,9 +213,16 @@ type Listener struct {
 // AuditSink is one audit block: a destination outside the cluster that
 // receives every committed audit event, each on its own cursor:
 //
-//	audit "file"   { path = "/var/log/keyraft/audit.log", max_bytes = 104857600, keep = 10 }
-//	audit "syslog" { network = "udp", address = "127.0.0.1:514", tag = "keyraft" }
-//	audit "socket" { network = "tcp", address = "127.0.0.1:9090" }   # framing = "acked" (default) or "lines"
+//	audit "file" {
+//	  path      = "/var/log/keyraft/audit.log"
+//	  max_bytes = 104857600
+//	  keep      = 10
+//	}
+//	audit "socket" {
+//	  network = "tcp"
+//	  address = "127.0.0.1:9090"
+//	  framing = "acked" # the default; "lines" for a plain line collector
+//	}
 type AuditSink struct {
 	Type     string // file, syslog or socket
 	Name     string // defaults to the type; unique
