@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -188,16 +189,20 @@ func TestAuditSinkExactlyOnceThroughFaults(t *testing.T) {
 
 	var stop atomic.Bool
 	var acked atomic.Int64
+	// down marks a node the test has killed; the load goroutines read it
+	// instead of the harness's process state, which start rewrites.
+	down := make([]atomic.Bool, len(c.nodes))
 	var wg sync.WaitGroup
 	for i := 0; i < 12; i++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			n := c.nodes[i%len(c.nodes)]
+			isDown := &down[i%len(c.nodes)]
 			cl := n.client(c.root)
 			cl.SetClientTimeout(10 * time.Second)
 			for j := 0; !stop.Load() && j < 20000; j++ {
-				if !n.running() {
+				if isDown.Load() {
 					time.Sleep(50 * time.Millisecond)
 					continue
 				}
@@ -243,11 +248,14 @@ func TestAuditSinkExactlyOnceThroughFaults(t *testing.T) {
 
 	// Leader change.
 	leader := c.leader()
+	li := slices.Index(c.nodes, leader)
+	down[li].Store(true)
 	leader.kill()
 	newLeader := c.leader()
 	progress("requests after the leader change")
 	leader.start()
 	leader.unseal(c.shares[0], c.shares[1])
+	down[li].Store(false)
 	progress("requests with the old leader back")
 	stop.Store(true)
 	wg.Wait()
