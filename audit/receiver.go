@@ -66,6 +66,14 @@ func (r *Receiver) Serve(ln net.Listener) error {
 			return err
 		}
 		r.mu.Lock()
+		if len(r.conns) >= maxReceiverConns {
+			// Each connection may hold a read buffer and a batch: a
+			// bounded number of them bounds the collector's memory.
+			r.mu.Unlock()
+			r.Logger.Warn("too many sink connections; refusing one", "remote", c.RemoteAddr().String())
+			c.Close()
+			continue
+		}
 		r.conns[c] = true
 		r.mu.Unlock()
 		go func() {
@@ -91,6 +99,10 @@ func (r *Receiver) Close() error {
 	}
 	return r.store.Close()
 }
+
+// maxReceiverConns bounds the connections a Receiver serves at once
+// (each costs up to ~1.1 MiB of buffers).
+const maxReceiverConns = 64
 
 type receivedLine struct {
 	pos        Position

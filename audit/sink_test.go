@@ -306,7 +306,7 @@ func TestStalledCollectorThenHealed(t *testing.T) {
 			mu.Unlock()
 		}
 	}()
-	sink := NewSocketSink(SocketSinkConfig{Network: "tcp", Address: addr, Acked: true, Timeout: 200 * time.Millisecond})
+	sink := NewSocketSink(SocketSinkConfig{Network: "tcp", Address: addr, Acked: true, Timeout: 500 * time.Millisecond})
 	f := &Follower{Name: "s", Source: log, Sink: sink}
 	stop := run(t, f)
 	defer stop()
