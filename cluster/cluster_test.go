@@ -14,7 +14,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
-	"github.com/keyraft/keyraft/transport/link"
+	"github.com/keyraft/keyraft/cluster/link"
 )
 
 // testCluster is n real nodes in this process: Raft over the mutual-TLS

@@ -14,7 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyraft/keyraft/fsm"
-	"github.com/keyraft/keyraft/transport/forward"
+	"github.com/keyraft/keyraft/cluster/forward"
 )
 
 // Requests a follower forwards to the leader over the cluster port. The

@@ -7,7 +7,7 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/keyraft/keyraft/transport/link"
+	"github.com/keyraft/keyraft/cluster/link"
 )
 
 // identityFile holds what a node needs to take part in the cluster while

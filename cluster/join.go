@@ -19,7 +19,7 @@ import (
 
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/seal"
-	"github.com/keyraft/keyraft/transport/link"
+	"github.com/keyraft/keyraft/cluster/link"
 )
 
 // Records of the cluster's own PKI and gossip, created at init.

@@ -27,8 +27,8 @@ import (
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/seal"
-	"github.com/keyraft/keyraft/transport/forward"
-	"github.com/keyraft/keyraft/transport/link"
+	"github.com/keyraft/keyraft/cluster/forward"
+	"github.com/keyraft/keyraft/cluster/link"
 )
 
 // Sentinel errors. Each method documents which it returns.

@@ -8,6 +8,7 @@
 // recorded; a failed record answers 503 with no result, and a panic in a
 // handler becomes a recorded 500.
 //
-// The cluster port (mutual TLS, ALPN channels) is package transport/link;
-// write forwarding between nodes is package transport/forward.
+// The cluster port (mutual TLS, ALPN channels) is package cluster/link;
+// write forwarding between nodes is package cluster/forward (both are the
+// cluster's own plumbing, so no import runs from cluster up to transport).
 package transport

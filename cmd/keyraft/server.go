@@ -26,7 +26,7 @@ import (
 	"github.com/keyraft/keyraft/seal/pkcs11"
 	"github.com/keyraft/keyraft/transit"
 	"github.com/keyraft/keyraft/transport"
-	"github.com/keyraft/keyraft/transport/link"
+	"github.com/keyraft/keyraft/cluster/link"
 )
 
 const serverUsage = `usage: keyraft server -dev [-dev-root-token-id=TOKEN] [-dev-listen-address=ADDR]

@@ -22,7 +22,7 @@ const (
 )
 
 // ErrLinkClosed is returned by Accept after Close.
-var ErrLinkClosed = errors.New("transport: cluster link closed")
+var ErrLinkClosed = errors.New("link: cluster link closed")
 
 // ClusterLink is the cluster port: one TCP listener speaking mutual TLS
 // (TLS 1.3; both sides present a certificate signed by the cluster CA),
@@ -46,7 +46,7 @@ type ClusterLink struct {
 // ErrNoCredentials is returned by Dial before the node has a certificate
 // (a node that is neither initialized nor joined); such a node also
 // refuses every incoming connection.
-var ErrNoCredentials = errors.New("transport: this node has no cluster certificate yet")
+var ErrNoCredentials = errors.New("link: this node has no cluster certificate yet")
 
 type credentials struct {
 	cert tls.Certificate
@@ -183,7 +183,7 @@ func (l *ClusterLink) Dial(proto, address string, timeout time.Duration) (net.Co
 	}
 	if got := conn.(*tls.Conn).ConnectionState().NegotiatedProtocol; got != proto {
 		conn.Close()
-		return nil, fmt.Errorf("transport: %s does not speak %s (got %q)", address, proto, got)
+		return nil, fmt.Errorf("link: %s does not speak %s (got %q)", address, proto, got)
 	}
 	return conn, nil
 }

@@ -9,7 +9,7 @@
 //
 // This package does no TLS and no addressing. The caller supplies
 // connections that are already mutually authenticated — for keyraft, the
-// cluster port's ALPN channel "keyraft-forward/1" (package transport/link):
+// cluster port's ALPN channel "keyraft-forward/1" (package cluster/link):
 // Client takes a dial func, Server.Serve an accept func.
 //
 // # Using it

@@ -60,7 +60,7 @@ func NewClusterCA(clusterID string, now time.Time) (*ClusterCA, error) {
 func ParseClusterCA(certPEM, keyDER []byte) (*ClusterCA, error) {
 	block, _ := pem.Decode(certPEM)
 	if block == nil {
-		return nil, errors.New("transport: cluster CA certificate is not PEM")
+		return nil, errors.New("link: cluster CA certificate is not PEM")
 	}
 	cert, err := x509.ParseCertificate(block.Bytes)
 	if err != nil {
@@ -72,7 +72,7 @@ func ParseClusterCA(certPEM, keyDER []byte) (*ClusterCA, error) {
 	}
 	key, ok := k.(*ecdsa.PrivateKey)
 	if !ok || !key.PublicKey.Equal(cert.PublicKey) {
-		return nil, errors.New("transport: cluster CA key does not match its certificate")
+		return nil, errors.New("link: cluster CA key does not match its certificate")
 	}
 	return &ClusterCA{Cert: cert, Key: key, CertPEM: certPEM}, nil
 }
@@ -111,7 +111,7 @@ func (ca *ClusterCA) sign(nodeID string, pub any, now time.Time, lifetime time.D
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, pub, ca.Key)
 	if err != nil {
-		return nil, fmt.Errorf("transport: signing node certificate: %w", err)
+		return nil, fmt.Errorf("link: signing node certificate: %w", err)
 	}
 	return der, nil
 }
@@ -142,18 +142,18 @@ type Identity struct {
 func (id Identity) TLS() (tls.Certificate, *x509.CertPool, error) {
 	cert, err := tls.X509KeyPair(id.CertPEM, id.KeyPEM)
 	if err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("transport: node certificate: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("link: node certificate: %w", err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(id.CAPEM) {
-		return tls.Certificate{}, nil, errors.New("transport: cluster CA is not a PEM certificate")
+		return tls.Certificate{}, nil, errors.New("link: cluster CA is not a PEM certificate")
 	}
 	leaf, err := x509.ParseCertificate(cert.Certificate[0])
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
 	if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		return tls.Certificate{}, nil, fmt.Errorf("transport: node certificate does not chain to the cluster CA: %w", err)
+		return tls.Certificate{}, nil, fmt.Errorf("link: node certificate does not chain to the cluster CA: %w", err)
 	}
 	cert.Leaf = leaf
 	return cert, pool, nil
@@ -188,17 +188,17 @@ func NewNodeKey(nodeID string) (keyPEM, csrPEM []byte, err error) {
 func (ca *ClusterCA) SignCSR(csrPEM []byte, nodeID string, now time.Time, lifetime time.Duration) ([]byte, error) {
 	block, _ := pem.Decode(csrPEM)
 	if block == nil || block.Type != "CERTIFICATE REQUEST" {
-		return nil, errors.New("transport: certificate request is not PEM")
+		return nil, errors.New("link: certificate request is not PEM")
 	}
 	csr, err := x509.ParseCertificateRequest(block.Bytes)
 	if err != nil {
-		return nil, fmt.Errorf("transport: certificate request: %w", err)
+		return nil, fmt.Errorf("link: certificate request: %w", err)
 	}
 	if err := csr.CheckSignature(); err != nil {
-		return nil, fmt.Errorf("transport: certificate request signature: %w", err)
+		return nil, fmt.Errorf("link: certificate request signature: %w", err)
 	}
 	if csr.Subject.CommonName != nodeID {
-		return nil, fmt.Errorf("transport: certificate request names %q, not %q", csr.Subject.CommonName, nodeID)
+		return nil, fmt.Errorf("link: certificate request names %q, not %q", csr.Subject.CommonName, nodeID)
 	}
 	der, err := ca.sign(nodeID, csr.PublicKey, now, lifetime)
 	if err != nil {
