@@ -24,120 +24,95 @@ var errStop = errors.New("stop")
 // MaxAuditQueryLimit caps the events one query returns.
 const MaxAuditQueryLimit = 10000
 
-// auditAuthorize lets only root tokens read the audit log (policies come
-// later); reading it needs no unsealed barrier, but answering does need a
-// token, so a sealed node refuses like every other authenticated path.
-func (a *API) auditAuthorize(req *request) *reply {
-	te, r := a.authenticate(req)
-	if r != nil {
-		return r
+// The sys/audit/* rows are sudo (Vault's root-protected paths); reading
+// the log needs no unsealed barrier, but answering needs a token, so a
+// sealed node refuses like every other authenticated path.
+
+func (a *API) auditHistory(req *request) reply {
+	key := req.params["key"]
+	req.ev.Key = key
+	f := auditFilter{key: key, stateChange: true, limit: MaxAuditQueryLimit}
+	events, next, err := a.scanAudit(1, f)
+	if err != nil {
+		return a.errorReply(err)
 	}
-	if !a.hasSudo(req, te) {
-		rep := errReply(http.StatusForbidden, "permission denied: reading the audit log needs a root token or sudo")
-		return &rep
-	}
-	return nil
+	return reply{data: map[string]any{"key": key, "events": events, "next_seq": next}}
 }
 
-// routeAudit serves sys/audit/* except the streaming paths.
-func (a *API) routeAudit(req *request, p []string) reply {
-	if r := a.auditAuthorize(req); r != nil {
+func (a *API) auditPublicKey(*request) reply {
+	pub := a.cfg.Node.AuditPublicKey()
+	if pub == nil {
+		return errReply(http.StatusServiceUnavailable, "keyraft is not initialized")
+	}
+	return reply{data: map[string]any{"public_key": base64.StdEncoding.EncodeToString(pub), "algorithm": "ed25519"}}
+}
+
+func (a *API) auditHash(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
 		return *r
 	}
-	n := a.cfg.Node
-	path := strings.Join(p, "/")
-	if len(p) == 0 || path == "" {
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		return a.listAuditDevices()
+	in, err := f.String("input", "")
+	if err != nil {
+		return errorFromTransit(err)
 	}
-	if len(p) == 1 && !reservedAuditPaths[p[0]] {
-		return a.auditDevice(req, p[0])
+	if !f.Has("input") {
+		return errReply(http.StatusBadRequest, "missing input to hash")
 	}
+	h, ok := a.cfg.Node.AuditHMAC([]byte(in))
+	if !ok {
+		return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
+	}
+	return reply{data: map[string]any{"hash": h}}
+}
+
+func (a *API) auditCheckpoint(req *request) reply {
+	cp, err := a.cfg.Node.Checkpoint(req.ctx)
 	switch {
-	case path == "events" && req.method == http.MethodGet:
-		return a.auditQuery(req)
-	case strings.HasPrefix(path, "history/") && req.method == http.MethodGet:
-		key := strings.TrimPrefix(path, "history/")
-		req.ev.Key = key
-		f := auditFilter{key: key, stateChange: true, limit: MaxAuditQueryLimit}
-		events, next, err := a.scanAudit(1, f)
-		if err != nil {
-			return a.errorReply(err)
-		}
-		return reply{data: map[string]any{"key": key, "events": events, "next_seq": next}}
-	case path == "public-key" && req.method == http.MethodGet:
-		pub := n.AuditPublicKey()
-		if pub == nil {
-			return errReply(http.StatusServiceUnavailable, "keyraft is not initialized")
-		}
-		return reply{data: map[string]any{"public_key": base64.StdEncoding.EncodeToString(pub), "algorithm": "ed25519"}}
-	case path == "hash" && req.method == http.MethodPost:
-		f, r := req.fields(nil)
-		if r != nil {
-			return *r
-		}
-		in, err := f.String("input", "")
-		if err != nil {
-			return errorFromTransit(err)
-		}
-		if !f.Has("input") {
-			return errReply(http.StatusBadRequest, "missing input to hash")
-		}
-		h, ok := n.AuditHMAC([]byte(in))
-		if !ok {
-			return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
-		}
-		return reply{data: map[string]any{"hash": h}}
-	case path == "verify" && req.method == http.MethodGet:
-		return a.auditVerify()
-	case path == "checkpoint" && req.method == http.MethodPost:
-		cp, err := n.Checkpoint(req.ctx)
-		switch {
-		case errors.Is(err, cluster.ErrNothingToCheckpoint):
-			return errReply(http.StatusBadRequest, "the audit head is already checkpointed")
-		case err != nil:
-			return a.errorReply(err)
-		}
-		return reply{data: checkpointData(cp)}
-	case path == "compact" && req.method == http.MethodPost:
-		f, r := req.fields(nil)
-		if r != nil {
-			return *r
-		}
-		upTo, err := f.Int("up_to_seq", 0)
-		if err != nil {
-			return errorFromTransit(err)
-		}
-		if upTo < 0 {
-			return errReply(http.StatusBadRequest, "up_to_seq must not be negative")
-		}
-		force, err := f.Bool("force", false)
-		if err != nil {
-			return errorFromTransit(err)
-		}
-		delivered, holder := uint64(math.MaxUint64), ""
-		if !force {
-			if delivered, holder, err = n.AuditDeliveredThrough(); err != nil {
-				return a.errorReply(err)
-			}
-		}
-		if upTo > 0 && uint64(upTo) > delivered {
-			return errReply(http.StatusBadRequest, fmt.Sprintf("%s has delivered events only up to seq %d; wait for it or pass force", holder, delivered))
-		}
-		done, err := n.CompactAudit(req.ctx, uint64(upTo), delivered)
-		if errors.Is(err, fsm.ErrBadCompaction) {
-			return errReply(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "fsm: "))
-		}
-		if err != nil {
-			return a.errorReply(err)
-		}
-		return reply{data: map[string]any{"compacted_to": done}}
-	case path == "events" || path == "public-key" || path == "hash" || path == "verify" || path == "checkpoint" || path == "compact":
-		return unsupportedOp()
+	case errors.Is(err, cluster.ErrNothingToCheckpoint):
+		return errReply(http.StatusBadRequest, "the audit head is already checkpointed")
+	case err != nil:
+		return a.errorReply(err)
 	}
-	return errReply(http.StatusNotFound, "unsupported path")
+	return reply{data: checkpointData(cp)}
+}
+
+// auditCompact drops the events up to up_to_seq, but only those every
+// sink has delivered (unless force).
+func (a *API) auditCompact(req *request) reply {
+	n := a.cfg.Node
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	upTo, err := f.Int("up_to_seq", 0)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if upTo < 0 {
+		return errReply(http.StatusBadRequest, "up_to_seq must not be negative")
+	}
+	force, err := f.Bool("force", false)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	delivered, holder := uint64(math.MaxUint64), ""
+	if !force {
+		if delivered, holder, err = n.AuditDeliveredThrough(); err != nil {
+			return a.errorReply(err)
+		}
+	}
+	if upTo > 0 && uint64(upTo) > delivered {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("%s has delivered events only up to seq %d; wait for it or pass force", holder, delivered))
+	}
+	done, err := n.CompactAudit(req.ctx, uint64(upTo), delivered)
+	if errors.Is(err, fsm.ErrBadCompaction) {
+		return errReply(http.StatusBadRequest, strings.TrimPrefix(err.Error(), "fsm: "))
+	}
+	if err != nil {
+		return a.errorReply(err)
+	}
+	return reply{data: map[string]any{"compacted_to": done}}
 }
 
 // reservedAuditPaths are sys/audit/* endpoints, not device names.
@@ -148,7 +123,7 @@ var reservedAuditPaths = map[string]bool{
 
 // listAuditDevices answers GET sys/audit in Vault's shape: devices keyed
 // "name/", each with where it is delivered and how far (sinkData).
-func (a *API) listAuditDevices() reply {
+func (a *API) listAuditDevices(*request) reply {
 	devs, err := a.cfg.Node.AuditDevices()
 	if err != nil {
 		return a.errorReply(err)
@@ -218,36 +193,58 @@ func (a *API) deviceData(d audit.Device) map[string]any {
 	return m
 }
 
-// auditDevice handles PUT/POST and DELETE sys/audit/:name (Vault's shape:
-// {"type":"file","options":{"file_path":"…"}}) and GET of one device.
-func (a *API) auditDevice(req *request, name string) reply {
-	n := a.cfg.Node
-	switch req.method {
-	case http.MethodGet:
-		devs, err := n.AuditDevices()
-		if err != nil {
-			return a.errorReply(err)
-		}
-		for _, d := range devs {
-			if d.Name == name {
-				return reply{data: a.deviceData(d)}
-			}
-		}
-		return errReply(http.StatusNotFound, fmt.Sprintf("no audit device %q", name))
-	case http.MethodDelete:
-		req.ev.Status = http.StatusNoContent
-		found, err := n.DeleteAuditDevice(req.ctx, name)
-		if err != nil {
-			return a.errorReply(err)
-		}
-		if !found {
-			return errReply(http.StatusNotFound, fmt.Sprintf("no audit device %q", name))
-		}
-		return reply{status: http.StatusNoContent}
-	case http.MethodPost:
-	default:
-		return unsupportedOp()
+// auditDeviceName is the device a sys/audit/:name request names; the
+// names of the other sys/audit endpoints are no device's.
+func auditDeviceName(req *request) (string, *reply) {
+	name := req.params["name"]
+	if reservedAuditPaths[name] {
+		r := errReply(http.StatusNotFound, "unsupported path")
+		return "", &r
 	}
+	return name, nil
+}
+
+// readAuditDevice answers GET sys/audit/:name.
+func (a *API) readAuditDevice(req *request) reply {
+	name, r := auditDeviceName(req)
+	if r != nil {
+		return *r
+	}
+	devs, err := a.cfg.Node.AuditDevices()
+	if err != nil {
+		return a.errorReply(err)
+	}
+	for _, d := range devs {
+		if d.Name == name {
+			return reply{data: a.deviceData(d)}
+		}
+	}
+	return errReply(http.StatusNotFound, fmt.Sprintf("no audit device %q", name))
+}
+
+func (a *API) deleteAuditDevice(req *request) reply {
+	name, r := auditDeviceName(req)
+	if r != nil {
+		return *r
+	}
+	found, err := a.cfg.Node.DeleteAuditDevice(req.ctx, name)
+	if err != nil {
+		return a.errorReply(err)
+	}
+	if !found {
+		return errReply(http.StatusNotFound, fmt.Sprintf("no audit device %q", name))
+	}
+	return reply{status: http.StatusNoContent}
+}
+
+// writeAuditDevice answers PUT/POST sys/audit/:name (Vault's shape:
+// {"type":"file","options":{"file_path":"…"}}).
+func (a *API) writeAuditDevice(req *request) reply {
+	name, r := auditDeviceName(req)
+	if r != nil {
+		return *r
+	}
+	n := a.cfg.Node
 	var body struct {
 		Type        string            `json:"type"`
 		Description string            `json:"description"`
@@ -403,7 +400,7 @@ func (a *API) auditQuery(req *request) reply {
 }
 
 // auditVerify checks the node's whole chain and every stored checkpoint.
-func (a *API) auditVerify() reply {
+func (a *API) auditVerify(*request) reply {
 	r, err := a.cfg.Node.VerifyAudit()
 	if err != nil {
 		return a.errorReply(err)
@@ -416,117 +413,87 @@ func (a *API) auditVerify() reply {
 	return reply{data: data}
 }
 
-// serveAuditStream answers sys/audit/stream (follow the log as JSON lines,
-// or server-sent events) and sys/audit/export (a verifiable export). The
-// request's own event is recorded before the first byte is sent.
-func (a *API) serveAuditStream(w http.ResponseWriter, r *http.Request, ev *audit.Event) {
-	req := &request{ctx: r.Context(), method: http.MethodGet, query: r.URL.Query(), token: tokenFrom(r), ev: ev}
-	ev.Operation = "sys/audit"
-	fail := func(rep reply) {
-		a.finish(w, r, ev, rep)
+// auditSeq reads a positive sequence number from the query (def when
+// absent).
+func auditSeq(req *request, name string, def uint64) (uint64, *reply) {
+	v := req.query.Get(name)
+	if v == "" {
+		return def, nil
 	}
-	if r.Method != http.MethodGet {
-		fail(unsupportedOp())
-		return
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil || n == 0 {
+		r := errReply(http.StatusBadRequest, name+" must be a positive integer")
+		return 0, &r
 	}
-	if rep := a.auditAuthorize(req); rep != nil {
-		fail(*rep)
-		return
-	}
-	seq := func(name string, def uint64) (uint64, error) {
-		v := req.query.Get(name)
-		if v == "" {
-			return def, nil
-		}
-		n, err := strconv.ParseUint(v, 10, 64)
-		if err != nil || n == 0 {
-			return 0, fmt.Errorf("%s must be a positive integer", name)
-		}
-		return n, nil
-	}
-	from, err := seq("from_seq", 1)
-	if err != nil {
-		fail(errReply(http.StatusBadRequest, err.Error()))
-		return
-	}
-	export := strings.HasSuffix(r.URL.Path, "/export")
-	var to uint64
-	if export {
-		if to, err = seq("to_seq", 0); err != nil {
-			fail(errReply(http.StatusBadRequest, err.Error()))
-			return
-		}
-		head := a.cfg.Node.AuditHeadSeq()
-		if to > head {
-			fail(errReply(http.StatusBadRequest, fmt.Sprintf("to_seq %d is past the newest event %d", to, head)))
-			return
-		}
-		if to == 0 {
-			// Sign the head now when this node can (the leader), so the
-			// export covers everything up to the request.
-			_, err = a.cfg.Node.Checkpoint(r.Context())
-			if errors.Is(err, cluster.ErrNothingToCheckpoint) || errors.Is(err, cluster.ErrNotLeader) {
-				err = nil
-			}
-			if err != nil {
-				fail(a.errorReply(err))
-				return
-			}
-			to = a.cfg.Node.AuditHeadSeq()
-		}
-		// An export ends on a signed checkpoint, so that cutting it short
-		// or rewriting its tail shows: round down to the newest one.
-		var last uint64
-		a.cfg.Node.AuditCheckpoints(from, func(cp *audit.Checkpoint) error {
-			if cp.Seq > to {
-				return errStop
-			}
-			last = cp.Seq
-			return nil
-		})
-		if last < from {
-			fail(errReply(http.StatusBadRequest, fmt.Sprintf("no signed checkpoint between seq %d and %d yet; POST sys/audit/checkpoint on the leader first", from, to)))
-			return
-		}
-		to = last
-	}
-	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
-	if err := a.record(r, ev); err != nil {
-		a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
-		return
-	}
-	flusher, _ := w.(http.Flusher)
-	sse := !export && strings.Contains(r.Header.Get("Accept"), "text/event-stream")
-	w.Header().Set("Cache-Control", "no-store")
-	if sse {
-		w.Header().Set("Content-Type", "text/event-stream")
-	} else {
-		w.Header().Set("Content-Type", "application/x-ndjson")
-	}
-	w.WriteHeader(http.StatusOK)
-	if export {
-		a.writeExport(r.Context(), w, from, to)
-		return
-	}
-	a.follow(r.Context(), w, flusher, from, sse)
+	return n, nil
 }
 
-// finish records ev and writes rep, as ServeHTTP does for ordinary paths.
-func (a *API) finish(w http.ResponseWriter, r *http.Request, ev *audit.Event, rep reply) {
-	ev.Status = rep.status
-	switch {
-	case rep.status < 400:
-		ev.Outcome = audit.Allowed
-	case rep.status == http.StatusForbidden:
-		ev.Outcome, ev.Error = audit.Denied, rep.errorText()
-	default:
-		ev.Outcome, ev.Error = audit.Failed, rep.errorText()
+// auditStream answers GET sys/audit/stream: follow the log from from_seq
+// as JSON lines, or as server-sent events when the caller accepts them.
+func (a *API) auditStream(req *request) reply {
+	from, r := auditSeq(req, "from_seq", 1)
+	if r != nil {
+		return *r
 	}
-	if err := a.record(r, ev); err != nil {
-		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
+	sse := strings.Contains(req.http.Header.Get("Accept"), "text/event-stream")
+	ctx := req.http.Context()
+	return reply{stream: func(w http.ResponseWriter) {
+		flusher, _ := w.(http.Flusher)
+		w.Header().Set("Cache-Control", "no-store")
+		if sse {
+			w.Header().Set("Content-Type", "text/event-stream")
+		} else {
+			w.Header().Set("Content-Type", "application/x-ndjson")
+		}
+		w.WriteHeader(http.StatusOK)
+		a.follow(ctx, w, flusher, from, sse)
+	}}
+}
+
+// auditExport answers GET sys/audit/export: the events from from_seq to
+// to_seq, ending on a signed checkpoint so that cutting it short or
+// rewriting its tail shows.
+func (a *API) auditExport(req *request) reply {
+	from, r := auditSeq(req, "from_seq", 1)
+	if r != nil {
+		return *r
 	}
-	a.metrics.count(ev.Operation, rep.status)
-	a.write(w, ev.RequestID, rep)
+	to, r := auditSeq(req, "to_seq", 0)
+	if r != nil {
+		return *r
+	}
+	n := a.cfg.Node
+	if head := n.AuditHeadSeq(); to > head {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("to_seq %d is past the newest event %d", to, head))
+	}
+	if to == 0 {
+		// Sign the head now when this node can (the leader), so the
+		// export covers everything up to the request.
+		_, err := n.Checkpoint(req.ctx)
+		if err != nil && !errors.Is(err, cluster.ErrNothingToCheckpoint) && !errors.Is(err, cluster.ErrNotLeader) {
+			return a.errorReply(err)
+		}
+		to = n.AuditHeadSeq()
+	}
+	// Round down to the newest checkpoint.
+	var last uint64
+	n.AuditCheckpoints(from, func(cp *audit.Checkpoint) error {
+		if cp.Seq > to {
+			return errStop
+		}
+		last = cp.Seq
+		return nil
+	})
+	if last < from {
+		return errReply(http.StatusBadRequest, fmt.Sprintf("no signed checkpoint between seq %d and %d yet; POST sys/audit/checkpoint on the leader first", from, to))
+	}
+	ctx := req.http.Context()
+	return reply{stream: func(w http.ResponseWriter) {
+		w.Header().Set("Cache-Control", "no-store")
+		w.Header().Set("Content-Type", "application/x-ndjson")
+		w.WriteHeader(http.StatusOK)
+		a.writeExport(ctx, w, from, last)
+	}}
 }
 
 func (a *API) writeExport(ctx context.Context, w http.ResponseWriter, from, to uint64) {

@@ -153,28 +153,6 @@ func (a *API) loadPolicy(ns, name string, rev uint64) (cachedPolicy, error) {
 	return cachedPolicy{rev: rev, p: p}, nil
 }
 
-// sudoPath reports whether path is root-protected: Vault's list for the
-// paths keyraft serves, plus keyraft's own operator paths. A request there
-// needs sudo besides the capability of its method.
-func sudoPath(path string) bool {
-	switch path {
-	case "sys/rotate", "sys/key-status", "sys/seal", "sys/members", "sys/metrics",
-		"sys/audit", "auth/token/revoke-orphan", "auth/token/accessors",
-		"sys/break-glass/config":
-		return true
-	}
-	if strings.HasPrefix(path, "sys/storage/raft/bootstrap/") {
-		return false // the join challenge: the answer is the proof, no token
-	}
-	for _, p := range []string{"sys/rotate/", "sys/storage/raft/", "sys/audit/", "sys/audit-hash/",
-		"sys/rekey/", "sys/rekey-recovery-key/", "sys/plugins/catalog"} {
-		if strings.HasPrefix(path, p) {
-			return true
-		}
-	}
-	return false
-}
-
 // aclPath is the Vault path of a request (after /v1/, no trailing
 // slash). Streaming endpoints build their request without one; their
 // event has it.
@@ -203,9 +181,9 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 	}
 	path := req.aclPath()
 	capability := acl.CapabilityFor(req.method, path, true)
-	if strings.HasPrefix(path, "transit/encrypt/") && capability == acl.Update {
+	if req.rt.createIfMissing && capability == acl.Update {
 		// Vault's existence check: encrypting under a missing key creates it.
-		name := cluster.NamespaceKeyPrefix(req.ns) + strings.TrimPrefix(path, "transit/encrypt/")
+		name := cluster.NamespaceKeyPrefix(req.ns) + req.key()
 		if rev, err := a.cfg.Node.Revision("transit/key/" + name); err == nil && rev == 0 {
 			capability = acl.Create
 		}
@@ -253,7 +231,9 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 			}
 		}
 	}
-	if sudoPath(path) {
+	if req.rt.access == sudoAuth {
+		// A root-protected path (the row's access): sudo besides the
+		// method's capability, as in Vault.
 		base.Capability = acl.Sudo
 		if d := acl.Evaluate(pols, base); !d.Allowed {
 			return denied(req, "sudo is required on "+path+": "+d.Reason, 0, 1)

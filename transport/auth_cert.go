@@ -14,80 +14,58 @@ import (
 // (roles: GET, PUT/POST, DELETE; LIST auth/cert/certs) and
 // auth/cert/login, which needs no token: the client certificate presented
 // on the TLS connection is the credential. ok is false for other paths.
-func (a *API) routeAuthCert(req *request, p []string) (reply, bool) {
-	if len(p) < 2 || p[0] != "cert" {
-		return reply{}, false
+func (a *API) listCertRoles(*request) reply {
+	names, err := a.cfg.Node.ListCertRoles()
+	if err != nil {
+		return a.errorReply(err)
 	}
-	switch {
-	case len(p) == 2 && p[1] == "login":
-		if req.method != http.MethodPost {
-			return unsupportedOp(), true
-		}
-		return a.certLogin(req), true
-	case p[1] == "certs" && len(p) <= 3:
-	default:
-		return errReply(http.StatusNotFound, "unsupported path"), true
+	if len(names) == 0 {
+		return errReply(http.StatusNotFound, "")
 	}
-	te, r := a.authenticate(req)
-	if r != nil {
-		return *r, true
+	return reply{data: map[string]any{"keys": names}}
+}
+
+func (a *API) readCertRole(req *request) reply {
+	name := req.params["name"]
+	r, err := a.cfg.Node.ReadCertRole(name)
+	if errors.Is(err, cluster.ErrCertRoleNotFound) {
+		return errReply(http.StatusNotFound, "no certificate role named "+quoteName(name))
 	}
-	n := a.cfg.Node
-	if len(p) == 2 {
-		if req.method != "LIST" {
-			return unsupportedOp(), true
-		}
-		names, err := n.ListCertRoles()
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		if len(names) == 0 {
-			return errReply(http.StatusNotFound, ""), true
-		}
-		return reply{data: map[string]any{"keys": names}}, true
+	if err != nil {
+		return a.errorReply(err)
 	}
-	name := p[2]
-	switch req.method {
-	case http.MethodGet:
-		r, err := n.ReadCertRole(name)
-		if errors.Is(err, cluster.ErrCertRoleNotFound) {
-			return errReply(http.StatusNotFound, "no certificate role named "+quoteName(name)), true
-		}
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		return reply{data: map[string]any{
-			"certificate": r.Certificate, "allowed_common_names": r.AllowedCommonNames,
-			"allowed_dns_sans": r.AllowedDNSSANs, "token_policies": r.Policies,
-			"token_ttl": int64(r.TTL / time.Second), "display_name": r.DisplayName,
-		}}, true
-	case http.MethodPost:
-		role, bad := parseCertRole(name, req.body)
-		if bad != "" {
-			return errReply(http.StatusBadRequest, bad), true
-		}
-		// A role hands out its policies to every matching certificate:
-		// writing one needs what creating such a token needs.
-		if r := checkGrantablePolicies(req, te, role.Policies, a.hasSudo(req, te)); r != nil {
-			return *r, true
-		}
-		req.ev.Status = http.StatusNoContent
-		err := n.PutCertRole(req.ctx, *role)
-		if errors.Is(err, cluster.ErrInvalidRequest) {
-			return errReply(http.StatusBadRequest, trimPkg(err)), true
-		}
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		return reply{status: http.StatusNoContent}, true
-	case http.MethodDelete:
-		req.ev.Status = http.StatusNoContent
-		if err := n.DeleteCertRole(req.ctx, name); err != nil {
-			return a.errorReply(err), true
-		}
-		return reply{status: http.StatusNoContent}, true
+	return reply{data: map[string]any{
+		"certificate": r.Certificate, "allowed_common_names": r.AllowedCommonNames,
+		"allowed_dns_sans": r.AllowedDNSSANs, "token_policies": r.Policies,
+		"token_ttl": int64(r.TTL / time.Second), "display_name": r.DisplayName,
+	}}
+}
+
+func (a *API) writeCertRole(req *request) reply {
+	role, bad := parseCertRole(req.params["name"], req.body)
+	if bad != "" {
+		return errReply(http.StatusBadRequest, bad)
 	}
-	return unsupportedOp(), true
+	// A role hands out its policies to every matching certificate:
+	// writing one needs what creating such a token needs.
+	if r := checkGrantablePolicies(req, req.te, role.Policies, a.hasSudo(req, req.te)); r != nil {
+		return *r
+	}
+	err := a.cfg.Node.PutCertRole(req.ctx, *role)
+	if errors.Is(err, cluster.ErrInvalidRequest) {
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	}
+	if err != nil {
+		return a.errorReply(err)
+	}
+	return reply{status: http.StatusNoContent}
+}
+
+func (a *API) deleteCertRole(req *request) reply {
+	if err := a.cfg.Node.DeleteCertRole(req.ctx, req.params["name"]); err != nil {
+		return a.errorReply(err)
+	}
+	return reply{status: http.StatusNoContent}
 }
 
 // parseCertRole decodes a role body (Vault's field names; policies and

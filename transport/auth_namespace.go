@@ -74,158 +74,59 @@ func (req *request) sameNamespace(target *cluster.TokenEntry) bool {
 	return target.Namespace == req.ns
 }
 
-// nsGate refuses, inside a namespace, the paths that exist only in the
-// root namespace.
-func nsGate(req *request, parts []string) *reply {
-	if req.ns == "" {
-		return nil
+// The namespace API: LIST sys/namespaces, and sys/namespaces/:name (GET,
+// PUT/POST creates, DELETE), in the root namespace only. DELETE revokes
+// the namespace's tokens in the same commit and is refused while the
+// namespace holds keys (cluster.Node.DeleteNamespace).
+
+func (a *API) listNamespaces(*request) reply {
+	names, err := a.cfg.Node.ListNamespaces()
+	if err != nil {
+		return a.errorReply(err)
 	}
-	path := strings.Join(parts, "/")
-	switch {
-	case parts[0] == "transit", strings.HasPrefix(path, "auth/token/"),
-		path == "sys/policies/acl", strings.HasPrefix(path, "sys/policies/acl/"),
-		path == "sys/policy", strings.HasPrefix(path, "sys/policy/"), path == "sys/capabilities-self",
-		// Status paths answer the same in every namespace.
-		path == "sys/health", path == "sys/seal-status", path == "sys/leader":
-		return nil
+	if len(names) == 0 {
+		return errReply(http.StatusNotFound, "")
 	}
-	r := errReply(http.StatusBadRequest, path+" is not available in a namespace; send it without X-Vault-Namespace")
-	return &r
+	return reply{data: map[string]any{"keys": names}}
 }
 
-// transitKeyIndex is where a transit path (after "transit/") names its
-// key, or -1.
-func transitKeyIndex(p []string) int {
-	if len(p) < 2 {
-		return -1
+func (a *API) readNamespace(req *request) reply {
+	name := req.params["name"]
+	ok, err := a.cfg.Node.NamespaceExists(name)
+	if err != nil {
+		return a.errorReply(err)
 	}
-	switch p[0] {
-	case "keys", "backup", "restore", "encrypt", "decrypt", "rewrap", "sign", "verify", "hmac":
-		return 1
-	case "export", "datakey":
-		if len(p) >= 3 {
-			return 2
-		}
-	}
-	return -1
-}
-
-// nsTransit serves a transit request in the request's namespace: the key
-// name it names is mapped into the namespace, and key names in the answer
-// mapped back; key lists show only the namespace's keys. In the root
-// namespace, names with the reserved prefix are refused and namespaced
-// keys are left out of lists.
-func (a *API) nsTransit(req *request, p []string, serve func(*request, []string) reply) reply {
-	prefix := cluster.NamespaceKeyPrefix(req.ns)
-	if i := transitKeyIndex(p); i >= 0 && p[i] != "" {
-		if req.ns == "" && strings.HasPrefix(p[i], cluster.ReservedKeyPrefix) {
-			return errReply(http.StatusBadRequest, "key names starting with "+cluster.ReservedKeyPrefix+" are reserved for namespaces")
-		}
-		p = slices.Clone(p)
-		p[i] = prefix + p[i]
-	} else if len(p) == 1 && p[0] == "restore" {
-		if req.ns != "" {
-			return errReply(http.StatusBadRequest, "in a namespace, restore needs the key name: transit/restore/:name")
-		}
-		// The name comes from the backup: it is a key-name input like
-		// the path's, so the reserved prefix is refused here too (a
-		// backup naming ns.prod.pay would otherwise replace prod's key),
-		// and the restore then uses exactly the name checked.
-		name, r := backupName(req)
-		if r != nil {
-			return *r
-		}
-		if strings.HasPrefix(name, cluster.ReservedKeyPrefix) {
-			return errReply(http.StatusBadRequest, "the backup's key name "+quoteName(name)+" starts with "+cluster.ReservedKeyPrefix+", which is reserved for namespaces; restore it under another name: transit/restore/:name")
-		}
-		p = []string{"restore", name}
-	}
-	rep := serve(req, p)
-	data, ok := rep.data.(map[string]any)
 	if !ok {
-		return rep
+		return errReply(http.StatusNotFound, "no namespace named "+quoteName(name))
 	}
-	if name, ok := data["name"].(string); ok && prefix != "" {
-		data["name"] = strings.TrimPrefix(name, prefix)
-	}
-	if keys, ok := data["keys"].([]string); ok && len(p) == 1 && p[0] == "keys" {
-		var out []string
-		for _, k := range keys {
-			switch {
-			case prefix != "" && strings.HasPrefix(k, prefix):
-				out = append(out, strings.TrimPrefix(k, prefix))
-			case prefix == "" && !strings.HasPrefix(k, cluster.ReservedKeyPrefix):
-				out = append(out, k)
-			}
-		}
-		if len(out) == 0 {
-			return errReply(http.StatusNotFound, "")
-		}
-		data["keys"] = out
-	}
-	return rep
+	return reply{data: map[string]any{"path": name + "/", "id": name}}
 }
 
-// routeNamespaces serves sys/namespaces (LIST) and sys/namespaces/:name
-// (GET, PUT/POST creates, DELETE), in the root namespace only. DELETE
-// revokes the namespace's tokens in the same commit and is refused while
-// the namespace holds keys (cluster.Node.DeleteNamespace).
-func (a *API) routeNamespaces(req *request, p []string) (reply, bool) {
-	if len(p) == 0 || p[0] != "namespaces" || len(p) > 2 {
-		return reply{}, false
+func (a *API) createNamespace(req *request) reply {
+	name := req.params["name"]
+	err := a.cfg.Node.CreateNamespace(req.ctx, name)
+	if errors.Is(err, cluster.ErrInvalidRequest) {
+		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
-	if _, r := a.authenticate(req); r != nil {
-		return *r, true
+	if err != nil {
+		return a.errorReply(err)
 	}
-	n := a.cfg.Node
-	if len(p) == 1 {
-		if req.method != "LIST" {
-			return unsupportedOp(), true
-		}
-		names, err := n.ListNamespaces()
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		if len(names) == 0 {
-			return errReply(http.StatusNotFound, ""), true
-		}
-		return reply{data: map[string]any{"keys": names}}, true
+	return reply{data: map[string]any{"path": name + "/", "id": name}}
+}
+
+func (a *API) deleteNamespace(req *request) reply {
+	name := req.params["name"]
+	err := a.cfg.Node.DeleteNamespace(req.ctx, name)
+	if errors.Is(err, cluster.ErrNamespaceNotFound) {
+		return errReply(http.StatusNotFound, "no namespace named "+quoteName(name))
 	}
-	name := p[1]
-	switch req.method {
-	case http.MethodGet:
-		ok, err := n.NamespaceExists(name)
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		if !ok {
-			return errReply(http.StatusNotFound, "no namespace named "+quoteName(name)), true
-		}
-		return reply{data: map[string]any{"path": name + "/", "id": name}}, true
-	case http.MethodPost:
-		err := n.CreateNamespace(req.ctx, name)
-		if errors.Is(err, cluster.ErrInvalidRequest) {
-			return errReply(http.StatusBadRequest, trimPkg(err)), true
-		}
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		return reply{data: map[string]any{"path": name + "/", "id": name}}, true
-	case http.MethodDelete:
-		req.ev.Status = http.StatusNoContent
-		err := n.DeleteNamespace(req.ctx, name)
-		if errors.Is(err, cluster.ErrNamespaceNotFound) {
-			return errReply(http.StatusNotFound, "no namespace named "+quoteName(name)), true
-		}
-		if errors.Is(err, cluster.ErrNamespaceNotEmpty) || errors.Is(err, cluster.ErrInvalidRequest) {
-			return errReply(http.StatusBadRequest, trimPkg(err)), true
-		}
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		return reply{status: http.StatusNoContent}, true
+	if errors.Is(err, cluster.ErrNamespaceNotEmpty) || errors.Is(err, cluster.ErrInvalidRequest) {
+		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
-	return unsupportedOp(), true
+	if err != nil {
+		return a.errorReply(err)
+	}
+	return reply{status: http.StatusNoContent}
 }
 
 // backupName is the key name inside a restore's backup, or the 400 of a

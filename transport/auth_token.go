@@ -177,171 +177,163 @@ func stringList(f *transit.Fields, name string, most int) ([]string, bool, error
 	return list, true, nil
 }
 
-// routeAuthToken serves auth/token/*; ok is false for other auth/ paths.
-func (a *API) routeAuthToken(req *request, p []string) (reply, bool) {
-	if len(p) != 2 || p[0] != "token" {
-		return reply{}, false
+// tokenBody is the body of the auth/token/* operations that name a token.
+type tokenBody struct {
+	Token     string          `json:"token"`
+	Accessor  string          `json:"accessor"`
+	Increment json.RawMessage `json:"increment"`
+}
+
+// tokenOp serves auth/token/:op (the rows of tokenOps).
+func (a *API) tokenOp(req *request) reply {
+	op := req.path[strings.LastIndexByte(req.path, '/')+1:]
+	if op == "create" || op == "create-orphan" {
+		return a.createToken(req, req.te, op == "create-orphan")
 	}
-	op := p[1]
-	switch op {
-	case "create", "create-orphan", "lookup", "lookup-self", "lookup-accessor", "renew", "renew-self",
-		"renew-accessor", "revoke", "revoke-self", "revoke-accessor", "revoke-orphan":
-	default:
-		return errReply(http.StatusNotFound, "unsupported path"), true
+	var body tokenBody
+	if r := req.decode(&body); r != nil {
+		return *r
 	}
-	if req.method != http.MethodPost && !(req.method == http.MethodGet && op == "lookup-self") {
-		return unsupportedOp(), true
+	if body.Accessor != "" {
+		req.ev.Details = map[string]string{"accessor": body.Accessor}
 	}
-	te, r := a.authenticate(req)
-	if r != nil {
-		return *r, true
-	}
-	n := a.cfg.Node
-	var body struct {
-		Token     string          `json:"token"`
-		Accessor  string          `json:"accessor"`
-		Increment json.RawMessage `json:"increment"`
-	}
-	if op != "create" && op != "create-orphan" {
-		if r := req.decode(&body); r != nil {
-			return *r, true
-		}
-		if body.Token != "" && req.hmac != nil {
-			if h, ok := req.hmac([]byte(body.Token)); ok {
-				if req.ev.HMACs == nil {
-					req.ev.HMACs = map[string]string{}
-				}
-				req.ev.HMACs["token"] = h
-			}
-		}
-		if body.Accessor != "" {
-			req.ev.Details = map[string]string{"accessor": body.Accessor}
-		}
-	}
-	increment := func() (time.Duration, *reply) {
-		if len(body.Increment) == 0 || string(body.Increment) == "null" {
-			return 0, nil
-		}
-		f, err := transit.ParseFields([]byte(`{"increment":` + string(body.Increment) + `}`))
-		if err == nil {
-			var d time.Duration
-			if d, _, err = f.Duration("increment"); err == nil {
-				return d, nil
-			}
-		}
-		r := errReply(http.StatusBadRequest, "increment must be a duration such as \"1h\" or a number of seconds")
-		return 0, &r
-	}
-	need := func(v, name string) *reply {
-		if v == "" {
-			r := errReply(http.StatusBadRequest, "missing "+name)
-			return &r
-		}
-		return nil
-	}
-	gone := func(err error) reply {
-		if errors.Is(err, cluster.ErrPermissionDenied) {
-			return errReply(http.StatusBadRequest, "bad token: no such token or it has expired")
-		}
-		if errors.Is(err, cluster.ErrInvalidRequest) {
-			return errReply(http.StatusBadRequest, trimPkg(err))
-		}
-		return a.errorReply(err)
-	}
-	now := a.now()
 	if r := a.otherTokenInNamespace(req, op, body.Token, body.Accessor); r != nil {
-		return *r, true
+		return *r
 	}
+	switch {
+	case op == "lookup-self":
+		return reply{data: tokenData(req.te, req.token, a.now())}
+	case strings.HasPrefix(op, "lookup"):
+		return a.tokenLookup(req, op, body)
+	case strings.HasPrefix(op, "renew"):
+		return a.tokenRenew(req, op, body)
+	}
+	return a.tokenRevoke(req, op, body)
+}
+
+// tokenGone is the answer about a token that does not exist (or not for
+// this caller).
+func (a *API) tokenGone(err error) reply {
+	if errors.Is(err, cluster.ErrPermissionDenied) {
+		return errReply(http.StatusBadRequest, "bad token: no such token or it has expired")
+	}
+	if errors.Is(err, cluster.ErrInvalidRequest) {
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	}
+	return a.errorReply(err)
+}
+
+func missing(v, name string) *reply {
+	if v == "" {
+		r := errReply(http.StatusBadRequest, "missing "+name)
+		return &r
+	}
+	return nil
+}
+
+// tokenLookup serves lookup (by token) and lookup-accessor.
+func (a *API) tokenLookup(req *request, op string, body tokenBody) reply {
+	now := a.now()
+	var e *cluster.TokenEntry
+	var err error
+	if op == "lookup" {
+		if r := missing(body.Token, "token"); r != nil {
+			return *r
+		}
+		e, err = a.cfg.Node.LookupToken(body.Token)
+	} else {
+		if r := missing(body.Accessor, "accessor"); r != nil {
+			return *r
+		}
+		e, err = a.cfg.Node.LookupAccessor(body.Accessor)
+	}
+	if err == nil && (e.Expired(now) || !req.sameNamespace(e)) {
+		err = cluster.ErrPermissionDenied
+	}
+	if err != nil {
+		return a.tokenGone(err)
+	}
+	id := ""
+	if op == "lookup" {
+		id = body.Token
+	}
+	return reply{data: tokenData(e, id, now)}
+}
+
+// increment is a renewal's increment (0: the token's own period).
+func (body tokenBody) increment() (time.Duration, *reply) {
+	if len(body.Increment) == 0 || string(body.Increment) == "null" {
+		return 0, nil
+	}
+	f, err := transit.ParseFields([]byte(`{"increment":` + string(body.Increment) + `}`))
+	if err == nil {
+		var d time.Duration
+		if d, _, err = f.Duration("increment"); err == nil {
+			return d, nil
+		}
+	}
+	r := errReply(http.StatusBadRequest, "increment must be a duration such as \"1h\" or a number of seconds")
+	return 0, &r
+}
+
+// tokenRenew serves renew, renew-self and renew-accessor.
+func (a *API) tokenRenew(req *request, op string, body tokenBody) reply {
+	inc, r := body.increment()
+	if r != nil {
+		return *r
+	}
+	n, now := a.cfg.Node, a.now()
+	var e *cluster.TokenEntry
+	var err error
+	tok := ""
 	switch op {
-	case "create", "create-orphan":
-		return a.createToken(req, te, op == "create-orphan"), true
-	case "lookup-self":
-		return reply{data: tokenData(te, req.token, now)}, true
-	case "lookup":
-		if r := need(body.Token, "token"); r != nil {
-			return *r, true
+	case "renew-self":
+		tok = req.token
+		e, err = n.RenewToken(req.ctx, req.token, inc, now)
+	case "renew":
+		if r := missing(body.Token, "token"); r != nil {
+			return *r
 		}
-		e, err := n.LookupToken(body.Token)
-		if err == nil && (e.Expired(now) || !req.sameNamespace(e)) {
-			err = cluster.ErrPermissionDenied
+		tok = body.Token
+		e, err = n.RenewToken(req.ctx, body.Token, inc, now)
+	default:
+		if r := missing(body.Accessor, "accessor"); r != nil {
+			return *r
 		}
-		if err != nil {
-			return gone(err), true
-		}
-		return reply{data: tokenData(e, body.Token, now)}, true
-	case "lookup-accessor":
-		if r := need(body.Accessor, "accessor"); r != nil {
-			return *r, true
-		}
-		e, err := n.LookupAccessor(body.Accessor)
-		if err == nil && (e.Expired(now) || !req.sameNamespace(e)) {
-			err = cluster.ErrPermissionDenied
-		}
-		if err != nil {
-			return gone(err), true
-		}
-		return reply{data: tokenData(e, "", now)}, true
-	case "renew", "renew-self", "renew-accessor":
-		inc, r := increment()
-		if r != nil {
-			return *r, true
-		}
-		var e *cluster.TokenEntry
-		var err error
-		switch op {
-		case "renew-self":
-			e, err = n.RenewToken(req.ctx, req.token, inc, now)
-		case "renew":
-			if r := need(body.Token, "token"); r != nil {
-				return *r, true
-			}
-			e, err = n.RenewToken(req.ctx, body.Token, inc, now)
-		default:
-			if r := need(body.Accessor, "accessor"); r != nil {
-				return *r, true
-			}
-			e, err = n.RenewAccessor(req.ctx, body.Accessor, inc, now)
-		}
-		if err != nil {
-			return gone(err), true
-		}
-		tok := ""
-		switch op {
-		case "renew-self":
-			tok = req.token
-		case "renew":
-			tok = body.Token
-		}
-		return authReply(req, e, tok, now, nil), true
-	case "revoke", "revoke-self", "revoke-accessor", "revoke-orphan":
-		req.ev.Status = http.StatusNoContent
-		var err error
-		switch op {
-		case "revoke-self":
-			err = n.RevokeToken(req.ctx, req.token, false)
-			if errors.Is(err, cluster.ErrPermissionDenied) {
-				err = nil // its last use was this request
-			}
-		case "revoke", "revoke-orphan":
-			if r := need(body.Token, "token"); r != nil {
-				return *r, true
-			}
-			err = n.RevokeToken(req.ctx, body.Token, op == "revoke-orphan")
-		default:
-			if r := need(body.Accessor, "accessor"); r != nil {
-				return *r, true
-			}
-			err = n.RevokeAccessor(req.ctx, body.Accessor, false)
-		}
-		if errors.Is(err, cluster.ErrPermissionDenied) && op != "revoke-accessor" {
-			err = nil // Vault answers 204 for a token that is already gone
-		}
-		if err != nil {
-			return gone(err), true
-		}
-		return reply{status: http.StatusNoContent}, true
+		e, err = n.RenewAccessor(req.ctx, body.Accessor, inc, now)
 	}
-	return errReply(http.StatusNotFound, "unsupported path"), true
+	if err != nil {
+		return a.tokenGone(err)
+	}
+	return authReply(req, e, tok, now, nil)
+}
+
+// tokenRevoke serves revoke, revoke-self, revoke-accessor and
+// revoke-orphan. Vault answers 204 for a token that is already gone.
+func (a *API) tokenRevoke(req *request, op string, body tokenBody) reply {
+	n := a.cfg.Node
+	var err error
+	switch op {
+	case "revoke-self":
+		err = n.RevokeToken(req.ctx, req.token, false)
+	case "revoke", "revoke-orphan":
+		if r := missing(body.Token, "token"); r != nil {
+			return *r
+		}
+		err = n.RevokeToken(req.ctx, body.Token, op == "revoke-orphan")
+	default:
+		if r := missing(body.Accessor, "accessor"); r != nil {
+			return *r
+		}
+		err = n.RevokeAccessor(req.ctx, body.Accessor, false)
+	}
+	if errors.Is(err, cluster.ErrPermissionDenied) && op != "revoke-accessor" {
+		err = nil // gone already (revoke-self: its last use was this request)
+	}
+	if err != nil {
+		return a.tokenGone(err)
+	}
+	return reply{status: http.StatusNoContent}
 }
 
 // checkGrantablePolicies is the subset rule for handing out policies,

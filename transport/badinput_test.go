@@ -157,8 +157,8 @@ func TestBadInput(t *testing.T) {
 		{"unknown sys path", "GET", "sys/mounts", nil, nil, 404, "unsupported path"},
 		{"unknown transit path", "POST", "transit/bogus/aes", map[string]any{}, nil, 404, "unsupported path"},
 		{"unknown key sub-path", "POST", "transit/keys/aes/bogus", map[string]any{}, nil, 404, "unsupported path"},
-		{"too many segments", "POST", "transit/encrypt/aes/extra", map[string]any{}, nil, 404, "unsupported path"},
-		{"datakey without a key", "POST", "transit/datakey/plaintext", nil, nil, 404, "unsupported path: use transit/datakey/plaintext|wrapped/:name"},
+		{"too many segments", "POST", "transit/encrypt/aes/extra", map[string]any{}, nil, 404, "unsupported path: use transit/encrypt/:name"},
+		{"datakey without a key", "POST", "transit/datakey/plaintext", nil, nil, 404, "unsupported path: use transit/datakey/:type/:name"},
 		{"bare transit", "GET", "transit", nil, nil, 404, "unsupported path"},
 
 		// Key names and create parameters.

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/transit"
 )
 
 // routeBreakGlass serves sys/break-glass/*, Vault's generate-root
@@ -22,137 +23,132 @@ import (
 //     answer holds encoded_token (the token XOR the attempt's otp).
 //
 // ok is false for other sys/ paths.
-func (a *API) routeBreakGlass(req *request, p []string) (reply, bool) {
-	if len(p) != 2 || p[0] != "break-glass" {
-		return reply{}, false
+func (a *API) readBreakGlassConfig(*request) reply {
+	c, err := a.cfg.Node.BreakGlassConfig()
+	if err != nil {
+		return a.errorReply(err)
 	}
+	if c == nil {
+		return errReply(http.StatusNotFound, "break-glass is not configured")
+	}
+	return reply{data: map[string]any{"policy": c.Policy, "duration": int64(c.Duration / time.Second)}}
+}
+
+func (a *API) writeBreakGlassConfig(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	pol, err := f.String("policy", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	d, _, err := f.Duration("duration")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	err = a.cfg.Node.SetBreakGlassConfig(req.ctx, cluster.BreakGlassConfig{Policy: pol, Duration: d})
+	if errors.Is(err, cluster.ErrInvalidRequest) {
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	}
+	if err != nil {
+		return a.errorReply(err)
+	}
+	return reply{status: http.StatusNoContent}
+}
+
+// breakGlassAttempt serves sys/break-glass/attempt: GET shows it, DELETE
+// cancels it and POST starts one. No token, as generate-root: an attempt
+// whose starter vanished stays cancellable; the event records who did it.
+func (a *API) breakGlassAttempt(req *request) reply {
 	n := a.cfg.Node
-	switch p[1] {
-	case "config":
-		if _, r := a.authenticate(req); r != nil {
-			return *r, true
-		}
-		switch req.method {
-		case http.MethodGet:
-			c, err := n.BreakGlassConfig()
-			if err != nil {
-				return a.errorReply(err), true
-			}
-			if c == nil {
-				return errReply(http.StatusNotFound, "break-glass is not configured"), true
-			}
-			return reply{data: map[string]any{"policy": c.Policy, "duration": int64(c.Duration / time.Second)}}, true
-		case http.MethodPost:
-			f, r := req.fields(nil)
-			if r != nil {
-				return *r, true
-			}
-			pol, err := f.String("policy", "")
-			if err != nil {
-				return errorFromTransit(err), true
-			}
-			d, _, err := f.Duration("duration")
-			if err != nil {
-				return errorFromTransit(err), true
-			}
-			req.ev.Status = http.StatusNoContent
-			err = n.SetBreakGlassConfig(req.ctx, cluster.BreakGlassConfig{Policy: pol, Duration: d})
-			if errors.Is(err, cluster.ErrInvalidRequest) {
-				return errReply(http.StatusBadRequest, trimPkg(err)), true
-			}
-			if err != nil {
-				return a.errorReply(err), true
-			}
-			return reply{status: http.StatusNoContent}, true
-		}
-		return unsupportedOp(), true
-	case "attempt":
-		if n.Sealed() {
-			return errReply(http.StatusServiceUnavailable, "keyraft is sealed"), true
-		}
-		switch req.method {
-		case http.MethodGet:
-			return reply{raw: a.breakGlassStatus()}, true
-		case http.MethodDelete:
-			// No token, as generate-root: an attempt whose starter
-			// vanished stays cancellable; the event records who did it.
-			ceremonyEvent(req, "break-glass", "cancel", n.BreakGlassCancel())
-			return reply{status: http.StatusNoContent}, true
-		case http.MethodPost:
-			ceremonyEvent(req, "break-glass", "start", "")
-			f, r := req.fields(nil)
-			if r != nil {
-				return *r, true
-			}
-			d, _, err := f.Duration("duration")
-			if err != nil {
-				return errorFromTransit(err), true
-			}
-			// Refused early too, so holders do not give shares in vain.
-			if s, err := n.BreakGlassSession(a.now()); err != nil {
-				return a.errorReply(err), true
-			} else if s != nil {
-				return errReply(http.StatusBadRequest, trimPkg(cluster.ErrBreakGlassActive)), true
-			}
-			nonce, otp, required, err := n.BreakGlassInit(d)
-			switch {
-			case errors.Is(err, cluster.ErrBreakGlassNotConfigured), errors.Is(err, cluster.ErrInvalidRequest),
-				errors.Is(err, cluster.ErrCeremonyInProgress):
-				return errReply(http.StatusBadRequest, trimPkg(err)), true
-			case err != nil:
-				return a.rekeyError(err), true
-			}
-			req.ev.Details["nonce"] = nonce
-			a.log.Warn("break-glass attempt started", "remote_addr", req.ev.RemoteAddr)
-			return reply{raw: map[string]any{"started": true, "nonce": nonce, "otp": otp, "otp_length": len(otp),
-				"progress": 0, "required": required, "complete": false}}, true
-		}
-		return unsupportedOp(), true
-	case "update":
-		if req.method != http.MethodPost {
-			return unsupportedOp(), true
-		}
-		if n.Sealed() {
-			return errReply(http.StatusServiceUnavailable, "keyraft is sealed"), true
-		}
-		f, r := req.fields(nil)
-		if r != nil {
-			return *r, true
-		}
-		nonce, err := f.String("nonce", "")
-		if err != nil {
-			return errorFromTransit(err), true
-		}
-		key, err := f.String("key", "")
-		if err != nil {
-			return errorFromTransit(err), true
-		}
-		share, err := hex.DecodeString(key)
-		if err != nil {
-			if share, err = base64.StdEncoding.DecodeString(key); err != nil || key == "" {
-				return errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string"), true
-			}
-		}
-		defer clear(share)
-		req.ev.Details = map[string]string{"break_glass": "share"}
-		progress, required, encoded, s, err := n.BreakGlassUpdate(req.ctx, nonce, share, a.now())
-		if err != nil {
-			if errors.Is(err, cluster.ErrBreakGlassNotConfigured) || errors.Is(err, cluster.ErrBreakGlassActive) {
-				return errReply(http.StatusBadRequest, trimPkg(err)), true
-			}
-			return a.rekeyError(err), true
-		}
-		out := map[string]any{"started": true, "nonce": nonce, "progress": progress, "required": required, "complete": encoded != ""}
-		if encoded != "" {
-			out["encoded_token"] = encoded
-			out["expires_at"] = s.ExpiresAt.Format(time.RFC3339)
-			out["policy"] = s.Policy
-			req.ev.Details = map[string]string{"break_glass": "activated", "accessor": s.Accessor, "policy": s.Policy,
-				"expires_at": s.ExpiresAt.Format(time.RFC3339)}
-		}
-		return reply{raw: out}, true
+	switch req.method {
+	case http.MethodGet:
+		return reply{raw: a.breakGlassStatus()}
+	case http.MethodDelete:
+		ceremonyEvent(req, "break-glass", "cancel", n.BreakGlassCancel())
+		return reply{status: http.StatusNoContent}
 	}
-	return errReply(http.StatusNotFound, "unsupported path: use sys/break-glass/config, attempt or update"), true
+	ceremonyEvent(req, "break-glass", "start", "")
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	d, _, err := f.Duration("duration")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	// Refused early too, so holders do not give shares in vain.
+	if s, err := n.BreakGlassSession(a.now()); err != nil {
+		return a.errorReply(err)
+	} else if s != nil {
+		return errReply(http.StatusBadRequest, trimPkg(cluster.ErrBreakGlassActive))
+	}
+	nonce, otp, required, err := n.BreakGlassInit(d)
+	switch {
+	case errors.Is(err, cluster.ErrBreakGlassNotConfigured), errors.Is(err, cluster.ErrInvalidRequest),
+		errors.Is(err, cluster.ErrCeremonyInProgress):
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	case err != nil:
+		return a.rekeyError(err)
+	}
+	req.ev.Details["nonce"] = nonce
+	a.log.Warn("break-glass attempt started", "remote_addr", req.ev.RemoteAddr)
+	return reply{raw: map[string]any{"started": true, "nonce": nonce, "otp": otp, "otp_length": len(otp),
+		"progress": 0, "required": required, "complete": false}}
+}
+
+// breakGlassUpdate takes one share; at the threshold the answer holds
+// encoded_token (the token XOR the attempt's otp).
+func (a *API) breakGlassUpdate(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	nonce, err := f.String("nonce", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	share, r := shareField(f)
+	if r != nil {
+		return *r
+	}
+	defer clear(share)
+	req.ev.Details = map[string]string{"break_glass": "share"}
+	progress, required, encoded, s, err := a.cfg.Node.BreakGlassUpdate(req.ctx, nonce, share, a.now())
+	if err != nil {
+		if errors.Is(err, cluster.ErrBreakGlassNotConfigured) || errors.Is(err, cluster.ErrBreakGlassActive) {
+			return errReply(http.StatusBadRequest, trimPkg(err))
+		}
+		return a.rekeyError(err)
+	}
+	out := map[string]any{"started": true, "nonce": nonce, "progress": progress, "required": required, "complete": encoded != ""}
+	if encoded != "" {
+		out["encoded_token"] = encoded
+		out["expires_at"] = s.ExpiresAt.Format(time.RFC3339)
+		out["policy"] = s.Policy
+		req.ev.Details = map[string]string{"break_glass": "activated", "accessor": s.Accessor, "policy": s.Policy,
+			"expires_at": s.ExpiresAt.Format(time.RFC3339)}
+	}
+	return reply{raw: out}
+}
+
+// shareField decodes the "key" field of a ceremony's update: one share,
+// in hex or base64.
+func shareField(f *transit.Fields) ([]byte, *reply) {
+	key, err := f.String("key", "")
+	if err != nil {
+		r := errorFromTransit(err)
+		return nil, &r
+	}
+	share, err := hex.DecodeString(key)
+	if err != nil {
+		if share, err = base64.StdEncoding.DecodeString(key); err != nil || key == "" {
+			r := errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
+			return nil, &r
+		}
+	}
+	return share, nil
 }
 
 // breakGlassStatus is the answer of GET sys/break-glass/attempt: the

@@ -44,102 +44,109 @@ func (a *API) grantFor(req *request, te *cluster.TokenEntry, path, capability st
 	return g.ID
 }
 
-// routeGrants serves sys/grants: POST requests a grant, GET lists them
+// The grants API: POST sys/grants requests a grant, GET lists them
 // (LIST: their IDs), sys/grants/:id shows or (DELETE) revokes one,
 // sys/grants/approve and sys/grants/revoke take {"id"}.
-func (a *API) routeGrants(req *request, p []string) (reply, bool) {
-	if len(p) == 0 || p[0] != "grants" || len(p) > 2 {
-		return reply{}, false
+
+func (a *API) listGrants(req *request) reply {
+	list, err := a.cfg.Node.ListGrants()
+	if err != nil {
+		return a.errorReply(err)
 	}
-	te, r := a.authenticate(req)
-	if r != nil {
-		return *r, true
+	if req.method == "LIST" {
+		ids := make([]string, 0, len(list))
+		for _, g := range list {
+			ids = append(ids, g.ID)
+		}
+		return reply{data: map[string]any{"keys": ids}}
 	}
-	n := a.cfg.Node
 	now := a.now()
-	if len(p) == 1 {
-		switch req.method {
-		case "LIST", http.MethodGet:
-			list, err := n.ListGrants()
-			if err != nil {
-				return a.errorReply(err), true
-			}
-			if req.method == "LIST" {
-				ids := make([]string, 0, len(list))
-				for _, g := range list {
-					ids = append(ids, g.ID)
-				}
-				return reply{data: map[string]any{"keys": ids}}, true
-			}
-			out := make([]map[string]any, 0, len(list))
-			for _, g := range list {
-				out = append(out, grantData(g, now))
-			}
-			return reply{data: map[string]any{"grants": out}}, true
-		case http.MethodPost:
-			f, r := req.fields(nil)
-			if r != nil {
-				return *r, true
-			}
-			key, err1 := f.String("key", "")
-			op, err2 := f.String("operation", "")
-			reason, err3 := f.String("reason", "")
-			ttl, _, err4 := f.Duration("ttl")
-			if err := errors.Join(err1, err2, err3, err4); err != nil {
-				return errorFromTransit(firstErr(err1, err2, err3, err4)), true
-			}
-			if strings.HasPrefix(key, cluster.ReservedKeyPrefix) {
-				// A key name input like a transit path's: grants are of
-				// the root namespace, where this prefix names no key.
-				return errReply(http.StatusBadRequest, "key names starting with "+cluster.ReservedKeyPrefix+" are reserved for namespaces"), true
-			}
-			req.ev.Key = key
-			req.ev.Details = map[string]string{"operation": op, "reason": transit.Truncate(reason)}
-			// The request's event is recorded by the pipeline afterwards,
-			// so that it names the new grant.
-			g, err := n.RequestGrant(audit.WithEvent(req.ctx, nil), te, key, op, ttl, reason, now)
-			if errors.Is(err, cluster.ErrInvalidRequest) {
-				return errReply(http.StatusBadRequest, trimPkg(err)), true
-			}
-			if err != nil {
-				return a.errorReply(err), true
-			}
-			req.ev.Details["grant"] = g.ID
-			return reply{data: grantData(g, now)}, true
-		}
-		return unsupportedOp(), true
+	out := make([]map[string]any, 0, len(list))
+	for _, g := range list {
+		out = append(out, grantData(g, now))
 	}
-	id := p[1]
-	switch {
-	case (id == "approve" || id == "revoke") && req.method == http.MethodPost:
-		var body struct {
-			ID string `json:"id"`
-		}
-		if r := req.decode(&body); r != nil {
-			return *r, true
-		}
-		if body.ID == "" {
-			return errReply(http.StatusBadRequest, `the body must be {"id": "<grant id>"}`), true
-		}
-		req.ev.Details = map[string]string{"grant": body.ID}
-		if id == "revoke" {
-			req.ev.Status = http.StatusNoContent
-			return a.grantResult(n.RevokeGrant(req.ctx, body.ID), nil, now), true
-		}
-		g, err := n.ApproveGrant(req.ctx, body.ID, te, now)
-		if g != nil {
-			req.ev.Key = g.Key
-		}
-		return a.grantResult(err, g, now), true
-	case req.method == http.MethodGet:
-		g, _, err := n.ReadGrant(id)
-		return a.grantResult(err, g, now), true
-	case req.method == http.MethodDelete:
-		req.ev.Status = http.StatusNoContent
-		req.ev.Details = map[string]string{"grant": id}
-		return a.grantResult(n.RevokeGrant(req.ctx, id), nil, now), true
+	return reply{data: map[string]any{"grants": out}}
+}
+
+func (a *API) requestGrant(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
 	}
-	return unsupportedOp(), true
+	key, err1 := f.String("key", "")
+	op, err2 := f.String("operation", "")
+	reason, err3 := f.String("reason", "")
+	ttl, _, err4 := f.Duration("ttl")
+	if err := errors.Join(err1, err2, err3, err4); err != nil {
+		return errorFromTransit(firstErr(err1, err2, err3, err4))
+	}
+	if strings.HasPrefix(key, cluster.ReservedKeyPrefix) {
+		// A key name input like a transit path's: grants are of the root
+		// namespace, where this prefix names no key.
+		return errReply(http.StatusBadRequest, "key names starting with "+cluster.ReservedKeyPrefix+" are reserved for namespaces")
+	}
+	req.ev.Key = key
+	req.ev.Details = map[string]string{"operation": op, "reason": transit.Truncate(reason)}
+	// The request's event is recorded by the pipeline afterwards, so that
+	// it names the new grant.
+	now := a.now()
+	g, err := a.cfg.Node.RequestGrant(audit.WithEvent(req.ctx, nil), req.te, key, op, ttl, reason, now)
+	if errors.Is(err, cluster.ErrInvalidRequest) {
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	}
+	if err != nil {
+		return a.errorReply(err)
+	}
+	req.ev.Details["grant"] = g.ID
+	return reply{data: grantData(g, now)}
+}
+
+// grantID is the {"id"} body of approve and revoke.
+func grantID(req *request) (string, *reply) {
+	var body struct {
+		ID string `json:"id"`
+	}
+	if r := req.decode(&body); r != nil {
+		return "", r
+	}
+	if body.ID == "" {
+		r := errReply(http.StatusBadRequest, `the body must be {"id": "<grant id>"}`)
+		return "", &r
+	}
+	req.ev.Details = map[string]string{"grant": body.ID}
+	return body.ID, nil
+}
+
+func (a *API) approveGrant(req *request) reply {
+	id, r := grantID(req)
+	if r != nil {
+		return *r
+	}
+	now := a.now()
+	g, err := a.cfg.Node.ApproveGrant(req.ctx, id, req.te, now)
+	if g != nil {
+		req.ev.Key = g.Key
+	}
+	return a.grantResult(err, g, now)
+}
+
+func (a *API) revokeGrantBody(req *request) reply {
+	id, r := grantID(req)
+	if r != nil {
+		return *r
+	}
+	return a.grantResult(a.cfg.Node.RevokeGrant(req.ctx, id), nil, a.now())
+}
+
+func (a *API) readGrant(req *request) reply {
+	g, _, err := a.cfg.Node.ReadGrant(req.params["id"])
+	return a.grantResult(err, g, a.now())
+}
+
+func (a *API) revokeGrantPath(req *request) reply {
+	id := req.params["id"]
+	req.ev.Details = map[string]string{"grant": id}
+	return a.grantResult(a.cfg.Node.RevokeGrant(req.ctx, id), nil, a.now())
 }
 
 func firstErr(errs ...error) error {

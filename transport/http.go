@@ -138,6 +138,15 @@ type request struct {
 	fErr *reply
 	// maxItems bounds a batch_input (Config.MaxBatchItems).
 	maxItems int
+	// rt is the request's row of the table and params its path
+	// parameters; te is the caller's token (nil on a public row).
+	rt     *route
+	params map[string]string
+	te     *cluster.TokenEntry
+	// http is the request as it arrived (streaming rows read its body or
+	// hand it to the profiler).
+	http *http.Request
+	rc   *http.ResponseController
 }
 
 // reply is what a handler produces; the pipeline records it, then sends it.
@@ -148,11 +157,16 @@ type reply struct {
 	warnings []string
 	// retryAfter is the Retry-After header of a 429 or 503 ("" for none).
 	retryAfter string
+	// stream, when set, writes the answer itself (a snapshot, the audit
+	// stream, a profile): the pipeline records the request as allowed
+	// (200) and then hands it the connection.
+	stream func(w http.ResponseWriter)
 }
 
-// ServeHTTP runs the request pipeline: decode → route (authenticate,
-// authorize, act) → record → answer. Nothing is written to the client
-// before the audit event is recorded.
+// ServeHTTP runs the request pipeline: find the row → decode → serve
+// (namespace, authenticate, authorize, act) → record → answer. Every
+// path, streaming ones included, takes it; nothing is written to the
+// client before the audit event is recorded.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ev := &audit.Event{
 		Time:       time.Now().UTC(),
@@ -163,22 +177,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Path:       r.URL.Path,
 		Operation:  operationOf(r.URL.Path),
 	}
-	switch r.URL.Path {
-	case "/v1/sys/audit/stream", "/v1/sys/audit/export":
-		a.serveAuditStream(w, r, ev)
-		return
-	case "/v1/sys/storage/raft/snapshot", "/v1/sys/storage/raft/snapshot-force":
-		a.serveSnapshot(w, r, ev)
-		return
-	case "/v1/sys/metrics":
-		a.serveMetrics(w, r, ev)
-		return
+	rep := a.handleSafely(w, r, ev)
+	if rep.stream != nil {
+		rep.status = http.StatusOK
 	}
-	if r.URL.Path == "/v1/sys/pprof" || strings.HasPrefix(r.URL.Path, "/v1/sys/pprof/") {
-		a.servePprof(w, r, ev)
-		return
-	}
-	rep := a.handleSafely(r, ev)
 	committedStatus := ev.Status
 	ev.Status = rep.status
 	if ev.Status == 0 {
@@ -215,6 +217,10 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rep = errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log")
 	}
 	a.metrics.count(ev.Operation, rep.status)
+	if rep.stream != nil {
+		rep.stream(w)
+		return
+	}
 	a.write(w, ev.RequestID, rep)
 }
 
@@ -222,17 +228,17 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // request neither kills its connection without an answer nor escapes the
 // audit record. The panic value and stack go to the log only: they can
 // hold request data.
-func (a *API) handleSafely(r *http.Request, ev *audit.Event) (rep reply) {
+func (a *API) handleSafely(w http.ResponseWriter, r *http.Request, ev *audit.Event) (rep reply) {
 	defer func() {
 		if v := recover(); v != nil {
 			a.log.Error("panic while handling a request", "request_id", ev.RequestID, "path", r.URL.Path, "stack", string(debug.Stack()))
 			rep = errReply(http.StatusInternalServerError, "internal error")
 		}
 	}()
-	return a.handle(r, ev)
+	return a.handle(w, r, ev)
 }
 
-func (a *API) handle(r *http.Request, ev *audit.Event) reply {
+func (a *API) handle(w http.ResponseWriter, r *http.Request, ev *audit.Event) reply {
 	path, ok := strings.CutPrefix(r.URL.Path, "/v1/")
 	if !ok {
 		return errReply(http.StatusNotFound, "unsupported path: API paths start with /v1/")
@@ -256,10 +262,46 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 	default:
 		return errReply(http.StatusMethodNotAllowed, fmt.Sprintf("unsupported method %s", transit.Truncate(r.Method)))
 	}
+	path = strings.TrimSuffix(path, "/")
+	rt, params, miss := apiTable.lookup(path, method)
+	if miss != nil {
+		return *miss
+	}
+	ev.Operation = rt.operation
 	// A caller without a valid token may send only a small body (enough
 	// for init, unseal, a join or a login); the limit is decided before
 	// the body is read.
-	te, terr := a.lookupToken(tokenFrom(r))
+	req := &request{
+		// A state change made for this request commits its audit event
+		// in the same Raft entry (see cluster.Node.Apply).
+		ctx:    audit.WithEvent(r.Context(), ev),
+		method: method,
+		path:   path,
+		query:  r.URL.Query(),
+		token:  tokenFrom(r),
+		ev:     ev,
+		hmac:   a.cfg.Node.AuditHMAC,
+		// A batch beyond the limit is refused before its items are
+		// decoded (transit.Fields.SetMaxItems).
+		maxItems: a.cfg.MaxBatchItems,
+		rt:       rt,
+		params:   params,
+		http:     r,
+		rc:       http.NewResponseController(w),
+		ns:       namespaceFrom(r),
+	}
+	if r.TLS != nil {
+		req.peerCerts = r.TLS.PeerCertificates
+	}
+	if req.token != "" {
+		if h, ok := a.cfg.Node.AuditHMAC([]byte(req.token)); ok {
+			ev.HMACs = map[string]string{"client_token": h}
+		}
+	}
+	if rt.rawBody {
+		return a.serve(req)
+	}
+	te, terr := a.lookupToken(req.token)
 	valid := terr == nil && !te.Expired(a.now())
 	limit := a.cfg.MaxRequestSize
 	if !valid {
@@ -292,31 +334,8 @@ func (a *API) handle(r *http.Request, ev *audit.Event) reply {
 		}
 		return errReply(http.StatusBadRequest, "failed to read request body")
 	}
-	req := &request{
-		// A state change made for this request commits its audit event
-		// in the same Raft entry (see cluster.Node.Apply).
-		ctx:    audit.WithEvent(r.Context(), ev),
-		method: method,
-		path:   strings.TrimSuffix(path, "/"),
-		body:   body,
-		query:  r.URL.Query(),
-		token:  tokenFrom(r),
-		ev:     ev,
-		hmac:   a.cfg.Node.AuditHMAC,
-		// A batch beyond the limit is refused before its items are
-		// decoded (transit.Fields.SetMaxItems).
-		maxItems: a.cfg.MaxBatchItems,
-	}
-	if r.TLS != nil {
-		req.peerCerts = r.TLS.PeerCertificates
-	}
-	req.ns = namespaceFrom(r)
-	if req.token != "" {
-		if h, ok := a.cfg.Node.AuditHMAC([]byte(req.token)); ok {
-			ev.HMACs = map[string]string{"client_token": h}
-		}
-	}
-	return a.route(req)
+	req.body = body
+	return a.serve(req)
 }
 
 // MaxUnauthenticatedBody is the most a request without a valid token may

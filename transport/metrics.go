@@ -61,41 +61,13 @@ func newMetrics(n *cluster.Node, sinks func() []audit.DeviceStatus) *metrics {
 
 // serveMetrics answers GET sys/metrics in the Prometheus text format
 // (Vault's path; its ?format=prometheus is accepted and is the only
-// format). It needs a root token, and is recorded like every request.
-func (a *API) serveMetrics(w http.ResponseWriter, r *http.Request, ev *audit.Event) {
-	req := &request{ctx: r.Context(), method: r.Method, query: r.URL.Query(), token: tokenFrom(r), ev: ev}
-	ev.Operation = "sys/metrics"
-	if r.Method != http.MethodGet {
-		a.finish(w, r, ev, unsupportedOp())
-		return
+// format).
+func (a *API) serveMetrics(req *request) reply {
+	if f := req.query.Get("format"); f != "" && f != "prometheus" {
+		return errReply(http.StatusBadRequest, "format must be prometheus")
 	}
-	if f := r.URL.Query().Get("format"); f != "" && f != "prometheus" {
-		a.finish(w, r, ev, errReply(http.StatusBadRequest, "format must be prometheus"))
-		return
-	}
-	if !a.admitRootStream(w, r, req, "reading metrics") {
-		return
-	}
-	a.metrics.handler.ServeHTTP(w, r)
-}
-
-// admitRootStream lets a streamed answer (metrics, profiles) start: the
-// caller needs a root token, and the allowed event is recorded before any
-// byte is sent. When it returns false the answer (refusal or 503) has
-// been sent.
-func (a *API) admitRootStream(w http.ResponseWriter, r *http.Request, req *request, what string) bool {
-	ev := req.ev
-	if rep := a.requireRoot(req, what); rep != nil {
-		a.finish(w, r, ev, *rep)
-		return false
-	}
-	ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
-	if err := a.record(r, ev); err != nil {
-		a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
-		return false
-	}
-	a.metrics.count(ev.Operation, http.StatusOK)
-	return true
+	r := req.http
+	return reply{stream: func(w http.ResponseWriter) { a.metrics.handler.ServeHTTP(w, r) }}
 }
 
 // count adds one answered request. Paths nobody serves (404, 405) count

@@ -21,51 +21,30 @@ import (
 //	PUT    sys/plugins/reload/backend          {"plugin": NAME[, "type": TYPE]}: restart it on every node
 //
 // Every path needs sudo, as in Vault.
-func (a *API) routePlugins(req *request, p []string) reply {
-	if r := a.requireRoot(req, "the plugin catalog"); r != nil {
+// pluginTarget is the type and name a sys/plugins/catalog/:type/:name
+// request names.
+func pluginTarget(req *request) (typ, name string, _ *reply) {
+	typ, name = req.params["type"], req.params["name"]
+	if !catalog.ValidType(typ) {
+		r := errReply(http.StatusBadRequest, fmt.Sprintf("unknown plugin type %q: use storage or crypto", typ))
+		return "", "", &r
+	}
+	req.ev.Key = typ + "/" + name
+	return typ, name, nil
+}
+
+func (a *API) pluginDeregister(req *request) reply {
+	typ, name, r := pluginTarget(req)
+	if r != nil {
 		return *r
 	}
-	if len(p) >= 1 && p[0] == "reload" {
-		if len(p) != 2 || p[1] != "backend" {
-			return errReply(http.StatusNotFound, "unsupported path")
-		}
-		if req.method != http.MethodPost {
-			return unsupportedOp()
-		}
-		return a.pluginReload(req)
+	if err := a.cfg.Node.DeregisterPlugin(req.ctx, typ, name); err != nil {
+		return a.pluginError(err)
 	}
-	if len(p) == 0 || p[0] != "catalog" {
-		return errReply(http.StatusNotFound, "unsupported path")
+	if a.cfg.Plugins != nil && typ == catalog.TypeCrypto {
+		a.cfg.Plugins.Forget(name)
 	}
-	p = p[1:]
-	switch {
-	case len(p) == 0 && (req.method == http.MethodGet || req.method == "LIST"):
-		return a.pluginList()
-	case len(p) == 1 && req.method == "LIST":
-		return a.pluginNames(p[0])
-	case len(p) == 2:
-		typ, name := p[0], p[1]
-		if !catalog.ValidType(typ) {
-			return errReply(http.StatusBadRequest, fmt.Sprintf("unknown plugin type %q: use storage or crypto", typ))
-		}
-		req.ev.Key = typ + "/" + name
-		switch req.method {
-		case http.MethodGet:
-			return a.pluginRead(typ, name)
-		case http.MethodPost:
-			return a.pluginRegister(req, typ, name)
-		case http.MethodDelete:
-			if err := a.cfg.Node.DeregisterPlugin(req.ctx, typ, name); err != nil {
-				return a.pluginError(err)
-			}
-			if a.cfg.Plugins != nil && typ == catalog.TypeCrypto {
-				a.cfg.Plugins.Forget(name)
-			}
-			return reply{status: http.StatusNoContent}
-		}
-		return unsupportedOp()
-	}
-	return errReply(http.StatusNotFound, "unsupported path")
+	return reply{status: http.StatusNoContent}
 }
 
 func (a *API) pluginError(err error) reply {
@@ -101,7 +80,7 @@ func (a *API) pluginView(e catalog.Entry) map[string]any {
 	return v
 }
 
-func (a *API) pluginList() reply {
+func (a *API) pluginList(*request) reply {
 	entries, err := a.cfg.Node.Plugins("")
 	if err != nil {
 		return a.pluginError(err)
@@ -116,7 +95,8 @@ func (a *API) pluginList() reply {
 	return reply{data: data}
 }
 
-func (a *API) pluginNames(typ string) reply {
+func (a *API) pluginNames(req *request) reply {
+	typ := req.params["type"]
 	if !catalog.ValidType(typ) {
 		return errReply(http.StatusBadRequest, fmt.Sprintf("unknown plugin type %q: use storage or crypto", typ))
 	}
@@ -131,7 +111,11 @@ func (a *API) pluginNames(typ string) reply {
 	return reply{data: map[string]any{"keys": names}}
 }
 
-func (a *API) pluginRead(typ, name string) reply {
+func (a *API) pluginRead(req *request) reply {
+	typ, name, r := pluginTarget(req)
+	if r != nil {
+		return *r
+	}
 	e, err := a.cfg.Node.PluginEntry(typ, name)
 	if err != nil {
 		return a.pluginError(err)
@@ -167,7 +151,11 @@ func decodePluginRegister(f *transit.Fields) (*pluginRegisterBody, error) {
 // pluginRegister adds an entry after checking the binary on this node: a
 // registration that this node could not run is refused at once, with the
 // reason, rather than at first use.
-func (a *API) pluginRegister(req *request, typ, name string) reply {
+func (a *API) pluginRegister(req *request) reply {
+	typ, name, r := pluginTarget(req)
+	if r != nil {
+		return *r
+	}
 	f, r := req.parsed()
 	if r != nil {
 		return *r

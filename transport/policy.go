@@ -15,104 +15,80 @@ import (
 // sys/policies/acl/:name (GET, PUT/POST {"policy": hcl}, DELETE), the old
 // sys/policy and sys/policy/:name aliases, and sys/capabilities-self. ok
 // is false for a path that is none of these.
-func (a *API) routePolicies(req *request, p []string) (reply, bool) {
-	var name string
-	alias := false
+// The policy API answers under two names: sys/policies/acl (Vault's) and
+// sys/policy (the old one, whose answers also carry "rules").
+func policyAlias(req *request) bool { return strings.HasPrefix(req.rt.pattern, "sys/policy") }
+
+func (a *API) listPolicies(req *request) reply {
+	names, err := a.cfg.Node.ListPoliciesIn(req.ns)
+	if err != nil {
+		return a.errorReply(err)
+	}
+	if policyAlias(req) {
+		return reply{data: map[string]any{"keys": names, "policies": names}}
+	}
+	return reply{data: map[string]any{"keys": names}}
+}
+
+func (a *API) readPolicy(req *request) reply {
+	name := req.params["name"]
+	if name == "root" {
+		// Vault answers the root policy with empty rules.
+		return policyReply(name, "", policyAlias(req))
+	}
+	src, _, err := a.cfg.Node.ReadPolicyIn(req.ns, name)
+	if errors.Is(err, cluster.ErrPolicyNotFound) {
+		return errReply(http.StatusNotFound, "no policy named "+quoteName(name))
+	}
+	if err != nil {
+		return a.errorReply(err)
+	}
+	return policyReply(name, src, policyAlias(req))
+}
+
+func (a *API) writePolicy(req *request) reply {
+	name := req.params["name"]
+	var body struct {
+		Policy *string `json:"policy"`
+		Rules  *string `json:"rules"` // the old sys/policy field
+	}
+	if r := req.decode(&body); r != nil {
+		return *r
+	}
+	src := body.Policy
+	if src == nil {
+		src = body.Rules
+	}
+	if src == nil {
+		return errReply(http.StatusBadRequest, "missing \"policy\": the policy's HCL source")
+	}
+	req.ev.Details = map[string]string{"policy": name}
+	err := a.cfg.Node.PutPolicyIn(req.ctx, req.ns, name, *src)
+	var pe *acl.ParseError
 	switch {
-	case len(p) >= 2 && p[0] == "policies" && p[1] == "acl":
-		if len(p) > 3 {
-			return errReply(http.StatusNotFound, "unsupported path: use sys/policies/acl/:name"), true
-		}
-		if len(p) == 3 {
-			name = p[2]
-		}
-	case p[0] == "policy":
-		alias = true
-		if len(p) > 2 {
-			return errReply(http.StatusNotFound, "unsupported path: use sys/policy/:name"), true
-		}
-		if len(p) == 2 {
-			name = p[1]
-		}
-	case len(p) == 1 && p[0] == "capabilities-self":
-		return a.capabilitiesSelf(req), true
-	default:
-		return reply{}, false
+	case errors.As(err, &pe):
+		return errReply(http.StatusBadRequest, "failed to parse policy: "+pe.Error())
+	case errors.Is(err, cluster.ErrPolicyBuiltin):
+		return errReply(http.StatusBadRequest, "cannot update the root policy")
+	case errors.Is(err, cluster.ErrInvalidRequest):
+		return errReply(http.StatusBadRequest, trimPkg(err))
+	case err != nil:
+		return a.errorReply(err)
 	}
-	if _, r := a.authenticate(req); r != nil {
-		return *r, true
+	return reply{status: http.StatusNoContent}
+}
+
+func (a *API) deletePolicy(req *request) reply {
+	name := req.params["name"]
+	req.ev.Details = map[string]string{"policy": name}
+	err := a.cfg.Node.DeletePolicyIn(req.ctx, req.ns, name)
+	if errors.Is(err, cluster.ErrPolicyBuiltin) {
+		return errReply(http.StatusBadRequest, "cannot delete the built-in policy "+quoteName(name))
 	}
-	n := a.cfg.Node
-	if name == "" {
-		if req.method != "LIST" && !(alias && req.method == http.MethodGet) {
-			return unsupportedOp(), true
-		}
-		names, err := n.ListPoliciesIn(req.ns)
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		if alias {
-			return reply{data: map[string]any{"keys": names, "policies": names}}, true
-		}
-		return reply{data: map[string]any{"keys": names}}, true
+	if err != nil {
+		return a.errorReply(err)
 	}
-	switch req.method {
-	case http.MethodGet:
-		if name == "root" {
-			// Vault answers the root policy with empty rules.
-			return policyReply(name, "", alias), true
-		}
-		src, _, err := n.ReadPolicyIn(req.ns, name)
-		if errors.Is(err, cluster.ErrPolicyNotFound) {
-			return errReply(http.StatusNotFound, "no policy named "+quoteName(name)), true
-		}
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		return policyReply(name, src, alias), true
-	case http.MethodPost:
-		var body struct {
-			Policy *string `json:"policy"`
-			Rules  *string `json:"rules"` // the old sys/policy field
-		}
-		if r := req.decode(&body); r != nil {
-			return *r, true
-		}
-		src := body.Policy
-		if src == nil {
-			src = body.Rules
-		}
-		if src == nil {
-			return errReply(http.StatusBadRequest, "missing \"policy\": the policy's HCL source"), true
-		}
-		req.ev.Details = map[string]string{"policy": name}
-		req.ev.Status = http.StatusNoContent
-		err := n.PutPolicyIn(req.ctx, req.ns, name, *src)
-		var pe *acl.ParseError
-		switch {
-		case errors.As(err, &pe):
-			return errReply(http.StatusBadRequest, "failed to parse policy: "+pe.Error()), true
-		case errors.Is(err, cluster.ErrPolicyBuiltin):
-			return errReply(http.StatusBadRequest, "cannot update the root policy"), true
-		case errors.Is(err, cluster.ErrInvalidRequest):
-			return errReply(http.StatusBadRequest, trimPkg(err)), true
-		case err != nil:
-			return a.errorReply(err), true
-		}
-		return reply{status: http.StatusNoContent}, true
-	case http.MethodDelete:
-		req.ev.Details = map[string]string{"policy": name}
-		req.ev.Status = http.StatusNoContent
-		err := n.DeletePolicyIn(req.ctx, req.ns, name)
-		if errors.Is(err, cluster.ErrPolicyBuiltin) {
-			return errReply(http.StatusBadRequest, "cannot delete the built-in policy "+quoteName(name)), true
-		}
-		if err != nil {
-			return a.errorReply(err), true
-		}
-		return reply{status: http.StatusNoContent}, true
-	}
-	return unsupportedOp(), true
+	return reply{status: http.StatusNoContent}
 }
 
 func policyReply(name, src string, alias bool) reply {
@@ -130,13 +106,7 @@ func quoteName(s string) string {
 // capabilitiesSelf answers sys/capabilities-self: for each of "paths" (or
 // "path"), the capabilities the caller's own policies grant there now.
 func (a *API) capabilitiesSelf(req *request) reply {
-	if req.method != http.MethodPost {
-		return unsupportedOp()
-	}
-	te, r := a.authenticate(req)
-	if r != nil {
-		return *r
-	}
+	te := req.te
 	var body struct {
 		Paths []string `json:"paths"`
 		Path  string   `json:"path"`

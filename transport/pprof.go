@@ -4,10 +4,7 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"strconv"
-	"strings"
 	"time"
-
-	"github.com/keyraft/keyraft/audit"
 )
 
 // maxProfileSeconds bounds a CPU profile or an execution trace.
@@ -23,43 +20,35 @@ var pprofProfiles = setOf("profile", "trace", "heap", "allocs", "goroutine", "bl
 // so an operator can profile a live node. It needs a root token, like
 // Vault's, and is recorded before the profile is sent. A CPU profile or
 // trace runs for ?seconds (default 30, at most 60).
-func (a *API) servePprof(w http.ResponseWriter, r *http.Request, ev *audit.Event) {
-	req := &request{ctx: r.Context(), method: r.Method, query: r.URL.Query(), token: tokenFrom(r), ev: ev}
-	ev.Operation = "sys/pprof"
-	name := strings.Trim(strings.TrimPrefix(r.URL.Path, "/v1/sys/pprof"), "/")
-	if r.Method != http.MethodGet {
-		a.finish(w, r, ev, unsupportedOp())
-		return
-	}
+func (a *API) servePprof(req *request) reply {
+	name := req.params["profile"]
 	if name != "" && !pprofProfiles[name] {
-		a.finish(w, r, ev, errReply(http.StatusNotFound, "unknown profile: use one of sys/pprof/profile, trace, heap, allocs, goroutine, block, mutex, threadcreate, cmdline, symbol"))
-		return
+		return errReply(http.StatusNotFound, "unknown profile: use one of sys/pprof/profile, trace, heap, allocs, goroutine, block, mutex, threadcreate, cmdline, symbol")
 	}
-	if s := r.URL.Query().Get("seconds"); s != "" {
+	if s := req.query.Get("seconds"); s != "" {
 		if n, err := strconv.Atoi(s); err != nil || n < 1 || n > maxProfileSeconds {
-			a.finish(w, r, ev, errReply(http.StatusBadRequest, "seconds must be a whole number from 1 to "+strconv.Itoa(maxProfileSeconds)))
-			return
+			return errReply(http.StatusBadRequest, "seconds must be a whole number from 1 to "+strconv.Itoa(maxProfileSeconds))
 		}
 	}
-	if !a.admitRootStream(w, r, req, "profiling the node") {
-		return
-	}
-	if name == "profile" || name == "trace" {
-		// The server's write timeout would cut a long profile.
-		_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add((maxProfileSeconds + 30) * time.Second))
-	}
-	switch name {
-	case "":
-		pprof.Index(w, r)
-	case "profile":
-		pprof.Profile(w, r)
-	case "trace":
-		pprof.Trace(w, r)
-	case "cmdline":
-		pprof.Cmdline(w, r)
-	case "symbol":
-		pprof.Symbol(w, r)
-	default:
-		pprof.Handler(name).ServeHTTP(w, r)
-	}
+	r := req.http
+	return reply{stream: func(w http.ResponseWriter) {
+		if name == "profile" || name == "trace" {
+			// The server's write timeout would cut a long profile.
+			_ = http.NewResponseController(w).SetWriteDeadline(time.Now().Add((maxProfileSeconds + 30) * time.Second))
+		}
+		switch name {
+		case "":
+			pprof.Index(w, r)
+		case "profile":
+			pprof.Profile(w, r)
+		case "trace":
+			pprof.Trace(w, r)
+		case "cmdline":
+			pprof.Cmdline(w, r)
+		case "symbol":
+			pprof.Symbol(w, r)
+		default:
+			pprof.Handler(name).ServeHTTP(w, r)
+		}
+	}}
 }

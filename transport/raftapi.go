@@ -16,83 +16,54 @@ import (
 	"github.com/keyraft/keyraft/transit"
 )
 
-// routeRaftMembership answers the membership endpoints under
-// sys/storage/raft/: join (on the joining node), bootstrap/challenge and
-// bootstrap/answer (on the leader; the proof is the answer, so no token),
-// and remove-peer (root). It returns false for other paths.
-func (a *API) routeRaftMembership(req *request, path string) (reply, bool) {
-	switch path {
-	case "storage/raft/join":
-		if req.method != http.MethodPost {
-			return unsupportedOp(), true
-		}
-		return a.raftJoin(req), true
-	case "storage/raft/bootstrap/challenge":
-		if req.method != http.MethodPost {
-			return unsupportedOp(), true
-		}
-		var body struct {
-			ServerID string `json:"server_id"`
-		}
-		if r := decodeStrict(req.body, &body); r != nil {
-			return *r, true
-		}
-		req.ev.Details = map[string]string{"server_id": body.ServerID}
-		ch, err := a.cfg.Node.JoinChallenge(req.ctx, body.ServerID)
-		if err != nil {
-			return a.membershipError(err), true
-		}
-		return reply{data: ch}, true
-	case "storage/raft/bootstrap/answer":
-		if req.method != http.MethodPost {
-			return unsupportedOp(), true
-		}
-		var ans cluster.JoinAnswer
-		if r := decodeStrict(req.body, &ans); r != nil {
-			return *r, true
-		}
-		req.ev.Details = map[string]string{"server_id": ans.NodeID, "cluster_addr": ans.ClusterAddr}
-		grant, err := a.cfg.Node.AdmitNode(req.ctx, ans)
-		if err != nil {
-			return a.membershipError(err), true
-		}
-		return reply{data: grant}, true
-	case "storage/raft/remove-peer":
-		if req.method != http.MethodPost {
-			return unsupportedOp(), true
-		}
-		if r := a.requireRoot(req, "removing a peer"); r != nil {
-			return *r, true
-		}
-		var body struct {
-			ServerID string `json:"server_id"`
-		}
-		if r := decodeStrict(req.body, &body); r != nil {
-			return *r, true
-		}
-		if body.ServerID == "" {
-			return errReply(http.StatusBadRequest, "server_id is required"), true
-		}
-		req.ev.Details = map[string]string{"server_id": body.ServerID}
-		if err := a.cfg.Node.RemovePeer(req.ctx, body.ServerID); err != nil {
-			return a.membershipError(err), true
-		}
-		return reply{status: http.StatusNoContent}, true
+// joinChallenge answers POST sys/storage/raft/bootstrap/challenge on the
+// leader: the joining node's first step. The proof is the answer, so it
+// takes no token.
+func (a *API) joinChallenge(req *request) reply {
+	var body struct {
+		ServerID string `json:"server_id"`
 	}
-	return reply{}, false
+	if r := decodeStrict(req.body, &body); r != nil {
+		return *r
+	}
+	req.ev.Details = map[string]string{"server_id": body.ServerID}
+	ch, err := a.cfg.Node.JoinChallenge(req.ctx, body.ServerID)
+	if err != nil {
+		return a.membershipError(err)
+	}
+	return reply{data: ch}
 }
 
-// requireRoot authenticates the request and demands the root policy.
-func (a *API) requireRoot(req *request, what string) *reply {
-	te, r := a.authenticate(req)
-	if r != nil {
-		return r
+// admitNode answers POST sys/storage/raft/bootstrap/answer: a joining node
+// that answers its challenge (with the unseal keys) is admitted.
+func (a *API) admitNode(req *request) reply {
+	var ans cluster.JoinAnswer
+	if r := decodeStrict(req.body, &ans); r != nil {
+		return *r
 	}
-	if !a.hasSudo(req, te) {
-		r := errReply(http.StatusForbidden, "permission denied: "+what+" needs a root token or sudo")
-		return &r
+	req.ev.Details = map[string]string{"server_id": ans.NodeID, "cluster_addr": ans.ClusterAddr}
+	grant, err := a.cfg.Node.AdmitNode(req.ctx, ans)
+	if err != nil {
+		return a.membershipError(err)
 	}
-	return nil
+	return reply{data: grant}
+}
+
+func (a *API) removePeer(req *request) reply {
+	var body struct {
+		ServerID string `json:"server_id"`
+	}
+	if r := decodeStrict(req.body, &body); r != nil {
+		return *r
+	}
+	if body.ServerID == "" {
+		return errReply(http.StatusBadRequest, "server_id is required")
+	}
+	req.ev.Details = map[string]string{"server_id": body.ServerID}
+	if err := a.cfg.Node.RemovePeer(req.ctx, body.ServerID); err != nil {
+		return a.membershipError(err)
+	}
+	return reply{status: http.StatusNoContent}
 }
 
 func (a *API) membershipError(err error) reply {

@@ -19,19 +19,7 @@ type HygieneCheck func(ctx context.Context) ([]transit.Finding, error)
 // routeReport serves GET sys/report/hygiene: every finding, most severe
 // first, with counts per severity. Reading it needs "read" on the path
 // (the findings name keys, tokens and policies).
-func (a *API) routeReport(req *request, p []string) (reply, bool) {
-	if len(p) < 1 || p[0] != "report" {
-		return reply{}, false
-	}
-	if len(p) != 2 || p[1] != "hygiene" {
-		return errReply(http.StatusNotFound, "unsupported path: use sys/report/hygiene"), true
-	}
-	if req.method != http.MethodGet {
-		return unsupportedOp(), true
-	}
-	if _, r := a.authenticate(req); r != nil {
-		return *r, true
-	}
+func (a *API) hygieneReport(req *request) reply {
 	ctx, cancel := context.WithTimeout(req.ctx, time.Minute)
 	defer cancel()
 	checks := append([]HygieneCheck{a.cfg.Transit.Hygiene}, a.cfg.HygieneChecks...)
@@ -39,7 +27,7 @@ func (a *API) routeReport(req *request, p []string) (reply, bool) {
 	for _, check := range checks {
 		f, err := check(ctx)
 		if err != nil {
-			return a.errorReply(fmt.Errorf("hygiene report: %w", err)), true
+			return a.errorReply(fmt.Errorf("hygiene report: %w", err))
 		}
 		findings = append(findings, f...)
 	}
@@ -53,7 +41,7 @@ func (a *API) routeReport(req *request, p []string) (reply, bool) {
 	}
 	return reply{status: http.StatusOK, data: map[string]any{
 		"findings": findings, "counts": counts, "time": a.now().UTC().Format(time.RFC3339),
-	}}, true
+	}}
 }
 
 // namespaced rewrites a finding about a key of a namespace, which the

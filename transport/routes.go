@@ -2,42 +2,79 @@ package transport
 
 import (
 	"net/http"
-	"slices"
-	"strconv"
 	"strings"
 
+	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
 )
 
-// route dispatches one request. Paths under sys/ and auth/ are the node's;
-// transit/ is the key engine, always mounted.
-func (a *API) route(req *request) reply {
-	parts := strings.Split(req.path, "/")
-	req.ev.Operation = operationName(parts)
-	if r := nsGate(req, parts); r != nil { // transport/auth_namespace.go
-		return *r
+// serve runs the pipeline for a request whose row is known: namespace →
+// authenticate and authorize (per the row's access) → lease check and
+// batch budget (transit rows) → the row's handler. ServeHTTP then records
+// the answer and sends it. Nothing here depends on a handler remembering
+// a step: the row says which apply.
+func (a *API) serve(req *request) reply {
+	rt := req.rt
+	if req.ns != "" && !rt.namespaced {
+		return errReply(http.StatusBadRequest, req.path+" is not available in a namespace; send it without X-Vault-Namespace")
 	}
-	switch parts[0] {
-	case "sys":
-		return a.routeSys(req, parts[1:])
-	case "auth":
-		return a.routeAuth(req, parts[1:])
-	case "transit":
+	switch rt.access {
+	case public:
+		if rt.unsealed && a.cfg.Node.Sealed() {
+			return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
+		}
+	default:
 		te, r := a.authenticate(req)
 		if r != nil {
 			return *r
 		}
-		// Key use is served from the local state only while this node is
-		// in touch with the leader (see cluster.Node.CheckLease).
-		if err := a.cfg.Node.CheckLease(); err != nil {
-			return errReply(http.StatusServiceUnavailable, trimPkg(err))
-		}
-		return a.withInflight(req, te.Accessor, func() reply {
-			return a.nsTransit(req, parts[1:], a.routeTransit) // keys of the request's namespace
-		})
+		req.te = te
 	}
-	return errReply(http.StatusNotFound, "unsupported path")
+	if rt.committed != 0 {
+		req.ev.Status = rt.committed
+	}
+	if len(rt.sensitive) > 0 {
+		req.hmacFields(rt.sensitive)
+	}
+	if !rt.lease {
+		return rt.handler(a, req)
+	}
+	// Key use is served from the local state only while this node is in
+	// touch with the leader (see cluster.Node.CheckLease).
+	if err := a.cfg.Node.CheckLease(); err != nil {
+		return errReply(http.StatusServiceUnavailable, trimPkg(err))
+	}
+	return a.withInflight(req, req.te.Accessor, func() reply {
+		return a.inNamespace(req, func() reply { return rt.handler(a, req) })
+	})
 }
+
+// inNamespace serves a transit request in the request's namespace: the
+// key its path names is mapped into the namespace (the engine stores a
+// namespace's keys as cluster.NamespaceKeyPrefix(ns)+name; the root
+// namespace may not use that prefix), and the name in the answer mapped
+// back.
+func (a *API) inNamespace(req *request, serve func() reply) reply {
+	prefix := cluster.NamespaceKeyPrefix(req.ns)
+	if k := req.rt.key; k != "" && req.params[k] != "" {
+		name := req.params[k]
+		if req.ns == "" && strings.HasPrefix(name, cluster.ReservedKeyPrefix) {
+			return errReply(http.StatusBadRequest, "key names starting with "+cluster.ReservedKeyPrefix+" are reserved for namespaces")
+		}
+		req.params[k] = prefix + name
+		req.ev.Key = prefix + name
+	}
+	rep := serve()
+	if data, ok := rep.data.(map[string]any); ok && prefix != "" {
+		if name, ok := data["name"].(string); ok {
+			data["name"] = strings.TrimPrefix(name, prefix)
+		}
+	}
+	return rep
+}
+
+// key is the transit key the request's path names (in its namespace).
+func (req *request) key() string { return req.params[req.rt.key] }
 
 func unsupportedOp() reply { return errReply(http.StatusMethodNotAllowed, "unsupported operation") }
 
@@ -156,194 +193,13 @@ func withUnused(rep reply, f *transit.Fields) reply {
 	return rep
 }
 
-func (a *API) routeTransit(req *request, p []string) reply {
-	e := a.cfg.Transit
-	ctx := req.ctx
-	at := func(i int) string {
-		if i < len(p) {
-			return p[i]
-		}
-		return ""
-	}
-	if len(p) == 0 || p[0] == "" {
-		return errReply(http.StatusNotFound, "unsupported path")
-	}
-	op, name := p[0], at(1)
-	if name != "" {
-		req.ev.Key = name
-	}
-	var params map[string]string
-	switch op {
-	case "keys":
-		switch {
-		case len(p) == 1:
-			if req.method != "LIST" {
-				return unsupportedOp()
-			}
-			return a.respond(e.ListKeys())
-		case len(p) == 2:
-			switch req.method {
-			case http.MethodGet:
-				resp, err := e.ReadKey(name)
-				return a.respond(flagCompromised(req, resp), err)
-			case http.MethodPost:
-				f, r := req.fields(nil)
-				if r != nil {
-					return *r
-				}
-				return withUnused(a.respond(e.CreateKey(ctx, name, f)), f)
-			case http.MethodDelete:
-				req.ev.Status = http.StatusNoContent // what the committed delete answers
-				return a.respond(e.DeleteKey(ctx, name))
-			}
-			return unsupportedOp()
-		case len(p) == 3 && slices.Contains(transit.LifecycleActions, p[2]):
-			if req.method != http.MethodPost {
-				return unsupportedOp()
-			}
-			f, r := req.fields(nil)
-			if r != nil {
-				return *r
-			}
-			resp, err := e.ChangeState(ctx, name, p[2], f)
-			return withUnused(a.respond(flagCompromised(req, resp), err), f)
-		case len(p) == 3 && (p[2] == "import" || p[2] == "import_version"): // BYOK: transit/import.go
-			if req.method != http.MethodPost {
-				return unsupportedOp()
-			}
-			f, r := req.fields(nil)
-			if r != nil {
-				return *r
-			}
-			req.ev.Status = http.StatusNoContent // what the committed import answers
-			if p[2] == "import" {
-				return withUnused(a.respond(e.ImportKey(ctx, name, f)), f)
-			}
-			return withUnused(a.respond(e.ImportKeyVersion(ctx, name, f)), f)
-		case len(p) == 3 && (p[2] == "rotate" || p[2] == "config" || p[2] == "trim"):
-			if req.method != http.MethodPost {
-				return unsupportedOp()
-			}
-			f, r := req.fields(nil)
-			if r != nil {
-				return *r
-			}
-			switch p[2] {
-			case "rotate":
-				return a.respond(e.RotateKey(ctx, name))
-			case "config":
-				return withUnused(a.respond(e.ConfigKey(ctx, name, f)), f)
-			case "trim":
-				return withUnused(a.respond(e.TrimKey(ctx, name, f)), f)
-			}
-		}
-		return errReply(http.StatusNotFound, "unsupported path")
-	case "wrapping_key": // BYOK: transit/import_wrapping.go
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		if len(p) != 1 {
-			return errReply(http.StatusNotFound, "unsupported path")
-		}
-		return a.respond(e.WrappingKey(ctx))
-	case "backup":
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		if len(p) != 2 {
-			return errReply(http.StatusNotFound, "unsupported path: use transit/backup/:name")
-		}
-		return a.respond(e.Backup(name))
-	case "restore":
-		if req.method != http.MethodPost {
-			return unsupportedOp()
-		}
-		if len(p) > 2 {
-			return errReply(http.StatusNotFound, "unsupported path: use transit/restore(/:name)")
-		}
-		f, r := req.fields(nil)
-		if r != nil {
-			return *r
-		}
-		req.hmacSensitiveField(f, "backup")
-		req.ev.Status = http.StatusNoContent // what the committed restore answers
-		return withUnused(a.respond(e.Restore(ctx, name, f)), f)
-	case "export":
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		if len(p) < 3 || len(p) > 4 {
-			return errReply(http.StatusNotFound, "unsupported path: use transit/export/:type/:name(/:version)")
-		}
-		req.ev.Key = p[2]
-		return a.respond(e.Export(p[1], p[2], at(3)))
-	case "random":
-		params = map[string]string{}
-		for _, s := range p[1:] {
-			if _, err := strconv.Atoi(s); err == nil {
-				params["bytes"] = s
-			} else {
-				params["source"] = s
-			}
-		}
-		req.ev.Key = ""
-	case "hash":
-		params = map[string]string{"algorithm": at(1)}
-		req.ev.Key = ""
-	case "sign", "verify":
-		params = map[string]string{"hash_algorithm": at(2)}
-	case "hmac":
-		params = map[string]string{"algorithm": at(2)}
-	case "datakey":
-		req.ev.Key = at(2)
-		if at(2) == "" {
-			return errReply(http.StatusNotFound, "unsupported path: use transit/datakey/plaintext|wrapped/:name")
-		}
-	}
-	maxParts, known := dataOpParts[op]
-	if !known || len(p) > maxParts || (op != "random" && op != "hash" && name == "") {
-		return errReply(http.StatusNotFound, "unsupported path")
-	}
-	if req.method != http.MethodPost {
-		return unsupportedOp()
-	}
-	f, r := req.fields(params)
+// hmacFields records the HMACs of the row's sensitive body fields.
+func (req *request) hmacFields(names []string) {
+	f, r := req.parsed()
 	if r != nil {
-		return *r
+		return
 	}
-	var resp *transit.Response
-	var err error
-	switch op {
-	case "encrypt":
-		resp, err = e.Encrypt(ctx, name, f)
-	case "decrypt":
-		resp, err = e.Decrypt(ctx, name, f)
-	case "rewrap":
-		resp, err = e.Rewrap(ctx, name, f)
-	case "datakey":
-		resp, err = e.DataKey(ctx, name, at(2), f)
-	case "sign":
-		resp, err = e.Sign(ctx, name, f)
-	case "verify":
-		resp, err = e.Verify(ctx, name, f)
-	case "hmac":
-		resp, err = e.HMAC(ctx, name, f)
-	case "random":
-		resp, err = transit.Random(f)
-	case "hash":
-		resp, err = transit.Hash(f)
+	for _, name := range names {
+		req.hmacSensitiveField(f, name)
 	}
-	if resp != nil {
-		if v, ok := resp.Data["key_version"].(int); ok {
-			req.ev.KeyVersion = v
-		}
-	}
-	return withUnused(a.respond(resp, err), f)
-}
-
-// dataOpParts is how many path segments each data operation takes
-// (e.g. sign/:name/:hash_algorithm is 3).
-var dataOpParts = map[string]int{
-	"encrypt": 2, "decrypt": 2, "rewrap": 2, "datakey": 3,
-	"sign": 3, "verify": 3, "hmac": 3, "random": 3, "hash": 2,
 }

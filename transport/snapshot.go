@@ -10,39 +10,17 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 )
 
 // MaxSnapshotSize bounds an uploaded snapshot.
 const MaxSnapshotSize = 8 << 30
 
-// serveSnapshot answers sys/storage/raft/snapshot: GET streams a snapshot
-// of the whole state (ciphertext only), POST/PUT restores one. Restoring a
-// snapshot of another cluster needs snapshot-force, as in Vault. Both need
-// a root token; the event is recorded before any byte of a snapshot is
-// sent, and after a restore (in the restored log, naming the head it
-// replaced).
-func (a *API) serveSnapshot(w http.ResponseWriter, r *http.Request, ev *audit.Event) {
-	req := &request{ctx: r.Context(), method: r.Method, query: r.URL.Query(), token: tokenFrom(r), ev: ev}
-	ev.Operation = "sys/storage"
-	te, rep := a.authenticate(req)
-	if rep == nil && !a.hasSudo(req, te) {
-		deny := errReply(http.StatusForbidden, "permission denied: snapshots need a root token")
-		rep = &deny
-	}
-	if rep != nil {
-		a.finish(w, r, ev, *rep)
-		return
-	}
-	force := strings.HasSuffix(r.URL.Path, "-force")
-	switch {
-	case r.Method == http.MethodGet && !force:
-		ev.Status, ev.Outcome = http.StatusOK, audit.Allowed
-		if err := a.record(r, ev); err != nil {
-			a.write(w, ev.RequestID, errReply(http.StatusServiceUnavailable, "request could not be recorded in the audit log"))
-			return
-		}
+// saveSnapshot answers GET sys/storage/raft/snapshot: a snapshot of the
+// whole state (ciphertext only), streamed after the event is recorded.
+func (a *API) saveSnapshot(req *request) reply {
+	ev := req.ev
+	return reply{stream: func(w http.ResponseWriter) {
 		w.Header().Set("Content-Type", "application/octet-stream")
 		w.Header().Set("Cache-Control", "no-store")
 		if err := a.cfg.Node.SaveSnapshot(w); err != nil {
@@ -51,18 +29,21 @@ func (a *API) serveSnapshot(w http.ResponseWriter, r *http.Request, ev *audit.Ev
 			a.log.Error("snapshot stream failed", "request_id", ev.RequestID, "error", err)
 			panic(http.ErrAbortHandler)
 		}
-	case r.Method == http.MethodPost || r.Method == http.MethodPut:
-		// The server's read timeout bounds strangers; a root caller's
-		// snapshot of gigabytes may take longer to upload.
-		_ = http.NewResponseController(w).SetReadDeadline(time.Time{})
-		a.finish(w, r, ev, a.restoreSnapshot(r, ev, force))
-	default:
-		a.finish(w, r, ev, unsupportedOp())
-	}
+	}}
 }
 
-func (a *API) restoreSnapshot(r *http.Request, ev *audit.Event, force bool) reply {
-	n := a.cfg.Node
+// restoreSnapshot answers POST sys/storage/raft/snapshot(-force): restoring
+// a snapshot of another cluster needs snapshot-force, as in Vault. The
+// event is recorded after the restore, in the restored log, naming the
+// head it replaced.
+func (a *API) restoreSnapshot(req *request) reply {
+	r, ev, n := req.http, req.ev, a.cfg.Node
+	force := strings.HasSuffix(req.path, "-force")
+	// The server's read timeout bounds strangers; a root caller's
+	// snapshot of gigabytes may take longer to upload.
+	if req.rc != nil {
+		_ = req.rc.SetReadDeadline(time.Time{})
+	}
 	tmp, err := os.CreateTemp(n.Config().DataDir, ".restore-*")
 	if err != nil {
 		return a.errorReply(err)

@@ -14,141 +14,40 @@ import (
 	"github.com/keyraft/keyraft/transit"
 )
 
-func (a *API) routeSys(req *request, p []string) reply {
-	if len(p) == 0 {
-		return errReply(http.StatusNotFound, "unsupported path")
+func (a *API) initStatus(*request) reply {
+	return reply{raw: map[string]any{"initialized": a.cfg.Node.Initialized()}}
+}
+
+func (a *API) sealStatusReply(*request) reply { return reply{raw: a.sealStatus()} }
+
+func (a *API) sealNode(req *request) reply {
+	a.cfg.Node.Seal()
+	a.log.Info("sealed by request", "accessor", req.te.Accessor)
+	return reply{status: http.StatusNoContent}
+}
+
+func (a *API) rotateKeyring(req *request) reply {
+	term, err := a.cfg.Node.RotateKeyring(req.ctx)
+	if err != nil {
+		return a.errorReply(err)
 	}
-	if p[0] == "audit" {
-		return a.routeAudit(req, p[1:])
+	return reply{data: map[string]any{"term": term}}
+}
+
+func (a *API) keyStatus(*request) reply {
+	ks, err := a.cfg.Node.KeyStatus()
+	if err != nil {
+		return a.errorReply(err)
 	}
-	if r, ok := a.routePolicies(req, p); ok { // transport/policy.go
-		return r
+	return reply{data: map[string]any{"term": ks.Term, "install_time": ks.InstallTime.UTC().Format(time.RFC3339Nano)}}
+}
+
+func (a *API) rotationProgress(*request) reply {
+	st, err := a.cfg.Node.RotationStatus()
+	if err != nil {
+		return a.errorReply(err)
 	}
-	if p[0] == "plugins" {
-		return a.routePlugins(req, p[1:]) // transport/plugins.go
-	}
-	if r, ok := a.routeGrants(req, p); ok { // transport/grants.go
-		return r
-	}
-	if r, ok := a.routeBreakGlass(req, p); ok { // transport/breakglass.go
-		return r
-	}
-	if r, ok := a.routeNamespaces(req, p); ok { // transport/auth_namespace.go
-		return r
-	}
-	if r, ok := a.routeReport(req, p); ok { // transport/report.go
-		return r
-	}
-	if strings.Join(p, "/") == "storage/raft/configuration" {
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		te, r := a.authenticate(req)
-		if r != nil {
-			return *r
-		}
-		if !a.hasSudo(req, te) {
-			return errReply(http.StatusForbidden, "permission denied: the raft configuration needs a root token or sudo")
-		}
-		return a.raftConfiguration()
-	}
-	path := strings.Join(p, "/")
-	if r, ok := a.routeRaftMembership(req, path); ok {
-		return r
-	}
-	switch path {
-	case "rekey/init", "rekey-recovery-key/init", "rekey/update", "rekey-recovery-key/update":
-		return a.sysRekey(req, path)
-	case "generate-root/attempt", "generate-root/update":
-		return a.sysGenerateRoot(req, path)
-	case "members":
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		if r := a.requireRoot(req, "listing members"); r != nil {
-			return *r
-		}
-		return a.sysMembers()
-	case "init":
-		switch req.method {
-		case http.MethodGet:
-			return reply{raw: map[string]any{"initialized": a.cfg.Node.Initialized()}}
-		case http.MethodPost:
-			return a.sysInit(req)
-		}
-		return unsupportedOp()
-	case "unseal":
-		if req.method != http.MethodPost {
-			return unsupportedOp()
-		}
-		return a.sysUnseal(req)
-	case "seal-status":
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		return reply{raw: a.sealStatus()}
-	case "health":
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		return a.sysHealth(req)
-	case "leader":
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		return a.sysLeader()
-	case "seal":
-		if req.method != http.MethodPost {
-			return unsupportedOp()
-		}
-		te, r := a.authenticate(req)
-		if r != nil {
-			return *r
-		}
-		if !a.hasSudo(req, te) {
-			return errReply(http.StatusForbidden, "permission denied: sealing needs a root token or sudo")
-		}
-		a.cfg.Node.Seal()
-		a.log.Info("sealed by request", "accessor", te.Accessor)
-		return reply{status: http.StatusNoContent}
-	case "rotate":
-		if req.method != http.MethodPost {
-			return unsupportedOp()
-		}
-		if r := a.requireRoot(req, "rotating the barrier keyring"); r != nil {
-			return *r
-		}
-		term, err := a.cfg.Node.RotateKeyring(req.ctx)
-		if err != nil {
-			return a.errorReply(err)
-		}
-		return reply{data: map[string]any{"term": term}}
-	case "key-status":
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		if r := a.requireRoot(req, "reading the key status"); r != nil {
-			return *r
-		}
-		ks, err := a.cfg.Node.KeyStatus()
-		if err != nil {
-			return a.errorReply(err)
-		}
-		return reply{data: map[string]any{"term": ks.Term, "install_time": ks.InstallTime.UTC().Format(time.RFC3339Nano)}}
-	case "rotate/progress":
-		if req.method != http.MethodGet {
-			return unsupportedOp()
-		}
-		if r := a.requireRoot(req, "reading the rotation progress"); r != nil {
-			return *r
-		}
-		st, err := a.cfg.Node.RotationStatus()
-		if err != nil {
-			return a.errorReply(err)
-		}
-		return reply{data: rotationStatus(st)}
-	}
-	return errReply(http.StatusNotFound, "unsupported path")
+	return reply{data: rotationStatus(st)}
 }
 
 // rotationStatus is the answer of GET sys/rotate/progress.
@@ -377,7 +276,7 @@ func (a *API) sysHealth(req *request) reply {
 	return reply{status: status, raw: body}
 }
 
-func (a *API) sysLeader() reply {
+func (a *API) sysLeader(*request) reply {
 	n := a.cfg.Node
 	committed, applied := n.RaftIndexes()
 	leaderCluster, _ := n.Leader()
@@ -397,48 +296,9 @@ func (a *API) sysLeader() reply {
 	}}
 }
 
-func (a *API) routeAuth(req *request, p []string) reply {
-	if r, ok := a.routeAuthToken(req, p); ok { // transport/auth_token.go
-		return r
-	}
-	if r, ok := a.routeAuthCert(req, p); ok { // transport/auth_cert.go
-		return r
-	}
-	path := strings.Join(p, "/")
-	if path != "token/lookup-self" {
-		return errReply(http.StatusNotFound, "unsupported path")
-	}
-	if req.method != http.MethodGet && req.method != http.MethodPost {
-		return unsupportedOp()
-	}
-	te, r := a.authenticate(req)
-	if r != nil {
-		return *r
-	}
-	return reply{data: map[string]any{
-		"accessor":         te.Accessor,
-		"creation_time":    te.CreationTime.Unix(),
-		"creation_ttl":     0,
-		"display_name":     te.DisplayName,
-		"entity_id":        "",
-		"expire_time":      nil,
-		"explicit_max_ttl": 0,
-		"id":               req.token,
-		"issue_time":       te.CreationTime.Format(time.RFC3339Nano),
-		"meta":             nil,
-		"num_uses":         0,
-		"orphan":           true,
-		"path":             "auth/token/root",
-		"policies":         te.Policies,
-		"renewable":        false,
-		"ttl":              0,
-		"type":             "service",
-	}}
-}
-
 // raftConfiguration answers GET sys/storage/raft/configuration in Vault's
 // shape: data.config.servers[] with node_id, address, leader, voter.
-func (a *API) raftConfiguration() reply {
+func (a *API) raftConfiguration(*request) reply {
 	peers, err := a.cfg.Node.Peers()
 	if err != nil {
 		return a.errorReply(err)
@@ -455,7 +315,7 @@ func (a *API) raftConfiguration() reply {
 
 // sysMembers answers GET sys/members: every node gossip knows, with its
 // health, seal state and Raft role.
-func (a *API) sysMembers() reply {
+func (a *API) sysMembers(*request) reply {
 	list := a.cfg.Node.Members()
 	out := make([]map[string]any, 0, len(list))
 	for _, m := range list {
@@ -478,10 +338,8 @@ func (a *API) sysMembers() reply {
 // secret_shares and secret_threshold, GET shows it, DELETE cancels;
 // update takes a current share with the nonce and, at the threshold,
 // answers the new shares once.
-func (a *API) sysRekey(req *request, path string) reply {
-	if r := a.requireRoot(req, "a rekey"); r != nil {
-		return *r
-	}
+func (a *API) sysRekey(req *request) reply {
+	path := strings.TrimPrefix(req.path, "sys/")
 	n := a.cfg.Node
 	status := func(st cluster.RekeyStatus) map[string]any {
 		return map[string]any{"started": st.Started, "nonce": st.Nonce, "t": st.Threshold, "n": st.Shares,
@@ -525,15 +383,9 @@ func (a *API) sysRekey(req *request, path string) reply {
 	if err != nil {
 		return errorFromTransit(err)
 	}
-	key, err := f.String("key", "")
-	if err != nil {
-		return errorFromTransit(err)
-	}
-	share, err := hex.DecodeString(key)
-	if err != nil {
-		if share, err = base64.StdEncoding.DecodeString(key); err != nil || key == "" {
-			return errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
-		}
+	share, r := shareField(f)
+	if r != nil {
+		return *r
 	}
 	defer clear(share)
 	st, res, err := n.RekeyUpdate(req.ctx, nonce, share)
@@ -582,7 +434,8 @@ func ceremonyEvent(req *request, ceremony, action, nonce string) {
 // attempt: PUT starts (answers nonce and otp), DELETE cancels; update
 // takes a share with the nonce and, at the threshold, answers
 // encoded_token = base64(token XOR otp).
-func (a *API) sysGenerateRoot(req *request, path string) reply {
+func (a *API) sysGenerateRoot(req *request) reply {
+	path := strings.TrimPrefix(req.path, "sys/")
 	n := a.cfg.Node
 	if path == "generate-root/attempt" {
 		switch req.method {
@@ -624,15 +477,9 @@ func (a *API) sysGenerateRoot(req *request, path string) reply {
 	if err != nil {
 		return errorFromTransit(err)
 	}
-	key, err := f.String("key", "")
-	if err != nil {
-		return errorFromTransit(err)
-	}
-	share, err := hex.DecodeString(key)
-	if err != nil {
-		if share, err = base64.StdEncoding.DecodeString(key); err != nil || key == "" {
-			return errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
-		}
+	share, r := shareField(f)
+	if r != nil {
+		return *r
 	}
 	defer clear(share)
 	progress, required, encoded, err := n.GenerateRootUpdate(req.ctx, nonce, share)
