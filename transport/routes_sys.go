@@ -17,16 +17,29 @@ func apiRoutes() []route {
 	return rows
 }
 
-// tokenOps are the auth/token/* operations; all take POST (lookup-self
-// GET too), and the revocations answer 204.
-var tokenOps = []string{"create", "create-orphan", "lookup", "lookup-self", "lookup-accessor", "renew", "renew-self",
-	"renew-accessor", "revoke", "revoke-self", "revoke-accessor", "revoke-orphan"}
+// tokenOps are the auth/token/* operations and what each does; all take
+// POST (lookup-self GET too), and the revocations answer 204.
+var tokenOps = []struct{ op, summary string }{
+	{"create", "Create a child token (policies a subset of the caller's unless sudo)."},
+	{"create-orphan", "Create a token without a parent."},
+	{"lookup", "Look a token up."},
+	{"lookup-self", "Look the caller's own token up."},
+	{"lookup-accessor", "Look a token up by its accessor."},
+	{"renew", "Renew a token."},
+	{"renew-self", "Renew the caller's own token."},
+	{"renew-accessor", "Renew a token by its accessor."},
+	{"revoke", "Revoke a token and its children."},
+	{"revoke-self", "Revoke the caller's own token."},
+	{"revoke-accessor", "Revoke a token by its accessor."},
+	{"revoke-orphan", "Revoke a token, making its children orphans."},
+}
 
 func authRoutes() []route {
 	var rows []route
-	for _, op := range tokenOps {
+	for _, t := range tokenOps {
+		op := t.op
 		r := route{pattern: "auth/token/" + op, methods: mPost, access: tokenAuth, namespaced: true,
-			handler: (*API).tokenOp, summary: "Token: " + op + "."}
+			handler: (*API).tokenOp, summary: t.summary}
 		switch op {
 		case "revoke-orphan":
 			r.access = sudoAuth // Vault's root-protected path

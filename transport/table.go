@@ -85,6 +85,7 @@ type segment struct {
 // table is the compiled API: rows grouped by pattern.
 type table struct {
 	groups []*routeGroup
+	rows   []*route // in the order given
 }
 
 // routeGroup is the rows of one pattern, by method.
@@ -121,6 +122,7 @@ func newTable(rows []route) *table {
 		if r.operation == "" {
 			r.operation = defaultOperation(r.pattern)
 		}
+		t.rows = append(t.rows, r)
 		g := idx[r.pattern]
 		if g == nil {
 			g = &routeGroup{pattern: r.pattern, segs: compilePattern(r.pattern), byMethod: map[string]*route{}}
@@ -154,8 +156,9 @@ func defaultOperation(pattern string) string {
 }
 
 // match returns the parameters when the group's pattern matches parts,
-// and how specific the match is (literals outrank parameters, position
-// by position).
+// and how specific the match is: per path segment, a literal outranks a
+// parameter, which outranks the rest; then a pattern that needs no
+// optional segment outranks one that left some out.
 func (g *routeGroup) match(parts []string) (map[string]string, []int, bool) {
 	var params map[string]string
 	set := func(k, v string) {
@@ -164,7 +167,7 @@ func (g *routeGroup) match(parts []string) (map[string]string, []int, bool) {
 		}
 		params[k] = v
 	}
-	score := make([]int, 0, len(g.segs))
+	score := make([]int, 0, len(parts)+1)
 	for i, s := range g.segs {
 		switch {
 		case s.rest:
@@ -172,14 +175,17 @@ func (g *routeGroup) match(parts []string) (map[string]string, []int, bool) {
 				return nil, nil, false
 			}
 			set(s.param, strings.Join(parts[i:], "/"))
-			return params, append(score, 0), true
+			for range parts[i:] {
+				score = append(score, 1)
+			}
+			return params, append(score, 1), true
 		case i >= len(parts):
 			for _, rest := range g.segs[i:] {
 				if !rest.optional {
 					return nil, nil, false
 				}
 			}
-			return params, append(score, 1), true
+			return params, append(score, 0), true
 		case s.lit != "":
 			if parts[i] != s.lit {
 				return nil, nil, false
@@ -196,7 +202,7 @@ func (g *routeGroup) match(parts []string) (map[string]string, []int, bool) {
 	if len(parts) != len(g.segs) {
 		return nil, nil, false
 	}
-	return params, score, true
+	return params, append(score, 1), true
 }
 
 // lookup finds the row of path and method: the most specific pattern
