@@ -189,24 +189,9 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 		}
 	}
 	base := acl.Request{Path: path, Capability: capability, RemoteIP: net.ParseIP(req.ev.RemoteAddr), Time: a.now()}
-	reqs := []acl.Request{base}
-	if strings.HasPrefix(path, "transit/") && needsContext(pols) {
-		f, r := req.parsed()
-		if r != nil {
-			return r
-		}
-		op, _, _ := strings.Cut(strings.TrimPrefix(path, "transit/"), "/")
-		ctxs, err := requestContexts(f, op)
-		if err != nil {
-			r := errorFromTransit(err)
-			return &r
-		}
-		reqs = reqs[:0]
-		for _, c := range ctxs {
-			rq := base
-			rq.Context = c
-			reqs = append(reqs, rq)
-		}
+	reqs, r := withContexts(req, pols, base)
+	if r != nil {
+		return r
 	}
 	for i, rq := range reqs {
 		d := acl.Evaluate(pols, rq)
@@ -240,6 +225,32 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 		}
 	}
 	return nil
+}
+
+// withContexts is the decision's requests: base alone, or, for a transit
+// request whose policies have context conditions, one per context the
+// engine will use (a batch's items).
+func withContexts(req *request, pols []*acl.Policy, base acl.Request) ([]acl.Request, *reply) {
+	if !strings.HasPrefix(base.Path, "transit/") || !needsContext(pols) {
+		return []acl.Request{base}, nil
+	}
+	f, r := req.parsed()
+	if r != nil {
+		return nil, r
+	}
+	op, _, _ := strings.Cut(strings.TrimPrefix(base.Path, "transit/"), "/")
+	ctxs, err := requestContexts(f, op)
+	if err != nil {
+		r := errorFromTransit(err)
+		return nil, &r
+	}
+	reqs := make([]acl.Request, 0, len(ctxs))
+	for _, c := range ctxs {
+		rq := base
+		rq.Context = c
+		reqs = append(reqs, rq)
+	}
+	return reqs, nil
 }
 
 // aliasPaths lists the other paths that name the same action as path:

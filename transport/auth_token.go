@@ -45,96 +45,11 @@ type tokenCreate struct {
 // strings. Fields keyraft does not support are refused when they ask for
 // something; unknown fields give a warning. Errors are 400 messages.
 func parseTokenCreate(f *transit.Fields) (*tokenCreate, error) {
-	var err error
 	tc := &tokenCreate{Renewable: true}
-	if tc.Policies, tc.HasPolicies, err = stringList(f, "policies", maxTokenPolicies); err != nil {
-		return nil, err
-	}
-	for _, p := range tc.Policies {
-		if p == "" || len(p) > 128 || strings.ContainsAny(p, "/ \t\r\n") {
-			return nil, fmt.Errorf("policies: %q is not a policy name", transit.Truncate(p))
-		}
-	}
-	cidrs, _, err := stringList(f, "bound_cidrs", maxTokenCIDRs)
-	if err != nil {
-		return nil, err
-	}
-	more, _, err := stringList(f, "token_bound_cidrs", maxTokenCIDRs)
-	if err != nil {
-		return nil, err
-	}
-	for _, c := range append(cidrs, more...) {
-		if _, err := netip.ParsePrefix(c); err != nil {
-			if _, err := netip.ParseAddr(c); err != nil {
-				return nil, fmt.Errorf("bound_cidrs: %q is not an address or CIDR", transit.Truncate(c))
-			}
-		}
-		tc.BoundCIDRs = append(tc.BoundCIDRs, c)
-	}
-	if len(tc.BoundCIDRs) > maxTokenCIDRs {
-		return nil, fmt.Errorf("bound_cidrs: at most %d entries", maxTokenCIDRs)
-	}
-	if v, ok, err := f.Raw("meta"); err != nil {
-		return nil, err
-	} else if ok {
-		if err := json.Unmarshal(v, &tc.Meta); err != nil {
-			return nil, errors.New(`meta must be an object of strings, as {"team": "payments"}`)
-		}
-		if len(tc.Meta) > maxTokenMeta {
-			return nil, fmt.Errorf("meta: at most %d entries", maxTokenMeta)
-		}
-		for k, v := range tc.Meta {
-			if len(k)+len(v) > maxTokenMetaLen {
-				return nil, fmt.Errorf("meta: entry %q is longer than %d bytes", transit.Truncate(k), maxTokenMetaLen)
-			}
-		}
-	}
-	dur := func(name string) (time.Duration, error) {
-		d, _, err := f.Duration(name)
-		return d, err
-	}
-	if tc.TTL, err = dur("ttl"); err != nil {
-		return nil, err
-	}
-	if tc.TTL == 0 {
-		if tc.TTL, err = dur("lease"); err != nil { // Vault's old name of ttl
+	for _, parse := range []func(*transit.Fields) error{tc.parseLists, tc.parseMeta, tc.parseTTLs, tc.parseScalars, refuseUnsupported} {
+		if err := parse(f); err != nil {
 			return nil, err
 		}
-	}
-	if tc.ExplicitMaxTTL, err = dur("explicit_max_ttl"); err != nil {
-		return nil, err
-	}
-	if tc.TTL > cluster.MaxTokenTTL || tc.ExplicitMaxTTL > cluster.MaxTokenTTL {
-		return nil, fmt.Errorf("ttl and explicit_max_ttl may be at most %s", cluster.MaxTokenTTL)
-	}
-	if tc.NoParent, err = f.Bool("no_parent", false); err != nil {
-		return nil, err
-	}
-	if tc.NoDefaultPolicy, err = f.Bool("no_default_policy", false); err != nil {
-		return nil, err
-	}
-	if tc.Renewable, err = f.Bool("renewable", true); err != nil {
-		return nil, err
-	}
-	if tc.DisplayName, err = f.String("display_name", ""); err != nil {
-		return nil, err
-	}
-	if len(tc.DisplayName) > 256 {
-		return nil, errors.New("display_name is longer than 256 bytes")
-	}
-	if tc.NumUses, err = f.Int("num_uses", 0); err != nil {
-		return nil, err
-	}
-	if tc.NumUses < 0 {
-		return nil, errors.New("num_uses must not be negative")
-	}
-	for _, name := range []string{"id", "period", "entity_alias"} {
-		if s, _ := f.String(name, ""); !f.Empty(name) && s != "" && s != "0" {
-			return nil, fmt.Errorf("%s is not supported", name)
-		}
-	}
-	if t, _ := f.String("type", ""); t != "" && t != "service" && t != "default" {
-		return nil, fmt.Errorf("type %q is not supported: keyraft has service tokens only", transit.Truncate(t))
 	}
 	known := []string{"policies", "bound_cidrs", "token_bound_cidrs", "meta", "ttl", "lease", "explicit_max_ttl",
 		"no_parent", "no_default_policy", "renewable", "display_name", "num_uses", "id", "period", "entity_alias", "type"}
@@ -149,6 +64,117 @@ func parseTokenCreate(f *transit.Fields) (*tokenCreate, error) {
 		tc.Warnings = append(tc.Warnings, "Endpoint ignored these unrecognized parameters: ["+strings.Join(unknown, " ")+"]")
 	}
 	return tc, nil
+}
+
+// parseLists reads policies and bound_cidrs (token_bound_cidrs too).
+func (tc *tokenCreate) parseLists(f *transit.Fields) error {
+	var err error
+	if tc.Policies, tc.HasPolicies, err = stringList(f, "policies", maxTokenPolicies); err != nil {
+		return err
+	}
+	for _, p := range tc.Policies {
+		if p == "" || len(p) > 128 || strings.ContainsAny(p, "/ \t\r\n") {
+			return fmt.Errorf("policies: %q is not a policy name", transit.Truncate(p))
+		}
+	}
+	cidrs, _, err := stringList(f, "bound_cidrs", maxTokenCIDRs)
+	if err != nil {
+		return err
+	}
+	more, _, err := stringList(f, "token_bound_cidrs", maxTokenCIDRs)
+	if err != nil {
+		return err
+	}
+	for _, c := range append(cidrs, more...) {
+		if _, err := netip.ParsePrefix(c); err != nil {
+			if _, err := netip.ParseAddr(c); err != nil {
+				return fmt.Errorf("bound_cidrs: %q is not an address or CIDR", transit.Truncate(c))
+			}
+		}
+		tc.BoundCIDRs = append(tc.BoundCIDRs, c)
+	}
+	if len(tc.BoundCIDRs) > maxTokenCIDRs {
+		return fmt.Errorf("bound_cidrs: at most %d entries", maxTokenCIDRs)
+	}
+	return nil
+}
+
+func (tc *tokenCreate) parseMeta(f *transit.Fields) error {
+	v, ok, err := f.Raw("meta")
+	if err != nil || !ok {
+		return err
+	}
+	if err := json.Unmarshal(v, &tc.Meta); err != nil {
+		return errors.New(`meta must be an object of strings, as {"team": "payments"}`)
+	}
+	if len(tc.Meta) > maxTokenMeta {
+		return fmt.Errorf("meta: at most %d entries", maxTokenMeta)
+	}
+	for k, v := range tc.Meta {
+		if len(k)+len(v) > maxTokenMetaLen {
+			return fmt.Errorf("meta: entry %q is longer than %d bytes", transit.Truncate(k), maxTokenMetaLen)
+		}
+	}
+	return nil
+}
+
+func (tc *tokenCreate) parseTTLs(f *transit.Fields) error {
+	var err error
+	if tc.TTL, _, err = f.Duration("ttl"); err != nil {
+		return err
+	}
+	if tc.TTL == 0 {
+		if tc.TTL, _, err = f.Duration("lease"); err != nil { // Vault's old name of ttl
+			return err
+		}
+	}
+	if tc.ExplicitMaxTTL, _, err = f.Duration("explicit_max_ttl"); err != nil {
+		return err
+	}
+	if tc.TTL > cluster.MaxTokenTTL || tc.ExplicitMaxTTL > cluster.MaxTokenTTL {
+		return fmt.Errorf("ttl and explicit_max_ttl may be at most %s", cluster.MaxTokenTTL)
+	}
+	return nil
+}
+
+func (tc *tokenCreate) parseScalars(f *transit.Fields) error {
+	var err error
+	if tc.NoParent, err = f.Bool("no_parent", false); err != nil {
+		return err
+	}
+	if tc.NoDefaultPolicy, err = f.Bool("no_default_policy", false); err != nil {
+		return err
+	}
+	if tc.Renewable, err = f.Bool("renewable", true); err != nil {
+		return err
+	}
+	if tc.DisplayName, err = f.String("display_name", ""); err != nil {
+		return err
+	}
+	if len(tc.DisplayName) > 256 {
+		return errors.New("display_name is longer than 256 bytes")
+	}
+	if tc.NumUses, err = f.Int("num_uses", 0); err != nil {
+		return err
+	}
+	if tc.NumUses < 0 {
+		return errors.New("num_uses must not be negative")
+	}
+	return nil
+}
+
+// refuseUnsupported refuses the Vault fields keyraft does not support
+// when they ask for something (the vault CLI sends them empty).
+func refuseUnsupported(f *transit.Fields) error {
+	for _, name := range []string{"id", "period", "entity_alias"} {
+		if s, _ := f.String(name, ""); !f.Empty(name) && s != "" && s != "0" {
+			return fmt.Errorf("%s is not supported", name)
+		}
+	}
+	if t, _ := f.String("type", ""); t != "" && t != "service" && t != "default" {
+		return fmt.Errorf("type %q is not supported: keyraft has service tokens only", transit.Truncate(t))
+	}
+	return nil
 }
 
 // stringList reads a field that is a JSON list of strings or one
@@ -368,52 +394,14 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 	if err != nil {
 		return errorFromTransit(err)
 	}
-	// A use-limited token makes no tokens, as in Vault: a child (or
-	// orphan) with unlimited uses would escape the limit.
-	if te.NumUses > 0 {
-		return errReply(http.StatusBadRequest, "a use-limited token (num_uses) cannot create tokens; create them with a token without a use limit")
-	}
-	sudo := a.hasSudo(req, te)
-	policies := tc.Policies
-	if !tc.HasPolicies {
-		policies = slices.Clone(te.Policies)
-	}
-	// Root is never handed out by sudo: only a root token makes another
-	// (otherwise sudo on auth/token/* is a way to root), and a
-	// namespace's token never carries it (root tokens act in every
-	// namespace). Break-glass tokens never hold root, so they cannot mint it.
-	creatorRoot := slices.Contains(te.Policies, "root")
-	if slices.Contains(policies, "root") {
-		switch {
-		case !creatorRoot:
-			return errReply(http.StatusForbidden, "permission denied: only a root token can create a root token")
-		case req.ns != "":
-			return errReply(http.StatusBadRequest, "a namespace's token cannot have the root policy; create root tokens in the root namespace")
-		}
-	}
-	if r := checkGrantablePolicies(req, te, policies, sudo); r != nil {
+	policies, r := a.childPolicies(req, te, tc, orphanPath)
+	if r != nil {
 		return *r
-	}
-	if !sudo && tc.NoParent && !orphanPath {
-		return errReply(http.StatusForbidden, "permission denied: no_parent needs a root token or sudo; use auth/token/create-orphan")
-	}
-	// A break-glass token's tokens die with its session: it may make
-	// children (capped at its expiry), never orphans that would outlive it.
-	if te.Path == "sys/break-glass" && (orphanPath || tc.NoParent) {
-		return errReply(http.StatusForbidden, "permission denied: a break-glass token cannot create orphan tokens; its tokens end with the session")
-	}
-	if slices.Contains(policies, "root") {
-		policies = []string{"root"}
-	} else if !tc.NoDefaultPolicy && !slices.Contains(policies, "default") {
-		policies = append([]string{"default"}, policies...)
-	}
-	if len(policies) == 0 {
-		return errReply(http.StatusBadRequest, "a token needs at least one policy")
 	}
 	parent, creator := req.token, ""
 	if orphanPath || tc.NoParent {
 		parent = ""
-		if !creatorRoot {
+		if !slices.Contains(te.Policies, "root") {
 			creator = te.Accessor // one identity with its maker (two-person rule)
 		}
 	}
@@ -439,6 +427,57 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 		return a.errorReply(err)
 	}
 	return authReply(req, e, token, a.now(), tc.Warnings)
+}
+
+// childPolicies decides the policies of a token te creates, and whether
+// it may create it at all.
+func (a *API) childPolicies(req *request, te *cluster.TokenEntry, tc *tokenCreate, orphanPath bool) ([]string, *reply) {
+	refuse := func(status int, msg string) ([]string, *reply) {
+		r := errReply(status, msg)
+		return nil, &r
+	}
+	// A use-limited token makes no tokens, as in Vault: a child (or
+	// orphan) with unlimited uses would escape the limit.
+	if te.NumUses > 0 {
+		return refuse(http.StatusBadRequest, "a use-limited token (num_uses) cannot create tokens; create them with a token without a use limit")
+	}
+	sudo := a.hasSudo(req, te)
+	policies := tc.Policies
+	if !tc.HasPolicies {
+		policies = slices.Clone(te.Policies)
+	}
+	// Root is never handed out by sudo: only a root token makes another
+	// (otherwise sudo on auth/token/* is a way to root), and a
+	// namespace's token never carries it (root tokens act in every
+	// namespace). Break-glass tokens never hold root, so they cannot mint it.
+	if slices.Contains(policies, "root") {
+		switch {
+		case !slices.Contains(te.Policies, "root"):
+			return refuse(http.StatusForbidden, "permission denied: only a root token can create a root token")
+		case req.ns != "":
+			return refuse(http.StatusBadRequest, "a namespace's token cannot have the root policy; create root tokens in the root namespace")
+		}
+	}
+	if r := checkGrantablePolicies(req, te, policies, sudo); r != nil {
+		return nil, r
+	}
+	if !sudo && tc.NoParent && !orphanPath {
+		return refuse(http.StatusForbidden, "permission denied: no_parent needs a root token or sudo; use auth/token/create-orphan")
+	}
+	// A break-glass token's tokens die with its session: it may make
+	// children (capped at its expiry), never orphans that would outlive it.
+	if te.Path == "sys/break-glass" && (orphanPath || tc.NoParent) {
+		return refuse(http.StatusForbidden, "permission denied: a break-glass token cannot create orphan tokens; its tokens end with the session")
+	}
+	if slices.Contains(policies, "root") {
+		policies = []string{"root"}
+	} else if !tc.NoDefaultPolicy && !slices.Contains(policies, "default") {
+		policies = append([]string{"default"}, policies...)
+	}
+	if len(policies) == 0 {
+		return refuse(http.StatusBadRequest, "a token needs at least one policy")
+	}
+	return policies, nil
 }
 
 // authReply is Vault's answer with an "auth" block (token create, renew,

@@ -243,24 +243,9 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, ev *audit.Event) re
 	if !ok {
 		return errReply(http.StatusNotFound, "unsupported path: API paths start with /v1/")
 	}
-	method := r.Method
-	switch method {
-	case http.MethodGet, http.MethodHead:
-		method = http.MethodGet
-		if v := r.URL.Query()["list"]; len(v) > 0 && v[0] != "" {
-			list, err := strconv.ParseBool(v[0])
-			if err != nil {
-				return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for list parameter: %q is not a boolean", transit.Truncate(v[0])))
-			}
-			if list {
-				method = "LIST"
-			}
-		}
-	case http.MethodPost, http.MethodPut:
-		method = http.MethodPost
-	case http.MethodDelete, "LIST":
-	default:
-		return errReply(http.StatusMethodNotAllowed, fmt.Sprintf("unsupported method %s", transit.Truncate(r.Method)))
+	method, miss := methodOf(r)
+	if miss != nil {
+		return *miss
 	}
 	path = strings.TrimSuffix(path, "/")
 	rt, params, miss := apiTable.lookup(path, method)
@@ -268,9 +253,6 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, ev *audit.Event) re
 		return *miss
 	}
 	ev.Operation = rt.operation
-	// A caller without a valid token may send only a small body (enough
-	// for init, unseal, a join or a login); the limit is decided before
-	// the body is read.
 	req := &request{
 		// A state change made for this request commits its audit event
 		// in the same Raft entry (see cluster.Node.Apply).
@@ -301,41 +283,88 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, ev *audit.Event) re
 	if rt.rawBody {
 		return a.serve(req)
 	}
+	release, miss := a.readRequestBody(req)
+	if miss != nil {
+		return *miss
+	}
+	defer release()
+	return a.serve(req)
+}
+
+// methodOf is the request's method as the table knows it: GET (HEAD
+// too), POST (PUT too), DELETE or LIST (also GET with ?list=true).
+func methodOf(r *http.Request) (string, *reply) {
+	refuse := func(status int, msg string) (string, *reply) {
+		rep := errReply(status, msg)
+		return "", &rep
+	}
+	switch r.Method {
+	case http.MethodGet, http.MethodHead:
+		if v := r.URL.Query()["list"]; len(v) > 0 && v[0] != "" {
+			list, err := strconv.ParseBool(v[0])
+			if err != nil {
+				return refuse(http.StatusBadRequest, fmt.Sprintf("bad value for list parameter: %q is not a boolean", transit.Truncate(v[0])))
+			}
+			if list {
+				return "LIST", nil
+			}
+		}
+		return http.MethodGet, nil
+	case http.MethodPost, http.MethodPut:
+		return http.MethodPost, nil
+	case http.MethodDelete, "LIST":
+		return r.Method, nil
+	}
+	return refuse(http.StatusMethodNotAllowed, fmt.Sprintf("unsupported method %s", transit.Truncate(r.Method)))
+}
+
+// readRequestBody reads the body into req within its limits. A caller
+// without a valid token may send only a small body (enough for init,
+// unseal, a join or a login); the limit is decided before the body is
+// read. The bodies one token may have in memory at once are bounded too
+// (maxTokenBodyBytes), so that many connections of one caller cannot
+// hold many large bodies each; release gives the reservation back.
+func (a *API) readRequestBody(req *request) (release func(), _ *reply) {
+	r := req.http
+	refuse := func(status int, msg string) (func(), *reply) {
+		rep := errReply(status, msg)
+		if status == http.StatusTooManyRequests {
+			rep.retryAfter = "1"
+		}
+		return nil, &rep
+	}
 	te, terr := a.lookupToken(req.token)
 	valid := terr == nil && !te.Expired(a.now())
 	limit := a.cfg.MaxRequestSize
+	release = func() {}
 	if !valid {
 		limit = min(limit, MaxUnauthenticatedBody)
 	} else {
-		// The bodies one token may have in memory at once are bounded
-		// too (maxTokenBodyBytes), so that many connections of one
-		// caller cannot hold many large bodies each.
 		reserve := r.ContentLength
 		if reserve < 0 || reserve > limit {
 			reserve = limit // chunked: it may be as large as the limit
 		}
 		budget := a.maxTokenBodyBytes()
 		if !a.inflight.acquire(bodyBudgetKey+te.Accessor, int(reserve), budget) {
-			r := errReply(http.StatusTooManyRequests, fmt.Sprintf(
+			return refuse(http.StatusTooManyRequests, fmt.Sprintf(
 				"too many request bytes in flight for this token: the limit is %d bytes (4 × max_request_size); retry when earlier requests have finished", budget))
-			r.retryAfter = "1"
-			return r
 		}
-		defer a.inflight.release(bodyBudgetKey+te.Accessor, int(reserve), budget)
+		release = func() { a.inflight.release(bodyBudgetKey+te.Accessor, int(reserve), budget) }
 	}
 	body, err := readBody(r, limit)
 	if err != nil {
+		release()
 		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			if !valid && limit < a.cfg.MaxRequestSize {
-				return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large for a request without a valid token: the limit is %d bytes", limit))
-			}
-			return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", limit))
+		switch {
+		case errors.As(err, &tooBig) && !valid && limit < a.cfg.MaxRequestSize:
+			return refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large for a request without a valid token: the limit is %d bytes", limit))
+		case errors.As(err, &tooBig):
+			return refuse(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body too large: the limit is %d bytes", limit))
 		}
-		return errReply(http.StatusBadRequest, "failed to read request body")
+		return refuse(http.StatusBadRequest, "failed to read request body")
 	}
 	req.body = body
-	return a.serve(req)
+	return release, nil
 }
 
 // MaxUnauthenticatedBody is the most a request without a valid token may

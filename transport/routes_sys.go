@@ -79,10 +79,10 @@ func sysRoutes() []route {
 		{pattern: "sys/key-status", methods: mGet, access: sudoAuth, handler: (*API).keyStatus, summary: "The barrier keyring's term."},
 		{pattern: "sys/members", methods: mGet, access: sudoAuth, handler: (*API).sysMembers, summary: "The members gossip sees."},
 		// Ceremonies: the shares are the authority (sudo for rekey, as in Vault).
-		{pattern: "sys/rekey/init", methods: []string{http.MethodGet, http.MethodPost, http.MethodDelete}, access: sudoAuth, handler: (*API).sysRekey, summary: "Start, show or cancel a rekey of the unseal shares."},
-		{pattern: "sys/rekey/update", methods: mPost, access: sudoAuth, handler: (*API).sysRekey, summary: "Give one current share to the rekey."},
-		{pattern: "sys/rekey-recovery-key/init", methods: []string{http.MethodGet, http.MethodPost, http.MethodDelete}, access: sudoAuth, handler: (*API).sysRekey, summary: "Start, show or cancel a rekey of the recovery shares."},
-		{pattern: "sys/rekey-recovery-key/update", methods: mPost, access: sudoAuth, handler: (*API).sysRekey, summary: "Give one current recovery share."},
+		{pattern: "sys/rekey/init", methods: []string{http.MethodPost, http.MethodDelete}, access: sudoAuth, handler: (*API).rekeyInit, summary: "Start or cancel a rekey of the unseal shares."},
+		{pattern: "sys/rekey/update", methods: mPost, access: sudoAuth, handler: (*API).rekeyUpdate, summary: "Give one current share to the rekey."},
+		{pattern: "sys/rekey-recovery-key/init", methods: []string{http.MethodPost, http.MethodDelete}, access: sudoAuth, handler: (*API).rekeyInit, summary: "Start or cancel a rekey of the recovery shares."},
+		{pattern: "sys/rekey-recovery-key/update", methods: mPost, access: sudoAuth, handler: (*API).rekeyUpdate, summary: "Give one current recovery share."},
 		{pattern: "sys/generate-root/attempt", methods: []string{http.MethodGet, http.MethodPost, http.MethodDelete}, handler: (*API).sysGenerateRoot, summary: "Start, show or cancel a root token generation."},
 		{pattern: "sys/generate-root/update", methods: mPost, handler: (*API).sysGenerateRoot, summary: "Give one share to the root token generation."},
 		{pattern: "sys/break-glass/config", methods: mGet, access: sudoAuth, handler: (*API).readBreakGlassConfig, summary: "The break-glass policy and duration."},
@@ -98,7 +98,15 @@ func sysRoutes() []route {
 		{pattern: "sys/storage/raft/snapshot", methods: mGet, access: sudoAuth, handler: (*API).saveSnapshot, summary: "Stream a snapshot of the whole state (ciphertext only)."},
 		{pattern: "sys/storage/raft/snapshot", methods: mPost, access: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of this cluster."},
 		{pattern: "sys/storage/raft/snapshot-force", methods: mPost, access: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of any cluster."},
-		// Access control.
+	}
+	return append(rows, accessRoutes()...)
+}
+
+// accessRoutes are the rows of access control (policies, grants,
+// namespaces), plugins and the node's operation.
+func accessRoutes() []route {
+	anyNS := func(r route) route { r.namespaced = true; return r }
+	rows := []route{
 		anyNS(route{pattern: "sys/policies/acl", methods: mList, access: tokenAuth, handler: (*API).listPolicies, summary: "List the policies."}),
 		anyNS(route{pattern: "sys/policies/acl/:name", methods: mGet, access: tokenAuth, handler: (*API).readPolicy, summary: "Read a policy."}),
 		anyNS(route{pattern: "sys/policies/acl/:name", methods: mPost, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).writePolicy, summary: "Write a policy."}),

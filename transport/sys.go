@@ -212,37 +212,9 @@ func (a *API) sysHealth(req *request) reply {
 	n := a.cfg.Node
 	st := n.SealStatus()
 	standby := !a.isLeader()
-	codes := map[string]int{
-		"activecode":  http.StatusOK,
-		"standbycode": http.StatusTooManyRequests,
-		"sealedcode":  http.StatusServiceUnavailable,
-		"uninitcode":  http.StatusNotImplemented,
-		// Accepted for Vault clients; this node is never one of these.
-		"perfstandbycode":        http.StatusTooManyRequests,
-		"drsecondarycode":        472,
-		"performancestandbycode": http.StatusTooManyRequests,
-	}
-	for name := range codes {
-		if v := req.query[name]; len(v) > 0 {
-			c, err := strconv.Atoi(v[0])
-			if err != nil || c < 100 || c > 599 {
-				return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for %s parameter: %q is not an HTTP status code", name, transit.Truncate(v[0])))
-			}
-			codes[name] = c
-		}
-	}
-	flags := map[string]bool{}
-	for _, name := range []string{"standbyok", "perfstandbyok"} {
-		if v := req.query[name]; len(v) > 0 {
-			b := true // "?standbyok" alone means true
-			if v[0] != "" {
-				var err error
-				if b, err = strconv.ParseBool(v[0]); err != nil {
-					return errReply(http.StatusBadRequest, fmt.Sprintf("bad value for %s parameter: %q is not a boolean", name, transit.Truncate(v[0])))
-				}
-			}
-			flags[name] = b
-		}
+	codes, flags, r := healthQuery(req)
+	if r != nil {
+		return *r
 	}
 	status := codes["activecode"]
 	switch {
@@ -274,6 +246,48 @@ func (a *API) sysHealth(req *request) reply {
 		body["seal_error"] = reason
 	}
 	return reply{status: status, raw: body}
+}
+
+// healthQuery reads sys/health's query: the status code of each state,
+// and the standbyok flags.
+func healthQuery(req *request) (map[string]int, map[string]bool, *reply) {
+	refuse := func(msg string) (map[string]int, map[string]bool, *reply) {
+		r := errReply(http.StatusBadRequest, msg)
+		return nil, nil, &r
+	}
+	codes := map[string]int{
+		"activecode":  http.StatusOK,
+		"standbycode": http.StatusTooManyRequests,
+		"sealedcode":  http.StatusServiceUnavailable,
+		"uninitcode":  http.StatusNotImplemented,
+		// Accepted for Vault clients; this node is never one of these.
+		"perfstandbycode":        http.StatusTooManyRequests,
+		"drsecondarycode":        472,
+		"performancestandbycode": http.StatusTooManyRequests,
+	}
+	for name := range codes {
+		if v := req.query[name]; len(v) > 0 {
+			c, err := strconv.Atoi(v[0])
+			if err != nil || c < 100 || c > 599 {
+				return refuse(fmt.Sprintf("bad value for %s parameter: %q is not an HTTP status code", name, transit.Truncate(v[0])))
+			}
+			codes[name] = c
+		}
+	}
+	flags := map[string]bool{}
+	for _, name := range []string{"standbyok", "perfstandbyok"} {
+		if v := req.query[name]; len(v) > 0 {
+			b := true // "?standbyok" alone means true
+			if v[0] != "" {
+				var err error
+				if b, err = strconv.ParseBool(v[0]); err != nil {
+					return refuse(fmt.Sprintf("bad value for %s parameter: %q is not a boolean", name, transit.Truncate(v[0])))
+				}
+			}
+			flags[name] = b
+		}
+	}
+	return codes, flags, nil
 }
 
 func (a *API) sysLeader(*request) reply {
@@ -332,52 +346,54 @@ func (a *API) sysMembers(*request) reply {
 	return reply{data: map[string]any{"members": out}}
 }
 
-// sysRekey answers Vault's rekey endpoints (sys/rekey/* for unseal keys,
+// Vault's rekey endpoints: sys/rekey/* for unseal keys,
 // sys/rekey-recovery-key/* for an auto-unseal seal's recovery keys; both
-// act on whatever the seal uses). init (root token) starts: PUT/POST with
-// secret_shares and secret_threshold, GET shows it, DELETE cancels;
-// update takes a current share with the nonce and, at the threshold,
-// answers the new shares once.
-func (a *API) sysRekey(req *request) reply {
-	path := strings.TrimPrefix(req.path, "sys/")
+// act on whatever the seal uses.
+
+// rekeyStatus is the answer of a rekey step.
+func rekeyStatus(st cluster.RekeyStatus) map[string]any {
+	return map[string]any{"started": st.Started, "nonce": st.Nonce, "t": st.Threshold, "n": st.Shares,
+		"progress": st.Progress, "required": st.Required}
+}
+
+// rekeyInit answers sys/rekey/init (and rekey-recovery-key/init): POST
+// starts a rekey with secret_shares and secret_threshold, DELETE cancels.
+func (a *API) rekeyInit(req *request) reply {
 	n := a.cfg.Node
-	status := func(st cluster.RekeyStatus) map[string]any {
-		return map[string]any{"started": st.Started, "nonce": st.Nonce, "t": st.Threshold, "n": st.Shares,
-			"progress": st.Progress, "required": st.Required}
-	}
 	f, r := req.fields(nil)
 	if r != nil {
 		return *r
 	}
-	if strings.HasSuffix(path, "/init") {
-		switch req.method {
-		case http.MethodDelete:
-			ceremonyEvent(req, "rekey", "cancel", "")
-			if nonce := n.RekeyCancel(); nonce != "" {
-				req.ev.Details["nonce"] = nonce
-			}
-			return reply{status: http.StatusNoContent}
-		case http.MethodPut, http.MethodPost:
-			ceremonyEvent(req, "rekey", "start", "")
-			shares, err := f.Int("secret_shares", 0)
-			if err != nil {
-				return errorFromTransit(err)
-			}
-			threshold, err := f.Int("secret_threshold", 0)
-			if err != nil {
-				return errorFromTransit(err)
-			}
-			st, err := n.RekeyInit(shares, threshold)
-			if err != nil {
-				return a.rekeyError(err)
-			}
-			req.ev.Details["nonce"] = st.Nonce
-			return reply{raw: status(st)}
+	if req.method == http.MethodDelete {
+		ceremonyEvent(req, "rekey", "cancel", "")
+		if nonce := n.RekeyCancel(); nonce != "" {
+			req.ev.Details["nonce"] = nonce
 		}
-		return unsupportedOp()
+		return reply{status: http.StatusNoContent}
 	}
-	if req.method != http.MethodPut && req.method != http.MethodPost {
-		return unsupportedOp()
+	ceremonyEvent(req, "rekey", "start", "")
+	shares, err := f.Int("secret_shares", 0)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	threshold, err := f.Int("secret_threshold", 0)
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	st, err := n.RekeyInit(shares, threshold)
+	if err != nil {
+		return a.rekeyError(err)
+	}
+	req.ev.Details["nonce"] = st.Nonce
+	return reply{raw: rekeyStatus(st)}
+}
+
+// rekeyUpdate takes a current share with the nonce and, at the
+// threshold, answers the new shares once.
+func (a *API) rekeyUpdate(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
 	}
 	nonce, err := f.String("nonce", "")
 	if err != nil {
@@ -388,11 +404,11 @@ func (a *API) sysRekey(req *request) reply {
 		return *r
 	}
 	defer clear(share)
-	st, res, err := n.RekeyUpdate(req.ctx, nonce, share)
+	st, res, err := a.cfg.Node.RekeyUpdate(req.ctx, nonce, share)
 	if err != nil {
 		return a.rekeyError(err)
 	}
-	out := status(st)
+	out := rekeyStatus(st)
 	out["complete"] = res != nil
 	if res != nil {
 		hexKeys, b64Keys := make([]string, len(res.Keys)), make([]string, len(res.Keys))

@@ -134,8 +134,8 @@ func TestRouteLookup(t *testing.T) {
 	})
 	for _, c := range []struct {
 		method, path, want string
-		status           int
-		params           map[string]string
+		status             int
+		params             map[string]string
 	}{
 		{"POST", "a/b", "literal", 0, nil},
 		{"GET", "a/b", "", 405, nil}, // the literal outranks the parameter
