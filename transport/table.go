@@ -3,7 +3,6 @@ package transport
 import (
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
 )
 
@@ -84,8 +83,9 @@ type segment struct {
 
 // table is the compiled API: rows grouped by pattern.
 type table struct {
-	groups []*routeGroup
-	rows   []*route // in the order given
+	groups  []*routeGroup
+	byFirst map[string][]*routeGroup // by the pattern's first segment
+	rows    []*route                 // in the order given
 }
 
 // routeGroup is the rows of one pattern, by method.
@@ -115,7 +115,7 @@ func compilePattern(p string) []segment {
 // newTable compiles rows; a malformed table (two rows for one pattern and
 // method, an optional segment that is not last) is a programming error.
 func newTable(rows []route) *table {
-	t := &table{}
+	t := &table{byFirst: map[string][]*routeGroup{}}
 	idx := map[string]*routeGroup{}
 	for i := range rows {
 		r := &rows[i]
@@ -132,8 +132,12 @@ func newTable(rows []route) *table {
 					panic("transport: route " + r.pattern + ": only the last segments may be optional, only the last the rest")
 				}
 			}
+			if g.segs[0].lit == "" || len(g.segs) > maxPathSegments {
+				panic("transport: route " + r.pattern + ": a pattern starts with a literal and has at most maxPathSegments segments")
+			}
 			idx[r.pattern] = g
 			t.groups = append(t.groups, g)
+			t.byFirst[g.segs[0].lit] = append(t.byFirst[g.segs[0].lit], g)
 		}
 		for _, m := range r.methods {
 			if g.byMethod[m] != nil {
@@ -155,69 +159,89 @@ func defaultOperation(pattern string) string {
 	return p[0] + "/" + p[1]
 }
 
-// match returns the parameters when the group's pattern matches parts,
-// and how specific the match is: per path segment, a literal outranks a
-// parameter, which outranks the rest; then a pattern that needs no
-// optional segment outranks one that left some out.
-func (g *routeGroup) match(parts []string) (map[string]string, []int, bool) {
-	var params map[string]string
-	set := func(k, v string) {
-		if params == nil {
-			params = map[string]string{}
-		}
-		params[k] = v
-	}
-	score := make([]int, 0, len(parts)+1)
+// maxPathSegments bounds the paths the table matches: no row has more,
+// and the match score must fit its integer.
+const maxPathSegments = 24
+
+// match reports whether the group's pattern matches parts, and how
+// specific the match is: per path segment a literal (3) outranks a
+// parameter (2), which outranks the rest (1); then a pattern that needs
+// no optional segment (1) outranks one that left some out (0). Every
+// match of one path has len(parts)+1 digits, so scores compare as
+// integers. It allocates nothing (the table is on the hot path).
+func (g *routeGroup) match(parts []string) (uint64, bool) {
+	var score uint64
+	digit := func(d uint64) { score = score<<2 | d }
 	for i, s := range g.segs {
 		switch {
 		case s.rest:
 			if i >= len(parts) {
-				return nil, nil, false
+				return 0, false
 			}
-			set(s.param, strings.Join(parts[i:], "/"))
 			for range parts[i:] {
-				score = append(score, 1)
+				digit(1)
 			}
-			return params, append(score, 1), true
+			digit(1)
+			return score, true
 		case i >= len(parts):
 			for _, rest := range g.segs[i:] {
 				if !rest.optional {
-					return nil, nil, false
+					return 0, false
 				}
 			}
-			return params, append(score, 0), true
+			digit(0)
+			return score, true
 		case s.lit != "":
 			if parts[i] != s.lit {
-				return nil, nil, false
+				return 0, false
 			}
-			score = append(score, 3)
+			digit(3)
 		default:
 			if parts[i] == "" {
-				return nil, nil, false
+				return 0, false
 			}
-			set(s.param, parts[i])
-			score = append(score, 2)
+			digit(2)
 		}
 	}
 	if len(parts) != len(g.segs) {
-		return nil, nil, false
+		return 0, false
 	}
-	return params, append(score, 1), true
+	digit(1)
+	return score, true
+}
+
+// params are the parameters of a path the group matches.
+func (g *routeGroup) params(parts []string) map[string]string {
+	var params map[string]string
+	for i, s := range g.segs {
+		if s.lit != "" || i >= len(parts) {
+			continue
+		}
+		if params == nil {
+			params = make(map[string]string, len(g.segs))
+		}
+		if s.rest {
+			params[s.param] = strings.Join(parts[i:], "/")
+			break
+		}
+		params[s.param] = parts[i]
+	}
+	return params
 }
 
 // lookup finds the row of path and method: the most specific pattern
 // that matches the path, then its row for the method. A path no pattern
-// matches is a 404 (naming the patterns of its family, when it has one);
+// matches is a 404 (naming the patterns of its family, when it has few);
 // a method the pattern does not serve is a 405.
 func (t *table) lookup(path, method string) (*route, map[string]string, *reply) {
 	parts := strings.Split(path, "/")
 	var best *routeGroup
-	var bestParams map[string]string
-	var bestScore []int
-	for _, g := range t.groups {
-		params, score, ok := g.match(parts)
-		if ok && (best == nil || slices.Compare(score, bestScore) > 0) {
-			best, bestParams, bestScore = g, params, score
+	var bestScore uint64
+	if len(parts) <= maxPathSegments {
+		for _, g := range t.byFirst[parts[0]] {
+			if score, ok := g.match(parts); ok && (best == nil || score > bestScore) {
+				best, bestScore = g, score
+			}
 		}
 	}
 	if best == nil {
@@ -229,7 +253,7 @@ func (t *table) lookup(path, method string) (*route, map[string]string, *reply) 
 		r := unsupportedOp()
 		return nil, nil, &r
 	}
-	return rt, bestParams, nil
+	return rt, best.params(parts), nil
 }
 
 // notFound is the message of a 404: the patterns that start like the

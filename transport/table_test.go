@@ -209,3 +209,12 @@ func TestAPIDoc(t *testing.T) {
 		t.Fatal("docs/api.md is not the route table: run go test ./transport -run TestAPIDoc -update")
 	}
 }
+
+// BenchmarkRouteLookup is the table's cost per request (a data op path).
+func BenchmarkRouteLookup(b *testing.B) {
+	for b.Loop() {
+		if r, _, miss := apiTable.lookup("transit/encrypt/payments", "POST"); miss != nil || r == nil {
+			b.Fatal("no row")
+		}
+	}
+}
