@@ -173,11 +173,9 @@ func (a *API) sysUnseal(req *request) reply {
 	if key == "" {
 		return errReply(http.StatusBadRequest, "'key' must be given in the request body as JSON, or 'reset' set to true")
 	}
-	share, err := hex.DecodeString(key)
-	if err != nil {
-		if share, err = base64.StdEncoding.DecodeString(key); err != nil {
-			return errReply(http.StatusBadRequest, "'key' must be a valid hex or base64 string")
-		}
+	share, r := shareField(f)
+	if r != nil {
+		return *r
 	}
 	defer clear(share)
 	migrate, err := f.Bool("migrate", false)
@@ -395,11 +393,7 @@ func (a *API) rekeyUpdate(req *request) reply {
 	if r != nil {
 		return *r
 	}
-	nonce, err := f.String("nonce", "")
-	if err != nil {
-		return errorFromTransit(err)
-	}
-	share, r := shareField(f)
+	nonce, share, r := shareUpdate(f)
 	if r != nil {
 		return *r
 	}
@@ -489,11 +483,7 @@ func (a *API) sysGenerateRoot(req *request) reply {
 	if r != nil {
 		return *r
 	}
-	nonce, err := f.String("nonce", "")
-	if err != nil {
-		return errorFromTransit(err)
-	}
-	share, r := shareField(f)
+	nonce, share, r := shareUpdate(f)
 	if r != nil {
 		return *r
 	}
