@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // memLog is a Source: a chained log in memory that can be compacted and
@@ -139,17 +141,6 @@ func run(t *testing.T, f *Follower) (stop func()) {
 	return func() { cancel(); <-done }
 }
 
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // A torn tail (a crash mid-write) is cut off and delivery resumes after
 // the last whole line; compaction and more events never restart the sink.
 func TestFileSinkResumesAfterItsLastWholeLine(t *testing.T) {
@@ -162,7 +153,7 @@ func TestFileSinkResumesAfterItsLastWholeLine(t *testing.T) {
 	}
 	f := &Follower{Name: "f", Source: log, Sink: s, MaxBatch: 7}
 	stop := run(t, f)
-	waitUntil(t, "delivery", func() bool { return f.Status().Delivered.Seq == 100 })
+	testwait.For(t, "delivery", func() bool { return f.Status().Delivered.Seq == 100 })
 	stop()
 	s.Close()
 
@@ -181,7 +172,7 @@ func TestFileSinkResumesAfterItsLastWholeLine(t *testing.T) {
 	}
 	f = &Follower{Name: "f", Source: log, Sink: s}
 	stop = run(t, f)
-	waitUntil(t, "delivery after the crash", func() bool { return f.Status().Delivered.Seq == 150 })
+	testwait.For(t, "delivery after the crash", func() bool { return f.Status().Delivered.Seq == 150 })
 	stop()
 	s.Close()
 	seqs := fileSeqs(t, path)
@@ -212,12 +203,13 @@ func TestFileSinkStartsANewFileWhenTheLogIsReplaced(t *testing.T) {
 	s, _ := NewFileSink(path, 0, 3)
 	f := &Follower{Name: "f", Source: log, Sink: s}
 	stop := run(t, f)
-	waitUntil(t, "delivery", func() bool { return f.Status().Delivered.Seq == 30 })
+	testwait.For(t, "delivery", func() bool { return f.Status().Delivered.Seq == 30 })
 	log.replace(40) // longer, but another history
-	waitUntil(t, "delivery of the new log", func() bool {
+	testwait.For(t, "delivery of the new log", func() bool {
 		st := f.Status()
 		return st.Delivered.Seq == 40 && st.Delivered.Hash == log.hash
 	})
+
 	stop()
 	s.Close()
 	exactlyOnce(t, fileSeqs(t, path+".1"), 1, 30)
@@ -265,16 +257,17 @@ func TestAckedSocketDeliversExactlyOnceAcrossCollectorRestarts(t *testing.T) {
 	stop1, stop2 := run(t, f1), run(t, f2)
 	for round := 0; round < 3; round++ {
 		log.append(300)
-		waitUntil(t, "some delivery", func() bool { p, _ := r.Stored(); return p.Seq > log.AuditHeadSeq()-200 })
+		testwait.For(t, "some delivery", func() bool { p, _ := r.Stored(); return p.Seq > log.AuditHeadSeq()-200 })
 		ln.Close()
 		r.Close()
 		log.append(100)
 		r, ln = startReceiver(t, path, addr)
 	}
 	head := log.AuditHeadSeq()
-	waitUntil(t, "both followers to see the collector's acknowledgement", func() bool {
+	testwait.For(t, "both followers to see the collector's acknowledgement", func() bool {
 		return f1.Status().Delivered.Seq == head && f2.Status().Delivered.Seq == head
 	})
+
 	stop1()
 	stop2()
 	ln.Close()
@@ -310,9 +303,10 @@ func TestStalledCollectorThenHealed(t *testing.T) {
 	f := &Follower{Name: "s", Source: log, Sink: sink}
 	stop := run(t, f)
 	defer stop()
-	waitUntil(t, "the sink to report the stall", func() bool {
+	testwait.For(t, "the sink to report the stall", func() bool {
 		return strings.Contains(f.Status().LastError, "did not answer the hello")
 	})
+
 	if st := f.Status(); st.Delivered.Seq != 0 || st.LagEvents != 2000 {
 		t.Fatalf("stalled: %+v", st)
 	}
@@ -327,7 +321,7 @@ func TestStalledCollectorThenHealed(t *testing.T) {
 	defer ln2.Close()
 	defer r.Close()
 	log.append(10)
-	waitUntil(t, "delivery after the heal", func() bool { return f.Status().Delivered.Seq == 2010 })
+	testwait.For(t, "delivery after the heal", func() bool { return f.Status().Delivered.Seq == 2010 })
 	exactlyOnce(t, fileSeqs(t, path), 1, 2010)
 }
 
@@ -369,7 +363,7 @@ func TestANodeBehindItsSinkWaitsInsteadOfRestarting(t *testing.T) {
 	s, _ := NewFileSink(path, 0, 0)
 	f := &Follower{Name: "f", Source: ahead, Sink: s}
 	stop := run(t, f)
-	waitUntil(t, "delivery", func() bool { return f.Status().Delivered.Seq == 80 })
+	testwait.For(t, "delivery", func() bool { return f.Status().Delivered.Seq == 80 })
 	stop()
 	s.Close()
 
@@ -384,7 +378,7 @@ func TestANodeBehindItsSinkWaitsInsteadOfRestarting(t *testing.T) {
 	f = &Follower{Name: "f", Source: behind, Sink: s}
 	stop = run(t, f)
 	defer func() { stop(); s.Close() }()
-	waitUntil(t, "the follower to say it waits", func() bool { return strings.Contains(f.Status().LastError, "catch up") })
+	testwait.For(t, "the follower to say it waits", func() bool { return strings.Contains(f.Status().LastError, "catch up") })
 	ahead.append(20)
 	ahead.mu.Lock()
 	for seq := uint64(51); seq <= 100; seq++ {
@@ -394,7 +388,7 @@ func TestANodeBehindItsSinkWaitsInsteadOfRestarting(t *testing.T) {
 	behind.mu.Lock()
 	behind.head = 100
 	behind.mu.Unlock()
-	waitUntil(t, "delivery once the node caught up", func() bool { return f.Status().Delivered.Seq == 100 })
+	testwait.For(t, "delivery once the node caught up", func() bool { return f.Status().Delivered.Seq == 100 })
 	if st := f.Status(); st.Restarts != 0 {
 		t.Fatalf("a node behind its sink restarted it: %+v", st)
 	}
@@ -429,7 +423,7 @@ func TestReceiverTakesTheLargestEvent(t *testing.T) {
 	f := &Follower{Name: "big", Source: log, Sink: NewSocketSink(SocketSinkConfig{Network: "tcp", Address: ln.Addr().String(), Acked: true})}
 	stop := run(t, f)
 	defer stop()
-	waitUntil(t, "the large event to be stored", func() bool { return f.Status().Delivered.Seq == 2 })
+	testwait.For(t, "the large event to be stored", func() bool { return f.Status().Delivered.Seq == 2 })
 	exactlyOnce(t, fileSeqs(t, path), 1, 2)
 }
 

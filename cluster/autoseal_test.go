@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/seal"
 	"github.com/keyraft/keyraft/seal/pkcs11"
 )
@@ -144,7 +145,7 @@ func TestPKCS11AutoUnsealSingleNode(t *testing.T) {
 	}
 	t.Cleanup(func() { n2.Shutdown() })
 	defer n2.Shutdown()
-	waitUntil(t, "the restarted node to unseal itself", 30*time.Second, func() bool { return !n2.Sealed() })
+	testwait.Within(t, 30*time.Second, "the restarted node to unseal itself", func() bool { return !n2.Sealed() })
 	if v, _, err := n2.Read("k"); err != nil || string(v) != "v" {
 		t.Fatalf("after auto-unseal: %q %v", v, err)
 	}
@@ -185,10 +186,11 @@ func TestPKCS11WrongPINRetries(t *testing.T) {
 	}
 	t.Cleanup(func() { n2.Shutdown() })
 	defer n2.Shutdown()
-	waitUntil(t, "the seal to report the wrong PIN", 30*time.Second, func() bool {
+	testwait.Within(t, 30*time.Second, "the seal to report the wrong PIN", func() bool {
 		ok, why := n2.SealHealth()
 		return !ok && why != ""
 	})
+
 	if !n2.Sealed() {
 		t.Fatal("unsealed with a wrong PIN")
 	}
@@ -196,7 +198,7 @@ func TestPKCS11WrongPINRetries(t *testing.T) {
 		t.Fatalf("the seal error shows the PIN: %s", why)
 	}
 	h.setPIN("1234")
-	waitUntil(t, "the node to unseal once the PIN is right", 60*time.Second, func() bool { return !n2.Sealed() })
+	testwait.Within(t, 60*time.Second, "the node to unseal once the PIN is right", func() bool { return !n2.Sealed() })
 }
 
 func contains(s, sub string) bool {
@@ -280,9 +282,10 @@ func TestPKCS11ClusterRestartAll(t *testing.T) {
 			}
 			time.Sleep(50 * time.Millisecond)
 		}
-		waitUntil(t, n.cfg.NodeID+" to serve the data", 30*time.Second, func() bool {
+		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" to serve the data", func() bool {
 			v, _, err := n.Read("k")
 			return err == nil && string(v) == "v"
 		})
+
 	}
 }

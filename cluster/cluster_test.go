@@ -13,8 +13,9 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/cluster/link"
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // testCluster is n real nodes in this process: Raft over the mutual-TLS
@@ -101,7 +102,7 @@ func (tc *testCluster) join(ctx context.Context, cfg Config) *Node {
 func (tc *testCluster) leader() *Node {
 	tc.t.Helper()
 	var l *Node
-	waitUntil(tc.t, "a leader", 20*time.Second, func() bool {
+	testwait.Within(tc.t, 20*time.Second, "a leader", func() bool {
 		for _, n := range tc.nodes {
 			if n.IsLeader() {
 				l = n
@@ -110,12 +111,13 @@ func (tc *testCluster) leader() *Node {
 		}
 		return false
 	})
+
 	return l
 }
 
 func (tc *testCluster) waitVoters(want int) {
 	tc.t.Helper()
-	waitUntil(tc.t, fmt.Sprintf("%d voters", want), 30*time.Second, func() bool {
+	testwait.Within(tc.t, 30*time.Second, fmt.Sprintf("%d voters", want), func() bool {
 		peers, err := tc.leader().Peers()
 		if err != nil {
 			return false
@@ -128,17 +130,7 @@ func (tc *testCluster) waitVoters(want int) {
 		}
 		return v == want
 	})
-}
 
-func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // Writes sent to followers are forwarded to the leader, and the follower
@@ -291,7 +283,7 @@ func TestClusterFailoverRemoveRejoin(t *testing.T) {
 		}
 	}
 	// The dead node is reported failed by gossip.
-	waitUntil(t, "the old leader to show as failed", 20*time.Second, func() bool {
+	testwait.Within(t, 20*time.Second, "the old leader to show as failed", func() bool {
 		for _, m := range l.Members() {
 			if m.NodeID == old.cfg.NodeID {
 				return m.Status == "failed" || m.Status == "left"
@@ -299,6 +291,7 @@ func TestClusterFailoverRemoveRejoin(t *testing.T) {
 		}
 		return false
 	})
+
 	// Remove it; it comes back with a wiped data dir under the same ID.
 	if err := alive[1].RemovePeer(ctx, old.cfg.NodeID); err != nil {
 		t.Fatalf("remove-peer through a node: %v", err)
@@ -326,10 +319,11 @@ func TestAutopilotDeadServerCleanup(t *testing.T) {
 		}
 	}
 	victim.Shutdown()
-	waitUntil(t, "the victim to show as failed", 20*time.Second, func() bool {
+	testwait.Within(t, 20*time.Second, "the victim to show as failed", func() bool {
 		m, ok := l.gossipNode().Member(victim.cfg.NodeID)
 		return ok && (m.State.String() == "failed" || m.State.String() == "left")
 	})
+
 	cfg := AutopilotConfig{CleanupDeadServers: true, DeadServerLastContactThreshold: time.Hour, MinQuorum: 3}
 	t0 := time.Now()
 	l.autopilotStep(t0, cfg)
@@ -395,7 +389,7 @@ func TestClusterRestoreFromAnotherClusterThenJoin(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range b.nodes {
-		waitUntil(t, n.cfg.NodeID+" to seal after the restore", 20*time.Second, n.Sealed)
+		testwait.Within(t, 20*time.Second, n.cfg.NodeID+" to seal after the restore", n.Sealed)
 	}
 	b.shares = a.shares
 	for _, n := range b.nodes {

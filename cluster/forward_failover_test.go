@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // stuckHandler plays a leader that froze while handling one forwarded
@@ -106,7 +107,7 @@ func settle(t *testing.T, n *Node, nodes ...*Node) {
 		t.Fatalf("settling write through %s: %v", n.cfg.NodeID, err)
 	}
 	for _, o := range nodes {
-		waitUntil(t, o.cfg.NodeID+" to apply the settling write", 30*time.Second, func() bool { return o.fsm.AppliedIndex() >= rev })
+		testwait.Within(t, 30*time.Second, o.cfg.NodeID+" to apply the settling write", func() bool { return o.fsm.AppliedIndex() >= rev })
 	}
 }
 
@@ -231,7 +232,7 @@ func TestForwardedWriteCutByLeaderKill(t *testing.T) {
 
 	// Now f and g are left; the leader among them dies with an answer
 	// due, and f alone cannot learn the outcome.
-	waitUntil(t, "a new leader", 30*time.Second, func() bool { return f.IsLeader() || g.IsLeader() })
+	testwait.Within(t, 30*time.Second, "a new leader", func() bool { return f.IsLeader() || g.IsLeader() })
 	l2, f2 := f, g
 	if g.IsLeader() {
 		l2, f2 = g, f

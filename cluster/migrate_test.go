@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // A 3-node Shamir cluster moves to the PKCS#11 seal node by node and back,
@@ -99,7 +101,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 		cfgs[i].AutoSeal, cfgs[i].AutoSealType, cfgs[i].MigrateFromShamir = h.seal, "pkcs11", true
 	}
 	n0 := restart(0, cfgs[0])
-	waitUntil(t, "n1 to report the pending migration", 30*time.Second, func() bool { return n0.SealStatus().Migration && n0.CaughtUp() })
+	testwait.Within(t, 30*time.Second, "n1 to report the pending migration", func() bool { return n0.SealStatus().Migration && n0.CaughtUp() })
 	if _, err := n0.Unseal(ctx, res.Keys[0]); err == nil {
 		t.Fatal("a migrating node took a share without -migrate")
 	}
@@ -113,10 +115,10 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 	}
 	for i := 1; i < 3; i++ {
 		n := restart(i, cfgs[i])
-		waitUntil(t, n.cfg.NodeID+" to unseal itself with the HSM", 60*time.Second, func() bool { return !n.Sealed() })
+		testwait.Within(t, 60*time.Second, n.cfg.NodeID+" to unseal itself with the HSM", func() bool { return !n.Sealed() })
 	}
 	n0 = restart(0, cfgs[0])
-	waitUntil(t, "n1 to unseal itself after the migration", 60*time.Second, func() bool { return !n0.Sealed() })
+	testwait.Within(t, 60*time.Second, "n1 to unseal itself after the migration", func() bool { return !n0.Sealed() })
 
 	// PKCS#11 → Shamir: the recovery shares (the old unseal shares)
 	// become unseal shares again.
@@ -125,7 +127,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 		cfgs[i].OldAutoSeal, cfgs[i].OldAutoSealType = h.seal, "pkcs11"
 	}
 	n0 = restart(0, cfgs[0])
-	waitUntil(t, "n1 to report the pending migration back", 30*time.Second, func() bool { return n0.SealStatus().Migration && n0.CaughtUp() })
+	testwait.Within(t, 30*time.Second, "n1 to report the pending migration back", func() bool { return n0.SealStatus().Migration && n0.CaughtUp() })
 	if _, err := n0.UnsealMigrate(ctx, res.Keys[2]); err != nil {
 		t.Fatal(err)
 	}
@@ -140,7 +142,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 	}
 	for i := 1; i < 3; i++ {
 		n := restart(i, cfgs[i])
-		waitUntil(t, n.cfg.NodeID+" to catch up", 60*time.Second, n.CaughtUp)
+		testwait.Within(t, 60*time.Second, n.cfg.NodeID+" to catch up", n.CaughtUp)
 		for _, k := range res.Keys[1:] {
 			if _, err := n.Unseal(ctx, k); err != nil {
 				t.Fatalf("%s: unseal with the shares after migrating back: %v", n.cfg.NodeID, err)
@@ -155,7 +157,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 		t.Fatalf("only %d writes were acknowledged during the migrations", len(acked))
 	}
 	for _, n := range nodes {
-		waitUntil(t, n.cfg.NodeID+" to have every acknowledged write", 30*time.Second, func() bool {
+		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" to have every acknowledged write", func() bool {
 			for k := range acked {
 				if v, _, err := n.Read(k); err != nil || string(v) != k {
 					return false
@@ -163,6 +165,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 			}
 			return true
 		})
+
 	}
 	t.Logf("%d writes acknowledged across both migrations", len(acked))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // filesContaining lists the files under dir whose bytes contain any of
@@ -78,7 +79,7 @@ func TestPurgeLeavesNoTraceOnAnyNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, n.cfg.NodeID+" purged", 30*time.Second, func() bool { return n.PurgedIndex() >= idx })
+		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" purged", func() bool { return n.PurgedIndex() >= idx })
 	}
 	for _, n := range tc.nodes {
 		needles := [][]byte{material[1:4097]}
@@ -94,10 +95,11 @@ func TestPurgeLeavesNoTraceOnAnyNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, n.cfg.NodeID+" applied the write after the purge", 10*time.Second, func() bool {
+		testwait.Within(t, 10*time.Second, n.cfg.NodeID+" applied the write after the purge", func() bool {
 			v, _, err := n.Read("after")
 			return err == nil && string(v) == "1"
 		})
+
 	}
 	// Rewritten raft.db and state.db open again: a node restarts, unseals
 	// and serves, and the cluster keeps committing with it.
@@ -118,10 +120,11 @@ func TestPurgeLeavesNoTraceOnAnyNode(t *testing.T) {
 	if _, err := tc.nodes[0].Commit(ctx, &Txn{Writes: []Write{{Key: "after", Value: []byte("2")}}}); err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the restarted node applied a new write", 20*time.Second, func() bool {
+	testwait.Within(t, 20*time.Second, "the restarted node applied a new write", func() bool {
 		v, _, err := n.Read("after")
 		return err == nil && string(v) == "2"
 	})
+
 }
 
 // The purge leaves one snapshot: older ones are overwritten with zeros
@@ -183,7 +186,7 @@ func TestPurgeZeroesOldAndInterruptedSnapshots(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, "the purge", 30*time.Second, func() bool { return n.PurgedIndex() >= idx })
+	testwait.Within(t, 30*time.Second, "the purge", func() bool { return n.PurgedIndex() >= idx })
 	if hits := filesContaining(t, n.cfg.DataDir, needles...); len(hits) > 0 {
 		t.Errorf("destroyed ciphertext still on disk in %v", hits)
 	}
@@ -223,7 +226,7 @@ func TestPurgeAgainAfterStaleWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, n.cfg.NodeID+" purged", 30*time.Second, func() bool { return n.PurgedIndex() >= idx })
+		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" purged", func() bool { return n.PurgedIndex() >= idx })
 	}
 	// The rotation read the key before its destruction.
 	material[0] ^= 1
@@ -256,7 +259,7 @@ func TestPurgeAgainAfterStaleWrite(t *testing.T) {
 		t.Fatal("the refused entry is not in the leader's log; the test shows nothing")
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, n.cfg.NodeID+" purged past the refused write", 30*time.Second, func() bool { return n.PurgedIndex() >= stale })
+		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" purged past the refused write", func() bool { return n.PurgedIndex() >= stale })
 		if hits := filesContaining(t, n.cfg.DataDir, needle); len(hits) > 0 {
 			t.Errorf("%s: the refused write's material is still on disk in %v", n.cfg.NodeID, hits)
 		}
@@ -298,7 +301,7 @@ func TestPurgeStaggersNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, n.cfg.NodeID+" purged", 30*time.Second, func() bool { return n.PurgedIndex() >= idx })
+		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" purged", func() bool { return n.PurgedIndex() >= idx })
 	}
 	mu.Lock()
 	defer mu.Unlock()

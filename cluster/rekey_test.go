@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -85,10 +86,11 @@ func TestRekeyAcrossCluster(t *testing.T) {
 	}
 	for _, n := range tc.nodes {
 		if st := n.SealStatus(); st.Shares != 5 || st.Threshold != 3 {
-			waitUntil(t, n.cfg.NodeID+" to see the new share parameters", 20*time.Second, func() bool {
+			testwait.Within(t, 20*time.Second, n.cfg.NodeID+" to see the new share parameters", func() bool {
 				st := n.SealStatus()
 				return st.Shares == 5 && st.Threshold == 3
 			})
+
 		}
 	}
 	// A rotation after the rekey loads on every node.
@@ -97,7 +99,7 @@ func TestRekeyAcrossCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, n.cfg.NodeID+" to use the keyring rotated after the rekey", 30*time.Second, func() bool { return n.barrier.ActiveTerm() == term })
+		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" to use the keyring rotated after the rekey", func() bool { return n.barrier.ActiveTerm() == term })
 		if v, _, err := n.Read("before"); err != nil || string(v) != "v" {
 			t.Fatalf("%s after rekey and rotation: %q %v", n.cfg.NodeID, v, err)
 		}
@@ -117,7 +119,7 @@ func TestRekeyAcrossCluster(t *testing.T) {
 	}
 	t.Cleanup(func() { n.Shutdown() })
 	tc.nodes[i] = n
-	waitUntil(t, "the restarted node to catch up", 30*time.Second, n.CaughtUp)
+	testwait.Within(t, 30*time.Second, "the restarted node to catch up", n.CaughtUp)
 	n.Unseal(ctx, res.Keys[0]) // the threshold is 3 now
 	n.Unseal(ctx, res.Keys[1])
 	if _, err := n.Unseal(ctx, res.Keys[2]); !errors.Is(err, ErrInvalidUnsealKey) {
@@ -174,7 +176,7 @@ func TestRekeyRecoveryKeys(t *testing.T) {
 	}
 	t.Cleanup(func() { m.Shutdown() })
 	defer m.Shutdown()
-	waitUntil(t, "auto-unseal after the rekey", 30*time.Second, func() bool { return !m.Sealed() })
+	testwait.Within(t, 30*time.Second, "auto-unseal after the rekey", func() bool { return !m.Sealed() })
 }
 
 // A root token is generated from the current shares (recovery shares with

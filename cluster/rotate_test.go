@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -41,11 +42,12 @@ func staleValues(t *testing.T, n *Node, term uint32) []string {
 func waitRotationDone(t *testing.T, n *Node, term uint32) RotationStatus {
 	t.Helper()
 	var st RotationStatus
-	waitUntil(t, fmt.Sprintf("%s to report the term %d re-encryption done", n.cfg.NodeID, term), 30*time.Second, func() bool {
+	testwait.Within(t, 30*time.Second, fmt.Sprintf("%s to report the term %d re-encryption done", n.cfg.NodeID, term), func() bool {
 		var err error
 		st, err = n.RotationStatus()
 		return err == nil && st.Term == term && !st.Running
 	})
+
 	return st
 }
 
@@ -159,7 +161,7 @@ func TestRotateKeyringAcrossCluster(t *testing.T) {
 		t.Fatalf("key status on the rotating node: %+v %v", ks, err)
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, n.cfg.NodeID+" to load term 2", 20*time.Second, func() bool { return n.barrier.ActiveTerm() == 2 })
+		testwait.Within(t, 20*time.Second, n.cfg.NodeID+" to load term 2", func() bool { return n.barrier.ActiveTerm() == 2 })
 	}
 	for _, n := range tc.nodes {
 		key := "new/" + n.cfg.NodeID
@@ -254,10 +256,11 @@ func TestRotateKeyringAcrossCluster(t *testing.T) {
 	}
 	t.Cleanup(func() { back.Shutdown() })
 	for _, k := range tc.shares[1:] {
-		waitUntil(t, "the restarted node to take a share", 20*time.Second, func() bool {
+		testwait.Within(t, 20*time.Second, "the restarted node to take a share", func() bool {
 			_, err := back.Unseal(ctx, k)
 			return !errors.Is(err, ErrNotReady)
 		})
+
 	}
 	if back.Sealed() {
 		t.Fatal("the restarted node is still sealed")
@@ -300,16 +303,17 @@ func TestRotateSealedAndRestoreOlderKeyring(t *testing.T) {
 		t.Fatalf("rotate: %d %v", term, err)
 	}
 	waitRotationDone(t, leader, 2)
-	waitUntil(t, "the follower to load term 2", 20*time.Second, func() bool { return follower.barrier.ActiveTerm() == 2 })
+	testwait.Within(t, 20*time.Second, "the follower to load term 2", func() bool { return follower.barrier.ActiveTerm() == 2 })
 
 	if _, err := leader.RestoreSnapshot(ctx, f); err != nil {
 		t.Fatal(err)
 	}
 	// The leader seals after any restore; the follower keeps its root key
 	// (the snapshot has the same one) and loads the restored keyring.
-	waitUntil(t, "the follower to load the restored keyring", 20*time.Second, func() bool {
+	testwait.Within(t, 20*time.Second, "the follower to load the restored keyring", func() bool {
 		return !follower.Sealed() && follower.barrier.ActiveTerm() == 1
 	})
+
 	if v, _, err := follower.Read("before"); err != nil || string(v) != "b" {
 		t.Fatalf("follower after the restore: %q %v", v, err)
 	}

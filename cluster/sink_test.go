@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // gateSink blocks every Write until the gate opens, then appends to a
@@ -24,17 +25,6 @@ type gateSink struct {
 func (g *gateSink) Write(b *audit.Batch) error {
 	<-g.gate
 	return g.FileSink.Write(b)
-}
-
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 func TestHangingSinkNeverDelaysRequestsAndCatchesUp(t *testing.T) {
@@ -71,7 +61,7 @@ func TestHangingSinkNeverDelaysRequestsAndCatchesUp(t *testing.T) {
 		t.Fatalf("a hanging sink advanced to %d", fol.Status().Delivered.Seq)
 	}
 	close(sink.gate)
-	waitFor(t, "the sink to catch up", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
+	testwait.For(t, "the sink to catch up", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
 	cancel()
 	<-done
 	fs.Close()
@@ -107,7 +97,7 @@ func TestHangingSinkNeverDelaysRequestsAndCatchesUp(t *testing.T) {
 	fol2 := &audit.Follower{Name: "file", Source: n, Sink: fs2, Cursor: audit.FileCursor(filepath.Join(dir, "cursor")), Poll: 5 * time.Millisecond}
 	done2 := make(chan struct{})
 	go func() { fol2.Run(ctx2); close(done2) }()
-	waitFor(t, "the restarted sink to catch up", func() bool { return fol2.Status().Delivered.Seq == n.AuditHeadSeq() })
+	testwait.For(t, "the restarted sink to catch up", func() bool { return fol2.Status().Delivered.Seq == n.AuditHeadSeq() })
 	cancel2()
 	<-done2
 	fs2.Close()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // A snapshot saved on one cluster restores onto a fresh one, which then
@@ -100,7 +101,7 @@ func TestSinkStartsOverAfterRestore(t *testing.T) {
 	fol := &audit.Follower{Name: "f", Source: n, Sink: fs, Cursor: audit.FileCursor(filepath.Join(dir, "cursor")), Poll: 5 * time.Millisecond}
 	done := make(chan struct{})
 	go func() { fol.Run(ctx); close(done) }()
-	waitFor(t, "the sink to deliver the first log", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
+	testwait.For(t, "the sink to deliver the first log", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
 	before := fol.Status().Delivered.Seq
 
 	f, _ := os.Create(filepath.Join(t.TempDir(), "snap"))
@@ -113,7 +114,7 @@ func TestSinkStartsOverAfterRestore(t *testing.T) {
 	if n.AuditHeadSeq() >= before {
 		t.Fatalf("the restored log (%d) should be shorter than what was delivered (%d)", n.AuditHeadSeq(), before)
 	}
-	waitFor(t, "the sink to start over", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
+	testwait.For(t, "the sink to start over", func() bool { return fol.Status().Delivered.Seq == n.AuditHeadSeq() })
 	cancel()
 	<-done
 	fs.Close()

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // TestTokenUsesAcrossNodes: a token with num_uses spent concurrently on
@@ -21,7 +23,7 @@ func TestTokenUsesAcrossNodes(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, "the token on every node", 10*time.Second, func() bool { _, err := n.LookupToken(tok); return err == nil })
+		testwait.Within(t, 10*time.Second, "the token on every node", func() bool { _, err := n.LookupToken(tok); return err == nil })
 	}
 	var ok, gone atomic.Int64
 	var wg sync.WaitGroup
@@ -92,10 +94,11 @@ func TestRevokeTreeThroughFollower(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
-		waitUntil(t, "the revocation on "+n.cfg.NodeID, 10*time.Second, func() bool {
+		testwait.Within(t, 10*time.Second, "the revocation on "+n.cfg.NodeID, func() bool {
 			_, err := n.LookupToken(b)
 			return errors.Is(err, ErrPermissionDenied)
 		})
+
 		for _, tok := range []string{root, a, b} {
 			if _, err := n.LookupToken(tok); !errors.Is(err, ErrPermissionDenied) {
 				t.Fatalf("%s: token of the revoked tree still there: %v", n.cfg.NodeID, err)

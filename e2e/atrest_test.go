@@ -18,6 +18,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // TestNoSecretsAtRest checks promise 1: after real use, including a Raft
@@ -124,7 +126,7 @@ func testNoSecretsAtRest(t *testing.T, kill bool) {
 		write(t, c, "transit/keys/filler/rotate", nil)
 	}
 	snapDir := filepath.Join(n.dataDir, "snapshots")
-	waitFor(t, 60*time.Second, "a Raft snapshot in "+snapDir, func() bool { return hasSnapshot(snapDir) })
+	testwait.Within(t, 60*time.Second, "a Raft snapshot in "+snapDir, func() bool { return hasSnapshot(snapDir) })
 	for i := 0; i < 3; i++ {
 		write(t, c, "transit/keys/filler/rotate", nil)
 	}

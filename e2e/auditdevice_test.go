@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // fileSeqs reads the seqs of the events in a JSON-lines audit file.
@@ -73,7 +75,7 @@ func TestAuditDevices(t *testing.T) {
 		seqs := fileSeqs(path)
 		return len(seqs) > 0 && seqs[len(seqs)-1] >= target
 	}
-	waitFor(t, 30*time.Second, "both devices to catch up", func() bool { return complete(cfgLog) && complete(apiLog) })
+	testwait.Within(t, 30*time.Second, "both devices to catch up", func() bool { return complete(cfgLog) && complete(apiLog) })
 	for _, p := range []string{cfgLog, apiLog} {
 		seqs := fileSeqs(p)
 		for i, s := range seqs {
@@ -97,7 +99,7 @@ func TestAuditDevices(t *testing.T) {
 	c = n.client(root)
 	encrypt(t, c, "app", []byte("after restart"))
 	target = uint64(head())
-	waitFor(t, 30*time.Second, "the config device to catch up after restart", func() bool { return complete(cfgLog) })
+	testwait.Within(t, 30*time.Second, "the config device to catch up after restart", func() bool { return complete(cfgLog) })
 	seqs := fileSeqs(cfgLog)
 	for i, s := range seqs {
 		if s != uint64(i+1) {

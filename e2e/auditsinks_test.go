@@ -17,6 +17,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // collector is a real `keyraft audit receive` process.
@@ -56,10 +58,11 @@ func (c *collector) start() {
 	errLog.Close()
 	c.exited = make(chan struct{})
 	go func() { c.cmd.Wait(); close(c.exited) }()
-	waitFor(c.t, 30*time.Second, "the collector to listen", func() bool {
+	testwait.Within(c.t, 30*time.Second, "the collector to listen", func() bool {
 		b, _ := os.ReadFile(c.path + ".stderr")
 		return bytes.Count(b, []byte("listening on")) > 0 && c.running()
 	})
+
 }
 
 // connections counts the sink connections the collector has answered.
@@ -216,15 +219,15 @@ func TestAuditSinkExactlyOnceThroughFaults(t *testing.T) {
 	progress := func(what string) {
 		t.Helper()
 		at := acked.Load()
-		waitFor(t, 60*time.Second, what, func() bool { return acked.Load() >= at+300 })
+		testwait.Within(t, 60*time.Second, what, func() bool { return acked.Load() >= at+300 })
 	}
 	progress("load to start")
-	waitFor(t, 60*time.Second, "the collector to receive events", func() bool { return lastSeq(col.path) > 100 })
+	testwait.Within(t, 60*time.Second, "the collector to receive events", func() bool { return lastSeq(col.path) > 100 })
 
 	// Stall past the write timeout: the sink resets and retries; requests go on.
 	col.cmd.Process.Signal(syscall.SIGSTOP)
 	progress("requests during the stall")
-	waitFor(t, 60*time.Second, "the leader's sink to give up on the stalled collector", func() bool {
+	testwait.Within(t, 60*time.Second, "the leader's sink to give up on the stalled collector", func() bool {
 		l, err := c.leader().client(c.root).Logical().Read("sys/audit")
 		if err != nil {
 			return false
@@ -233,10 +236,11 @@ func TestAuditSinkExactlyOnceThroughFaults(t *testing.T) {
 		e, _ := d["last_error"].(string)
 		return strings.Contains(e, "acknowledged nothing") || strings.Contains(e, "did not answer")
 	})
+
 	progress("requests while the collector is stalled")
 	conns := col.connections()
 	col.cmd.Process.Signal(syscall.SIGCONT)
-	waitFor(t, 60*time.Second, "the sink to reconnect after the stall", func() bool { return col.connections() > conns })
+	testwait.Within(t, 60*time.Second, "the sink to reconnect after the stall", func() bool { return col.connections() > conns })
 	progress("requests after the stall")
 
 	// Collector death and restart: what it stored is what it says on reconnect.
@@ -244,7 +248,7 @@ func TestAuditSinkExactlyOnceThroughFaults(t *testing.T) {
 	progress("requests while the collector is down")
 	conns = col.connections()
 	col.start()
-	waitFor(t, 60*time.Second, "the sink to reconnect to the restarted collector", func() bool { return col.connections() > conns })
+	testwait.Within(t, 60*time.Second, "the sink to reconnect to the restarted collector", func() bool { return col.connections() > conns })
 
 	// Leader change.
 	leader := c.leader()
@@ -266,7 +270,7 @@ func TestAuditSinkExactlyOnceThroughFaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	head := uint64(num(t, s.Data["head"].(map[string]any), "seq"))
-	waitFor(t, 90*time.Second, "the collector to catch up", func() bool { return lastSeq(col.path) >= head })
+	testwait.Within(t, 90*time.Second, "the collector to catch up", func() bool { return lastSeq(col.path) >= head })
 	want := logPositions(t, cl, head)
 	sameAsLog(t, "the collector's file", readSinkFile(t, col.path), want)
 	t.Logf("%d encrypts acknowledged; the collector holds events 1..%d exactly once", acked.Load(), head)
@@ -298,7 +302,7 @@ func TestAuditSinkExactlyOnceThroughFaults(t *testing.T) {
 		t.Fatalf("the leader's view of the device: %v", d)
 	}
 	// The committed cursor lets compaction go up to what was delivered.
-	waitFor(t, 30*time.Second, "the device's cursor to be committed", func() bool {
+	testwait.Within(t, 30*time.Second, "the device's cursor to be committed", func() bool {
 		l, err := c.nodes[0].client(c.root).Logical().Read("sys/audit")
 		if err != nil {
 			return false
@@ -306,6 +310,7 @@ func TestAuditSinkExactlyOnceThroughFaults(t *testing.T) {
 		d := l.Data["collector/"].(map[string]any)["delivery"].(map[string]any)
 		return jsonInt(d["delivered_seq"]) >= int64(head)
 	})
+
 }
 
 // TestAuditFileSinkOnAFullDisk: a node's config file device on a small
@@ -367,7 +372,7 @@ func TestAuditFileSinkOnAFullDisk(t *testing.T) {
 		t.Fatal(err)
 	}
 	head := uint64(num(t, s.Data["head"].(map[string]any), "seq"))
-	waitFor(t, 60*time.Second, "the file device to catch up", func() bool { return lastSeq(logPath) >= head })
+	testwait.Within(t, 60*time.Second, "the file device to catch up", func() bool { return lastSeq(logPath) >= head })
 	sameAsLog(t, "the file", readSinkFile(t, logPath), logPositions(t, c, head))
 }
 

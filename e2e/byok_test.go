@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // Bring your own key on a 3-node cluster of real processes: the first
@@ -67,7 +69,7 @@ func TestBYOKCluster(t *testing.T) {
 			continue
 		}
 		var ct string
-		waitFor(t, 30*time.Second, "an encryption with the imported key on "+n.nodeID, func() bool {
+		testwait.Within(t, 30*time.Second, "an encryption with the imported key on "+n.nodeID, func() bool {
 			s, err := n.client(c.root).Logical().Write("transit/encrypt/byok", map[string]any{"plaintext": b64([]byte("payload"))})
 			if err != nil || s == nil {
 				return false
@@ -75,6 +77,7 @@ func TestBYOKCluster(t *testing.T) {
 			ct, _ = s.Data["ciphertext"].(string)
 			return true
 		})
+
 		body, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(ct, "vault:v1:"))
 		if err != nil || len(body) < 12 {
 			t.Fatalf("ciphertext from %s: %q", n.nodeID, ct)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // e2eCluster is a keyraft cluster of real processes configured from HCL
@@ -96,17 +98,18 @@ func (c *e2eCluster) newNode(id string, i int, storage string) *node {
 func (c *e2eCluster) unsealJoining(n *node) {
 	c.t.Helper()
 	cl := n.client("")
-	waitFor(c.t, leaderWait, n.nodeID+" to know the cluster's seal configuration", func() bool {
+	testwait.Within(c.t, leaderWait, n.nodeID+" to know the cluster's seal configuration", func() bool {
 		st, err := cl.Sys().SealStatus()
 		return err == nil && st.Initialized && st.T == 2
 	})
+
 	n.unseal(c.shares[0], c.shares[1])
 }
 
 func (c *e2eCluster) leader() *node {
 	c.t.Helper()
 	var l *node
-	waitFor(c.t, leaderWait, "a leader", func() bool {
+	testwait.Within(c.t, leaderWait, "a leader", func() bool {
 		for _, n := range c.nodes {
 			if !n.running() {
 				continue
@@ -118,6 +121,7 @@ func (c *e2eCluster) leader() *node {
 		}
 		return false
 	})
+
 	return l
 }
 
@@ -139,7 +143,7 @@ func (c *e2eCluster) servers(n *node) ([]raftServer, error) {
 
 func (c *e2eCluster) waitVoters(want int) {
 	c.t.Helper()
-	waitFor(c.t, leaderWait, fmt.Sprintf("%d voters", want), func() bool {
+	testwait.Within(c.t, leaderWait, fmt.Sprintf("%d voters", want), func() bool {
 		l := c.leader()
 		ss, err := c.servers(l)
 		if err != nil {
@@ -153,6 +157,7 @@ func (c *e2eCluster) waitVoters(want int) {
 		}
 		return v == want
 	})
+
 }
 
 func (c *e2eCluster) running() []*node {
@@ -269,10 +274,11 @@ func TestClusterFailover(t *testing.T) {
 	old.start()
 	old.unseal(c.shares[1], c.shares[2])
 	cl := old.client(c.root)
-	waitFor(t, leaderWait, "the restarted node to catch up", func() bool {
+	testwait.Within(t, leaderWait, "the restarted node to catch up", func() bool {
 		_, err := cl.Logical().Read("transit/keys/after-kill")
 		return err == nil
 	})
+
 	s, err := cl.Logical().Write("transit/encrypt/after-kill", map[string]any{"plaintext": b64([]byte("x"))})
 	if err != nil {
 		t.Fatalf("encrypt on the restarted node: %v", err)
@@ -348,10 +354,11 @@ func TestFiveNodesTwoDead(t *testing.T) {
 	if len(live) != 3 {
 		t.Fatalf("%d nodes running, want 3", len(live))
 	}
-	waitFor(t, leaderWait, "a write with two of five nodes dead", func() bool {
+	testwait.Within(t, leaderWait, "a write with two of five nodes dead", func() bool {
 		_, err := live[0].client(c.root).Logical().Write("transit/keys/five/rotate", nil)
 		return err == nil
 	})
+
 	for _, n := range live {
 		s := encrypt(t, n.client(c.root), "five", []byte("still up"))
 		checkDecryptsOn(t, c, live, "five", s, b64([]byte("still up")))
@@ -377,12 +384,13 @@ func TestClusterPartitionedLeader(t *testing.T) {
 		}
 	}
 	// The majority elects a new leader and rotates the key.
-	waitFor(t, leaderWait, "the majority to rotate the key", func() bool {
+	testwait.Within(t, leaderWait, "the majority to rotate the key", func() bool {
 		cl := majority[0].client(c.root)
 		cl.SetClientTimeout(3 * time.Second)
 		_, err := cl.Logical().Write("transit/keys/p/rotate", nil)
 		return err == nil
 	})
+
 	// The cut-off node refuses key use: never a 200 with the old version.
 	// (It cannot record the refusal either, so the 503 names the audit
 	// log; the lease check answers the same way without waiting.)
@@ -401,10 +409,11 @@ func TestClusterPartitionedLeader(t *testing.T) {
 		t.Fatal("the cut-off node accepted a write")
 	}
 	c.faults.heal()
-	waitFor(t, leaderWait, "the healed node to serve the rotated key", func() bool {
+	testwait.Within(t, leaderWait, "the healed node to serve the rotated key", func() bool {
 		s, err := ocl.Logical().Write("transit/encrypt/p", map[string]any{"plaintext": b64([]byte("x"))})
 		return err == nil && strings.HasPrefix(s.Data["ciphertext"].(string), "vault:v2:")
 	})
+
 }
 
 // Join mistakes get clear errors and leave the cluster unharmed.
@@ -510,10 +519,11 @@ func TestClusterSnapshotOntoFreshCluster(t *testing.T) {
 	}
 	ct := encrypt(t, follower.client(a.root), "moved", []byte("from cluster a"))
 	// Saved on a follower: its own replicated state.
-	waitFor(t, leaderWait, "the follower to have the key", func() bool {
+	testwait.Within(t, leaderWait, "the follower to have the key", func() bool {
 		_, err := follower.client(a.root).Logical().Read("transit/keys/moved")
 		return err == nil
 	})
+
 	code, snap := rawSnapshot(t, follower, a.root, "GET", "sys/storage/raft/snapshot", nil)
 	if code != 200 {
 		t.Fatalf("snapshot save on a follower: %d", code)
@@ -528,16 +538,17 @@ func TestClusterSnapshotOntoFreshCluster(t *testing.T) {
 	}
 	for _, n := range b.nodes {
 		cl := n.client("")
-		waitFor(t, leaderWait, n.nodeID+" to seal after the restore", func() bool {
+		testwait.Within(t, leaderWait, n.nodeID+" to seal after the restore", func() bool {
 			st, err := cl.Sys().SealStatus()
 			return err == nil && st.Sealed
 		})
+
 		n.unseal(a.shares[0], a.shares[2])
 	}
 	for _, n := range b.nodes {
 		cl := n.client(a.root)
 		var got []byte
-		waitFor(t, leaderWait, n.nodeID+" to decrypt the source's ciphertext", func() bool {
+		testwait.Within(t, leaderWait, n.nodeID+" to decrypt the source's ciphertext", func() bool {
 			s, err := cl.Logical().Write("transit/decrypt/moved", map[string]any{"ciphertext": ct})
 			if err != nil {
 				return false
@@ -545,6 +556,7 @@ func TestClusterSnapshotOntoFreshCluster(t *testing.T) {
 			got = mustDecodeB64(t, s.Data["plaintext"].(string))
 			return true
 		})
+
 		if string(got) != "from cluster a" {
 			t.Fatalf("%s decrypted %q", n.nodeID, got)
 		}

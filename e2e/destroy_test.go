@@ -11,6 +11,8 @@ import (
 	"time"
 
 	bbolt "go.etcd.io/bbolt"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // stateRecord reads a record's stored bytes (its barrier ciphertext) from
@@ -78,18 +80,20 @@ func testDestroyedKeyLeavesNoTrace(t *testing.T, down bool) {
 	var records [][]byte
 	write(t, cl, "transit/keys/doomed", map[string]any{"exportable": true, "deletion_allowed": true})
 	write(t, cl, "transit/keys/doomed/config", map[string]any{"deletion_allowed": true})
-	waitFor(t, leaderWait, spy.nodeID+" has the key", func() bool {
+	testwait.Within(t, leaderWait, spy.nodeID+" has the key", func() bool {
 		s, err := spy.client(c.root).Logical().Read("transit/keys/doomed")
 		return err == nil && s != nil
 	})
+
 	c.restartNode(spy, func() { records = append(records, stateRecord(t, spy, "transit/key/doomed")) })
 	cl = c.leader().client(c.root)
 	ct := encrypt(t, cl, "doomed", []byte("data under the doomed key"))
 	write(t, cl, "transit/keys/doomed/rotate", nil)
-	waitFor(t, leaderWait, spy.nodeID+" has version 2", func() bool {
+	testwait.Within(t, leaderWait, spy.nodeID+" has version 2", func() bool {
 		s, err := spy.client(c.root).Logical().Read("transit/keys/doomed")
 		return err == nil && s != nil && fmt.Sprint(s.Data["latest_version"]) == "2"
 	})
+
 	c.restartNode(spy, func() { records = append(records, stateRecord(t, spy, "transit/key/doomed")) })
 	cl = c.leader().client(c.root)
 	s, err := cl.Logical().Read("transit/export/encryption-key/doomed")
@@ -111,10 +115,11 @@ func testDestroyedKeyLeavesNoTrace(t *testing.T, down bool) {
 	// A node just restarted has no snapshot yet and nothing new to take
 	// one of until it applies an entry (audit batches bring some soon).
 	for _, n := range c.nodes {
-		waitFor(t, leaderWait, n.nodeID+" to take a snapshot", func() bool {
+		testwait.Within(t, leaderWait, n.nodeID+" to take a snapshot", func() bool {
 			ok, _ := trySnapshot(n, c.root)
 			return ok
 		})
+
 	}
 	found := 0
 	for _, n := range c.nodes {
@@ -134,16 +139,18 @@ func testDestroyedKeyLeavesNoTrace(t *testing.T, down bool) {
 	}
 	write(t, cl, "transit/keys/doomed/destroy", map[string]any{"pending_window": "1s"})
 	for _, n := range c.running() {
-		waitFor(t, leaderWait, n.nodeID+" purged the destroyed key from disk", func() bool {
+		testwait.Within(t, leaderWait, n.nodeID+" purged the destroyed key from disk", func() bool {
 			return n.logHas("purged destroyed key material from disk")
 		})
+
 	}
 	if down {
 		spy.start()
 		spy.unseal(c.shares[0], c.shares[1])
-		waitFor(t, leaderWait, spy.nodeID+" (down during the destruction) purged its disk", func() bool {
+		testwait.Within(t, leaderWait, spy.nodeID+" (down during the destruction) purged its disk", func() bool {
 			return spy.logHas("purged destroyed key material from disk")
 		})
+
 	}
 	for _, n := range c.nodes {
 		for _, p := range n.logs {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // TestDevServer starts 'keyraft server -dev' on a port the OS picks,
@@ -91,12 +93,13 @@ func TestDevCluster(t *testing.T) {
 		if err := c.SetAddress(addr); err != nil {
 			t.Fatal(err)
 		}
-		waitFor(t, leaderWait, addr+" to decrypt", func() bool {
+		testwait.Within(t, leaderWait, addr+" to decrypt", func() bool {
 			s, err := c.Logical().Write("transit/decrypt/k", map[string]any{"ciphertext": ct})
 			return err == nil && s.Data["plaintext"] == b64([]byte("on every node"))
 		})
+
 	}
-	waitFor(t, leaderWait, "three voters", func() bool {
+	testwait.Within(t, leaderWait, "three voters", func() bool {
 		s, err := first.Logical().Read("sys/storage/raft/configuration")
 		if err != nil {
 			return false
@@ -110,6 +113,7 @@ func TestDevCluster(t *testing.T) {
 		}
 		return voters == 3
 	})
+
 	if code := n.stop(); code != 0 {
 		t.Fatalf("exit code %d after SIGTERM", code)
 	}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // TestKill9LosesNothingAcknowledged checks promise 3 against kill -9: a
@@ -147,7 +149,7 @@ func TestStateRebuiltFromRaft(t *testing.T) {
 				pt := []byte("before the loss, version " + strconv.Itoa(i+1))
 				kept = append(kept, sealed{"rb", encrypt(t, c, "rb", pt), pt, "v" + strconv.Itoa(i+1)})
 				if withSnapshot && i == 8 {
-					waitFor(t, 60*time.Second, "a Raft snapshot", func() bool { return hasSnapshot(filepath.Join(n.dataDir, "snapshots")) })
+					testwait.Within(t, 60*time.Second, "a Raft snapshot", func() bool { return hasSnapshot(filepath.Join(n.dataDir, "snapshots")) })
 				}
 			}
 			if code := n.stop(); code != 0 {
@@ -160,10 +162,11 @@ func TestStateRebuiltFromRaft(t *testing.T) {
 			// The seal config lives in the state: it must be back before the
 			// node can be unsealed.
 			cl := n.client("")
-			waitFor(t, 60*time.Second, "the rebuilt state to show the node initialized", func() bool {
+			testwait.Within(t, 60*time.Second, "the rebuilt state to show the node initialized", func() bool {
 				st, err := cl.Sys().SealStatus()
 				return err == nil && st.Initialized
 			})
+
 			n.unseal(shares[0])
 			c = n.client(root)
 			// Right after unseal the node may still be replaying its log. It
@@ -171,7 +174,7 @@ func TestStateRebuiltFromRaft(t *testing.T) {
 			// that lacks acknowledged writes.
 			for _, k := range kept {
 				var got []byte
-				waitFor(t, 60*time.Second, "an answer other than 503", func() bool {
+				testwait.Within(t, 60*time.Second, "an answer other than 503", func() bool {
 					s, err := c.Logical().Write("transit/decrypt/rb", map[string]any{"ciphertext": k.ciphertext})
 					if statusOf(err) == 503 {
 						return false
@@ -182,6 +185,7 @@ func TestStateRebuiltFromRaft(t *testing.T) {
 					got = mustDecodeB64(t, str(t, s.Data, "plaintext"))
 					return true
 				})
+
 				if string(got) != string(k.plaintext) {
 					t.Errorf("%s decrypts to %q, want %q", k.what, got, k.plaintext)
 				}

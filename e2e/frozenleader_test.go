@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // A leader frozen with SIGSTOP or killed with SIGKILL: requests through
@@ -81,11 +83,12 @@ func leaderLostUnderLoad(t *testing.T, sig syscall.Signal) {
 		}
 	}
 	// Some traffic first, so requests are in flight when the leader stops.
-	waitFor(t, leaderWait, "requests before the freeze", func() bool {
+	testwait.Within(t, leaderWait, "requests before the freeze", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(results) >= 20
 	})
+
 	if err := old.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +102,7 @@ func leaderLostUnderLoad(t *testing.T, sig syscall.Signal) {
 	for _, f := range followers {
 		before[f] = leaderTerms(f)
 	}
-	waitFor(t, leaderWait, "the followers to elect a new leader", func() bool {
+	testwait.Within(t, leaderWait, "the followers to elect a new leader", func() bool {
 		for _, f := range followers {
 			if leaderTerms(f) > before[f] {
 				return true
@@ -107,9 +110,10 @@ func leaderLostUnderLoad(t *testing.T, sig syscall.Signal) {
 		}
 		return false
 	})
+
 	elected := time.Now()
 	// Every worker completes a few requests started after the election.
-	waitFor(t, leaderWait, "requests after the election", func() bool {
+	testwait.Within(t, leaderWait, "requests after the election", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		n := map[string]int{}
@@ -127,6 +131,7 @@ func leaderLostUnderLoad(t *testing.T, sig syscall.Signal) {
 			return true
 		}()
 	})
+
 	close(stop)
 	wg.Wait()
 

@@ -33,6 +33,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // keyraftBin is the binary under test, built once by TestMain.
@@ -388,17 +390,6 @@ func poll[T any](ctx context.Context, exited <-chan struct{}, cond func() (T, bo
 	}
 }
 
-// waitFor polls cond with a deadline and fails the test when it never
-// holds; what names the condition in the failure.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	if _, err := poll(ctx, nil, func() (struct{}, bool) { return struct{}{}, cond() }); err != nil {
-		t.Fatalf("waiting for %s: %v", what, err)
-	}
-}
-
 func (n *node) running() bool {
 	if n.cmd == nil {
 		return false
@@ -537,10 +528,11 @@ func (n *node) client(token string) *vault.Client {
 func (n *node) waitLeader() {
 	n.t.Helper()
 	c := n.client("")
-	waitFor(n.t, leaderWait, "the node to become leader", func() bool {
+	testwait.Within(n.t, leaderWait, "the node to become leader", func() bool {
 		l, err := c.Sys().Leader()
 		return err == nil && l.IsSelf
 	})
+
 }
 
 // initNode initializes a fresh node with shares/threshold and returns the

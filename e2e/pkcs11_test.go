@@ -13,6 +13,8 @@ import (
 	"time"
 
 	vault "github.com/hashicorp/vault/api"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 const softhsmLib = "/usr/lib/softhsm/libsofthsm2.so"
@@ -88,10 +90,11 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 		}
 		nodes = append(nodes, n)
 		cl := n.client("")
-		waitFor(t, leaderWait, n.nodeID+" to unseal itself", func() bool {
+		testwait.Within(t, leaderWait, n.nodeID+" to unseal itself", func() bool {
 			st, err := cl.Sys().SealStatus()
 			return err == nil && !st.Sealed && st.Type == "pkcs11" && st.RecoverySeal
 		})
+
 	}
 	c := &e2eCluster{t: t, nodes: nodes, root: root}
 	c.waitVoters(3)
@@ -112,7 +115,7 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 		t.Fatalf("ed25519 key on the pkcs11 backend: %v", k)
 	}
 	sig := write(t, nodes[0].client(root), "transit/sign/hsm-signer", map[string]any{"input": b64([]byte("release"))})["signature"]
-	waitFor(t, leaderWait, "another node to verify the HSM signature", func() bool {
+	testwait.Within(t, leaderWait, "another node to verify the HSM signature", func() bool {
 		v, err := nodes[2].client(root).Logical().Write("transit/verify/hsm-signer", map[string]any{"input": b64([]byte("release")), "signature": sig})
 		return err == nil && v.Data["valid"] == true
 	})
@@ -123,10 +126,11 @@ func TestPKCS11ClusterRestartAllAtOnce(t *testing.T) {
 	startAll(t, nodes)
 	for _, n := range nodes {
 		cl := n.client(root)
-		waitFor(t, leaderWait, n.nodeID+" to unseal itself after the restart and decrypt", func() bool {
+		testwait.Within(t, leaderWait, n.nodeID+" to unseal itself after the restart and decrypt", func() bool {
 			s, err := cl.Logical().Write("transit/decrypt/hsm", map[string]any{"ciphertext": ct})
 			return err == nil && s.Data["plaintext"] == b64([]byte("behind the hsm"))
 		})
+
 		s, err := cl.Logical().Write("transit/decrypt/in-hsm", map[string]any{"ciphertext": inHSM})
 		if err != nil || s.Data["plaintext"] != b64([]byte("inside the hsm")) {
 			t.Fatalf("%s decrypting with the key inside the HSM: %v", n.nodeID, err)
@@ -220,12 +224,13 @@ func TestSealMigrationUnderLoad(t *testing.T) {
 					// applied its log; the share is not taken then.
 					var out string
 					var err error
-					waitFor(t, leaderWait, n.nodeID+" to take a share with -migrate", func() bool {
+					testwait.Within(t, leaderWait, n.nodeID+" to take a share with -migrate", func() bool {
 						ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 						defer cancel()
 						out, err = runCLI(ctx, n.addr, "", "operator", "unseal", "-migrate", s)
 						return err == nil || !strings.Contains(out, "catching up")
 					})
+
 					if err != nil {
 						t.Fatalf("keyraft operator unseal -migrate: %v\n%s", err, out)
 					}
@@ -233,10 +238,11 @@ func TestSealMigrationUnderLoad(t *testing.T) {
 			} else if want == "shamir" {
 				n.unseal(shares...)
 			}
-			waitFor(t, leaderWait, n.nodeID+" to be unsealed on the "+want+" seal", func() bool {
+			testwait.Within(t, leaderWait, n.nodeID+" to be unsealed on the "+want+" seal", func() bool {
 				st, err := cl.Sys().SealStatus()
 				return err == nil && !st.Sealed && st.Type == want
 			})
+
 		}
 	}
 	migrate(pkcs11Seal+"\nseal \"shamir\" {\n  disabled = true\n}", c.shares[:2], "pkcs11")

@@ -13,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // childCommands returns the command lines of pid's child processes.
@@ -65,9 +67,10 @@ func TestClusterPluginsOutOfProcess(t *testing.T) {
 	t.Parallel()
 	c := startCluster(t, clusterOpts{size: 3, pluginDirs: true})
 	for _, n := range c.nodes {
-		waitFor(t, leaderWait, n.nodeID+"'s bolt and soft plugin processes", func() bool {
+		testwait.Within(t, leaderWait, n.nodeID+"'s bolt and soft plugin processes", func() bool {
 			return pluginPid(n, "bolt") != 0 && pluginPid(n, "soft") != 0
 		})
+
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -131,17 +134,18 @@ func TestClusterPluginsOutOfProcess(t *testing.T) {
 		}
 	}
 	count := func() int { mu.Lock(); defer mu.Unlock(); return len(acks) }
-	waitFor(t, leaderWait, "load before the kill", func() bool { return count() > 100 })
+	testwait.Within(t, leaderWait, "load before the kill", func() bool { return count() > 100 })
 	pid := pluginPid(leader, "soft")
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, leaderWait, "the leader's soft plugin to be restarted", func() bool {
+	testwait.Within(t, leaderWait, "the leader's soft plugin to be restarted", func() bool {
 		p := pluginPid(leader, "soft")
 		return p != 0 && p != pid
 	})
+
 	before := count()
-	waitFor(t, leaderWait, "load after the restart", func() bool { return count() > before+100 })
+	testwait.Within(t, leaderWait, "load after the restart", func() bool { return count() > before+100 })
 	close(stop)
 	wg.Wait()
 	if !leader.running() {
@@ -183,16 +187,18 @@ func TestClusterPluginsOutOfProcess(t *testing.T) {
 			t.Fatalf("create %s after the storage plugin was killed: %v", name, err)
 		}
 	}
-	waitFor(t, leaderWait, follower.nodeID+"'s storage plugin to be restarted", func() bool {
+	testwait.Within(t, leaderWait, follower.nodeID+"'s storage plugin to be restarted", func() bool {
 		p := pluginPid(follower, "bolt")
 		return p != 0 && p != boltPid
 	})
+
 	for i := 0; i < 20; i++ {
 		name := fmt.Sprintf("after-bolt-kill-%d", i)
-		waitFor(t, leaderWait, name+" on "+follower.nodeID, func() bool {
+		testwait.Within(t, leaderWait, name+" on "+follower.nodeID, func() bool {
 			_, err := follower.client(c.root).Logical().Read("transit/keys/" + name)
 			return err == nil
 		})
+
 	}
 	if !follower.running() {
 		t.Fatal("the node died with its storage plugin")

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/plugins"
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/plugins/conformance"
@@ -160,7 +161,7 @@ func TestWriteBehindGathers(t *testing.T) {
 	if err := put(0); err != nil { // the writer takes this one alone and waits at the gate
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.frozen) == 1 && w.active.empty() })
+	testwait.For(t, "the condition", func() bool { w.mu.Lock(); defer w.mu.Unlock(); return len(w.frozen) == 1 && w.active.empty() })
 	for i := 1; i <= 20; i++ {
 		if err := put(i); err != nil {
 			t.Fatal(err)
@@ -261,17 +262,6 @@ func TestWriteBehindCloseWritesPending(t *testing.T) {
 	st.Scan(nil, func(k, v []byte) error { n++; return nil })
 	if n != 100 {
 		t.Fatalf("reopened store has %d keys, want 100", n)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached in 30s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

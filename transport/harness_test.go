@@ -89,18 +89,6 @@ func (m *memAudit) setFail(v bool) {
 	m.mu.Unlock()
 }
 
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", timeout, what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Helper()
 	h0 := &harness{}

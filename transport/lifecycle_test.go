@@ -14,6 +14,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -239,7 +240,7 @@ func TestDestroyPurgesTheNodesDisk(t *testing.T) {
 		t.Fatalf("LifecycleDue: %d %v", n, err)
 	}
 	_, applied := h.node.RaftIndexes()
-	waitFor(t, "the node's purge", 20*time.Second, func() bool { return h.node.PurgedIndex() >= applied })
+	testwait.Within(t, 20*time.Second, "the node's purge", func() bool { return h.node.PurgedIndex() >= applied })
 	if hits := filesWith(t, dir, needles); len(hits) > 0 {
 		t.Fatalf("the destroyed key's record ciphertext is still in %v", hits)
 	}

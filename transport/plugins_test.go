@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/transit"
 )
@@ -228,13 +229,13 @@ func TestCryptoPluginKilledUnderLoad(t *testing.T) {
 			}
 		}()
 	}
-	waitFor(t, "requests before the kill", 10*time.Second, func() bool { return len(results) > 50 })
+	testwait.Within(t, 10*time.Second, "requests before the kill", func() bool { return len(results) > 50 })
 	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the plugin to restart", 20*time.Second, func() bool { s := status(); return s.Running && s.Pid != pid })
+	testwait.Within(t, 20*time.Second, "the plugin to restart", func() bool { s := status(); return s.Running && s.Pid != pid })
 	after := len(results)
-	waitFor(t, "requests after the restart", 20*time.Second, func() bool { return len(results) > after+50 })
+	testwait.Within(t, 20*time.Second, "requests after the restart", func() bool { return len(results) > after+50 })
 	close(stop)
 	wg.Wait()
 	close(results)

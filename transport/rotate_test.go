@@ -6,6 +6,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // sys/rotate adds a barrier keyring term (root only), sys/key-status
@@ -54,10 +55,11 @@ func TestSysRotate(t *testing.T) {
 		t.Fatalf("key-status after rotation: %v", ks)
 	}
 	var p map[string]any
-	waitFor(t, "the re-encryption to finish", 20*time.Second, func() bool {
+	testwait.Within(t, 20*time.Second, "the re-encryption to finish", func() bool {
 		p = h.must(200, "GET", "sys/rotate/progress", nil).data()
 		return num(p, "term") == 2 && p["running"] == false
 	})
+
 	if num(p, "done") != num(p, "total") || num(p, "total") < 3 || p["error"] != "" || p["started_at"] == nil || p["finished_at"] == nil {
 		t.Fatalf("progress after the job: %v", p)
 	}

@@ -14,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // wait is how long a test waits for something that should happen
@@ -43,18 +45,6 @@ func checkGoroutines(t *testing.T) {
 			time.Sleep(10 * time.Millisecond)
 		}
 	})
-}
-
-// eventually polls cond until it holds or wait passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }
 
 // recv waits for a value from ch, failing the test after wait.
@@ -789,7 +779,7 @@ func TestConcurrentCallsShareDial(t *testing.T) {
 			errs <- err
 		})
 	}
-	eventually(t, "the dial to start", func() bool { return dials.Load() == 1 })
+	testwait.Within(t, wait, "the dial to start", func() bool { return dials.Load() == 1 })
 	close(release)
 	wg.Wait()
 	close(errs)

@@ -12,20 +12,9 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/memberlist"
-)
 
-// waitFor polls cond until it holds or the deadline passes. The deadline
-// only bounds a broken test; it is not a speed check.
-func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+	"github.com/keyraft/keyraft/internal/testwait"
+)
 
 func newKey(t *testing.T) []byte {
 	t.Helper()
@@ -90,11 +79,12 @@ func cluster(t *testing.T, n int) ([]*Gossip, []byte) {
 func waitState(t *testing.T, observer *Gossip, nodeID string, st State) Member {
 	t.Helper()
 	var m Member
-	waitFor(t, 10*time.Second, fmt.Sprintf("%s to see %s %s", observer.cfg.NodeID, nodeID, st), func() bool {
+	testwait.Within(t, 10*time.Second, fmt.Sprintf("%s to see %s %s", observer.cfg.NodeID, nodeID, st), func() bool {
 		var ok bool
 		m, ok = observer.Member(nodeID)
 		return ok && m.State == st
 	})
+
 	return m
 }
 
@@ -126,7 +116,7 @@ func TestThreeNodesSeeEachOther(t *testing.T) {
 			t.Errorf("%s: Members() = %+v, want a, b, c in order", g.cfg.NodeID, ms)
 		}
 	}
-	waitFor(t, 10*time.Second, "OnChange on a", func() bool { return changes.Load() > 0 })
+	testwait.Within(t, 10*time.Second, "OnChange on a", func() bool { return changes.Load() > 0 })
 	if _, ok := a.Member("nobody"); ok {
 		t.Error("Member(nobody) found")
 	}
@@ -141,10 +131,11 @@ func TestSetMetaPropagates(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, g := range nodes {
-		waitFor(t, 10*time.Second, g.cfg.NodeID+" to see n2 sealed", func() bool {
+		testwait.Within(t, 10*time.Second, g.cfg.NodeID+" to see n2 sealed", func() bool {
 			got, ok := g.Member("n2")
 			return ok && got.Meta == m && got.State == Alive
 		})
+
 	}
 	if err := nodes[1].SetMeta(testMeta("other")); err == nil {
 		t.Error("SetMeta accepted another node's ID")
@@ -237,10 +228,11 @@ func TestOnChangeCallsBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitState(t, a, "b", Dead)
-	waitFor(t, 10*time.Second, "a to advertise sealed", func() bool {
+	testwait.Within(t, 10*time.Second, "a to advertise sealed", func() bool {
 		m, _ := a.Member("a")
 		return m.Meta.Sealed
 	})
+
 	if err := a.Shutdown(); err != nil {
 		t.Fatal(err)
 	}
@@ -352,7 +344,7 @@ func TestRestartedNodeComesBack(t *testing.T) {
 	// Peers accept the old name at a new address only once the dead entry
 	// is older than DeadNodeReclaimTime, so keep joining until they do.
 	var lastJoin time.Time
-	waitFor(t, 15*time.Second, "n3 to be alive again at its new address", func() bool {
+	testwait.Within(t, 15*time.Second, "n3 to be alive again at its new address", func() bool {
 		back := true
 		for _, g := range nodes[:2] {
 			m, ok := g.Member("n3")
@@ -364,6 +356,7 @@ func TestRestartedNodeComesBack(t *testing.T) {
 		}
 		return back
 	})
+
 	for _, g := range nodes[:2] {
 		waitState(t, again, g.cfg.NodeID, Alive)
 	}

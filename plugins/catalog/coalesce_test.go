@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // A coalescer over a call that records its batches. The real path (the
@@ -59,12 +61,12 @@ func TestCoalescerMergesQueuedRequests(t *testing.T) {
 	errs := make([]error, 11)
 	wg.Add(1)
 	go func() { defer wg.Done(); results[0], errs[0] = c.do(context.Background(), []int{0}) }()
-	waitFor(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.batches) == 1 })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.batches) == 1 })
 	for i := 1; i <= 10; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); results[i], errs[i] = c.do(context.Background(), []int{i, 100 + i}) }()
 	}
-	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.queued == 20 })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.queued == 20 })
 	close(r.gate)
 	wg.Wait()
 	for i := 0; i <= 10; i++ {
@@ -87,7 +89,7 @@ func TestCoalescerRespectsMaxBatch(t *testing.T) {
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); c.do(context.Background(), []int{0}) }()
-	waitFor(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.batches) == 1 })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.batches) == 1 })
 	for i := 1; i <= 6; i++ {
 		wg.Add(1)
 		go func() { defer wg.Done(); c.do(context.Background(), []int{i, i}) }()
@@ -95,7 +97,7 @@ func TestCoalescerRespectsMaxBatch(t *testing.T) {
 	// A request bigger than the limit still goes, alone.
 	wg.Add(1)
 	go func() { defer wg.Done(); c.do(context.Background(), []int{7, 7, 7, 7, 7, 7}) }()
-	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.queued == 18 })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.queued == 18 })
 	close(r.gate)
 	wg.Wait()
 	total := 0
@@ -120,7 +122,7 @@ func TestCoalescerCallErrorReachesEveryRequestOfTheCall(t *testing.T) {
 		wg.Add(1)
 		go func() { defer wg.Done(); _, errs[i] = c.do(context.Background(), []int{i}) }()
 	}
-	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.queued == 4 })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { c.mu.Lock(); defer c.mu.Unlock(); return c.queued == 4 })
 	close(r.gate)
 	wg.Wait()
 	for i, err := range errs {
@@ -135,7 +137,7 @@ func TestCoalescerCallerContextEndsItsWait(t *testing.T) {
 	defer close(r.gate)
 	c := newCoalescer(1, 100, r.call)
 	go c.do(context.Background(), []int{0})
-	waitFor(t, func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.batches) == 1 })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { r.mu.Lock(); defer r.mu.Unlock(); return len(r.batches) == 1 })
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { _, err := c.do(ctx, []int{1}); done <- err }()
@@ -147,17 +149,6 @@ func TestCoalescerCallerContextEndsItsWait(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a cancelled request kept waiting for the backend")
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not reached within 10s")
-		}
-		time.Sleep(time.Millisecond)
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 	"sync"
 	"syscall"
 	"testing"
+	"time"
 
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/plugins/host"
 	"github.com/keyraft/keyraft/plugins/internal/plugintest"
 	"github.com/keyraft/keyraft/plugins/sdk"
@@ -95,10 +97,11 @@ func TestManagerStartsOnFirstUseAndSurvivesSIGKILL(t *testing.T) {
 	}
 	// The host restarts it; a later call is served by the new process
 	// (a call racing the crash may fail with a clear crash error).
-	waitFor(t, func() bool {
+	testwait.Within(t, 10*time.Second, "the condition", func() bool {
 		st := m.Status()["soft-ext"]
 		return st.Running && st.Pid != pid
 	})
+
 	b2, err := m.Crypto(context.Background(), "soft-ext")
 	if err != nil {
 		t.Fatal(err)
@@ -125,7 +128,7 @@ func TestManagerRestartsWhenTheEntryChanges(t *testing.T) {
 		t.Fatal("reload did not start a new process")
 	}
 	// The old process is stopped.
-	waitFor(t, func() bool { return syscall.Kill(pid, 0) != nil })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { return syscall.Kill(pid, 0) != nil })
 }
 
 func TestManagerRefusesAWrongChecksumAndStaysUsable(t *testing.T) {
@@ -174,7 +177,7 @@ func TestManagerTamperedBinaryIsRefusedAtRestart(t *testing.T) {
 	if gerr == nil {
 		t.Fatalf("a tampered binary served Generate: %x", g.Handle)
 	}
-	waitFor(t, func() bool { return m.Status()["soft-ext"].Pid == 0 })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { return m.Status()["soft-ext"].Pid == 0 })
 }
 
 func TestManagerUnknownAndForgotten(t *testing.T) {
@@ -187,7 +190,7 @@ func TestManagerUnknownAndForgotten(t *testing.T) {
 	}
 	pid := pidOf(t, m, "soft-ext")
 	m.Forget("soft-ext")
-	waitFor(t, func() bool { return syscall.Kill(pid, 0) != nil })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { return syscall.Kill(pid, 0) != nil })
 	m.Close()
 	if _, err := m.Crypto(context.Background(), "soft-ext"); !errors.Is(err, ErrManagerClosed) {
 		t.Fatalf("after Close: err = %v", err)
@@ -245,7 +248,7 @@ func TestManagerStopsAPluginDeregisteredElsewhere(t *testing.T) {
 	if _, err := m.Crypto(context.Background(), "soft-ext"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("err = %v, want ErrNotFound", err)
 	}
-	waitFor(t, func() bool { return syscall.Kill(pid, 0) != nil })
+	testwait.Within(t, 10*time.Second, "the condition", func() bool { return syscall.Kill(pid, 0) != nil })
 	if _, ok := m.Status()["soft-ext"]; ok {
 		t.Fatal("a deregistered plugin is still listed as running")
 	}
