@@ -6,6 +6,7 @@ import (
 
 	cryptoki "github.com/miekg/pkcs11"
 
+	ipk "github.com/keyraft/keyraft/internal/pkcs11"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -120,7 +121,7 @@ func (e *decryptFailed) Unwrap() error { return e.err }
 // CKR_GENERAL_ERROR — are left for Unwrap to tell apart from a token
 // fault (see Seal.classifyDecrypt).
 func decryptError(mech string, err error) error {
-	if isCode(err, cryptoki.CKR_ENCRYPTED_DATA_INVALID) || isCode(err, cryptoki.CKR_ENCRYPTED_DATA_LEN_RANGE) {
+	if ipk.IsCode(err, cryptoki.CKR_ENCRYPTED_DATA_INVALID) || ipk.IsCode(err, cryptoki.CKR_ENCRYPTED_DATA_LEN_RANGE) {
 		return fmt.Errorf("%w: C_Decrypt(%s): %w", seal.ErrDecrypt, mech, err)
 	}
 	return &decryptFailed{mech: mech, err: err}
