@@ -46,8 +46,8 @@ var (
 // AES-GCM as this backend uses it: a 96-bit IV drawn by the plugin for
 // each encryption, a 128-bit tag.
 const (
-	gcmIVSize  = 12
-	gcmTagSize = 16
+	gcmIVSize  = ipk.GCMIVSize
+	gcmTagSize = ipk.GCMTagSize
 	aesKeySize = 32
 	hmacSize   = 32
 )
@@ -349,7 +349,6 @@ func (b *Backend) find(sh cryptoki.SessionHandle, kt keyType, id []byte, class u
 	default:
 		keyType = cryptoki.CKK_GENERIC_SECRET
 	}
-	c := b.tok.Ctx
 	tmpl := []*cryptoki.Attribute{
 		cryptoki.NewAttribute(cryptoki.CKA_KEY_TYPE, keyType),
 		cryptoki.NewAttribute(cryptoki.CKA_ID, id),
@@ -357,15 +356,9 @@ func (b *Backend) find(sh cryptoki.SessionHandle, kt keyType, id []byte, class u
 	if class != 0 {
 		tmpl = append(tmpl, cryptoki.NewAttribute(cryptoki.CKA_CLASS, class))
 	}
-	if err := c.FindObjectsInit(sh, tmpl); err != nil {
-		return nil, fmt.Errorf("pkcs11 plugin: C_FindObjectsInit: %w", err)
-	}
-	objs, _, err := c.FindObjects(sh, max)
-	if ferr := c.FindObjectsFinal(sh); err == nil && ferr != nil {
-		err = ferr
-	}
+	objs, err := ipk.FindObjects(b.tok.Ctx, sh, tmpl, max)
 	if err != nil {
-		return nil, fmt.Errorf("pkcs11 plugin: C_FindObjects: %w", err)
+		return nil, fmt.Errorf("pkcs11 plugin: %w", err)
 	}
 	return objs, nil
 }
@@ -450,49 +443,6 @@ func (b *Backend) withKey(sh cryptoki.SessionHandle, ref sdk.KeyRef, op sdk.Oper
 	return err
 }
 
-// gcm runs AES-GCM init and one-part operation; the IV must be 12 bytes
-// (SoftHSM takes an empty IV silently and then encrypts
-// deterministically, which is nonce reuse). It returns the IV the token
-// reports having used.
-func (b *Backend) gcm(sh cryptoki.SessionHandle, obj cryptoki.ObjectHandle, encrypt bool, iv, aad, in []byte) (out, usedIV []byte, err error) {
-	if len(iv) != gcmIVSize {
-		return nil, nil, fmt.Errorf("pkcs11 plugin: AES-GCM IV of %d bytes refused, want %d", len(iv), gcmIVSize)
-	}
-	params := cryptoki.NewGCMParams(iv, aad, gcmTagSize*8)
-	defer params.Free()
-	mech := []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_AES_GCM, params)}
-	c := b.tok.Ctx
-	if encrypt {
-		if err := c.EncryptInit(sh, mech, obj); err != nil {
-			return nil, nil, fmt.Errorf("C_EncryptInit(CKM_AES_GCM): %w", err)
-		}
-		if out, err = c.Encrypt(sh, in); err != nil {
-			return nil, nil, fmt.Errorf("C_Encrypt(CKM_AES_GCM): %w", err)
-		}
-		if len(out) != len(in)+gcmTagSize {
-			return nil, nil, fmt.Errorf("pkcs11 plugin: C_Encrypt(CKM_AES_GCM) returned %d bytes for %d, want plaintext + %d-byte tag", len(out), len(in), gcmTagSize)
-		}
-	} else {
-		if err := c.DecryptInit(sh, mech, obj); err != nil {
-			return nil, nil, fmt.Errorf("C_DecryptInit(CKM_AES_GCM): %w", err)
-		}
-		if out, err = c.Decrypt(sh, in); err != nil {
-			if ipk.SessionLost(err) || ipk.ObjectLost(err) {
-				return nil, nil, err
-			}
-			return nil, nil, fmt.Errorf("%w (%w)", ErrDecrypt, err)
-		}
-		if len(out) != len(in)-gcmTagSize {
-			return nil, nil, fmt.Errorf("pkcs11 plugin: C_Decrypt(CKM_AES_GCM) returned %d bytes for %d", len(out), len(in))
-		}
-	}
-	usedIV = params.IV()
-	if len(usedIV) != gcmIVSize {
-		return nil, nil, fmt.Errorf("pkcs11 plugin: the token reports a %d-byte AES-GCM IV, want %d", len(usedIV), gcmIVSize)
-	}
-	return out, usedIV, nil
-}
-
 // Encrypt implements sdk.CryptoBackend. A ciphertext is IV || ciphertext
 // || tag, the shape of the soft backend's.
 func (b *Backend) Encrypt(ctx context.Context, items []sdk.EncryptItem) ([]sdk.EncryptResult, error) {
@@ -504,9 +454,9 @@ func (b *Backend) Encrypt(ctx context.Context, items []sdk.EncryptItem) ([]sdk.E
 			if _, err := rand.Read(iv); err != nil {
 				return err
 			}
-			ct, used, err := b.gcm(sh, obj, true, iv, it.AssocData, it.Plaintext)
+			ct, used, err := ipk.GCMEncrypt(b.tok.Ctx, sh, obj, iv, it.AssocData, it.Plaintext)
 			if err != nil {
-				return err
+				return fmt.Errorf("pkcs11 plugin: %w", err)
 			}
 			sealed := make([]byte, 0, gcmIVSize+len(ct))
 			out[i].Ciphertext = append(append(sealed, used...), ct...)
@@ -528,13 +478,16 @@ func (b *Backend) Decrypt(ctx context.Context, items []sdk.DecryptItem) ([]sdk.D
 			if len(it.Ciphertext) < gcmIVSize+gcmTagSize {
 				return fmt.Errorf("%w: %d bytes is shorter than an IV and a tag", ErrDecrypt, len(it.Ciphertext))
 			}
-			iv := it.Ciphertext[:gcmIVSize]
-			pt, used, err := b.gcm(sh, obj, false, iv, it.AssocData, it.Ciphertext[gcmIVSize:])
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(used, iv) {
-				return fmt.Errorf("pkcs11 plugin: the token decrypted with another IV than the ciphertext's")
+			pt, err := ipk.GCMDecrypt(b.tok.Ctx, sh, obj, it.Ciphertext[:gcmIVSize], it.AssocData, it.Ciphertext[gcmIVSize:])
+			var de *ipk.DecryptError
+			switch {
+			case err == nil:
+			case ipk.SessionLost(err) || ipk.ObjectLost(err):
+				return err // for each and withKey to retry
+			case errors.As(err, &de):
+				return fmt.Errorf("%w (%w)", ErrDecrypt, err)
+			default:
+				return fmt.Errorf("pkcs11 plugin: %w", err)
 			}
 			if pt == nil {
 				pt = []byte{}

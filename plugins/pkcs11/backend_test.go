@@ -196,7 +196,7 @@ func TestIVGuard(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, _, err = b.gcm(sh, obj, true, iv, nil, []byte("x"))
+			_, _, err = ipk.GCMEncrypt(b.tok.Ctx, sh, obj, iv, nil, []byte("x"))
 			return err
 		})
 		if err == nil || !strings.Contains(err.Error(), "IV") {

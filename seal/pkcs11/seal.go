@@ -136,20 +136,12 @@ func (s *Seal) prepare(sh cryptoki.SessionHandle, cfg Config) (keyHandles, error
 // findOne returns the only object of class labelled s.keyLabel, or found
 // false when there is none.
 func (s *Seal) findOne(sh cryptoki.SessionHandle, class uint) (h cryptoki.ObjectHandle, found bool, err error) {
-	c := s.tok.Ctx
-	tmpl := []*cryptoki.Attribute{
+	objs, err := ipk.FindObjects(s.tok.Ctx, sh, []*cryptoki.Attribute{
 		cryptoki.NewAttribute(cryptoki.CKA_CLASS, class),
 		cryptoki.NewAttribute(cryptoki.CKA_LABEL, s.keyLabel),
-	}
-	if err := c.FindObjectsInit(sh, tmpl); err != nil {
-		return 0, false, fmt.Errorf("pkcs11 seal: C_FindObjectsInit: %w", err)
-	}
-	objs, _, err := c.FindObjects(sh, 2)
-	if ferr := c.FindObjectsFinal(sh); err == nil && ferr != nil {
-		err = ferr
-	}
+	}, 2)
 	if err != nil {
-		return 0, false, fmt.Errorf("pkcs11 seal: C_FindObjects: %w", err)
+		return 0, false, fmt.Errorf("pkcs11 seal: %w", err)
 	}
 	switch len(objs) {
 	case 0:
@@ -353,7 +345,7 @@ func (s *Seal) Wrap(ctx context.Context, rootKey []byte) ([]byte, error) {
 			if _, err := rand.Read(iv); err != nil {
 				return fmt.Errorf("pkcs11 seal: reading randomness: %w", err)
 			}
-			ct, used, err := gcmEncrypt(s.tok.Ctx, sh, k.secret, iv, b.aad(), rootKey)
+			ct, used, err := ipk.GCMEncrypt(s.tok.Ctx, sh, k.secret, iv, b.aad(), rootKey)
 			if err != nil {
 				return err
 			}
@@ -418,8 +410,8 @@ func (s *Seal) Unwrap(ctx context.Context, data []byte) ([]byte, error) {
 // token works, so the ciphertext was at fault. Otherwise the error stays
 // a token error.
 func (s *Seal) classifyDecrypt(sh cryptoki.SessionHandle, k keyHandles, err error) error {
-	var df *decryptFailed
-	if err == nil || !errors.As(err, &df) || ipk.SessionLost(err) || ipk.ObjectLost(err) {
+	var df *ipk.DecryptError
+	if err == nil || !errors.As(err, &df) || errors.Is(err, seal.ErrDecrypt) || ipk.SessionLost(err) || ipk.ObjectLost(err) {
 		return err
 	}
 	if perr := s.roundTrip(sh, k); perr != nil {
@@ -442,7 +434,7 @@ func (s *Seal) roundTrip(sh cryptoki.SessionHandle, k keyHandles) error {
 		if _, err := rand.Read(iv); err != nil {
 			return err
 		}
-		ct, used, err := gcmEncrypt(c, sh, k.secret, iv, probeAAD, probe)
+		ct, used, err := ipk.GCMEncrypt(c, sh, k.secret, iv, probeAAD, probe)
 		if err != nil {
 			return err
 		}

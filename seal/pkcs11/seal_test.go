@@ -673,32 +673,9 @@ func TestTwoSealsOneToken(t *testing.T) {
 	}
 }
 
-// 8. The IV guard: nothing reaches the token with an IV that is not 12
-// bytes.
-func TestGCMIVCheck(t *testing.T) {
-	for _, n := range []int{0, 1, 8, 11, 13, 16, 32} {
-		if err := checkGCMIV(make([]byte, n)); err == nil {
-			t.Errorf("checkGCMIV accepted a %d-byte IV", n)
-		}
-		if m, p, err := gcmMechanism(make([]byte, n), gcmAADPrefix); err == nil || m != nil || p != nil {
-			t.Errorf("gcmMechanism accepted a %d-byte IV", n)
-		}
-	}
-	if err := checkGCMIV(nil); err == nil {
-		t.Error("checkGCMIV accepted a nil IV")
-	}
-	if err := checkGCMIV(make([]byte, 12)); err != nil {
-		t.Errorf("checkGCMIV refused 12 bytes: %v", err)
-	}
-	if m, p, err := gcmMechanism(make([]byte, 12), gcmAADPrefix); err != nil || len(m) != 1 || m[0].Mechanism != cryptoki.CKM_AES_GCM {
-		t.Errorf("gcmMechanism(12 bytes) = %v, %v", m, err)
-	} else {
-		p.Free()
-	}
-}
-
-// The same guard on the real encrypt and decrypt paths, and the trap it
-// guards against: SoftHSM encrypting with an empty IV.
+// 8. The IV guard (internal/pkcs11 tests it without a token) on the
+// seal's encrypt and decrypt paths, and the trap it guards against:
+// SoftHSM encrypting with an empty IV.
 func TestGCMIVCheckOnToken(t *testing.T) {
 	h := newHSM(t)
 	h.token("iv", testPIN)
@@ -707,7 +684,7 @@ func TestGCMIVCheckOnToken(t *testing.T) {
 	c, key := s.tok.Ctx, s.loadKeys().secret
 
 	for _, iv := range [][]byte{nil, make([]byte, 8), make([]byte, 16)} {
-		if _, _, err := gcmEncrypt(c, x.H, key, iv, gcmAADPrefix, []byte("root key")); err == nil || !strings.Contains(err.Error(), "IV") {
+		if _, _, err := ipk.GCMEncrypt(c, x.H, key, iv, gcmAADPrefix, []byte("root key")); err == nil || !strings.Contains(err.Error(), "IV") {
 			t.Errorf("gcmEncrypt with a %d-byte IV: %v", len(iv), err)
 		}
 		if _, err := gcmDecrypt(c, x.H, key, iv, gcmAADPrefix, make([]byte, 40)); err == nil || !strings.Contains(err.Error(), "IV") {
@@ -715,7 +692,7 @@ func TestGCMIVCheckOnToken(t *testing.T) {
 		}
 	}
 	// The session is untouched (no operation left active).
-	if _, _, err := gcmEncrypt(c, x.H, key, make([]byte, 12), gcmAADPrefix, []byte("root key")); err != nil {
+	if _, _, err := ipk.GCMEncrypt(c, x.H, key, make([]byte, 12), gcmAADPrefix, []byte("root key")); err != nil {
 		t.Fatal(err)
 	}
 
