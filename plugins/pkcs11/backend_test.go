@@ -120,7 +120,7 @@ func TestKeysNeverLeaveTheToken(t *testing.T) {
 		}
 	}
 	// OpenSC agrees, reading the token from another process.
-	out := h.pkcs11Tool("--token-label", testToken, "--login", "--pin", testPIN, "--list-objects")
+	out := h.Tool("--token-label", testToken, "--login", "--pin", testPIN, "--list-objects")
 	if n := strings.Count(out, "never extractable"); n != 3 {
 		t.Fatalf("pkcs11-tool lists %d never-extractable keys, want 3 (AES, HMAC, Ed25519 private):\n%s", n, out)
 	}
@@ -373,7 +373,7 @@ func TestOpenErrors(t *testing.T) {
 	bin, sum := buildPlugin(t)
 	_, err := host.Start(context.Background(), host.Config{
 		Name: "pkcs11", Command: bin, Args: h.args(), SHA256: sum, Logger: plugintest.Logger(t, &log),
-		Env: []string{"SOFTHSM2_CONF=" + h.conf, EnvPIN + "=" + wrongPIN},
+		Env: []string{"SOFTHSM2_CONF=" + h.Conf, EnvPIN + "=" + wrongPIN},
 	})
 	if !errors.Is(err, host.ErrStartFailed) {
 		t.Fatalf("starting the plugin with a wrong PIN: %v", err)

@@ -213,7 +213,7 @@ func TestGeneratedKeyIsSensitive(t *testing.T) {
 		t.Fatalf("reading CKA_VALUE: err = %v, want CKR_ATTRIBUTE_SENSITIVE", err)
 	}
 
-	out := h.pkcs11Tool("--login", "--pin", testPIN, "--list-objects", "--token-label", "attrs")
+	out := h.Tool("--login", "--pin", testPIN, "--list-objects", "--token-label", "attrs")
 	t.Logf("pkcs11-tool --list-objects:\n%s", out)
 	block := objectBlock(out, "Secret Key Object", "keyraft-root")
 	if block == "" {
@@ -818,7 +818,7 @@ func TestWaitForSession(t *testing.T) {
 func TestKeyMadeByPkcs11Tool(t *testing.T) {
 	h := newHSM(t)
 	h.token("made", testPIN)
-	out := h.pkcs11Tool("--token-label", "made", "--login", "--pin", testPIN, "--keygen", "--key-type", "AES:32",
+	out := h.Tool("--token-label", "made", "--login", "--pin", testPIN, "--keygen", "--key-type", "AES:32",
 		"--label", "keyraft-root", "--sensitive", "--private", "--usage-decrypt")
 	t.Logf("pkcs11-tool --keygen:\n%s", out)
 	cfg := h.config("made")
