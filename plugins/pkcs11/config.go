@@ -20,11 +20,8 @@ const (
 	EnvPINFile    = "KEYRAFT_HSM_PIN_FILE"
 )
 
-const (
-	// DefaultMaxSessions is the session pool size when none is configured.
-	DefaultMaxSessions = ipk.DefaultMaxSessions
-	maxPINFile         = ipk.MaxPINFile
-)
+// DefaultMaxSessions is the session pool size when none is configured.
+const DefaultMaxSessions = ipk.DefaultMaxSessions
 
 // ErrConfig is wrapped by every configuration error.
 var ErrConfig = ipk.ErrConfig
