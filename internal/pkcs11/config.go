@@ -18,10 +18,10 @@ const (
 	MaxPINFile = 4096
 )
 
-// Sentinel errors. Every error of this package wraps one of them (or is a
-// PKCS#11 return value, reachable with errors.As as a
-// github.com/miekg/pkcs11.Error) and starts with Dialect.Name. The
-// messages are bare so that the name in front says whose error it is.
+// Sentinel errors of Validate, ReadPIN, Open, Get and Close, whose
+// errors start with Dialect.Name. The sentinels' own messages are bare so
+// that the name in front says whose error it is; seal/pkcs11 and
+// plugins/pkcs11 export them under the same names.
 var (
 	// ErrConfig: Validate or ReadPIN refused the configuration.
 	ErrConfig = errors.New("invalid configuration")

@@ -1,15 +1,16 @@
 // Package pkcs11 is the PKCS#11 plumbing that keyraft's HSM seal
 // (seal/pkcs11) and its PKCS#11 crypto plugin (plugins/pkcs11) share:
 // the configuration of a token, a per-process registry of modules and
-// logins, and a pool of sessions. It knows nothing of keys; each user
-// finds, generates and uses its own.
+// logins, a pool of sessions, and the AES-GCM calls with their IV guard.
+// It knows nothing of key labels, handles or blobs; each user finds,
+// generates and uses its own keys.
 //
 // # Use
 //
 //	tok, err := pkcs11.Open(pkcs11.Config{
 //		Lib: "/usr/lib/softhsm/libsofthsm2.so", TokenLabel: "keyraft",
 //		PIN: pin, Dialect: &dialect,
-//	}, false)
+//	}, false) // false: read-only sessions
 //	if err != nil { ... }
 //	defer tok.Close()
 //	s, err := tok.Get(ctx) // one goroutine's session
@@ -53,14 +54,26 @@
 // when the token forgot the login (every session had been lost), logs in
 // again. After ObjectLost, look key handles up again.
 //
-// The pool does not check IVs or mechanisms: SoftHSM takes an empty
-// AES-GCM IV without complaint and encrypts deterministically, so every
-// user must refuse IVs that are not 12 bytes before the token sees them.
+// Stats reports the pool's counters (peak use, sessions opened, callers
+// waiting); LoadedModules, how many modules the registry holds.
+//
+// # AES-GCM
+//
+// GCMEncrypt and GCMDecrypt refuse an IV that is not 12 bytes before the
+// token sees it (CheckGCMIV): miekg/pkcs11 passes an empty IV as a NULL
+// pointer, and SoftHSM then encrypts without complaint and
+// deterministically — nonce reuse. GCMEncrypt returns the IV the token
+// reports having used (some HSMs choose their own). A failed C_Decrypt is
+// a *DecryptError, since tokens disagree on how they report a failed tag
+// check (SoftHSM says CKR_GENERAL_ERROR); the caller decides what it
+// means. FindObjects runs a whole object search and always ends it.
 //
 // # Errors
 //
-// Errors wrap ErrConfig, ErrModule, ErrToken, ErrPIN or ErrClosed, start
-// with Dialect.Name, and never contain the PIN. PKCS#11 return values
-// stay reachable with errors.As as a github.com/miekg/pkcs11.Error;
-// IsCode tests for one.
+// The errors of Validate, ReadPIN, Open, Get and Close wrap ErrConfig,
+// ErrModule, ErrToken, ErrPIN or ErrClosed, start with Dialect.Name, and
+// never contain the PIN. Those of the GCM calls and FindObjects are bare
+// ("C_Encrypt(CKM_AES_GCM): ..."), for the caller to put its name in
+// front. PKCS#11 return values stay reachable with errors.As as a
+// github.com/miekg/pkcs11.Error; IsCode tests for one.
 package pkcs11

@@ -101,8 +101,8 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 // validate is the shared check, except that the plugin's -max-sessions
 // has no "0 means the default" (its flag's default is 8).
 func (c Config) validate() error {
-	if c.MaxSessions == 0 {
-		return fmt.Errorf("pkcs11 plugin: %w: -max-sessions is 0, want 1 to %d", ErrConfig, ipk.MaxMaxSessions)
+	if c.MaxSessions < 1 {
+		return fmt.Errorf("pkcs11 plugin: %w: -max-sessions is %d, want 1 to %d", ErrConfig, c.MaxSessions, ipk.MaxMaxSessions)
 	}
 	return c.base().Validate()
 }
