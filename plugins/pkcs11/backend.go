@@ -7,12 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	cryptoki "github.com/miekg/pkcs11"
 
+	ipk "github.com/keyraft/keyraft/internal/pkcs11"
 	"github.com/keyraft/keyraft/plugins/sdk"
 )
 
@@ -21,16 +20,17 @@ import (
 // github.com/miekg/pkcs11.Error.
 var (
 	// ErrModule: the PKCS#11 module cannot be loaded or initialized.
-	ErrModule = errors.New("pkcs11 plugin: cannot load the PKCS#11 module")
+	ErrModule = ipk.ErrModule
 	// ErrToken: no initialized token in the slot, or not exactly one
 	// token with the label.
-	ErrToken = errors.New("pkcs11 plugin: no such token")
-	// ErrPIN: the token refused the PIN (incorrect, locked, expired).
-	ErrPIN = errors.New("pkcs11 plugin: PIN rejected")
+	ErrToken = ipk.ErrToken
+	// ErrPIN: the token refused the PIN (incorrect, locked, expired), or
+	// this process is logged in to the token with another PIN.
+	ErrPIN = ipk.ErrPIN
 	// ErrMechanism: the token lacks CKM_AES_KEY_GEN or CKM_AES_GCM.
 	ErrMechanism = errors.New("pkcs11 plugin: the token lacks a required mechanism")
 	// ErrClosed: the backend was closed.
-	ErrClosed = errors.New("pkcs11 plugin: closed")
+	ErrClosed = ipk.ErrClosed
 	// ErrKeyNotFound (an item's error): no key object has the handle's
 	// CKA_ID and type on the token — destroyed, or another token's.
 	ErrKeyNotFound = errors.New("pkcs11 plugin: no such key on the token")
@@ -46,8 +46,8 @@ var (
 // AES-GCM as this backend uses it: a 96-bit IV drawn by the plugin for
 // each encryption, a 128-bit tag.
 const (
-	gcmIVSize  = 12
-	gcmTagSize = 16
+	gcmIVSize  = ipk.GCMIVSize
+	gcmTagSize = ipk.GCMTagSize
 	aesKeySize = 32
 	hmacSize   = 32
 )
@@ -67,19 +67,12 @@ var ed25519OID = []byte{0x06, 0x03, 0x2b, 0x65, 0x70}
 // CKA_ID. It implements sdk.CryptoBackend and is safe for concurrent
 // use; at most Config.MaxSessions calls run at once.
 type Backend struct {
-	mod   *module
-	slot  uint
-	token string
-	pin   *string // a pointer, so that no fmt verb prints it; emptied by Close
-	hmac  bool    // the token does CKM_SHA256_HMAC with generic secrets
-	ed    bool    // the token does Ed25519 (CKM_EDDSA)
-	pool  *pool
+	tok  *ipk.Token // module, login and session pool
+	hmac bool       // the token does CKM_SHA256_HMAC with generic secrets
+	ed   bool       // the token does Ed25519 (CKM_EDDSA)
 
 	mu   sync.RWMutex
 	objs map[objKey]cryptoki.ObjectHandle // a cache
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 var _ sdk.CryptoBackend = (*Backend)(nil)
@@ -98,109 +91,39 @@ func Open(cfg Config) (*Backend, error) {
 	if cfg.MaxSessions == 0 {
 		cfg.MaxSessions = DefaultMaxSessions
 	}
-	if cfg.PIN == "" {
-		if err := cfg.ReadPIN(); err != nil {
-			return nil, err
-		}
-	}
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	mod, err := acquireModule(cfg.Lib)
+	tok, err := ipk.Open(cfg.base(), true) // read/write: Generate and Destroy change token objects
 	if err != nil {
 		return nil, err
 	}
-	pin := cfg.PIN
-	b := &Backend{mod: mod, pin: &pin, objs: map[objKey]cryptoki.ObjectHandle{}}
-	fail := func(err error) (*Backend, error) {
-		pin = ""
-		_ = mod.release()
-		return nil, err
-	}
-	if b.slot, b.token, err = findToken(mod.ctx, cfg); err != nil {
-		return fail(err)
-	}
-	mechs, err := mod.ctx.GetMechanismList(b.slot)
+	b := &Backend{tok: tok, objs: map[objKey]cryptoki.ObjectHandle{}}
+	mechs, err := tok.Ctx.GetMechanismList(tok.Slot)
 	if err != nil {
-		return fail(fmt.Errorf("%w: C_GetMechanismList: %w", ErrToken, err))
+		_ = tok.Close()
+		return nil, fmt.Errorf("pkcs11 plugin: %w: C_GetMechanismList: %w", ErrToken, err)
 	}
 	has := func(m uint) bool {
 		return slices.ContainsFunc(mechs, func(x *cryptoki.Mechanism) bool { return x.Mechanism == m })
 	}
 	if !has(cryptoki.CKM_AES_KEY_GEN) || !has(cryptoki.CKM_AES_GCM) {
-		return fail(fmt.Errorf("%w: token %q needs CKM_AES_KEY_GEN and CKM_AES_GCM", ErrMechanism, b.token))
+		_ = tok.Close()
+		return nil, fmt.Errorf("%w: token %q needs CKM_AES_KEY_GEN and CKM_AES_GCM", ErrMechanism, tok.Label)
 	}
 	b.hmac = has(cryptoki.CKM_GENERIC_SECRET_KEY_GEN) && has(cryptoki.CKM_SHA256_HMAC)
 	b.ed = has(ckmECEdwardsKeyPairGen) && has(ckmEdDSA)
-	sh, err := openSession(mod.ctx, b.slot, b.login)
-	if err != nil {
-		return fail(err)
-	}
-	b.pool = newPool(mod.ctx, b.slot, cfg.MaxSessions, sh, b.login)
 	return b, nil
 }
 
-func findToken(ctx *cryptoki.Ctx, cfg Config) (uint, string, error) {
-	slots, err := ctx.GetSlotList(true)
-	if err != nil {
-		return 0, "", fmt.Errorf("%w: C_GetSlotList: %w", ErrToken, err)
-	}
-	var labels []string
-	var match []uint
-	for _, id := range slots {
-		tok, err := ctx.GetTokenInfo(id)
-		if err != nil || tok.Flags&cryptoki.CKF_TOKEN_INITIALIZED == 0 {
-			continue
-		}
-		if cfg.Slot != nil && id == *cfg.Slot {
-			return id, tok.Label, nil
-		}
-		labels = append(labels, strconv.Quote(tok.Label))
-		if cfg.Slot == nil && tok.Label == cfg.TokenLabel {
-			match = append(match, id)
-		}
-	}
-	if cfg.Slot != nil {
-		return 0, "", fmt.Errorf("%w: slot %d has no initialized token (slots with one: %v)", ErrToken, *cfg.Slot, slots)
-	}
-	switch len(match) {
-	case 1:
-		return match[0], cfg.TokenLabel, nil
-	case 0:
-		return 0, "", fmt.Errorf("%w: no initialized token labelled %q (tokens: %s)", ErrToken, cfg.TokenLabel, strings.Join(labels, ", "))
-	}
-	return 0, "", fmt.Errorf("%w: %d tokens are labelled %q (slots %v); configure -slot instead", ErrToken, len(match), cfg.TokenLabel, match)
-}
-
-// login logs the user in on a session of a token that has no login for
-// this process. The PIN is in no error.
-func (b *Backend) login(sh cryptoki.SessionHandle) error {
-	err := b.mod.ctx.Login(sh, cryptoki.CKU_USER, *b.pin)
-	switch {
-	case err == nil, isCode(err, cryptoki.CKR_USER_ALREADY_LOGGED_IN):
-		return nil
-	case isCode(err, cryptoki.CKR_PIN_INCORRECT):
-		return fmt.Errorf("%w: token %q: incorrect PIN (%w)", ErrPIN, b.token, err)
-	case isCode(err, cryptoki.CKR_PIN_LOCKED), isCode(err, cryptoki.CKR_PIN_EXPIRED), isCode(err, cryptoki.CKR_PIN_INVALID), isCode(err, cryptoki.CKR_PIN_LEN_RANGE):
-		return fmt.Errorf("%w: token %q: %w", ErrPIN, b.token, err)
-	}
-	return fmt.Errorf("pkcs11 plugin: C_Login on token %q: %w", b.token, err)
-}
-
-// Close ends every session (and with the last one the login) and
-// releases the module. It waits for running calls.
-func (b *Backend) Close() error {
-	b.closeOnce.Do(func() {
-		b.pool.close()
-		*b.pin = ""
-		b.closeErr = b.mod.release()
-	})
-	return b.closeErr
-}
+// Close ends every session (logging out when no other user of the
+// process shares the login) and releases the module. It waits for
+// running calls.
+func (b *Backend) Close() error { return b.tok.Close() }
 
 // String describes the backend without secrets.
 func (b *Backend) String() string {
-	return fmt.Sprintf("pkcs11 crypto backend (module %s, token %q)", b.mod.path, b.token)
+	return fmt.Sprintf("pkcs11 crypto backend (module %s, token %q)", b.tok.Path, b.tok.Label)
 }
 
 // Capabilities implements sdk.CryptoBackend: aes256-gcm96, ed25519
@@ -255,7 +178,7 @@ func (b *Backend) Generate(ctx context.Context, name string) (sdk.GeneratedKey, 
 	}
 	out := sdk.GeneratedKey{Handle: makeHandle(kt, id[:])}
 	err := b.withSession(ctx, func(sh cryptoki.SessionHandle) error {
-		c := b.mod.ctx
+		c := b.tok.Ctx
 		switch kt.code {
 		case edType.code:
 			pub := []*cryptoki.Attribute{
@@ -319,7 +242,7 @@ func (b *Backend) Generate(ctx context.Context, name string) (sdk.GeneratedKey, 
 		}
 	})
 	if err != nil {
-		return sdk.GeneratedKey{}, fmt.Errorf("pkcs11 plugin: generating a %s key on token %q: %w", kt.name, b.token, err)
+		return sdk.GeneratedKey{}, fmt.Errorf("pkcs11 plugin: generating a %s key on token %q: %w", kt.name, b.tok.Label, err)
 	}
 	return out, nil
 }
@@ -351,7 +274,7 @@ func (b *Backend) Destroy(ctx context.Context, ref sdk.KeyRef) error {
 		}
 		b.forget(id)
 		for _, o := range objs {
-			if err := b.mod.ctx.DestroyObject(sh, o); err != nil && !objectLost(err) {
+			if err := b.tok.Ctx.DestroyObject(sh, o); err != nil && !ipk.ObjectLost(err) {
 				return fmt.Errorf("pkcs11 plugin: C_DestroyObject: %w", err)
 			}
 		}
@@ -375,13 +298,13 @@ func (b *Backend) each(ctx context.Context, n int, fn func(sh cryptoki.SessionHa
 	if n == 0 {
 		return nil
 	}
-	s, err := b.pool.get(ctx)
+	s, err := b.tok.Get(ctx)
 	if err != nil {
 		return err
 	}
 	defer func() {
 		if s != nil {
-			b.pool.put(s)
+			b.tok.Put(s)
 		}
 	}()
 	for i := 0; i < n; i++ {
@@ -389,17 +312,17 @@ func (b *Backend) each(ctx context.Context, n int, fn func(sh cryptoki.SessionHa
 			return err
 		}
 		for tries := 0; ; tries++ {
-			err := fn(s.h, i)
+			err := fn(s.H, i)
 			if err == nil {
 				break
 			}
-			if sessionLost(err) {
-				b.pool.discard(s)
+			if ipk.SessionLost(err) {
+				b.tok.Discard(s)
 				s = nil
-				if tries >= b.pool.size {
-					return fmt.Errorf("pkcs11 plugin: token %q: sessions keep failing: %w", b.token, err)
+				if tries >= b.tok.Size() {
+					return fmt.Errorf("pkcs11 plugin: token %q: sessions keep failing: %w", b.tok.Label, err)
 				}
-				if s, err = b.pool.get(ctx); err != nil {
+				if s, err = b.tok.Get(ctx); err != nil {
 					return err
 				}
 				continue
@@ -426,7 +349,6 @@ func (b *Backend) find(sh cryptoki.SessionHandle, kt keyType, id []byte, class u
 	default:
 		keyType = cryptoki.CKK_GENERIC_SECRET
 	}
-	c := b.mod.ctx
 	tmpl := []*cryptoki.Attribute{
 		cryptoki.NewAttribute(cryptoki.CKA_KEY_TYPE, keyType),
 		cryptoki.NewAttribute(cryptoki.CKA_ID, id),
@@ -434,15 +356,9 @@ func (b *Backend) find(sh cryptoki.SessionHandle, kt keyType, id []byte, class u
 	if class != 0 {
 		tmpl = append(tmpl, cryptoki.NewAttribute(cryptoki.CKA_CLASS, class))
 	}
-	if err := c.FindObjectsInit(sh, tmpl); err != nil {
-		return nil, fmt.Errorf("pkcs11 plugin: C_FindObjectsInit: %w", err)
-	}
-	objs, _, err := c.FindObjects(sh, max)
-	if ferr := c.FindObjectsFinal(sh); err == nil && ferr != nil {
-		err = ferr
-	}
+	objs, err := ipk.FindObjects(b.tok.Ctx, sh, tmpl, max)
 	if err != nil {
-		return nil, fmt.Errorf("pkcs11 plugin: C_FindObjects: %w", err)
+		return nil, fmt.Errorf("pkcs11 plugin: %w", err)
 	}
 	return objs, nil
 }
@@ -474,10 +390,10 @@ func (b *Backend) object(sh cryptoki.SessionHandle, kt keyType, id []byte, class
 	}
 	switch len(objs) {
 	case 0:
-		return 0, fmt.Errorf("%w: %s key %x on token %q", ErrKeyNotFound, kt.name, id, b.token)
+		return 0, fmt.Errorf("%w: %s key %x on token %q", ErrKeyNotFound, kt.name, id, b.tok.Label)
 	case 1:
 	default:
-		return 0, fmt.Errorf("pkcs11 plugin: two objects on token %q have CKA_ID %x; refusing to guess", b.token, id)
+		return 0, fmt.Errorf("pkcs11 plugin: two objects on token %q have CKA_ID %x; refusing to guess", b.tok.Label, id)
 	}
 	b.remember([idSize]byte(id), class, objs[0])
 	return objs[0], nil
@@ -517,7 +433,7 @@ func (b *Backend) withKey(sh cryptoki.SessionHandle, ref sdk.KeyRef, op sdk.Oper
 		return err
 	}
 	err = fn(obj)
-	if objectLost(err) {
+	if ipk.ObjectLost(err) {
 		b.forget(id)
 		if obj, err = b.object(sh, kt, id, class); err != nil {
 			return err
@@ -525,49 +441,6 @@ func (b *Backend) withKey(sh cryptoki.SessionHandle, ref sdk.KeyRef, op sdk.Oper
 		err = fn(obj)
 	}
 	return err
-}
-
-// gcm runs AES-GCM init and one-part operation; the IV must be 12 bytes
-// (SoftHSM takes an empty IV silently and then encrypts
-// deterministically, which is nonce reuse). It returns the IV the token
-// reports having used.
-func (b *Backend) gcm(sh cryptoki.SessionHandle, obj cryptoki.ObjectHandle, encrypt bool, iv, aad, in []byte) (out, usedIV []byte, err error) {
-	if len(iv) != gcmIVSize {
-		return nil, nil, fmt.Errorf("pkcs11 plugin: AES-GCM IV of %d bytes refused, want %d", len(iv), gcmIVSize)
-	}
-	params := cryptoki.NewGCMParams(iv, aad, gcmTagSize*8)
-	defer params.Free()
-	mech := []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_AES_GCM, params)}
-	c := b.mod.ctx
-	if encrypt {
-		if err := c.EncryptInit(sh, mech, obj); err != nil {
-			return nil, nil, fmt.Errorf("C_EncryptInit(CKM_AES_GCM): %w", err)
-		}
-		if out, err = c.Encrypt(sh, in); err != nil {
-			return nil, nil, fmt.Errorf("C_Encrypt(CKM_AES_GCM): %w", err)
-		}
-		if len(out) != len(in)+gcmTagSize {
-			return nil, nil, fmt.Errorf("pkcs11 plugin: C_Encrypt(CKM_AES_GCM) returned %d bytes for %d, want plaintext + %d-byte tag", len(out), len(in), gcmTagSize)
-		}
-	} else {
-		if err := c.DecryptInit(sh, mech, obj); err != nil {
-			return nil, nil, fmt.Errorf("C_DecryptInit(CKM_AES_GCM): %w", err)
-		}
-		if out, err = c.Decrypt(sh, in); err != nil {
-			if sessionLost(err) || objectLost(err) {
-				return nil, nil, err
-			}
-			return nil, nil, fmt.Errorf("%w (%w)", ErrDecrypt, err)
-		}
-		if len(out) != len(in)-gcmTagSize {
-			return nil, nil, fmt.Errorf("pkcs11 plugin: C_Decrypt(CKM_AES_GCM) returned %d bytes for %d", len(out), len(in))
-		}
-	}
-	usedIV = params.IV()
-	if len(usedIV) != gcmIVSize {
-		return nil, nil, fmt.Errorf("pkcs11 plugin: the token reports a %d-byte AES-GCM IV, want %d", len(usedIV), gcmIVSize)
-	}
-	return out, usedIV, nil
 }
 
 // Encrypt implements sdk.CryptoBackend. A ciphertext is IV || ciphertext
@@ -581,9 +454,9 @@ func (b *Backend) Encrypt(ctx context.Context, items []sdk.EncryptItem) ([]sdk.E
 			if _, err := rand.Read(iv); err != nil {
 				return err
 			}
-			ct, used, err := b.gcm(sh, obj, true, iv, it.AssocData, it.Plaintext)
+			ct, used, err := ipk.GCMEncrypt(b.tok.Ctx, sh, obj, iv, it.AssocData, it.Plaintext)
 			if err != nil {
-				return err
+				return fmt.Errorf("pkcs11 plugin: %w", err)
 			}
 			sealed := make([]byte, 0, gcmIVSize+len(ct))
 			out[i].Ciphertext = append(append(sealed, used...), ct...)
@@ -605,13 +478,16 @@ func (b *Backend) Decrypt(ctx context.Context, items []sdk.DecryptItem) ([]sdk.D
 			if len(it.Ciphertext) < gcmIVSize+gcmTagSize {
 				return fmt.Errorf("%w: %d bytes is shorter than an IV and a tag", ErrDecrypt, len(it.Ciphertext))
 			}
-			iv := it.Ciphertext[:gcmIVSize]
-			pt, used, err := b.gcm(sh, obj, false, iv, it.AssocData, it.Ciphertext[gcmIVSize:])
-			if err != nil {
-				return err
-			}
-			if !bytes.Equal(used, iv) {
-				return fmt.Errorf("pkcs11 plugin: the token decrypted with another IV than the ciphertext's")
+			pt, err := ipk.GCMDecrypt(b.tok.Ctx, sh, obj, it.Ciphertext[:gcmIVSize], it.AssocData, it.Ciphertext[gcmIVSize:])
+			var de *ipk.DecryptError
+			switch {
+			case err == nil:
+			case ipk.SessionLost(err) || ipk.ObjectLost(err):
+				return err // for each and withKey to retry
+			case errors.As(err, &de):
+				return fmt.Errorf("%w (%w)", ErrDecrypt, err)
+			default:
+				return fmt.Errorf("pkcs11 plugin: %w", err)
 			}
 			if pt == nil {
 				pt = []byte{}
@@ -633,10 +509,10 @@ func (b *Backend) HMAC(ctx context.Context, items []sdk.HMACItem) ([]sdk.HMACRes
 	err := b.each(ctx, len(items), func(sh cryptoki.SessionHandle, i int) error {
 		it := items[i]
 		return b.withKey(sh, it.Key, sdk.OpHMAC, func(obj cryptoki.ObjectHandle) error {
-			if err := b.mod.ctx.SignInit(sh, mech, obj); err != nil {
+			if err := b.tok.Ctx.SignInit(sh, mech, obj); err != nil {
 				return fmt.Errorf("C_SignInit(CKM_SHA256_HMAC): %w", err)
 			}
-			mac, err := b.mod.ctx.Sign(sh, it.Message)
+			mac, err := b.tok.Ctx.Sign(sh, it.Message)
 			if err != nil {
 				return fmt.Errorf("C_Sign(CKM_SHA256_HMAC): %w", err)
 			}
@@ -658,10 +534,10 @@ func (b *Backend) Sign(ctx context.Context, items []sdk.SignItem) ([]sdk.SignRes
 	err := b.each(ctx, len(items), func(sh cryptoki.SessionHandle, i int) error {
 		it := items[i]
 		return b.withKey(sh, it.Key, sdk.OpSign, func(obj cryptoki.ObjectHandle) error {
-			if err := b.mod.ctx.SignInit(sh, mech, obj); err != nil {
+			if err := b.tok.Ctx.SignInit(sh, mech, obj); err != nil {
 				return fmt.Errorf("C_SignInit(CKM_EDDSA): %w", err)
 			}
-			sig, err := b.mod.ctx.Sign(sh, it.Message)
+			sig, err := b.tok.Ctx.Sign(sh, it.Message)
 			if err != nil {
 				return fmt.Errorf("C_Sign(CKM_EDDSA): %w", err)
 			}
@@ -687,14 +563,14 @@ func (b *Backend) Verify(ctx context.Context, items []sdk.VerifyItem) ([]sdk.Ver
 				out[i].Valid = false
 				return nil
 			}
-			if err := b.mod.ctx.VerifyInit(sh, mech, obj); err != nil {
+			if err := b.tok.Ctx.VerifyInit(sh, mech, obj); err != nil {
 				return fmt.Errorf("C_VerifyInit(CKM_EDDSA): %w", err)
 			}
-			err := b.mod.ctx.Verify(sh, it.Message, it.Signature)
+			err := b.tok.Ctx.Verify(sh, it.Message, it.Signature)
 			switch {
 			case err == nil:
 				out[i].Valid = true
-			case isCode(err, cryptoki.CKR_SIGNATURE_INVALID), isCode(err, cryptoki.CKR_SIGNATURE_LEN_RANGE):
+			case ipk.IsCode(err, cryptoki.CKR_SIGNATURE_INVALID), ipk.IsCode(err, cryptoki.CKR_SIGNATURE_LEN_RANGE):
 				out[i].Valid = false
 			default:
 				return fmt.Errorf("C_Verify(CKM_EDDSA): %w", err)

@@ -12,6 +12,7 @@ import (
 
 	cryptoki "github.com/miekg/pkcs11"
 
+	ipk "github.com/keyraft/keyraft/internal/pkcs11"
 	"github.com/keyraft/keyraft/plugins/conformance"
 	"github.com/keyraft/keyraft/plugins/host"
 	"github.com/keyraft/keyraft/plugins/internal/plugintest"
@@ -82,7 +83,7 @@ func attrs(t *testing.T, b *Backend, handle []byte, types ...uint) ([]*cryptoki.
 		for i, ty := range types {
 			q[i] = cryptoki.NewAttribute(ty, nil)
 		}
-		out, err = b.mod.ctx.GetAttributeValue(sh, obj, q)
+		out, err = b.tok.Ctx.GetAttributeValue(sh, obj, q)
 		return err
 	})
 	return out, err
@@ -103,7 +104,7 @@ func TestKeysNeverLeaveTheToken(t *testing.T) {
 		if k.Material != nil || (k.PublicKey != nil) != (kt == sdk.KeyEd25519) {
 			t.Fatalf("%s: Generate returned material, or a public key for a secret key", kt)
 		}
-		if _, err := attrs(t, b, k.Handle, cryptoki.CKA_VALUE); !isCode(err, cryptoki.CKR_ATTRIBUTE_SENSITIVE) {
+		if _, err := attrs(t, b, k.Handle, cryptoki.CKA_VALUE); !ipk.IsCode(err, cryptoki.CKR_ATTRIBUTE_SENSITIVE) {
 			t.Fatalf("%s: reading CKA_VALUE: %v, want CKR_ATTRIBUTE_SENSITIVE", kt, err)
 		}
 		a, err := attrs(t, b, k.Handle, cryptoki.CKA_EXTRACTABLE, cryptoki.CKA_NEVER_EXTRACTABLE, cryptoki.CKA_SENSITIVE,
@@ -119,7 +120,7 @@ func TestKeysNeverLeaveTheToken(t *testing.T) {
 		}
 	}
 	// OpenSC agrees, reading the token from another process.
-	out := h.pkcs11Tool("--token-label", testToken, "--login", "--pin", testPIN, "--list-objects")
+	out := h.Tool("--token-label", testToken, "--login", "--pin", testPIN, "--list-objects")
 	if n := strings.Count(out, "never extractable"); n != 3 {
 		t.Fatalf("pkcs11-tool lists %d never-extractable keys, want 3 (AES, HMAC, Ed25519 private):\n%s", n, out)
 	}
@@ -195,7 +196,7 @@ func TestIVGuard(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			_, _, err = b.gcm(sh, obj, true, iv, nil, []byte("x"))
+			_, _, err = ipk.GCMEncrypt(b.tok.Ctx, sh, obj, iv, nil, []byte("x"))
 			return err
 		})
 		if err == nil || !strings.Contains(err.Error(), "IV") {
@@ -219,7 +220,7 @@ func TestSessionsLost(t *testing.T) {
 	if err != nil || enc[0].Err != nil {
 		t.Fatal(err, enc[0].Err)
 	}
-	if err := b.mod.ctx.CloseAllSessions(b.slot); err != nil {
+	if err := b.tok.Ctx.CloseAllSessions(b.tok.Slot); err != nil {
 		t.Fatal(err)
 	}
 	dec, err := b.Decrypt(ctx, []sdk.DecryptItem{{Key: ref, Ciphertext: enc[0].Ciphertext}, {Key: ref, Ciphertext: enc[0].Ciphertext}})
@@ -372,7 +373,7 @@ func TestOpenErrors(t *testing.T) {
 	bin, sum := buildPlugin(t)
 	_, err := host.Start(context.Background(), host.Config{
 		Name: "pkcs11", Command: bin, Args: h.args(), SHA256: sum, Logger: plugintest.Logger(t, &log),
-		Env: []string{"SOFTHSM2_CONF=" + h.conf, EnvPIN + "=" + wrongPIN},
+		Env: []string{"SOFTHSM2_CONF=" + h.Conf, EnvPIN + "=" + wrongPIN},
 	})
 	if !errors.Is(err, host.ErrStartFailed) {
 		t.Fatalf("starting the plugin with a wrong PIN: %v", err)

@@ -1,13 +1,13 @@
 package pkcs11
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strconv"
 	"strings"
+
+	ipk "github.com/keyraft/keyraft/internal/pkcs11"
 )
 
 // The environment variables the plugin reads. Arguments win over them;
@@ -20,15 +20,16 @@ const (
 	EnvPINFile    = "KEYRAFT_HSM_PIN_FILE"
 )
 
-const (
-	// DefaultMaxSessions is the session pool size when none is configured.
-	DefaultMaxSessions = 8
-	maxMaxSessions     = 1024
-	maxPINFile         = 4096
-)
+// DefaultMaxSessions is the session pool size when none is configured.
+const DefaultMaxSessions = ipk.DefaultMaxSessions
 
 // ErrConfig is wrapped by every configuration error.
-var ErrConfig = errors.New("pkcs11 plugin: invalid configuration")
+var ErrConfig = ipk.ErrConfig
+
+// dialect words the shared PKCS#11 code's errors for the plugin: its
+// flags and environment variables.
+var dialect = &ipk.Dialect{Name: "pkcs11 plugin", Lib: "-lib or " + EnvLib, Slot: "-slot", TokenLabel: "-token-label",
+	PIN: EnvPIN + " or -pin-file", MaxSessions: "-max-sessions"}
 
 // Config says which module, token and PIN the backend uses. It prints
 // without the PIN under every fmt verb.
@@ -45,6 +46,11 @@ type Config struct {
 	PINFile string
 	// MaxSessions bounds the operations that run at once.
 	MaxSessions int
+}
+
+// base is c for internal/pkcs11.
+func (c Config) base() ipk.Config {
+	return ipk.Config{Lib: c.Lib, Slot: c.Slot, TokenLabel: c.TokenLabel, PIN: c.PIN, PINFile: c.PINFile, MaxSessions: c.MaxSessions, Dialect: dialect}
 }
 
 // ParseConfig reads the plugin's arguments and environment (getenv,
@@ -70,15 +76,15 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	fs.StringVar(&c.PINFile, "pin-file", getenv(EnvPINFile), "file holding the user PIN (else KEYRAFT_HSM_PIN)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", DefaultMaxSessions, "most PKCS#11 sessions (operations at once)")
 	if err := fs.Parse(args); err != nil {
-		return Config{}, fmt.Errorf("%w: %v", ErrConfig, err)
+		return Config{}, fmt.Errorf("pkcs11 plugin: %w: %v", ErrConfig, err)
 	}
 	if fs.NArg() > 0 {
-		return Config{}, fmt.Errorf("%w: unexpected argument %q", ErrConfig, fs.Arg(0))
+		return Config{}, fmt.Errorf("pkcs11 plugin: %w: unexpected argument %q", ErrConfig, fs.Arg(0))
 	}
 	if slot != "" {
 		n, err := strconv.ParseUint(slot, 10, 32)
 		if err != nil {
-			return Config{}, fmt.Errorf("%w: slot %q is not a slot number", ErrConfig, slot)
+			return Config{}, fmt.Errorf("pkcs11 plugin: %w: slot %q is not a slot number", ErrConfig, slot)
 		}
 		u := uint(n)
 		c.Slot = &u
@@ -92,61 +98,28 @@ func ParseConfig(args []string, getenv func(string) string) (Config, error) {
 	return c, nil
 }
 
+// validate is the shared check, except that the plugin's -max-sessions
+// has no "0 means the default" (its flag's default is 8).
 func (c Config) validate() error {
-	switch {
-	case c.Lib == "":
-		return fmt.Errorf("%w: the module path is required (-lib or %s)", ErrConfig, EnvLib)
-	case c.TokenLabel == "" && c.Slot == nil:
-		return fmt.Errorf("%w: one of -token-label and -slot is required (or %s, %s)", ErrConfig, EnvTokenLabel, EnvSlot)
-	case c.TokenLabel != "" && c.Slot != nil:
-		return fmt.Errorf("%w: -token-label and -slot are exclusive; set one", ErrConfig)
-	case c.PIN == "" && c.PINFile == "":
-		return fmt.Errorf("%w: the user PIN is required (%s or -pin-file)", ErrConfig, EnvPIN)
-	case c.MaxSessions < 1 || c.MaxSessions > maxMaxSessions:
-		return fmt.Errorf("%w: -max-sessions is %d, want 1 to %d", ErrConfig, c.MaxSessions, maxMaxSessions)
+	if c.MaxSessions < 1 {
+		return fmt.Errorf("pkcs11 plugin: %w: -max-sessions is %d, want 1 to %d", ErrConfig, c.MaxSessions, ipk.MaxMaxSessions)
 	}
-	return nil
+	return c.base().Validate()
 }
 
 // ReadPIN fills in PIN from PINFile, when one is set.
 func (c *Config) ReadPIN() error {
-	if c.PINFile == "" {
-		return nil
+	b := c.base()
+	if err := b.ReadPIN(); err != nil {
+		return err
 	}
-	f, err := os.Open(c.PINFile)
-	if err != nil {
-		return fmt.Errorf("%w: PIN file: %v", ErrConfig, err)
-	}
-	defer f.Close()
-	b, err := io.ReadAll(io.LimitReader(f, maxPINFile+1))
-	if err != nil {
-		return fmt.Errorf("%w: PIN file %s: %v", ErrConfig, c.PINFile, err)
-	}
-	if len(b) > maxPINFile {
-		return fmt.Errorf("%w: PIN file %s is larger than %d bytes", ErrConfig, c.PINFile, maxPINFile)
-	}
-	pin := strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r")
-	for i := range b {
-		b[i] = 0
-	}
-	if pin == "" {
-		return fmt.Errorf("%w: PIN file %s is empty", ErrConfig, c.PINFile)
-	}
-	c.PIN = pin
+	c.PIN = b.PIN
 	return nil
 }
 
 // String describes c without its PIN.
 func (c Config) String() string {
-	tok := "token_label=" + strconv.Quote(c.TokenLabel)
-	if c.Slot != nil {
-		tok = "slot=" + strconv.FormatUint(uint64(*c.Slot), 10)
-	}
-	pin := "<empty>"
-	if c.PIN != "" {
-		pin = "<redacted>"
-	}
-	return fmt.Sprintf("pkcs11.Config{lib=%q %s pin=%s pin_file=%q max_sessions=%d}", c.Lib, tok, pin, c.PINFile, c.MaxSessions)
+	return fmt.Sprintf("pkcs11.Config{%s pin_file=%q max_sessions=%d}", c.base().String(), c.PINFile, c.MaxSessions)
 }
 
 // Format makes every fmt verb print String, so no verb shows the PIN.

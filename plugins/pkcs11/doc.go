@@ -55,7 +55,9 @@
 // whole batch on it. A session the token reports lost is closed and the
 // item runs again on a fresh one; a fresh session that finds the token
 // logged out (every session had been lost, which ends the login) logs in
-// again.
+// again. Module, login and pool are internal/pkcs11's, shared with the
+// HSM seal: users of one token in one process share its login, and a
+// second Open on it must bring the same PIN (else ErrPIN).
 //
 // # Errors
 //

@@ -3,6 +3,7 @@ package pkcs11
 import (
 	"fmt"
 
+	ipk "github.com/keyraft/keyraft/internal/pkcs11"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -21,9 +22,9 @@ import (
 // whose header was edited does not authenticate.
 const (
 	blobVersion  = 0x01
-	gcmIVSize    = 12
-	gcmTagBits   = 128
-	gcmTagSize   = gcmTagBits / 8
+	gcmIVSize    = ipk.GCMIVSize
+	gcmTagBits   = ipk.GCMTagBits
+	gcmTagSize   = ipk.GCMTagSize
 	maxPlaintext = 4096 // far above a 32-byte root key; bounds what reaches the HSM
 
 	minRSACiphertext = 128  // 1024-bit modulus
@@ -101,15 +102,4 @@ func parseBlob(data []byte) (*blob, error) {
 	}
 	b.ct = rest
 	return b, nil
-}
-
-// checkGCMIV refuses any IV that is not exactly 12 bytes. It guards every
-// AES-GCM call: miekg/pkcs11 passes an empty IV as a NULL pointer with
-// length 0, and SoftHSM then encrypts without complaint under a fixed
-// IV, which destroys GCM's security.
-func checkGCMIV(iv []byte) error {
-	if len(iv) != gcmIVSize {
-		return fmt.Errorf("pkcs11 seal: refusing AES-GCM with a %d-byte IV (want exactly %d)", len(iv), gcmIVSize)
-	}
-	return nil
 }

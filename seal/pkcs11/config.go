@@ -1,10 +1,11 @@
 package pkcs11
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
+
+	ipk "github.com/keyraft/keyraft/internal/pkcs11"
 )
 
 // Mechanism names accepted in Config.Mechanism.
@@ -15,15 +16,23 @@ const (
 
 const (
 	// DefaultMaxSessions is the session pool size when Config.MaxSessions is 0.
-	DefaultMaxSessions = 8
-	// maxMaxSessions bounds the pool; real tokens allow far fewer sessions.
-	maxMaxSessions = 1024
+	DefaultMaxSessions = ipk.DefaultMaxSessions
 	// maxLabelLen is the longest key label a blob can record (one length byte).
 	maxLabelLen = 255
 )
 
-// ErrConfig is wrapped by every error Validate returns.
-var ErrConfig = errors.New("pkcs11 seal: invalid configuration")
+var (
+	// ErrConfig is wrapped by every error Validate returns.
+	ErrConfig = ipk.ErrConfig
+	// ErrClosed is returned by every method of a Seal after Close.
+	ErrClosed = ipk.ErrClosed
+	// errClosed is what Wrap and Unwrap say after Close.
+	errClosed = fmt.Errorf("pkcs11 seal: the seal is %w", ErrClosed)
+)
+
+// dialect words the shared PKCS#11 code's errors for the seal: the
+// fields as the seal "pkcs11" block spells them.
+var dialect = &ipk.Dialect{Name: "pkcs11 seal", Lib: "lib", Slot: "slot", TokenLabel: "token_label", PIN: "pin", MaxSessions: "max_sessions"}
 
 // Config says which PKCS#11 module, token and key the seal uses.
 //
@@ -63,24 +72,22 @@ type Config struct {
 // Validate reports the first problem with c, wrapping ErrConfig. It does
 // not touch the module.
 func (c Config) Validate() error {
+	if err := c.base().Validate(); err != nil {
+		return err
+	}
 	switch {
-	case c.Lib == "":
-		return fmt.Errorf("%w: lib (path of the PKCS#11 module) is required", ErrConfig)
-	case c.Slot == nil && c.TokenLabel == "":
-		return fmt.Errorf("%w: one of slot and token_label is required", ErrConfig)
-	case c.Slot != nil && c.TokenLabel != "":
-		return fmt.Errorf("%w: slot and token_label are exclusive; set one", ErrConfig)
-	case c.PIN == "":
-		return fmt.Errorf("%w: pin is required", ErrConfig)
 	case c.KeyLabel == "":
-		return fmt.Errorf("%w: key_label is required", ErrConfig)
+		return fmt.Errorf("pkcs11 seal: %w: key_label is required", ErrConfig)
 	case len(c.KeyLabel) > maxLabelLen:
-		return fmt.Errorf("%w: key_label is %d bytes, at most %d", ErrConfig, len(c.KeyLabel), maxLabelLen)
-	case c.MaxSessions < 0 || c.MaxSessions > maxMaxSessions:
-		return fmt.Errorf("%w: max_sessions is %d, want 0 (default %d) to %d", ErrConfig, c.MaxSessions, DefaultMaxSessions, maxMaxSessions)
+		return fmt.Errorf("pkcs11 seal: %w: key_label is %d bytes, at most %d", ErrConfig, len(c.KeyLabel), maxLabelLen)
 	}
 	_, err := mechanismOf(c.Mechanism, c.OAEPHash)
 	return err
+}
+
+// base is the token part of c, for internal/pkcs11.
+func (c Config) base() ipk.Config {
+	return ipk.Config{Lib: c.Lib, Slot: c.Slot, TokenLabel: c.TokenLabel, PIN: c.PIN, MaxSessions: c.MaxSessions, Dialect: dialect}
 }
 
 // withDefaults fills in the defaults Validate allows to be empty.
@@ -96,20 +103,12 @@ func (c Config) withDefaults() Config {
 
 // String describes c without its PIN.
 func (c Config) String() string {
-	tok := "token_label=" + strconv.Quote(c.TokenLabel)
-	if c.Slot != nil {
-		tok = "slot=" + strconv.FormatUint(uint64(*c.Slot), 10)
-	}
-	pin := "<empty>"
-	if c.PIN != "" {
-		pin = "<redacted>"
-	}
 	oaep := ""
 	if c.OAEPHash != "" {
 		oaep = " oaep_hash=" + strconv.Quote(c.OAEPHash)
 	}
-	return fmt.Sprintf("pkcs11.Config{lib=%q %s pin=%s key_label=%q mechanism=%q%s generate_key=%t max_sessions=%d}",
-		c.Lib, tok, pin, c.KeyLabel, c.Mechanism, oaep, c.GenerateKey, c.MaxSessions)
+	return fmt.Sprintf("pkcs11.Config{%s key_label=%q mechanism=%q%s generate_key=%t max_sessions=%d}",
+		c.base().String(), c.KeyLabel, c.Mechanism, oaep, c.GenerateKey, c.MaxSessions)
 }
 
 // GoString is String, so %#v does not show the PIN either.
@@ -132,7 +131,7 @@ func mechanismOf(name, oaepHash string) (mechanism, error) {
 	switch name {
 	case "", MechanismAESGCM:
 		if oaepHash != "" {
-			return 0, fmt.Errorf("%w: oaep_hash applies to %s only", ErrConfig, MechanismRSAOAEP)
+			return 0, fmt.Errorf("pkcs11 seal: %w: oaep_hash applies to %s only", ErrConfig, MechanismRSAOAEP)
 		}
 		return mechAESGCM, nil
 	case MechanismRSAOAEP:
@@ -142,9 +141,9 @@ func mechanismOf(name, oaepHash string) (mechanism, error) {
 		case "SHA1":
 			return mechRSAOAEPSHA1, nil
 		}
-		return 0, fmt.Errorf("%w: oaep_hash %q is not supported (want SHA256 or SHA1)", ErrConfig, oaepHash)
+		return 0, fmt.Errorf("pkcs11 seal: %w: oaep_hash %q is not supported (want SHA256 or SHA1)", ErrConfig, oaepHash)
 	}
-	return 0, fmt.Errorf("%w: mechanism %q is not supported (want %s or %s)", ErrConfig, name, MechanismAESGCM, MechanismRSAOAEP)
+	return 0, fmt.Errorf("pkcs11 seal: %w: mechanism %q is not supported (want %s or %s)", ErrConfig, name, MechanismAESGCM, MechanismRSAOAEP)
 }
 
 func (m mechanism) isRSA() bool { return m == mechRSAOAEP || m == mechRSAOAEPSHA1 }

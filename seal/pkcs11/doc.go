@@ -139,8 +139,9 @@
 // # One module per process
 //
 // C_Initialize and C_Finalize are process-wide, and a token's login is
-// shared by all sessions of the process. Open and Close keep a registry,
-// by resolved library path, that counts Seals per module and per token:
+// shared by all sessions of the process. Open and Close use the registry
+// of internal/pkcs11 (shared with the PKCS#11 crypto plugin), which,
+// by resolved library path, counts Seals per module and per token:
 // the first Open of a module loads and initializes it (a module someone
 // else in the process already initialized — CKR_CRYPTOKI_ALREADY_INITIALIZED —
 // is used and left for them to finalize), the first Open on a token logs

@@ -8,26 +8,26 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 
 	cryptoki "github.com/miekg/pkcs11"
 
+	ipk "github.com/keyraft/keyraft/internal/pkcs11"
 	"github.com/keyraft/keyraft/seal"
 )
 
 // Sentinel errors of Open. Errors wrap them with details (never the PIN);
-// test with errors.Is.
+// test with errors.Is. ErrModule, ErrToken and ErrPIN are those of
+// internal/pkcs11, which loads the module and logs in for the seal and
+// the crypto plugin alike.
 var (
 	// ErrModule: the PKCS#11 library cannot be loaded or initialized.
-	ErrModule = errors.New("pkcs11 seal: cannot load PKCS#11 module")
+	ErrModule = ipk.ErrModule
 	// ErrToken: no initialized token in the configured slot, or no token
 	// (or more than one) with the configured label.
-	ErrToken = errors.New("pkcs11 seal: no such slot or token")
+	ErrToken = ipk.ErrToken
 	// ErrPIN: the token rejected the PIN, or the PIN is locked.
-	ErrPIN = errors.New("pkcs11 seal: PIN rejected")
+	ErrPIN = ipk.ErrPIN
 	// ErrKeyNotFound: no key has the configured label and GenerateKey is
 	// false (or, for RSA-OAEP, only half of the key pair exists).
 	ErrKeyNotFound = errors.New("pkcs11 seal: wrapping key not found")
@@ -52,19 +52,12 @@ var _ seal.Seal = (*Seal)(nil)
 // Seal is the PKCS#11 seal. It is safe for concurrent use; at most
 // Config.MaxSessions operations run at once, each on a session of its own.
 type Seal struct {
-	mod        *module
-	slot       uint
-	tokenLabel string
-	keyLabel   string
-	mech       mechanism
-	pin        *string // for re-login after every session was lost; a pointer so that fmt never prints it
-	pool       *pool
+	tok      *ipk.Token // module, login and session pool
+	keyLabel string
+	mech     mechanism
 
 	keyMu sync.RWMutex
 	keys  keyHandles
-
-	closeOnce sync.Once
-	closeErr  error
 }
 
 type keyHandles struct {
@@ -85,153 +78,70 @@ func Open(cfg Config) (*Seal, error) {
 	}
 	cfg = cfg.withDefaults()
 	mech, _ := mechanismOf(cfg.Mechanism, cfg.OAEPHash)
-	pin := cfg.PIN
-
-	var undo []func()
-	fail := func(err error) (*Seal, error) {
-		for i := len(undo) - 1; i >= 0; i-- {
-			undo[i]()
-		}
-		return nil, err
-	}
-
-	mod, err := acquireModule(cfg.Lib)
+	tok, err := ipk.Open(cfg.base(), false)
 	if err != nil {
 		return nil, err
 	}
-	undo = append(undo, func() { _ = mod.release() })
-
-	slot, tok, err := findToken(mod.ctx, cfg)
+	s := &Seal{tok: tok, keyLabel: cfg.KeyLabel, mech: mech}
+	x, err := tok.Get(context.Background())
+	if err == nil {
+		s.keys, err = s.prepare(x.H, cfg)
+		tok.Put(x)
+	}
 	if err != nil {
-		return fail(err)
+		_ = tok.Close()
+		return nil, err
 	}
-	if tok.Flags&cryptoki.CKF_USER_PIN_LOCKED != 0 {
-		return fail(fmt.Errorf("%w: the user PIN of token %q is locked; the security officer must reset it", ErrPIN, tok.Label))
-	}
+	return s, nil
+}
 
-	sh, err := mod.ctx.OpenSession(slot, cryptoki.CKF_SERIAL_SESSION)
-	if err != nil {
-		return fail(fmt.Errorf("pkcs11 seal: C_OpenSession on token %q: %w", tok.Label, err))
-	}
-	loggedIn := false
-	undo = append(undo, func() {
-		if loggedIn {
-			_ = mod.releaseLogin(slot, sh, true)
-		}
-		_ = mod.ctx.CloseSession(sh)
-	})
-	if err := mod.acquireLogin(slot, tok.Label, sh, pin); err != nil {
-		return fail(err)
-	}
-	loggedIn = true
-
-	s := &Seal{mod: mod, slot: slot, tokenLabel: tok.Label, keyLabel: cfg.KeyLabel, mech: mech, pin: &pin}
+// prepare finds the key — or generates it when cfg.GenerateKey is set —
+// and checks with a test encryption and decryption that the token lets
+// the key do the mechanism.
+func (s *Seal) prepare(sh cryptoki.SessionHandle, cfg Config) (keyHandles, error) {
+	mech, tokLabel := s.mech, s.tok.Label
 	keys, found, err := s.findKeys(sh)
 	if err != nil {
-		return fail(err)
+		return keys, err
 	}
 	if !found {
 		if !cfg.GenerateKey {
-			return fail(fmt.Errorf("%w: no %s key labelled %q on token %q (set generate_key to create one)", ErrKeyNotFound, mech, cfg.KeyLabel, tok.Label))
+			return keys, fmt.Errorf("%w: no %s key labelled %q on token %q (set generate_key to create one)", ErrKeyNotFound, mech, cfg.KeyLabel, tokLabel)
 		}
 		if err := s.generate(); err != nil {
-			return fail(err)
+			return keys, err
 		}
 		if keys, found, err = s.findKeys(sh); err != nil {
-			return fail(err)
+			return keys, err
 		}
 		if !found {
-			return fail(fmt.Errorf("%w: generated key labelled %q is not found on token %q", ErrKeyNotFound, cfg.KeyLabel, tok.Label))
+			return keys, fmt.Errorf("%w: generated key labelled %q is not found on token %q", ErrKeyNotFound, cfg.KeyLabel, tokLabel)
 		}
 	}
 	if err := s.roundTrip(sh, keys); err != nil {
-		if isCode(err, cryptoki.CKR_MECHANISM_INVALID) || isCode(err, cryptoki.CKR_MECHANISM_PARAM_INVALID) ||
-			isCode(err, cryptoki.CKR_ARGUMENTS_BAD) || isCode(err, cryptoki.CKR_KEY_TYPE_INCONSISTENT) ||
-			isCode(err, cryptoki.CKR_KEY_FUNCTION_NOT_PERMITTED) {
+		if ipk.IsCode(err, cryptoki.CKR_MECHANISM_INVALID) || ipk.IsCode(err, cryptoki.CKR_MECHANISM_PARAM_INVALID) ||
+			ipk.IsCode(err, cryptoki.CKR_ARGUMENTS_BAD) || ipk.IsCode(err, cryptoki.CKR_KEY_TYPE_INCONSISTENT) ||
+			ipk.IsCode(err, cryptoki.CKR_KEY_FUNCTION_NOT_PERMITTED) {
 			hint := ""
 			if mech == mechRSAOAEP {
 				hint = " (SoftHSM 2.6 and older implement RSA-OAEP with SHA-1 only: set oaep_hash = \"SHA1\", or use " + MechanismAESGCM + ")"
 			}
-			return fail(fmt.Errorf("%w: %s with key %q on token %q: %w%s", ErrMechanism, mech, cfg.KeyLabel, tok.Label, err, hint))
+			return keys, fmt.Errorf("%w: %s with key %q on token %q: %w%s", ErrMechanism, mech, cfg.KeyLabel, tokLabel, err, hint)
 		}
-		return fail(fmt.Errorf("pkcs11 seal: test encryption with key %q on token %q: %w", cfg.KeyLabel, tok.Label, err))
+		return keys, fmt.Errorf("pkcs11 seal: test encryption with key %q on token %q: %w", cfg.KeyLabel, tokLabel, err)
 	}
-	s.keys = keys
-	s.pool = newPool(mod.ctx, slot, cfg.MaxSessions, sh, s.relogin)
-	return s, nil
-}
-
-// findToken returns the slot holding the configured, initialized token.
-func findToken(ctx *cryptoki.Ctx, cfg Config) (uint, cryptoki.TokenInfo, error) {
-	slots, err := ctx.GetSlotList(true)
-	if err != nil {
-		return 0, cryptoki.TokenInfo{}, fmt.Errorf("%w: C_GetSlotList: %w", ErrToken, err)
-	}
-	if cfg.Slot != nil {
-		if !slices.Contains(slots, *cfg.Slot) {
-			return 0, cryptoki.TokenInfo{}, fmt.Errorf("%w: slot %d has no token (slots with a token: %v)", ErrToken, *cfg.Slot, slots)
-		}
-		tok, err := ctx.GetTokenInfo(*cfg.Slot)
-		if err != nil {
-			return 0, tok, fmt.Errorf("%w: C_GetTokenInfo(slot %d): %w", ErrToken, *cfg.Slot, err)
-		}
-		if tok.Flags&cryptoki.CKF_TOKEN_INITIALIZED == 0 {
-			return 0, tok, fmt.Errorf("%w: the token in slot %d is not initialized", ErrToken, *cfg.Slot)
-		}
-		return *cfg.Slot, tok, nil
-	}
-	var (
-		match  []uint
-		info   cryptoki.TokenInfo
-		labels []string
-	)
-	for _, id := range slots {
-		tok, err := ctx.GetTokenInfo(id)
-		if err != nil || tok.Flags&cryptoki.CKF_TOKEN_INITIALIZED == 0 {
-			continue
-		}
-		labels = append(labels, strconv.Quote(tok.Label))
-		if tok.Label == cfg.TokenLabel {
-			match = append(match, id)
-			info = tok
-		}
-	}
-	switch len(match) {
-	case 0:
-		return 0, info, fmt.Errorf("%w: no initialized token labelled %q (tokens: %s)", ErrToken, cfg.TokenLabel, strings.Join(labels, ", "))
-	case 1:
-		return match[0], info, nil
-	}
-	return 0, info, fmt.Errorf("%w: %d tokens are labelled %q (slots %v); configure slot instead", ErrToken, len(match), cfg.TokenLabel, match)
-}
-
-// relogin logs the user in on a fresh session whose token forgot the
-// login (every session of the application had been closed).
-func (s *Seal) relogin(sh cryptoki.SessionHandle) error {
-	err := s.mod.ctx.Login(sh, cryptoki.CKU_USER, *s.pin)
-	if err != nil && !isCode(err, cryptoki.CKR_USER_ALREADY_LOGGED_IN) {
-		return fmt.Errorf("re-login: %w", loginError(s.tokenLabel, err))
-	}
-	return nil
+	return keys, nil
 }
 
 // findOne returns the only object of class labelled s.keyLabel, or found
 // false when there is none.
 func (s *Seal) findOne(sh cryptoki.SessionHandle, class uint) (h cryptoki.ObjectHandle, found bool, err error) {
-	c := s.mod.ctx
-	tmpl := []*cryptoki.Attribute{
+	objs, err := ipk.FindObjects(s.tok.Ctx, sh, []*cryptoki.Attribute{
 		cryptoki.NewAttribute(cryptoki.CKA_CLASS, class),
 		cryptoki.NewAttribute(cryptoki.CKA_LABEL, s.keyLabel),
-	}
-	if err := c.FindObjectsInit(sh, tmpl); err != nil {
-		return 0, false, fmt.Errorf("pkcs11 seal: C_FindObjectsInit: %w", err)
-	}
-	objs, _, err := c.FindObjects(sh, 2)
-	if ferr := c.FindObjectsFinal(sh); err == nil && ferr != nil {
-		err = ferr
-	}
+	}, 2)
 	if err != nil {
-		return 0, false, fmt.Errorf("pkcs11 seal: C_FindObjects: %w", err)
+		return 0, false, fmt.Errorf("pkcs11 seal: %w", err)
 	}
 	switch len(objs) {
 	case 0:
@@ -240,7 +150,7 @@ func (s *Seal) findOne(sh cryptoki.SessionHandle, class uint) (h cryptoki.Object
 		return objs[0], true, nil
 	}
 	return 0, false, fmt.Errorf("%w: more than one %s labelled %q on token %q; delete or relabel all but one",
-		ErrKeyAmbiguous, className(class), s.keyLabel, s.tokenLabel)
+		ErrKeyAmbiguous, className(class), s.keyLabel, s.tok.Label)
 }
 
 func className(class uint) string {
@@ -282,14 +192,14 @@ func (s *Seal) findKeys(sh cryptoki.SessionHandle) (k keyHandles, found bool, er
 		case !okPriv && !okPub:
 			return k, false, nil
 		case !okPriv:
-			return k, false, fmt.Errorf("%w: token %q has a public key labelled %q but no private key", ErrKeyNotFound, s.tokenLabel, s.keyLabel)
+			return k, false, fmt.Errorf("%w: token %q has a public key labelled %q but no private key", ErrKeyNotFound, s.tok.Label, s.keyLabel)
 		case !okPub:
-			return k, false, fmt.Errorf("%w: token %q has a private key labelled %q but no public key (keyraft encrypts with the public key object)", ErrKeyNotFound, s.tokenLabel, s.keyLabel)
+			return k, false, fmt.Errorf("%w: token %q has a private key labelled %q but no public key (keyraft encrypts with the public key object)", ErrKeyNotFound, s.tok.Label, s.keyLabel)
 		}
 		if err := s.checkKeyType(sh, priv, cryptoki.CKK_RSA, "RSA"); err != nil {
 			return k, false, err
 		}
-		attrs, err := s.mod.ctx.GetAttributeValue(sh, pub, []*cryptoki.Attribute{
+		attrs, err := s.tok.Ctx.GetAttributeValue(sh, pub, []*cryptoki.Attribute{
 			cryptoki.NewAttribute(cryptoki.CKA_KEY_TYPE, nil),
 			cryptoki.NewAttribute(cryptoki.CKA_MODULUS, nil),
 		})
@@ -297,7 +207,7 @@ func (s *Seal) findKeys(sh cryptoki.SessionHandle) (k keyHandles, found bool, er
 			return k, false, fmt.Errorf("pkcs11 seal: reading the public key labelled %q: %w", s.keyLabel, err)
 		}
 		if t, _ := attrUint(attrs[0]); t != cryptoki.CKK_RSA {
-			return k, false, fmt.Errorf("%w: the public key labelled %q on token %q is not an RSA key", ErrKeyNotFound, s.keyLabel, s.tokenLabel)
+			return k, false, fmt.Errorf("%w: the public key labelled %q on token %q is not an RSA key", ErrKeyNotFound, s.keyLabel, s.tok.Label)
 		}
 		n := len(attrs[1].Value)
 		if n < minRSACiphertext || n > maxRSACiphertext {
@@ -309,12 +219,12 @@ func (s *Seal) findKeys(sh cryptoki.SessionHandle) (k keyHandles, found bool, er
 }
 
 func (s *Seal) checkKeyType(sh cryptoki.SessionHandle, h cryptoki.ObjectHandle, want uint, name string) error {
-	attrs, err := s.mod.ctx.GetAttributeValue(sh, h, []*cryptoki.Attribute{cryptoki.NewAttribute(cryptoki.CKA_KEY_TYPE, nil)})
+	attrs, err := s.tok.Ctx.GetAttributeValue(sh, h, []*cryptoki.Attribute{cryptoki.NewAttribute(cryptoki.CKA_KEY_TYPE, nil)})
 	if err != nil {
 		return fmt.Errorf("pkcs11 seal: reading the key labelled %q: %w", s.keyLabel, err)
 	}
 	if t, ok := attrUint(attrs[0]); !ok || t != want {
-		return fmt.Errorf("%w: the key labelled %q on token %q is not an %s key (CKA_KEY_TYPE 0x%x)", ErrKeyNotFound, s.keyLabel, s.tokenLabel, name, t)
+		return fmt.Errorf("%w: the key labelled %q on token %q is not an %s key (CKA_KEY_TYPE 0x%x)", ErrKeyNotFound, s.keyLabel, s.tok.Label, name, t)
 	}
 	return nil
 }
@@ -333,8 +243,8 @@ func attrUint(a *cryptoki.Attribute) (uint, bool) {
 // generate creates the key (pair) as sensitive, non-extractable token
 // objects, on a read/write session of its own.
 func (s *Seal) generate() error {
-	c := s.mod.ctx
-	sh, err := c.OpenSession(s.slot, cryptoki.CKF_SERIAL_SESSION|cryptoki.CKF_RW_SESSION)
+	c := s.tok.Ctx
+	sh, err := c.OpenSession(s.tok.Slot, cryptoki.CKF_SERIAL_SESSION|cryptoki.CKF_RW_SESSION)
 	if err != nil {
 		return fmt.Errorf("pkcs11 seal: C_OpenSession (read/write, to generate the key): %w", err)
 	}
@@ -366,7 +276,7 @@ func (s *Seal) generate() error {
 		}
 		mech := []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_AES_KEY_GEN, nil)}
 		if _, err := c.GenerateKey(sh, mech, tmpl); err != nil {
-			return fmt.Errorf("pkcs11 seal: generating AES-256 key %q on token %q: %w", s.keyLabel, s.tokenLabel, err)
+			return fmt.Errorf("pkcs11 seal: generating AES-256 key %q on token %q: %w", s.keyLabel, s.tok.Label, err)
 		}
 	default: // RSA-OAEP
 		pub := []*cryptoki.Attribute{
@@ -397,7 +307,7 @@ func (s *Seal) generate() error {
 		}
 		mech := []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_RSA_PKCS_KEY_PAIR_GEN, nil)}
 		if _, _, err := c.GenerateKeyPair(sh, mech, pub, priv); err != nil {
-			return fmt.Errorf("pkcs11 seal: generating RSA-%d key pair %q on token %q: %w", rsaBits, s.keyLabel, s.tokenLabel, err)
+			return fmt.Errorf("pkcs11 seal: generating RSA-%d key pair %q on token %q: %w", rsaBits, s.keyLabel, s.tok.Label, err)
 		}
 	}
 	return nil
@@ -421,8 +331,8 @@ func (s *Seal) maxWrap(k keyHandles) int {
 // Wrap implements seal.Seal: it encrypts rootKey inside the HSM and
 // returns a self-describing blob (see the package documentation).
 func (s *Seal) Wrap(ctx context.Context, rootKey []byte) ([]byte, error) {
-	if s.pool.closed() {
-		return nil, ErrClosed
+	if s.tok.Closed() {
+		return nil, errClosed
 	}
 	if limit := s.maxWrap(s.loadKeys()); len(rootKey) == 0 || len(rootKey) > limit {
 		return nil, fmt.Errorf("pkcs11 seal: wrap: plaintext is %d bytes, want 1 to %d", len(rootKey), limit)
@@ -435,13 +345,13 @@ func (s *Seal) Wrap(ctx context.Context, rootKey []byte) ([]byte, error) {
 			if _, err := rand.Read(iv); err != nil {
 				return fmt.Errorf("pkcs11 seal: reading randomness: %w", err)
 			}
-			ct, used, err := gcmEncrypt(s.mod.ctx, sh, k.secret, iv, b.aad(), rootKey)
+			ct, used, err := ipk.GCMEncrypt(s.tok.Ctx, sh, k.secret, iv, b.aad(), rootKey)
 			if err != nil {
 				return err
 			}
 			b.iv, b.ct = used, ct
 		default:
-			ct, err := oaepEncrypt(s.mod.ctx, sh, s.mech, k.pub, rootKey)
+			ct, err := oaepEncrypt(s.tok.Ctx, sh, s.mech, k.pub, rootKey)
 			if err != nil {
 				return err
 			}
@@ -462,8 +372,8 @@ func (s *Seal) Wrap(ctx context.Context, rootKey []byte) ([]byte, error) {
 // blobs made by another key, another mechanism or with edited bytes wrap
 // seal.ErrDecrypt (ErrBlob does too).
 func (s *Seal) Unwrap(ctx context.Context, data []byte) ([]byte, error) {
-	if s.pool.closed() {
-		return nil, ErrClosed
+	if s.tok.Closed() {
+		return nil, errClosed
 	}
 	b, err := parseBlob(data)
 	if err != nil {
@@ -478,12 +388,12 @@ func (s *Seal) Unwrap(ctx context.Context, data []byte) ([]byte, error) {
 		var err error
 		switch s.mech {
 		case mechAESGCM:
-			pt, err = gcmDecrypt(s.mod.ctx, sh, k.secret, b.iv, b.aad(), b.ct)
+			pt, err = gcmDecrypt(s.tok.Ctx, sh, k.secret, b.iv, b.aad(), b.ct)
 		default:
 			if len(b.ct) != k.modulusLen {
 				return fmt.Errorf("%w: RSA-OAEP ciphertext is %d bytes, the key's modulus %d", ErrBlob, len(b.ct), k.modulusLen)
 			}
-			pt, err = oaepDecrypt(s.mod.ctx, sh, s.mech, k.priv, b.ct)
+			pt, err = oaepDecrypt(s.tok.Ctx, sh, s.mech, k.priv, b.ct)
 		}
 		return s.classifyDecrypt(sh, k, err)
 	})
@@ -500,8 +410,8 @@ func (s *Seal) Unwrap(ctx context.Context, data []byte) ([]byte, error) {
 // token works, so the ciphertext was at fault. Otherwise the error stays
 // a token error.
 func (s *Seal) classifyDecrypt(sh cryptoki.SessionHandle, k keyHandles, err error) error {
-	var df *decryptFailed
-	if err == nil || !errors.As(err, &df) || sessionLost(err) || keyLost(err) {
+	var df *ipk.DecryptError
+	if err == nil || !errors.As(err, &df) || errors.Is(err, seal.ErrDecrypt) || ipk.SessionLost(err) || ipk.ObjectLost(err) {
 		return err
 	}
 	if perr := s.roundTrip(sh, k); perr != nil {
@@ -517,14 +427,14 @@ func (s *Seal) roundTrip(sh cryptoki.SessionHandle, k keyHandles) error {
 		return err
 	}
 	var pt []byte
-	c := s.mod.ctx
+	c := s.tok.Ctx
 	switch s.mech {
 	case mechAESGCM:
 		iv := make([]byte, gcmIVSize)
 		if _, err := rand.Read(iv); err != nil {
 			return err
 		}
-		ct, used, err := gcmEncrypt(c, sh, k.secret, iv, probeAAD, probe)
+		ct, used, err := ipk.GCMEncrypt(c, sh, k.secret, iv, probeAAD, probe)
 		if err != nil {
 			return err
 		}
@@ -554,7 +464,7 @@ func (s *Seal) roundTrip(sh cryptoki.SessionHandle, k keyHandles) error {
 // Wrap.
 func (s *Seal) Healthy(ctx context.Context) error {
 	err := s.do(ctx, func(sh cryptoki.SessionHandle, k keyHandles) error {
-		info, err := s.mod.ctx.GetSessionInfo(sh)
+		info, err := s.tok.Ctx.GetSessionInfo(sh)
 		if err != nil {
 			return err
 		}
@@ -567,7 +477,7 @@ func (s *Seal) Healthy(ctx context.Context) error {
 		if errors.Is(err, ErrClosed) {
 			return err
 		}
-		return fmt.Errorf("pkcs11 seal: health check (token %q, key %q): %w", s.tokenLabel, s.keyLabel, err)
+		return fmt.Errorf("pkcs11 seal: health check (token %q, key %q): %w", s.tok.Label, s.keyLabel, err)
 	}
 	return nil
 }
@@ -585,40 +495,11 @@ func opError(op string, err error) error {
 // still uses the token's login), and finalizes and unloads the module
 // (when no other Seal uses it). It waits for running operations. It is
 // idempotent: later calls return the first call's result.
-func (s *Seal) Close() error {
-	s.closeOnce.Do(func() {
-		slots := s.pool.close()
-		var (
-			errs   []error
-			logout cryptoki.SessionHandle
-			have   bool
-		)
-		for _, x := range slots {
-			if x.open {
-				logout, have = x.h, true
-				break
-			}
-		}
-		errs = append(errs, s.mod.releaseLogin(s.slot, logout, have))
-		for _, x := range slots {
-			if !x.open {
-				continue
-			}
-			if err := s.mod.ctx.CloseSession(x.h); err != nil && !sessionLost(err) {
-				errs = append(errs, fmt.Errorf("pkcs11 seal: C_CloseSession: %w", err))
-			}
-			x.open = false
-		}
-		errs = append(errs, s.mod.release())
-		s.closeErr = errors.Join(errs...)
-		*s.pin = ""
-	})
-	return s.closeErr
-}
+func (s *Seal) Close() error { return s.tok.Close() }
 
 // String describes the seal (never the PIN).
 func (s *Seal) String() string {
-	return fmt.Sprintf("pkcs11 seal (module %s, token %q, %s key %q)", s.mod.path, s.tokenLabel, s.mech, s.keyLabel)
+	return fmt.Sprintf("pkcs11 seal (module %s, token %q, %s key %q)", s.tok.Path, s.tok.Label, s.mech, s.keyLabel)
 }
 
 // Format makes every fmt verb print String, so that no verb can reach the
@@ -638,37 +519,37 @@ func (s *Seal) loadKeys() keyHandles {
 // SoftHSM, for one, gives private objects new handles after the login
 // ended with the last session.
 func (s *Seal) do(ctx context.Context, fn func(cryptoki.SessionHandle, keyHandles) error) error {
-	sessionRetries, keyRetries := s.pool.size, 1
+	sessionRetries, keyRetries := s.tok.Size(), 1
 	for {
-		x, err := s.pool.get(ctx)
+		x, err := s.tok.Get(ctx)
 		if err != nil {
 			return err
 		}
-		err = fn(x.h, s.loadKeys())
+		err = fn(x.H, s.loadKeys())
 		switch {
 		case err == nil:
-			s.pool.put(x)
+			s.tok.Put(x)
 			return nil
-		case sessionLost(err):
-			s.pool.discard(x)
+		case ipk.SessionLost(err):
+			s.tok.Discard(x)
 			if sessionRetries--; sessionRetries < 0 {
 				return err
 			}
-		case keyLost(err) && keyRetries > 0:
+		case ipk.ObjectLost(err) && keyRetries > 0:
 			keyRetries--
-			k, found, ferr := s.findKeys(x.h)
-			s.pool.put(x)
+			k, found, ferr := s.findKeys(x.H)
+			s.tok.Put(x)
 			if ferr != nil {
 				return errors.Join(err, ferr)
 			}
 			if !found {
-				return fmt.Errorf("%w: key %q vanished from token %q: %w", ErrKeyNotFound, s.keyLabel, s.tokenLabel, err)
+				return fmt.Errorf("%w: key %q vanished from token %q: %w", ErrKeyNotFound, s.keyLabel, s.tok.Label, err)
 			}
 			s.keyMu.Lock()
 			s.keys = k
 			s.keyMu.Unlock()
 		default:
-			s.pool.put(x)
+			s.tok.Put(x)
 			return err
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	cryptoki "github.com/miekg/pkcs11"
 
+	ipk "github.com/keyraft/keyraft/internal/pkcs11"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -27,14 +28,14 @@ func rootKey(t testing.TB) []byte {
 // borrow takes a session from s's pool for direct PKCS#11 calls. Call
 // the returned func to give it back; the test's cleanup does so otherwise
 // (Close waits for every session).
-func borrow(t testing.TB, s *Seal) (*session, func()) {
+func borrow(t testing.TB, s *Seal) (*ipk.Session, func()) {
 	t.Helper()
-	x, err := s.pool.get(context.Background())
+	x, err := s.tok.Get(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	release := func() { once.Do(func() { s.pool.put(x) }) }
+	release := func() { once.Do(func() { s.tok.Put(x) }) }
 	t.Cleanup(release)
 	return x, release
 }
@@ -117,14 +118,14 @@ func TestWrapUnwrapAESGCM(t *testing.T) {
 		t.Fatal(err)
 	}
 	x, release := borrow(t, s)
-	_, err = gcmDecrypt(s.mod.ctx, x.h, s.loadKeys().secret, b.iv, []byte("another purpose"), b.ct)
-	err = s.classifyDecrypt(x.h, s.loadKeys(), err)
+	_, err = gcmDecrypt(s.tok.Ctx, x.H, s.loadKeys().secret, b.iv, []byte("another purpose"), b.ct)
+	err = s.classifyDecrypt(x.H, s.loadKeys(), err)
 	if !errors.Is(err, seal.ErrDecrypt) {
 		t.Fatalf("wrong AAD: err = %v, want ErrDecrypt", err)
 	}
 	t.Logf("wrong AAD: %v", err)
 	// The session is still good after a failed decryption.
-	pt, err := gcmDecrypt(s.mod.ctx, x.h, s.loadKeys().secret, b.iv, b.aad(), b.ct)
+	pt, err := gcmDecrypt(s.tok.Ctx, x.H, s.loadKeys().secret, b.iv, b.aad(), b.ct)
 	release()
 	if err != nil || !bytes.Equal(pt, key) {
 		t.Fatalf("right AAD after a failure: %x, %v", pt, err)
@@ -157,7 +158,7 @@ func TestGeneratedKeyIsSensitive(t *testing.T) {
 	s := h.open(h.config("attrs"))
 
 	x, release := borrow(t, s)
-	c, key := s.mod.ctx, s.loadKeys().secret
+	c, key := s.tok.Ctx, s.loadKeys().secret
 	want := []struct {
 		typ  uint
 		name string
@@ -184,7 +185,7 @@ func TestGeneratedKeyIsSensitive(t *testing.T) {
 	for _, w := range want {
 		tmpl = append(tmpl, cryptoki.NewAttribute(w.typ, nil))
 	}
-	attrs, err := c.GetAttributeValue(x.h, key, tmpl)
+	attrs, err := c.GetAttributeValue(x.H, key, tmpl)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -206,13 +207,13 @@ func TestGeneratedKeyIsSensitive(t *testing.T) {
 		}
 	}
 	// The value itself cannot be read.
-	_, err = c.GetAttributeValue(x.h, key, []*cryptoki.Attribute{cryptoki.NewAttribute(cryptoki.CKA_VALUE, nil)})
+	_, err = c.GetAttributeValue(x.H, key, []*cryptoki.Attribute{cryptoki.NewAttribute(cryptoki.CKA_VALUE, nil)})
 	release()
-	if !isCode(err, cryptoki.CKR_ATTRIBUTE_SENSITIVE) {
+	if !ipk.IsCode(err, cryptoki.CKR_ATTRIBUTE_SENSITIVE) {
 		t.Fatalf("reading CKA_VALUE: err = %v, want CKR_ATTRIBUTE_SENSITIVE", err)
 	}
 
-	out := h.pkcs11Tool("--login", "--pin", testPIN, "--list-objects", "--token-label", "attrs")
+	out := h.Tool("--login", "--pin", testPIN, "--list-objects", "--token-label", "attrs")
 	t.Logf("pkcs11-tool --list-objects:\n%s", out)
 	block := objectBlock(out, "Secret Key Object", "keyraft-root")
 	if block == "" {
@@ -285,7 +286,7 @@ func TestWrapUnwrapRSAOAEP(t *testing.T) {
 
 	// The private key is sensitive and not extractable.
 	x, release := borrow(t, s)
-	attrs, err := s.mod.ctx.GetAttributeValue(x.h, k.priv, []*cryptoki.Attribute{
+	attrs, err := s.tok.Ctx.GetAttributeValue(x.H, k.priv, []*cryptoki.Attribute{
 		cryptoki.NewAttribute(cryptoki.CKA_SENSITIVE, nil),
 		cryptoki.NewAttribute(cryptoki.CKA_EXTRACTABLE, nil),
 		cryptoki.NewAttribute(cryptoki.CKA_NEVER_EXTRACTABLE, nil),
@@ -428,10 +429,7 @@ func TestOpenErrors(t *testing.T) {
 	check("invalid config", cfg, ErrConfig)
 
 	// The registry holds no module after all those failures.
-	registryMu.Lock()
-	n := len(modules)
-	registryMu.Unlock()
-	if n != 0 {
+	if n := ipk.LoadedModules(); n != 0 {
 		t.Fatalf("%d modules still loaded after failed Opens", n)
 	}
 
@@ -500,7 +498,8 @@ func TestConcurrentPool(t *testing.T) {
 	for err := range errc {
 		t.Error(err)
 	}
-	peak, opened := s.pool.peak.Load(), s.pool.opened.Load()
+	st := s.tok.Stats()
+	peak, opened := st.Peak, st.Opened
 	t.Logf("%d operations; peak sessions in use %d, sessions opened %d", 2*goroutines*rounds, peak, opened)
 	if peak > 4 || opened > 4 {
 		t.Fatalf("pool of 4 lent %d sessions at once and opened %d", peak, opened)
@@ -530,7 +529,7 @@ func TestConcurrentPool(t *testing.T) {
 	for _, r := range releases[1:] {
 		r()
 	}
-	tok, err := s.mod.ctx.GetTokenInfo(s.slot)
+	tok, err := s.tok.Ctx.GetTokenInfo(s.tok.Slot)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -577,10 +576,7 @@ func TestCloseAndReopen(t *testing.T) {
 	}
 	t.Logf("use after Close: %v", ErrClosed)
 
-	registryMu.Lock()
-	n := len(modules)
-	registryMu.Unlock()
-	if n != 0 {
+	if ipk.LoadedModules() != 0 {
 		t.Fatal("the module is still loaded after the last Close")
 	}
 
@@ -612,10 +608,10 @@ func TestBlobFromAnotherToken(t *testing.T) {
 	a := h.open(h.config("token-a"))
 	b := h.open(h.config("token-b"))
 	ctx := testCtx(t)
-	if a.mod != b.mod {
+	if a.tok.Ctx != b.tok.Ctx {
 		t.Fatal("two Seals on one module did not share it")
 	}
-	if a.slot == b.slot {
+	if a.tok.Slot == b.tok.Slot {
 		t.Fatal("both seals use one slot")
 	}
 
@@ -654,11 +650,11 @@ func TestTwoSealsOneToken(t *testing.T) {
 	cfg := h.config("shared")
 	cfg.GenerateKey = false
 	cfg.TokenLabel = ""
-	slot := a.slot
+	slot := a.tok.Slot
 	cfg.Slot = &slot
 	b := h.open(cfg)
-	if b.tokenLabel != "shared" {
-		t.Fatalf("slot %d holds token %q", slot, b.tokenLabel)
+	if b.tok.Label != "shared" {
+		t.Fatalf("slot %d holds token %q", slot, b.tok.Label)
 	}
 	ctx := testCtx(t)
 
@@ -677,49 +673,26 @@ func TestTwoSealsOneToken(t *testing.T) {
 	}
 }
 
-// 8. The IV guard: nothing reaches the token with an IV that is not 12
-// bytes.
-func TestGCMIVCheck(t *testing.T) {
-	for _, n := range []int{0, 1, 8, 11, 13, 16, 32} {
-		if err := checkGCMIV(make([]byte, n)); err == nil {
-			t.Errorf("checkGCMIV accepted a %d-byte IV", n)
-		}
-		if m, p, err := gcmMechanism(make([]byte, n), gcmAADPrefix); err == nil || m != nil || p != nil {
-			t.Errorf("gcmMechanism accepted a %d-byte IV", n)
-		}
-	}
-	if err := checkGCMIV(nil); err == nil {
-		t.Error("checkGCMIV accepted a nil IV")
-	}
-	if err := checkGCMIV(make([]byte, 12)); err != nil {
-		t.Errorf("checkGCMIV refused 12 bytes: %v", err)
-	}
-	if m, p, err := gcmMechanism(make([]byte, 12), gcmAADPrefix); err != nil || len(m) != 1 || m[0].Mechanism != cryptoki.CKM_AES_GCM {
-		t.Errorf("gcmMechanism(12 bytes) = %v, %v", m, err)
-	} else {
-		p.Free()
-	}
-}
-
-// The same guard on the real encrypt and decrypt paths, and the trap it
-// guards against: SoftHSM encrypting with an empty IV.
+// 8. The IV guard (internal/pkcs11 tests it without a token) on the
+// seal's encrypt and decrypt paths, and the trap it guards against:
+// SoftHSM encrypting with an empty IV.
 func TestGCMIVCheckOnToken(t *testing.T) {
 	h := newHSM(t)
 	h.token("iv", testPIN)
 	s := h.open(h.config("iv"))
 	x, _ := borrow(t, s)
-	c, key := s.mod.ctx, s.loadKeys().secret
+	c, key := s.tok.Ctx, s.loadKeys().secret
 
 	for _, iv := range [][]byte{nil, make([]byte, 8), make([]byte, 16)} {
-		if _, _, err := gcmEncrypt(c, x.h, key, iv, gcmAADPrefix, []byte("root key")); err == nil || !strings.Contains(err.Error(), "IV") {
+		if _, _, err := ipk.GCMEncrypt(c, x.H, key, iv, gcmAADPrefix, []byte("root key")); err == nil || !strings.Contains(err.Error(), "IV") {
 			t.Errorf("gcmEncrypt with a %d-byte IV: %v", len(iv), err)
 		}
-		if _, err := gcmDecrypt(c, x.h, key, iv, gcmAADPrefix, make([]byte, 40)); err == nil || !strings.Contains(err.Error(), "IV") {
+		if _, err := gcmDecrypt(c, x.H, key, iv, gcmAADPrefix, make([]byte, 40)); err == nil || !strings.Contains(err.Error(), "IV") {
 			t.Errorf("gcmDecrypt with a %d-byte IV: %v", len(iv), err)
 		}
 	}
 	// The session is untouched (no operation left active).
-	if _, _, err := gcmEncrypt(c, x.h, key, make([]byte, 12), gcmAADPrefix, []byte("root key")); err != nil {
+	if _, _, err := ipk.GCMEncrypt(c, x.H, key, make([]byte, 12), gcmAADPrefix, []byte("root key")); err != nil {
 		t.Fatal(err)
 	}
 
@@ -728,10 +701,10 @@ func TestGCMIVCheckOnToken(t *testing.T) {
 	raw := func() ([]byte, error) {
 		p := cryptoki.NewGCMParams(nil, gcmAADPrefix, gcmTagBits)
 		defer p.Free()
-		if err := c.EncryptInit(x.h, []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_AES_GCM, p)}, key); err != nil {
+		if err := c.EncryptInit(x.H, []*cryptoki.Mechanism{cryptoki.NewMechanism(cryptoki.CKM_AES_GCM, p)}, key); err != nil {
 			return nil, err
 		}
-		return c.Encrypt(x.h, []byte("root key"))
+		return c.Encrypt(x.H, []byte("root key"))
 	}
 	ct1, err1 := raw()
 	ct2, err2 := raw()
@@ -760,24 +733,27 @@ func TestLostSessionsAreReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Close every open session behind the pool's back.
-	var slots []*session
-	for range s.pool.size {
-		slots = append(slots, <-s.pool.ch)
+	// Close every session behind the pool's back (borrowing them all
+	// opens the ones not yet open).
+	var (
+		slots    []*ipk.Session
+		releases []func()
+	)
+	for range s.tok.Size() {
+		x, release := borrow(t, s)
+		slots, releases = append(slots, x), append(releases, release)
 	}
 	closed := 0
 	for _, x := range slots {
-		if x.open {
-			if err := s.mod.ctx.CloseSession(x.h); err != nil {
-				t.Fatal(err)
-			}
-			closed++
+		if err := s.tok.Ctx.CloseSession(x.H); err != nil {
+			t.Fatal(err)
 		}
+		closed++
 	}
-	for _, x := range slots {
-		s.pool.ch <- x
+	for _, release := range releases {
+		release()
 	}
-	before := s.pool.opened.Load()
+	before := s.tok.Stats().Opened
 	for range 4 {
 		got, err := s.Unwrap(ctx, blob)
 		if err != nil || !bytes.Equal(got, key) {
@@ -787,8 +763,8 @@ func TestLostSessionsAreReplaced(t *testing.T) {
 	if err := s.Healthy(ctx); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("closed %d sessions behind the pool's back; %d reopened", closed, s.pool.opened.Load()-before)
-	if s.pool.opened.Load() == before {
+	t.Logf("closed %d sessions behind the pool's back; %d reopened", closed, s.tok.Stats().Opened-before)
+	if s.tok.Stats().Opened == before {
 		t.Fatal("no session was reopened")
 	}
 }
@@ -815,7 +791,7 @@ func TestWaitForSession(t *testing.T) {
 		waiting <- err
 	}()
 	deadline := time.Now().Add(10 * time.Second)
-	for s.pool.waiting.Load() == 0 { // the Wrap waits for the session
+	for s.tok.Stats().Waiting == 0 { // the Wrap waits for the session
 		if time.Now().After(deadline) {
 			t.Fatal("Wrap is not waiting for a session")
 		}
@@ -842,7 +818,7 @@ func TestWaitForSession(t *testing.T) {
 func TestKeyMadeByPkcs11Tool(t *testing.T) {
 	h := newHSM(t)
 	h.token("made", testPIN)
-	out := h.pkcs11Tool("--token-label", "made", "--login", "--pin", testPIN, "--keygen", "--key-type", "AES:32",
+	out := h.Tool("--token-label", "made", "--login", "--pin", testPIN, "--keygen", "--key-type", "AES:32",
 		"--label", "keyraft-root", "--sensitive", "--private", "--usage-decrypt")
 	t.Logf("pkcs11-tool --keygen:\n%s", out)
 	cfg := h.config("made")
