@@ -21,12 +21,12 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/cluster/link"
 	"github.com/keyraft/keyraft/config"
 	"github.com/keyraft/keyraft/seal"
 	"github.com/keyraft/keyraft/seal/pkcs11"
 	"github.com/keyraft/keyraft/transit"
 	"github.com/keyraft/keyraft/transport"
-	"github.com/keyraft/keyraft/cluster/link"
 )
 
 const serverUsage = `usage: keyraft server -dev [-dev-root-token-id=TOKEN] [-dev-listen-address=ADDR]
