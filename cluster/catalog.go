@@ -18,9 +18,8 @@ import (
 // before every start. Records live at sys/plugins/catalog/<type>/<name>;
 // a built-in plugin's record holds only its reload generation (the
 // built-in entry itself is each node's own, see Config.BuiltinPlugins).
-const prefixPluginCatalog = "sys/plugins/catalog/"
 
-func pluginKey(typ, name string) string { return prefixPluginCatalog + typ + "/" + name }
+func pluginKey(typ, name string) string { return fsm.RecordPluginCatalog + typ + "/" + name }
 
 // pluginCache keeps decoded catalog records by revision: the crypto
 // backend of a key is looked up on every use.
@@ -104,7 +103,7 @@ func (n *Node) Plugins(typ string) ([]catalog.Entry, error) {
 			out = append(out, *e)
 		}
 	}
-	names, err := n.List(prefixPluginCatalog)
+	names, err := n.List(fsm.RecordPluginCatalog)
 	if err != nil {
 		return nil, err
 	}

@@ -676,7 +676,7 @@ func (n *Node) SaveSnapshot(w io.Writer) error {
 func SnapshotClusterID(r io.Reader) (string, error) {
 	var id string
 	_, err := fsm.ParseSnapshotRecords(r, func(k, v []byte) {
-		if string(k) == keySealConfig && len(v) > 8 {
+		if string(k) == fsm.RecordSealConfig && len(v) > 8 {
 			var c SealConfig
 			if json.Unmarshal(v[8:], &c) == nil {
 				id = c.ClusterID

@@ -37,9 +37,9 @@ import (
 // disk of what the state no longer holds: its revision is the index after
 // which no disk may keep older copies of the state. The state machine
 // also moves it past a refused write that was prepared before a purge
-// (fsm.PurgeRecord): that entry stays in the Raft log with the removed
+// (fsm.RecordPurge): that entry stays in the Raft log with the removed
 // material it may carry, so the disks are purged again past it.
-const PurgeKey = fsm.PurgeRecord
+const PurgeKey = fsm.RecordPurge
 
 // PurgeWrite is the write a change adds when it removes key material (a
 // key's destruction): once it is applied, every node takes a snapshot,

@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // TestTokenUsesAcrossNodes: a token with num_uses spent concurrently on
@@ -107,7 +109,7 @@ func TestRevokeTreeThroughFollower(t *testing.T) {
 		if _, err := n.LookupToken(d); err != nil {
 			t.Fatalf("%s: the orphan was revoked with its old grandparent: %v", n.cfg.NodeID, err)
 		}
-		if kids, _ := n.List(prefixChildren); len(kids) != 0 {
+		if kids, _ := n.List(fsm.RecordTokenChildren); len(kids) != 0 {
 			t.Fatalf("%s: children index left: %v", n.cfg.NodeID, kids)
 		}
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/plugins/sdk"
@@ -196,11 +197,10 @@ func (e *Engine) destroyOnBackend(p *Policy, versions []int) {
 // again by the leader's lifecycle pass (RetryBackendDestroys) until the
 // backend confirms. Destroy is idempotent in the crypto contract, so a
 // second attempt after an uncleared record is harmless. The record holds
-// the handle only, never material.
-const backendDestroyPrefix = "transit/backend-destroy/"
+// the handle only, never material (fsm.RecordTransitBackendDestroy).
 
 func destroyRecordKey(backend string, handle []byte) string {
-	return backendDestroyPrefix + backend + "/" + hex.EncodeToString(handle)
+	return fsm.RecordTransitBackendDestroy + backend + "/" + hex.EncodeToString(handle)
 }
 
 // parseDestroyRecordKey splits a record name (without the prefix) into
@@ -281,11 +281,11 @@ func (e *Engine) destroyHandles(ctx context.Context, backend string, handles [][
 }
 
 // RetryBackendDestroys destroys the backend objects whose destruction was
-// committed and not yet confirmed (see backendDestroyPrefix). The leader
+// committed and not yet confirmed (see fsm.RecordTransitBackendDestroy). The leader
 // runs it in every lifecycle pass (LifecycleDue). It returns how many
 // objects it destroyed.
 func (e *Engine) RetryBackendDestroys(ctx context.Context) (int, error) {
-	names, err := e.store.List(backendDestroyPrefix)
+	names, err := e.store.List(fsm.RecordTransitBackendDestroy)
 	if err != nil {
 		return 0, err
 	}

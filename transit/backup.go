@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
 )
 
@@ -109,7 +110,7 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		replaced = cur
 		// A new key starts with no encryption counts (a record left by
 		// a key of that name is not its own).
-		clearUsage := cluster.Write{Key: usagePrefix + name, Delete: true}
+		clearUsage := cluster.Write{Key: fsm.RecordTransitUsage + name, Delete: true}
 		if cur == nil {
 			return p.clone(), []cluster.Write{clearUsage}, nil
 		}
@@ -118,7 +119,7 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		}
 		// Replacing a key destroys its material: every node purges its
 		// disk; and the old key's encryption counts go with it.
-		w := []cluster.Write{clearUsage, cluster.PurgeWrite(keyPrefix + name)}
+		w := []cluster.Write{clearUsage, cluster.PurgeWrite(fsm.RecordTransitKey + name)}
 		return p.clone(), append(w, destroyWrites(cur.Backend, name, cur.BackendKeys)...), nil
 	})
 	if err != nil {

@@ -18,8 +18,6 @@ import (
 	"github.com/keyraft/keyraft/keys"
 )
 
-const keyPrefix = "transit/key/"
-
 // Store is what the engine needs from the node: decrypted local reads and
 // conditional commits (see cluster.Node).
 type Store interface {
@@ -168,7 +166,7 @@ func (e *Engine) get(name string) (*loaded, error) {
 		l.used.Store(true)
 		return l, nil
 	}
-	rev, err := e.store.Revision(keyPrefix + name)
+	rev, err := e.store.Revision(fsm.RecordTransitKey + name)
 	if err != nil {
 		return nil, err
 	}
@@ -205,7 +203,7 @@ func (e *Engine) load(name string, applied uint64) (*loaded, error) {
 	e.mu.RLock()
 	epoch := e.epoch
 	e.mu.RUnlock()
-	raw, rev, err := e.store.Read(keyPrefix + name)
+	raw, rev, err := e.store.Read(fsm.RecordTransitKey + name)
 	if err != nil {
 		return nil, err
 	}
@@ -311,15 +309,15 @@ func (e *Engine) updateTxn(ctx context.Context, name string, change func(p *Poli
 			e.abandonGenerated(cur, next)
 			return nil, err
 		}
-		txn := &cluster.Txn{Expect: []fsm.Cond{{Key: keyPrefix + name, Revision: rev}}}
+		txn := &cluster.Txn{Expect: []fsm.Cond{{Key: fsm.RecordTransitKey + name, Revision: rev}}}
 		if next == nil {
-			txn.Writes = []cluster.Write{{Key: keyPrefix + name, Delete: true}}
+			txn.Writes = []cluster.Write{{Key: fsm.RecordTransitKey + name, Delete: true}}
 		} else {
 			b, err := next.marshal()
 			if err != nil {
 				return nil, err
 			}
-			txn.Writes = []cluster.Write{{Key: keyPrefix + name, Value: b}}
+			txn.Writes = []cluster.Write{{Key: fsm.RecordTransitKey + name, Value: b}}
 			defer clear(b)
 		}
 		txn.Writes = append(txn.Writes, extra...)
@@ -469,7 +467,7 @@ func (e *Engine) rotateFor(ctx context.Context, p *Policy, why string) error {
 // RotateDue rotates every key whose auto_rotate_period has passed since
 // its newest version. The server calls it periodically on the leader.
 func (e *Engine) RotateDue(ctx context.Context) (int, error) {
-	names, err := e.store.List(keyPrefix)
+	names, err := e.store.List(fsm.RecordTransitKey)
 	if err != nil {
 		return 0, err
 	}

@@ -25,9 +25,6 @@ import (
 // private key is stored like every record, under the barrier, and kept
 // parsed in memory, keyed by the record's revision, until the node seals.
 
-// wrappingKeyRecord is where the wrapping key lives in the state.
-const wrappingKeyRecord = "transit/wrapping-key"
-
 // wrappingKeyBits is the size of the wrapping key; Vault's import format
 // fixes the RSA-OAEP part of a ciphertext at 512 bytes.
 const wrappingKeyBits = 4096
@@ -102,7 +99,7 @@ func (e *Engine) WrappingKey(ctx context.Context) (*Response, error) {
 func (e *Engine) wrappingKey(ctx context.Context) (*rsa.PrivateKey, string, error) {
 	c := &e.wrap
 	for attempt := 0; attempt < 5; attempt++ {
-		rev, err := e.store.Revision(wrappingKeyRecord)
+		rev, err := e.store.Revision(fsm.RecordTransitWrappingKey)
 		if err != nil {
 			return nil, "", err
 		}
@@ -150,7 +147,7 @@ func (e *Engine) wrappingKey(ctx context.Context) (*rsa.PrivateKey, string, erro
 // loadWrappingKey reads and parses the stored wrapping key (nil when
 // there is none).
 func (e *Engine) loadWrappingKey() (*rsa.PrivateKey, string, uint64, error) {
-	raw, rev, err := e.store.Read(wrappingKeyRecord)
+	raw, rev, err := e.store.Read(fsm.RecordTransitWrappingKey)
 	if err != nil || raw == nil {
 		return nil, "", 0, err
 	}
@@ -178,7 +175,7 @@ func (e *Engine) createWrappingKey(ctx context.Context) error {
 	c := &e.wrap
 	c.gen.Lock()
 	defer c.gen.Unlock()
-	if rev, err := e.store.Revision(wrappingKeyRecord); err != nil || rev != 0 {
+	if rev, err := e.store.Revision(fsm.RecordTransitWrappingKey); err != nil || rev != 0 {
 		return err // made meanwhile (by this node's other request, or another node)
 	}
 	k, err := rsa.GenerateKey(rand.Reader, wrappingKeyBits)
@@ -197,8 +194,8 @@ func (e *Engine) createWrappingKey(ctx context.Context) error {
 	}
 	defer clear(b)
 	_, err = e.store.Commit(ctx, &cluster.Txn{
-		Expect: []fsm.Cond{{Key: wrappingKeyRecord, Revision: 0}},
-		Writes: []cluster.Write{{Key: wrappingKeyRecord, Value: b}},
+		Expect: []fsm.Cond{{Key: fsm.RecordTransitWrappingKey, Revision: 0}},
+		Writes: []cluster.Write{{Key: fsm.RecordTransitWrappingKey, Value: b}},
 	})
 	if err == nil {
 		e.log.Info("made the cluster's wrapping key for key imports")

@@ -15,6 +15,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // The expected table, written out by hand (not derived from allowedIn):
@@ -248,7 +249,7 @@ func TestKeyLifeCycle(t *testing.T) {
 	if rev, _ := st.Revision(cluster.PurgeKey); rev <= rev0 {
 		t.Fatal("destruction committed without a purge request")
 	}
-	raw, _, _ := st.Read(keyPrefix + "k")
+	raw, _, _ := st.Read(fsm.RecordTransitKey + "k")
 	var rec Policy
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		t.Fatal(err)
@@ -323,13 +324,13 @@ func TestOldRecordIsActive(t *testing.T) {
 	ctx := context.Background()
 	e, st, _ := newLifecycleEngine(t)
 	e.CreateKey(ctx, "k", fields(t, `{}`))
-	raw, rev, _ := st.Read(keyPrefix + "k")
+	raw, rev, _ := st.Read(fsm.RecordTransitKey + "k")
 	var m map[string]any
 	json.Unmarshal(raw, &m)
 	delete(m, "lifecycle")
 	b, _ := json.Marshal(m)
 	st.mu.Lock()
-	st.recs[keyPrefix+"k"] = memRec{b, rev}
+	st.recs[fsm.RecordTransitKey+"k"] = memRec{b, rev}
 	st.mu.Unlock()
 	e.Purge()
 	if s, events := readState(t, e, "k"); s != "active" || len(events) != 0 {
@@ -449,7 +450,7 @@ func TestFlushUsageBatches(t *testing.T) {
 	if u.Encryptions[1] != 300 {
 		t.Fatalf("k299 count %d", u.Encryptions[1])
 	}
-	if rev, _ := st.Revision(usagePrefix + "gone"); rev != 0 {
+	if rev, _ := st.Revision(fsm.RecordTransitUsage + "gone"); rev != 0 {
 		t.Fatal("counts of a key that does not exist were committed")
 	}
 	if e.usage.pending("k0", 1) != 0 {
@@ -562,10 +563,10 @@ func TestFlushUsageRacingDeleteLeavesNoRecord(t *testing.T) {
 	if !deleted {
 		t.Fatal("the flush did not read the usage record")
 	}
-	if rev, _ := st.Revision(keyPrefix + "k"); rev != 0 {
+	if rev, _ := st.Revision(fsm.RecordTransitKey + "k"); rev != 0 {
 		t.Fatal("the key was not deleted")
 	}
-	if rev, _ := st.Revision(usagePrefix + "k"); rev != 0 {
+	if rev, _ := st.Revision(fsm.RecordTransitUsage + "k"); rev != 0 {
 		t.Fatal("the usage record of a deleted key was recreated")
 	}
 }
@@ -682,7 +683,7 @@ func TestRestoreForceKeepsLifecycleRules(t *testing.T) {
 	if err := restore("ok"); err != nil {
 		t.Fatal(err)
 	}
-	if rev, _ := st.Revision(usagePrefix + "ok"); rev != 0 {
+	if rev, _ := st.Revision(fsm.RecordTransitUsage + "ok"); rev != 0 {
 		t.Fatal("the replaced key's usage counts carried over")
 	}
 	if rev, _ := st.Revision(cluster.PurgeKey); rev == purgeRev {

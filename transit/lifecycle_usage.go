@@ -35,8 +35,6 @@ const SafeEncryptions = 1 << 32
 // leader rotates a key by default.
 const DefaultAutoRotateShare = 0.5
 
-const usagePrefix = "transit/usage/"
-
 // usageRecord is the replicated count of a key's encryptions per version.
 type usageRecord struct {
 	Encryptions map[int]uint64 `json:"encryptions"`
@@ -102,7 +100,7 @@ func rotateShare(in *Fields) (float64, error) {
 
 // readUsage reads a key's committed counts and the record's revision.
 func (e *Engine) readUsage(name string) (*usageRecord, uint64, error) {
-	raw, rev, err := e.store.Read(usagePrefix + name)
+	raw, rev, err := e.store.Read(fsm.RecordTransitUsage + name)
 	if err != nil || raw == nil {
 		return &usageRecord{Encryptions: map[int]uint64{}}, rev, err
 	}
@@ -179,7 +177,7 @@ func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[str
 	for attempt := 0; ; attempt++ {
 		txn := &cluster.Txn{}
 		for _, name := range names {
-			keyRev, err := e.store.Revision(keyPrefix + name)
+			keyRev, err := e.store.Revision(fsm.RecordTransitKey + name)
 			if err != nil {
 				return err
 			}
@@ -190,7 +188,7 @@ func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[str
 			// (which removes the usage record) committed meanwhile makes
 			// this a conflict, so the counts never recreate the record of
 			// a key that is gone.
-			txn.Expect = append(txn.Expect, fsm.Cond{Key: keyPrefix + name, Revision: keyRev})
+			txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordTransitKey + name, Revision: keyRev})
 			u, rev, err := e.readUsage(name)
 			if err != nil {
 				return err
@@ -202,8 +200,8 @@ func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[str
 			if err != nil {
 				return err
 			}
-			txn.Expect = append(txn.Expect, fsm.Cond{Key: usagePrefix + name, Revision: rev})
-			txn.Writes = append(txn.Writes, cluster.Write{Key: usagePrefix + name, Value: b})
+			txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordTransitUsage + name, Revision: rev})
+			txn.Writes = append(txn.Writes, cluster.Write{Key: fsm.RecordTransitUsage + name, Value: b})
 		}
 		if len(txn.Writes) == 0 {
 			return nil

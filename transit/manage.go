@@ -7,6 +7,7 @@ import (
 	"strconv"
 
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
 )
 
@@ -63,7 +64,7 @@ func (e *Engine) ReadKey(name string) (*Response, error) {
 // ({"errors":[]}), exactly as Vault answers an empty list: clients (the
 // vault CLI, keyraft's api package) read that shape as "no keys".
 func (e *Engine) ListKeys() (*Response, error) {
-	names, err := e.store.List(keyPrefix)
+	names, err := e.store.List(fsm.RecordTransitKey)
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) 
 		if !p.DeletionAllowed {
 			return nil, nil, badRequest("deletion is not allowed for this key")
 		}
-		w := []cluster.Write{{Key: usagePrefix + name, Delete: true}, cluster.PurgeWrite(keyPrefix + name)}
+		w := []cluster.Write{{Key: fsm.RecordTransitUsage + name, Delete: true}, cluster.PurgeWrite(fsm.RecordTransitKey + name)}
 		return nil, append(w, destroyWrites(p.Backend, name, p.BackendKeys)...), nil
 	})
 	if err != nil {
@@ -265,7 +266,7 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 			}
 		}
 		p.MinAvailableVersion = v
-		w := []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
+		w := []cluster.Write{cluster.PurgeWrite(fsm.RecordTransitKey + name)}
 		if trimmed != nil {
 			w = append(w, destroyWrites(trimmed.Backend, name, trimmed.BackendKeys)...)
 		}
