@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/plugins/sdk"
 	"github.com/keyraft/keyraft/plugins/soft"
+	"github.com/keyraft/keyraft/store"
 )
 
 // countingBackends serves the real soft backend in process and records
@@ -73,7 +73,7 @@ type conflictingStore struct {
 	n  int
 }
 
-func (s *conflictingStore) Commit(ctx context.Context, txn *cluster.Txn) (uint64, error) {
+func (s *conflictingStore) Commit(ctx context.Context, txn *store.Txn) (uint64, error) {
 	s.mu.Lock()
 	if s.n > 0 {
 		s.n--

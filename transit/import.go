@@ -50,7 +50,7 @@ var importHashes = map[string]crypto.Hash{
 // imported one). Imported keys are builtin keys, used in this process.
 // It answers 204 like Vault. Every fault of the request (the ciphertext,
 // the material, the settings, an existing name) is an *Error with status
-// 400; store errors (cluster.ErrSealed, a Raft failure) pass through.
+// 400; store errors (store.ErrSealed, a Raft failure) pass through.
 func (e *Engine) ImportKey(ctx context.Context, name string, in *Fields) (*Response, error) {
 	if err := checkName(name); err != nil {
 		return nil, err

@@ -14,8 +14,8 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // The expected table, written out by hand (not derived from allowedIn):
@@ -242,11 +242,11 @@ func TestKeyLifeCycle(t *testing.T) {
 		t.Fatalf("before destroy_time: %d %v", n, err)
 	}
 	c.advance(time.Minute)
-	rev0, _ := st.Revision(cluster.PurgeKey)
+	rev0, _ := st.Revision(store.PurgeKey)
 	if n, err := e.LifecycleDue(ctx); err != nil || n != 1 {
 		t.Fatalf("at destroy_time: %d %v", n, err)
 	}
-	if rev, _ := st.Revision(cluster.PurgeKey); rev <= rev0 {
+	if rev, _ := st.Revision(store.PurgeKey); rev <= rev0 {
 		t.Fatal("destruction committed without a purge request")
 	}
 	raw, _, _ := st.Read(fsm.RecordTransitKey + "k")
@@ -525,11 +525,11 @@ func TestMaterialRemovalRequestsPurge(t *testing.T) {
 		}},
 		{"delete", func() error { _, err := e.DeleteKey(ctx, "k"); return err }},
 	} {
-		before, _ := st.Revision(cluster.PurgeKey)
+		before, _ := st.Revision(store.PurgeKey)
 		if err := step.do(); err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
-		if after, _ := st.Revision(cluster.PurgeKey); after <= before {
+		if after, _ := st.Revision(store.PurgeKey); after <= before {
 			t.Errorf("%s committed without a purge request", step.name)
 		}
 	}
@@ -613,7 +613,7 @@ type hookStore struct {
 	beforeCommit func()
 }
 
-func (s *hookStore) Commit(ctx context.Context, txn *cluster.Txn) (uint64, error) {
+func (s *hookStore) Commit(ctx context.Context, txn *store.Txn) (uint64, error) {
 	if f := s.beforeCommit; f != nil {
 		s.beforeCommit = nil
 		f()
@@ -679,14 +679,14 @@ func TestRestoreForceKeepsLifecycleRules(t *testing.T) {
 	if err := e.FlushUsage(ctx); err != nil {
 		t.Fatal(err)
 	}
-	purgeRev, _ := st.Revision(cluster.PurgeKey)
+	purgeRev, _ := st.Revision(store.PurgeKey)
 	if err := restore("ok"); err != nil {
 		t.Fatal(err)
 	}
 	if rev, _ := st.Revision(fsm.RecordTransitUsage + "ok"); rev != 0 {
 		t.Fatal("the replaced key's usage counts carried over")
 	}
-	if rev, _ := st.Revision(cluster.PurgeKey); rev == purgeRev {
+	if rev, _ := st.Revision(store.PurgeKey); rev == purgeRev {
 		t.Fatal("replacing a key requested no purge")
 	}
 
@@ -702,7 +702,7 @@ func TestRestoreForceKeepsLifecycleRules(t *testing.T) {
 	if _, err := e2.Restore(ctx, "late", body); err != nil {
 		t.Fatal(err)
 	}
-	if rev, _ := hs.Revision(cluster.PurgeKey); rev == 0 {
+	if rev, _ := hs.Revision(store.PurgeKey); rev == 0 {
 		t.Fatal("a key created concurrently was replaced without a purge")
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // Encryption counting. AES-GCM and ChaCha20-Poly1305 with random 96-bit
@@ -175,7 +175,7 @@ const usageFlushKeys = 256
 // read-modify-write commit, retried on conflict.
 func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[string]map[int]uint64) error {
 	for attempt := 0; ; attempt++ {
-		txn := &cluster.Txn{}
+		txn := &store.Txn{}
 		for _, name := range names {
 			keyRev, err := e.store.Revision(fsm.RecordTransitKey + name)
 			if err != nil {
@@ -201,13 +201,13 @@ func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[str
 				return err
 			}
 			txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordTransitUsage + name, Revision: rev})
-			txn.Writes = append(txn.Writes, cluster.Write{Key: fsm.RecordTransitUsage + name, Value: b})
+			txn.Writes = append(txn.Writes, store.Write{Key: fsm.RecordTransitUsage + name, Value: b})
 		}
 		if len(txn.Writes) == 0 {
 			return nil
 		}
 		_, err := e.store.Commit(ctx, txn)
-		if errors.Is(err, fsm.ErrConflict) && attempt < 10 {
+		if errors.Is(err, store.ErrConflict) && attempt < 10 {
 			continue
 		}
 		return err
