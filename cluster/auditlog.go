@@ -271,7 +271,7 @@ func (n *Node) AuditCheckpoints(fromSeq uint64, fn func(cp *audit.Checkpoint) er
 // AuditPublicKey returns the Ed25519 key that verifies checkpoints, or nil
 // before init.
 func (n *Node) AuditPublicKey() ed25519.PublicKey {
-	v, _, err := n.fsm.Get(fsm.AuditPublicKeyRecord)
+	v, _, err := n.fsm.Get(fsm.RecordAuditPublicKey)
 	if err != nil || len(v) != ed25519.PublicKeySize {
 		return nil
 	}
@@ -327,18 +327,16 @@ func (n *Node) CompactAudit(ctx context.Context, upTo, delivered uint64) (uint64
 // compaction, or nil.
 func (n *Node) AuditBase() (*audit.Checkpoint, error) { return n.fsm.AuditBase() }
 
-const prefixAuditDevice = "sys/audit-device/"
-
 // AuditDevices lists the audit devices configured through the API. It
 // returns ErrSealed while sealed (device records are barrier-encrypted).
 func (n *Node) AuditDevices() ([]audit.Device, error) {
-	names, err := n.List(prefixAuditDevice)
+	names, err := n.List(fsm.RecordAuditDevice)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]audit.Device, 0, len(names))
 	for _, name := range names {
-		v, _, err := n.Read(prefixAuditDevice + name)
+		v, _, err := n.Read(fsm.RecordAuditDevice + name)
 		if err != nil {
 			return nil, err
 		}
@@ -363,21 +361,21 @@ func (n *Node) PutAuditDevice(ctx context.Context, d audit.Device) error {
 	if err != nil {
 		return err
 	}
-	_, err = n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixAuditDevice + d.Name, Value: b}}})
+	_, err = n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordAuditDevice + d.Name, Value: b}}})
 	return err
 }
 
 // DeleteAuditDevice removes an audit device; it returns false when there
 // was none of that name.
 func (n *Node) DeleteAuditDevice(ctx context.Context, name string) (bool, error) {
-	rev, err := n.Revision(prefixAuditDevice + name)
+	rev, err := n.Revision(fsm.RecordAuditDevice + name)
 	if err != nil || rev == 0 {
 		return false, err
 	}
 	// Its committed cursor goes with it: a new device of the same name
 	// starts from nothing. Nodes drop their own records of it.
-	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixAuditDevice + name, Revision: rev}},
-		Writes: []Write{{Key: prefixAuditDevice + name, Delete: true}, {Key: prefixAuditCursorCluster + name, Delete: true}}})
+	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordAuditDevice + name, Revision: rev}},
+		Writes: []Write{{Key: fsm.RecordAuditDevice + name, Delete: true}, {Key: fsm.RecordAuditCursorCluster + name, Delete: true}}})
 	return err == nil, err
 }
 
@@ -498,15 +496,11 @@ func (n *Node) AuditSettle(ctx context.Context) error {
 //
 //	sys/audit-cursor/cluster/<device>        a cluster-wide device
 //	sys/audit-cursor/node/<node>/<device>    a node-local device on <node>
-const (
-	prefixAuditCursorCluster = "sys/audit-cursor/cluster/"
-	prefixAuditCursorNode    = "sys/audit-cursor/node/"
-)
 
 // CommittedAuditCursor returns the committed cursor of a cluster-wide
 // device; ok is false when there is none or it cannot be read (sealed).
 func (n *Node) CommittedAuditCursor(device string) (audit.Position, bool) {
-	p, _, err := n.readCursor(prefixAuditCursorCluster + device)
+	p, _, err := n.readCursor(fsm.RecordAuditCursorCluster + device)
 	return p, err == nil && p.Seq > 0
 }
 
@@ -530,7 +524,7 @@ func (n *Node) readCursor(key string) (audit.Position, uint64, error) {
 // node's node-local devices not in it are removed; a configured device
 // that cannot start keeps its record. One commit, none when nothing moved.
 func (n *Node) RecordAuditCursors(ctx context.Context, statuses []audit.DeviceStatus, configured []string) error {
-	mine := prefixAuditCursorNode + n.cfg.NodeID + "/"
+	mine := fsm.RecordAuditCursorNode + n.cfg.NodeID + "/"
 	txn := &Txn{}
 	keep := map[string]bool{}
 	for _, name := range configured {
@@ -542,7 +536,7 @@ func (n *Node) RecordAuditCursors(ctx context.Context, statuses []audit.DeviceSt
 			if !st.Active {
 				continue
 			}
-			key = prefixAuditCursorCluster + st.Device.Name
+			key = fsm.RecordAuditCursorCluster + st.Device.Name
 		}
 		old, rev, err := n.readCursor(key)
 		if err != nil {
@@ -601,7 +595,7 @@ func (n *Node) AuditDeliveredThrough() (uint64, string, error) {
 	for _, d := range devs {
 		api[d.Name] = true
 		if d.ClusterWide() {
-			p, _, err := n.readCursor(prefixAuditCursorCluster + d.Name)
+			p, _, err := n.readCursor(fsm.RecordAuditCursorCluster + d.Name)
 			if err != nil {
 				return 0, "", err
 			}
@@ -609,7 +603,7 @@ func (n *Node) AuditDeliveredThrough() (uint64, string, error) {
 			continue
 		}
 		for _, m := range members {
-			p, _, err := n.readCursor(prefixAuditCursorNode + m + "/" + d.Name)
+			p, _, err := n.readCursor(fsm.RecordAuditCursorNode + m + "/" + d.Name)
 			if err != nil {
 				return 0, "", err
 			}
@@ -618,7 +612,7 @@ func (n *Node) AuditDeliveredThrough() (uint64, string, error) {
 	}
 	// Devices of the nodes' own config files.
 	for _, m := range members {
-		names, err := n.List(prefixAuditCursorNode + m + "/")
+		names, err := n.List(fsm.RecordAuditCursorNode + m + "/")
 		if err != nil {
 			return 0, "", err
 		}
@@ -626,7 +620,7 @@ func (n *Node) AuditDeliveredThrough() (uint64, string, error) {
 			if api[name] {
 				continue
 			}
-			p, _, err := n.readCursor(prefixAuditCursorNode + m + "/" + name)
+			p, _, err := n.readCursor(fsm.RecordAuditCursorNode + m + "/" + name)
 			if err != nil {
 				return 0, "", err
 			}

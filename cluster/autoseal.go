@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -21,8 +22,6 @@ var (
 	ErrSealUnavailable = errors.New("cluster: the seal is unavailable")
 )
 
-const keyRecoveryKey = "core/recovery-key"
-
 // sealTypes are the seals a root key can be wrapped by.
 var sealTypes = []string{"shamir", "pkcs11"}
 
@@ -31,9 +30,9 @@ var sealTypes = []string{"shamir", "pkcs11"}
 // cluster can hold both during a seal migration.
 func rootKeyRecord(t string) string {
 	if t == "shamir" {
-		return keyRootKey
+		return fsm.RecordRootKey
 	}
-	return keyRootKey + "-" + t
+	return fsm.RecordRootKey + "-" + t
 }
 
 // healthChecker is the optional ability of a seal to check itself.

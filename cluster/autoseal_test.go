@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/seal"
 	"github.com/keyraft/keyraft/seal/pkcs11"
@@ -134,7 +135,7 @@ func TestPKCS11AutoUnsealSingleNode(t *testing.T) {
 	}
 	// The root key in the state is the HSM's ciphertext, and no Shamir
 	// blob exists.
-	if b, _, _ := n.fsm.Get(keyRootKey); b != nil {
+	if b, _, _ := n.fsm.Get(fsm.RecordRootKey); b != nil {
 		t.Fatal("an auto-seal cluster stored a Shamir-wrapped root key")
 	}
 	n.Shutdown()

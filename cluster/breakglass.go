@@ -22,10 +22,6 @@ import (
 //
 //	sys/break-glass/config   → BreakGlassConfig (the emergency policy)
 //	sys/break-glass/active   → BreakGlassSession while one is on
-const (
-	keyBreakGlassConfig = "sys/break-glass/config"
-	keyBreakGlassActive = "sys/break-glass/active"
-)
 
 // Break-glass durations.
 const (
@@ -86,13 +82,13 @@ func (n *Node) SetBreakGlassConfig(ctx context.Context, c BreakGlassConfig) erro
 		return fmt.Errorf("%w: duration must be between 1m and %s", ErrInvalidRequest, MaxBreakGlassDuration)
 	}
 	v, _ := json.Marshal(c)
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: keyBreakGlassConfig, Value: v}}})
+	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordBreakGlassConfig, Value: v}}})
 	return err
 }
 
 // BreakGlassConfig returns the configuration, or nil when none is set.
 func (n *Node) BreakGlassConfig() (*BreakGlassConfig, error) {
-	v, _, err := n.Read(keyBreakGlassConfig)
+	v, _, err := n.Read(fsm.RecordBreakGlassConfig)
 	if err != nil || v == nil {
 		return nil, err
 	}
@@ -113,7 +109,7 @@ func (n *Node) BreakGlassSession(now time.Time) (*BreakGlassSession, error) {
 }
 
 func (n *Node) readBreakGlassSession() (*BreakGlassSession, uint64, error) {
-	v, rev, err := n.Read(keyBreakGlassActive)
+	v, rev, err := n.Read(fsm.RecordBreakGlassActive)
 	if err != nil || v == nil {
 		return nil, 0, err
 	}
@@ -262,8 +258,8 @@ func (n *Node) BreakGlassUpdate(ctx context.Context, nonce string, share []byte,
 	sv, _ := json.Marshal(s)
 	// The request's event is recorded by the caller once it knows the
 	// session (accessor, expiry), so it is not attached here.
-	if _, err := n.Commit(audit.WithEvent(ctx, nil), &Txn{Expect: []fsm.Cond{{Key: keyBreakGlassActive, Revision: curRev}},
-		Writes: []Write{{Key: keyBreakGlassActive, Value: sv}}}); err != nil {
+	if _, err := n.Commit(audit.WithEvent(ctx, nil), &Txn{Expect: []fsm.Cond{{Key: fsm.RecordBreakGlassActive, Revision: curRev}},
+		Writes: []Write{{Key: fsm.RecordBreakGlassActive, Value: sv}}}); err != nil {
 		n.RevokeToken(context.Background(), token, false)
 		if errors.Is(err, fsm.ErrConflict) {
 			n.endBreakGlass(op)
@@ -290,8 +286,8 @@ func (n *Node) tidyBreakGlass(ctx context.Context, now time.Time) error {
 	ev := &audit.Event{Time: now.UTC(), Node: n.cfg.NodeID, Operation: "sys/break-glass/expire", Identity: "tidy",
 		Path: "sys/break-glass/active", Outcome: audit.Allowed, Status: 200,
 		Details: map[string]string{"accessor": s.Accessor, "policy": s.Policy, "expired_at": s.ExpiresAt.Format(time.RFC3339)}}
-	_, err = n.Commit(audit.WithEvent(ctx, ev), &Txn{Expect: []fsm.Cond{{Key: keyBreakGlassActive, Revision: rev}},
-		Writes: []Write{{Key: keyBreakGlassActive, Delete: true}}})
+	_, err = n.Commit(audit.WithEvent(ctx, ev), &Txn{Expect: []fsm.Cond{{Key: fsm.RecordBreakGlassActive, Revision: rev}},
+		Writes: []Write{{Key: fsm.RecordBreakGlassActive, Delete: true}}})
 	if err != nil && !errors.Is(err, fsm.ErrConflict) {
 		return err
 	}

@@ -7,10 +7,10 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-	"sync"
 
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/plugins/catalog"
+	"github.com/keyraft/keyraft/store"
 )
 
 // The plugin catalog is replicated state: an operator registers a plugin
@@ -18,21 +18,13 @@ import (
 // before every start. Records live at sys/plugins/catalog/<type>/<name>;
 // a built-in plugin's record holds only its reload generation (the
 // built-in entry itself is each node's own, see Config.BuiltinPlugins).
-const prefixPluginCatalog = "sys/plugins/catalog/"
 
-func pluginKey(typ, name string) string { return prefixPluginCatalog + typ + "/" + name }
+func pluginKey(typ, name string) string { return fsm.RecordPluginCatalog + typ + "/" + name }
 
-// pluginCache keeps decoded catalog records by revision: the crypto
-// backend of a key is looked up on every use.
-type pluginCache struct {
-	mu sync.Mutex
-	m  map[string]cachedPlugin
-}
-
-type cachedPlugin struct {
-	rev uint64
-	e   *catalog.Entry
-}
+// pluginCache keeps catalog entries by record key: the crypto backend of
+// a key is looked up on every use. A built-in plugin's entry is cached
+// with or without its record.
+type pluginCache = store.Cache[*catalog.Entry]
 
 func (n *Node) builtinPlugin(typ, name string) (catalog.Entry, bool) {
 	for _, e := range n.cfg.BuiltinPlugins {
@@ -47,48 +39,37 @@ func (n *Node) builtinPlugin(typ, name string) (catalog.Entry, bool) {
 // returns catalog.ErrNotFound, ErrSealed or ErrNotReady.
 func (n *Node) PluginEntry(typ, name string) (*catalog.Entry, error) {
 	key := pluginKey(typ, name)
-	rev, err := n.Revision(key)
-	if err != nil {
-		return nil, err
-	}
-	n.plugins.mu.Lock()
-	c, ok := n.plugins.m[key]
-	n.plugins.mu.Unlock()
-	if ok && c.rev == rev {
-		return c.e, nil
-	}
-	var rec *catalog.Entry
-	if rev != 0 {
-		b, r, err := n.Read(key)
-		if err != nil {
-			return nil, err
-		}
-		if b != nil {
-			rec = new(catalog.Entry)
-			if err := json.Unmarshal(b, rec); err != nil {
-				return nil, fmt.Errorf("cluster: plugin record %s: %w", key, err)
+	_, applied := n.RaftIndexes()
+	return n.plugins.Get(key, applied,
+		func() (uint64, error) { return n.Revision(key) },
+		func(rev uint64) (*catalog.Entry, uint64, error) {
+			var rec *catalog.Entry
+			if rev != 0 {
+				b, r, err := n.Read(key)
+				if err != nil {
+					return nil, 0, err
+				}
+				if b != nil {
+					rec = new(catalog.Entry)
+					if err := json.Unmarshal(b, rec); err != nil {
+						return nil, 0, fmt.Errorf("cluster: plugin record %s: %w", key, err)
+					}
+				}
+				rev = r
 			}
-		}
-		rev = r
-	}
-	e := rec
-	if b, ok := n.builtinPlugin(typ, name); ok {
-		bc := b
-		if rec != nil {
-			bc.Generation = rec.Generation
-		}
-		e = &bc
-	}
-	if e == nil {
-		return nil, fmt.Errorf("%w: %s plugin %q", catalog.ErrNotFound, typ, name)
-	}
-	n.plugins.mu.Lock()
-	if n.plugins.m == nil {
-		n.plugins.m = map[string]cachedPlugin{}
-	}
-	n.plugins.m[key] = cachedPlugin{rev: rev, e: e}
-	n.plugins.mu.Unlock()
-	return e, nil
+			e := rec
+			if b, ok := n.builtinPlugin(typ, name); ok {
+				bc := b
+				if rec != nil {
+					bc.Generation = rec.Generation
+				}
+				e = &bc
+			}
+			if e == nil {
+				return nil, 0, fmt.Errorf("%w: %s plugin %q", catalog.ErrNotFound, typ, name)
+			}
+			return e, rev, nil
+		})
 }
 
 // Plugins lists the catalog (built-in entries first), optionally of one
@@ -104,7 +85,7 @@ func (n *Node) Plugins(typ string) ([]catalog.Entry, error) {
 			out = append(out, *e)
 		}
 	}
-	names, err := n.List(prefixPluginCatalog)
+	names, err := n.List(fsm.RecordPluginCatalog)
 	if err != nil {
 		return nil, err
 	}

@@ -12,11 +12,9 @@ import (
 	"path"
 	"slices"
 	"time"
-)
 
-// prefixCertRole is where certificate-auth roles live:
-// auth/cert/role/<name>, barrier encrypted, the value a CertRole.
-const prefixCertRole = "auth/cert/role/"
+	"github.com/keyraft/keyraft/fsm"
+)
 
 // ErrCertRoleNotFound is returned for a role that does not exist.
 var ErrCertRoleNotFound = errors.New("cluster: no such certificate role")
@@ -145,7 +143,7 @@ func (n *Node) PutCertRole(ctx context.Context, r CertRole) error {
 		return err
 	}
 	v, _ := json.Marshal(r)
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixCertRole + r.Name, Value: v}}})
+	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordCertRole + r.Name, Value: v}}})
 	return err
 }
 
@@ -154,7 +152,7 @@ func (n *Node) ReadCertRole(name string) (*CertRole, error) {
 	if !validPolicyName(name) {
 		return nil, ErrCertRoleNotFound
 	}
-	v, _, err := n.Read(prefixCertRole + name)
+	v, _, err := n.Read(fsm.RecordCertRole + name)
 	if err != nil {
 		return nil, err
 	}
@@ -169,7 +167,7 @@ func (n *Node) ReadCertRole(name string) (*CertRole, error) {
 }
 
 // ListCertRoles returns the role names, sorted.
-func (n *Node) ListCertRoles() ([]string, error) { return n.List(prefixCertRole) }
+func (n *Node) ListCertRoles() ([]string, error) { return n.List(fsm.RecordCertRole) }
 
 // DeleteCertRole removes a role (no error when absent). Tokens it issued
 // live on until they expire or are revoked.
@@ -177,7 +175,7 @@ func (n *Node) DeleteCertRole(ctx context.Context, name string) error {
 	if !validPolicyName(name) {
 		return nil
 	}
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixCertRole + name, Delete: true}}})
+	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordCertRole + name, Delete: true}}})
 	return err
 }
 

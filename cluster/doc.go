@@ -8,10 +8,12 @@
 // unseal shares until the threshold is reached, then loads the barrier
 // keyring into memory. Seal drops it again.
 //
-// The layers above talk to the node through three calls:
+// The layers above talk to the node through store.Store (engines import
+// package store, not cluster):
 //
 //   - Read(key) returns a decrypted record and its revision from the local
 //     state machine (no Raft round trip: reads scale with nodes);
+//   - Revision(key) returns only the revision, to check a cached value;
 //   - List(prefix) lists record keys;
 //   - Commit(ctx, txn) encrypts a transaction's values under the barrier,
 //     with each record's key as associated data, and commits it through
@@ -24,10 +26,10 @@
 //	snapshots/    Raft snapshots of state.db, ciphertext only
 //	purged-index  the last purge request this node has purged its disk after
 //
-// A commit that removes key material writes PurgeKey; every node then
-// snapshots, drops its Raft log and older snapshots, and rewrites raft.db
-// and state.db without freed pages (purge.go), so destroyed material
-// leaves every disk.
+// A commit that removes key material adds store.PurgeWrite (a write of
+// fsm.RecordPurge); every node then snapshots, drops its Raft log and
+// older snapshots, and rewrites raft.db and state.db without freed pages
+// (purge.go), so destroyed material leaves every disk.
 //
 // Nothing here writes the root key, the keyring or a token in the clear:
 // the root key is wrapped by the seal, the keyring by the root key, and

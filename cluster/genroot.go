@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -160,7 +161,7 @@ func (n *Node) GenerateRootUpdate(ctx context.Context, nonce string, share []byt
 		return 0, 0, "", err
 	}
 	entryJSON, _ := json.Marshal(entry)
-	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixToken + hashToken(token), Value: entryJSON}}}); err != nil {
+	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordToken + hashToken(token), Value: entryJSON}}}); err != nil {
 		return 0, 0, "", err
 	}
 	out := make([]byte, tokenLen)

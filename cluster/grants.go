@@ -23,10 +23,6 @@ import (
 //
 // The index makes the check on a denied request one local read. Expiry is
 // judged at use by the node's clock; TidyGrants removes what expired.
-const (
-	prefixGrant       = "sys/grant/"
-	prefixGrantActive = "sys/grant-active/"
-)
 
 // Grant states.
 const (
@@ -116,7 +112,7 @@ func DecodeGrant(b []byte) (*Grant, error) {
 func (g *Grant) Expired(now time.Time) bool { return !now.Before(g.ExpiresAt) }
 
 func grantIndexKey(requester, key, op string) string {
-	return prefixGrantActive + requester + "/" + key + "/" + op
+	return fsm.RecordGrantActive + requester + "/" + key + "/" + op
 }
 
 // RequestGrant stores a pending grant for requester and returns it. The
@@ -136,8 +132,8 @@ func (n *Node) RequestGrant(ctx context.Context, requester *TokenEntry, key, op 
 		return nil, err
 	}
 	v, _ := json.Marshal(g)
-	if _, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixGrant + g.ID}},
-		Writes: []Write{{Key: prefixGrant + g.ID, Value: v}}}); err != nil {
+	if _, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + g.ID}},
+		Writes: []Write{{Key: fsm.RecordGrant + g.ID, Value: v}}}); err != nil {
 		return nil, err
 	}
 	return g, nil
@@ -148,7 +144,7 @@ func (n *Node) ReadGrant(id string) (*Grant, uint64, error) {
 	if !validPolicyName(id) {
 		return nil, 0, ErrGrantNotFound
 	}
-	v, rev, err := n.Read(prefixGrant + id)
+	v, rev, err := n.Read(fsm.RecordGrant + id)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -165,7 +161,7 @@ func (n *Node) ReadGrant(id string) (*Grant, uint64, error) {
 // ListGrants returns every stored grant (expired ones until the tidy
 // pass removes them), in ID order.
 func (n *Node) ListGrants() ([]*Grant, error) {
-	ids, err := n.List(prefixGrant)
+	ids, err := n.List(fsm.RecordGrant)
 	if err != nil {
 		return nil, err
 	}
@@ -210,8 +206,8 @@ func (n *Node) ApproveGrant(ctx context.Context, id string, approver *TokenEntry
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixGrant + id, Revision: rev}, {Key: ik, Revision: irev}},
-		Writes: []Write{{Key: prefixGrant + id, Value: v}, {Key: ik, Value: idx}}}); err != nil {
+	if _, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + id, Revision: rev}, {Key: ik, Revision: irev}},
+		Writes: []Write{{Key: fsm.RecordGrant + id, Value: v}, {Key: ik, Value: idx}}}); err != nil {
 		if errors.Is(err, fsm.ErrConflict) {
 			return nil, ErrGrantState
 		}
@@ -287,7 +283,7 @@ func (n *Node) tokenIdentity(e *TokenEntry) ([]string, error) {
 			// the index; revoke-orphan turns parent into creator).
 			rev := uint64(0)
 			if top.Parent != "" {
-				if rev, err = n.Revision(prefixChildren + top.Parent + "/" + top.Accessor); err != nil {
+				if rev, err = n.Revision(fsm.RecordTokenChildren + top.Parent + "/" + top.Accessor); err != nil {
 					return nil, err
 				}
 			}
@@ -323,7 +319,7 @@ func (n *Node) RevokeGrant(ctx context.Context, id string) error {
 }
 
 func (n *Node) deleteGrant(ctx context.Context, g *Grant, rev uint64) error {
-	txn := &Txn{Expect: []fsm.Cond{{Key: prefixGrant + g.ID, Revision: rev}}, Writes: n.grantDeleteWrites(g)}
+	txn := &Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + g.ID, Revision: rev}}, Writes: n.grantDeleteWrites(g)}
 	_, err := n.Commit(ctx, txn)
 	return err
 }
@@ -331,7 +327,7 @@ func (n *Node) deleteGrant(ctx context.Context, g *Grant, rev uint64) error {
 // grantDeleteWrites removes grant g and, when active, its index entry
 // (if the entry is still g's).
 func (n *Node) grantDeleteWrites(g *Grant) []Write {
-	w := []Write{{Key: prefixGrant + g.ID, Delete: true}}
+	w := []Write{{Key: fsm.RecordGrant + g.ID, Delete: true}}
 	if g.State == GrantActive {
 		ik := grantIndexKey(g.Requester, g.Key, g.Operation)
 		if v, _, err := n.Read(ik); err == nil && v != nil {
@@ -375,7 +371,7 @@ func (n *Node) ActiveGrant(accessor, key, op string, now time.Time) (*Grant, err
 // with an audit event "sys/grants/expire" in the same Raft entry, and
 // ends an expired break-glass session. It returns how many grants ended.
 func (n *Node) TidyGrants(ctx context.Context, now time.Time) (int, error) {
-	ids, err := n.List(prefixGrant)
+	ids, err := n.List(fsm.RecordGrant)
 	if err != nil {
 		return 0, err
 	}

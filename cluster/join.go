@@ -22,15 +22,10 @@ import (
 	"github.com/keyraft/keyraft/cluster/link"
 )
 
-// Records of the cluster's own PKI and gossip, created at init.
-const (
-	keyClusterCACert = "core/cluster-ca-cert"
-	keyClusterCAKey  = "core/cluster-ca-key"
-	keyGossipKey     = "core/gossip-key"
-	// challengeAAD prefixes the node ID in a join challenge's associated
-	// data, so an answer for one node cannot admit another.
-	challengeAAD = "core/join-challenge/"
-)
+// challengeAAD prefixes the node ID in a join challenge's associated
+// data, so an answer for one node cannot admit another. It is not a
+// record: nothing is stored under it (see fsm.Records).
+const challengeAAD = "core/join-challenge/"
 
 // Join errors. Each method documents which it returns.
 var (
@@ -210,7 +205,7 @@ func (n *Node) JoinChallenge(ctx context.Context, nodeID string) (*JoinChallenge
 	if err := n.checkNewServer(nodeID, ""); err != nil {
 		return nil, err
 	}
-	cfgJSON, _, err := n.fsm.Get(keySealConfig)
+	cfgJSON, _, err := n.fsm.Get(fsm.RecordSealConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -224,7 +219,7 @@ func (n *Node) JoinChallenge(ctx context.Context, nodeID string) (*JoinChallenge
 			rootKeys[t] = blob
 		}
 	}
-	keyringBlob, _, err := n.fsm.Get(keyKeyring)
+	keyringBlob, _, err := n.fsm.Get(fsm.RecordKeyring)
 	if err != nil {
 		return nil, err
 	}
@@ -326,7 +321,7 @@ func (n *Node) AdmitNode(ctx context.Context, a JoinAnswer) (*JoinGrant, error) 
 	var gossipKey []byte
 	if id := n.ident.Load(); id != nil {
 		gossipKey = id.GossipKey
-	} else if gossipKey, _, err = n.Read(keyGossipKey); err != nil {
+	} else if gossipKey, _, err = n.Read(fsm.RecordGossipKey); err != nil {
 		return nil, err
 	}
 	if err := n.raft.AddNonvoter(raft.ServerID(a.NodeID), raft.ServerAddress(a.ClusterAddr), 0, n.cfg.ApplyTimeout).Error(); err != nil {
@@ -348,11 +343,11 @@ func (n *Node) AdmitNode(ctx context.Context, a JoinAnswer) (*JoinGrant, error) 
 }
 
 func (n *Node) clusterCA() (*link.ClusterCA, error) {
-	certPEM, _, err := n.Read(keyClusterCACert)
+	certPEM, _, err := n.Read(fsm.RecordClusterCACert)
 	if err != nil {
 		return nil, err
 	}
-	keyDER, _, err := n.Read(keyClusterCAKey)
+	keyDER, _, err := n.Read(fsm.RecordClusterCAKey)
 	if err != nil {
 		return nil, err
 	}
@@ -540,7 +535,7 @@ func initPKI(kr *seal.Keyring, clusterID string) (ops []fsm.Op, ca *link.Cluster
 	for _, r := range []struct {
 		key string
 		val []byte
-	}{{keyClusterCACert, ca.CertPEM}, {keyClusterCAKey, keyDER}, {keyGossipKey, gossipKey}} {
+	}{{fsm.RecordClusterCACert, ca.CertPEM}, {fsm.RecordClusterCAKey, keyDER}, {fsm.RecordGossipKey, gossipKey}} {
 		ct, err := kr.Encrypt([]byte(r.key), r.val)
 		if err != nil {
 			return nil, nil, nil, err
@@ -562,7 +557,7 @@ func (n *Node) trustStateCA() {
 	if id == nil {
 		return
 	}
-	certPEM, _, err := n.Read(keyClusterCACert)
+	certPEM, _, err := n.Read(fsm.RecordClusterCACert)
 	if err != nil || certPEM == nil {
 		return
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster/gossip"
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // ErrLeaderLost is returned by CheckLease on a node that has not heard
@@ -59,7 +60,7 @@ func (n *Node) afterRestore() {
 	if had == nil {
 		return
 	}
-	now, _, err := n.fsm.Get(keyRootKey)
+	now, _, err := n.fsm.Get(fsm.RecordRootKey)
 	if err == nil && slices.Equal(now, had) {
 		return
 	}

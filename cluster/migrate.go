@@ -94,7 +94,7 @@ func (n *Node) migrateToAuto(ctx context.Context, shamir *seal.Shamir, unsealKey
 	if err != nil {
 		return fmt.Errorf("%w: wrapping the root key with the %s seal: %v", ErrSealUnavailable, auto.Type(), err)
 	}
-	recoveryCT, err := n.barrier.Encrypt([]byte(keyRecoveryKey), unsealKey)
+	recoveryCT, err := n.barrier.Encrypt([]byte(fsm.RecordRecoveryKey), unsealKey)
 	if err != nil {
 		return err
 	}
@@ -102,7 +102,7 @@ func (n *Node) migrateToAuto(ctx context.Context, shamir *seal.Shamir, unsealKey
 	next.Type = auto.Type()
 	return n.commitSealSwitch(ctx, next, []fsm.Op{
 		{Kind: fsm.OpPut, Key: rootKeyRecord(auto.Type()), Value: blob},
-		{Kind: fsm.OpPut, Key: keyRecoveryKey, Value: recoveryCT},
+		{Kind: fsm.OpPut, Key: fsm.RecordRecoveryKey, Value: recoveryCT},
 		{Kind: fsm.OpDelete, Key: rootKeyRecord("shamir")},
 	})
 }
@@ -123,7 +123,7 @@ func (n *Node) migrateToShamir(ctx context.Context, shamir *seal.Shamir, recover
 			return err
 		}
 	}
-	stored, _, err := n.Read(keyRecoveryKey)
+	stored, _, err := n.Read(fsm.RecordRecoveryKey)
 	if err != nil {
 		return err
 	}
@@ -146,21 +146,21 @@ func (n *Node) migrateToShamir(ctx context.Context, shamir *seal.Shamir, recover
 	return n.commitSealSwitch(ctx, next, []fsm.Op{
 		{Kind: fsm.OpPut, Key: rootKeyRecord("shamir"), Value: blob},
 		{Kind: fsm.OpDelete, Key: rootKeyRecord(cfg.Type)},
-		{Kind: fsm.OpDelete, Key: keyRecoveryKey},
+		{Kind: fsm.OpDelete, Key: fsm.RecordRecoveryKey},
 	})
 }
 
 // commitSealSwitch commits the new seal configuration with the new
 // wrapping, unless another node switched first.
 func (n *Node) commitSealSwitch(ctx context.Context, next SealConfig, ops []fsm.Op) error {
-	_, rev, err := n.fsm.Get(keySealConfig)
+	_, rev, err := n.fsm.Get(fsm.RecordSealConfig)
 	if err != nil {
 		return err
 	}
 	cfgJSON, _ := json.Marshal(next)
 	_, err = n.Apply(ctx, &fsm.Command{
-		Conds: []fsm.Cond{{Key: keySealConfig, Revision: rev}},
-		Ops:   append([]fsm.Op{{Kind: fsm.OpPut, Key: keySealConfig, Value: cfgJSON}}, ops...),
+		Conds: []fsm.Cond{{Key: fsm.RecordSealConfig, Revision: rev}},
+		Ops:   append([]fsm.Op{{Kind: fsm.OpPut, Key: fsm.RecordSealConfig, Value: cfgJSON}}, ops...),
 	})
 	if errors.Is(err, fsm.ErrConflict) {
 		return fmt.Errorf("%w: the seal configuration changed meanwhile (another node migrated?)", ErrInvalidRequest)

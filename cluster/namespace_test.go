@@ -6,6 +6,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // TestDeleteNamespaceRevokes: deleting a namespace revokes its tokens
@@ -55,7 +57,7 @@ func TestDeleteNamespaceRevokes(t *testing.T) {
 	}
 
 	// A key in the namespace: refused, nothing revoked.
-	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: transitKeyRecords + NamespaceKeyPrefix("dev") + "app", Value: []byte("{}")}}}); err != nil {
+	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordTransitKey + NamespaceKeyPrefix("dev") + "app", Value: []byte("{}")}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.DeleteNamespace(ctx, "dev"); !errors.Is(err, ErrNamespaceNotEmpty) {
@@ -64,7 +66,7 @@ func TestDeleteNamespaceRevokes(t *testing.T) {
 	if _, err := n.LookupToken(parent); err != nil {
 		t.Fatalf("token after the refused delete: %v", err)
 	}
-	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: transitKeyRecords + NamespaceKeyPrefix("dev") + "app", Delete: true}}}); err != nil {
+	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordTransitKey + NamespaceKeyPrefix("dev") + "app", Delete: true}}}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -104,7 +106,7 @@ func TestDeleteNamespaceRevokes(t *testing.T) {
 	}
 	se.Namespace, se.NamespaceID = "dev", pe.NamespaceID
 	v, _ := json.Marshal(se)
-	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: prefixToken + hashToken(straggler), Value: v}}}); err != nil {
+	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordToken + hashToken(straggler), Value: v}}}); err != nil {
 		t.Fatal(err)
 	}
 	if err := n.CreateNamespace(ctx, "dev"); err != nil {

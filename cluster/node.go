@@ -27,13 +27,14 @@ import (
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/seal"
+	"github.com/keyraft/keyraft/store"
 	"github.com/keyraft/keyraft/cluster/forward"
 	"github.com/keyraft/keyraft/cluster/link"
 )
 
 // Sentinel errors. Each method documents which it returns.
 var (
-	ErrSealed             = seal.ErrSealed
+	ErrSealed             = store.ErrSealed
 	ErrNotInitialized     = errors.New("cluster: not initialized")
 	ErrAlreadyInitialized = errors.New("cluster: already initialized")
 	ErrNotLeader          = errors.New("cluster: not the leader")
@@ -42,9 +43,8 @@ var (
 	ErrInvalidRequest     = errors.New("cluster: invalid request")
 	ErrClosed             = errors.New("cluster: node is shut down")
 	// ErrNotReady is returned by reads while the node is still applying
-	// the Raft log it had when it started: until then its state may be
-	// older than what it acknowledged before a restart.
-	ErrNotReady = errors.New("cluster: node is catching up with the Raft log")
+	// the Raft log it had when it started (store.ErrNotReady).
+	ErrNotReady = store.ErrNotReady
 	// ErrOutcomeUnknown is returned by Apply (and everything that commits
 	// through it) when a change was handed to a leader that was then lost
 	// — its connection died, or it lost leadership, while the change was
@@ -281,6 +281,7 @@ func New(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), challenges: map[string]*openChallenge{},
 		metaUpdate: make(chan struct{}, 1), keyringKick: make(chan struct{}, 1)}
+	n.plugins.KeepAbsent = true // a built-in plugin has an entry without a record
 	ok := false
 	defer func() {
 		if !ok {
@@ -676,7 +677,7 @@ func (n *Node) SaveSnapshot(w io.Writer) error {
 func SnapshotClusterID(r io.Reader) (string, error) {
 	var id string
 	_, err := fsm.ParseSnapshotRecords(r, func(k, v []byte) {
-		if string(k) == keySealConfig && len(v) > 8 {
+		if string(k) == fsm.RecordSealConfig && len(v) > 8 {
 			var c SealConfig
 			if json.Unmarshal(v[8:], &c) == nil {
 				id = c.ClusterID

@@ -66,7 +66,7 @@ func TestInitUnsealRestart(t *testing.T) {
 	if _, err := n.Init(ctx, InitRequest{SecretShares: 1, SecretThreshold: 1}); !errors.Is(err, ErrAlreadyInitialized) {
 		t.Fatalf("second init: %v", err)
 	}
-	if _, _, err := n.Read(prefixToken + hashToken(res.RootToken)); !errors.Is(err, ErrSealed) {
+	if _, _, err := n.Read(fsm.RecordToken + hashToken(res.RootToken)); !errors.Is(err, ErrSealed) {
 		t.Fatalf("read while sealed: %v", err)
 	}
 	for i, k := range res.Keys[:3] {

@@ -11,10 +11,6 @@ import (
 	"github.com/keyraft/keyraft/acl"
 )
 
-// prefixPolicy is where ACL policies live: sys/policy/<name>, barrier
-// encrypted like every record, the value a PolicyRecord.
-const prefixPolicy = "sys/policy/"
-
 // ErrPolicyNotFound is returned for a policy that does not exist.
 var ErrPolicyNotFound = errors.New("cluster: no such policy")
 

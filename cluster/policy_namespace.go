@@ -23,14 +23,6 @@ import (
 // of the old one can never act in the new one. Keys live in the transit
 // engine under NamespaceKeyPrefix(ns) + name, a prefix that names in the
 // root namespace may not use.
-const (
-	prefixNamespace = "sys/namespace/"
-	prefixNSData    = "sys/ns/"
-	// transitKeyRecords is where the transit engine keeps its keys
-	// (fsm/doc.go's schema); a namespace's are under
-	// NamespaceKeyPrefix(ns) there.
-	transitKeyRecords = "transit/key/"
-)
 
 // namespaceRecord is a namespace. ID is random, made at creation;
 // namespaces created before it existed have none.
@@ -92,8 +84,8 @@ func (n *Node) CreateNamespace(ctx context.Context, name string) error {
 		return err
 	}
 	v, _ := json.Marshal(namespaceRecord{Created: time.Now().UTC().Format(time.RFC3339), ID: id})
-	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixNamespace + name}},
-		Writes: []Write{{Key: prefixNamespace + name, Value: v}}})
+	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordNamespace + name}},
+		Writes: []Write{{Key: fsm.RecordNamespace + name, Value: v}}})
 	if errors.Is(err, fsm.ErrConflict) {
 		return nil // created meanwhile
 	}
@@ -103,7 +95,7 @@ func (n *Node) CreateNamespace(ctx context.Context, name string) error {
 // namespace reads namespace name's record and revision (0: it does not
 // exist).
 func (n *Node) namespace(name string) (*namespaceRecord, uint64, error) {
-	v, rev, err := n.Read(prefixNamespace + name)
+	v, rev, err := n.Read(fsm.RecordNamespace + name)
 	if err != nil || v == nil {
 		return nil, 0, err
 	}
@@ -140,12 +132,12 @@ func (n *Node) NamespaceExists(name string) (bool, error) {
 	if !ValidNamespace(name) {
 		return false, nil
 	}
-	rev, err := n.Revision(prefixNamespace + name)
+	rev, err := n.Revision(fsm.RecordNamespace + name)
 	return rev != 0, err
 }
 
 // ListNamespaces returns the namespace names, sorted.
-func (n *Node) ListNamespaces() ([]string, error) { return n.List(prefixNamespace) }
+func (n *Node) ListNamespaces() ([]string, error) { return n.List(fsm.RecordNamespace) }
 
 // DeleteNamespace removes a namespace, its policies, and revokes every
 // token of it (with the tokens made under them) and every grant those
@@ -180,7 +172,7 @@ func (n *Node) deleteNamespaceOnce(ctx context.Context, name string) error {
 	if rev == 0 {
 		return ErrNamespaceNotFound
 	}
-	keys, err := n.List(transitKeyRecords + NamespaceKeyPrefix(name))
+	keys, err := n.List(fsm.RecordTransitKey + NamespaceKeyPrefix(name))
 	if err != nil {
 		return err
 	}
@@ -192,10 +184,10 @@ func (n *Node) deleteNamespaceOnce(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixNamespace + name, Revision: rev})
+	txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordNamespace + name, Revision: rev})
 	txn.Writes = append(txn.Writes,
-		Write{Key: prefixNamespace + name, Delete: true},
-		Write{Key: prefixNSData + name + "/", Delete: true, Prefix: true})
+		Write{Key: fsm.RecordNamespace + name, Delete: true},
+		Write{Key: fsm.RecordNamespaceData + name + "/", Delete: true, Prefix: true})
 	_, err = n.Commit(ctx, txn)
 	return err
 }
@@ -203,7 +195,7 @@ func (n *Node) deleteNamespaceOnce(ctx context.Context, name string) error {
 // policyPrefix is where the policies of namespace ns live.
 func policyPrefix(ns string) string {
 	if ns == "" {
-		return prefixPolicy
+		return fsm.RecordPolicy
 	}
-	return prefixNSData + ns + "/policy/"
+	return fsm.RecordNamespaceData + ns + "/" + fsm.RecordNamespacePolicy
 }

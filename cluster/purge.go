@@ -18,7 +18,7 @@ import (
 )
 
 // Destroyed means gone (design promise 5). When a change removes key
-// material from the state (a key's destruction), it also writes PurgeKey.
+// material from the state (a key's destruction), it also writes fsm.RecordPurge (store.PurgeWrite).
 // Every node — sealed or not, since this needs no key — notices the new
 // revision of that record once it has applied it and purges its disk:
 //
@@ -33,20 +33,11 @@ import (
 // The index purged up to is kept in purged-index in the data directory;
 // a node that stopped half-way purges again at start.
 
-// PurgeKey is the record whose every write asks each node to purge its
-// disk of what the state no longer holds: its revision is the index after
-// which no disk may keep older copies of the state. The state machine
-// also moves it past a refused write that was prepared before a purge
-// (fsm.PurgeRecord): that entry stays in the Raft log with the removed
+// A change asks for a purge with store.PurgeWrite, which writes
+// fsm.RecordPurge: every node purges after each new revision of it. The
+// state machine also moves it past a refused write that was prepared
+// before a purge: that entry stays in the Raft log with the removed
 // material it may carry, so the disks are purged again past it.
-const PurgeKey = fsm.PurgeRecord
-
-// PurgeWrite is the write a change adds when it removes key material (a
-// key's destruction): once it is applied, every node takes a snapshot,
-// compacts its Raft log past it, deletes older snapshots and rewrites its
-// bbolt files without their freed pages. what names the change (not a
-// secret).
-func PurgeWrite(what string) Write { return Write{Key: PurgeKey, Value: []byte(what)} }
 
 const purgedIndexFile = "purged-index"
 
@@ -104,7 +95,7 @@ func (n *Node) purgeTurn() int {
 	return max(0, slices.Index(followers, n.cfg.NodeID))
 }
 
-// purgeLoop watches PurgeKey and purges the disk after each new revision,
+// purgeLoop watches fsm.RecordPurge and purges the disk after each new revision,
 // in its turn (purgeTurn).
 func (n *Node) purgeLoop() {
 	const every = 200 * time.Millisecond
@@ -120,7 +111,7 @@ func (n *Node) purgeLoop() {
 			return
 		case <-t.C:
 		}
-		rev, err := n.fsm.Revision(PurgeKey)
+		rev, err := n.fsm.Revision(fsm.RecordPurge)
 		if err != nil || rev <= done || time.Now().Before(retryAt) {
 			continue
 		}
@@ -139,7 +130,7 @@ func (n *Node) purgeLoop() {
 			}
 			waited = turn
 		}
-		if r, err := n.fsm.Revision(PurgeKey); err == nil && r > rev {
+		if r, err := n.fsm.Revision(fsm.RecordPurge); err == nil && r > rev {
 			rev = r // a newer request came meanwhile: one purge serves both
 		}
 		start := time.Now()

@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/internal/testwait"
+	"github.com/keyraft/keyraft/store"
 )
 
 // filesContaining lists the files under dir whose bytes contain any of
@@ -74,7 +75,7 @@ func TestPurgeLeavesNoTraceOnAnyNode(t *testing.T) {
 	}
 	// The destruction: the record without its material, and the purge request.
 	idx, err := tc.nodes[1].Commit(ctx, &Txn{Writes: []Write{
-		{Key: "transit/key/doomed", Value: []byte(`{"state":"destroyed"}`)}, PurgeWrite("transit/key/doomed")}})
+		{Key: "transit/key/doomed", Value: []byte(`{"state":"destroyed"}`)}, store.PurgeWrite("transit/key/doomed")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +183,7 @@ func TestPurgeZeroesOldAndInterruptedSnapshots(t *testing.T) {
 		}
 	}
 	idx, err := n.Commit(ctx, &Txn{Writes: []Write{
-		{Key: "transit/key/doomed", Value: []byte(`{"state":"destroyed"}`)}, PurgeWrite("transit/key/doomed")}})
+		{Key: "transit/key/doomed", Value: []byte(`{"state":"destroyed"}`)}, store.PurgeWrite("transit/key/doomed")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,7 +222,7 @@ func TestPurgeAgainAfterStaleWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 	idx, err := tc.nodes[1].Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: "transit/key/doomed", Revision: rev}}, Writes: []Write{
-		{Key: "transit/key/doomed", Value: []byte(`{"state":"destroyed"}`)}, PurgeWrite("transit/key/doomed")}})
+		{Key: "transit/key/doomed", Value: []byte(`{"state":"destroyed"}`)}, store.PurgeWrite("transit/key/doomed")}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +297,7 @@ func TestPurgeStaggersNodes(t *testing.T) {
 		}
 	}
 	leader := tc.leader()
-	idx, err := leader.Commit(ctx, &Txn{Writes: []Write{{Key: "transit/key/k0", Delete: true}, PurgeWrite("transit/key/k0")}})
+	idx, err := leader.Commit(ctx, &Txn{Writes: []Write{{Key: "transit/key/k0", Delete: true}, store.PurgeWrite("transit/key/k0")}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,12 +13,6 @@ import (
 	"github.com/keyraft/keyraft/seal"
 )
 
-// keyBarrierRootKey holds the root key encrypted under the barrier
-// keyring: nodes that did not run a rekey read the new root key from it
-// (they hold the keyring, which a rekey does not change), so they can
-// still open keyrings rotated later.
-const keyBarrierRootKey = "core/barrier-root-key"
-
 // ErrRekeyNonce: the rekey operation named does not exist (never started,
 // cancelled, finished, or started on another node).
 var ErrRekeyNonce = errors.New("cluster: no rekey with this nonce is in progress on this node")
@@ -165,7 +159,7 @@ func (n *Node) rekeyWith(ctx context.Context, cfg *SealConfig, current []byte, s
 		return nil, ErrSealed
 	}
 	defer clear(oldRoot)
-	keyringBlob, keyringRev, err := n.fsm.Get(keyKeyring)
+	keyringBlob, keyringRev, err := n.fsm.Get(fsm.RecordKeyring)
 	if err != nil {
 		return nil, err
 	}
@@ -198,11 +192,11 @@ func (n *Node) rekeyWith(ctx context.Context, cfg *SealConfig, current []byte, s
 		if wrapper, err = n.openAutoSeal(ctx); err != nil {
 			return nil, err
 		}
-		ct, err := kr.Encrypt([]byte(keyRecoveryKey), newSecret)
+		ct, err := kr.Encrypt([]byte(fsm.RecordRecoveryKey), newSecret)
 		if err != nil {
 			return nil, err
 		}
-		ops = append(ops, fsm.Op{Kind: fsm.OpPut, Key: keyRecoveryKey, Value: ct})
+		ops = append(ops, fsm.Op{Kind: fsm.OpPut, Key: fsm.RecordRecoveryKey, Value: ct})
 	} else {
 		sh, err := seal.NewShamir(newSecret)
 		if err != nil {
@@ -215,24 +209,24 @@ func (n *Node) rekeyWith(ctx context.Context, cfg *SealConfig, current []byte, s
 	if err != nil {
 		return nil, fmt.Errorf("%w: wrapping the new root key: %v", ErrSealUnavailable, err)
 	}
-	rootCT, err := kr.Encrypt([]byte(keyBarrierRootKey), newRoot)
+	rootCT, err := kr.Encrypt([]byte(fsm.RecordBarrierRootKey), newRoot)
 	if err != nil {
 		return nil, err
 	}
 	next := *cfg
 	next.Shares, next.Threshold = shares, threshold
 	cfgJSON, _ := json.Marshal(next)
-	_, cfgRev, err := n.fsm.Get(keySealConfig)
+	_, cfgRev, err := n.fsm.Get(fsm.RecordSealConfig)
 	if err != nil {
 		return nil, err
 	}
 	_, err = n.Apply(ctx, &fsm.Command{
-		Conds: []fsm.Cond{{Key: keySealConfig, Revision: cfgRev}, {Key: keyKeyring, Revision: keyringRev}},
+		Conds: []fsm.Cond{{Key: fsm.RecordSealConfig, Revision: cfgRev}, {Key: fsm.RecordKeyring, Revision: keyringRev}},
 		Ops: append(ops,
-			fsm.Op{Kind: fsm.OpPut, Key: keySealConfig, Value: cfgJSON},
+			fsm.Op{Kind: fsm.OpPut, Key: fsm.RecordSealConfig, Value: cfgJSON},
 			fsm.Op{Kind: fsm.OpPut, Key: rootKeyRecord(wrapper.Type()), Value: rootBlob},
-			fsm.Op{Kind: fsm.OpPut, Key: keyKeyring, Value: newKeyringBlob},
-			fsm.Op{Kind: fsm.OpPut, Key: keyBarrierRootKey, Value: rootCT},
+			fsm.Op{Kind: fsm.OpPut, Key: fsm.RecordKeyring, Value: newKeyringBlob},
+			fsm.Op{Kind: fsm.OpPut, Key: fsm.RecordBarrierRootKey, Value: rootCT},
 		),
 	})
 	if errors.Is(err, fsm.ErrConflict) {
@@ -257,11 +251,11 @@ func (n *Node) adoptBarrierRootKey() {
 	if n.barrier.Sealed() {
 		return
 	}
-	ct, _, err := n.fsm.Get(keyBarrierRootKey)
+	ct, _, err := n.fsm.Get(fsm.RecordBarrierRootKey)
 	if err != nil || ct == nil {
 		return
 	}
-	k, err := n.barrier.Decrypt([]byte(keyBarrierRootKey), ct)
+	k, err := n.barrier.Decrypt([]byte(fsm.RecordBarrierRootKey), ct)
 	if err != nil {
 		n.log.Warn("cannot read the stored root key", "error", err)
 		return
@@ -281,7 +275,7 @@ func (n *Node) adoptBarrierRootKey() {
 // or recovery key (auto-unseal); ErrInvalidUnsealKey otherwise.
 func (n *Node) checkCurrentKey(ctx context.Context, cfg *SealConfig, key []byte) error {
 	if cfg.Type != "shamir" {
-		stored, _, err := n.Read(keyRecoveryKey)
+		stored, _, err := n.Read(fsm.RecordRecoveryKey)
 		if err != nil {
 			return err
 		}
@@ -295,7 +289,7 @@ func (n *Node) checkCurrentKey(ctx context.Context, cfg *SealConfig, key []byte)
 		return fmt.Errorf("%w: %v", ErrInvalidUnsealKey, err)
 	}
 	defer sh.Zero()
-	blob, _, _ := n.fsm.Get(keyRootKey)
+	blob, _, _ := n.fsm.Get(fsm.RecordRootKey)
 	k, err := sh.Unwrap(ctx, blob)
 	if err != nil {
 		return fmt.Errorf("%w: the shares do not form the unseal key", ErrInvalidUnsealKey)

@@ -37,10 +37,6 @@ import (
 // same entries as the records it counts: every node reports the same
 // progress, and a new leader resumes a job the old one did not finish.
 
-// keyKeyringRewrap holds the RotationStatus of the latest rotation, in
-// the clear (JSON).
-const keyKeyringRewrap = "core/keyring-rewrap"
-
 const (
 	// rewrapBatch and rewrapBatchBytes bound one entry of the job.
 	rewrapBatch      = 64
@@ -115,7 +111,7 @@ func (n *Node) rotateOnce(ctx context.Context) (uint32, error) {
 		return 0, ErrSealed
 	}
 	defer clear(rootKey)
-	blob, rev, err := n.fsm.Get(keyKeyring)
+	blob, rev, err := n.fsm.Get(fsm.RecordKeyring)
 	if err != nil {
 		return 0, err
 	}
@@ -148,10 +144,10 @@ func (n *Node) rotateOnce(ctx context.Context) (uint32, error) {
 	// The keyring is wrapped by the root key, not by the barrier: a raw
 	// write, like Init's, expected at the revision it was read at.
 	_, err = n.Apply(ctx, &fsm.Command{
-		Conds: []fsm.Cond{{Key: keyKeyring, Revision: rev}},
+		Conds: []fsm.Cond{{Key: fsm.RecordKeyring, Revision: rev}},
 		Ops: []fsm.Op{
-			{Kind: fsm.OpPut, Key: keyKeyring, Value: newBlob},
-			{Kind: fsm.OpPut, Key: keyKeyringRewrap, Value: progress},
+			{Kind: fsm.OpPut, Key: fsm.RecordKeyring, Value: newBlob},
+			{Kind: fsm.OpPut, Key: fsm.RecordKeyringRewrap, Value: progress},
 		},
 	})
 	if err != nil {
@@ -193,12 +189,12 @@ func (n *Node) RotationStatus() (RotationStatus, error) {
 
 func (n *Node) readRotationStatus() (RotationStatus, uint64, error) {
 	var st RotationStatus
-	v, rev, err := n.fsm.Get(keyKeyringRewrap)
+	v, rev, err := n.fsm.Get(fsm.RecordKeyringRewrap)
 	if err != nil || v == nil {
 		return st, 0, err
 	}
 	if err := json.Unmarshal(v, &st); err != nil {
-		return st, 0, fmt.Errorf("cluster: reading %s: %w", keyKeyringRewrap, err)
+		return st, 0, fmt.Errorf("cluster: reading %s: %w", fsm.RecordKeyringRewrap, err)
 	}
 	return st, rev, nil
 }
@@ -216,7 +212,7 @@ func (n *Node) kickKeyring() {
 // sealed there is nothing to do: unsealing reads the stored keyring.
 func (n *Node) reloadKeyring() error {
 	// The common case, nothing changed, costs one header read and no lock.
-	if rev, err := n.fsm.Revision(keyKeyring); err != nil || rev == n.keyringRev.Load() {
+	if rev, err := n.fsm.Revision(fsm.RecordKeyring); err != nil || rev == n.keyringRev.Load() {
 		return err
 	}
 	n.sealMu.Lock()
@@ -224,11 +220,11 @@ func (n *Node) reloadKeyring() error {
 	if n.barrier.Sealed() {
 		return nil
 	}
-	rev, err := n.fsm.Revision(keyKeyring)
+	rev, err := n.fsm.Revision(fsm.RecordKeyring)
 	if err != nil || rev == n.keyringRev.Load() || rev == n.keyringBadRev {
 		return err
 	}
-	blob, rev, err := n.fsm.Get(keyKeyring)
+	blob, rev, err := n.fsm.Get(fsm.RecordKeyring)
 	if err != nil || blob == nil {
 		return err
 	}
@@ -256,7 +252,7 @@ func (n *Node) reloadKeyring() error {
 
 // keyringMarker is in every command that writes core/keyring or
 // core/keyring-rewrap.
-var keyringMarker = []byte(keyKeyring)
+var keyringMarker = []byte(fsm.RecordKeyring)
 
 // noteKeyringWrite runs on Raft's apply path: when an applied command
 // may have written the keyring or the job status, it wakes keyringLoop.
@@ -287,7 +283,7 @@ func (n *Node) keyringLoop() {
 			n.log.Debug("keyring reload", "error", err)
 		}
 		if n.IsLeader() && !n.barrier.Sealed() && n.CaughtUp() && !n.rewrapActive.Load() {
-			if rev, err := n.fsm.Revision(keyKeyringRewrap); err == nil && rev != seenRev {
+			if rev, err := n.fsm.Revision(fsm.RecordKeyringRewrap); err == nil && rev != seenRev {
 				st, rev, err := n.readRotationStatus()
 				if err == nil {
 					seenRev, running = rev, st.Running
@@ -413,7 +409,7 @@ func (n *Node) rewrap(ctx context.Context) error {
 // handled and the progress record's new revision.
 func (n *Node) rewrapBatch(ctx context.Context, st *RotationStatus, progRev uint64, keys []string, failed map[string]bool) (int, uint64, error) {
 	for try := 1; ; try++ {
-		cmd := &fsm.Command{Conds: []fsm.Cond{{Key: keyKeyringRewrap, Revision: progRev}}}
+		cmd := &fsm.Command{Conds: []fsm.Cond{{Key: fsm.RecordKeyringRewrap, Revision: progRev}}}
 		taken, size := 0, 0
 		for _, k := range keys {
 			if taken == rewrapBatch || size >= rewrapBatchBytes {
@@ -447,7 +443,7 @@ func (n *Node) rewrapBatch(ctx context.Context, st *RotationStatus, progRev uint
 		next := *st
 		next.Done += taken
 		b, _ := json.Marshal(next)
-		cmd.Ops = append(cmd.Ops, fsm.Op{Kind: fsm.OpPut, Key: keyKeyringRewrap, Value: b})
+		cmd.Ops = append(cmd.Ops, fsm.Op{Kind: fsm.OpPut, Key: fsm.RecordKeyringRewrap, Value: b})
 		if n.rewrapHook != nil {
 			n.rewrapHook(try)
 		}
@@ -460,7 +456,7 @@ func (n *Node) rewrapBatch(ctx context.Context, st *RotationStatus, progRev uint
 		if !errors.As(err, &ce) {
 			return 0, 0, err
 		}
-		if ce.Key == keyKeyringRewrap {
+		if ce.Key == fsm.RecordKeyringRewrap {
 			// A newer rotation opened its own job (which covers this one's
 			// values too), or another leader moved this one on.
 			return 0, 0, errRewrapSuperseded
@@ -482,8 +478,8 @@ func (n *Node) noteRewrapError(ctx context.Context, st RotationStatus, progRev u
 	st.Error = err.Error()
 	b, _ := json.Marshal(st)
 	if _, perr := n.Apply(ctx, &fsm.Command{
-		Conds: []fsm.Cond{{Key: keyKeyringRewrap, Revision: progRev}},
-		Ops:   []fsm.Op{{Kind: fsm.OpPut, Key: keyKeyringRewrap, Value: b}},
+		Conds: []fsm.Cond{{Key: fsm.RecordKeyringRewrap, Revision: progRev}},
+		Ops:   []fsm.Op{{Kind: fsm.OpPut, Key: fsm.RecordKeyringRewrap, Value: b}},
 	}); perr != nil {
 		n.log.Warn("recording the re-encryption error", "error", perr)
 	}
@@ -502,8 +498,8 @@ func (n *Node) finishRewrap(ctx context.Context, st RotationStatus, progRev uint
 	}
 	ev := &audit.Event{Operation: "sys/rotate/rewrap", Identity: "keyraft", Outcome: outcome, Details: details}
 	_, err := n.Apply(audit.WithEvent(ctx, ev), &fsm.Command{
-		Conds: []fsm.Cond{{Key: keyKeyringRewrap, Revision: progRev}},
-		Ops:   []fsm.Op{{Kind: fsm.OpPut, Key: keyKeyringRewrap, Value: b}},
+		Conds: []fsm.Cond{{Key: fsm.RecordKeyringRewrap, Revision: progRev}},
+		Ops:   []fsm.Op{{Kind: fsm.OpPut, Key: fsm.RecordKeyringRewrap, Value: b}},
 	})
 	if errors.Is(err, fsm.ErrConflict) {
 		return errRewrapSuperseded
@@ -541,8 +537,8 @@ func (n *Node) staleRecords(term uint32, skip map[string]bool) ([]string, error)
 func isBarrierValue(key string) bool {
 	switch {
 	case key == "", key[0] == 0,
-		key == keySealConfig, key == keyKeyring, key == keyKeyringRewrap,
-		key == fsm.AuditPublicKeyRecord, strings.HasPrefix(key, keyRootKey):
+		key == fsm.RecordSealConfig, key == fsm.RecordKeyring, key == fsm.RecordKeyringRewrap,
+		key == fsm.RecordAuditPublicKey, strings.HasPrefix(key, fsm.RecordRootKey):
 		return false
 	}
 	return true

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/seal"
 )
@@ -213,7 +214,7 @@ func TestRotateKeyringAcrossCluster(t *testing.T) {
 		}
 	}
 	// Secrets made at init (tokens, audit keys, the cluster CA) moved too.
-	if got := storedTerm(t, leader, keyAuditHMAC); got != 2 {
+	if got := storedTerm(t, leader, fsm.RecordAuditHMACKey); got != 2 {
 		t.Fatalf("audit HMAC key has term %d", got)
 	}
 
@@ -359,9 +360,9 @@ func TestRotateSealedAndRestoreOlderKeyring(t *testing.T) {
 // state machine's are left alone.
 func TestIsBarrierValue(t *testing.T) {
 	for key, want := range map[string]bool{
-		keySealConfig: false, keyRootKey: false, keyRootKey + "-pkcs11": false, keyKeyring: false,
-		keyKeyringRewrap: false, "core/audit-public-key": false, "\x00applied": false, "": false,
-		keyAuditHMAC: true, keyAuditSigning: true, keyRecoveryKey: true, keyClusterCAKey: true,
+		fsm.RecordSealConfig: false, fsm.RecordRootKey: false, fsm.RecordRootKey + "-pkcs11": false, fsm.RecordKeyring: false,
+		fsm.RecordKeyringRewrap: false, "core/audit-public-key": false, "\x00applied": false, "": false,
+		fsm.RecordAuditHMACKey: true, fsm.RecordAuditSigningKey: true, fsm.RecordRecoveryKey: true, fsm.RecordClusterCAKey: true,
 		"auth/token/ab": true, "transit/key/k": true, "sys/audit-device/f": true,
 	} {
 		if got := isBarrierValue(key); got != want {

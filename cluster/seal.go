@@ -16,17 +16,6 @@ import (
 	"github.com/keyraft/keyraft/seal"
 )
 
-// Record keys of the seal state (see package fsm for the whole key space).
-const (
-	keySealConfig = "core/seal-config"
-	keyRootKey    = "core/root-key"
-	keyKeyring    = "core/keyring"
-	prefixToken   = "auth/token/"
-	keyAuditHMAC  = "core/audit-hmac-key"
-	// keyAuditSigning holds the Ed25519 seed that signs audit checkpoints.
-	keyAuditSigning = "core/audit-signing-key"
-)
-
 // SealConfig is stored in the clear: it holds no secret.
 type SealConfig struct {
 	// Type is the seal that wraps the root key: "shamir", or an
@@ -159,7 +148,7 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 		return nil, err
 	}
 	entryJSON, _ := json.Marshal(entry)
-	tokenKey := prefixToken + hashToken(token)
+	tokenKey := fsm.RecordToken + hashToken(token)
 	tokenCT, err := keyring.Encrypt([]byte(tokenKey), entryJSON)
 	if err != nil {
 		return nil, err
@@ -177,18 +166,18 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 		// The recovery key authorizes what the seal cannot: generating a
 		// root token, rekey, migration back to Shamir (where it becomes
 		// the unseal key).
-		ct, err := keyring.Encrypt([]byte(keyRecoveryKey), unsealKey)
+		ct, err := keyring.Encrypt([]byte(fsm.RecordRecoveryKey), unsealKey)
 		if err != nil {
 			return nil, err
 		}
-		recoveryOps = append(recoveryOps, fsm.Op{Kind: fsm.OpPut, Key: keyRecoveryKey, Value: ct})
+		recoveryOps = append(recoveryOps, fsm.Op{Kind: fsm.OpPut, Key: fsm.RecordRecoveryKey, Value: ct})
 	}
 	auditKey := make([]byte, 32)
 	if _, err := rand.Read(auditKey); err != nil {
 		return nil, err
 	}
 	defer clear(auditKey)
-	auditKeyCT, err := keyring.Encrypt([]byte(keyAuditHMAC), auditKey)
+	auditKeyCT, err := keyring.Encrypt([]byte(fsm.RecordAuditHMACKey), auditKey)
 	if err != nil {
 		return nil, err
 	}
@@ -197,7 +186,7 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 		return nil, err
 	}
 	defer clear(auditPriv)
-	auditPrivCT, err := keyring.Encrypt([]byte(keyAuditSigning), auditPriv.Seed())
+	auditPrivCT, err := keyring.Encrypt([]byte(fsm.RecordAuditSigningKey), auditPriv.Seed())
 	if err != nil {
 		return nil, err
 	}
@@ -211,15 +200,15 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 		return nil, err
 	}
 	_, err = n.Apply(ctx, &fsm.Command{
-		Conds: []fsm.Cond{{Key: keySealConfig, Revision: 0}},
+		Conds: []fsm.Cond{{Key: fsm.RecordSealConfig, Revision: 0}},
 		Ops: append([]fsm.Op{
-			{Kind: fsm.OpPut, Key: keySealConfig, Value: cfgJSON},
+			{Kind: fsm.OpPut, Key: fsm.RecordSealConfig, Value: cfgJSON},
 			{Kind: fsm.OpPut, Key: rootKeyRecord(wrapper.Type()), Value: rootBlob},
-			{Kind: fsm.OpPut, Key: keyKeyring, Value: keyringBlob},
+			{Kind: fsm.OpPut, Key: fsm.RecordKeyring, Value: keyringBlob},
 			{Kind: fsm.OpPut, Key: tokenKey, Value: tokenCT},
-			{Kind: fsm.OpPut, Key: keyAuditHMAC, Value: auditKeyCT},
-			{Kind: fsm.OpPut, Key: keyAuditSigning, Value: auditPrivCT},
-			{Kind: fsm.OpPut, Key: fsm.AuditPublicKeyRecord, Value: auditPub},
+			{Kind: fsm.OpPut, Key: fsm.RecordAuditHMACKey, Value: auditKeyCT},
+			{Kind: fsm.OpPut, Key: fsm.RecordAuditSigningKey, Value: auditPrivCT},
+			{Kind: fsm.OpPut, Key: fsm.RecordAuditPublicKey, Value: auditPub},
 		}, append(pkiOps, recoveryOps...)...),
 	})
 	if errors.Is(err, fsm.ErrConflict) {
@@ -248,7 +237,7 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 }
 
 func (n *Node) sealConfig() (*SealConfig, error) {
-	v, _, err := n.fsm.Get(keySealConfig)
+	v, _, err := n.fsm.Get(fsm.RecordSealConfig)
 	if err != nil || v == nil {
 		return nil, err
 	}
@@ -342,7 +331,7 @@ func (n *Node) unsealWithSeal(ctx context.Context, s seal.Seal) error {
 	if rootBlob == nil {
 		return fmt.Errorf("%w: the state holds no root key wrapped by a %s seal", ErrInvalidUnsealKey, s.Type())
 	}
-	keyringBlob, keyringRev, err := n.fsm.Get(keyKeyring)
+	keyringBlob, keyringRev, err := n.fsm.Get(fsm.RecordKeyring)
 	if err != nil {
 		return err
 	}
@@ -358,13 +347,13 @@ func (n *Node) unsealWithSeal(ctx context.Context, s seal.Seal) error {
 		clear(rootKey)
 		return fmt.Errorf("cluster: loading keyring: %w", err)
 	}
-	auditKey, _, err := n.Read(keyAuditHMAC)
+	auditKey, _, err := n.Read(fsm.RecordAuditHMACKey)
 	if err != nil || len(auditKey) != 32 {
 		n.barrier.Seal()
 		clear(rootKey)
 		return fmt.Errorf("cluster: loading the audit HMAC key: %v", err)
 	}
-	seed, _, err := n.Read(keyAuditSigning)
+	seed, _, err := n.Read(fsm.RecordAuditSigningKey)
 	if err != nil || len(seed) != ed25519.SeedSize {
 		n.barrier.Seal()
 		clear(rootKey)

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/netip"
 	"time"
+
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // ErrPermissionDenied is returned for a missing or unknown token.
@@ -133,7 +135,7 @@ func (n *Node) LookupToken(token string) (*TokenEntry, error) {
 
 // readTokenEntry reads the entry at a token hash with its revision.
 func (n *Node) readTokenEntry(hash string) (*TokenEntry, uint64, error) {
-	v, rev, err := n.Read(prefixToken + hash)
+	v, rev, err := n.Read(fsm.RecordToken + hash)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -20,10 +20,6 @@ import (
 //
 // The accessor index answers lookup-accessor and revoke-accessor; the
 // children index lets a revocation find the whole tree under a token.
-const (
-	prefixAccessor = "auth/accessor/"
-	prefixChildren = "auth/children/"
-)
 
 // Token lifetimes, as Vault's defaults: a token lives 768 hours unless it
 // asks for less, and no renewal takes it past 768 hours after creation.
@@ -128,7 +124,7 @@ func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *
 			return "", nil, fmt.Errorf("%w: no namespace named %q", ErrInvalidRequest, e.Namespace)
 		}
 		e.NamespaceID = ns.ID
-		txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixNamespace + e.Namespace, Revision: rev})
+		txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordNamespace + e.Namespace, Revision: rev})
 	}
 	if req.ParentToken != "" {
 		ph := hashToken(req.ParentToken)
@@ -150,16 +146,16 @@ func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *
 				e.TTL = e.ExpireTime.Sub(now)
 			}
 		}
-		txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + ph, Revision: prev})
-		txn.Writes = append(txn.Writes, Write{Key: prefixChildren + parent.Accessor + "/" + e.Accessor, Value: []byte("{}")})
+		txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordToken + ph, Revision: prev})
+		txn.Writes = append(txn.Writes, Write{Key: fsm.RecordTokenChildren + parent.Accessor + "/" + e.Accessor, Value: []byte("{}")})
 	}
 	h := hashToken(token)
 	entryJSON, _ := json.Marshal(e)
 	idx, _ := json.Marshal(accessorRecord{Hash: h})
-	txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + h}, fsm.Cond{Key: prefixAccessor + e.Accessor})
+	txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordToken + h}, fsm.Cond{Key: fsm.RecordAccessor + e.Accessor})
 	txn.Writes = append(txn.Writes,
-		Write{Key: prefixToken + h, Value: entryJSON},
-		Write{Key: prefixAccessor + e.Accessor, Value: idx})
+		Write{Key: fsm.RecordToken + h, Value: entryJSON},
+		Write{Key: fsm.RecordAccessor + e.Accessor, Value: idx})
 	if _, err := n.Commit(ctx, &txn); err != nil {
 		return "", nil, err
 	}
@@ -191,7 +187,7 @@ func (n *Node) accessorHash(acc string) (string, error) {
 	if acc == "" || strings.Contains(acc, "/") || len(acc) > 128 {
 		return "", ErrPermissionDenied
 	}
-	v, _, err := n.Read(prefixAccessor + acc)
+	v, _, err := n.Read(fsm.RecordAccessor + acc)
 	if err != nil {
 		return "", err
 	}
@@ -234,7 +230,7 @@ func (n *Node) revokeHash(ctx context.Context, hash string, orphan bool, rev uin
 			return err
 		}
 		if rev != 0 {
-			txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + hash, Revision: rev})
+			txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordToken + hash, Revision: rev})
 		}
 		_, err = n.Commit(ctx, txn)
 		if errors.Is(err, fsm.ErrConflict) && rev == 0 && attempt < maxTokenRetries {
@@ -255,19 +251,19 @@ func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
 	txn := &Txn{}
 	del := func(h string, te *TokenEntry) {
 		txn.Writes = append(txn.Writes,
-			Write{Key: prefixToken + h, Delete: true},
-			Write{Key: prefixAccessor + te.Accessor, Delete: true},
-			Write{Key: prefixChildren + te.Accessor + "/", Delete: true, Prefix: true})
+			Write{Key: fsm.RecordToken + h, Delete: true},
+			Write{Key: fsm.RecordAccessor + te.Accessor, Delete: true},
+			Write{Key: fsm.RecordTokenChildren + te.Accessor + "/", Delete: true, Prefix: true})
 	}
 	del(hash, e)
 	if e.Parent != "" {
-		txn.Writes = append(txn.Writes, Write{Key: prefixChildren + e.Parent + "/" + e.Accessor, Delete: true})
+		txn.Writes = append(txn.Writes, Write{Key: fsm.RecordTokenChildren + e.Parent + "/" + e.Accessor, Delete: true})
 	}
 	queue := []string{e.Accessor}
 	for len(queue) > 0 {
 		acc := queue[0]
 		queue = queue[1:]
-		kids, err := n.List(prefixChildren + acc + "/")
+		kids, err := n.List(fsm.RecordTokenChildren + acc + "/")
 		if err != nil {
 			return nil, err
 		}
@@ -292,8 +288,8 @@ func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
 					ke.CreatedBy = e.Accessor // still its creator's identity
 				}
 				v, _ := json.Marshal(ke)
-				txn.Expect = append(txn.Expect, fsm.Cond{Key: prefixToken + h, Revision: krev})
-				txn.Writes = append(txn.Writes, Write{Key: prefixToken + h, Value: v})
+				txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordToken + h, Revision: krev})
+				txn.Writes = append(txn.Writes, Write{Key: fsm.RecordToken + h, Value: v})
 				continue
 			}
 			del(h, ke)
@@ -324,7 +320,7 @@ func (n *Node) revokeNamespaceTokensTxn(ns string) (*Txn, error) {
 			return err
 		}
 		for _, w := range t.Writes {
-			if acc, ok := strings.CutPrefix(w.Key, prefixAccessor); ok && w.Delete && !w.Prefix {
+			if acc, ok := strings.CutPrefix(w.Key, fsm.RecordAccessor); ok && w.Delete && !w.Prefix {
 				revoked[acc] = true
 			}
 		}
@@ -400,8 +396,8 @@ func (n *Node) renewHash(ctx context.Context, hash string, increment time.Durati
 		}
 		e.ExpireTime = exp
 		v, _ := json.Marshal(e)
-		_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixToken + hash, Revision: rev}},
-			Writes: []Write{{Key: prefixToken + hash, Value: v}}})
+		_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + hash, Revision: rev}},
+			Writes: []Write{{Key: fsm.RecordToken + hash, Value: v}}})
 		if errors.Is(err, fsm.ErrConflict) && attempt < maxTokenRetries {
 			continue
 		}
@@ -433,8 +429,8 @@ func (n *Node) UseToken(ctx context.Context, token string) error {
 		} else {
 			e.NumUses--
 			v, _ := json.Marshal(e)
-			_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixToken + h, Revision: rev}},
-				Writes: []Write{{Key: prefixToken + h, Value: v}}})
+			_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + h, Revision: rev}},
+				Writes: []Write{{Key: fsm.RecordToken + h, Value: v}}})
 		}
 		if errors.Is(err, fsm.ErrConflict) && attempt < 4*maxTokenRetries {
 			continue
@@ -449,7 +445,7 @@ func (n *Node) UseToken(ctx context.Context, token string) error {
 // init). The leader runs it periodically; it returns how many tokens it
 // revoked.
 func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
-	hashes, err := n.List(prefixToken)
+	hashes, err := n.List(fsm.RecordToken)
 	if err != nil {
 		return 0, err
 	}
@@ -489,10 +485,10 @@ func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
 			revoked++
 			continue
 		}
-		if r, err := n.Revision(prefixAccessor + e.Accessor); err == nil && r == 0 {
+		if r, err := n.Revision(fsm.RecordAccessor + e.Accessor); err == nil && r == 0 {
 			idx, _ := json.Marshal(accessorRecord{Hash: h})
-			_, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: prefixToken + h, Revision: rev}, {Key: prefixAccessor + e.Accessor}},
-				Writes: []Write{{Key: prefixAccessor + e.Accessor, Value: idx}}})
+			_, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + h, Revision: rev}, {Key: fsm.RecordAccessor + e.Accessor}},
+				Writes: []Write{{Key: fsm.RecordAccessor + e.Accessor, Value: idx}}})
 			if err != nil && !errors.Is(err, fsm.ErrConflict) {
 				return revoked, err
 			}
@@ -549,7 +545,7 @@ func (n *Node) ListTokens() ([]*TokenEntry, error) {
 // eachToken calls fn with the hash and entry of every stored token, in
 // hash order; a token deleted meanwhile is skipped.
 func (n *Node) eachToken(fn func(hash string, e *TokenEntry) error) error {
-	hashes, err := n.List(prefixToken)
+	hashes, err := n.List(fsm.RecordToken)
 	if err != nil {
 		return err
 	}

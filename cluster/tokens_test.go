@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/internal/testwait"
 )
 
@@ -110,7 +111,7 @@ func TestRevokeTreeThroughFollower(t *testing.T) {
 		if _, err := n.LookupToken(d); err != nil {
 			t.Fatalf("%s: the orphan was revoked with its old grandparent: %v", n.cfg.NodeID, err)
 		}
-		if kids, _ := n.List(prefixChildren); len(kids) != 0 {
+		if kids, _ := n.List(fsm.RecordTokenChildren); len(kids) != 0 {
 			t.Fatalf("%s: children index left: %v", n.cfg.NodeID, kids)
 		}
 	}

@@ -15,27 +15,48 @@
 // revision from the local view, prepare the new value, propose with the
 // revision as a precondition, retry on conflict.
 //
-// Record key space (written by the layers above; listed here because every
-// node must agree on it):
+// Record key space (written by the layers above; every node must agree on
+// it). The keys are constants in records.go (Records is this list, and a
+// test keeps the two the same); <…> is the record's own part after a
+// prefix:
 //
-//	core/seal-config         seal type and share parameters (JSON, not secret)
-//	core/root-key            root key wrapped by the Shamir seal
-//	core/root-key-pkcs11     root key wrapped by the PKCS#11 seal
-//	core/keyring             barrier keyring wrapped by the root key
-//	core/keyring-rewrap      progress of re-encryption after a rotation (clear)
-//	core/recovery-key        recovery key (auto-unseal), barrier-encrypted
-//	core/cluster-ca-cert     cluster CA certificate, barrier-encrypted
-//	core/cluster-ca-key      cluster CA private key, barrier-encrypted
-//	core/gossip-key          gossip encryption key, barrier-encrypted
-//	core/audit-hmac-key      audit HMAC key, barrier-encrypted
-//	core/audit-signing-key   audit checkpoint signing key, barrier-encrypted
-//	core/audit-public-key    its public key (clear)
-//	sys/audit-device/<name>  audit devices configured through the API
-//	auth/token/<sha256>      token entries, indexed by the hash of the token
-//	transit/key/<name>       transit key policy and versions
+//	core/seal-config                            seal type and share parameters (JSON, clear)
+//	core/root-key                               root key wrapped by the Shamir seal
+//	core/root-key-<seal type>                   root key wrapped by an auto seal (core/root-key-pkcs11)
+//	core/barrier-root-key                       root key under the barrier (rekey of an auto seal)
+//	core/recovery-key                           recovery key (auto-unseal), barrier-encrypted
+//	core/keyring                                barrier keyring wrapped by the root key
+//	core/keyring-rewrap                         progress of re-encryption after a rotation (clear)
+//	core/cluster-ca-cert                        cluster CA certificate, barrier-encrypted
+//	core/cluster-ca-key                         cluster CA private key, barrier-encrypted
+//	core/gossip-key                             gossip encryption key, barrier-encrypted
+//	core/audit-hmac-key                         audit HMAC key, barrier-encrypted
+//	core/audit-signing-key                      audit checkpoint signing key, barrier-encrypted
+//	core/audit-public-key                       its public key (clear)
+//	core/purge                                  each new revision: every node purges its disk
+//	auth/token/<sha256>                         token entries, by the hash of the token
+//	auth/accessor/<accessor>                    token hash of an accessor
+//	auth/children/<parent>/<child>              child tokens, by accessor
+//	auth/cert/role/<name>                       certificate auth roles
+//	sys/policy/<name>                           ACL policies of the root namespace
+//	sys/namespace/<name>                        namespaces
+//	sys/ns/<ns>/policy/<name>                   ACL policies of namespace ns
+//	sys/audit-device/<name>                     audit devices configured through the API
+//	sys/audit-cursor/cluster/<device>           delivery cursor of a cluster-wide audit device
+//	sys/audit-cursor/node/<node>/<device>       delivery cursor of a node's audit device
+//	sys/grant/<id>                              two-person grants
+//	sys/grant-active/<requester>/<key>/<op>     index of active grants
+//	sys/break-glass/config                      break-glass emergency policy
+//	sys/break-glass/active                      break-glass session in progress
+//	sys/plugins/catalog/<type>/<name>           plugin catalog entries
+//	transit/key/<name>                          transit key policy and versions
+//	transit/usage/<name>                        transit key usage counts
+//	transit/backend-destroy/<backend>/<handle>  backend keys still to destroy
+//	transit/wrapping-key                        wrapping key for key imports
 //
 // Keys beginning with a 0x00 byte are reserved for the state machine's own
-// bookkeeping (the last applied index), which commands cannot write.
+// bookkeeping (the last applied index and the audit chain: its head, events,
+// checkpoints and base), which commands cannot write.
 //
 // Durability and restart: the Raft log is durable; the store follows it
 // through WriteBehind and records the applied index in the same write as

@@ -32,19 +32,6 @@ var (
 	auditBaseKey = []byte("\x00audit/base")
 )
 
-// AuditPublicKeyRecord is the record holding the cluster's Ed25519 audit
-// public key (written at init, in the clear: it is public).
-const AuditPublicKeyRecord = "core/audit-public-key"
-
-// PurgeRecord is the record whose every new revision asks each node to
-// purge its disk of older copies of the state (cluster.PurgeKey writes it
-// next to a change that removes key material). A refused command stays in
-// the Raft log with the values it carried, so Apply moves PurgeRecord to
-// the index of a refused command that may carry removed material: one
-// that puts values and was prepared from a read older than the newest
-// purge request (see stalePurge). Its value is kept as it was.
-const PurgeRecord = "core/purge"
-
 // ErrBadCheckpoint is the result of a checkpoint that does not verify.
 var ErrBadCheckpoint = errors.New("fsm: audit checkpoint does not verify")
 
@@ -66,7 +53,7 @@ func seqKey(prefix []byte, seq uint64) []byte {
 
 // ConflictError is the result of a command whose precondition failed: the
 // record at Key changed after the proposer read it. None of the command's
-// writes happened (but see PurgeRecord).
+// writes happened (but see RecordPurge).
 type ConflictError struct{ Key string }
 
 func (e *ConflictError) Error() string {
@@ -278,8 +265,8 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 		if err := f.checkConds(cmd.Conds, ov); err != nil {
 			res.Err = err
 			if v, ok := f.stalePurge(cmd, ov, batch); ok {
-				batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: []byte(PurgeRecord), Value: joinRecord(l.Index, v)})
-				ov.put(PurgeRecord, l.Index)
+				batch = append(batch, plugins.Mutation{Kind: plugins.Put, Key: []byte(RecordPurge), Value: joinRecord(l.Index, v)})
+				ov.put(RecordPurge, l.Index)
 			}
 			continue
 		}
@@ -364,7 +351,7 @@ func (f *FSM) ApplyBatch(logs []*raft.Log) []interface{} {
 // pending batch), which the leader guarantees by checkpointing the head it
 // has applied.
 func (f *FSM) checkCheckpoint(cp *audit.Checkpoint) error {
-	pub, _, err := f.Get(AuditPublicKeyRecord)
+	pub, _, err := f.Get(RecordAuditPublicKey)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: storage read failed: %v", err))
 	}
@@ -479,7 +466,7 @@ func (f *FSM) checkConds(conds []Cond, ov overlay) error {
 
 // stalePurge reports whether cmd, refused for a conflict, may carry key
 // material that a purge removed from the state, and if so returns the
-// value PurgeRecord keeps. That is when cmd puts a value and one of its
+// value RecordPurge keeps. That is when cmd puts a value and one of its
 // conditions read a record at a revision below the newest purge request
 // that has changed since (rewritten or deleted, before or after the
 // request): cmd was prepared before the purge, as a rotation racing a
@@ -493,10 +480,10 @@ func (f *FSM) stalePurge(cmd *Command, ov overlay, batch []plugins.Mutation) ([]
 	if !puts {
 		return nil, false
 	}
-	purgeRev, ok := ov.get(PurgeRecord)
+	purgeRev, ok := ov.get(RecordPurge)
 	if !ok {
 		var err error
-		if _, purgeRev, err = f.Get(PurgeRecord); err != nil {
+		if _, purgeRev, err = f.Get(RecordPurge); err != nil {
 			// Every replica must decide the same: never guess.
 			panic(fmt.Sprintf("fsm: storage read failed: %v", err))
 		}
@@ -529,11 +516,11 @@ func (f *FSM) stalePurge(cmd *Command, ov overlay, batch []plugins.Mutation) ([]
 	}
 	// The value as last written: in this batch, or in the store.
 	for i := len(batch) - 1; i >= 0; i-- {
-		if m := batch[i]; m.Kind == plugins.Put && string(m.Key) == PurgeRecord {
+		if m := batch[i]; m.Kind == plugins.Put && string(m.Key) == RecordPurge {
 			return m.Value[8:], true
 		}
 	}
-	v, _, err := f.Get(PurgeRecord)
+	v, _, err := f.Get(RecordPurge)
 	if err != nil {
 		panic(fmt.Sprintf("fsm: storage read failed: %v", err))
 	}

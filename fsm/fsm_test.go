@@ -344,7 +344,7 @@ func TestValidateSnapshotRefusesWhatRestoreWouldChokeOn(t *testing.T) {
 }
 
 // A write prepared before a purge request and refused after it stays in
-// the Raft log with what it carried: Apply moves PurgeRecord to its index
+// the Raft log with what it carried: Apply moves RecordPurge to its index
 // (keeping the value) so the nodes purge again. Refused writes that were
 // prepared after the purge, or carry no value, leave it alone.
 func TestStaleWriteAfterPurgeRequestsAnotherPurge(t *testing.T) {
@@ -369,13 +369,13 @@ func TestStaleWriteAfterPurgeRequestsAnotherPurge(t *testing.T) {
 		// (refused: it carries material of the destroyed key), so the
 		// purge record moves to 4.
 		out := apply(
-			entry(t, 3, &Command{Conds: []Cond{{Key: "transit/key/a", Revision: 1}}, Ops: []Op{put("transit/key/a", "destroyed"), put(PurgeRecord, "transit/key/a")}}),
+			entry(t, 3, &Command{Conds: []Cond{{Key: "transit/key/a", Revision: 1}}, Ops: []Op{put("transit/key/a", "destroyed"), put(RecordPurge, "transit/key/a")}}),
 			entry(t, 4, &Command{Conds: []Cond{{Key: "transit/key/a", Revision: 1}}, Ops: []Op{put("transit/key/a", "material v1 v2")}}),
 		)
 		if !errors.Is(out[1].(*Result).Err, ErrConflict) {
 			t.Fatalf("stale rotation: %v", out[1].(*Result).Err)
 		}
-		if v, rev := mustGet(t, f, PurgeRecord); rev != 4 || v != "transit/key/a" {
+		if v, rev := mustGet(t, f, RecordPurge); rev != 4 || v != "transit/key/a" {
 			t.Fatalf("batched=%v: purge record after a stale write = %q@%d, want the same value @4", batched, v, rev)
 		}
 		if v, _ := mustGet(t, f, "transit/key/a"); v != "destroyed" {
@@ -395,16 +395,16 @@ func TestStaleWriteAfterPurgeRequestsAnotherPurge(t *testing.T) {
 				t.Fatalf("entry %d: %v", 7+i, r.(*Result).Err)
 			}
 		}
-		if _, rev := mustGet(t, f, PurgeRecord); rev != 4 {
+		if _, rev := mustGet(t, f, RecordPurge); rev != 4 {
 			t.Fatalf("batched=%v: purge record moved to %d after writes prepared since the purge", batched, rev)
 		}
 		// A key deleted with a purge request, and a write read before it.
-		apply(entry(t, 9, &Command{Conds: []Cond{{Key: "transit/key/d", Revision: 2}}, Ops: []Op{{Kind: OpDelete, Key: "transit/key/d"}, put(PurgeRecord, "transit/key/d")}}))
+		apply(entry(t, 9, &Command{Conds: []Cond{{Key: "transit/key/d", Revision: 2}}, Ops: []Op{{Kind: OpDelete, Key: "transit/key/d"}, put(RecordPurge, "transit/key/d")}}))
 		out = apply(entry(t, 10, &Command{Conds: []Cond{{Key: "transit/key/d", Revision: 2}}, Ops: []Op{put("transit/key/d", "restored")}}))
 		if !errors.Is(out[0].(*Result).Err, ErrConflict) {
 			t.Fatalf("stale restore: %v", out[0].(*Result).Err)
 		}
-		if v, rev := mustGet(t, f, PurgeRecord); rev != 10 || v != "transit/key/d" {
+		if v, rev := mustGet(t, f, RecordPurge); rev != 10 || v != "transit/key/d" {
 			t.Fatalf("batched=%v: purge record after a stale write to a deleted key = %q@%d", batched, v, rev)
 		}
 	}

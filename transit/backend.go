@@ -16,10 +16,11 @@ import (
 	"strings"
 
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/plugins/sdk"
+	"github.com/keyraft/keyraft/store"
 )
 
 // Keys can live on a crypto backend (a plugin: soft, pkcs11, a third
@@ -196,11 +197,10 @@ func (e *Engine) destroyOnBackend(p *Policy, versions []int) {
 // again by the leader's lifecycle pass (RetryBackendDestroys) until the
 // backend confirms. Destroy is idempotent in the crypto contract, so a
 // second attempt after an uncleared record is harmless. The record holds
-// the handle only, never material.
-const backendDestroyPrefix = "transit/backend-destroy/"
+// the handle only, never material (fsm.RecordTransitBackendDestroy).
 
 func destroyRecordKey(backend string, handle []byte) string {
-	return backendDestroyPrefix + backend + "/" + hex.EncodeToString(handle)
+	return fsm.RecordTransitBackendDestroy + backend + "/" + hex.EncodeToString(handle)
 }
 
 // parseDestroyRecordKey splits a record name (without the prefix) into
@@ -220,14 +220,14 @@ func parseDestroyRecordKey(rest string) (string, []byte, error) {
 // destroyWrites returns the writes recording the backend objects of ks
 // (versions of key name on backend) as to be destroyed, for the commit
 // that removes them from the key record.
-func destroyWrites(backend, name string, ks map[int]*BackendKey) []cluster.Write {
+func destroyWrites(backend, name string, ks map[int]*BackendKey) []store.Write {
 	if backend == "" {
 		return nil
 	}
-	var out []cluster.Write
+	var out []store.Write
 	for _, n := range slices.Sorted(maps.Keys(ks)) {
 		if k := ks[n]; k != nil && len(k.Handle) != 0 {
-			out = append(out, cluster.Write{Key: destroyRecordKey(backend, k.Handle), Value: []byte(name + " v" + strconv.Itoa(n))})
+			out = append(out, store.Write{Key: destroyRecordKey(backend, k.Handle), Value: []byte(name + " v" + strconv.Itoa(n))})
 		}
 	}
 	return out
@@ -261,18 +261,18 @@ func (e *Engine) destroyHandles(ctx context.Context, backend string, handles [][
 		return 0, fmt.Errorf("crypto backend %q: %w", backend, err)
 	}
 	var errs []error
-	var done []cluster.Write
+	var done []store.Write
 	for _, h := range handles {
 		if err := b.Destroy(ctx, sdk.KeyRef{Handle: h}); err != nil {
 			errs = append(errs, fmt.Errorf("crypto backend %q: destroying an object: %w", backend, err))
 			continue
 		}
-		done = append(done, cluster.Write{Key: destroyRecordKey(backend, h), Delete: true})
+		done = append(done, store.Write{Key: destroyRecordKey(backend, h), Delete: true})
 	}
 	if len(done) > 0 {
 		// Unconditional: a record is only ever cleared. If this commit
 		// fails, the next pass destroys the objects again (idempotent).
-		if _, err := e.store.Commit(audit.WithEvent(ctx, nil), &cluster.Txn{Writes: done}); err != nil {
+		if _, err := e.store.Commit(audit.WithEvent(ctx, nil), &store.Txn{Writes: done}); err != nil {
 			errs = append(errs, fmt.Errorf("clearing backend destroy records: %w", err))
 			return 0, errors.Join(errs...)
 		}
@@ -281,11 +281,11 @@ func (e *Engine) destroyHandles(ctx context.Context, backend string, handles [][
 }
 
 // RetryBackendDestroys destroys the backend objects whose destruction was
-// committed and not yet confirmed (see backendDestroyPrefix). The leader
+// committed and not yet confirmed (see fsm.RecordTransitBackendDestroy). The leader
 // runs it in every lifecycle pass (LifecycleDue). It returns how many
 // objects it destroyed.
 func (e *Engine) RetryBackendDestroys(ctx context.Context) (int, error) {
-	names, err := e.store.List(backendDestroyPrefix)
+	names, err := e.store.List(fsm.RecordTransitBackendDestroy)
 	if err != nil {
 		return 0, err
 	}

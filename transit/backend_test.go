@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/plugins/sdk"
 	"github.com/keyraft/keyraft/plugins/soft"
+	"github.com/keyraft/keyraft/store"
 )
 
 // countingBackends serves the real soft backend in process and records
@@ -73,7 +73,7 @@ type conflictingStore struct {
 	n  int
 }
 
-func (s *conflictingStore) Commit(ctx context.Context, txn *cluster.Txn) (uint64, error) {
+func (s *conflictingStore) Commit(ctx context.Context, txn *store.Txn) (uint64, error) {
 	s.mu.Lock()
 	if s.n > 0 {
 		s.n--
@@ -89,7 +89,7 @@ func (s *conflictingStore) conflicts(n int) { s.mu.Lock(); s.n = n; s.mu.Unlock(
 func recordHandles(t *testing.T, st *memStore, name string) []string {
 	t.Helper()
 	st.mu.Lock()
-	raw := st.recs[keyPrefix+name].val
+	raw := st.recs[fsm.RecordTransitKey+name].val
 	st.mu.Unlock()
 	p, err := unmarshalPolicy(raw)
 	if err != nil {
@@ -275,7 +275,7 @@ func TestBackendDestroyIsRetriedUntilItSucceeds(t *testing.T) {
 	e.Now = func() time.Time { return now }
 	records := func() []string {
 		t.Helper()
-		r, err := st.List(backendDestroyPrefix)
+		r, err := st.List(fsm.RecordTransitBackendDestroy)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -340,7 +340,7 @@ func FuzzParseDestroyRecordKey(f *testing.F) {
 		if rest == "" || strings.Contains(rest, "/") || len(handle) == 0 {
 			return
 		}
-		k := strings.TrimPrefix(destroyRecordKey(rest, handle), backendDestroyPrefix)
+		k := strings.TrimPrefix(destroyRecordKey(rest, handle), fsm.RecordTransitBackendDestroy)
 		b, h, err := parseDestroyRecordKey(k)
 		if err != nil || b != rest || string(h) != string(handle) {
 			t.Fatalf("round trip of %q %x: %q %x %v", rest, handle, b, h, err)

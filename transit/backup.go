@@ -8,8 +8,9 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
+	"github.com/keyraft/keyraft/store"
 )
 
 // Plaintext backup: the one way key material leaves the server whole.
@@ -105,20 +106,20 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 		h.Zero()
 	}
 	var replaced *Policy
-	_, err = e.updateTxn(ctx, name, func(cur *Policy) (*Policy, []cluster.Write, error) {
+	_, err = e.updateTxn(ctx, name, func(cur *Policy) (*Policy, []store.Write, error) {
 		replaced = cur
 		// A new key starts with no encryption counts (a record left by
 		// a key of that name is not its own).
-		clearUsage := cluster.Write{Key: usagePrefix + name, Delete: true}
+		clearUsage := store.Write{Key: fsm.RecordTransitUsage + name, Delete: true}
 		if cur == nil {
-			return p.clone(), []cluster.Write{clearUsage}, nil
+			return p.clone(), []store.Write{clearUsage}, nil
 		}
 		if err := e.checkReplace(ctx, cur, force); err != nil {
 			return nil, nil, err
 		}
 		// Replacing a key destroys its material: every node purges its
 		// disk; and the old key's encryption counts go with it.
-		w := []cluster.Write{clearUsage, cluster.PurgeWrite(keyPrefix + name)}
+		w := []store.Write{clearUsage, store.PurgeWrite(fsm.RecordTransitKey + name)}
 		return p.clone(), append(w, destroyWrites(cur.Backend, name, cur.BackendKeys)...), nil
 	})
 	if err != nil {

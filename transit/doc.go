@@ -20,5 +20,5 @@
 // leader runs (LifecycleDue: activation, destruction, rotation by
 // encryption count), per-version encryption counts (FlushUsage) and the
 // hygiene findings (Hygiene). A commit that removes key material also asks
-// every node to purge its disk (cluster.PurgeWrite).
+// every node to purge its disk (store.PurgeWrite).
 package transit

@@ -6,28 +6,15 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
+	"github.com/keyraft/keyraft/store"
 )
-
-const keyPrefix = "transit/key/"
-
-// Store is what the engine needs from the node: decrypted local reads and
-// conditional commits (see cluster.Node).
-type Store interface {
-	Read(key string) ([]byte, uint64, error)
-	Revision(key string) (uint64, error)
-	List(prefix string) ([]string, error)
-	Commit(ctx context.Context, txn *cluster.Txn) (uint64, error)
-}
 
 // Response is an operation's result. Status 0 means 200, or 204 when Data
 // is nil.
@@ -42,7 +29,7 @@ type Response struct {
 // kept unwrapped in memory (keyed by record revision) until the node
 // seals; changes commit through Raft with the revision they were made from.
 type Engine struct {
-	store Store
+	store store.Store
 	log   hclog.Logger
 	// Now is the clock for creation times and auto-rotation.
 	Now func() time.Time
@@ -57,14 +44,10 @@ type Engine struct {
 	// wrap is the cluster's wrapping key for imports (import_wrapping.go).
 	wrap wrappingCache
 
-	mu    sync.RWMutex
-	cache map[string]*loaded
-	// maxCached bounds cache: a node holding many keys keeps in memory
-	// (unwrapped) only those in use.
-	maxCached int
-	// epoch counts Purges: a key read before a Purge (the node sealed
-	// meanwhile) is not cached, so no key outlives a seal in memory.
-	epoch uint64
+	// cache holds the keys in use by name, at most maxCachedKeys: a node
+	// holding many keys keeps in memory (unwrapped) only those in use. Its
+	// Purge zeroes them, and a key read while the node sealed is not kept.
+	cache store.Cache[*loaded]
 }
 
 // loaded is a policy at one revision with a ready handle per version.
@@ -73,13 +56,6 @@ type loaded struct {
 	rev     uint64
 	policy  *Policy
 	handles map[int]*keys.Handle
-	// used is set by every use and cleared by the eviction's sweep: a key
-	// used since the last sweep gets a second chance.
-	used atomic.Bool
-	// validAt is a Raft applied index at which the record was known to
-	// still have revision rev (0: none): while the node's applied index
-	// stays there, nothing changed and the revision need not be read.
-	validAt atomic.Uint64
 }
 
 func (l *loaded) zero() {
@@ -89,12 +65,15 @@ func (l *loaded) zero() {
 	l.policy.zero()
 }
 
-// New returns an engine over store. Call Purge when the node seals.
-func New(store Store, logger hclog.Logger) *Engine {
+// New returns an engine over s. Call Purge when the node seals.
+func New(s store.Store, logger hclog.Logger) *Engine {
 	if logger == nil {
 		logger = hclog.NewNullLogger()
 	}
-	return &Engine{store: store, log: logger, Now: time.Now, cache: map[string]*loaded{}, maxCached: maxCachedKeys}
+	e := &Engine{store: s, log: logger, Now: time.Now}
+	e.cache.Max, e.cache.Zero = maxCachedKeys, (*loaded).zero
+	e.wrap.key.Zero = (*parsedWrappingKey).zero
+	return e
 }
 
 // maxCachedKeys is how many keys an engine keeps ready (parsed, with
@@ -102,31 +81,10 @@ func New(store Store, logger hclog.Logger) *Engine {
 // next use.
 const maxCachedKeys = 4096
 
-// evictOne drops one cached key to make room (e.mu held): the first not
-// used since the sweep last passed it (second chance). Like a replaced
-// entry it is not zeroed: a request in flight may still be using it.
-func (e *Engine) evictOne() {
-	for pass := 0; pass < 2; pass++ {
-		for name, l := range e.cache { // map order: the sweep starts anywhere
-			if pass == 0 && l.used.Swap(false) {
-				continue
-			}
-			delete(e.cache, name)
-			return
-		}
-	}
-}
-
 // Purge zeroes and drops every cached key.
 func (e *Engine) Purge() {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.epoch++
 	e.wrap.purge()
-	for name, l := range e.cache {
-		l.zero()
-		delete(e.cache, name)
-	}
+	e.cache.Purge()
 }
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
@@ -138,90 +96,31 @@ func checkName(name string) error {
 	return nil
 }
 
-// raftIndexer is implemented by cluster.Node.
-type raftIndexer interface {
-	RaftIndexes() (committed, applied uint64)
-}
-
-// applied returns the store's Raft applied index, or 0 when it has none.
-func (e *Engine) applied() uint64 {
-	if ri, ok := e.store.(raftIndexer); ok {
-		_, a := ri.RaftIndexes()
-		return a
-	}
-	return 0
-}
-
 // get returns the key as of the local state, or nil when it does not exist.
 // A cached key is used while its record keeps its revision; reading the
 // revision copies the whole record out of storage, so it is skipped when
-// no Raft entry was applied since the last check.
+// no Raft entry was applied since the last check (store.Cache).
 func (e *Engine) get(name string) (*loaded, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
-	applied := e.applied() // read before the record: see load
-	e.mu.RLock()
-	l := e.cache[name]
-	e.mu.RUnlock()
-	if l != nil && applied != 0 && l.validAt.Load() == applied {
-		l.used.Store(true)
-		return l, nil
-	}
-	rev, err := e.store.Revision(keyPrefix + name)
-	if err != nil {
-		return nil, err
-	}
-	if rev == 0 {
-		e.forget(name)
-		return nil, nil
-	}
-	if l != nil && l.rev == rev {
-		l.validAt.Store(applied)
-		l.used.Store(true)
-		return l, nil
-	}
-	return e.load(name, applied)
+	return e.cache.Get(name, store.AppliedIndex(e.store),
+		func() (uint64, error) { return e.store.Revision(fsm.RecordTransitKey + name) },
+		func(uint64) (*loaded, uint64, error) { return e.load(name) })
 }
 
-// forget drops the cached copy of a key that no longer exists. It is not
-// zeroed: a request in flight may still be using it.
-func (e *Engine) forget(name string) {
-	e.mu.RLock()
-	_, cached := e.cache[name]
-	e.mu.RUnlock()
-	if cached {
-		e.mu.Lock()
-		delete(e.cache, name)
-		e.mu.Unlock()
-	}
-}
-
-// load reads, parses and caches a key. applied is the Raft applied index
-// read before the record: if the record still had its revision then, the
-// entry is valid at applied; if it changed after, its revision is above
-// applied, the applied index has moved past it, and validAt never matches.
-func (e *Engine) load(name string, applied uint64) (*loaded, error) {
-	e.mu.RLock()
-	epoch := e.epoch
-	e.mu.RUnlock()
-	raw, rev, err := e.store.Read(keyPrefix + name)
-	if err != nil {
-		return nil, err
-	}
-	if raw == nil {
-		e.forget(name)
-		return nil, nil
+// load reads and parses a key (nil and revision 0 when it is gone).
+func (e *Engine) load(name string) (*loaded, uint64, error) {
+	raw, rev, err := e.store.Read(fsm.RecordTransitKey + name)
+	if err != nil || raw == nil {
+		return nil, 0, err
 	}
 	defer clear(raw)
 	p, err := unmarshalPolicy(raw)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	l := &loaded{rev: rev, policy: p, handles: map[int]*keys.Handle{}}
-	if rev <= applied {
-		l.validAt.Store(applied)
-	}
 	for n, v := range p.Versions {
 		if p.destroyed() {
 			break // no material: every use is refused by state
@@ -238,27 +137,11 @@ func (e *Engine) load(name string, applied uint64) (*loaded, error) {
 		h, err := keys.NewHandle(spec, v)
 		if err != nil {
 			l.zero()
-			return nil, fmt.Errorf("transit: key %q version %d: %w", name, n, err)
+			return nil, 0, fmt.Errorf("transit: key %q version %d: %w", name, n, err)
 		}
 		l.handles[n] = h
 	}
-	e.mu.Lock()
-	if e.epoch != epoch {
-		// The node sealed while the key was read: keep nothing.
-		e.mu.Unlock()
-		l.zero()
-		return nil, cluster.ErrSealed
-	}
-	if old := e.cache[name]; old == nil || old.rev < rev {
-		// The replaced entry may still be in use by a request in flight;
-		// it becomes garbage when that request ends and is not zeroed here.
-		if old == nil && e.maxCached > 0 && len(e.cache) >= e.maxCached {
-			e.evictOne()
-		}
-		e.cache[name] = l
-	}
-	e.mu.Unlock()
-	return l, nil
+	return l, rev, nil
 }
 
 // mustGet is get for operations on an existing key; what names the key in
@@ -282,8 +165,8 @@ func (e *Engine) update(ctx context.Context, name string, change func(p *Policy)
 }
 
 // updateWith is update with more writes in the same commit.
-func (e *Engine) updateWith(ctx context.Context, name string, change func(p *Policy) (*Policy, error), extra []cluster.Write) (*Policy, error) {
-	return e.updateTxn(ctx, name, func(p *Policy) (*Policy, []cluster.Write, error) {
+func (e *Engine) updateWith(ctx context.Context, name string, change func(p *Policy) (*Policy, error), extra []store.Write) (*Policy, error) {
+	return e.updateTxn(ctx, name, func(p *Policy) (*Policy, []store.Write, error) {
 		next, err := change(p)
 		return next, extra, err
 	})
@@ -292,7 +175,7 @@ func (e *Engine) updateWith(ctx context.Context, name string, change func(p *Pol
 // updateTxn is update whose change also returns more writes for the
 // same commit, decided on the very record the commit is conditioned on
 // (a decision made on an earlier read could be stale by the commit).
-func (e *Engine) updateTxn(ctx context.Context, name string, change func(p *Policy) (*Policy, []cluster.Write, error)) (*Policy, error) {
+func (e *Engine) updateTxn(ctx context.Context, name string, change func(p *Policy) (*Policy, []store.Write, error)) (*Policy, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
 	}
@@ -311,20 +194,20 @@ func (e *Engine) updateTxn(ctx context.Context, name string, change func(p *Poli
 			e.abandonGenerated(cur, next)
 			return nil, err
 		}
-		txn := &cluster.Txn{Expect: []fsm.Cond{{Key: keyPrefix + name, Revision: rev}}}
+		txn := &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordTransitKey + name, Revision: rev}}}
 		if next == nil {
-			txn.Writes = []cluster.Write{{Key: keyPrefix + name, Delete: true}}
+			txn.Writes = []store.Write{{Key: fsm.RecordTransitKey + name, Delete: true}}
 		} else {
 			b, err := next.marshal()
 			if err != nil {
 				return nil, err
 			}
-			txn.Writes = []cluster.Write{{Key: keyPrefix + name, Value: b}}
+			txn.Writes = []store.Write{{Key: fsm.RecordTransitKey + name, Value: b}}
 			defer clear(b)
 		}
 		txn.Writes = append(txn.Writes, extra...)
 		_, err = e.store.Commit(ctx, txn)
-		if errors.Is(err, fsm.ErrConflict) {
+		if errors.Is(err, store.ErrConflict) {
 			// Certainly not applied: versions made on a backend for this
 			// attempt are orphans. (After other errors the entry may
 			// still commit, so they are kept.)
@@ -469,7 +352,7 @@ func (e *Engine) rotateFor(ctx context.Context, p *Policy, why string) error {
 // RotateDue rotates every key whose auto_rotate_period has passed since
 // its newest version. The server calls it periodically on the leader.
 func (e *Engine) RotateDue(ctx context.Context) (int, error) {
-	names, err := e.store.List(keyPrefix)
+	names, err := e.store.List(fsm.RecordTransitKey)
 	if err != nil {
 		return 0, err
 	}

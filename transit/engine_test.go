@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
+	"github.com/keyraft/keyraft/store"
 )
 
 // memStore is an in-memory Store with the node's CAS semantics. onRead,
@@ -38,7 +38,7 @@ func (m *memStore) Read(key string) ([]byte, uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sealed {
-		return nil, 0, cluster.ErrSealed
+		return nil, 0, store.ErrSealed
 	}
 	r, ok := m.recs[key]
 	if !ok {
@@ -73,11 +73,11 @@ func (m *memStore) RaftIndexes() (uint64, uint64) {
 	return m.rev, m.rev
 }
 
-func (m *memStore) Commit(_ context.Context, txn *cluster.Txn) (uint64, error) {
+func (m *memStore) Commit(_ context.Context, txn *store.Txn) (uint64, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.sealed {
-		return 0, cluster.ErrSealed
+		return 0, store.ErrSealed
 	}
 	for _, c := range txn.Expect {
 		if m.recs[c.Key].rev != c.Revision {
@@ -98,9 +98,8 @@ func (m *memStore) Commit(_ context.Context, txn *cluster.Txn) (uint64, error) {
 func fields(t *testing.T, body string) *Fields { return mustFields(t, body) }
 
 func (e *Engine) cached(name string) *loaded {
-	e.mu.RLock()
-	defer e.mu.RUnlock()
-	return e.cache[name]
+	l, _ := e.cache.Peek(name)
+	return l
 }
 
 // A key read while the node seals is not kept: Purge must leave no
@@ -114,7 +113,7 @@ func TestLoadDuringPurgeKeepsNothing(t *testing.T) {
 	}
 	e.Purge()
 	st.onRead = func() { st.onRead = nil; e.Purge() } // seal lands mid-load
-	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); !errors.Is(err, cluster.ErrSealed) {
+	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); !errors.Is(err, store.ErrSealed) {
 		t.Fatalf("encrypt during purge: %v", err)
 	}
 	if l := e.cached("k"); l != nil {
@@ -246,12 +245,12 @@ func TestCacheSeesChangesFromElsewhere(t *testing.T) {
 	}
 }
 
-// The engine keeps at most maxCached keys ready, preferring those in use;
+// The engine keeps at most cache.Max keys ready, preferring those in use;
 // an evicted key works again at its next use.
 func TestEngineCacheIsBounded(t *testing.T) {
 	ctx := context.Background()
 	e := New(newMemStore(), nil)
-	e.maxCached = 8
+	e.cache.Max = 8
 	if _, err := e.CreateKey(ctx, "hot", fields(t, `{}`)); err != nil {
 		t.Fatal(err)
 	}
@@ -266,9 +265,7 @@ func TestEngineCacheIsBounded(t *testing.T) {
 		if _, err := e.Encrypt(ctx, "hot", fields(t, `{"plaintext":"aGk="}`)); err != nil {
 			t.Fatal(err)
 		}
-		e.mu.RLock()
-		n, hot := len(e.cache), e.cache["hot"]
-		e.mu.RUnlock()
+		n, hot := e.cache.Len(), e.cached("hot")
 		if n > 8 {
 			t.Fatalf("%d keys cached, bound 8", n)
 		}

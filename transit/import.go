@@ -22,6 +22,7 @@ import (
 	_ "crypto/sha256"
 	_ "crypto/sha512"
 
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
 )
 
@@ -49,7 +50,7 @@ var importHashes = map[string]crypto.Hash{
 // imported one). Imported keys are builtin keys, used in this process.
 // It answers 204 like Vault. Every fault of the request (the ciphertext,
 // the material, the settings, an existing name) is an *Error with status
-// 400; store errors (cluster.ErrSealed, a Raft failure) pass through.
+// 400; store errors (store.ErrSealed, a Raft failure) pass through.
 func (e *Engine) ImportKey(ctx context.Context, name string, in *Fields) (*Response, error) {
 	if err := checkName(name); err != nil {
 		return nil, err
@@ -71,7 +72,7 @@ func (e *Engine) ImportKey(ctx context.Context, name string, in *Fields) (*Respo
 		return nil, badRequest("allow_rotation must be set to true if auto-rotation is enabled")
 	}
 	p.Imported = true
-	if rev, err := e.store.Revision(keyPrefix + name); err != nil {
+	if rev, err := e.store.Revision(fsm.RecordTransitKey + name); err != nil {
 		return nil, err
 	} else if rev != 0 {
 		return nil, errImportExisting
@@ -259,7 +260,7 @@ func (e *Engine) unwrapImport(in *Fields) ([]byte, error) {
 // existingWrappingKey is the wrapping key, which an import ciphertext
 // can only have been made for if it exists already.
 func (e *Engine) existingWrappingKey() (*rsa.PrivateKey, error) {
-	rev, err := e.store.Revision(wrappingKeyRecord)
+	rev, err := e.store.Revision(fsm.RecordTransitWrappingKey)
 	if err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
 )
 
@@ -182,8 +183,10 @@ func FuzzImportCiphertext(f *testing.F) {
 	f.Add([]byte{}, "ed25519", "MD5")
 	f.Fuzz(func(t *testing.T, ct []byte, typ, hash string) {
 		e := New(newMemStore(), nil)
-		e.wrap.key, e.wrap.rev = wk, 1
-		e.store.(*memStore).recs[wrappingKeyRecord] = memRec{val: []byte("{}"), rev: 1}
+		e.store.(*memStore).recs[fsm.RecordTransitWrappingKey] = memRec{val: []byte("{}"), rev: 1}
+		// The record does not parse: the test's key is put in the cache.
+		e.wrap.key.Get("", 0, func() (uint64, error) { return 1, nil },
+			func(uint64) (*parsedWrappingKey, uint64, error) { return &parsedWrappingKey{key: wk}, 1, nil })
 		body, _ := json.Marshal(map[string]string{"ciphertext": base64.StdEncoding.EncodeToString(ct), "type": typ, "hash_function": hash})
 		in, err := ParseFields(body)
 		if err != nil {
@@ -472,7 +475,7 @@ func FuzzWrappingRecord(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		s := newMemStore()
-		s.recs[wrappingKeyRecord] = memRec{val: rec, rev: 1}
+		s.recs[fsm.RecordTransitWrappingKey] = memRec{val: rec, rev: 1}
 		e := New(s, nil)
 		k, pemKey, err := e.wrappingKey(context.Background())
 		if err == nil && (k == nil || pemKey == "") {

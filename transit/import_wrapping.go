@@ -13,8 +13,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // The wrapping key is the cluster's RSA-4096 key for bring-your-own-key
@@ -24,9 +24,6 @@ import (
 // nodes end up with the same key (the losers read the winner's). The
 // private key is stored like every record, under the barrier, and kept
 // parsed in memory, keyed by the record's revision, until the node seals.
-
-// wrappingKeyRecord is where the wrapping key lives in the state.
-const wrappingKeyRecord = "transit/wrapping-key"
 
 // wrappingKeyBits is the size of the wrapping key; Vault's import format
 // fixes the RSA-OAEP part of a ciphertext at 512 bytes.
@@ -48,22 +45,26 @@ type wrappingCache struct {
 	// gen serializes generation on this node: a burst of first calls
 	// makes one key here, not one per request.
 	gen sync.Mutex
+	// key caches the one record (under the name ""); its Purge zeroes the
+	// key. A key replaced by another (a snapshot restore brought another
+	// cluster's) is not zeroed, as a request may still be using it.
+	key store.Cache[*parsedWrappingKey]
+}
 
-	mu    sync.Mutex
-	rev   uint64
-	key   *rsa.PrivateKey
-	pem   string
-	epoch uint64
+// parsedWrappingKey is the wrapping key and its public half as PEM.
+type parsedWrappingKey struct {
+	key *rsa.PrivateKey
+	pem string
+}
+
+func (w *parsedWrappingKey) zero() {
+	if w != nil {
+		zeroRSA(w.key)
+	}
 }
 
 // purge drops and zeroes the cached key (the node sealed).
-func (c *wrappingCache) purge() {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.epoch++
-	zeroRSA(c.key)
-	c.key, c.rev, c.pem = nil, 0, ""
-}
+func (c *wrappingCache) purge() { c.key.Purge() }
 
 // zeroRSA overwrites the private parts of k that Go lets us reach (the
 // words of D, the primes and the CRT values). The standard library keeps
@@ -86,7 +87,7 @@ func zeroRSA(k *rsa.PrivateKey) {
 
 // WrappingKey handles GET transit/wrapping_key: the public half of the
 // cluster's wrapping key as a PEM "PUBLIC KEY" (PKIX), made on first use.
-// Its errors are the store's (cluster.ErrSealed while sealed, a failed
+// Its errors are the store's (store.ErrSealed while sealed, a failed
 // commit of a new key).
 func (e *Engine) WrappingKey(ctx context.Context) (*Response, error) {
 	_, pemKey, err := e.wrappingKey(ctx)
@@ -102,83 +103,56 @@ func (e *Engine) WrappingKey(ctx context.Context) (*Response, error) {
 func (e *Engine) wrappingKey(ctx context.Context) (*rsa.PrivateKey, string, error) {
 	c := &e.wrap
 	for attempt := 0; attempt < 5; attempt++ {
-		rev, err := e.store.Revision(wrappingKeyRecord)
+		w, err := c.key.Get("", store.AppliedIndex(e.store),
+			func() (uint64, error) { return e.store.Revision(fsm.RecordTransitWrappingKey) },
+			func(uint64) (*parsedWrappingKey, uint64, error) { return e.loadWrappingKey() })
 		if err != nil {
 			return nil, "", err
 		}
-		c.mu.Lock()
-		if c.key != nil && rev != 0 && c.rev == rev {
-			k, p := c.key, c.pem
-			c.mu.Unlock()
-			return k, p, nil
+		if w != nil {
+			return w.key, w.pem, nil
 		}
-		epoch := c.epoch
-		c.mu.Unlock()
-		if rev == 0 {
-			err := e.createWrappingKey(ctx)
-			if errors.Is(err, fsm.ErrConflict) {
-				continue // another node made it first: use that one
-			}
-			if err != nil {
-				return nil, "", err
-			}
-			continue
-		}
-		k, p, rev, err := e.loadWrappingKey()
-		if err != nil {
+		err = e.createWrappingKey(ctx)
+		if err != nil && !errors.Is(err, store.ErrConflict) {
 			return nil, "", err
 		}
-		if k == nil {
-			continue
-		}
-		c.mu.Lock()
-		if c.epoch != epoch {
-			c.mu.Unlock()
-			zeroRSA(k)
-			return nil, "", cluster.ErrSealed
-		}
-		if c.key != k {
-			zeroRSA(c.key) // replaced (a snapshot restore brought another cluster's)
-		}
-		c.key, c.pem, c.rev = k, p, rev
-		c.mu.Unlock()
-		return k, p, nil
+		// Made here, or by another node first: read it.
 	}
 	return nil, "", errors.New("transit: the wrapping key kept changing while it was read")
 }
 
 // loadWrappingKey reads and parses the stored wrapping key (nil when
 // there is none).
-func (e *Engine) loadWrappingKey() (*rsa.PrivateKey, string, uint64, error) {
-	raw, rev, err := e.store.Read(wrappingKeyRecord)
+func (e *Engine) loadWrappingKey() (*parsedWrappingKey, uint64, error) {
+	raw, rev, err := e.store.Read(fsm.RecordTransitWrappingKey)
 	if err != nil || raw == nil {
-		return nil, "", 0, err
+		return nil, 0, err
 	}
 	defer clear(raw)
 	var rec wrappingRecord
 	if err := json.Unmarshal(raw, &rec); err != nil {
-		return nil, "", 0, fmt.Errorf("transit: decoding the wrapping key record: %w", err)
+		return nil, 0, fmt.Errorf("transit: decoding the wrapping key record: %w", err)
 	}
 	defer clear(rec.PKCS8)
 	parsed, err := x509.ParsePKCS8PrivateKey(rec.PKCS8)
 	k, isRSA := parsed.(*rsa.PrivateKey)
 	if err != nil || !isRSA || k.N.BitLen() != wrappingKeyBits {
-		return nil, "", 0, errors.New("transit: the stored wrapping key is not an RSA-4096 key")
+		return nil, 0, errors.New("transit: the stored wrapping key is not an RSA-4096 key")
 	}
 	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
 	if err != nil {
-		return nil, "", 0, err
+		return nil, 0, err
 	}
-	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})), rev, nil
+	return &parsedWrappingKey{key: k, pem: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}, rev, nil
 }
 
 // createWrappingKey generates a wrapping key and commits it if the
-// cluster still has none (fsm.ErrConflict otherwise).
+// cluster still has none (store.ErrConflict otherwise).
 func (e *Engine) createWrappingKey(ctx context.Context) error {
 	c := &e.wrap
 	c.gen.Lock()
 	defer c.gen.Unlock()
-	if rev, err := e.store.Revision(wrappingKeyRecord); err != nil || rev != 0 {
+	if rev, err := e.store.Revision(fsm.RecordTransitWrappingKey); err != nil || rev != 0 {
 		return err // made meanwhile (by this node's other request, or another node)
 	}
 	k, err := rsa.GenerateKey(rand.Reader, wrappingKeyBits)
@@ -196,9 +170,9 @@ func (e *Engine) createWrappingKey(ctx context.Context) error {
 		return err
 	}
 	defer clear(b)
-	_, err = e.store.Commit(ctx, &cluster.Txn{
-		Expect: []fsm.Cond{{Key: wrappingKeyRecord, Revision: 0}},
-		Writes: []cluster.Write{{Key: wrappingKeyRecord, Value: b}},
+	_, err = e.store.Commit(ctx, &store.Txn{
+		Expect: []fsm.Cond{{Key: fsm.RecordTransitWrappingKey, Revision: 0}},
+		Writes: []store.Write{{Key: fsm.RecordTransitWrappingKey, Value: b}},
 	})
 	if err == nil {
 		e.log.Info("made the cluster's wrapping key for key imports")

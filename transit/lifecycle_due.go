@@ -8,7 +8,8 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // LifecycleDue does the leader's scheduled lifecycle work on every key:
@@ -22,7 +23,7 @@ import (
 // next to RotateDue; each change is one Raft commit with its own audit
 // event. It returns how many keys it changed.
 func (e *Engine) LifecycleDue(ctx context.Context) (int, error) {
-	names, err := e.store.List(keyPrefix)
+	names, err := e.store.List(fsm.RecordTransitKey)
 	if err != nil {
 		return 0, err
 	}
@@ -78,14 +79,14 @@ func (e *Engine) dueChange(ctx context.Context, name, op string) error {
 	ctx = audit.WithEvent(ctx, ev)
 	// A key on a crypto backend (an HSM) is destroyed there too, once the
 	// cluster has committed that it is gone (and recorded which objects
-	// are to go, in the same commit: see backendDestroyPrefix).
+	// are to go, in the same commit: see fsm.RecordTransitBackendDestroy).
 	var onBackend *Policy
-	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []cluster.Write, error) {
+	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []store.Write, error) {
 		next, err := e.dueChangeOf(ctx, p, op, &onBackend)
 		if err != nil || op != "transit/destroy" {
 			return next, nil, err
 		}
-		w := []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
+		w := []store.Write{store.PurgeWrite(fsm.RecordTransitKey + name)}
 		if onBackend != nil {
 			w = append(w, destroyWrites(onBackend.Backend, name, onBackend.BackendKeys)...)
 		}
@@ -148,29 +149,13 @@ func (e *Engine) dueChangeOf(ctx context.Context, p *Policy, op string, onBacken
 // for a destroyed key would keep its material in memory until it seals.
 // Every node calls it periodically.
 func (e *Engine) SweepCache(grace time.Duration) int {
-	e.mu.RLock()
-	cached := make(map[string]*loaded, len(e.cache))
-	for name, l := range e.cache {
-		cached[name] = l
-	}
-	e.mu.RUnlock()
-	dropped := 0
-	for name, l := range cached {
-		rev, err := e.store.Revision(keyPrefix + name)
-		if err != nil || rev == l.rev {
-			continue
+	return e.cache.Sweep(func(name string) (uint64, error) {
+		return e.store.Revision(fsm.RecordTransitKey + name)
+	}, func(l *loaded) {
+		if grace <= 0 {
+			l.zero()
+		} else {
+			time.AfterFunc(grace, l.zero)
 		}
-		e.mu.Lock()
-		if e.cache[name] == l { // not replaced by a newer load meanwhile
-			delete(e.cache, name)
-			if grace <= 0 {
-				l.zero()
-			} else {
-				time.AfterFunc(grace, l.zero)
-			}
-			dropped++
-		}
-		e.mu.Unlock()
-	}
-	return dropped
+	})
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"testing"
+
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // FuzzLifecycle feeds arbitrary bodies to the lifecycle actions and to
@@ -71,7 +73,7 @@ func FuzzUsageRecord(f *testing.F) {
 		}
 		st.mu.Lock()
 		st.rev++
-		st.recs[usagePrefix+"k"] = memRec{append([]byte(nil), rec...), st.rev}
+		st.recs[fsm.RecordTransitUsage+"k"] = memRec{append([]byte(nil), rec...), st.rev}
 		st.mu.Unlock()
 		_, _, decErr := e.readUsage("k")
 		e.ReadKey("k")

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // Hygiene findings: the common key-management mistakes, found by reading
@@ -64,7 +66,7 @@ const (
 
 // Hygiene returns the findings about every key, most severe first.
 func (e *Engine) Hygiene(ctx context.Context) ([]Finding, error) {
-	names, err := e.store.List(keyPrefix)
+	names, err := e.store.List(fsm.RecordTransitKey)
 	if err != nil {
 		return nil, err
 	}

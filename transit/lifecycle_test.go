@@ -14,7 +14,8 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // The expected table, written out by hand (not derived from allowedIn):
@@ -241,14 +242,14 @@ func TestKeyLifeCycle(t *testing.T) {
 		t.Fatalf("before destroy_time: %d %v", n, err)
 	}
 	c.advance(time.Minute)
-	rev0, _ := st.Revision(cluster.PurgeKey)
+	rev0, _ := st.Revision(store.PurgeKey)
 	if n, err := e.LifecycleDue(ctx); err != nil || n != 1 {
 		t.Fatalf("at destroy_time: %d %v", n, err)
 	}
-	if rev, _ := st.Revision(cluster.PurgeKey); rev <= rev0 {
+	if rev, _ := st.Revision(store.PurgeKey); rev <= rev0 {
 		t.Fatal("destruction committed without a purge request")
 	}
-	raw, _, _ := st.Read(keyPrefix + "k")
+	raw, _, _ := st.Read(fsm.RecordTransitKey + "k")
 	var rec Policy
 	if err := json.Unmarshal(raw, &rec); err != nil {
 		t.Fatal(err)
@@ -323,13 +324,13 @@ func TestOldRecordIsActive(t *testing.T) {
 	ctx := context.Background()
 	e, st, _ := newLifecycleEngine(t)
 	e.CreateKey(ctx, "k", fields(t, `{}`))
-	raw, rev, _ := st.Read(keyPrefix + "k")
+	raw, rev, _ := st.Read(fsm.RecordTransitKey + "k")
 	var m map[string]any
 	json.Unmarshal(raw, &m)
 	delete(m, "lifecycle")
 	b, _ := json.Marshal(m)
 	st.mu.Lock()
-	st.recs[keyPrefix+"k"] = memRec{b, rev}
+	st.recs[fsm.RecordTransitKey+"k"] = memRec{b, rev}
 	st.mu.Unlock()
 	e.Purge()
 	if s, events := readState(t, e, "k"); s != "active" || len(events) != 0 {
@@ -449,7 +450,7 @@ func TestFlushUsageBatches(t *testing.T) {
 	if u.Encryptions[1] != 300 {
 		t.Fatalf("k299 count %d", u.Encryptions[1])
 	}
-	if rev, _ := st.Revision(usagePrefix + "gone"); rev != 0 {
+	if rev, _ := st.Revision(fsm.RecordTransitUsage + "gone"); rev != 0 {
 		t.Fatal("counts of a key that does not exist were committed")
 	}
 	if e.usage.pending("k0", 1) != 0 {
@@ -524,11 +525,11 @@ func TestMaterialRemovalRequestsPurge(t *testing.T) {
 		}},
 		{"delete", func() error { _, err := e.DeleteKey(ctx, "k"); return err }},
 	} {
-		before, _ := st.Revision(cluster.PurgeKey)
+		before, _ := st.Revision(store.PurgeKey)
 		if err := step.do(); err != nil {
 			t.Fatalf("%s: %v", step.name, err)
 		}
-		if after, _ := st.Revision(cluster.PurgeKey); after <= before {
+		if after, _ := st.Revision(store.PurgeKey); after <= before {
 			t.Errorf("%s committed without a purge request", step.name)
 		}
 	}
@@ -562,10 +563,10 @@ func TestFlushUsageRacingDeleteLeavesNoRecord(t *testing.T) {
 	if !deleted {
 		t.Fatal("the flush did not read the usage record")
 	}
-	if rev, _ := st.Revision(keyPrefix + "k"); rev != 0 {
+	if rev, _ := st.Revision(fsm.RecordTransitKey + "k"); rev != 0 {
 		t.Fatal("the key was not deleted")
 	}
-	if rev, _ := st.Revision(usagePrefix + "k"); rev != 0 {
+	if rev, _ := st.Revision(fsm.RecordTransitUsage + "k"); rev != 0 {
 		t.Fatal("the usage record of a deleted key was recreated")
 	}
 }
@@ -612,7 +613,7 @@ type hookStore struct {
 	beforeCommit func()
 }
 
-func (s *hookStore) Commit(ctx context.Context, txn *cluster.Txn) (uint64, error) {
+func (s *hookStore) Commit(ctx context.Context, txn *store.Txn) (uint64, error) {
 	if f := s.beforeCommit; f != nil {
 		s.beforeCommit = nil
 		f()
@@ -678,14 +679,14 @@ func TestRestoreForceKeepsLifecycleRules(t *testing.T) {
 	if err := e.FlushUsage(ctx); err != nil {
 		t.Fatal(err)
 	}
-	purgeRev, _ := st.Revision(cluster.PurgeKey)
+	purgeRev, _ := st.Revision(store.PurgeKey)
 	if err := restore("ok"); err != nil {
 		t.Fatal(err)
 	}
-	if rev, _ := st.Revision(usagePrefix + "ok"); rev != 0 {
+	if rev, _ := st.Revision(fsm.RecordTransitUsage + "ok"); rev != 0 {
 		t.Fatal("the replaced key's usage counts carried over")
 	}
-	if rev, _ := st.Revision(cluster.PurgeKey); rev == purgeRev {
+	if rev, _ := st.Revision(store.PurgeKey); rev == purgeRev {
 		t.Fatal("replacing a key requested no purge")
 	}
 
@@ -701,7 +702,7 @@ func TestRestoreForceKeepsLifecycleRules(t *testing.T) {
 	if _, err := e2.Restore(ctx, "late", body); err != nil {
 		t.Fatal(err)
 	}
-	if rev, _ := hs.Revision(cluster.PurgeKey); rev == 0 {
+	if rev, _ := hs.Revision(store.PurgeKey); rev == 0 {
 		t.Fatal("a key created concurrently was replaced without a purge")
 	}
 }

@@ -11,8 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // Encryption counting. AES-GCM and ChaCha20-Poly1305 with random 96-bit
@@ -34,8 +34,6 @@ const SafeEncryptions = 1 << 32
 // DefaultAutoRotateShare is the share of SafeEncryptions at which the
 // leader rotates a key by default.
 const DefaultAutoRotateShare = 0.5
-
-const usagePrefix = "transit/usage/"
 
 // usageRecord is the replicated count of a key's encryptions per version.
 type usageRecord struct {
@@ -102,7 +100,7 @@ func rotateShare(in *Fields) (float64, error) {
 
 // readUsage reads a key's committed counts and the record's revision.
 func (e *Engine) readUsage(name string) (*usageRecord, uint64, error) {
-	raw, rev, err := e.store.Read(usagePrefix + name)
+	raw, rev, err := e.store.Read(fsm.RecordTransitUsage + name)
 	if err != nil || raw == nil {
 		return &usageRecord{Encryptions: map[int]uint64{}}, rev, err
 	}
@@ -177,9 +175,9 @@ const usageFlushKeys = 256
 // read-modify-write commit, retried on conflict.
 func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[string]map[int]uint64) error {
 	for attempt := 0; ; attempt++ {
-		txn := &cluster.Txn{}
+		txn := &store.Txn{}
 		for _, name := range names {
-			keyRev, err := e.store.Revision(keyPrefix + name)
+			keyRev, err := e.store.Revision(fsm.RecordTransitKey + name)
 			if err != nil {
 				return err
 			}
@@ -190,7 +188,7 @@ func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[str
 			// (which removes the usage record) committed meanwhile makes
 			// this a conflict, so the counts never recreate the record of
 			// a key that is gone.
-			txn.Expect = append(txn.Expect, fsm.Cond{Key: keyPrefix + name, Revision: keyRev})
+			txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordTransitKey + name, Revision: keyRev})
 			u, rev, err := e.readUsage(name)
 			if err != nil {
 				return err
@@ -202,14 +200,14 @@ func (e *Engine) commitUsage(ctx context.Context, names []string, deltas map[str
 			if err != nil {
 				return err
 			}
-			txn.Expect = append(txn.Expect, fsm.Cond{Key: usagePrefix + name, Revision: rev})
-			txn.Writes = append(txn.Writes, cluster.Write{Key: usagePrefix + name, Value: b})
+			txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordTransitUsage + name, Revision: rev})
+			txn.Writes = append(txn.Writes, store.Write{Key: fsm.RecordTransitUsage + name, Value: b})
 		}
 		if len(txn.Writes) == 0 {
 			return nil
 		}
 		_, err := e.store.Commit(ctx, txn)
-		if errors.Is(err, fsm.ErrConflict) && attempt < 10 {
+		if errors.Is(err, store.ErrConflict) && attempt < 10 {
 			continue
 		}
 		return err

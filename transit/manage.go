@@ -6,8 +6,9 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
+	"github.com/keyraft/keyraft/store"
 )
 
 // CreateKey handles POST transit/keys/:name. Creating a key that exists
@@ -63,7 +64,7 @@ func (e *Engine) ReadKey(name string) (*Response, error) {
 // ({"errors":[]}), exactly as Vault answers an empty list: clients (the
 // vault CLI, keyraft's api package) read that shape as "no keys".
 func (e *Engine) ListKeys() (*Response, error) {
-	names, err := e.store.List(keyPrefix)
+	names, err := e.store.List(fsm.RecordTransitKey)
 	if err != nil {
 		return nil, err
 	}
@@ -79,7 +80,7 @@ func (e *Engine) ListKeys() (*Response, error) {
 // mistyped the name.
 func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) {
 	var deleted *Policy
-	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []cluster.Write, error) {
+	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []store.Write, error) {
 		deleted = p
 		if p == nil {
 			return nil, nil, badRequest("key %q not found", name)
@@ -90,13 +91,13 @@ func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) 
 		if !p.DeletionAllowed {
 			return nil, nil, badRequest("deletion is not allowed for this key")
 		}
-		w := []cluster.Write{{Key: usagePrefix + name, Delete: true}, cluster.PurgeWrite(keyPrefix + name)}
+		w := []store.Write{{Key: fsm.RecordTransitUsage + name, Delete: true}, store.PurgeWrite(fsm.RecordTransitKey + name)}
 		return nil, append(w, destroyWrites(p.Backend, name, p.BackendKeys)...), nil
 	})
 	if err != nil {
 		return nil, err
 	}
-	e.forget(name)
+	e.cache.Forget(name)
 	if deleted != nil && deleted.Backend != "" {
 		e.destroyRecorded(ctx, deleted.Backend, deleted.BackendKeys)
 	}
@@ -221,9 +222,9 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 // min_available_version are deleted for good.
 func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Response, error) {
 	// Trimmed versions are destroyed: every node purges its disk of them
-	// (cluster.PurgeWrite), as for a key's destruction.
+	// (store.PurgeWrite), as for a key's destruction.
 	var trimmed *Policy // the trimmed versions on a backend, to destroy there
-	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []cluster.Write, error) {
+	_, err := e.updateTxn(ctx, name, func(p *Policy) (*Policy, []store.Write, error) {
 		trimmed = nil
 		if p == nil {
 			return nil, nil, badRequest("key %q not found", name)
@@ -265,7 +266,7 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 			}
 		}
 		p.MinAvailableVersion = v
-		w := []cluster.Write{cluster.PurgeWrite(keyPrefix + name)}
+		w := []store.Write{store.PurgeWrite(fsm.RecordTransitKey + name)}
 		if trimmed != nil {
 			w = append(w, destroyWrites(trimmed.Backend, name, trimmed.BackendKeys)...)
 		}
