@@ -10,6 +10,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyraft/keyraft/access"
+	"github.com/keyraft/keyraft/fsm"
 )
 
 type lockedBuffer struct {
@@ -55,10 +58,10 @@ func TestBreakGlassThreshold(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, _, _, err := n.BreakGlassInit(0); !errors.Is(err, ErrBreakGlassNotConfigured) {
+	if _, _, _, err := n.BreakGlassInit(0); !errors.Is(err, access.ErrBreakGlassNotConfigured) {
 		t.Fatalf("init before config: %v", err)
 	}
-	if err := n.SetBreakGlassConfig(ctx, BreakGlassConfig{Policy: "default", Duration: 2 * time.Hour}); err != nil {
+	if err := n.Access().SetBreakGlassConfig(ctx, access.BreakGlassConfig{Policy: "default", Duration: 2 * time.Hour}); err != nil {
 		t.Fatal(err)
 	}
 	nonce, otp, required, err := n.BreakGlassInit(0)
@@ -81,14 +84,14 @@ func TestBreakGlassThreshold(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, err := n.LookupToken(tok)
+	e, err := n.Access().LookupToken(tok)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !e.Orphan() || e.Renewable || e.ExpireTime.Sub(now) != 2*time.Hour || len(e.Policies) != 1 || e.Policies[0] != "default" || e.Accessor != s.Accessor {
 		t.Fatalf("break-glass token: %+v", e)
 	}
-	if got, _ := n.BreakGlassSession(now); got == nil || got.Accessor != e.Accessor {
+	if got, _ := n.Access().BreakGlassSession(now); got == nil || got.Accessor != e.Accessor {
 		t.Fatalf("session: %+v", got)
 	}
 	if !strings.Contains(logs.String(), "[WARN]  BREAK-GLASS ACTIVATED") {
@@ -98,10 +101,10 @@ func TestBreakGlassThreshold(t *testing.T) {
 	if _, _, _, _, err := n.BreakGlassUpdate(ctx, nonce, res.Keys[1], now); !errors.Is(err, ErrRekeyNonce) {
 		t.Fatalf("reused attempt: %v", err)
 	}
-	if err := n.tidyBreakGlass(ctx, now.Add(2*time.Hour)); err != nil {
+	if _, err := n.Access().TidyGrants(ctx, now.Add(2*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := n.readBreakGlassSession(); got != nil {
+	if got, _, _ := n.Read(fsm.RecordBreakGlassActive); got != nil {
 		t.Fatal("session kept after its end")
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"testing"
 	"time"
+
+	"github.com/keyraft/keyraft/access"
 )
 
 // A share ceremony in progress (generate-root, break-glass, rekey) is not
@@ -52,7 +54,7 @@ func TestCeremonyStartRefusedWhileInProgress(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := n.LookupToken(tok); err != nil {
+		if _, err := n.Access().LookupToken(tok); err != nil {
 			t.Fatalf("the token: %v", err)
 		}
 		// Completed: a new one may start; a cancel ends it.
@@ -91,7 +93,7 @@ func TestCeremonyStartRefusedWhileInProgress(t *testing.T) {
 	})
 
 	t.Run("break-glass", func(t *testing.T) {
-		if err := n.SetBreakGlassConfig(ctx, BreakGlassConfig{Policy: "default"}); err != nil {
+		if err := n.Access().SetBreakGlassConfig(ctx, access.BreakGlassConfig{Policy: "default"}); err != nil {
 			t.Fatal(err)
 		}
 		nonce, _, _, err := n.BreakGlassInit(0)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/hashicorp/raft"
 
-	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/cluster/forward"
+	"github.com/keyraft/keyraft/fsm"
 )
 
 // Requests a follower forwards to the leader over the cluster port. The

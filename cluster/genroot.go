@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -26,8 +26,8 @@ type genRootOp struct {
 	collector seal.ShareCollector
 }
 
-// tokenLen is the length of a token made by NewToken.
-const tokenLen = 46
+// tokenLen is the length of a token made by access.NewToken.
+const tokenLen = access.TokenLen
 
 // ErrCeremonyInProgress is what every "already in progress" refusal of a
 // share ceremony (generate-root, break-glass, rekey) matches with
@@ -152,16 +152,16 @@ func (n *Node) GenerateRootUpdate(ctx context.Context, nonce string, share []byt
 	if err := n.checkCurrentKey(ctx, cfg, combined); err != nil {
 		return 0, cfg.Threshold, "", err
 	}
-	token, err := NewToken()
+	token, err := access.NewToken()
 	if err != nil {
 		return 0, 0, "", err
 	}
-	entry, err := newTokenEntry(token, []string{"root"}, time.Now().UTC())
+	entry, err := access.NewTokenEntry(token, []string{"root"}, time.Now().UTC())
 	if err != nil {
 		return 0, 0, "", err
 	}
 	entryJSON, _ := json.Marshal(entry)
-	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordToken + hashToken(token), Value: entryJSON}}}); err != nil {
+	if _, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: access.TokenRecord(token), Value: entryJSON}}}); err != nil {
 		return 0, 0, "", err
 	}
 	out := make([]byte, tokenLen)

@@ -17,9 +17,9 @@ import (
 
 	"github.com/hashicorp/raft"
 
+	"github.com/keyraft/keyraft/cluster/link"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/seal"
-	"github.com/keyraft/keyraft/cluster/link"
 )
 
 // challengeAAD prefixes the node ID in a join challenge's associated

@@ -20,16 +20,17 @@ import (
 	raftboltdb "github.com/hashicorp/raft-boltdb/v2"
 	bbolt "go.etcd.io/bbolt"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/audit"
+	"github.com/keyraft/keyraft/cluster/forward"
 	"github.com/keyraft/keyraft/cluster/gossip"
+	"github.com/keyraft/keyraft/cluster/link"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/plugins"
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/seal"
 	"github.com/keyraft/keyraft/store"
-	"github.com/keyraft/keyraft/cluster/forward"
-	"github.com/keyraft/keyraft/cluster/link"
 )
 
 // Sentinel errors. Each method documents which it returns.
@@ -40,7 +41,7 @@ var (
 	ErrNotLeader          = errors.New("cluster: not the leader")
 	ErrNoLeader           = errors.New("cluster: no leader")
 	ErrInvalidUnsealKey   = errors.New("cluster: invalid unseal key")
-	ErrInvalidRequest     = errors.New("cluster: invalid request")
+	ErrInvalidRequest     = store.ErrInvalidRequest
 	ErrClosed             = errors.New("cluster: node is shut down")
 	// ErrNotReady is returned by reads while the node is still applying
 	// the Raft log it had when it started (store.ErrNotReady).
@@ -176,6 +177,7 @@ func (c Config) Validate() error {
 // memory while unsealed).
 type Node struct {
 	cfg       Config
+	access    *access.Service
 	plugins   pluginCache
 	log       hclog.Logger
 	raft      *raft.Raft
@@ -282,6 +284,7 @@ func New(cfg Config) (*Node, error) {
 	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), challenges: map[string]*openChallenge{},
 		metaUpdate: make(chan struct{}, 1), keyringKick: make(chan struct{}, 1)}
 	n.plugins.KeepAbsent = true // a built-in plugin has an entry without a record
+	n.access, _ = access.New(access.Config{Store: n, NodeID: cfg.NodeID, Logger: cfg.Logger})
 	ok := false
 	defer func() {
 		if !ok {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/fsm"
 )
 
@@ -66,7 +67,7 @@ func TestInitUnsealRestart(t *testing.T) {
 	if _, err := n.Init(ctx, InitRequest{SecretShares: 1, SecretThreshold: 1}); !errors.Is(err, ErrAlreadyInitialized) {
 		t.Fatalf("second init: %v", err)
 	}
-	if _, _, err := n.Read(fsm.RecordToken + hashToken(res.RootToken)); !errors.Is(err, ErrSealed) {
+	if _, _, err := n.Read(access.TokenRecord(res.RootToken)); !errors.Is(err, ErrSealed) {
 		t.Fatalf("read while sealed: %v", err)
 	}
 	for i, k := range res.Keys[:3] {
@@ -78,10 +79,10 @@ func TestInitUnsealRestart(t *testing.T) {
 			t.Fatalf("after share %d: %+v", i+1, st)
 		}
 	}
-	if _, err := n.LookupToken(res.RootToken); err != nil {
+	if _, err := n.Access().LookupToken(res.RootToken); err != nil {
 		t.Fatalf("root token: %v", err)
 	}
-	if _, err := n.LookupToken("kr.nope"); !errors.Is(err, ErrPermissionDenied) {
+	if _, err := n.Access().LookupToken("kr.nope"); !errors.Is(err, access.ErrPermissionDenied) {
 		t.Fatalf("unknown token: %v", err)
 	}
 	secret := []byte("known plaintext 7c1e")

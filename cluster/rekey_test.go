@@ -213,7 +213,7 @@ func TestGenerateRoot(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	te, err := n.LookupToken(token)
+	te, err := n.Access().LookupToken(token)
 	if err != nil || len(te.Policies) != 1 || te.Policies[0] != "root" {
 		t.Fatalf("the generated token: %+v %v", te, err)
 	}

@@ -4,13 +4,12 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/seal"
@@ -139,16 +138,16 @@ func (n *Node) Init(ctx context.Context, req InitRequest) (*InitResult, error) {
 	}
 	token := req.RootTokenID
 	if token == "" {
-		if token, err = NewToken(); err != nil {
+		if token, err = access.NewToken(); err != nil {
 			return nil, err
 		}
 	}
-	entry, err := newTokenEntry(token, []string{"root"}, now)
+	entry, err := access.NewTokenEntry(token, []string{"root"}, now)
 	if err != nil {
 		return nil, err
 	}
 	entryJSON, _ := json.Marshal(entry)
-	tokenKey := fsm.RecordToken + hashToken(token)
+	tokenKey := access.TokenRecord(token)
 	tokenCT, err := keyring.Encrypt([]byte(tokenKey), entryJSON)
 	if err != nil {
 		return nil, err
@@ -476,15 +475,4 @@ func (n *Node) DevInit(ctx context.Context, rootToken string) (*InitResult, erro
 	return res, nil
 }
 
-func randomID() (string, error) {
-	b := make([]byte, 16)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:]), nil
-}
-
-func hashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
-	return hex.EncodeToString(sum[:])
-}
+func randomID() (string, error) { return access.NewID() }

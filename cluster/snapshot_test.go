@@ -61,7 +61,7 @@ func TestSnapshotSaveRestoreOntoAnotherCluster(t *testing.T) {
 	if v, _, err := b.Read("transit/key/app"); err != nil || string(v) != "from A" {
 		t.Fatalf("restored record: %q %v", v, err)
 	}
-	if _, err := b.LookupToken("root-a"); err != nil {
+	if _, err := b.Access().LookupToken("root-a"); err != nil {
 		t.Fatalf("A's root token on B: %v", err)
 	}
 	rev, err := b.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: "transit/key/new"}}, Writes: []Write{{Key: "transit/key/new", Value: []byte("after")}}})

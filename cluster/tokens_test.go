@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/internal/testwait"
 )
@@ -19,12 +20,12 @@ func TestTokenUsesAcrossNodes(t *testing.T) {
 	tc := newTestCluster(t, 3)
 	ctx := context.Background()
 	const uses = 12
-	tok, _, err := tc.nodes[1].CreateToken(ctx, TokenRequest{Policies: []string{"default"}, NumUses: uses, Now: time.Now()})
+	tok, _, err := tc.nodes[1].Access().CreateToken(ctx, access.TokenRequest{Policies: []string{"default"}, NumUses: uses, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
-		testwait.Within(t, 10*time.Second, "the token on every node", func() bool { _, err := n.LookupToken(tok); return err == nil })
+		testwait.Within(t, 10*time.Second, "the token on every node", func() bool { _, err := n.Access().LookupToken(tok); return err == nil })
 	}
 	var ok, gone atomic.Int64
 	var wg sync.WaitGroup
@@ -34,10 +35,10 @@ func TestTokenUsesAcrossNodes(t *testing.T) {
 			go func(n *Node) {
 				defer wg.Done()
 				for range uses {
-					switch err := n.UseToken(ctx, tok); {
+					switch err := n.Access().UseToken(ctx, tok); {
 					case err == nil:
 						ok.Add(1)
-					case errors.Is(err, ErrPermissionDenied):
+					case errors.Is(err, access.ErrPermissionDenied):
 						gone.Add(1)
 						return
 					default:
@@ -53,7 +54,7 @@ func TestTokenUsesAcrossNodes(t *testing.T) {
 		t.Fatalf("%d uses spent, want exactly %d (%d callers found it gone)", ok.Load(), uses, gone.Load())
 	}
 	for _, n := range tc.nodes {
-		if _, err := n.LookupToken(tok); !errors.Is(err, ErrPermissionDenied) {
+		if _, err := n.Access().LookupToken(tok); !errors.Is(err, access.ErrPermissionDenied) {
 			t.Fatalf("%s: used-up token still there: %v", n.cfg.NodeID, err)
 		}
 	}
@@ -70,8 +71,8 @@ func TestRevokeTreeThroughFollower(t *testing.T) {
 		f = tc.nodes[2]
 	}
 	now := time.Now()
-	mk := func(parent string) (string, *TokenEntry) {
-		tok, e, err := f.CreateToken(ctx, TokenRequest{Policies: []string{"default"}, ParentToken: parent, Now: now})
+	mk := func(parent string) (string, *access.TokenEntry) {
+		tok, e, err := f.Access().CreateToken(ctx, access.TokenRequest{Policies: []string{"default"}, ParentToken: parent, Now: now})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -82,33 +83,33 @@ func TestRevokeTreeThroughFollower(t *testing.T) {
 	b, _ := mk(a)
 	c, ce := mk(root)
 	d, _ := mk(c)
-	if err := f.RevokeToken(ctx, c, true); err != nil { // orphan c's children
+	if err := f.Access().RevokeToken(ctx, c, true); err != nil { // orphan c's children
 		t.Fatal(err)
 	}
-	if e, err := f.LookupToken(d); err != nil || !e.Orphan() {
+	if e, err := f.Access().LookupToken(d); err != nil || !e.Orphan() {
 		t.Fatalf("child after revoke-orphan: %+v %v", e, err)
 	}
-	if _, err := f.LookupAccessor(ce.Accessor); !errors.Is(err, ErrPermissionDenied) {
+	if _, err := f.Access().LookupAccessor(ce.Accessor); !errors.Is(err, access.ErrPermissionDenied) {
 		t.Fatalf("revoked token's accessor index: %v", err)
 	}
-	if err := f.RevokeToken(ctx, root, false); err != nil {
+	if err := f.Access().RevokeToken(ctx, root, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range tc.nodes {
 		testwait.Within(t, 10*time.Second, "the revocation on "+n.cfg.NodeID, func() bool {
-			_, err := n.LookupToken(b)
-			return errors.Is(err, ErrPermissionDenied)
+			_, err := n.Access().LookupToken(b)
+			return errors.Is(err, access.ErrPermissionDenied)
 		})
 
 		for _, tok := range []string{root, a, b} {
-			if _, err := n.LookupToken(tok); !errors.Is(err, ErrPermissionDenied) {
+			if _, err := n.Access().LookupToken(tok); !errors.Is(err, access.ErrPermissionDenied) {
 				t.Fatalf("%s: token of the revoked tree still there: %v", n.cfg.NodeID, err)
 			}
 		}
-		if _, err := n.LookupAccessor(ae.Accessor); !errors.Is(err, ErrPermissionDenied) {
+		if _, err := n.Access().LookupAccessor(ae.Accessor); !errors.Is(err, access.ErrPermissionDenied) {
 			t.Fatalf("%s: accessor index of a revoked child: %v", n.cfg.NodeID, err)
 		}
-		if _, err := n.LookupToken(d); err != nil {
+		if _, err := n.Access().LookupToken(d); err != nil {
 			t.Fatalf("%s: the orphan was revoked with its old grandparent: %v", n.cfg.NodeID, err)
 		}
 		if kids, _ := n.List(fsm.RecordTokenChildren); len(kids) != 0 {
@@ -121,11 +122,11 @@ func TestListTokens(t *testing.T) {
 	tc := newTestCluster(t, 1)
 	n := tc.nodes[0]
 	ctx := context.Background()
-	_, e, err := n.CreateToken(ctx, TokenRequest{Policies: []string{"default", "app"}, TTL: time.Hour, Now: time.Now()})
+	_, e, err := n.Access().CreateToken(ctx, access.TokenRequest{Policies: []string{"default", "app"}, TTL: time.Hour, Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	list, err := n.ListTokens()
+	list, err := n.Access().ListTokens()
 	if err != nil {
 		t.Fatal(err)
 	}

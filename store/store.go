@@ -55,6 +55,11 @@ var (
 	ErrNotReady = errors.New("cluster: node is catching up with the Raft log")
 	// ErrConflict matches the error of a Commit whose Expect failed.
 	ErrConflict = fsm.ErrConflict
+	// ErrInvalidRequest: a change that cannot be made as asked; the
+	// wrapping error says why.
+	ErrInvalidRequest = errors.New("cluster: invalid request")
+	// ErrPermissionDenied: no such token, or it may not do this.
+	ErrPermissionDenied = errors.New("permission denied")
 )
 
 // PurgeKey is the record whose every write asks each node to purge its

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/cluster"
 )
 
@@ -357,10 +358,10 @@ func TestBreakGlassOneSessionAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, enc, _, err := h.node.BreakGlassUpdate(context.Background(), nonce, h.unsealKey, now); !errors.Is(err, cluster.ErrBreakGlassActive) || enc != "" {
+	if _, _, enc, _, err := h.node.BreakGlassUpdate(context.Background(), nonce, h.unsealKey, now); !errors.Is(err, access.ErrBreakGlassActive) || enc != "" {
 		t.Fatalf("second activation at the last share: %q %v", enc, err)
 	}
-	if s, err := h.node.BreakGlassSession(now); err != nil || s == nil || s.Accessor != firstAcc {
+	if s, err := h.node.Access().BreakGlassSession(now); err != nil || s == nil || s.Accessor != firstAcc {
 		t.Fatalf("session record after the refused activation: %+v %v (first accessor %s)", s, err, firstAcc)
 	}
 	// After the session's end a new one starts.
@@ -369,7 +370,7 @@ func TestBreakGlassOneSessionAtATime(t *testing.T) {
 	if second == first {
 		t.Fatal("the same token twice")
 	}
-	if s, err := h.node.BreakGlassSession(now); err != nil || s == nil || s.Accessor == firstAcc {
+	if s, err := h.node.Access().BreakGlassSession(now); err != nil || s == nil || s.Accessor == firstAcc {
 		t.Fatalf("new session: %+v %v", s, err)
 	}
 }
@@ -382,7 +383,7 @@ func TestNamespaceRootTokenStaysHome(t *testing.T) {
 	for _, ns := range []string{"prod", "dev"} {
 		h.must(200, "PUT", "sys/namespaces/"+ns, nil)
 	}
-	tok, _, err := h.node.CreateToken(context.Background(), cluster.TokenRequest{
+	tok, _, err := h.node.Access().CreateToken(context.Background(), access.TokenRequest{
 		Policies: []string{"root"}, Namespace: "prod", TTL: time.Hour, Path: "auth/token/create", Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)

@@ -10,9 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/acl"
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -58,7 +58,7 @@ var (
 // builtinDefault is the parsed built-in default policy.
 func builtinDefault() *acl.Policy {
 	defaultPolicyOnce.Do(func() {
-		p, err := acl.Parse("default", []byte(cluster.DefaultPolicySource))
+		p, err := acl.Parse("default", []byte(access.DefaultPolicySource))
 		if err != nil {
 			panic("transport: the built-in default policy does not parse: " + err.Error())
 		}
@@ -98,7 +98,7 @@ func (a *API) policies(ns string, names []string) ([]*acl.Policy, error) {
 			}
 			continue
 		}
-		rev, err := a.cfg.Node.PolicyRevisionIn(ns, name)
+		rev, err := a.cfg.Access.PolicyRevisionIn(ns, name)
 		if err != nil {
 			return nil, err
 		}
@@ -132,8 +132,8 @@ func (a *API) loadPolicy(ns, name string, rev uint64) (cachedPolicy, error) {
 		}
 		return cachedPolicy{}, nil
 	}
-	src, readRev, err := a.cfg.Node.ReadPolicyIn(ns, name)
-	if errors.Is(err, cluster.ErrPolicyNotFound) {
+	src, readRev, err := a.cfg.Access.ReadPolicyIn(ns, name)
+	if errors.Is(err, access.ErrPolicyNotFound) {
 		return cachedPolicy{}, nil
 	}
 	if err != nil {
@@ -170,7 +170,7 @@ func (req *request) aclPath() string {
 // data operations whose policies ask for it, the request's context.
 // A denial is a 403 whose message says why in terms of the caller's own
 // policies; the audit event gets the same reason.
-func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
+func (a *API) authorize(req *request, te *access.TokenEntry) *reply {
 	pols, err := a.policies(te.Namespace, te.Policies)
 	if err != nil {
 		r := a.errorReply(err)
@@ -183,7 +183,7 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 	capability := acl.CapabilityFor(req.method, path, true)
 	if req.rt.createIfMissing && capability == acl.Update {
 		// Vault's existence check: encrypting under a missing key creates it.
-		name := cluster.NamespaceKeyPrefix(req.ns) + req.key()
+		name := access.NamespaceKeyPrefix(req.ns) + req.key()
 		if rev, err := a.cfg.Node.Revision("transit/key/" + name); err == nil && rev == 0 {
 			capability = acl.Create
 		}
@@ -216,7 +216,7 @@ func (a *API) authorize(req *request, te *cluster.TokenEntry) *reply {
 			}
 		}
 	}
-	if req.rt.access == sudoAuth {
+	if req.rt.auth == sudoAuth {
 		// A root-protected path (the row's access): sudo besides the
 		// method's capability, as in Vault.
 		base.Capability = acl.Sudo
@@ -292,7 +292,7 @@ func itoa(i int) string {
 
 // hasSudo reports whether te's policies grant sudo on the request's path
 // (the root policy does).
-func (a *API) hasSudo(req *request, te *cluster.TokenEntry) bool {
+func (a *API) hasSudo(req *request, te *access.TokenEntry) bool {
 	pols, err := a.policies(te.Namespace, te.Policies)
 	if err != nil {
 		return false
@@ -425,7 +425,7 @@ func contextObject(b []byte) (map[string]string, bool) {
 
 // checkToken refuses an entry that is expired at the node's time or bound
 // to networks the request does not come from.
-func (a *API) checkToken(req *request, te *cluster.TokenEntry) *reply {
+func (a *API) checkToken(req *request, te *access.TokenEntry) *reply {
 	if r := a.checkNamespace(req, te); r != nil {
 		return r
 	}
@@ -444,8 +444,8 @@ func (a *API) checkToken(req *request, te *cluster.TokenEntry) *reply {
 // the request is served; the last use deletes the token. The change
 // carries no audit event of its own: the request's event records it.
 func (a *API) spendUse(req *request) *reply {
-	err := a.cfg.Node.UseToken(audit.WithEvent(req.ctx, nil), req.token)
-	if errors.Is(err, cluster.ErrPermissionDenied) {
+	err := a.cfg.Access.UseToken(audit.WithEvent(req.ctx, nil), req.token)
+	if errors.Is(err, access.ErrPermissionDenied) {
 		r := errReply(http.StatusForbidden, "permission denied: invalid token")
 		return &r
 	}

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
@@ -15,7 +16,7 @@ import (
 // auth/cert/login, which needs no token: the client certificate presented
 // on the TLS connection is the credential. ok is false for other paths.
 func (a *API) listCertRoles(*request) reply {
-	names, err := a.cfg.Node.ListCertRoles()
+	names, err := a.cfg.Access.ListCertRoles()
 	if err != nil {
 		return a.errorReply(err)
 	}
@@ -27,8 +28,8 @@ func (a *API) listCertRoles(*request) reply {
 
 func (a *API) readCertRole(req *request) reply {
 	name := req.params["name"]
-	r, err := a.cfg.Node.ReadCertRole(name)
-	if errors.Is(err, cluster.ErrCertRoleNotFound) {
+	r, err := a.cfg.Access.ReadCertRole(name)
+	if errors.Is(err, access.ErrCertRoleNotFound) {
 		return errReply(http.StatusNotFound, "no certificate role named "+quoteName(name))
 	}
 	if err != nil {
@@ -51,7 +52,7 @@ func (a *API) writeCertRole(req *request) reply {
 	if r := checkGrantablePolicies(req, req.te, role.Policies, a.hasSudo(req, req.te)); r != nil {
 		return *r
 	}
-	err := a.cfg.Node.PutCertRole(req.ctx, *role)
+	err := a.cfg.Access.PutCertRole(req.ctx, *role)
 	if errors.Is(err, cluster.ErrInvalidRequest) {
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
@@ -62,7 +63,7 @@ func (a *API) writeCertRole(req *request) reply {
 }
 
 func (a *API) deleteCertRole(req *request) reply {
-	if err := a.cfg.Node.DeleteCertRole(req.ctx, req.params["name"]); err != nil {
+	if err := a.cfg.Access.DeleteCertRole(req.ctx, req.params["name"]); err != nil {
 		return a.errorReply(err)
 	}
 	return reply{status: http.StatusNoContent}
@@ -70,12 +71,12 @@ func (a *API) deleteCertRole(req *request) reply {
 
 // parseCertRole decodes a role body (Vault's field names; policies and
 // ttl as the older aliases of token_policies and token_ttl).
-func parseCertRole(name string, body []byte) (*cluster.CertRole, string) {
+func parseCertRole(name string, body []byte) (*access.CertRole, string) {
 	f, err := transit.ParseFields(body)
 	if err != nil {
 		return nil, err.Error()
 	}
-	r := &cluster.CertRole{Name: name}
+	r := &access.CertRole{Name: name}
 	if r.Certificate, err = f.String("certificate", ""); err != nil {
 		return nil, err.Error()
 	}
@@ -132,9 +133,9 @@ func (a *API) certLogin(req *request) reply {
 	}
 	req.ev.Identity = "cert:" + req.peerCerts[0].Subject.CommonName
 	// The event is recorded by the pipeline afterwards, naming the role.
-	tok, e, role, err := a.cfg.Node.CertLogin(audit.WithEvent(req.ctx, nil), req.peerCerts, body.Name, a.now())
+	tok, e, role, err := a.cfg.Access.CertLogin(audit.WithEvent(req.ctx, nil), req.peerCerts, body.Name, a.now())
 	switch {
-	case errors.Is(err, cluster.ErrCertNoMatch), errors.Is(err, cluster.ErrCertRoleNotFound):
+	case errors.Is(err, access.ErrCertNoMatch), errors.Is(err, access.ErrCertRoleNotFound):
 		return errReply(http.StatusForbidden, "permission denied: no certificate role accepts this client certificate")
 	case err != nil:
 		return a.errorReply(err)

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -24,7 +24,7 @@ func FuzzCertRoleBody(f *testing.F) {
 		if bad != "" {
 			return
 		}
-		if err := r.Validate(); err == nil && (len(r.Policies) == 0 || r.TTL < 0 || r.TTL > cluster.MaxTokenTTL) {
+		if err := r.Validate(); err == nil && (len(r.Policies) == 0 || r.TTL < 0 || r.TTL > access.MaxTokenTTL) {
 			t.Fatalf("accepted %+v", r)
 		}
 	})

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
 )
@@ -14,7 +15,7 @@ import (
 // Namespaces (X-Vault-Namespace, as in Vault). A request names one; its
 // token must belong to it (a root token may act in any), its policies are
 // that namespace's, and the keys it names are that namespace's: the
-// transit engine stores them as cluster.NamespaceKeyPrefix(ns)+name, and
+// transit engine stores them as access.NamespaceKeyPrefix(ns)+name, and
 // the root namespace may not use that prefix. Inside a namespace only
 // transit/, the policy API, sys/capabilities-self and auth/token/ exist;
 // the operator paths (seal, raft, audit, grants, break-glass, cert auth)
@@ -32,9 +33,9 @@ func namespaceFrom(r *http.Request) string {
 
 // checkNamespace refuses a request whose namespace does not exist or is
 // not the token's. A root token of the root namespace may act in any.
-func (a *API) checkNamespace(req *request, te *cluster.TokenEntry) *reply {
+func (a *API) checkNamespace(req *request, te *access.TokenEntry) *reply {
 	if req.ns != "" {
-		ok, err := a.cfg.Node.NamespaceExists(req.ns)
+		ok, err := a.cfg.Access.NamespaceExists(req.ns)
 		if err != nil {
 			r := a.errorReply(err)
 			return &r
@@ -50,7 +51,7 @@ func (a *API) checkNamespace(req *request, te *cluster.TokenEntry) *reply {
 	}
 	// A token whose namespace was deleted (and maybe created again: a
 	// new id) is no token at all.
-	if live, err := a.cfg.Node.TokenNamespaceLive(te); err != nil {
+	if live, err := a.cfg.Access.TokenNamespaceLive(te); err != nil {
 		r := a.errorReply(err)
 		return &r
 	} else if !live {
@@ -70,7 +71,7 @@ func (a *API) checkNamespace(req *request, te *cluster.TokenEntry) *reply {
 // sameNamespace reports whether a token the request names (lookup,
 // renew, revoke) is of the request's namespace, so that one namespace's
 // tokens cannot be looked up or revoked from another.
-func (req *request) sameNamespace(target *cluster.TokenEntry) bool {
+func (req *request) sameNamespace(target *access.TokenEntry) bool {
 	return target.Namespace == req.ns
 }
 
@@ -80,7 +81,7 @@ func (req *request) sameNamespace(target *cluster.TokenEntry) bool {
 // namespace holds keys (cluster.Node.DeleteNamespace).
 
 func (a *API) listNamespaces(*request) reply {
-	names, err := a.cfg.Node.ListNamespaces()
+	names, err := a.cfg.Access.ListNamespaces()
 	if err != nil {
 		return a.errorReply(err)
 	}
@@ -92,7 +93,7 @@ func (a *API) listNamespaces(*request) reply {
 
 func (a *API) readNamespace(req *request) reply {
 	name := req.params["name"]
-	ok, err := a.cfg.Node.NamespaceExists(name)
+	ok, err := a.cfg.Access.NamespaceExists(name)
 	if err != nil {
 		return a.errorReply(err)
 	}
@@ -104,7 +105,7 @@ func (a *API) readNamespace(req *request) reply {
 
 func (a *API) createNamespace(req *request) reply {
 	name := req.params["name"]
-	err := a.cfg.Node.CreateNamespace(req.ctx, name)
+	err := a.cfg.Access.CreateNamespace(req.ctx, name)
 	if errors.Is(err, cluster.ErrInvalidRequest) {
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
@@ -116,11 +117,11 @@ func (a *API) createNamespace(req *request) reply {
 
 func (a *API) deleteNamespace(req *request) reply {
 	name := req.params["name"]
-	err := a.cfg.Node.DeleteNamespace(req.ctx, name)
-	if errors.Is(err, cluster.ErrNamespaceNotFound) {
+	err := a.cfg.Access.DeleteNamespace(req.ctx, name)
+	if errors.Is(err, access.ErrNamespaceNotFound) {
 		return errReply(http.StatusNotFound, "no namespace named "+quoteName(name))
 	}
-	if errors.Is(err, cluster.ErrNamespaceNotEmpty) || errors.Is(err, cluster.ErrInvalidRequest) {
+	if errors.Is(err, access.ErrNamespaceNotEmpty) || errors.Is(err, cluster.ErrInvalidRequest) {
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
 	if err != nil {

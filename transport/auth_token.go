@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
 )
@@ -131,8 +132,8 @@ func (tc *tokenCreate) parseTTLs(f *transit.Fields) error {
 	if tc.ExplicitMaxTTL, _, err = f.Duration("explicit_max_ttl"); err != nil {
 		return err
 	}
-	if tc.TTL > cluster.MaxTokenTTL || tc.ExplicitMaxTTL > cluster.MaxTokenTTL {
-		return fmt.Errorf("ttl and explicit_max_ttl may be at most %s", cluster.MaxTokenTTL)
+	if tc.TTL > access.MaxTokenTTL || tc.ExplicitMaxTTL > access.MaxTokenTTL {
+		return fmt.Errorf("ttl and explicit_max_ttl may be at most %s", access.MaxTokenTTL)
 	}
 	return nil
 }
@@ -240,7 +241,7 @@ func (a *API) tokenOp(req *request) reply {
 // tokenGone is the answer about a token that does not exist (or not for
 // this caller).
 func (a *API) tokenGone(err error) reply {
-	if errors.Is(err, cluster.ErrPermissionDenied) {
+	if errors.Is(err, access.ErrPermissionDenied) {
 		return errReply(http.StatusBadRequest, "bad token: no such token or it has expired")
 	}
 	if errors.Is(err, cluster.ErrInvalidRequest) {
@@ -260,21 +261,21 @@ func missing(v, name string) *reply {
 // tokenLookup serves lookup (by token) and lookup-accessor.
 func (a *API) tokenLookup(req *request, op string, body tokenBody) reply {
 	now := a.now()
-	var e *cluster.TokenEntry
+	var e *access.TokenEntry
 	var err error
 	if op == "lookup" {
 		if r := missing(body.Token, "token"); r != nil {
 			return *r
 		}
-		e, err = a.cfg.Node.LookupToken(body.Token)
+		e, err = a.cfg.Access.LookupToken(body.Token)
 	} else {
 		if r := missing(body.Accessor, "accessor"); r != nil {
 			return *r
 		}
-		e, err = a.cfg.Node.LookupAccessor(body.Accessor)
+		e, err = a.cfg.Access.LookupAccessor(body.Accessor)
 	}
 	if err == nil && (e.Expired(now) || !req.sameNamespace(e)) {
-		err = cluster.ErrPermissionDenied
+		err = access.ErrPermissionDenied
 	}
 	if err != nil {
 		return a.tokenGone(err)
@@ -308,8 +309,8 @@ func (a *API) tokenRenew(req *request, op string, body tokenBody) reply {
 	if r != nil {
 		return *r
 	}
-	n, now := a.cfg.Node, a.now()
-	var e *cluster.TokenEntry
+	n, now := a.cfg.Access, a.now()
+	var e *access.TokenEntry
 	var err error
 	tok := ""
 	switch op {
@@ -337,7 +338,7 @@ func (a *API) tokenRenew(req *request, op string, body tokenBody) reply {
 // tokenRevoke serves revoke, revoke-self, revoke-accessor and
 // revoke-orphan. Vault answers 204 for a token that is already gone.
 func (a *API) tokenRevoke(req *request, op string, body tokenBody) reply {
-	n := a.cfg.Node
+	n := a.cfg.Access
 	var err error
 	switch op {
 	case "revoke-self":
@@ -353,7 +354,7 @@ func (a *API) tokenRevoke(req *request, op string, body tokenBody) reply {
 		}
 		err = n.RevokeAccessor(req.ctx, body.Accessor, false)
 	}
-	if errors.Is(err, cluster.ErrPermissionDenied) && op != "revoke-accessor" {
+	if errors.Is(err, access.ErrPermissionDenied) && op != "revoke-accessor" {
 		err = nil // gone already (revoke-self: its last use was this request)
 	}
 	if err != nil {
@@ -368,7 +369,7 @@ func (a *API) tokenRevoke(req *request, op string, body tokenBody) reply {
 // holds ("default" always). Inside a namespace sudo does not widen that
 // (a namespace's operators give only the policies they hold), except for
 // a root token. Root itself is the callers' own rule.
-func checkGrantablePolicies(req *request, te *cluster.TokenEntry, policies []string, sudo bool) *reply {
+func checkGrantablePolicies(req *request, te *access.TokenEntry, policies []string, sudo bool) *reply {
 	if sudo && (req.ns == "" || slices.Contains(te.Policies, "root")) {
 		return nil
 	}
@@ -385,7 +386,7 @@ func checkGrantablePolicies(req *request, te *cluster.TokenEntry, policies []str
 // createToken serves auth/token/create and create-orphan. A caller
 // without sudo on the path may only hand out policies it holds, and only
 // create-orphan (not no_parent) makes an orphan without sudo, as in Vault.
-func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool) reply {
+func (a *API) createToken(req *request, te *access.TokenEntry, orphanPath bool) reply {
 	f, r := req.parsed()
 	if r != nil {
 		return *r
@@ -412,12 +413,12 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 		name = "token-" + name
 	}
 	req.ev.Details = map[string]string{"policies": strings.Join(policies, ",")}
-	token, e, err := a.cfg.Node.CreateToken(req.ctx, cluster.TokenRequest{
+	token, e, err := a.cfg.Access.CreateToken(req.ctx, access.TokenRequest{
 		Policies: policies, ParentToken: parent, Creator: creator, TTL: tc.TTL, ExplicitMaxTTL: tc.ExplicitMaxTTL,
 		NumUses: tc.NumUses, BoundCIDRs: tc.BoundCIDRs, DisplayName: name, Meta: tc.Meta,
 		Renewable: tc.Renewable, Path: "auth/token/create", Now: a.now(), Namespace: req.ns,
 	})
-	if errors.Is(err, cluster.ErrPermissionDenied) {
+	if errors.Is(err, access.ErrPermissionDenied) {
 		return errReply(http.StatusForbidden, "permission denied: the parent token is gone")
 	}
 	if errors.Is(err, cluster.ErrInvalidRequest) {
@@ -431,7 +432,7 @@ func (a *API) createToken(req *request, te *cluster.TokenEntry, orphanPath bool)
 
 // childPolicies decides the policies of a token te creates, and whether
 // it may create it at all.
-func (a *API) childPolicies(req *request, te *cluster.TokenEntry, tc *tokenCreate, orphanPath bool) ([]string, *reply) {
+func (a *API) childPolicies(req *request, te *access.TokenEntry, tc *tokenCreate, orphanPath bool) ([]string, *reply) {
 	refuse := func(status int, msg string) ([]string, *reply) {
 		r := errReply(status, msg)
 		return nil, &r
@@ -482,7 +483,7 @@ func (a *API) childPolicies(req *request, te *cluster.TokenEntry, tc *tokenCreat
 
 // authReply is Vault's answer with an "auth" block (token create, renew,
 // cert login).
-func authReply(req *request, e *cluster.TokenEntry, token string, now time.Time, warnings []string) reply {
+func authReply(req *request, e *access.TokenEntry, token string, now time.Time, warnings []string) reply {
 	var tokenPolicies []string
 	for _, p := range e.Policies {
 		tokenPolicies = append(tokenPolicies, p)
@@ -514,7 +515,7 @@ func authReply(req *request, e *cluster.TokenEntry, token string, now time.Time,
 	}}
 }
 
-func ttlSeconds(e *cluster.TokenEntry, now time.Time) int64 {
+func ttlSeconds(e *access.TokenEntry, now time.Time) int64 {
 	if e.ExpireTime.IsZero() {
 		return 0
 	}
@@ -524,7 +525,7 @@ func ttlSeconds(e *cluster.TokenEntry, now time.Time) int64 {
 
 // tokenData is the data of a token lookup, in Vault's shape. id is the
 // token when the caller gave it (lookup, lookup-self), "" by accessor.
-func tokenData(e *cluster.TokenEntry, id string, now time.Time) map[string]any {
+func tokenData(e *access.TokenEntry, id string, now time.Time) map[string]any {
 	var expire any
 	if !e.ExpireTime.IsZero() {
 		expire = e.ExpireTime.UTC().Format(time.RFC3339Nano)
@@ -559,19 +560,19 @@ func tokenData(e *cluster.TokenEntry, id string, now time.Time) map[string]any {
 // namespace (as if it did not exist), so a namespace's operators reach
 // only their own tokens.
 func (a *API) otherTokenInNamespace(req *request, op, token, accessor string) *reply {
-	var e *cluster.TokenEntry
+	var e *access.TokenEntry
 	var err error
 	switch op {
 	case "renew", "revoke", "revoke-orphan":
 		if token == "" {
 			return nil
 		}
-		e, err = a.cfg.Node.LookupToken(token)
+		e, err = a.cfg.Access.LookupToken(token)
 	case "renew-accessor", "revoke-accessor":
 		if accessor == "" {
 			return nil
 		}
-		e, err = a.cfg.Node.LookupAccessor(accessor)
+		e, err = a.cfg.Access.LookupAccessor(accessor)
 	default:
 		return nil
 	}

@@ -162,18 +162,18 @@ func TestTokenTTL(t *testing.T) {
 		t.Fatalf("expired use recorded as %q", ev.Outcome)
 	}
 	// The tidy pass removes it (and its child) from the state.
-	n, err := h.node.TidyTokens(context.Background(), now)
+	n, err := h.node.Access().TidyTokens(context.Background(), now)
 	if err != nil || n < 1 {
 		t.Fatalf("tidy: %d %v", n, err)
 	}
-	if _, err := h.node.LookupToken(tok); err == nil {
+	if _, err := h.node.Access().LookupToken(tok); err == nil {
 		t.Fatal("expired token still stored after tidy")
 	}
-	if _, err := h.node.LookupAccessor(kid["accessor"].(string)); err == nil {
+	if _, err := h.node.Access().LookupAccessor(kid["accessor"].(string)); err == nil {
 		t.Fatal("child of an expired token still stored after tidy")
 	}
 	// The root token (no TTL) survives every tidy; tidy also indexes its accessor.
-	if _, err := h.node.TidyTokens(context.Background(), now.Add(1000*time.Hour)); err != nil {
+	if _, err := h.node.Access().TidyTokens(context.Background(), now.Add(1000*time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	self := h.must(200, "GET", "auth/token/lookup-self", nil)
@@ -195,13 +195,13 @@ func TestTokenNumUses(t *testing.T) {
 	if r := h.as(tok, "POST", "transit/encrypt/app", map[string]any{"plaintext": b64("x")}); r.status != 403 {
 		t.Fatalf("third use: %d %s", r.status, r.raw)
 	}
-	if _, err := h.node.LookupToken(tok); err == nil {
+	if _, err := h.node.Access().LookupToken(tok); err == nil {
 		t.Fatal("used-up token still stored")
 	}
 	// A denied request spends no use.
 	tok = authOf(t, h.must(200, "POST", "auth/token/create", map[string]any{"policies": []string{"enc"}, "num_uses": 1}))["client_token"].(string)
 	h.as(tok, "POST", "transit/decrypt/app", map[string]any{"ciphertext": "vault:v1:AAAA"})
-	if e, err := h.node.LookupToken(tok); err != nil || e.NumUses != 1 {
+	if e, err := h.node.Access().LookupToken(tok); err != nil || e.NumUses != 1 {
 		t.Fatalf("denied request spent a use: %+v %v", e, err)
 	}
 }

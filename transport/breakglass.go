@@ -5,6 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/cluster"
 )
 
@@ -19,7 +22,7 @@ import (
 //
 // ok is false for other sys/ paths.
 func (a *API) readBreakGlassConfig(*request) reply {
-	c, err := a.cfg.Node.BreakGlassConfig()
+	c, err := a.cfg.Access.BreakGlassConfig()
 	if err != nil {
 		return a.errorReply(err)
 	}
@@ -42,7 +45,7 @@ func (a *API) writeBreakGlassConfig(req *request) reply {
 	if err != nil {
 		return errorFromTransit(err)
 	}
-	err = a.cfg.Node.SetBreakGlassConfig(req.ctx, cluster.BreakGlassConfig{Policy: pol, Duration: d})
+	err = a.cfg.Access.SetBreakGlassConfig(req.ctx, access.BreakGlassConfig{Policy: pol, Duration: d})
 	if errors.Is(err, cluster.ErrInvalidRequest) {
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
@@ -74,14 +77,14 @@ func (a *API) breakGlassAttempt(req *request) reply {
 		return errorFromTransit(err)
 	}
 	// Refused early too, so holders do not give shares in vain.
-	if s, err := n.BreakGlassSession(a.now()); err != nil {
+	if s, err := a.cfg.Access.BreakGlassSession(a.now()); err != nil {
 		return a.errorReply(err)
 	} else if s != nil {
-		return errReply(http.StatusBadRequest, trimPkg(cluster.ErrBreakGlassActive))
+		return errReply(http.StatusBadRequest, trimPkg(access.ErrBreakGlassActive))
 	}
 	nonce, otp, required, err := n.BreakGlassInit(d)
 	switch {
-	case errors.Is(err, cluster.ErrBreakGlassNotConfigured), errors.Is(err, cluster.ErrInvalidRequest),
+	case errors.Is(err, access.ErrBreakGlassNotConfigured), errors.Is(err, cluster.ErrInvalidRequest),
 		errors.Is(err, cluster.ErrCeremonyInProgress):
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	case err != nil:
@@ -108,7 +111,7 @@ func (a *API) breakGlassUpdate(req *request) reply {
 	req.ev.Details = map[string]string{"break_glass": "share"}
 	progress, required, encoded, s, err := a.cfg.Node.BreakGlassUpdate(req.ctx, nonce, share, a.now())
 	if err != nil {
-		if errors.Is(err, cluster.ErrBreakGlassNotConfigured) || errors.Is(err, cluster.ErrBreakGlassActive) {
+		if errors.Is(err, access.ErrBreakGlassNotConfigured) || errors.Is(err, access.ErrBreakGlassActive) {
 			return errReply(http.StatusBadRequest, trimPkg(err))
 		}
 		return a.rekeyError(err)
@@ -122,4 +125,39 @@ func (a *API) breakGlassUpdate(req *request) reply {
 			"expires_at": s.ExpiresAt.Format(time.RFC3339)}
 	}
 	return reply{raw: out}
+}
+
+// breakGlassStatus is the answer of GET sys/break-glass/attempt: the
+// attempt in progress and whether a session is on.
+func (a *API) breakGlassStatus() map[string]any {
+	n := a.cfg.Node
+	out := map[string]any{"started": false, "progress": 0, "required": 0, "active": false}
+	if st := n.SealStatus(); st.Threshold > 0 {
+		out["required"] = st.Threshold
+	}
+	if nonce, progress, d, ok := n.BreakGlassProgress(); ok {
+		out["started"], out["nonce"], out["progress"], out["duration"] = true, nonce, progress, int64(d/time.Second)
+	}
+	if s, err := a.cfg.Access.BreakGlassSession(a.now()); err == nil && s != nil {
+		out["active"], out["expires_at"], out["policy"] = true, s.ExpiresAt.Format(time.RFC3339), s.Policy
+	}
+	return out
+}
+
+// registerBreakGlassMetric adds keyraft_break_glass_active: 1 while a
+// break-glass session is on (by this node's clock), so that alerting
+// can page on it.
+func (a *API) registerBreakGlassMetric() {
+	a.metrics.reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "keyraft_break_glass_active",
+		Help: "1 while a break-glass session (emergency policy from the unseal or recovery shares) is active.",
+	}, func() float64 {
+		if a.cfg.Node.Sealed() {
+			return 0
+		}
+		if s, err := a.cfg.Access.BreakGlassSession(a.now()); err == nil && s != nil {
+			return 1
+		}
+		return 0
+	}))
 }

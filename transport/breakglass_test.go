@@ -107,7 +107,7 @@ func TestBreakGlass(t *testing.T) {
 	if got := h.metric("keyraft_break_glass_active"); got != "0" {
 		t.Fatalf("gauge after expiry: %s", got)
 	}
-	if _, err := h.node.TidyGrants(context.Background(), now); err != nil {
+	if _, err := h.node.Access().TidyGrants(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
 	found := false
@@ -118,7 +118,7 @@ func TestBreakGlass(t *testing.T) {
 	if !found {
 		t.Fatal("break-glass expiry not in the audit log")
 	}
-	if s, err := h.node.BreakGlassSession(now.Add(-time.Hour)); err != nil || s != nil {
+	if s, err := h.node.Access().BreakGlassSession(now.Add(-time.Hour)); err != nil || s != nil {
 		t.Fatalf("session record kept: %+v %v", s, err)
 	}
 }

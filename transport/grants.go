@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/acl"
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
@@ -18,12 +19,12 @@ import (
 // A grant adds update on transit/<operation>/<key> (and the paths under
 // it, e.g. sign/<key>/<hash>); it never creates keys. A use is recorded
 // in the request's audit event (details.grant).
-func (a *API) grantFor(req *request, te *cluster.TokenEntry, path, capability string) string {
+func (a *API) grantFor(req *request, te *access.TokenEntry, path, capability string) string {
 	if capability != acl.Update {
 		return ""
 	}
 	parts := strings.Split(path, "/")
-	if len(parts) < 3 || parts[0] != "transit" || !slices.Contains(cluster.GrantOperations, parts[1]) {
+	if len(parts) < 3 || parts[0] != "transit" || !slices.Contains(access.GrantOperations, parts[1]) {
 		return ""
 	}
 	op, key := parts[1], parts[2]
@@ -33,7 +34,7 @@ func (a *API) grantFor(req *request, te *cluster.TokenEntry, path, capability st
 		}
 		key = parts[3]
 	}
-	g, err := a.cfg.Node.ActiveGrant(te.Accessor, key, op, a.now())
+	g, err := a.cfg.Access.ActiveGrant(te.Accessor, key, op, a.now())
 	if err != nil || g == nil {
 		return ""
 	}
@@ -49,7 +50,7 @@ func (a *API) grantFor(req *request, te *cluster.TokenEntry, path, capability st
 // sys/grants/approve and sys/grants/revoke take {"id"}.
 
 func (a *API) listGrants(req *request) reply {
-	list, err := a.cfg.Node.ListGrants()
+	list, err := a.cfg.Access.ListGrants()
 	if err != nil {
 		return a.errorReply(err)
 	}
@@ -80,17 +81,17 @@ func (a *API) requestGrant(req *request) reply {
 	if err := errors.Join(err1, err2, err3, err4); err != nil {
 		return errorFromTransit(firstErr(err1, err2, err3, err4))
 	}
-	if strings.HasPrefix(key, cluster.ReservedKeyPrefix) {
+	if strings.HasPrefix(key, access.ReservedKeyPrefix) {
 		// A key name input like a transit path's: grants are of the root
 		// namespace, where this prefix names no key.
-		return errReply(http.StatusBadRequest, "key names starting with "+cluster.ReservedKeyPrefix+" are reserved for namespaces")
+		return errReply(http.StatusBadRequest, "key names starting with "+access.ReservedKeyPrefix+" are reserved for namespaces")
 	}
 	req.ev.Key = key
 	req.ev.Details = map[string]string{"operation": op, "reason": transit.Truncate(reason)}
 	// The request's event is recorded by the pipeline afterwards, so that
 	// it names the new grant.
 	now := a.now()
-	g, err := a.cfg.Node.RequestGrant(audit.WithEvent(req.ctx, nil), req.te, key, op, ttl, reason, now)
+	g, err := a.cfg.Access.RequestGrant(audit.WithEvent(req.ctx, nil), req.te, key, op, ttl, reason, now)
 	if errors.Is(err, cluster.ErrInvalidRequest) {
 		return errReply(http.StatusBadRequest, trimPkg(err))
 	}
@@ -123,7 +124,7 @@ func (a *API) approveGrant(req *request) reply {
 		return *r
 	}
 	now := a.now()
-	g, err := a.cfg.Node.ApproveGrant(req.ctx, id, req.te, now)
+	g, err := a.cfg.Access.ApproveGrant(req.ctx, id, req.te, now)
 	if g != nil {
 		req.ev.Key = g.Key
 	}
@@ -135,18 +136,18 @@ func (a *API) revokeGrantBody(req *request) reply {
 	if r != nil {
 		return *r
 	}
-	return a.grantResult(a.cfg.Node.RevokeGrant(req.ctx, id), nil, a.now())
+	return a.grantResult(a.cfg.Access.RevokeGrant(req.ctx, id), nil, a.now())
 }
 
 func (a *API) readGrant(req *request) reply {
-	g, _, err := a.cfg.Node.ReadGrant(req.params["id"])
+	g, _, err := a.cfg.Access.ReadGrant(req.params["id"])
 	return a.grantResult(err, g, a.now())
 }
 
 func (a *API) revokeGrantPath(req *request) reply {
 	id := req.params["id"]
 	req.ev.Details = map[string]string{"grant": id}
-	return a.grantResult(a.cfg.Node.RevokeGrant(req.ctx, id), nil, a.now())
+	return a.grantResult(a.cfg.Access.RevokeGrant(req.ctx, id), nil, a.now())
 }
 
 func firstErr(errs ...error) error {
@@ -158,13 +159,13 @@ func firstErr(errs ...error) error {
 	return nil
 }
 
-func (a *API) grantResult(err error, g *cluster.Grant, now time.Time) reply {
+func (a *API) grantResult(err error, g *access.Grant, now time.Time) reply {
 	switch {
-	case errors.Is(err, cluster.ErrGrantNotFound):
+	case errors.Is(err, access.ErrGrantNotFound):
 		return errReply(http.StatusNotFound, "no such grant")
-	case errors.Is(err, cluster.ErrTwoPerson):
+	case errors.Is(err, access.ErrTwoPerson):
 		return errReply(http.StatusForbidden, "permission denied: "+trimPkg(err))
-	case errors.Is(err, cluster.ErrGrantState):
+	case errors.Is(err, access.ErrGrantState):
 		return errReply(http.StatusBadRequest, "the grant is not pending (already approved, or its request expired)")
 	case err != nil:
 		return a.errorReply(err)
@@ -174,7 +175,7 @@ func (a *API) grantResult(err error, g *cluster.Grant, now time.Time) reply {
 	return reply{data: grantData(g, now)}
 }
 
-func grantData(g *cluster.Grant, now time.Time) map[string]any {
+func grantData(g *access.Grant, now time.Time) map[string]any {
 	state := g.State
 	if g.Expired(now) {
 		state = "expired"

@@ -86,7 +86,7 @@ path "auth/token/create" { capabilities = ["update"] }`)
 	if s := decrypt(req, "app", ct); s != 403 {
 		t.Fatalf("decrypt at the grant's TTL: %d", s)
 	}
-	n, err := h.node.TidyGrants(context.Background(), now)
+	n, err := h.node.Access().TidyGrants(context.Background(), now)
 	if err != nil || n != 1 {
 		t.Fatalf("tidy: %d %v", n, err)
 	}
@@ -146,7 +146,7 @@ func TestAccessEventsInReplicatedLog(t *testing.T) {
 		t.Fatalf("use: %d", r.status)
 	}
 	now = now.Add(5 * time.Minute)
-	if _, err := h.node.TidyGrants(context.Background(), now); err != nil {
+	if _, err := h.node.Access().TidyGrants(context.Background(), now); err != nil {
 		t.Fatal(err)
 	}
 	h.putPolicy("emergency", `path "transit/*" { capabilities = ["update"] }`)

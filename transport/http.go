@@ -18,6 +18,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
@@ -38,6 +39,8 @@ var Version = "0.1.0"
 // Config configures the HTTP API.
 type Config struct {
 	Node *cluster.Node
+	// Access is the node's access control (nil: Node.Access()).
+	Access *access.Service
 	// JoinHTTPClient is used to reach other nodes' APIs when this node
 	// joins a cluster (nil: a default client).
 	JoinHTTPClient *http.Client
@@ -106,6 +109,9 @@ func NewAPI(cfg Config) (*API, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
+	if cfg.Access == nil {
+		cfg.Access = cfg.Node.Access()
+	}
 	if cfg.Audit == nil {
 		// No default: a forgotten recorder must not mean unaudited answers.
 		return nil, errors.New("transport: an audit recorder is required")
@@ -142,7 +148,7 @@ type request struct {
 	// parameters; te is the caller's token (nil on a public row).
 	rt     *route
 	params map[string]string
-	te     *cluster.TokenEntry
+	te     *access.TokenEntry
 	// http is the request as it arrived (streaming rows read its body or
 	// hand it to the profiler).
 	http *http.Request
@@ -424,7 +430,7 @@ func tokenFrom(r *http.Request) string {
 // authenticate checks the token, authorizes the request with the token's
 // policies, and refuses a sealed node. Every path but the seal and status
 // ones goes through it.
-func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
+func (a *API) authenticate(req *request) (*access.TokenEntry, *reply) {
 	if a.cfg.Node.Sealed() {
 		r := errReply(http.StatusServiceUnavailable, "keyraft is sealed")
 		return nil, &r
@@ -437,7 +443,7 @@ func (a *API) authenticate(req *request) (*cluster.TokenEntry, *reply) {
 	// body was read only chose the body limit, and the token may have
 	// been revoked while the body arrived.
 	te, err := a.lookupToken(req.token)
-	if errors.Is(err, cluster.ErrPermissionDenied) {
+	if errors.Is(err, access.ErrPermissionDenied) {
 		r := errReply(http.StatusForbidden, "permission denied: invalid token")
 		return nil, &r
 	}
@@ -495,7 +501,7 @@ func (a *API) errorReply(err error) reply {
 		return errReply(te.Status, te.Msg)
 	case errors.Is(err, cluster.ErrSealed):
 		return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
-	case errors.Is(err, cluster.ErrPermissionDenied):
+	case errors.Is(err, access.ErrPermissionDenied):
 		return errReply(http.StatusForbidden, "permission denied")
 	case errors.Is(err, cluster.ErrNotReady):
 		return errReply(http.StatusServiceUnavailable, "keyraft is catching up with the Raft log after a restart; try again shortly")

@@ -9,9 +9,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/acl"
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -46,14 +48,15 @@ const (
 // AccessHygiene returns the hygiene check of tokens, policies and
 // namespaced key names on node n, judged at now() (nil: the system
 // clock). cmd/keyraft wires it into Config.HygieneChecks.
-func AccessHygiene(n *cluster.Node, now func() time.Time) HygieneCheck {
+func AccessHygiene(node *cluster.Node, now func() time.Time) HygieneCheck {
+	n := hygieneSource{node: node, acc: node.Access()}
 	if now == nil {
 		now = time.Now
 	}
 	return func(ctx context.Context) ([]transit.Finding, error) {
 		t := now().UTC()
 		var out []transit.Finding
-		for _, check := range []func(context.Context, *cluster.Node, time.Time) ([]transit.Finding, error){
+		for _, check := range []func(context.Context, hygieneSource, time.Time) ([]transit.Finding, error){
 			broadPolicyFindings, tokenFindings, sharedKeyNameFindings,
 		} {
 			if err := ctx.Err(); err != nil {
@@ -67,6 +70,13 @@ func AccessHygiene(n *cluster.Node, now func() time.Time) HygieneCheck {
 		}
 		return out, nil
 	}
+}
+
+// hygieneSource is what the access checks read: the access records and
+// the node's audit log and key records.
+type hygieneSource struct {
+	node *cluster.Node
+	acc  *access.Service
 }
 
 // broadProbes are the operations that must not be granted on every key:
@@ -83,14 +93,14 @@ var broadProbes = []struct{ op, path, capability string }{
 // decrypt, export or backup on any key: the rule that grants it on a key
 // name no policy names. A grant only under conditions (source_cidrs,
 // time_window, required_context) is a warning, otherwise critical.
-func broadPolicyFindings(_ context.Context, n *cluster.Node, _ time.Time) ([]transit.Finding, error) {
-	namespaces, err := n.ListNamespaces()
+func broadPolicyFindings(_ context.Context, n hygieneSource, _ time.Time) ([]transit.Finding, error) {
+	namespaces, err := n.acc.ListNamespaces()
 	if err != nil {
 		return nil, err
 	}
 	var out []transit.Finding
 	for _, ns := range append([]string{""}, namespaces...) {
-		names, err := n.ListPoliciesIn(ns)
+		names, err := n.acc.ListPoliciesIn(ns)
 		if err != nil {
 			return nil, err
 		}
@@ -98,8 +108,8 @@ func broadPolicyFindings(_ context.Context, n *cluster.Node, _ time.Time) ([]tra
 			if name == "root" {
 				continue // what root can do is the root-token checks' concern
 			}
-			src, _, err := n.ReadPolicyIn(ns, name)
-			if errors.Is(err, cluster.ErrPolicyNotFound) {
+			src, _, err := n.acc.ReadPolicyIn(ns, name)
+			if errors.Is(err, access.ErrPolicyNotFound) {
 				continue // the built-in default, not written
 			}
 			if err != nil {
@@ -147,17 +157,17 @@ func nsFlag(ns string) string {
 	return " -namespace=" + ns
 }
 
-func isRootToken(e *cluster.TokenEntry) bool { return slices.Contains(e.Policies, "root") }
+func isRootToken(e *access.TokenEntry) bool { return slices.Contains(e.Policies, "root") }
 
 // tokenFindings reports live tokens: non-root ones without a TTL of
 // their own, root tokens besides the initial one, and root tokens used
 // recently for anything but init, generate-root or break-glass.
-func tokenFindings(_ context.Context, n *cluster.Node, now time.Time) ([]transit.Finding, error) {
-	all, err := n.ListTokens()
+func tokenFindings(_ context.Context, n hygieneSource, now time.Time) ([]transit.Finding, error) {
+	all, err := n.acc.ListTokens()
 	if err != nil {
 		return nil, err
 	}
-	var roots []*cluster.TokenEntry
+	var roots []*access.TokenEntry
 	var out []transit.Finding
 	for _, e := range all {
 		if e.Expired(now) {
@@ -211,13 +221,13 @@ func tokenFindings(_ context.Context, n *cluster.Node, now time.Time) ([]transit
 
 // noTTLFinding reports a non-root token that lives as long as the system
 // allows: no TTL asked for (the 768 h default) and no explicit max.
-func noTTLFinding(e *cluster.TokenEntry) (transit.Finding, bool) {
-	if e.ExplicitMaxTTL > 0 || (!e.ExpireTime.IsZero() && e.TTL > 0 && e.TTL < cluster.DefaultTokenTTL) {
+func noTTLFinding(e *access.TokenEntry) (transit.Finding, bool) {
+	if e.ExplicitMaxTTL > 0 || (!e.ExpireTime.IsZero() && e.TTL > 0 && e.TTL < access.DefaultTokenTTL) {
 		return transit.Finding{}, false
 	}
 	life := "never expires"
 	if !e.ExpireTime.IsZero() {
-		life = "has no TTL of its own (the default " + cluster.DefaultTokenTTL.String() + ", renewable) and no explicit max"
+		life = "has no TTL of its own (the default " + access.DefaultTokenTTL.String() + ", renewable) and no explicit max"
 	}
 	fix := "replace it with a token that has one: keyraft token create" + nsFlag(e.Namespace) + " -ttl=1h -explicit-max-ttl=24h -policy=..., then keyraft token revoke" + nsFlag(e.Namespace) + " -accessor " + e.Accessor
 	if e.Path == "auth/cert/login" {
@@ -239,7 +249,7 @@ type rootUse struct {
 // rootUses reads the recent audit log (at most rootUseMaxEvents events,
 // within rootUseWindow) for events by the root tokens' accessors other
 // than init, generate-root and break-glass.
-func rootUses(n *cluster.Node, roots []*cluster.TokenEntry, now time.Time) (map[string]*rootUse, error) {
+func rootUses(n hygieneSource, roots []*access.TokenEntry, now time.Time) (map[string]*rootUse, error) {
 	out := map[string]*rootUse{}
 	if len(roots) == 0 {
 		return out, nil
@@ -249,11 +259,11 @@ func rootUses(n *cluster.Node, roots []*cluster.TokenEntry, now time.Time) (map[
 		acc[e.Accessor] = true
 	}
 	from := uint64(1)
-	if head := n.AuditHeadSeq(); head > rootUseMaxEvents {
+	if head := n.node.AuditHeadSeq(); head > rootUseMaxEvents {
 		from = head - rootUseMaxEvents + 1
 	}
 	since := now.Add(-rootUseWindow)
-	err := n.AuditEvents(from, func(ev *audit.Event) error {
+	err := n.node.AuditEvents(from, func(ev *audit.Event) error {
 		if !acc[ev.Identity] || ev.Time.Before(since) {
 			return nil
 		}
@@ -276,14 +286,11 @@ func rootUses(n *cluster.Node, roots []*cluster.TokenEntry, now time.Time) (map[
 	return out, err
 }
 
-// transitKeyRecords is where the transit engine keeps its keys.
-const transitKeyRecords = "transit/key/"
-
 // sharedKeyNameFindings reports a key name used in more than one
 // namespace (the root namespace included): a client sending the wrong
 // X-Vault-Namespace (or none) reaches a different key under the same name.
-func sharedKeyNameFindings(_ context.Context, n *cluster.Node, _ time.Time) ([]transit.Finding, error) {
-	stored, err := n.List(transitKeyRecords)
+func sharedKeyNameFindings(_ context.Context, n hygieneSource, _ time.Time) ([]transit.Finding, error) {
+	stored, err := n.node.List(fsm.RecordTransitKey)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +300,7 @@ func sharedKeyNameFindings(_ context.Context, n *cluster.Node, _ time.Time) ([]t
 			continue
 		}
 		ns, name := "", k
-		if rest, ok := strings.CutPrefix(k, cluster.ReservedKeyPrefix); ok {
+		if rest, ok := strings.CutPrefix(k, access.ReservedKeyPrefix); ok {
 			if ns, name, ok = strings.Cut(rest, "."); !ok {
 				continue
 			}

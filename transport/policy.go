@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/acl"
 	"github.com/keyraft/keyraft/cluster"
 )
@@ -20,7 +21,7 @@ import (
 func policyAlias(req *request) bool { return strings.HasPrefix(req.rt.pattern, "sys/policy") }
 
 func (a *API) listPolicies(req *request) reply {
-	names, err := a.cfg.Node.ListPoliciesIn(req.ns)
+	names, err := a.cfg.Access.ListPoliciesIn(req.ns)
 	if err != nil {
 		return a.errorReply(err)
 	}
@@ -36,8 +37,8 @@ func (a *API) readPolicy(req *request) reply {
 		// Vault answers the root policy with empty rules.
 		return policyReply(name, "", policyAlias(req))
 	}
-	src, _, err := a.cfg.Node.ReadPolicyIn(req.ns, name)
-	if errors.Is(err, cluster.ErrPolicyNotFound) {
+	src, _, err := a.cfg.Access.ReadPolicyIn(req.ns, name)
+	if errors.Is(err, access.ErrPolicyNotFound) {
 		return errReply(http.StatusNotFound, "no policy named "+quoteName(name))
 	}
 	if err != nil {
@@ -63,12 +64,12 @@ func (a *API) writePolicy(req *request) reply {
 		return errReply(http.StatusBadRequest, "missing \"policy\": the policy's HCL source")
 	}
 	req.ev.Details = map[string]string{"policy": name}
-	err := a.cfg.Node.PutPolicyIn(req.ctx, req.ns, name, *src)
+	err := a.cfg.Access.PutPolicyIn(req.ctx, req.ns, name, *src)
 	var pe *acl.ParseError
 	switch {
 	case errors.As(err, &pe):
 		return errReply(http.StatusBadRequest, "failed to parse policy: "+pe.Error())
-	case errors.Is(err, cluster.ErrPolicyBuiltin):
+	case errors.Is(err, access.ErrPolicyBuiltin):
 		return errReply(http.StatusBadRequest, "cannot update the root policy")
 	case errors.Is(err, cluster.ErrInvalidRequest):
 		return errReply(http.StatusBadRequest, trimPkg(err))
@@ -81,8 +82,8 @@ func (a *API) writePolicy(req *request) reply {
 func (a *API) deletePolicy(req *request) reply {
 	name := req.params["name"]
 	req.ev.Details = map[string]string{"policy": name}
-	err := a.cfg.Node.DeletePolicyIn(req.ctx, req.ns, name)
-	if errors.Is(err, cluster.ErrPolicyBuiltin) {
+	err := a.cfg.Access.DeletePolicyIn(req.ctx, req.ns, name)
+	if errors.Is(err, access.ErrPolicyBuiltin) {
 		return errReply(http.StatusBadRequest, "cannot delete the built-in policy "+quoteName(name))
 	}
 	if err != nil {

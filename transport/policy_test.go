@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
 )
 
 // newToken makes a token with policies through the real token API, as
@@ -251,13 +251,13 @@ path "sys/*" { capabilities = ["read"] }
 	if err != nil {
 		b.Fatal(err)
 	}
-	root, err := h.node.LookupToken(h.token)
+	root, err := h.node.Access().LookupToken(h.token)
 	if err != nil {
 		b.Fatal(err)
 	}
 	for _, c := range []struct {
 		name, method, path string
-		te                 *cluster.TokenEntry
+		te                 *access.TokenEntry
 		allowed            bool
 	}{
 		{"encrypt", "POST", "transit/encrypt/c1", te, true},
@@ -279,8 +279,8 @@ path "sys/*" { capabilities = ["read"] }
 	}
 }
 
-func createTestToken(h *harness, policies []string) (*cluster.TokenEntry, string, error) {
-	tok, e, err := h.node.CreateToken(context.Background(), cluster.TokenRequest{Policies: policies, Now: time.Now()})
+func createTestToken(h *harness, policies []string) (*access.TokenEntry, string, error) {
+	tok, e, err := h.node.Access().CreateToken(context.Background(), access.TokenRequest{Policies: policies, Now: time.Now()})
 	return e, tok, err
 }
 

@@ -87,7 +87,13 @@ func (a *API) membershipError(err error) reply {
 }
 
 // trimPkg drops the "cluster: " prefix of a sentinel for API messages.
-func trimPkg(err error) string { return strings.TrimPrefix(err.Error(), "cluster: ") }
+func trimPkg(err error) string {
+	msg := err.Error()
+	for _, pkg := range []string{"cluster: ", "access: "} {
+		msg = strings.TrimPrefix(msg, pkg)
+	}
+	return msg
+}
 
 // decodeStrict decodes a JSON body with exact keys (transit.Fields),
 // refusing unknown fields.

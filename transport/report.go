@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -45,10 +45,10 @@ func (a *API) hygieneReport(req *request) reply {
 }
 
 // namespaced rewrites a finding about a key of a namespace, which the
-// engine knows by its stored name (cluster.NamespaceKeyPrefix), to the
+// engine knows by its stored name (access.NamespaceKeyPrefix), to the
 // name and namespace its users know, with the fix's command to match.
 func namespaced(f *transit.Finding) {
-	stored, ok := strings.CutPrefix(f.Object, "key:"+cluster.ReservedKeyPrefix)
+	stored, ok := strings.CutPrefix(f.Object, "key:"+access.ReservedKeyPrefix)
 	if !ok {
 		return
 	}
@@ -56,7 +56,7 @@ func namespaced(f *transit.Finding) {
 	if !ok {
 		return
 	}
-	full := cluster.NamespaceKeyPrefix(ns) + name
+	full := access.NamespaceKeyPrefix(ns) + name
 	f.Object, f.Namespace = "key:"+name, ns
 	f.Message = strings.ReplaceAll(f.Message, strconv.Quote(full), strconv.Quote(name)+" (namespace "+ns+")")
 	f.Fix = strings.ReplaceAll(f.Fix, " "+full, " -namespace="+ns+" "+name)

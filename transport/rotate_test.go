@@ -4,8 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/internal/testwait"
 )
 
@@ -27,7 +27,7 @@ func TestSysRotate(t *testing.T) {
 	}
 
 	const other = "kr.not-root"
-	putToken(t, h, other, &cluster.TokenEntry{Accessor: "acc-other", Policies: []string{"default"}})
+	putToken(t, h, other, &access.TokenEntry{Accessor: "acc-other", Policies: []string{"default"}})
 	for _, c := range []struct {
 		method, path, token string
 		want                int

@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -18,7 +18,7 @@ func (a *API) serve(req *request) reply {
 	if req.ns != "" && !rt.namespaced {
 		return errReply(http.StatusBadRequest, req.path+" is not available in a namespace; send it without X-Vault-Namespace")
 	}
-	switch rt.access {
+	switch rt.auth {
 	case public:
 		if rt.unsealed && a.cfg.Node.Sealed() {
 			return errReply(http.StatusServiceUnavailable, "keyraft is sealed")
@@ -51,15 +51,15 @@ func (a *API) serve(req *request) reply {
 
 // inNamespace serves a transit request in the request's namespace: the
 // key its path names is mapped into the namespace (the engine stores a
-// namespace's keys as cluster.NamespaceKeyPrefix(ns)+name; the root
+// namespace's keys as access.NamespaceKeyPrefix(ns)+name; the root
 // namespace may not use that prefix), and the name in the answer mapped
 // back.
 func (a *API) inNamespace(req *request, serve func() reply) reply {
-	prefix := cluster.NamespaceKeyPrefix(req.ns)
+	prefix := access.NamespaceKeyPrefix(req.ns)
 	if k := req.rt.key; k != "" && req.params[k] != "" {
 		name := req.params[k]
-		if req.ns == "" && strings.HasPrefix(name, cluster.ReservedKeyPrefix) {
-			return errReply(http.StatusBadRequest, "key names starting with "+cluster.ReservedKeyPrefix+" are reserved for namespaces")
+		if req.ns == "" && strings.HasPrefix(name, access.ReservedKeyPrefix) {
+			return errReply(http.StatusBadRequest, "key names starting with "+access.ReservedKeyPrefix+" are reserved for namespaces")
 		}
 		req.params[k] = prefix + name
 		req.ev.Key = prefix + name

@@ -38,11 +38,11 @@ func authRoutes() []route {
 	var rows []route
 	for _, t := range tokenOps {
 		op := t.op
-		r := route{pattern: "auth/token/" + op, methods: mPost, access: tokenAuth, namespaced: true,
+		r := route{pattern: "auth/token/" + op, methods: mPost, auth: tokenAuth, namespaced: true,
 			handler: (*API).tokenOp, summary: t.summary}
 		switch op {
 		case "revoke-orphan":
-			r.access = sudoAuth // Vault's root-protected path
+			r.auth = sudoAuth // Vault's root-protected path
 		case "lookup-self":
 			r.methods = []string{http.MethodGet, http.MethodPost}
 		}
@@ -55,11 +55,11 @@ func authRoutes() []route {
 		rows = append(rows, r)
 	}
 	return append(rows,
-		route{pattern: "auth/cert/login", methods: mPost, access: public, unsealed: true, handler: (*API).certLogin, summary: "Log in with the TLS client certificate."},
-		route{pattern: "auth/cert/certs", methods: mList, access: tokenAuth, handler: (*API).listCertRoles, summary: "List the certificate roles."},
-		route{pattern: "auth/cert/certs/:name", methods: mGet, access: tokenAuth, handler: (*API).readCertRole, summary: "Read a certificate role."},
-		route{pattern: "auth/cert/certs/:name", methods: mPost, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).writeCertRole, summary: "Write a certificate role."},
-		route{pattern: "auth/cert/certs/:name", methods: mDel, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).deleteCertRole, summary: "Delete a certificate role."},
+		route{pattern: "auth/cert/login", methods: mPost, auth: public, unsealed: true, handler: (*API).certLogin, summary: "Log in with the TLS client certificate."},
+		route{pattern: "auth/cert/certs", methods: mList, auth: tokenAuth, handler: (*API).listCertRoles, summary: "List the certificate roles."},
+		route{pattern: "auth/cert/certs/:name", methods: mGet, auth: tokenAuth, handler: (*API).readCertRole, summary: "Read a certificate role."},
+		route{pattern: "auth/cert/certs/:name", methods: mPost, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).writeCertRole, summary: "Write a certificate role."},
+		route{pattern: "auth/cert/certs/:name", methods: mDel, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).deleteCertRole, summary: "Delete a certificate role."},
 	)
 }
 
@@ -73,31 +73,31 @@ func sysRoutes() []route {
 		{pattern: "sys/init", methods: mGet, handler: (*API).initStatus, summary: "Whether the cluster is initialized."},
 		{pattern: "sys/init", methods: mPost, handler: (*API).sysInit, summary: "Initialize the cluster."},
 		{pattern: "sys/unseal", methods: mPost, handler: (*API).sysUnseal, summary: "Give one unseal share."},
-		{pattern: "sys/seal", methods: mPost, access: sudoAuth, handler: (*API).sealNode, summary: "Seal this node."},
-		{pattern: "sys/rotate", methods: mPost, access: sudoAuth, handler: (*API).rotateKeyring, summary: "Rotate the barrier keyring."},
-		{pattern: "sys/rotate/progress", methods: mGet, access: sudoAuth, handler: (*API).rotationProgress, summary: "Progress of re-encryption under the new keyring term."},
-		{pattern: "sys/key-status", methods: mGet, access: sudoAuth, handler: (*API).keyStatus, summary: "The barrier keyring's term."},
-		{pattern: "sys/members", methods: mGet, access: sudoAuth, handler: (*API).sysMembers, summary: "The members gossip sees."},
+		{pattern: "sys/seal", methods: mPost, auth: sudoAuth, handler: (*API).sealNode, summary: "Seal this node."},
+		{pattern: "sys/rotate", methods: mPost, auth: sudoAuth, handler: (*API).rotateKeyring, summary: "Rotate the barrier keyring."},
+		{pattern: "sys/rotate/progress", methods: mGet, auth: sudoAuth, handler: (*API).rotationProgress, summary: "Progress of re-encryption under the new keyring term."},
+		{pattern: "sys/key-status", methods: mGet, auth: sudoAuth, handler: (*API).keyStatus, summary: "The barrier keyring's term."},
+		{pattern: "sys/members", methods: mGet, auth: sudoAuth, handler: (*API).sysMembers, summary: "The members gossip sees."},
 		// Ceremonies: the shares are the authority (sudo for rekey, as in Vault).
-		{pattern: "sys/rekey/init", methods: []string{http.MethodPost, http.MethodDelete}, access: sudoAuth, handler: (*API).rekeyInit, summary: "Start or cancel a rekey of the unseal shares."},
-		{pattern: "sys/rekey/update", methods: mPost, access: sudoAuth, handler: (*API).rekeyUpdate, summary: "Give one current share to the rekey."},
-		{pattern: "sys/rekey-recovery-key/init", methods: []string{http.MethodPost, http.MethodDelete}, access: sudoAuth, handler: (*API).rekeyInit, summary: "Start or cancel a rekey of the recovery shares."},
-		{pattern: "sys/rekey-recovery-key/update", methods: mPost, access: sudoAuth, handler: (*API).rekeyUpdate, summary: "Give one current recovery share."},
+		{pattern: "sys/rekey/init", methods: []string{http.MethodPost, http.MethodDelete}, auth: sudoAuth, handler: (*API).rekeyInit, summary: "Start or cancel a rekey of the unseal shares."},
+		{pattern: "sys/rekey/update", methods: mPost, auth: sudoAuth, handler: (*API).rekeyUpdate, summary: "Give one current share to the rekey."},
+		{pattern: "sys/rekey-recovery-key/init", methods: []string{http.MethodPost, http.MethodDelete}, auth: sudoAuth, handler: (*API).rekeyInit, summary: "Start or cancel a rekey of the recovery shares."},
+		{pattern: "sys/rekey-recovery-key/update", methods: mPost, auth: sudoAuth, handler: (*API).rekeyUpdate, summary: "Give one current recovery share."},
 		{pattern: "sys/generate-root/attempt", methods: []string{http.MethodGet, http.MethodPost, http.MethodDelete}, handler: (*API).sysGenerateRoot, summary: "Start, show or cancel a root token generation."},
 		{pattern: "sys/generate-root/update", methods: mPost, handler: (*API).sysGenerateRoot, summary: "Give one share to the root token generation."},
-		{pattern: "sys/break-glass/config", methods: mGet, access: sudoAuth, handler: (*API).readBreakGlassConfig, summary: "The break-glass policy and duration."},
-		{pattern: "sys/break-glass/config", methods: mPost, access: sudoAuth, committed: http.StatusNoContent, handler: (*API).writeBreakGlassConfig, summary: "Configure break-glass."},
+		{pattern: "sys/break-glass/config", methods: mGet, auth: sudoAuth, handler: (*API).readBreakGlassConfig, summary: "The break-glass policy and duration."},
+		{pattern: "sys/break-glass/config", methods: mPost, auth: sudoAuth, committed: http.StatusNoContent, handler: (*API).writeBreakGlassConfig, summary: "Configure break-glass."},
 		{pattern: "sys/break-glass/attempt", methods: []string{http.MethodGet, http.MethodPost, http.MethodDelete}, unsealed: true, handler: (*API).breakGlassAttempt, summary: "Start, show or cancel a break-glass attempt."},
 		{pattern: "sys/break-glass/update", methods: mPost, unsealed: true, handler: (*API).breakGlassUpdate, summary: "Give one share to the break-glass attempt."},
 		// Raft membership and snapshots.
-		{pattern: "sys/storage/raft/configuration", methods: mGet, access: sudoAuth, handler: (*API).raftConfiguration, summary: "The Raft servers."},
+		{pattern: "sys/storage/raft/configuration", methods: mGet, auth: sudoAuth, handler: (*API).raftConfiguration, summary: "The Raft servers."},
 		{pattern: "sys/storage/raft/join", methods: mPost, handler: (*API).raftJoin, summary: "Make this (new) node join a cluster."},
 		{pattern: "sys/storage/raft/bootstrap/challenge", methods: mPost, handler: (*API).joinChallenge, summary: "A joining node asks the leader for a challenge."},
 		{pattern: "sys/storage/raft/bootstrap/answer", methods: mPost, handler: (*API).admitNode, summary: "A joining node answers the challenge and is admitted."},
-		{pattern: "sys/storage/raft/remove-peer", methods: mPost, access: sudoAuth, handler: (*API).removePeer, summary: "Remove a server from the cluster."},
-		{pattern: "sys/storage/raft/snapshot", methods: mGet, access: sudoAuth, handler: (*API).saveSnapshot, summary: "Stream a snapshot of the whole state (ciphertext only)."},
-		{pattern: "sys/storage/raft/snapshot", methods: mPost, access: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of this cluster."},
-		{pattern: "sys/storage/raft/snapshot-force", methods: mPost, access: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of any cluster."},
+		{pattern: "sys/storage/raft/remove-peer", methods: mPost, auth: sudoAuth, handler: (*API).removePeer, summary: "Remove a server from the cluster."},
+		{pattern: "sys/storage/raft/snapshot", methods: mGet, auth: sudoAuth, handler: (*API).saveSnapshot, summary: "Stream a snapshot of the whole state (ciphertext only)."},
+		{pattern: "sys/storage/raft/snapshot", methods: mPost, auth: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of this cluster."},
+		{pattern: "sys/storage/raft/snapshot-force", methods: mPost, auth: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of any cluster."},
 	}
 	return append(rows, accessRoutes()...)
 }
@@ -107,36 +107,36 @@ func sysRoutes() []route {
 func accessRoutes() []route {
 	anyNS := func(r route) route { r.namespaced = true; return r }
 	rows := []route{
-		anyNS(route{pattern: "sys/policies/acl", methods: mList, access: tokenAuth, handler: (*API).listPolicies, summary: "List the policies."}),
-		anyNS(route{pattern: "sys/policies/acl/:name", methods: mGet, access: tokenAuth, handler: (*API).readPolicy, summary: "Read a policy."}),
-		anyNS(route{pattern: "sys/policies/acl/:name", methods: mPost, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).writePolicy, summary: "Write a policy."}),
-		anyNS(route{pattern: "sys/policies/acl/:name", methods: mDel, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).deletePolicy, summary: "Delete a policy."}),
-		anyNS(route{pattern: "sys/policy", methods: mGetList, access: tokenAuth, handler: (*API).listPolicies, summary: "List the policies (the old path)."}),
-		anyNS(route{pattern: "sys/policy/:name", methods: mGet, access: tokenAuth, handler: (*API).readPolicy, summary: "Read a policy (the old path)."}),
-		anyNS(route{pattern: "sys/policy/:name", methods: mPost, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).writePolicy, summary: "Write a policy (the old path)."}),
-		anyNS(route{pattern: "sys/policy/:name", methods: mDel, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).deletePolicy, summary: "Delete a policy (the old path)."}),
-		anyNS(route{pattern: "sys/capabilities-self", methods: mPost, access: tokenAuth, handler: (*API).capabilitiesSelf, summary: "What the caller's policies allow on paths."}),
-		{pattern: "sys/grants", methods: mGetList, access: tokenAuth, handler: (*API).listGrants, summary: "List the grants."},
-		{pattern: "sys/grants", methods: mPost, access: tokenAuth, handler: (*API).requestGrant, summary: "Ask for a grant: one operation on one key for a while."},
-		{pattern: "sys/grants/approve", methods: mPost, access: tokenAuth, handler: (*API).approveGrant, summary: "Approve a grant."},
-		{pattern: "sys/grants/revoke", methods: mPost, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).revokeGrantBody, summary: "Revoke a grant."},
-		{pattern: "sys/grants/:id", methods: mGet, access: tokenAuth, handler: (*API).readGrant, summary: "Read a grant."},
-		{pattern: "sys/grants/:id", methods: mDel, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).revokeGrantPath, summary: "Revoke a grant."},
-		{pattern: "sys/namespaces", methods: mList, access: tokenAuth, handler: (*API).listNamespaces, summary: "List the namespaces."},
-		{pattern: "sys/namespaces/:name", methods: mGet, access: tokenAuth, handler: (*API).readNamespace, summary: "Read a namespace."},
-		{pattern: "sys/namespaces/:name", methods: mPost, access: tokenAuth, handler: (*API).createNamespace, summary: "Create a namespace."},
-		{pattern: "sys/namespaces/:name", methods: mDel, access: tokenAuth, committed: http.StatusNoContent, handler: (*API).deleteNamespace, summary: "Delete an empty namespace and revoke its tokens."},
-		{pattern: "sys/report/hygiene", methods: mGet, access: tokenAuth, handler: (*API).hygieneReport, summary: "Every hygiene finding, most severe first."},
+		anyNS(route{pattern: "sys/policies/acl", methods: mList, auth: tokenAuth, handler: (*API).listPolicies, summary: "List the policies."}),
+		anyNS(route{pattern: "sys/policies/acl/:name", methods: mGet, auth: tokenAuth, handler: (*API).readPolicy, summary: "Read a policy."}),
+		anyNS(route{pattern: "sys/policies/acl/:name", methods: mPost, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).writePolicy, summary: "Write a policy."}),
+		anyNS(route{pattern: "sys/policies/acl/:name", methods: mDel, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).deletePolicy, summary: "Delete a policy."}),
+		anyNS(route{pattern: "sys/policy", methods: mGetList, auth: tokenAuth, handler: (*API).listPolicies, summary: "List the policies (the old path)."}),
+		anyNS(route{pattern: "sys/policy/:name", methods: mGet, auth: tokenAuth, handler: (*API).readPolicy, summary: "Read a policy (the old path)."}),
+		anyNS(route{pattern: "sys/policy/:name", methods: mPost, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).writePolicy, summary: "Write a policy (the old path)."}),
+		anyNS(route{pattern: "sys/policy/:name", methods: mDel, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).deletePolicy, summary: "Delete a policy (the old path)."}),
+		anyNS(route{pattern: "sys/capabilities-self", methods: mPost, auth: tokenAuth, handler: (*API).capabilitiesSelf, summary: "What the caller's policies allow on paths."}),
+		{pattern: "sys/grants", methods: mGetList, auth: tokenAuth, handler: (*API).listGrants, summary: "List the grants."},
+		{pattern: "sys/grants", methods: mPost, auth: tokenAuth, handler: (*API).requestGrant, summary: "Ask for a grant: one operation on one key for a while."},
+		{pattern: "sys/grants/approve", methods: mPost, auth: tokenAuth, handler: (*API).approveGrant, summary: "Approve a grant."},
+		{pattern: "sys/grants/revoke", methods: mPost, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).revokeGrantBody, summary: "Revoke a grant."},
+		{pattern: "sys/grants/:id", methods: mGet, auth: tokenAuth, handler: (*API).readGrant, summary: "Read a grant."},
+		{pattern: "sys/grants/:id", methods: mDel, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).revokeGrantPath, summary: "Revoke a grant."},
+		{pattern: "sys/namespaces", methods: mList, auth: tokenAuth, handler: (*API).listNamespaces, summary: "List the namespaces."},
+		{pattern: "sys/namespaces/:name", methods: mGet, auth: tokenAuth, handler: (*API).readNamespace, summary: "Read a namespace."},
+		{pattern: "sys/namespaces/:name", methods: mPost, auth: tokenAuth, handler: (*API).createNamespace, summary: "Create a namespace."},
+		{pattern: "sys/namespaces/:name", methods: mDel, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).deleteNamespace, summary: "Delete an empty namespace and revoke its tokens."},
+		{pattern: "sys/report/hygiene", methods: mGet, auth: tokenAuth, handler: (*API).hygieneReport, summary: "Every hygiene finding, most severe first."},
 		// Plugins.
-		{pattern: "sys/plugins/catalog", methods: mGetList, access: sudoAuth, handler: (*API).pluginList, summary: "Every registered plugin."},
-		{pattern: "sys/plugins/catalog/:type", methods: mList, access: sudoAuth, handler: (*API).pluginNames, summary: "The plugins of one type."},
-		{pattern: "sys/plugins/catalog/:type/:name", methods: mGet, access: sudoAuth, handler: (*API).pluginRead, summary: "A plugin and its state on this node."},
-		{pattern: "sys/plugins/catalog/:type/:name", methods: mPost, access: sudoAuth, handler: (*API).pluginRegister, summary: "Register a plugin (pinned by SHA-256)."},
-		{pattern: "sys/plugins/catalog/:type/:name", methods: mDel, access: sudoAuth, handler: (*API).pluginDeregister, summary: "Deregister a plugin."},
-		{pattern: "sys/plugins/reload/backend", methods: mPost, access: sudoAuth, handler: (*API).pluginReload, summary: "Restart a plugin on every node."},
+		{pattern: "sys/plugins/catalog", methods: mGetList, auth: sudoAuth, handler: (*API).pluginList, summary: "Every registered plugin."},
+		{pattern: "sys/plugins/catalog/:type", methods: mList, auth: sudoAuth, handler: (*API).pluginNames, summary: "The plugins of one type."},
+		{pattern: "sys/plugins/catalog/:type/:name", methods: mGet, auth: sudoAuth, handler: (*API).pluginRead, summary: "A plugin and its state on this node."},
+		{pattern: "sys/plugins/catalog/:type/:name", methods: mPost, auth: sudoAuth, handler: (*API).pluginRegister, summary: "Register a plugin (pinned by SHA-256)."},
+		{pattern: "sys/plugins/catalog/:type/:name", methods: mDel, auth: sudoAuth, handler: (*API).pluginDeregister, summary: "Deregister a plugin."},
+		{pattern: "sys/plugins/reload/backend", methods: mPost, auth: sudoAuth, handler: (*API).pluginReload, summary: "Restart a plugin on every node."},
 		// Operating the node.
-		{pattern: "sys/metrics", methods: mGet, access: sudoAuth, handler: (*API).serveMetrics, summary: "Prometheus metrics."},
-		{pattern: "sys/pprof/:profile?", methods: mGet, access: sudoAuth, handler: (*API).servePprof, summary: "Go profiles of the live node."},
+		{pattern: "sys/metrics", methods: mGet, auth: sudoAuth, handler: (*API).serveMetrics, summary: "Prometheus metrics."},
+		{pattern: "sys/pprof/:profile?", methods: mGet, auth: sudoAuth, handler: (*API).servePprof, summary: "Go profiles of the live node."},
 	}
 	return rows
 }
@@ -158,7 +158,7 @@ func auditRoutes() []route {
 		{pattern: "sys/audit/export", methods: mGet, handler: (*API).auditExport, summary: "A verifiable export ending on a signed checkpoint."},
 	}
 	for i := range rows {
-		rows[i].access = sudoAuth
+		rows[i].auth = sudoAuth
 	}
 	return rows
 }

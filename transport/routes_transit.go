@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/transit"
 )
 
@@ -45,7 +45,7 @@ func transitRoutes() []route {
 			handler: (*API).changeState, summary: "Lifecycle: " + action + " the key."})
 	}
 	for i := range rows {
-		rows[i].access, rows[i].namespaced, rows[i].lease = tokenAuth, true, true
+		rows[i].auth, rows[i].namespaced, rows[i].lease = tokenAuth, true, true
 	}
 	return rows
 }
@@ -127,13 +127,13 @@ func (a *API) listKeys(req *request) reply {
 		return rep
 	}
 	keys, _ := data["keys"].([]string)
-	prefix := cluster.NamespaceKeyPrefix(req.ns)
+	prefix := access.NamespaceKeyPrefix(req.ns)
 	var out []string
 	for _, k := range keys {
 		switch {
 		case prefix != "" && strings.HasPrefix(k, prefix):
 			out = append(out, strings.TrimPrefix(k, prefix))
-		case prefix == "" && !strings.HasPrefix(k, cluster.ReservedKeyPrefix):
+		case prefix == "" && !strings.HasPrefix(k, access.ReservedKeyPrefix):
 			out = append(out, k)
 		}
 	}
@@ -206,8 +206,8 @@ func (a *API) restoreKey(req *request) reply {
 		if r != nil {
 			return *r
 		}
-		if strings.HasPrefix(n, cluster.ReservedKeyPrefix) {
-			return errReply(http.StatusBadRequest, "the backup's key name "+quoteName(n)+" starts with "+cluster.ReservedKeyPrefix+", which is reserved for namespaces; restore it under another name: transit/restore/:name")
+		if strings.HasPrefix(n, access.ReservedKeyPrefix) {
+			return errReply(http.StatusBadRequest, "the backup's key name "+quoteName(n)+" starts with "+access.ReservedKeyPrefix+", which is reserved for namespaces; restore it under another name: transit/restore/:name")
 		}
 		name = n
 		req.ev.Key = name

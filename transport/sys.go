@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/transit"
 )
@@ -61,7 +62,7 @@ func rotationStatus(st cluster.RotationStatus) map[string]any {
 	return out
 }
 
-func hasPolicy(te *cluster.TokenEntry, name string) bool {
+func hasPolicy(te *access.TokenEntry, name string) bool {
 	for _, p := range te.Policies {
 		if p == name {
 			return true

@@ -6,13 +6,13 @@ import (
 	"strings"
 )
 
-// access is who may call a route.
-type access int
+// authLevel is who may call a route.
+type authLevel int
 
 const (
 	// public routes take no token: status, init and unseal, the
 	// ceremonies whose shares are the authority, the join proofs, login.
-	public access = iota
+	public authLevel = iota
 	// tokenAuth routes need a valid token whose policies allow the method
 	// on the path (and the namespace, expiry, bound_cidrs and num_uses
 	// checks that come with every token).
@@ -22,7 +22,7 @@ const (
 	sudoAuth
 )
 
-func (a access) String() string {
+func (a authLevel) String() string {
 	return [...]string{"none", "token", "sudo"}[a]
 }
 
@@ -35,7 +35,7 @@ type route struct {
 	// or "*name" (the rest of the path, one or more segments).
 	pattern string
 	methods []string // GET, POST (and PUT), DELETE, LIST
-	access  access
+	auth    authLevel
 	// namespaced routes serve inside a namespace (X-Vault-Namespace);
 	// every other route exists only in the root namespace.
 	namespaced bool

@@ -108,11 +108,11 @@ func TestRouteTableAccess(t *testing.T) {
 	for _, r := range apiTable.rows {
 		r := *r
 		_, isPublic := publicRows[r.pattern]
-		if (r.access == public) != isPublic {
-			t.Errorf("%v: access %v; the public rows are exactly publicRows", &r, r.access)
+		if (r.auth == public) != isPublic {
+			t.Errorf("%v: access %v; the public rows are exactly publicRows", &r, r.auth)
 		}
 		changes := slices.Contains(r.methods, http.MethodPost) || slices.Contains(r.methods, http.MethodDelete)
-		if strings.HasPrefix(r.pattern, "sys/") && changes && r.access == tokenAuth {
+		if strings.HasPrefix(r.pattern, "sys/") && changes && r.auth == tokenAuth {
 			if _, ok := stateChangeWithoutSudo[r.pattern]; !ok {
 				t.Errorf("%v: a sys/ row that changes state must be sudo (or listed in stateChangeWithoutSudo with its reason)", &r)
 			}
@@ -187,7 +187,7 @@ func apiDoc() string {
 			if r.namespaced {
 				ns = "yes"
 			}
-			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", strings.Join(r.methods, ", "), r.pattern, r.access, ns, r.summary)
+			fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", strings.Join(r.methods, ", "), r.pattern, r.auth, ns, r.summary)
 		}
 	}
 	return b.String()

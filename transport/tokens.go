@@ -5,11 +5,11 @@ import (
 	"encoding/hex"
 	"sync"
 
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/access"
 )
 
 // tokenRecordPrefix is where the cluster keeps token entries: at
-// auth/token/<hex sha256(token)> (see cluster.TokenEntry).
+// auth/token/<hex sha256(token)> (see access.TokenEntry).
 const tokenRecordPrefix = "auth/token/"
 
 // maxCachedTokens bounds the token cache; when full it starts over.
@@ -27,7 +27,7 @@ type tokenCache struct {
 
 type cachedToken struct {
 	rev   uint64
-	entry cluster.TokenEntry
+	entry access.TokenEntry
 	// validAt: a Raft applied index at which the record still had rev.
 	validAt uint64
 }
@@ -38,11 +38,11 @@ func (c *tokenCache) purge() {
 	c.mu.Unlock()
 }
 
-// lookupToken returns the entry of token, or cluster.ErrPermissionDenied,
+// lookupToken returns the entry of token, or access.ErrPermissionDenied,
 // cluster.ErrSealed or a storage error.
-func (a *API) lookupToken(token string) (*cluster.TokenEntry, error) {
+func (a *API) lookupToken(token string) (*access.TokenEntry, error) {
 	if token == "" {
-		return nil, cluster.ErrPermissionDenied
+		return nil, access.ErrPermissionDenied
 	}
 	sum := sha256.Sum256([]byte(token))
 	id := hex.EncodeToString(sum[:])
@@ -63,7 +63,7 @@ func (a *API) lookupToken(token string) (*cluster.TokenEntry, error) {
 		c.mu.Lock()
 		delete(c.m, id)
 		c.mu.Unlock()
-		return nil, cluster.ErrPermissionDenied
+		return nil, access.ErrPermissionDenied
 	}
 	if ok && ct.rev == rev {
 		c.mu.Lock()
@@ -76,7 +76,7 @@ func (a *API) lookupToken(token string) (*cluster.TokenEntry, error) {
 	}
 	// The record read now is at least as new as rev; tagging it with rev
 	// is safe: if the revision moves on, the next request reads it again.
-	te, err := a.cfg.Node.LookupToken(token)
+	te, err := a.cfg.Access.LookupToken(token)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +94,7 @@ func (a *API) lookupToken(token string) (*cluster.TokenEntry, error) {
 	return te, nil
 }
 
-func (ct cachedToken) copyEntry() *cluster.TokenEntry {
+func (ct cachedToken) copyEntry() *access.TokenEntry {
 	e := ct.entry
 	e.Policies = append([]string(nil), ct.entry.Policies...)
 	return &e

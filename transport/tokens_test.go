@@ -10,11 +10,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/cluster"
 )
 
 // putToken writes a token entry the way the cluster stores it.
-func putToken(t *testing.T, h *harness, token string, e *cluster.TokenEntry) {
+func putToken(t *testing.T, h *harness, token string, e *access.TokenEntry) {
 	t.Helper()
 	sum := sha256.Sum256([]byte(token))
 	w := cluster.Write{Key: tokenRecordPrefix + hex.EncodeToString(sum[:]), Delete: e == nil}
@@ -37,13 +38,13 @@ func TestTokenCacheSeesChanges(t *testing.T) {
 	if r := lookup(); r.status != 403 {
 		t.Fatalf("unknown token: %d", r.status)
 	}
-	putToken(t, h, tok, &cluster.TokenEntry{Accessor: "acc-1", Policies: []string{"root"}, DisplayName: "one"})
+	putToken(t, h, tok, &access.TokenEntry{Accessor: "acc-1", Policies: []string{"root"}, DisplayName: "one"})
 	for range 3 { // first lookup fills the cache, the others use it
 		if r := lookup(); r.status != 200 || r.str("accessor") != "acc-1" {
 			t.Fatalf("lookup: %d %s", r.status, r.raw)
 		}
 	}
-	putToken(t, h, tok, &cluster.TokenEntry{Accessor: "acc-2", Policies: []string{"default"}, DisplayName: "two"})
+	putToken(t, h, tok, &access.TokenEntry{Accessor: "acc-2", Policies: []string{"default"}, DisplayName: "two"})
 	if r := lookup(); r.status != 200 || r.str("accessor") != "acc-2" || r.str("display_name") != "two" {
 		t.Fatalf("changed entry not seen: %s", r.raw)
 	}
@@ -56,7 +57,7 @@ func TestTokenCacheSeesChanges(t *testing.T) {
 		t.Fatalf("revoked token: %d %s", r.status, r.raw)
 	}
 	// Recreated: valid again, with the new entry.
-	putToken(t, h, tok, &cluster.TokenEntry{Accessor: "acc-3", Policies: []string{"root"}})
+	putToken(t, h, tok, &access.TokenEntry{Accessor: "acc-3", Policies: []string{"root"}})
 	if r := lookup(); r.status != 200 || r.str("accessor") != "acc-3" {
 		t.Fatalf("recreated token: %s", r.raw)
 	}

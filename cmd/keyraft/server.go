@@ -270,7 +270,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	}
 
 	go autoRotate(ctx, node, engine, logger.Named("rotate"))
-	go node.TidyLoop(ctx, time.Minute) // expired tokens and grants (cluster/tokens.go)
+	go node.TidyLoop(ctx, time.Minute) // expired tokens, grants and break-glass sessions (access.Service.Tidy)
 	go plugins.warmUp(ctx, node)
 	if len(cfg.Storage.RetryJoin) > 0 && !node.IsMember() {
 		var addrs []string

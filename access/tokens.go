@@ -1,4 +1,4 @@
-package cluster
+package access
 
 import (
 	"context"
@@ -11,6 +11,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // Token records besides auth/token/<hash>:
@@ -66,12 +67,12 @@ type TokenRequest struct {
 // (the only time it exists outside the client), its entry,
 // ErrPermissionDenied when the parent is gone, ErrInvalidRequest, or a
 // commit error.
-func (n *Node) CreateToken(ctx context.Context, req TokenRequest) (string, *TokenEntry, error) {
+func (svc *Service) CreateToken(ctx context.Context, req TokenRequest) (string, *TokenEntry, error) {
 	if req.TTL < 0 || req.ExplicitMaxTTL < 0 || req.NumUses < 0 {
 		return "", nil, fmt.Errorf("%w: ttl, explicit_max_ttl and num_uses must not be negative", ErrInvalidRequest)
 	}
 	for attempt := 0; ; attempt++ {
-		token, e, err := n.createTokenOnce(ctx, req)
+		token, e, err := svc.createTokenOnce(ctx, req)
 		if errors.Is(err, fsm.ErrConflict) && attempt < maxTokenRetries {
 			continue
 		}
@@ -79,13 +80,13 @@ func (n *Node) CreateToken(ctx context.Context, req TokenRequest) (string, *Toke
 	}
 }
 
-func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *TokenEntry, error) {
+func (svc *Service) createTokenOnce(ctx context.Context, req TokenRequest) (string, *TokenEntry, error) {
 	now := req.Now.UTC()
 	token, err := NewToken()
 	if err != nil {
 		return "", nil, err
 	}
-	e, err := newTokenEntry(token, dedupe(req.Policies), now)
+	e, err := NewTokenEntry(token, dedupe(req.Policies), now)
 	if err != nil {
 		return "", nil, err
 	}
@@ -112,11 +113,11 @@ func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *
 		e.ExpireTime = now.Add(ttl)
 		e.Renewable = req.Renewable
 	}
-	var txn Txn
+	var txn store.Txn
 	if e.Namespace != "" {
 		// Bound to the namespace as it is now: the token is not made in
 		// a namespace deleted meanwhile, and carries its id.
-		ns, rev, err := n.namespace(e.Namespace)
+		ns, rev, err := svc.namespace(e.Namespace)
 		if err != nil {
 			return "", nil, err
 		}
@@ -128,7 +129,7 @@ func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *
 	}
 	if req.ParentToken != "" {
 		ph := hashToken(req.ParentToken)
-		parent, prev, err := n.readTokenEntry(ph)
+		parent, prev, err := svc.readTokenEntry(ph)
 		if err != nil {
 			return "", nil, err
 		}
@@ -147,16 +148,16 @@ func (n *Node) createTokenOnce(ctx context.Context, req TokenRequest) (string, *
 			}
 		}
 		txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordToken + ph, Revision: prev})
-		txn.Writes = append(txn.Writes, Write{Key: fsm.RecordTokenChildren + parent.Accessor + "/" + e.Accessor, Value: []byte("{}")})
+		txn.Writes = append(txn.Writes, store.Write{Key: fsm.RecordTokenChildren + parent.Accessor + "/" + e.Accessor, Value: []byte("{}")})
 	}
 	h := hashToken(token)
 	entryJSON, _ := json.Marshal(e)
 	idx, _ := json.Marshal(accessorRecord{Hash: h})
 	txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordToken + h}, fsm.Cond{Key: fsm.RecordAccessor + e.Accessor})
 	txn.Writes = append(txn.Writes,
-		Write{Key: fsm.RecordToken + h, Value: entryJSON},
-		Write{Key: fsm.RecordAccessor + e.Accessor, Value: idx})
-	if _, err := n.Commit(ctx, &txn); err != nil {
+		store.Write{Key: fsm.RecordToken + h, Value: entryJSON},
+		store.Write{Key: fsm.RecordAccessor + e.Accessor, Value: idx})
+	if _, err := svc.st.Commit(ctx, &txn); err != nil {
 		return "", nil, err
 	}
 	return token, e, nil
@@ -174,20 +175,20 @@ func dedupe(l []string) []string {
 
 // LookupAccessor returns the entry of the token with accessor acc. It
 // returns ErrPermissionDenied when there is none, or ErrSealed.
-func (n *Node) LookupAccessor(acc string) (*TokenEntry, error) {
-	h, err := n.accessorHash(acc)
+func (svc *Service) LookupAccessor(acc string) (*TokenEntry, error) {
+	h, err := svc.accessorHash(acc)
 	if err != nil {
 		return nil, err
 	}
-	e, _, err := n.readTokenEntry(h)
+	e, _, err := svc.readTokenEntry(h)
 	return e, err
 }
 
-func (n *Node) accessorHash(acc string) (string, error) {
+func (svc *Service) accessorHash(acc string) (string, error) {
 	if acc == "" || strings.Contains(acc, "/") || len(acc) > 128 {
 		return "", ErrPermissionDenied
 	}
-	v, _, err := n.Read(fsm.RecordAccessor + acc)
+	v, _, err := svc.st.Read(fsm.RecordAccessor + acc)
 	if err != nil {
 		return "", err
 	}
@@ -196,7 +197,7 @@ func (n *Node) accessorHash(acc string) (string, error) {
 	}
 	var r accessorRecord
 	if err := json.Unmarshal(v, &r); err != nil || r.Hash == "" {
-		return "", fmt.Errorf("cluster: reading accessor index: %v", err)
+		return "", fmt.Errorf("access: reading accessor index: %v", err)
 	}
 	return r.Hash, nil
 }
@@ -204,35 +205,35 @@ func (n *Node) accessorHash(acc string) (string, error) {
 // RevokeToken revokes a token and, unless orphan, every token made under
 // it; with orphan its children become orphans instead (Vault's
 // revoke-orphan). Revoking an unknown token returns ErrPermissionDenied.
-func (n *Node) RevokeToken(ctx context.Context, token string, orphan bool) error {
+func (svc *Service) RevokeToken(ctx context.Context, token string, orphan bool) error {
 	if token == "" {
 		return ErrPermissionDenied
 	}
-	return n.revokeHash(ctx, hashToken(token), orphan, 0)
+	return svc.revokeHash(ctx, hashToken(token), orphan, 0)
 }
 
 // RevokeAccessor is RevokeToken by accessor.
-func (n *Node) RevokeAccessor(ctx context.Context, acc string, orphan bool) error {
-	h, err := n.accessorHash(acc)
+func (svc *Service) RevokeAccessor(ctx context.Context, acc string, orphan bool) error {
+	h, err := svc.accessorHash(acc)
 	if err != nil {
 		return err
 	}
-	return n.revokeHash(ctx, h, orphan, 0)
+	return svc.revokeHash(ctx, h, orphan, 0)
 }
 
 // revokeHash deletes the token at hash, its indexes and (unless orphan)
 // its subtree, in one Raft entry. A non-zero rev makes it conditional on
 // the token's record being unchanged.
-func (n *Node) revokeHash(ctx context.Context, hash string, orphan bool, rev uint64) error {
+func (svc *Service) revokeHash(ctx context.Context, hash string, orphan bool, rev uint64) error {
 	for attempt := 0; ; attempt++ {
-		txn, err := n.revokeTxn(hash, orphan)
+		txn, err := svc.revokeTxn(hash, orphan)
 		if err != nil {
 			return err
 		}
 		if rev != 0 {
 			txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordToken + hash, Revision: rev})
 		}
-		_, err = n.Commit(ctx, txn)
+		_, err = svc.st.Commit(ctx, txn)
 		if errors.Is(err, fsm.ErrConflict) && rev == 0 && attempt < maxTokenRetries {
 			continue
 		}
@@ -243,39 +244,39 @@ func (n *Node) revokeHash(ctx context.Context, hash string, orphan bool, rev uin
 // maxRevokeTree bounds the tokens one revocation walks.
 const maxRevokeTree = 100000
 
-func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
-	e, _, err := n.readTokenEntry(hash)
+func (svc *Service) revokeTxn(hash string, orphan bool) (*store.Txn, error) {
+	e, _, err := svc.readTokenEntry(hash)
 	if err != nil {
 		return nil, err
 	}
-	txn := &Txn{}
+	txn := &store.Txn{}
 	del := func(h string, te *TokenEntry) {
 		txn.Writes = append(txn.Writes,
-			Write{Key: fsm.RecordToken + h, Delete: true},
-			Write{Key: fsm.RecordAccessor + te.Accessor, Delete: true},
-			Write{Key: fsm.RecordTokenChildren + te.Accessor + "/", Delete: true, Prefix: true})
+			store.Write{Key: fsm.RecordToken + h, Delete: true},
+			store.Write{Key: fsm.RecordAccessor + te.Accessor, Delete: true},
+			store.Write{Key: fsm.RecordTokenChildren + te.Accessor + "/", Delete: true, Prefix: true})
 	}
 	del(hash, e)
 	if e.Parent != "" {
-		txn.Writes = append(txn.Writes, Write{Key: fsm.RecordTokenChildren + e.Parent + "/" + e.Accessor, Delete: true})
+		txn.Writes = append(txn.Writes, store.Write{Key: fsm.RecordTokenChildren + e.Parent + "/" + e.Accessor, Delete: true})
 	}
 	queue := []string{e.Accessor}
 	for len(queue) > 0 {
 		acc := queue[0]
 		queue = queue[1:]
-		kids, err := n.List(fsm.RecordTokenChildren + acc + "/")
+		kids, err := svc.st.List(fsm.RecordTokenChildren + acc + "/")
 		if err != nil {
 			return nil, err
 		}
 		for _, kid := range kids {
-			h, err := n.accessorHash(kid)
+			h, err := svc.accessorHash(kid)
 			if errors.Is(err, ErrPermissionDenied) {
 				continue // a stale index entry; its prefix delete removes it
 			}
 			if err != nil {
 				return nil, err
 			}
-			ke, krev, err := n.readTokenEntry(h)
+			ke, krev, err := svc.readTokenEntry(h)
 			if errors.Is(err, ErrPermissionDenied) {
 				continue
 			}
@@ -289,7 +290,7 @@ func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
 				}
 				v, _ := json.Marshal(ke)
 				txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordToken + h, Revision: krev})
-				txn.Writes = append(txn.Writes, Write{Key: fsm.RecordToken + h, Value: v})
+				txn.Writes = append(txn.Writes, store.Write{Key: fsm.RecordToken + h, Value: v})
 				continue
 			}
 			del(h, ke)
@@ -305,14 +306,14 @@ func (n *Node) revokeTxn(hash string, orphan bool) (*Txn, error) {
 // revokeNamespaceTokensTxn prepares the revocation of every token of
 // namespace ns, each with the tokens made under it (revokeTxn), and of
 // the grants those tokens requested, as one transaction.
-func (n *Node) revokeNamespaceTokensTxn(ns string) (*Txn, error) {
-	txn := &Txn{}
+func (svc *Service) revokeNamespaceTokensTxn(ns string) (*store.Txn, error) {
+	txn := &store.Txn{}
 	revoked := map[string]bool{} // accessors
-	err := n.eachToken(func(h string, e *TokenEntry) error {
+	err := svc.eachToken(func(h string, e *TokenEntry) error {
 		if e.Namespace != ns || revoked[e.Accessor] {
 			return nil
 		}
-		t, err := n.revokeTxn(h, false)
+		t, err := svc.revokeTxn(h, false)
 		if errors.Is(err, ErrPermissionDenied) {
 			return nil
 		}
@@ -337,13 +338,13 @@ func (n *Node) revokeNamespaceTokensTxn(ns string) (*Txn, error) {
 	if len(revoked) == 0 {
 		return txn, nil
 	}
-	grants, err := n.ListGrants()
+	grants, err := svc.ListGrants()
 	if err != nil {
 		return nil, err
 	}
 	for _, g := range grants {
 		if revoked[g.Requester] {
-			txn.Writes = append(txn.Writes, n.grantDeleteWrites(g)...)
+			txn.Writes = append(txn.Writes, svc.grantDeleteWrites(g)...)
 		}
 	}
 	return txn, nil
@@ -353,28 +354,28 @@ func (n *Node) revokeNamespaceTokensTxn(ns string) (*Txn, error) {
 // TTL when increment is 0), never past its maximum. It returns the new
 // entry, ErrPermissionDenied for an unknown or expired token,
 // ErrInvalidRequest for one that is not renewable, or a commit error.
-func (n *Node) RenewToken(ctx context.Context, token string, increment time.Duration, now time.Time) (*TokenEntry, error) {
+func (svc *Service) RenewToken(ctx context.Context, token string, increment time.Duration, now time.Time) (*TokenEntry, error) {
 	if token == "" {
 		return nil, ErrPermissionDenied
 	}
-	return n.renewHash(ctx, hashToken(token), increment, now)
+	return svc.renewHash(ctx, hashToken(token), increment, now)
 }
 
 // RenewAccessor is RenewToken by accessor.
-func (n *Node) RenewAccessor(ctx context.Context, acc string, increment time.Duration, now time.Time) (*TokenEntry, error) {
-	h, err := n.accessorHash(acc)
+func (svc *Service) RenewAccessor(ctx context.Context, acc string, increment time.Duration, now time.Time) (*TokenEntry, error) {
+	h, err := svc.accessorHash(acc)
 	if err != nil {
 		return nil, err
 	}
-	return n.renewHash(ctx, h, increment, now)
+	return svc.renewHash(ctx, h, increment, now)
 }
 
-func (n *Node) renewHash(ctx context.Context, hash string, increment time.Duration, now time.Time) (*TokenEntry, error) {
+func (svc *Service) renewHash(ctx context.Context, hash string, increment time.Duration, now time.Time) (*TokenEntry, error) {
 	if increment < 0 {
 		return nil, fmt.Errorf("%w: increment must not be negative", ErrInvalidRequest)
 	}
 	for attempt := 0; ; attempt++ {
-		e, rev, err := n.readTokenEntry(hash)
+		e, rev, err := svc.readTokenEntry(hash)
 		if err != nil {
 			return nil, err
 		}
@@ -396,8 +397,8 @@ func (n *Node) renewHash(ctx context.Context, hash string, increment time.Durati
 		}
 		e.ExpireTime = exp
 		v, _ := json.Marshal(e)
-		_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + hash, Revision: rev}},
-			Writes: []Write{{Key: fsm.RecordToken + hash, Value: v}}})
+		_, err = svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + hash, Revision: rev}},
+			Writes: []store.Write{{Key: fsm.RecordToken + hash, Value: v}}})
 		if errors.Is(err, fsm.ErrConflict) && attempt < maxTokenRetries {
 			continue
 		}
@@ -414,10 +415,10 @@ func (n *Node) renewHash(ctx context.Context, hash string, increment time.Durati
 // token. A token without a use limit costs nothing. It returns
 // ErrPermissionDenied when the token is gone (its last use was spent
 // elsewhere), or a commit error.
-func (n *Node) UseToken(ctx context.Context, token string) error {
+func (svc *Service) UseToken(ctx context.Context, token string) error {
 	h := hashToken(token)
 	for attempt := 0; ; attempt++ {
-		e, rev, err := n.readTokenEntry(h)
+		e, rev, err := svc.readTokenEntry(h)
 		if err != nil {
 			return err
 		}
@@ -425,12 +426,12 @@ func (n *Node) UseToken(ctx context.Context, token string) error {
 			return nil
 		}
 		if e.NumUses == 1 {
-			err = n.revokeHash(ctx, h, false, rev)
+			err = svc.revokeHash(ctx, h, false, rev)
 		} else {
 			e.NumUses--
 			v, _ := json.Marshal(e)
-			_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + h, Revision: rev}},
-				Writes: []Write{{Key: fsm.RecordToken + h, Value: v}}})
+			_, err = svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + h, Revision: rev}},
+				Writes: []store.Write{{Key: fsm.RecordToken + h, Value: v}}})
 		}
 		if errors.Is(err, fsm.ErrConflict) && attempt < 4*maxTokenRetries {
 			continue
@@ -444,8 +445,8 @@ func (n *Node) UseToken(ctx context.Context, token string) error {
 // adds the accessor index of tokens that lack one (root tokens made at
 // init). The leader runs it periodically; it returns how many tokens it
 // revoked.
-func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
-	hashes, err := n.List(fsm.RecordToken)
+func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) {
+	hashes, err := svc.st.List(fsm.RecordToken)
 	if err != nil {
 		return 0, err
 	}
@@ -454,7 +455,7 @@ func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
 		if strings.Contains(h, "/") {
 			continue
 		}
-		e, rev, err := n.readTokenEntry(h)
+		e, rev, err := svc.readTokenEntry(h)
 		if errors.Is(err, ErrPermissionDenied) {
 			continue // revoked meanwhile, as a child of an earlier one
 		}
@@ -463,32 +464,32 @@ func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
 		}
 		// A token made while its namespace was being deleted, which the
 		// deletion did not see: refused already, removed here.
-		if live, err := n.TokenNamespaceLive(e); err != nil {
+		if live, err := svc.TokenNamespaceLive(e); err != nil {
 			return revoked, err
 		} else if !live {
-			ev := &audit.Event{Time: now, Node: n.cfg.NodeID, Operation: "auth/token/namespace-gone", Identity: "tidy",
+			ev := &audit.Event{Time: now, Node: svc.nodeID, Operation: "auth/token/namespace-gone", Identity: "tidy",
 				Path: "auth/token/tidy", Outcome: audit.Allowed, Status: 200,
 				Details: map[string]string{"accessor": e.Accessor, "namespace": e.Namespace}}
-			if err := n.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
+			if err := svc.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
 				return revoked, err
 			}
 			revoked++
 			continue
 		}
 		if e.Expired(now) {
-			ev := &audit.Event{Time: now, Node: n.cfg.NodeID, Operation: "auth/token/expire", Identity: "tidy",
+			ev := &audit.Event{Time: now, Node: svc.nodeID, Operation: "auth/token/expire", Identity: "tidy",
 				Path: "auth/token/tidy", Outcome: audit.Allowed, Status: 200,
 				Details: map[string]string{"accessor": e.Accessor, "expired_at": e.ExpireTime.Format(time.RFC3339)}}
-			if err := n.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
+			if err := svc.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
 				return revoked, err
 			}
 			revoked++
 			continue
 		}
-		if r, err := n.Revision(fsm.RecordAccessor + e.Accessor); err == nil && r == 0 {
+		if r, err := svc.st.Revision(fsm.RecordAccessor + e.Accessor); err == nil && r == 0 {
 			idx, _ := json.Marshal(accessorRecord{Hash: h})
-			_, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + h, Revision: rev}, {Key: fsm.RecordAccessor + e.Accessor}},
-				Writes: []Write{{Key: fsm.RecordAccessor + e.Accessor, Value: idx}}})
+			_, err := svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + h, Revision: rev}, {Key: fsm.RecordAccessor + e.Accessor}},
+				Writes: []store.Write{{Key: fsm.RecordAccessor + e.Accessor, Value: idx}}})
 			if err != nil && !errors.Is(err, fsm.ErrConflict) {
 				return revoked, err
 			}
@@ -497,45 +498,30 @@ func (n *Node) TidyTokens(ctx context.Context, now time.Time) (int, error) {
 	return revoked, nil
 }
 
-// TidyLoop runs until ctx ends: every interval, on the leader of an
-// unsealed cluster, it revokes expired tokens (TidyTokens) and ends
-// expired grants and break-glass sessions (TidyGrants). Expiry is
-// enforced at use by every node's clock; the loop only removes what is
-// already refused, so a missed round costs nothing but space.
-func (n *Node) TidyLoop(ctx context.Context, interval time.Duration) {
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-n.closed:
-			return
-		case <-t.C:
-		}
-		if !n.IsLeader() || n.Sealed() || !n.CaughtUp() {
-			continue
-		}
-		now := time.Now().UTC()
-		if k, err := n.TidyTokens(ctx, now); err != nil {
-			n.log.Warn("token tidy incomplete", "error", err)
-		} else if k > 0 {
-			n.log.Info("revoked expired tokens", "count", k)
-		}
-		if k, err := n.TidyGrants(ctx, now); err != nil {
-			n.log.Warn("grant tidy incomplete", "error", err)
-		} else if k > 0 {
-			n.log.Info("ended expired grants", "count", k)
-		}
+// Tidy revokes expired tokens (TidyTokens) and ends expired grants and
+// break-glass sessions (TidyGrants), logging what it did. Expiry is
+// enforced at use by every node's clock; tidying only removes what is
+// already refused, so a missed round costs nothing but space. The node
+// runs it on the leader (cluster.Node.TidyLoop).
+func (svc *Service) Tidy(ctx context.Context, now time.Time) {
+	if k, err := svc.TidyTokens(ctx, now); err != nil {
+		svc.log.Warn("token tidy incomplete", "error", err)
+	} else if k > 0 {
+		svc.log.Info("revoked expired tokens", "count", k)
+	}
+	if k, err := svc.TidyGrants(ctx, now); err != nil {
+		svc.log.Warn("grant tidy incomplete", "error", err)
+	} else if k > 0 {
+		svc.log.Info("ended expired grants", "count", k)
 	}
 }
 
 // ListTokens returns the entry of every stored token (expired ones until
 // the tidy pass removes them), for reports such as the hygiene check.
 // Entries name tokens by accessor only; no token is stored to return.
-func (n *Node) ListTokens() ([]*TokenEntry, error) {
+func (svc *Service) ListTokens() ([]*TokenEntry, error) {
 	out := []*TokenEntry{}
-	err := n.eachToken(func(_ string, e *TokenEntry) error {
+	err := svc.eachToken(func(_ string, e *TokenEntry) error {
 		out = append(out, e)
 		return nil
 	})
@@ -544,8 +530,8 @@ func (n *Node) ListTokens() ([]*TokenEntry, error) {
 
 // eachToken calls fn with the hash and entry of every stored token, in
 // hash order; a token deleted meanwhile is skipped.
-func (n *Node) eachToken(fn func(hash string, e *TokenEntry) error) error {
-	hashes, err := n.List(fsm.RecordToken)
+func (svc *Service) eachToken(fn func(hash string, e *TokenEntry) error) error {
+	hashes, err := svc.st.List(fsm.RecordToken)
 	if err != nil {
 		return err
 	}
@@ -553,7 +539,7 @@ func (n *Node) eachToken(fn func(hash string, e *TokenEntry) error) error {
 		if strings.Contains(h, "/") {
 			continue
 		}
-		e, _, err := n.readTokenEntry(h)
+		e, _, err := svc.readTokenEntry(h)
 		if errors.Is(err, ErrPermissionDenied) {
 			continue
 		}

@@ -1,10 +1,11 @@
-package cluster
+package access
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -13,8 +14,17 @@ import (
 	"github.com/keyraft/keyraft/fsm"
 )
 
-// ErrPermissionDenied is returned for a missing or unknown token.
-var ErrPermissionDenied = errors.New("permission denied")
+// TokenLen is the length of a token made by NewToken.
+const TokenLen = 46
+
+// hashToken names a token's record: the token itself is never stored.
+func hashToken(token string) string {
+	sum := sha256.Sum256([]byte(token))
+	return hex.EncodeToString(sum[:])
+}
+
+// TokenRecord is the record key of token's entry.
+func TokenRecord(token string) string { return fsm.RecordToken + hashToken(token) }
 
 // TokenEntry is what the cluster knows about a token. The token itself is
 // never stored: entries live at auth/token/<sha256(token)>, and an index
@@ -107,7 +117,9 @@ func newAccessor() (string, error) {
 	return base64.RawURLEncoding.EncodeToString(acc), nil
 }
 
-func newTokenEntry(token string, policies []string, now time.Time) (*TokenEntry, error) {
+// NewTokenEntry is the entry of a new token with policies, made at now,
+// with a fresh accessor.
+func NewTokenEntry(token string, policies []string, now time.Time) (*TokenEntry, error) {
 	acc, err := newAccessor()
 	if err != nil {
 		return nil, err
@@ -125,17 +137,17 @@ func newTokenEntry(token string, policies []string, now time.Time) (*TokenEntry,
 // the token, so no token is compared byte by byte. It does not judge
 // expiry (the caller does, with its clock). It returns ErrSealed or
 // ErrPermissionDenied.
-func (n *Node) LookupToken(token string) (*TokenEntry, error) {
+func (svc *Service) LookupToken(token string) (*TokenEntry, error) {
 	if token == "" {
 		return nil, ErrPermissionDenied
 	}
-	e, _, err := n.readTokenEntry(hashToken(token))
+	e, _, err := svc.readTokenEntry(hashToken(token))
 	return e, err
 }
 
 // readTokenEntry reads the entry at a token hash with its revision.
-func (n *Node) readTokenEntry(hash string) (*TokenEntry, uint64, error) {
-	v, rev, err := n.Read(fsm.RecordToken + hash)
+func (svc *Service) readTokenEntry(hash string) (*TokenEntry, uint64, error) {
+	v, rev, err := svc.st.Read(fsm.RecordToken + hash)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -144,7 +156,7 @@ func (n *Node) readTokenEntry(hash string) (*TokenEntry, uint64, error) {
 	}
 	var e TokenEntry
 	if err := json.Unmarshal(v, &e); err != nil {
-		return nil, 0, fmt.Errorf("cluster: reading token entry: %w", err)
+		return nil, 0, fmt.Errorf("access: reading token entry: %w", err)
 	}
 	return &e, rev, nil
 }

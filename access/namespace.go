@@ -1,4 +1,4 @@
-package cluster
+package access
 
 import (
 	"context"
@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // Namespaces separate environments (dev, test, prod) inside one cluster,
@@ -32,11 +33,11 @@ type namespaceRecord struct {
 }
 
 // ErrNamespaceNotFound is returned for a namespace that does not exist.
-var ErrNamespaceNotFound = errors.New("cluster: no such namespace")
+var ErrNamespaceNotFound = errors.New("access: no such namespace")
 
 // ErrNamespaceNotEmpty is returned by DeleteNamespace for a namespace
 // that still holds transit keys.
-var ErrNamespaceNotEmpty = errors.New("cluster: the namespace still holds keys")
+var ErrNamespaceNotEmpty = errors.New("access: the namespace still holds keys")
 
 // ValidNamespace reports whether name can name a namespace: 1 to 64
 // lower-case letters, digits, '_' or '-', starting with a letter or digit
@@ -72,20 +73,20 @@ const ReservedKeyPrefix = "ns."
 
 // CreateNamespace creates namespace name (no error, and no change, when
 // it exists: its id, which its tokens carry, stays).
-func (n *Node) CreateNamespace(ctx context.Context, name string) error {
+func (svc *Service) CreateNamespace(ctx context.Context, name string) error {
 	if !ValidNamespace(name) {
 		return fmt.Errorf("%w: a namespace name is 1 to 64 lower-case letters, digits, '_' or '-'", ErrInvalidRequest)
 	}
-	if _, rev, err := n.namespace(name); err != nil || rev != 0 {
+	if _, rev, err := svc.namespace(name); err != nil || rev != 0 {
 		return err
 	}
-	id, err := randomID()
+	id, err := NewID()
 	if err != nil {
 		return err
 	}
 	v, _ := json.Marshal(namespaceRecord{Created: time.Now().UTC().Format(time.RFC3339), ID: id})
-	_, err = n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordNamespace + name}},
-		Writes: []Write{{Key: fsm.RecordNamespace + name, Value: v}}})
+	_, err = svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordNamespace + name}},
+		Writes: []store.Write{{Key: fsm.RecordNamespace + name, Value: v}}})
 	if errors.Is(err, fsm.ErrConflict) {
 		return nil // created meanwhile
 	}
@@ -94,14 +95,14 @@ func (n *Node) CreateNamespace(ctx context.Context, name string) error {
 
 // namespace reads namespace name's record and revision (0: it does not
 // exist).
-func (n *Node) namespace(name string) (*namespaceRecord, uint64, error) {
-	v, rev, err := n.Read(fsm.RecordNamespace + name)
+func (svc *Service) namespace(name string) (*namespaceRecord, uint64, error) {
+	v, rev, err := svc.st.Read(fsm.RecordNamespace + name)
 	if err != nil || v == nil {
 		return nil, 0, err
 	}
 	var r namespaceRecord
 	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, 0, fmt.Errorf("cluster: reading namespace %s: %w", name, err)
+		return nil, 0, fmt.Errorf("access: reading namespace %s: %w", name, err)
 	}
 	return &r, rev, nil
 }
@@ -110,14 +111,14 @@ func (n *Node) namespace(name string) (*namespaceRecord, uint64, error) {
 // still the one it was made in: it exists and has the id the token
 // carries. A root-namespace token always passes. A token that lost its
 // namespace is refused by the API (and revoked by TidyTokens).
-func (n *Node) TokenNamespaceLive(e *TokenEntry) (bool, error) {
+func (svc *Service) TokenNamespaceLive(e *TokenEntry) (bool, error) {
 	if e.Namespace == "" {
 		return true, nil
 	}
 	if !ValidNamespace(e.Namespace) {
 		return false, nil
 	}
-	r, rev, err := n.namespace(e.Namespace)
+	r, rev, err := svc.namespace(e.Namespace)
 	if err != nil || rev == 0 {
 		return false, err
 	}
@@ -125,19 +126,19 @@ func (n *Node) TokenNamespaceLive(e *TokenEntry) (bool, error) {
 }
 
 // NamespaceExists reports whether namespace name exists ("" always does).
-func (n *Node) NamespaceExists(name string) (bool, error) {
+func (svc *Service) NamespaceExists(name string) (bool, error) {
 	if name == "" {
 		return true, nil
 	}
 	if !ValidNamespace(name) {
 		return false, nil
 	}
-	rev, err := n.Revision(fsm.RecordNamespace + name)
+	rev, err := svc.st.Revision(fsm.RecordNamespace + name)
 	return rev != 0, err
 }
 
 // ListNamespaces returns the namespace names, sorted.
-func (n *Node) ListNamespaces() ([]string, error) { return n.List(fsm.RecordNamespace) }
+func (svc *Service) ListNamespaces() ([]string, error) { return svc.st.List(fsm.RecordNamespace) }
 
 // DeleteNamespace removes a namespace, its policies, and revokes every
 // token of it (with the tokens made under them) and every grant those
@@ -151,12 +152,12 @@ func (n *Node) ListNamespaces() ([]string, error) { return n.List(fsm.RecordName
 // Certificate roles and grants are root-namespace objects (the API offers
 // cert auth and grants only there), so a namespace has none of its own
 // beyond its tokens' grants.
-func (n *Node) DeleteNamespace(ctx context.Context, name string) error {
+func (svc *Service) DeleteNamespace(ctx context.Context, name string) error {
 	if !ValidNamespace(name) {
 		return ErrNamespaceNotFound
 	}
 	for attempt := 0; ; attempt++ {
-		err := n.deleteNamespaceOnce(ctx, name)
+		err := svc.deleteNamespaceOnce(ctx, name)
 		if errors.Is(err, fsm.ErrConflict) && attempt < maxTokenRetries {
 			continue
 		}
@@ -164,15 +165,15 @@ func (n *Node) DeleteNamespace(ctx context.Context, name string) error {
 	}
 }
 
-func (n *Node) deleteNamespaceOnce(ctx context.Context, name string) error {
-	_, rev, err := n.namespace(name)
+func (svc *Service) deleteNamespaceOnce(ctx context.Context, name string) error {
+	_, rev, err := svc.namespace(name)
 	if err != nil {
 		return err
 	}
 	if rev == 0 {
 		return ErrNamespaceNotFound
 	}
-	keys, err := n.List(fsm.RecordTransitKey + NamespaceKeyPrefix(name))
+	keys, err := svc.st.List(fsm.RecordTransitKey + NamespaceKeyPrefix(name))
 	if err != nil {
 		return err
 	}
@@ -180,15 +181,15 @@ func (n *Node) deleteNamespaceOnce(ctx context.Context, name string) error {
 		return fmt.Errorf("%w: namespace %s still holds %d transit key(s); delete them first (in the namespace: "+
 			"transit/keys/:name/config deletion_allowed=true, then DELETE transit/keys/:name)", ErrNamespaceNotEmpty, name, len(keys))
 	}
-	txn, err := n.revokeNamespaceTokensTxn(name)
+	txn, err := svc.revokeNamespaceTokensTxn(name)
 	if err != nil {
 		return err
 	}
 	txn.Expect = append(txn.Expect, fsm.Cond{Key: fsm.RecordNamespace + name, Revision: rev})
 	txn.Writes = append(txn.Writes,
-		Write{Key: fsm.RecordNamespace + name, Delete: true},
-		Write{Key: fsm.RecordNamespaceData + name + "/", Delete: true, Prefix: true})
-	_, err = n.Commit(ctx, txn)
+		store.Write{Key: fsm.RecordNamespace + name, Delete: true},
+		store.Write{Key: fsm.RecordNamespaceData + name + "/", Delete: true, Prefix: true})
+	_, err = svc.st.Commit(ctx, txn)
 	return err
 }
 

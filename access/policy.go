@@ -1,4 +1,4 @@
-package cluster
+package access
 
 import (
 	"context"
@@ -9,14 +9,15 @@ import (
 	"strings"
 
 	"github.com/keyraft/keyraft/acl"
+	"github.com/keyraft/keyraft/store"
 )
 
 // ErrPolicyNotFound is returned for a policy that does not exist.
-var ErrPolicyNotFound = errors.New("cluster: no such policy")
+var ErrPolicyNotFound = errors.New("access: no such policy")
 
 // ErrPolicyBuiltin is returned for a write or delete of a policy the
 // cluster keeps itself: root never, default never deleted.
-var ErrPolicyBuiltin = errors.New("cluster: built-in policy cannot be changed")
+var ErrPolicyBuiltin = errors.New("access: built-in policy cannot be changed")
 
 // DefaultPolicySource is the built-in "default" policy, attached to every
 // token that is not a root token (as in Vault): a token may look itself
@@ -50,12 +51,12 @@ type PolicyRecord struct {
 // PutPolicy parses src and stores it as the policy name through Raft. It
 // returns the *acl.ParseError of a bad source (with line and column),
 // ErrPolicyBuiltin for "root", ErrSealed or a commit error.
-func (n *Node) PutPolicy(ctx context.Context, name, src string) error {
-	return n.PutPolicyIn(ctx, "", name, src)
+func (svc *Service) PutPolicy(ctx context.Context, name, src string) error {
+	return svc.PutPolicyIn(ctx, "", name, src)
 }
 
 // PutPolicyIn is PutPolicy in namespace ns ("" for the root namespace).
-func (n *Node) PutPolicyIn(ctx context.Context, ns, name, src string) error {
+func (svc *Service) PutPolicyIn(ctx context.Context, ns, name, src string) error {
 	if strings.EqualFold(name, "root") {
 		return ErrPolicyBuiltin
 	}
@@ -66,26 +67,26 @@ func (n *Node) PutPolicyIn(ctx context.Context, ns, name, src string) error {
 		return err
 	}
 	v, _ := json.Marshal(PolicyRecord{Name: name, Policy: src})
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: policyPrefix(ns) + name, Value: v}}})
+	_, err := svc.st.Commit(ctx, &store.Txn{Writes: []store.Write{{Key: policyPrefix(ns) + name, Value: v}}})
 	return err
 }
 
 // ReadPolicy returns the source of the policy name and the revision of
 // its record (0 for a built-in policy nobody wrote). It returns
 // ErrPolicyNotFound, ErrSealed or ErrNotReady.
-func (n *Node) ReadPolicy(name string) (src string, rev uint64, err error) {
-	return n.ReadPolicyIn("", name)
+func (svc *Service) ReadPolicy(name string) (src string, rev uint64, err error) {
+	return svc.ReadPolicyIn("", name)
 }
 
 // ReadPolicyIn is ReadPolicy in namespace ns.
-func (n *Node) ReadPolicyIn(ns, name string) (src string, rev uint64, err error) {
+func (svc *Service) ReadPolicyIn(ns, name string) (src string, rev uint64, err error) {
 	if name == "root" {
 		return "", 0, nil
 	}
 	if !validPolicyName(name) {
 		return "", 0, ErrPolicyNotFound
 	}
-	v, rev, err := n.Read(policyPrefix(ns) + name)
+	v, rev, err := svc.st.Read(policyPrefix(ns) + name)
 	if err != nil {
 		return "", 0, err
 	}
@@ -97,34 +98,34 @@ func (n *Node) ReadPolicyIn(ns, name string) (src string, rev uint64, err error)
 	}
 	var rec PolicyRecord
 	if err := json.Unmarshal(v, &rec); err != nil {
-		return "", 0, fmt.Errorf("cluster: reading policy %s: %w", name, err)
+		return "", 0, fmt.Errorf("access: reading policy %s: %w", name, err)
 	}
 	return rec.Policy, rev, nil
 }
 
 // PolicyRevision returns the revision of the record of policy name (0
 // when it has none), without decrypting it: callers validate a cache.
-func (n *Node) PolicyRevision(name string) (uint64, error) {
-	return n.PolicyRevisionIn("", name)
+func (svc *Service) PolicyRevision(name string) (uint64, error) {
+	return svc.PolicyRevisionIn("", name)
 }
 
 // PolicyRevisionIn is PolicyRevision in namespace ns.
-func (n *Node) PolicyRevisionIn(ns, name string) (uint64, error) {
+func (svc *Service) PolicyRevisionIn(ns, name string) (uint64, error) {
 	if !validPolicyName(name) {
 		return 0, nil
 	}
-	return n.Revision(policyPrefix(ns) + name)
+	return svc.st.Revision(policyPrefix(ns) + name)
 }
 
 // ListPolicies returns the names of every policy, built-in ones included,
 // sorted.
-func (n *Node) ListPolicies() ([]string, error) {
-	return n.ListPoliciesIn("")
+func (svc *Service) ListPolicies() ([]string, error) {
+	return svc.ListPoliciesIn("")
 }
 
 // ListPoliciesIn is ListPolicies in namespace ns.
-func (n *Node) ListPoliciesIn(ns string) ([]string, error) {
-	keys, err := n.List(policyPrefix(ns))
+func (svc *Service) ListPoliciesIn(ns string) ([]string, error) {
+	keys, err := svc.st.List(policyPrefix(ns))
 	if err != nil {
 		return nil, err
 	}
@@ -143,19 +144,19 @@ func (n *Node) ListPoliciesIn(ns string) ([]string, error) {
 // DeletePolicy removes the policy name. Deleting a policy that does not
 // exist succeeds (as in Vault). It returns ErrPolicyBuiltin for root and
 // default, ErrSealed or a commit error.
-func (n *Node) DeletePolicy(ctx context.Context, name string) error {
-	return n.DeletePolicyIn(ctx, "", name)
+func (svc *Service) DeletePolicy(ctx context.Context, name string) error {
+	return svc.DeletePolicyIn(ctx, "", name)
 }
 
 // DeletePolicyIn is DeletePolicy in namespace ns.
-func (n *Node) DeletePolicyIn(ctx context.Context, ns, name string) error {
+func (svc *Service) DeletePolicyIn(ctx context.Context, ns, name string) error {
 	if name == "root" || name == "default" {
 		return ErrPolicyBuiltin
 	}
 	if !validPolicyName(name) {
 		return nil
 	}
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: policyPrefix(ns) + name, Delete: true}}})
+	_, err := svc.st.Commit(ctx, &store.Txn{Writes: []store.Write{{Key: policyPrefix(ns) + name, Delete: true}}})
 	return err
 }
 

@@ -1,4 +1,4 @@
-package cluster
+package access
 
 import (
 	"context"
@@ -14,15 +14,16 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // ErrCertRoleNotFound is returned for a role that does not exist.
-var ErrCertRoleNotFound = errors.New("cluster: no such certificate role")
+var ErrCertRoleNotFound = errors.New("access: no such certificate role")
 
 // ErrCertNoMatch is returned by CertLogin when no role accepts the
 // client certificate (none given, not signed by a role's CA, expired, or
 // names not allowed).
-var ErrCertNoMatch = errors.New("cluster: no certificate role matches the client certificate")
+var ErrCertNoMatch = errors.New("access: no certificate role matches the client certificate")
 
 // CertRole maps client certificates to policies (Vault's cert auth
 // "certs" entries): a certificate that chains to Certificate (PEM, one or
@@ -138,21 +139,21 @@ func anyGlob(globs []string, s string) bool {
 }
 
 // PutCertRole validates and stores a role through Raft.
-func (n *Node) PutCertRole(ctx context.Context, r CertRole) error {
+func (svc *Service) PutCertRole(ctx context.Context, r CertRole) error {
 	if err := r.Validate(); err != nil {
 		return err
 	}
 	v, _ := json.Marshal(r)
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordCertRole + r.Name, Value: v}}})
+	_, err := svc.st.Commit(ctx, &store.Txn{Writes: []store.Write{{Key: fsm.RecordCertRole + r.Name, Value: v}}})
 	return err
 }
 
 // ReadCertRole returns a role, ErrCertRoleNotFound or ErrSealed.
-func (n *Node) ReadCertRole(name string) (*CertRole, error) {
+func (svc *Service) ReadCertRole(name string) (*CertRole, error) {
 	if !validPolicyName(name) {
 		return nil, ErrCertRoleNotFound
 	}
-	v, _, err := n.Read(fsm.RecordCertRole + name)
+	v, _, err := svc.st.Read(fsm.RecordCertRole + name)
 	if err != nil {
 		return nil, err
 	}
@@ -161,21 +162,21 @@ func (n *Node) ReadCertRole(name string) (*CertRole, error) {
 	}
 	var r CertRole
 	if err := json.Unmarshal(v, &r); err != nil {
-		return nil, fmt.Errorf("cluster: reading certificate role: %w", err)
+		return nil, fmt.Errorf("access: reading certificate role: %w", err)
 	}
 	return &r, nil
 }
 
 // ListCertRoles returns the role names, sorted.
-func (n *Node) ListCertRoles() ([]string, error) { return n.List(fsm.RecordCertRole) }
+func (svc *Service) ListCertRoles() ([]string, error) { return svc.st.List(fsm.RecordCertRole) }
 
 // DeleteCertRole removes a role (no error when absent). Tokens it issued
 // live on until they expire or are revoked.
-func (n *Node) DeleteCertRole(ctx context.Context, name string) error {
+func (svc *Service) DeleteCertRole(ctx context.Context, name string) error {
 	if !validPolicyName(name) {
 		return nil
 	}
-	_, err := n.Commit(ctx, &Txn{Writes: []Write{{Key: fsm.RecordCertRole + name, Delete: true}}})
+	_, err := svc.st.Commit(ctx, &store.Txn{Writes: []store.Write{{Key: fsm.RecordCertRole + name, Delete: true}}})
 	return err
 }
 
@@ -184,7 +185,7 @@ func (n *Node) DeleteCertRole(ctx context.Context, name string) error {
 // its policies, as Vault's cert auth login does. It returns the token, its
 // entry and the role, ErrCertNoMatch, ErrCertRoleNotFound or a commit
 // error.
-func (n *Node) CertLogin(ctx context.Context, chain []*x509.Certificate, role string, now time.Time) (string, *TokenEntry, *CertRole, error) {
+func (svc *Service) CertLogin(ctx context.Context, chain []*x509.Certificate, role string, now time.Time) (string, *TokenEntry, *CertRole, error) {
 	if len(chain) == 0 {
 		return "", nil, nil, ErrCertNoMatch
 	}
@@ -193,7 +194,7 @@ func (n *Node) CertLogin(ctx context.Context, chain []*x509.Certificate, role st
 		names = []string{role}
 	} else {
 		var err error
-		if names, err = n.ListCertRoles(); err != nil {
+		if names, err = svc.ListCertRoles(); err != nil {
 			return "", nil, nil, err
 		}
 		if len(names) > maxCertRoles {
@@ -201,7 +202,7 @@ func (n *Node) CertLogin(ctx context.Context, chain []*x509.Certificate, role st
 		}
 	}
 	for _, name := range names {
-		r, err := n.ReadCertRole(name)
+		r, err := svc.ReadCertRole(name)
 		if errors.Is(err, ErrCertRoleNotFound) && role == "" {
 			continue
 		}
@@ -215,7 +216,7 @@ func (n *Node) CertLogin(ctx context.Context, chain []*x509.Certificate, role st
 		if display == "" {
 			display = "cert-" + chain[0].Subject.CommonName
 		}
-		tok, e, err := n.CreateToken(ctx, TokenRequest{
+		tok, e, err := svc.CreateToken(ctx, TokenRequest{
 			Policies: append([]string{"default"}, r.Policies...), TTL: r.TTL, DisplayName: display,
 			Meta: map[string]string{"cert_name": r.Name, "common_name": chain[0].Subject.CommonName,
 				MetaCertFingerprint: certFingerprint(chain[0])},

@@ -1,4 +1,4 @@
-package cluster
+package access
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/store"
 )
 
 // Just-in-time grants. A grant lets one token use one operation on one
@@ -45,13 +46,13 @@ var GrantOperations = []string{"encrypt", "decrypt", "rewrap", "datakey", "sign"
 
 // Sentinel errors of grants.
 var (
-	ErrGrantNotFound = errors.New("cluster: no such grant")
+	ErrGrantNotFound = errors.New("access: no such grant")
 	// ErrGrantState: approving a grant that is not pending (already
 	// active, or its request expired).
-	ErrGrantState = errors.New("cluster: the grant is not pending")
+	ErrGrantState = errors.New("access: the grant is not pending")
 	// ErrTwoPerson: the approver is the same identity as the requester
 	// (see ApproveGrant).
-	ErrTwoPerson = errors.New("cluster: a grant must be approved by another identity than the one that requested it")
+	ErrTwoPerson = errors.New("access: a grant must be approved by another identity than the one that requested it")
 )
 
 // Grant is one just-in-time grant.
@@ -117,7 +118,7 @@ func grantIndexKey(requester, key, op string) string {
 
 // RequestGrant stores a pending grant for requester and returns it. The
 // request's audit event commits with it.
-func (n *Node) RequestGrant(ctx context.Context, requester *TokenEntry, key, op string, ttl time.Duration, reason string, now time.Time) (*Grant, error) {
+func (svc *Service) RequestGrant(ctx context.Context, requester *TokenEntry, key, op string, ttl time.Duration, reason string, now time.Time) (*Grant, error) {
 	if ttl == 0 {
 		ttl = DefaultGrantTTL
 	}
@@ -132,19 +133,19 @@ func (n *Node) RequestGrant(ctx context.Context, requester *TokenEntry, key, op 
 		return nil, err
 	}
 	v, _ := json.Marshal(g)
-	if _, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + g.ID}},
-		Writes: []Write{{Key: fsm.RecordGrant + g.ID, Value: v}}}); err != nil {
+	if _, err := svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + g.ID}},
+		Writes: []store.Write{{Key: fsm.RecordGrant + g.ID, Value: v}}}); err != nil {
 		return nil, err
 	}
 	return g, nil
 }
 
 // ReadGrant returns a grant and its revision, or ErrGrantNotFound.
-func (n *Node) ReadGrant(id string) (*Grant, uint64, error) {
+func (svc *Service) ReadGrant(id string) (*Grant, uint64, error) {
 	if !validPolicyName(id) {
 		return nil, 0, ErrGrantNotFound
 	}
-	v, rev, err := n.Read(fsm.RecordGrant + id)
+	v, rev, err := svc.st.Read(fsm.RecordGrant + id)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -160,14 +161,14 @@ func (n *Node) ReadGrant(id string) (*Grant, uint64, error) {
 
 // ListGrants returns every stored grant (expired ones until the tidy
 // pass removes them), in ID order.
-func (n *Node) ListGrants() ([]*Grant, error) {
-	ids, err := n.List(fsm.RecordGrant)
+func (svc *Service) ListGrants() ([]*Grant, error) {
+	ids, err := svc.st.List(fsm.RecordGrant)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*Grant, 0, len(ids))
 	for _, id := range ids {
-		g, _, err := n.ReadGrant(id)
+		g, _, err := svc.ReadGrant(id)
 		if errors.Is(err, ErrGrantNotFound) {
 			continue
 		}
@@ -186,15 +187,15 @@ func (n *Node) ListGrants() ([]*Grant, error) {
 // certificate. It returns ErrGrantNotFound, ErrGrantState, ErrTwoPerson
 // (ErrIdentityUnresolved when a token's chain cannot be followed) or a
 // commit error.
-func (n *Node) ApproveGrant(ctx context.Context, id string, approver *TokenEntry, now time.Time) (*Grant, error) {
-	g, rev, err := n.ReadGrant(id)
+func (svc *Service) ApproveGrant(ctx context.Context, id string, approver *TokenEntry, now time.Time) (*Grant, error) {
+	g, rev, err := svc.ReadGrant(id)
 	if err != nil {
 		return nil, err
 	}
 	if g.State != GrantPending || g.Expired(now) {
 		return nil, ErrGrantState
 	}
-	if err := n.checkTwoPerson(g.Requester, approver); err != nil {
+	if err := svc.checkTwoPerson(g.Requester, approver); err != nil {
 		return nil, err
 	}
 	g.State, g.Approver, g.ApprovedBy, g.ApprovedAt = GrantActive, approver.Accessor, approver.DisplayName, now.UTC()
@@ -202,12 +203,12 @@ func (n *Node) ApproveGrant(ctx context.Context, id string, approver *TokenEntry
 	v, _ := json.Marshal(g)
 	idx, _ := json.Marshal(map[string]string{"id": g.ID})
 	ik := grantIndexKey(g.Requester, g.Key, g.Operation)
-	irev, err := n.Revision(ik)
+	irev, err := svc.st.Revision(ik)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := n.Commit(ctx, &Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + id, Revision: rev}, {Key: ik, Revision: irev}},
-		Writes: []Write{{Key: fsm.RecordGrant + id, Value: v}, {Key: ik, Value: idx}}}); err != nil {
+	if _, err := svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + id, Revision: rev}, {Key: ik, Revision: irev}},
+		Writes: []store.Write{{Key: fsm.RecordGrant + id, Value: v}, {Key: ik, Value: idx}}}); err != nil {
 		if errors.Is(err, fsm.ErrConflict) {
 			return nil, ErrGrantState
 		}
@@ -232,22 +233,22 @@ var ErrIdentityUnresolved = fmt.Errorf("%w: the token's chain of parents cannot 
 // login stands also for that certificate (its fingerprint, and its
 // common name under the role), so the same person logging in twice is
 // one identity. The requester's token must still exist.
-func (n *Node) checkTwoPerson(requester string, approver *TokenEntry) error {
+func (svc *Service) checkTwoPerson(requester string, approver *TokenEntry) error {
 	if approver.Accessor == requester {
 		return ErrTwoPerson
 	}
-	re, err := n.LookupAccessor(requester)
+	re, err := svc.LookupAccessor(requester)
 	if errors.Is(err, ErrPermissionDenied) {
 		return fmt.Errorf("%w: the requester's token is gone", ErrTwoPerson)
 	}
 	if err != nil {
 		return err
 	}
-	a, err := n.tokenIdentity(approver)
+	a, err := svc.tokenIdentity(approver)
 	if err != nil {
 		return err
 	}
-	r, err := n.tokenIdentity(re)
+	r, err := svc.tokenIdentity(re)
 	if err != nil {
 		return err
 	}
@@ -262,7 +263,7 @@ func (n *Node) checkTwoPerson(requester string, approver *TokenEntry) error {
 // tokenIdentity is what e stands for in the two-person rule: the top of
 // its tree and, for a tree begun by a certificate login, the certificate.
 // It returns ErrIdentityUnresolved when the chain cannot be followed.
-func (n *Node) tokenIdentity(e *TokenEntry) ([]string, error) {
+func (svc *Service) tokenIdentity(e *TokenEntry) ([]string, error) {
 	top := e
 	for depth := 0; top.Parent != "" || top.CreatedBy != ""; depth++ {
 		if depth >= maxParentDepth {
@@ -275,7 +276,7 @@ func (n *Node) tokenIdentity(e *TokenEntry) ([]string, error) {
 		if up == "" {
 			up = top.CreatedBy
 		}
-		p, err := n.LookupAccessor(up)
+		p, err := svc.LookupAccessor(up)
 		if errors.Is(err, ErrPermissionDenied) {
 			// Tokens made at init have no accessor record until the
 			// tidy pass adds one; such a parent still lists its child.
@@ -283,7 +284,7 @@ func (n *Node) tokenIdentity(e *TokenEntry) ([]string, error) {
 			// the index; revoke-orphan turns parent into creator).
 			rev := uint64(0)
 			if top.Parent != "" {
-				if rev, err = n.Revision(fsm.RecordTokenChildren + top.Parent + "/" + top.Accessor); err != nil {
+				if rev, err = svc.st.Revision(fsm.RecordTokenChildren + top.Parent + "/" + top.Accessor); err != nil {
 					return nil, err
 				}
 			}
@@ -310,30 +311,30 @@ func (n *Node) tokenIdentity(e *TokenEntry) ([]string, error) {
 }
 
 // RevokeGrant ends a grant (pending or active) now.
-func (n *Node) RevokeGrant(ctx context.Context, id string) error {
-	g, rev, err := n.ReadGrant(id)
+func (svc *Service) RevokeGrant(ctx context.Context, id string) error {
+	g, rev, err := svc.ReadGrant(id)
 	if err != nil {
 		return err
 	}
-	return n.deleteGrant(ctx, g, rev)
+	return svc.deleteGrant(ctx, g, rev)
 }
 
-func (n *Node) deleteGrant(ctx context.Context, g *Grant, rev uint64) error {
-	txn := &Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + g.ID, Revision: rev}}, Writes: n.grantDeleteWrites(g)}
-	_, err := n.Commit(ctx, txn)
+func (svc *Service) deleteGrant(ctx context.Context, g *Grant, rev uint64) error {
+	txn := &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordGrant + g.ID, Revision: rev}}, Writes: svc.grantDeleteWrites(g)}
+	_, err := svc.st.Commit(ctx, txn)
 	return err
 }
 
 // grantDeleteWrites removes grant g and, when active, its index entry
 // (if the entry is still g's).
-func (n *Node) grantDeleteWrites(g *Grant) []Write {
-	w := []Write{{Key: fsm.RecordGrant + g.ID, Delete: true}}
+func (svc *Service) grantDeleteWrites(g *Grant) []store.Write {
+	w := []store.Write{{Key: fsm.RecordGrant + g.ID, Delete: true}}
 	if g.State == GrantActive {
 		ik := grantIndexKey(g.Requester, g.Key, g.Operation)
-		if v, _, err := n.Read(ik); err == nil && v != nil {
+		if v, _, err := svc.st.Read(ik); err == nil && v != nil {
 			var idx struct{ ID string }
 			if json.Unmarshal(v, &idx) == nil && idx.ID == g.ID {
-				w = append(w, Write{Key: ik, Delete: true})
+				w = append(w, store.Write{Key: ik, Delete: true})
 			}
 		}
 	}
@@ -342,11 +343,11 @@ func (n *Node) grantDeleteWrites(g *Grant) []Write {
 
 // ActiveGrant returns the grant that lets the token with accessor use op
 // on key at now, or nil. One local read when there is none.
-func (n *Node) ActiveGrant(accessor, key, op string, now time.Time) (*Grant, error) {
+func (svc *Service) ActiveGrant(accessor, key, op string, now time.Time) (*Grant, error) {
 	if accessor == "" || key == "" || strings.Contains(key, "/") {
 		return nil, nil
 	}
-	v, _, err := n.Read(grantIndexKey(accessor, key, op))
+	v, _, err := svc.st.Read(grantIndexKey(accessor, key, op))
 	if err != nil || v == nil {
 		return nil, err
 	}
@@ -354,7 +355,7 @@ func (n *Node) ActiveGrant(accessor, key, op string, now time.Time) (*Grant, err
 	if err := json.Unmarshal(v, &idx); err != nil {
 		return nil, nil
 	}
-	g, _, err := n.ReadGrant(idx.ID)
+	g, _, err := svc.ReadGrant(idx.ID)
 	if errors.Is(err, ErrGrantNotFound) {
 		return nil, nil
 	}
@@ -370,33 +371,33 @@ func (n *Node) ActiveGrant(accessor, key, op string, now time.Time) (*Grant, err
 // TidyGrants removes grants (pending or active) that lapsed at now, each
 // with an audit event "sys/grants/expire" in the same Raft entry, and
 // ends an expired break-glass session. It returns how many grants ended.
-func (n *Node) TidyGrants(ctx context.Context, now time.Time) (int, error) {
-	ids, err := n.List(fsm.RecordGrant)
+func (svc *Service) TidyGrants(ctx context.Context, now time.Time) (int, error) {
+	ids, err := svc.st.List(fsm.RecordGrant)
 	if err != nil {
 		return 0, err
 	}
 	ended := 0
 	for _, id := range ids {
-		g, rev, err := n.ReadGrant(id)
+		g, rev, err := svc.ReadGrant(id)
 		if errors.Is(err, ErrGrantNotFound) {
 			continue
 		}
 		if err != nil {
-			n.log.Warn("unreadable grant record left in place", "id", id, "error", err)
+			svc.log.Warn("unreadable grant record left in place", "id", id, "error", err)
 			continue
 		}
 		if !g.Expired(now) {
 			continue
 		}
-		ev := &audit.Event{Time: now.UTC(), Node: n.cfg.NodeID, Operation: "sys/grants/expire", Identity: "tidy",
+		ev := &audit.Event{Time: now.UTC(), Node: svc.nodeID, Operation: "sys/grants/expire", Identity: "tidy",
 			Path: "sys/grants/" + g.ID, Key: g.Key, Outcome: audit.Allowed, Status: 200,
 			Details: map[string]string{"grant": g.ID, "state": g.State, "operation": g.Operation, "requester": g.Requester}}
-		if err := n.deleteGrant(audit.WithEvent(ctx, ev), g, rev); err != nil && !errors.Is(err, fsm.ErrConflict) {
+		if err := svc.deleteGrant(audit.WithEvent(ctx, ev), g, rev); err != nil && !errors.Is(err, fsm.ErrConflict) {
 			return ended, err
 		}
 		ended++
 	}
-	if err := n.tidyBreakGlass(ctx, now); err != nil {
+	if err := svc.tidyBreakGlass(ctx, now); err != nil {
 		return ended, err
 	}
 	return ended, nil
