@@ -30,11 +30,13 @@ func (c *Config) Validate() error {
 // Service is access control over a Store: tokens (create, look up, renew,
 // revoke, use, tidy), ACL policies, namespaces, grants, certificate roles
 // and break-glass sessions. It holds no state of its own beyond the
-// store's records, so every node's Service answers the same.
+// store's records (and caches of them), so every node's Service answers
+// the same.
 type Service struct {
 	st     store.Store
 	nodeID string
 	log    hclog.Logger
+	cache  caches
 }
 
 // New returns the Service of cfg.
@@ -45,7 +47,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	return &Service{st: cfg.Store, nodeID: cfg.NodeID, log: cfg.Logger}, nil
+	svc := &Service{st: cfg.Store, nodeID: cfg.NodeID, log: cfg.Logger}
+	svc.cache.init()
+	return svc, nil
 }
 
 // The errors of the store that access passes on, and its own.

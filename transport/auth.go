@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/keyraft/keyraft/access"
@@ -17,10 +16,9 @@ import (
 )
 
 // authState is the API's authorization state: the clock requests are
-// judged by (tests replace it) and the parsed policies.
+// judged by (tests replace it).
 type authState struct {
-	clock    func() time.Time
-	policies policyCache
+	clock func() time.Time
 }
 
 // now is the node's clock at request time, in UTC. Expiry of tokens and
@@ -35,123 +33,6 @@ func (a *API) now() time.Time {
 // SetClock replaces the clock that token and grant expiry are judged by.
 // For tests; nil restores the system clock.
 func (a *API) SetClock(now func() time.Time) { a.auth.clock = now }
-
-// policyCache keeps parsed policies by name, each used only while its
-// record still has the revision it was parsed at.
-type policyCache struct {
-	mu sync.RWMutex
-	m  map[string]cachedPolicy
-}
-
-type cachedPolicy struct {
-	rev uint64
-	p   *acl.Policy // nil: the name has no policy
-	// validAt: a Raft applied index at which the record still had rev.
-	validAt uint64
-}
-
-var (
-	defaultPolicyOnce sync.Once
-	defaultPolicy     *acl.Policy
-)
-
-// builtinDefault is the parsed built-in default policy.
-func builtinDefault() *acl.Policy {
-	defaultPolicyOnce.Do(func() {
-		p, err := acl.Parse("default", []byte(access.DefaultPolicySource))
-		if err != nil {
-			panic("transport: the built-in default policy does not parse: " + err.Error())
-		}
-		defaultPolicy = p
-	})
-	return defaultPolicy
-}
-
-func (c *policyCache) purge() {
-	c.mu.Lock()
-	c.m = nil
-	c.mu.Unlock()
-}
-
-// policies returns the parsed policies of names. A name without a policy
-// (deleted since the token was made) grants nothing and is skipped, as in
-// Vault. A cached policy is checked against its record's revision (one
-// local read) only when the node applied something since the last check,
-// as the token cache does; it is decrypted and parsed again only when its
-// record changed.
-func (a *API) policies(ns string, names []string) ([]*acl.Policy, error) {
-	out := make([]*acl.Policy, 0, len(names))
-	c := &a.auth.policies
-	_, applied := a.cfg.Node.RaftIndexes()
-	for _, name := range names {
-		if name == "root" {
-			out = append(out, acl.Root)
-			continue
-		}
-		ck := ns + "\x00" + name
-		c.mu.RLock()
-		cp, ok := c.m[ck]
-		c.mu.RUnlock()
-		if ok && applied != 0 && cp.validAt == applied {
-			if cp.p != nil {
-				out = append(out, cp.p)
-			}
-			continue
-		}
-		rev, err := a.cfg.Access.PolicyRevisionIn(ns, name)
-		if err != nil {
-			return nil, err
-		}
-		if !ok || cp.rev != rev {
-			if cp, err = a.loadPolicy(ns, name, rev); err != nil {
-				return nil, err
-			}
-		}
-		if rev <= applied {
-			cp.validAt = applied
-		}
-		c.mu.Lock()
-		if c.m == nil || len(c.m) >= maxCachedTokens {
-			c.m = map[string]cachedPolicy{}
-		}
-		c.m[ck] = cp
-		c.mu.Unlock()
-		if cp.p != nil {
-			out = append(out, cp.p)
-		}
-	}
-	return out, nil
-}
-
-// loadPolicy reads and parses the policy name whose record is at rev (0:
-// none, which is the built-in default for "default" and nothing else).
-func (a *API) loadPolicy(ns, name string, rev uint64) (cachedPolicy, error) {
-	if rev == 0 {
-		if name == "default" {
-			return cachedPolicy{p: builtinDefault()}, nil
-		}
-		return cachedPolicy{}, nil
-	}
-	src, readRev, err := a.cfg.Access.ReadPolicyIn(ns, name)
-	if errors.Is(err, access.ErrPolicyNotFound) {
-		return cachedPolicy{}, nil
-	}
-	if err != nil {
-		return cachedPolicy{}, err
-	}
-	p, err := acl.Parse(name, []byte(src))
-	if err != nil {
-		// Stored policies were parsed before they were written; one that
-		// no longer parses (a newer, stricter keyraft) grants nothing
-		// rather than something unintended.
-		a.log.Warn("stored policy does not parse; it grants nothing", "policy", name, "error", err)
-		p = nil
-	}
-	// The record read is at least as new as rev; tagging it with rev is
-	// safe: when the revision moves on, the next request reads it again.
-	_ = readRev
-	return cachedPolicy{rev: rev, p: p}, nil
-}
 
 // aclPath is the Vault path of a request (after /v1/, no trailing
 // slash). Streaming endpoints build their request without one; their
@@ -171,7 +52,7 @@ func (req *request) aclPath() string {
 // A denial is a 403 whose message says why in terms of the caller's own
 // policies; the audit event gets the same reason.
 func (a *API) authorize(req *request, te *access.TokenEntry) *reply {
-	pols, err := a.policies(te.Namespace, te.Policies)
+	pols, err := a.cfg.Access.Policies(te.Namespace, te.Policies)
 	if err != nil {
 		r := a.errorReply(err)
 		return &r
@@ -293,7 +174,7 @@ func itoa(i int) string {
 // hasSudo reports whether te's policies grant sudo on the request's path
 // (the root policy does).
 func (a *API) hasSudo(req *request, te *access.TokenEntry) bool {
-	pols, err := a.policies(te.Namespace, te.Policies)
+	pols, err := a.cfg.Access.Policies(te.Namespace, te.Policies)
 	if err != nil {
 		return false
 	}

@@ -78,9 +78,8 @@ type Config struct {
 
 // API is the HTTP API of one node: Vault's sys, token and transit paths.
 type API struct {
-	cfg    Config
-	log    hclog.Logger
-	tokens tokenCache
+	cfg Config
+	log hclog.Logger
 	// isLeader reports whether this node is the active one (for health);
 	// tests replace it to see a standby's answers.
 	isLeader func() bool
@@ -117,8 +116,7 @@ func NewAPI(cfg Config) (*API, error) {
 		return nil, errors.New("transport: an audit recorder is required")
 	}
 	a := &API{cfg: cfg, log: cfg.Logger, isLeader: cfg.Node.IsLeader, metrics: newMetrics(cfg.Node, cfg.AuditSinks)}
-	cfg.Node.OnSeal(a.tokens.purge)
-	cfg.Node.OnSeal(a.auth.policies.purge)
+	cfg.Node.OnSeal(cfg.Access.Purge)
 	a.registerBreakGlassMetric()
 	return a, nil
 }
@@ -339,7 +337,7 @@ func (a *API) readRequestBody(req *request) (release func(), _ *reply) {
 		}
 		return nil, &rep
 	}
-	te, terr := a.lookupToken(req.token)
+	te, terr := a.cfg.Access.Authenticate(req.token)
 	valid := terr == nil && !te.Expired(a.now())
 	limit := a.cfg.MaxRequestSize
 	release = func() {}
@@ -442,7 +440,7 @@ func (a *API) authenticate(req *request) (*access.TokenEntry, *reply) {
 	// Looked up again (the cache makes it cheap): the lookup before the
 	// body was read only chose the body limit, and the token may have
 	// been revoked while the body arrived.
-	te, err := a.lookupToken(req.token)
+	te, err := a.cfg.Access.Authenticate(req.token)
 	if errors.Is(err, access.ErrPermissionDenied) {
 		r := errReply(http.StatusForbidden, "permission denied: invalid token")
 		return nil, &r

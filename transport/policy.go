@@ -121,7 +121,7 @@ func (a *API) capabilitiesSelf(req *request) reply {
 	if len(body.Paths) == 0 || len(body.Paths) > 256 {
 		return errReply(http.StatusBadRequest, "\"paths\" must list 1 to 256 paths")
 	}
-	pols, err := a.policies(te.Namespace, te.Policies)
+	pols, err := a.cfg.Access.Policies(te.Namespace, te.Policies)
 	if err != nil {
 		return a.errorReply(err)
 	}

@@ -2,7 +2,6 @@ package transport
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"io"
@@ -11,18 +10,17 @@ import (
 	"testing"
 
 	"github.com/keyraft/keyraft/access"
-	"github.com/keyraft/keyraft/cluster"
+	"github.com/keyraft/keyraft/store"
 )
 
 // putToken writes a token entry the way the cluster stores it.
 func putToken(t *testing.T, h *harness, token string, e *access.TokenEntry) {
 	t.Helper()
-	sum := sha256.Sum256([]byte(token))
-	w := cluster.Write{Key: tokenRecordPrefix + hex.EncodeToString(sum[:]), Delete: e == nil}
+	w := store.Write{Key: access.TokenRecord(token), Delete: e == nil}
 	if e != nil {
 		w.Value, _ = json.Marshal(e)
 	}
-	if _, err := h.node.Commit(context.Background(), &cluster.Txn{Writes: []cluster.Write{w}}); err != nil {
+	if _, err := h.node.Commit(context.Background(), &store.Txn{Writes: []store.Write{w}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -63,10 +61,7 @@ func TestTokenCacheSeesChanges(t *testing.T) {
 	}
 	// Sealing drops the cache; after unseal the token still works.
 	h.must(204, "POST", "sys/seal", nil)
-	h.api.tokens.mu.RLock()
-	kept := len(h.api.tokens.m)
-	h.api.tokens.mu.RUnlock()
-	if kept != 0 {
+	if kept := h.node.Access().CachedTokens(); kept != 0 {
 		t.Fatal("token cache kept across seal")
 	}
 	if r := lookup(); r.status != 503 {
