@@ -30,9 +30,11 @@ import (
 // in the node's own process ("builtin").
 //
 // What runs on a backend: the key types the backend announces among
-// backendTypes, for their operations. Derived and convergent keys, export
-// and plaintext backup stay builtin: the backend's material is opaque to
-// the node (and an HSM's never leaves it).
+// backendTypes, for their operations, through pluginCrypto (the plugin's
+// implementation of KeyCrypto, crypto.go). Derived and convergent keys,
+// export and plaintext backup stay builtin: the backend's material is
+// opaque to the node (and an HSM's never leaves it), so pluginCrypto has
+// none of those abilities.
 
 // Builtin names the in-process backend.
 const Builtin = "builtin"
