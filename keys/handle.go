@@ -160,18 +160,27 @@ type EncryptOptions struct {
 // For AEAD types body is nonce || ciphertext || tag; for RSA it is the
 // RSA-OAEP (SHA-256, no label) ciphertext.
 func (h *Handle) Encrypt(plaintext []byte, o EncryptOptions) (string, error) {
+	body, err := h.Seal(plaintext, o)
+	if err != nil {
+		return "", err
+	}
+	return FormatCiphertext(h.version, body), nil
+}
+
+// Seal is Encrypt without the "vault:v<N>:" framing: it returns the body
+// itself, for a caller with a format of its own (a crypto plugin).
+func (h *Handle) Seal(plaintext []byte, o EncryptOptions) ([]byte, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.zeroed {
-		return "", errZeroed
+		return nil, errZeroed
 	}
 	t := h.spec.Type
-	var body []byte
 	switch {
 	case t.IsAEAD():
 		a, key, err := h.aeadFor(o.Context)
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		ns := a.NonceSize()
 		buf := make([]byte, ns, ns+len(plaintext)+a.Overhead())
@@ -181,24 +190,23 @@ func (h *Handle) Encrypt(plaintext []byte, o EncryptOptions) (string, error) {
 			rand.Read(buf)
 		}
 		clear(key)
-		body = a.Seal(buf, buf, plaintext, o.AssociatedData)
+		return a.Seal(buf, buf, plaintext, o.AssociatedData), nil
 	case t.isRSA():
 		if len(o.AssociatedData) > 0 {
-			return "", errADNotSupported
+			return nil, errADNotSupported
 		}
 		pub := &h.rsaKey.PublicKey
 		if max := pub.Size() - 2*sha256.Size - 2; len(plaintext) > max {
-			return "", invalidInput("plaintext too long for key type %s: at most %d bytes", t, max)
+			return nil, invalidInput("plaintext too long for key type %s: at most %d bytes", t, max)
 		}
-		var err error
-		body, err = rsa.EncryptOAEP(sha256.New(), rand.Reader, pub, plaintext, nil)
+		body, err := rsa.EncryptOAEP(sha256.New(), rand.Reader, pub, plaintext, nil)
 		if err != nil {
-			return "", invalidInput("rsa encryption failed")
+			return nil, invalidInput("rsa encryption failed")
 		}
+		return body, nil
 	default:
-		return "", unsupported("key type %s does not support encryption", t)
+		return nil, unsupported("key type %s does not support encryption", t)
 	}
-	return FormatCiphertext(h.version, body), nil
 }
 
 // Decrypt decrypts body, the base64-decoded part of a ciphertext after

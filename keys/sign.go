@@ -163,14 +163,27 @@ func hashName(h crypto.Hash) string {
 // (see SignOptions). The base64 is standard, except for ecdsa with
 // marshaling algorithm jws, where it is unpadded base64url.
 func (h *Handle) Sign(input []byte, o SignOptions) (string, error) {
+	sig, err := h.SignBody(input, o)
+	if err != nil {
+		return "", err
+	}
+	if o.MarshalingAlgorithm == marshalJWS && h.spec.Type.isECDSA() {
+		return formatWith(base64.RawURLEncoding, h.version, sig), nil
+	}
+	return FormatCiphertext(h.version, sig), nil
+}
+
+// SignBody is Sign without the "vault:v<N>:" framing: the signature
+// itself (for ecdsa jws, r||s of fixed size).
+func (h *Handle) SignBody(input []byte, o SignOptions) ([]byte, error) {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	if h.zeroed {
-		return "", errZeroed
+		return nil, errZeroed
 	}
 	p, err := h.plan(input, o, false)
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	defer p.release()
 	t := h.spec.Type
@@ -182,13 +195,13 @@ func (h *Handle) Sign(input []byte, o SignOptions) (string, error) {
 		if p.jws {
 			r, s, err := ecdsa.Sign(rand.Reader, h.ecKey, p.digest)
 			if err != nil {
-				return "", invalidInput("signing failed")
+				return nil, invalidInput("signing failed")
 			}
 			n := (h.ecKey.Curve.Params().BitSize + 7) / 8
 			sig = make([]byte, 2*n)
 			r.FillBytes(sig[:n])
 			s.FillBytes(sig[n:])
-			return formatWith(base64.RawURLEncoding, h.version, sig), nil
+			return sig, nil
 		}
 		sig, err = ecdsa.SignASN1(rand.Reader, h.ecKey, p.digest)
 	case p.pkcs1:
@@ -197,9 +210,9 @@ func (h *Handle) Sign(input []byte, o SignOptions) (string, error) {
 		sig, err = rsa.SignPSS(rand.Reader, h.rsaKey, p.hash, p.digest, &rsa.PSSOptions{SaltLength: p.saltLen})
 	}
 	if err != nil {
-		return "", invalidInput("signing failed")
+		return nil, invalidInput("signing failed")
 	}
-	return FormatCiphertext(h.version, sig), nil
+	return sig, nil
 }
 
 // Verify checks sigBody (the decoded body of a signature string, see
@@ -245,13 +258,18 @@ func (h *Handle) Verify(input, sigBody []byte, o SignOptions) (bool, error) {
 // sha2-224, sha2-256, sha2-384, sha2-512, sha3-224, sha3-256, sha3-384 or
 // sha3-512. Derivation does not apply to HMAC.
 func (h *Handle) HMAC(input []byte, algorithm string) (string, error) {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	mac, err := h.hmac(input, algorithm)
+	mac, err := h.MAC(input, algorithm)
 	if err != nil {
 		return "", err
 	}
 	return FormatCiphertext(h.version, mac), nil
+}
+
+// MAC is HMAC without the "vault:v<N>:" framing: the raw HMAC.
+func (h *Handle) MAC(input []byte, algorithm string) ([]byte, error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.hmac(input, algorithm)
 }
 
 // VerifyHMAC recomputes the HMAC of input and compares it with macBody

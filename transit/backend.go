@@ -3,7 +3,6 @@ package transit
 import (
 	"context"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -31,9 +30,11 @@ import (
 // in the node's own process ("builtin").
 //
 // What runs on a backend: the key types the backend announces among
-// backendTypes, for their operations. Derived and convergent keys, export
-// and plaintext backup stay builtin: the backend's material is opaque to
-// the node (and an HSM's never leaves it).
+// backendTypes, for their operations, through pluginCrypto (the plugin's
+// implementation of KeyCrypto, crypto.go). Derived and convergent keys,
+// export and plaintext backup stay builtin: the backend's material is
+// opaque to the node (and an HSM's never leaves it), so pluginCrypto has
+// none of those abilities.
 
 // Builtin names the in-process backend.
 const Builtin = "builtin"
@@ -124,28 +125,6 @@ func (e *Engine) chooseBackend(ctx context.Context, p *Policy, requested string)
 		return "", nil
 	}
 	return name, nil
-}
-
-// generateOnBackend makes version n of a backend key.
-func (e *Engine) generateOnBackend(ctx context.Context, p *Policy, n int) error {
-	b, err := e.Backends.Crypto(ctx, p.Backend)
-	if err != nil {
-		return backendError(p.Backend, err)
-	}
-	g, err := b.Generate(ctx, backendTypes[p.Type].name)
-	if err != nil {
-		return backendError(p.Backend, err)
-	}
-	if len(g.Handle) == 0 {
-		return backendError(p.Backend, errors.New("Generate returned no handle"))
-	}
-	if p.BackendKeys == nil {
-		p.BackendKeys = map[int]*BackendKey{}
-	}
-	p.BackendKeys[n] = &BackendKey{Handle: g.Handle, Material: g.Material, PublicKey: g.PublicKey}
-	p.generated = append(p.generated, &BackendKey{Handle: g.Handle})
-	p.Versions[n] = &keys.Version{Version: n, CreationTime: e.Now().UTC(), HMACKey: hmacKeyFor(p.Type, g)}
-	return nil
 }
 
 // hmacKeyFor gives an encryption key on a backend that keeps no material
@@ -329,471 +308,186 @@ func backendError(name string, err error) error {
 	return &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("crypto backend %q: %v", name, err)}
 }
 
-// itemsOf returns the request's items: its batch, or itself.
-func itemsOf(in *Fields) ([]*Fields, error) {
-	items, isBatch, err := in.Batch("batch_input")
+// pluginCrypto is the crypto of a key on a crypto backend plugin: every
+// use is one backend call per batch, by handle (and, for a backend that
+// keeps no material, the material it returned). It has the abilities that
+// need no readable material only: a node-side HMAC key (SeparateHMAC, when
+// the backend keeps no material), nothing else.
+type pluginCrypto struct {
+	e    *Engine
+	p    *Policy      // the loaded record (not changed after load)
+	hmac *localCrypto // the node-side HMAC keys, see hmacKeyFor
+}
+
+var (
+	_ KeyCrypto    = (*pluginCrypto)(nil)
+	_ SeparateHMAC = (*pluginCrypto)(nil)
+)
+
+func (c *pluginCrypto) Name() string   { return c.p.Backend }
+func (c *pluginCrypto) Has(v int) bool { return c.p.BackendKeys[v] != nil }
+
+func (c *pluginCrypto) PublicKey(v int) string {
+	if k := c.p.BackendKeys[v]; k != nil && len(k.PublicKey) > 0 {
+		return base64.StdEncoding.EncodeToString(k.PublicKey) // Vault's form for ed25519
+	}
+	return ""
+}
+
+func (c *pluginCrypto) zero() {
+	if c.hmac != nil {
+		c.hmac.zero()
+	}
+}
+
+func (c *pluginCrypto) HMACKeys() (KeyCrypto, bool) {
+	return c.hmac, c.hmac != nil && len(c.hmac.handles) > 0
+}
+
+// generate makes version n of a backend key.
+func (c *pluginCrypto) generate(ctx context.Context, e *Engine, p *Policy, n int) error {
+	b, err := e.backendNamed(ctx, p.Backend)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	if !isBatch {
-		items = []*Fields{in}
-	}
-	return items, nil
-}
-
-// itemOutcome is one item's answer, prepared before run formats them.
-type itemOutcome struct {
-	data map[string]any
-	err  error
-}
-
-// itemResult is one item's part of a backend call: the key version it
-// used and the backend's output, or the item's own error.
-type itemResult struct {
-	version int
-	out     []byte
-	err     error
-}
-
-// callBackend makes one backend call for a request's items: prepare turns
-// item i into the call's input and the key version it uses (or an error
-// for that item alone), unpack reads an item's result. Only the failure
-// of the call as a whole fails the request.
-func callBackend[I, R any](ctx context.Context, e *Engine, l *loaded, n int,
-	prepare func(i int) (I, int, error),
-	call func(b sdk.CryptoBackend, batch []I) ([]R, error),
-	unpack func(R) ([]byte, error)) ([]itemResult, error) {
-	res := make([]itemResult, n)
-	var batch []I
-	var idx []int
-	for i := range n {
-		in, v, err := prepare(i)
-		res[i].version, res[i].err = v, err
-		if err == nil {
-			batch, idx = append(batch, in), append(idx, i)
-		}
-	}
-	if len(batch) == 0 {
-		return res, nil
-	}
-	b, err := e.backendOf(ctx, l)
+	g, err := b.Generate(ctx, backendTypes[p.Type].name)
 	if err != nil {
-		return nil, err
+		return backendError(p.Backend, err)
 	}
-	out, err := call(b, batch)
-	if err == nil {
-		err = checkCount(len(batch), len(out))
+	if len(g.Handle) == 0 {
+		return backendError(p.Backend, errors.New("Generate returned no handle"))
 	}
-	if err != nil {
-		return nil, backendError(l.policy.Backend, err)
+	if p.BackendKeys == nil {
+		p.BackendKeys = map[int]*BackendKey{}
 	}
-	for j, r := range out {
-		i := idx[j]
-		if res[i].out, err = unpack(r); err != nil {
-			res[i].err = badRequest("crypto backend %q: %v", l.policy.Backend, err)
-		}
-	}
-	return res, nil
+	p.BackendKeys[n] = &BackendKey{Handle: g.Handle, Material: g.Material, PublicKey: g.PublicKey}
+	p.generated = append(p.generated, &BackendKey{Handle: g.Handle})
+	p.Versions[n] = &keys.Version{Version: n, CreationTime: e.Now().UTC(), HMACKey: hmacKeyFor(p.Type, g)}
+	return nil
 }
 
-// outcomes turns results into answers, the output under name as a
-// vault:v<N>: string.
-func outcomes(res []itemResult, name string) []itemOutcome {
-	out := make([]itemOutcome, len(res))
-	for i, r := range res {
-		if r.err != nil {
-			out[i].err = r.err
-			continue
-		}
-		out[i].data = map[string]any{name: keys.FormatCiphertext(r.version, r.out), "key_version": r.version}
-	}
-	return out
-}
-
-func (e *Engine) backendOf(ctx context.Context, l *loaded) (sdk.CryptoBackend, error) {
+func (e *Engine) backendNamed(ctx context.Context, name string) (sdk.CryptoBackend, error) {
 	if e.Backends == nil {
-		return nil, backendError(l.policy.Backend, errors.New("this server has no crypto backends"))
+		return nil, backendError(name, errors.New("this server has no crypto backends"))
 	}
-	b, err := e.Backends.Crypto(ctx, l.policy.Backend)
+	b, err := e.Backends.Crypto(ctx, name)
 	if err != nil {
-		return nil, backendError(l.policy.Backend, err)
+		return nil, backendError(name, err)
 	}
 	return b, nil
 }
 
-// backendEncryptVersion is encryptVersion for a backend key.
-func backendEncryptVersion(l *loaded, item *Fields) (int, *BackendKey, error) {
-	v, err := item.Int("key_version", 0)
-	if err != nil {
-		return 0, nil, err
-	}
-	p := l.policy
-	if v == 0 {
-		v = p.LatestVersion
-	}
-	switch {
-	case v < 0 || v > p.LatestVersion:
-		return 0, nil, badRequest("invalid key_version %d: the latest version is %d", v, p.LatestVersion)
-	case p.MinEncryptionVersion != 0 && v < p.MinEncryptionVersion:
-		return 0, nil, badRequest("key_version %d is below the key's min_encryption_version %d", v, p.MinEncryptionVersion)
-	case p.BackendKeys[v] == nil:
-		return 0, nil, badRequest("key version %d has been trimmed", v)
-	}
-	return v, p.BackendKeys[v], nil
-}
+func (c *pluginCrypto) ref(v int) sdk.KeyRef { return c.p.BackendKeys[v].ref() }
 
-func noContext(item *Fields) error {
-	if item.Has("context") || item.Has("nonce") {
-		return badRequest("context and nonce are only for derived keys; this key is not derived")
+// callPlugin makes one backend call for the items that have not failed:
+// in turns an item into the call's input, out reads its result (an error
+// is that item's own). Only the failure of the call as a whole is
+// returned.
+func callPlugin[T, I, R any](ctx context.Context, c *pluginCrypto, items []T, errOf func(*T) *error,
+	in func(*T) I, call func(sdk.CryptoBackend, []I) ([]R, error), out func(*T, R) error) error {
+	batch := make([]I, 0, len(items))
+	idx := make([]int, 0, len(items))
+	for i := range items {
+		if *errOf(&items[i]) == nil {
+			batch, idx = append(batch, in(&items[i])), append(idx, i)
+		}
+	}
+	if len(batch) == 0 {
+		return nil
+	}
+	b, err := c.e.backendNamed(ctx, c.Name())
+	if err != nil {
+		return err
+	}
+	res, err := call(b, batch)
+	if err == nil {
+		err = checkCount(len(batch), len(res))
+	}
+	if err != nil {
+		return backendError(c.Name(), err)
+	}
+	for j, r := range res {
+		it := &items[idx[j]]
+		if err := out(it, r); err != nil {
+			*errOf(it) = badRequest("crypto backend %q: %v", c.Name(), err)
+		}
 	}
 	return nil
 }
 
-// backendDecryptInput parses a ciphertext for a backend key.
-func backendDecryptInput(l *loaded, item *Fields) (sdk.DecryptItem, error) {
-	s, err := item.String("ciphertext", "")
-	if err != nil {
-		return sdk.DecryptItem{}, err
-	}
-	if s == "" {
-		return sdk.DecryptItem{}, badRequest("missing ciphertext to decrypt")
-	}
-	if err := noContext(item); err != nil {
-		return sdk.DecryptItem{}, err
-	}
-	v, body, err := keys.ParseCiphertext(s)
-	if err != nil {
-		return sdk.DecryptItem{}, userError(err)
-	}
-	ad, err := item.Base64("associated_data")
-	if err != nil {
-		return sdk.DecryptItem{}, err
-	}
-	p := l.policy
-	switch {
-	case v < p.MinDecryptionVersion:
-		return sdk.DecryptItem{}, badRequest("ciphertext or signature version is disallowed by policy (too old)")
-	case v > p.LatestVersion || p.BackendKeys[v] == nil:
-		return sdk.DecryptItem{}, badRequest("invalid ciphertext: key version %d not found", v)
-	}
-	return sdk.DecryptItem{Key: p.BackendKeys[v].ref(), Ciphertext: body, AssocData: ad}, nil
-}
-
-// backendEncrypt encrypts plaintexts (one per item; nil for an item that
-// already failed) in one backend call.
-func (e *Engine) backendEncrypt(ctx context.Context, l *loaded, items []*Fields, pts [][]byte, fail []error) ([]itemOutcome, error) {
-	res, err := callBackend(ctx, e, l, len(items),
-		func(i int) (sdk.EncryptItem, int, error) {
-			if fail[i] != nil {
-				return sdk.EncryptItem{}, 0, fail[i]
-			}
-			v, k, err := backendEncryptVersion(l, items[i])
-			if err == nil {
-				err = noContext(items[i])
-			}
-			var ad []byte
-			if err == nil {
-				ad, err = items[i].Base64("associated_data")
-			}
-			if err != nil {
-				return sdk.EncryptItem{}, 0, err
-			}
-			return sdk.EncryptItem{Key: k.ref(), Plaintext: pts[i], AssocData: ad}, v, nil
+func (c *pluginCrypto) Encrypt(ctx context.Context, items []EncryptItem) error {
+	return callPlugin(ctx, c, items, func(it *EncryptItem) *error { return &it.Err },
+		func(it *EncryptItem) sdk.EncryptItem {
+			return sdk.EncryptItem{Key: c.ref(it.Version), Plaintext: it.Plaintext, AssocData: it.Options.AssociatedData}
 		},
 		func(b sdk.CryptoBackend, batch []sdk.EncryptItem) ([]sdk.EncryptResult, error) {
 			return b.Encrypt(ctx, batch)
 		},
-		func(r sdk.EncryptResult) ([]byte, error) { return r.Ciphertext, r.Err })
-	if err != nil {
-		return nil, err
-	}
-	// Every encryption counts toward the version's nonce budget, on a
-	// backend as in process (encrypt, rewrap and datakey all come here).
-	for _, r := range res {
-		if r.err == nil {
-			e.countEncryption(l.policy, r.version)
-		}
-	}
-	return outcomes(res, "ciphertext"), nil
+		func(it *EncryptItem, r sdk.EncryptResult) error {
+			if r.Err == nil {
+				it.Ciphertext = keys.FormatCiphertext(it.Version, r.Ciphertext)
+			}
+			return r.Err
+		})
 }
 
-// backendDecrypt decrypts every item's ciphertext in one backend call.
-func (e *Engine) backendDecrypt(ctx context.Context, l *loaded, items []*Fields) ([][]byte, []error, error) {
-	res, err := callBackend(ctx, e, l, len(items),
-		func(i int) (sdk.DecryptItem, int, error) {
-			d, err := backendDecryptInput(l, items[i])
-			return d, 0, err
+func (c *pluginCrypto) Decrypt(ctx context.Context, items []DecryptItem) error {
+	return callPlugin(ctx, c, items, func(it *DecryptItem) *error { return &it.Err },
+		func(it *DecryptItem) sdk.DecryptItem {
+			return sdk.DecryptItem{Key: c.ref(it.Version), Ciphertext: it.Ciphertext, AssocData: it.Options.AssociatedData}
 		},
 		func(b sdk.CryptoBackend, batch []sdk.DecryptItem) ([]sdk.DecryptResult, error) {
 			return b.Decrypt(ctx, batch)
 		},
-		func(r sdk.DecryptResult) ([]byte, error) { return r.Plaintext, r.Err })
-	if err != nil {
-		return nil, nil, err
-	}
-	pts, errs := make([][]byte, len(res)), make([]error, len(res))
-	for i, r := range res {
-		pts[i], errs[i] = r.out, r.err
-	}
-	return pts, errs, nil
+		func(it *DecryptItem, r sdk.DecryptResult) error {
+			it.Plaintext = r.Plaintext
+			return r.Err
+		})
 }
 
-// runOutcomes answers with prepared per-item outcomes, in run's format.
-// run calls its function once per item, in order (Batch decodes the
-// items anew, so they are matched by position, not by pointer).
-func (e *Engine) runOutcomes(in *Fields, out []itemOutcome) (*Response, error) {
-	i := 0
-	return e.run(in, func(*Fields) (map[string]any, error) {
-		if i >= len(out) {
-			return nil, errors.New("transit: more items than outcomes")
-		}
-		o := out[i]
-		i++
-		return o.data, o.err
-	})
+// Sign: the backend signs the raw input (ed25519 hashes internally;
+// there are no options).
+func (c *pluginCrypto) Sign(ctx context.Context, items []SignItem) error {
+	return callPlugin(ctx, c, items, func(it *SignItem) *error { return &it.Err },
+		func(it *SignItem) sdk.SignItem { return sdk.SignItem{Key: c.ref(it.Version), Message: it.Message} },
+		func(b sdk.CryptoBackend, batch []sdk.SignItem) ([]sdk.SignResult, error) { return b.Sign(ctx, batch) },
+		func(it *SignItem, r sdk.SignResult) error {
+			if r.Err == nil {
+				it.Signature = keys.FormatCiphertext(it.Version, r.Signature)
+			}
+			return r.Err
+		})
 }
 
-// encryptBackend is Encrypt for a key on a backend.
-func (e *Engine) encryptBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
-	items, err := itemsOf(in)
-	if err != nil {
-		return nil, err
-	}
-	pts := make([][]byte, len(items))
-	fail := make([]error, len(items))
-	for i, item := range items {
-		pts[i], _, fail[i] = encryptInput(item)
-	}
-	out, err := e.backendEncrypt(ctx, l, items, pts, fail)
-	if err != nil {
-		return nil, err
-	}
-	return e.runOutcomes(in, out)
-}
-
-// decryptBackend is Decrypt for a key on a backend.
-func (e *Engine) decryptBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
-	items, err := itemsOf(in)
-	if err != nil {
-		return nil, err
-	}
-	pts, errs, err := e.backendDecrypt(ctx, l, items)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]itemOutcome, len(items))
+// Verify checks ed25519 signatures with the version's public key:
+// verifying needs no secret, so it needs no round trip either.
+func (c *pluginCrypto) Verify(_ context.Context, items []VerifyItem) error {
 	for i := range items {
-		if errs[i] != nil {
-			out[i].err = errs[i]
+		it := &items[i]
+		if it.Err != nil {
 			continue
 		}
-		out[i].data = map[string]any{"plaintext": base64.StdEncoding.EncodeToString(pts[i])}
-		clear(pts[i])
-	}
-	return e.runOutcomes(in, out)
-}
-
-// rewrapBackend is Rewrap for a key on a backend: two backend calls, the
-// plaintexts never leave the node's memory.
-func (e *Engine) rewrapBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
-	items, err := itemsOf(in)
-	if err != nil {
-		return nil, err
-	}
-	pts, errs, err := e.backendDecrypt(ctx, l, items)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, pt := range pts {
-			clear(pt)
+		pub := c.p.BackendKeys[it.Version].PublicKey
+		if len(pub) != ed25519.PublicKeySize {
+			it.Err = &Error{Status: http.StatusInternalServerError, Msg: fmt.Sprintf("key %q version %d has no valid public key", c.p.Name, it.Version)}
+			continue
 		}
-	}()
-	out, err := e.backendEncrypt(ctx, l, items, pts, errs)
-	if err != nil {
-		return nil, err
-	}
-	return e.runOutcomes(in, out)
-}
-
-// refuseOnBackend is the answer for operations a backend key does not
-// offer.
-func refuseOnBackend(l *loaded, op string) error {
-	return badRequest("key %q lives on crypto backend %q, which does not offer %s for it", l.policy.Name, l.policy.Backend, op)
-}
-
-// dataKeyBackend is DataKey for a key on a backend.
-func (e *Engine) dataKeyBackend(ctx context.Context, l *loaded, kind string, bits int, in *Fields) (*Response, error) {
-	dk := make([]byte, bits/8)
-	if _, err := rand.Read(dk); err != nil {
-		return nil, err
-	}
-	defer clear(dk)
-	out, err := e.backendEncrypt(ctx, l, []*Fields{in}, [][]byte{dk}, []error{nil})
-	if err != nil {
-		return nil, err
-	}
-	if out[0].err != nil {
-		return nil, out[0].err
-	}
-	data := out[0].data
-	if kind == "plaintext" {
-		data["plaintext"] = base64.StdEncoding.EncodeToString(dk)
-	}
-	return ok(data), nil
-}
-
-// signBackend is Sign for an ed25519 key on a backend: the backend signs
-// the raw input (ed25519 hashes internally; there are no hash options).
-func (e *Engine) signBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
-	items, err := itemsOf(in)
-	if err != nil {
-		return nil, err
-	}
-	if err := refuseSignOptions(in); err != nil {
-		return nil, err
-	}
-	res, err := callBackend(ctx, e, l, len(items),
-		func(i int) (sdk.SignItem, int, error) {
-			msg, err := input(items[i])
-			if err == nil {
-				err = refuseSignOptions(items[i])
-			}
-			if err != nil {
-				return sdk.SignItem{}, 0, err
-			}
-			v, k, err := backendEncryptVersion(l, in)
-			if err != nil {
-				return sdk.SignItem{}, 0, err
-			}
-			return sdk.SignItem{Key: k.ref(), Message: msg}, v, nil
-		},
-		func(b sdk.CryptoBackend, batch []sdk.SignItem) ([]sdk.SignResult, error) { return b.Sign(ctx, batch) },
-		func(r sdk.SignResult) ([]byte, error) { return r.Signature, r.Err })
-	if err != nil {
-		return nil, err
-	}
-	return e.runOutcomes(in, outcomes(res, "signature"))
-}
-
-// refuseSignOptions refuses the options that mean nothing for ed25519
-// rather than ignoring them.
-func refuseSignOptions(f *Fields) error {
-	if pre, err := f.Bool("prehashed", false); err != nil || pre {
-		return badRequest("prehashed input is not supported for ed25519 keys")
-	}
-	for _, name := range []string{"context", "salt_length"} {
-		if f.Has(name) {
-			return badRequest("%s is not supported for this key", name)
-		}
+		it.Valid = ed25519.Verify(pub, it.Message, it.Signature)
 	}
 	return nil
 }
 
-// verifyBackendSignature checks an ed25519 signature of a backend key
-// with the version's public key: verifying needs no secret, so it needs
-// no round trip either.
-func verifyBackendSignature(l *loaded, msg []byte, sig string) (bool, error) {
-	v, body, err := keys.ParseSignature(sig)
-	if err != nil {
-		return false, err
-	}
-	p := l.policy
-	switch {
-	case v < p.MinDecryptionVersion:
-		return false, badRequest("ciphertext or signature version is disallowed by policy (too old)")
-	case v > p.LatestVersion || p.BackendKeys[v] == nil:
-		return false, badRequest("invalid signature: key version %d not found", v)
-	}
-	pub := p.BackendKeys[v].PublicKey
-	if len(pub) != ed25519.PublicKeySize {
-		return false, &Error{Status: http.StatusInternalServerError, Msg: fmt.Sprintf("key %q version %d has no valid public key", p.Name, v)}
-	}
-	return ed25519.Verify(pub, msg, body), nil
-}
-
-// hmacBackend computes the HMAC of every item's input with an hmac key
-// on a backend (HMAC-SHA256: the only algorithm of hmac-sha256 keys).
-func (e *Engine) hmacBackend(ctx context.Context, l *loaded, in *Fields, items []*Fields) ([]itemResult, error) {
-	return callBackend(ctx, e, l, len(items),
-		func(i int) (sdk.HMACItem, int, error) {
-			msg, err := input(items[i])
-			if err == nil {
-				err = backendHMACAlgorithm(in, items[i])
-			}
-			if err != nil {
-				return sdk.HMACItem{}, 0, err
-			}
-			v, k, err := backendEncryptVersion(l, items[i])
-			if err != nil {
-				return sdk.HMACItem{}, 0, err
-			}
-			return sdk.HMACItem{Key: k.ref(), Message: msg}, v, nil
-		},
+// HMAC is HMAC-SHA256, the only algorithm of hmac-sha256 keys.
+func (c *pluginCrypto) HMAC(ctx context.Context, items []HMACItem) error {
+	return callPlugin(ctx, c, items, func(it *HMACItem) *error { return &it.Err },
+		func(it *HMACItem) sdk.HMACItem { return sdk.HMACItem{Key: c.ref(it.Version), Message: it.Message} },
 		func(b sdk.CryptoBackend, batch []sdk.HMACItem) ([]sdk.HMACResult, error) { return b.HMAC(ctx, batch) },
-		func(r sdk.HMACResult) ([]byte, error) { return r.MAC, r.Err })
-}
-
-func backendHMACAlgorithm(in, item *Fields) error {
-	alg, err := hmacAlgorithm(in, item)
-	if err != nil {
-		return err
-	}
-	if alg != "" && alg != "sha2-256" {
-		return badRequest("hmac algorithm %q is not offered by this key's backend: only sha2-256", alg)
-	}
-	return nil
-}
-
-// hmacOnBackend handles transit/hmac for a backend key.
-func (e *Engine) hmacOnBackend(ctx context.Context, l *loaded, in *Fields) (*Response, error) {
-	if l.policy.Type != keys.HMAC {
-		return nil, refuseOnBackend(l, "hmac")
-	}
-	items, err := itemsOf(in)
-	if err != nil {
-		return nil, err
-	}
-	res, err := e.hmacBackend(ctx, l, in, items)
-	if err != nil {
-		return nil, err
-	}
-	return e.runOutcomes(in, outcomes(res, "hmac"))
-}
-
-// verifyBackendHMAC recomputes an hmac on the backend and compares in
-// constant time.
-func (e *Engine) verifyBackendHMAC(ctx context.Context, l *loaded, in, item *Fields, msg []byte, mac string) (bool, error) {
-	if l.policy.Type != keys.HMAC {
-		return false, refuseOnBackend(l, "hmac")
-	}
-	v, body, err := keys.ParseCiphertext(mac)
-	if err != nil {
-		return false, badRequest("invalid hmac: %s", strings.TrimPrefix(err.Error(), "invalid ciphertext: "))
-	}
-	p := l.policy
-	switch {
-	case v < p.MinDecryptionVersion:
-		return false, badRequest("ciphertext or signature version is disallowed by policy (too old)")
-	case v > p.LatestVersion || p.BackendKeys[v] == nil:
-		return false, badRequest("invalid hmac: key version %d not found", v)
-	}
-	if err := backendHMACAlgorithm(in, item); err != nil {
-		return false, err
-	}
-	res, err := callBackend(ctx, e, l, 1,
-		func(int) (sdk.HMACItem, int, error) {
-			return sdk.HMACItem{Key: p.BackendKeys[v].ref(), Message: msg}, v, nil
-		},
-		func(b sdk.CryptoBackend, batch []sdk.HMACItem) ([]sdk.HMACResult, error) { return b.HMAC(ctx, batch) },
-		func(r sdk.HMACResult) ([]byte, error) { return r.MAC, r.Err })
-	if err != nil {
-		return false, err
-	}
-	if res[0].err != nil {
-		return false, res[0].err
-	}
-	return hmac.Equal(res[0].out, body), nil
+		func(it *HMACItem, r sdk.HMACResult) error {
+			if r.Err == nil {
+				it.MAC = keys.FormatCiphertext(it.Version, r.MAC)
+			}
+			return r.Err
+		})
 }
 
 // abandonGenerated tells the backend to forget the versions generated for

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/keys"
 	"github.com/keyraft/keyraft/plugins/sdk"
 	"github.com/keyraft/keyraft/plugins/soft"
 	"github.com/keyraft/keyraft/store"
@@ -346,4 +347,68 @@ func FuzzParseDestroyRecordKey(f *testing.F) {
 			t.Fatalf("round trip of %q %x: %q %x %v", rest, handle, b, h, err)
 		}
 	})
+}
+
+// A key whose crypto lacks an optional ability (crypto.go) is refused the
+// operations that need it with a 400 that says why, whole requests and
+// batch items alike; a key in this process, which has every ability, is
+// served.
+func TestMissingAbilitiesAreRefused(t *testing.T) {
+	ctx := context.Background()
+	e := New(newMemStore(), nil)
+	e.Backends = newCountingBackends()
+	for _, k := range []struct{ name, body string }{
+		{"aes", `{}`}, {"ed", `{"type":"ed25519"}`}, {"mac", `{"type":"hmac"}`},
+		{"local", `{"backend":"builtin","type":"ed25519"}`},
+	} {
+		if _, err := e.CreateKey(ctx, k.name, fields(t, k.body)); err != nil {
+			t.Fatal(k.name, err)
+		}
+	}
+	if l, _ := e.get("aes"); l.crypto.Name() != "soft" {
+		t.Fatalf("aes lives on %q, want soft", l.crypto.Name())
+	}
+	pt := base64.StdEncoding.EncodeToString([]byte("hi"))
+	want400 := func(what string, resp *Response, err error, msg string) {
+		t.Helper()
+		var te *Error
+		if resp != nil && resp.Data["batch_results"] != nil {
+			res := resp.Data["batch_results"].([]map[string]any)
+			if resp.Status != 400 || !strings.Contains(res[0]["error"].(string), msg) {
+				t.Fatalf("%s: status %d, %v; want 400 with %q", what, resp.Status, res, msg)
+			}
+			return
+		}
+		if !errors.As(err, &te) || te.Status != 400 || !strings.Contains(te.Msg, msg) {
+			t.Fatalf("%s: %v; want a 400 with %q", what, err, msg)
+		}
+	}
+	resp, err := e.Encrypt(ctx, "aes", fields(t, `{"plaintext":"`+pt+`","context":"Y3R4"}`))
+	want400("encrypt with a context (Deriver)", resp, err, "context and nonce are only for derived keys")
+	resp, err = e.Encrypt(ctx, "aes", fields(t, `{"batch_input":[{"plaintext":"`+pt+`","context":"Y3R4"}]}`))
+	want400("batch item with a context (Deriver)", resp, err, "context and nonce are only for derived keys")
+	resp, err = e.Sign(ctx, "ed", fields(t, `{"input":"`+pt+`","prehashed":true}`))
+	want400("sign prehashed (OptionSigner)", resp, err, "prehashed input is not supported")
+	resp, err = e.HMAC(ctx, "mac", fields(t, `{"input":"`+pt+`","algorithm":"sha2-512"}`))
+	want400("hmac sha2-512 (HMACAlgorithmer)", resp, err, "only sha2-256")
+	resp, err = e.HMAC(ctx, "ed", fields(t, `{"input":"`+pt+`"}`))
+	want400("hmac with an ed25519 key without an HMAC key (SeparateHMAC)", resp, err, "does not offer hmac")
+	resp, err = e.Export(keys.ExportPublicKey, "ed", "")
+	want400("export (Exporter)", resp, err, "cannot be exported")
+	resp, err = e.ConfigKey(ctx, "aes", fields(t, `{"exportable":true}`))
+	want400("exportable (Exporter)", resp, err, "cannot be made exportable")
+	_, err = importableVersion(e.cryptoOf(&Policy{Backend: "soft"}), &Policy{Imported: true, LatestVersion: 1}, 0)
+	want400("import_version (Importer)", nil, err, "cannot be imported into it")
+
+	// The same requests on a key in this process are served.
+	if _, err := e.Sign(ctx, "local", fields(t, `{"input":"`+pt+`","hash_algorithm":"sha2-512"}`)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.HMAC(ctx, "local", fields(t, `{"input":"`+pt+`","algorithm":"sha2-512"}`)); err != nil {
+		t.Fatal(err)
+	}
+	// And an AEAD key on soft has its node-side HMAC key, any algorithm.
+	if _, err := e.HMAC(ctx, "aes", fields(t, `{"input":"`+pt+`","algorithm":"sha2-512"}`)); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -125,7 +125,7 @@ func (e *Engine) Restore(ctx context.Context, name string, in *Fields) (*Respons
 	if err != nil {
 		return nil, err
 	}
-	if replaced != nil && replaced.Backend != "" {
+	if replaced != nil {
 		e.destroyRecorded(ctx, replaced.Backend, replaced.BackendKeys)
 	}
 	return &Response{Status: http.StatusNoContent}, nil

@@ -9,6 +9,13 @@
 // change is a read-modify-write committed with the revision it was made
 // from, retried on conflict, so concurrent changes never lose an update.
 //
+// Each operation is written once, over the key's KeyCrypto (crypto.go):
+// package keys in this process, or a crypto backend plugin (backend.go).
+// What only some backends can do (derivation, sign options, HMAC
+// algorithms, separate HMAC keys, export, import) are optional interfaces
+// an operation checks by type assertion; a key without one is refused
+// that use with a 400.
+//
 // Request parameters arrive as Fields, decoded the way Vault does (a
 // number or bool may come as a string). Errors meant for the caller are
 // *Error with the HTTP status; they never contain key material.

@@ -50,18 +50,16 @@ type Engine struct {
 	cache store.Cache[*loaded]
 }
 
-// loaded is a policy at one revision with a ready handle per version.
-// It is immutable once built.
+// loaded is a policy at one revision with its crypto ready for use
+// (crypto.go). It is immutable once built.
 type loaded struct {
-	rev     uint64
-	policy  *Policy
-	handles map[int]*keys.Handle
+	rev    uint64
+	policy *Policy
+	crypto KeyCrypto
 }
 
 func (l *loaded) zero() {
-	for _, h := range l.handles {
-		h.Zero()
-	}
+	l.crypto.zero()
 	l.policy.zero()
 }
 
@@ -120,27 +118,12 @@ func (e *Engine) load(name string) (*loaded, uint64, error) {
 	if err != nil {
 		return nil, 0, err
 	}
-	l := &loaded{rev: rev, policy: p, handles: map[int]*keys.Handle{}}
-	for n, v := range p.Versions {
-		if p.destroyed() {
-			break // no material: every use is refused by state
-		}
-		spec := p.spec()
-		if p.Backend != "" {
-			// Used by handle on the backend; only a node-side HMAC key
-			// (see hmacKeyFor) is prepared here.
-			if len(v.HMACKey) == 0 {
-				continue
-			}
-			spec, v = keys.Spec{Type: keys.HMAC}, &keys.Version{Version: v.Version, CreationTime: v.CreationTime, Secret: v.HMACKey}
-		}
-		h, err := keys.NewHandle(spec, v)
-		if err != nil {
-			l.zero()
-			return nil, 0, fmt.Errorf("transit: key %q version %d: %w", name, n, err)
-		}
-		l.handles[n] = h
+	c, err := e.openCrypto(p)
+	if err != nil {
+		p.zero()
+		return nil, 0, err
 	}
+	l := &loaded{rev: rev, policy: p, crypto: c}
 	return l, rev, nil
 }
 
@@ -243,16 +226,8 @@ func backendParam(in *Fields) string {
 
 // generateFirst makes version 1 of a new key.
 func (e *Engine) generateFirst(p *Policy) error {
-	if p.Backend != "" {
-		p.Versions = map[int]*keys.Version{}
-		return e.generateOnBackend(context.Background(), p, 1)
-	}
-	v, err := keys.GenerateVersion(p.Type, 1, e.Now().UTC(), p.KeySize)
-	if err != nil {
-		return userError(err)
-	}
-	p.Versions = map[int]*keys.Version{1: v}
-	return nil
+	p.Versions = map[int]*keys.Version{}
+	return userError(e.cryptoOf(p).generate(context.Background(), e, p, 1))
 }
 
 // minHMACKeySize and maxHMACKeySize bound key_size of an hmac key (bytes), as package keys does.
@@ -321,18 +296,9 @@ func rotatePeriod(in *Fields) (time.Duration, error) {
 // rotate adds a version to p.
 func (e *Engine) rotate(p *Policy) error {
 	n := p.LatestVersion + 1
-	if p.Backend != "" {
-		if err := e.generateOnBackend(context.Background(), p, n); err != nil {
-			return err
-		}
-		p.LatestVersion = n
-		return nil
-	}
-	v, err := keys.GenerateVersion(p.Type, n, e.Now().UTC(), p.KeySize)
-	if err != nil {
+	if err := e.cryptoOf(p).generate(context.Background(), e, p, n); err != nil {
 		return err
 	}
-	p.Versions[n] = v
 	p.LatestVersion = n
 	return nil
 }

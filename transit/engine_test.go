@@ -145,7 +145,7 @@ func TestPurgeZeroesCachedKeys(t *testing.T) {
 			t.Fatal("purge left key material in memory")
 		}
 	}
-	if _, err := l.handles[1].Encrypt([]byte("x"), keysOpts()); err == nil {
+	if _, err := l.crypto.(*localCrypto).handles[1].Encrypt([]byte("x"), keysOpts()); err == nil {
 		t.Fatal("a purged handle still encrypts")
 	}
 }

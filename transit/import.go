@@ -149,7 +149,7 @@ func (e *Engine) ImportKeyVersion(ctx context.Context, name string, in *Fields) 
 	if l == nil {
 		return nil, badRequest("no key found with name %s; to import a new key, use the import endpoint", name)
 	}
-	if err := importableVersion(l.policy, want); err != nil {
+	if _, err := importableVersion(e.cryptoOf(l.policy), l.policy, want); err != nil {
 		return nil, err
 	}
 	material, err := e.unwrapImport(in)
@@ -168,7 +168,8 @@ func (e *Engine) ImportKeyVersion(ctx context.Context, name string, in *Fields) 
 			return nil, badRequest("no key found with name %s; to import a new key, use the import endpoint", name)
 		}
 		made = append(made, p)
-		if err := importableVersion(p, want); err != nil {
+		im, err := importableVersion(e.cryptoOf(p), p, want)
+		if err != nil {
 			return nil, err
 		}
 		if err := e.allow(ctx, p, OpRotate); err != nil {
@@ -179,7 +180,7 @@ func (e *Engine) ImportKeyVersion(ctx context.Context, name string, in *Fields) 
 		if err != nil {
 			return nil, err
 		}
-		if err := checkMaterial(p, v); err != nil {
+		if err := im.CheckImport(p, v); err != nil {
 			v.Zero()
 			return nil, err
 		}
@@ -197,24 +198,25 @@ func (e *Engine) ImportKeyVersion(ctx context.Context, name string, in *Fields) 
 	return &Response{Status: http.StatusNoContent}, nil
 }
 
-// importableVersion checks that p takes an imported version numbered want
-// (0: the next one).
-func importableVersion(p *Policy, want int) error {
+// importableVersion checks that p, whose crypto is c, takes an imported
+// version numbered want (0: the next one).
+func importableVersion(c KeyCrypto, p *Policy, want int) (Importer, error) {
+	im, can := c.(Importer)
 	switch {
 	case !p.Imported:
-		return badRequest("the import_version endpoint can only be used with an imported key")
+		return nil, badRequest("the import_version endpoint can only be used with an imported key")
 	case p.Convergent:
-		return badRequest("import_version cannot be used on keys with convergent encryption enabled")
-	case p.Backend != "":
-		return badRequest("key lives on crypto backend %q: key material cannot be imported into it", p.Backend)
+		return nil, badRequest("import_version cannot be used on keys with convergent encryption enabled")
+	case !can:
+		return nil, badRequest("key lives on crypto backend %q: key material cannot be imported into it", c.Name())
 	case want != 0 && want <= p.LatestVersion:
-		return badRequest("version %d already holds a private key; it cannot be replaced (its ciphertexts and signatures would no longer verify): import without version to add version %d", want, p.LatestVersion+1)
+		return nil, badRequest("version %d already holds a private key; it cannot be replaced (its ciphertexts and signatures would no longer verify): import without version to add version %d", want, p.LatestVersion+1)
 	case want != 0 && want != p.LatestVersion+1:
-		return badRequest("version %d is not the next version of the key (%d)", want, p.LatestVersion+1)
+		return nil, badRequest("version %d is not the next version of the key (%d)", want, p.LatestVersion+1)
 	case p.LatestVersion >= maxVersions:
-		return badRequest("the key has reached its maximum number of versions")
+		return nil, badRequest("the key has reached its maximum number of versions")
 	}
-	return nil
+	return im, nil
 }
 
 // checkMaterial proves the version usable with p's settings before it is

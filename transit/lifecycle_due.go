@@ -120,11 +120,13 @@ func (e *Engine) dueChangeOf(ctx context.Context, p *Policy, op string, onBacken
 		if !p.due(now) {
 			return nil, errNothingToDo
 		}
-		if p.Backend != "" {
-			if *onBackend != nil { // an earlier attempt's copy
-				(*onBackend).zero()
-			}
-			*onBackend = p.clone()
+		// The backend's objects (none for a key in this process) go too.
+		if *onBackend != nil { // an earlier attempt's copy
+			(*onBackend).zero()
+		}
+		*onBackend = &Policy{Name: p.Name, Backend: p.Backend, BackendKeys: map[int]*BackendKey{}}
+		for n, k := range p.BackendKeys {
+			(*onBackend).BackendKeys[n] = &BackendKey{Handle: append([]byte(nil), k.Handle...)}
 		}
 		p.destroyMaterial()
 		p.Lifecycle.DestroyTime = now

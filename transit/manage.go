@@ -54,7 +54,7 @@ func (e *Engine) ReadKey(name string) (*Response, error) {
 	if l == nil {
 		return nil, notFound("key %q not found", name)
 	}
-	d := l.policy.info(l.handles)
+	d := l.policy.info(l.crypto)
 	l.policy.lifecycleInfo(d, e.Now())
 	e.usageInfo(l.policy, d)
 	return flag(l.policy, ok(d)), nil
@@ -98,7 +98,7 @@ func (e *Engine) DeleteKey(ctx context.Context, name string) (*Response, error) 
 		return nil, err
 	}
 	e.cache.Forget(name)
-	if deleted != nil && deleted.Backend != "" {
+	if deleted != nil {
 		e.destroyRecorded(ctx, deleted.Backend, deleted.BackendKeys)
 	}
 	return &Response{Status: http.StatusNoContent}, nil
@@ -195,7 +195,7 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 			}
 			p.AllowPlaintextBackup = v
 		}
-		if p.Backend != "" && (p.Exportable || p.AllowPlaintextBackup) {
+		if _, ok := e.cryptoOf(p).(Exporter); !ok && (p.Exportable || p.AllowPlaintextBackup) {
 			return nil, badRequest("key lives on crypto backend %q, whose key material the node cannot read: it cannot be made exportable or backed up in plaintext", p.Backend)
 		}
 		if in.Has("auto_rotate_period") {
@@ -255,22 +255,19 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 				delete(p.Versions, n)
 			}
 		}
-		if p.Backend != "" {
-			trimmed = &Policy{Name: p.Name, Backend: p.Backend, BackendKeys: map[int]*BackendKey{}}
-			for n, k := range p.BackendKeys {
-				if n < v {
-					trimmed.BackendKeys[n] = &BackendKey{Handle: k.Handle}
-					clear(k.Material)
-					delete(p.BackendKeys, n)
-				}
+		// A backend's objects of the trimmed versions are destroyed there
+		// too (a key in this process has none).
+		trimmed = &Policy{Name: p.Name, Backend: p.Backend, BackendKeys: map[int]*BackendKey{}}
+		for n, k := range p.BackendKeys {
+			if n < v {
+				trimmed.BackendKeys[n] = &BackendKey{Handle: k.Handle}
+				clear(k.Material)
+				delete(p.BackendKeys, n)
 			}
 		}
 		p.MinAvailableVersion = v
 		w := []store.Write{store.PurgeWrite(fsm.RecordTransitKey + name)}
-		if trimmed != nil {
-			w = append(w, destroyWrites(trimmed.Backend, name, trimmed.BackendKeys)...)
-		}
-		return p, w, nil
+		return p, append(w, destroyWrites(trimmed.Backend, name, trimmed.BackendKeys)...), nil
 	})
 	if err != nil {
 		return nil, err
@@ -302,25 +299,27 @@ func (e *Engine) Export(kind, name, version string) (*Response, error) {
 	if kind != keys.ExportPublicKey && !p.Exportable {
 		return nil, badRequest("private key material is not exportable")
 	}
+	x, can := l.crypto.(Exporter)
+	if !can {
+		return nil, badRequest("key %q lives on crypto backend %q, whose key material the node cannot read: it cannot be exported", p.Name, l.crypto.Name())
+	}
 	versions := []int{}
 	switch version {
 	case "":
-		for n := range l.handles {
-			versions = append(versions, n)
-		}
+		versions = x.Versions()
 		sort.Ints(versions)
 	case "latest":
 		versions = append(versions, p.LatestVersion)
 	default:
 		n, err := strconv.Atoi(version)
-		if err != nil || l.handles[n] == nil {
+		if err != nil || !l.crypto.Has(n) {
 			return nil, badRequest("invalid key version %q", version)
 		}
 		versions = append(versions, n)
 	}
 	out := map[string]any{}
 	for _, n := range versions {
-		s, err := l.handles[n].Export(kind)
+		s, err := x.Export(kind, n)
 		if err != nil {
 			return nil, userError(err)
 		}

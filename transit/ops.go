@@ -2,9 +2,11 @@ package transit
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -72,11 +74,46 @@ func (e *Engine) run(in *Fields, fn itemFunc) (*Response, error) {
 	return resp, nil
 }
 
-// encryptVersion picks the version to encrypt (or sign, hmac) with.
-func encryptVersion(l *loaded, item *Fields) (*keys.Handle, error) {
-	v, err := item.Int("key_version", 0)
+// batchOf returns the request's items (its batch, or itself), refusing
+// a bad batch or partial_failure_response_code as run would, before any
+// key is used.
+func batchOf(in *Fields) ([]*Fields, error) {
+	items, isBatch, err := in.Batch("batch_input")
 	if err != nil {
 		return nil, err
+	}
+	partialCode, err := in.Int("partial_failure_response_code", 0)
+	if err != nil {
+		return nil, err
+	}
+	if !isBatch {
+		return []*Fields{in}, nil
+	}
+	if partialCode != 0 && (partialCode < 200 || partialCode > 599) {
+		return nil, badRequest("partial_failure_response_code must be an HTTP status code")
+	}
+	return items, nil
+}
+
+// answer is run over items already done: fn gives item i's answer. run
+// calls it once per item, in order (the batch is decoded once, so the
+// items are matched by position).
+func (e *Engine) answer(in *Fields, n int, fn func(i int) (map[string]any, error)) (*Response, error) {
+	i := 0
+	return e.run(in, func(*Fields) (map[string]any, error) {
+		if i >= n {
+			return nil, errors.New("transit: more items than answers")
+		}
+		i++
+		return fn(i - 1)
+	})
+}
+
+// encryptVersion picks the version to encrypt (or sign, hmac) with on c.
+func encryptVersion(l *loaded, c KeyCrypto, item *Fields) (int, error) {
+	v, err := item.Int("key_version", 0)
+	if err != nil {
+		return 0, err
 	}
 	p := l.policy
 	if v == 0 {
@@ -84,26 +121,26 @@ func encryptVersion(l *loaded, item *Fields) (*keys.Handle, error) {
 	}
 	switch {
 	case v < 0 || v > p.LatestVersion:
-		return nil, badRequest("invalid key_version %d: the latest version is %d", v, p.LatestVersion)
+		return 0, badRequest("invalid key_version %d: the latest version is %d", v, p.LatestVersion)
 	case p.MinEncryptionVersion != 0 && v < p.MinEncryptionVersion:
-		return nil, badRequest("key_version %d is below the key's min_encryption_version %d", v, p.MinEncryptionVersion)
-	case l.handles[v] == nil:
-		return nil, badRequest("key version %d has been trimmed", v)
+		return 0, badRequest("key_version %d is below the key's min_encryption_version %d", v, p.MinEncryptionVersion)
+	case !c.Has(v):
+		return 0, badRequest("key version %d has been trimmed", v)
 	}
-	return l.handles[v], nil
+	return v, nil
 }
 
-// decryptVersion picks the version a ciphertext, signature or hmac (what)
-// names.
-func decryptVersion(l *loaded, v int, what string) (*keys.Handle, error) {
+// decryptVersion checks the version a ciphertext, signature or hmac
+// (what) names.
+func decryptVersion(l *loaded, c KeyCrypto, v int, what string) error {
 	p := l.policy
 	switch {
 	case v < p.MinDecryptionVersion:
-		return nil, badRequest("ciphertext or signature version is disallowed by policy (too old)")
-	case v > p.LatestVersion || l.handles[v] == nil:
-		return nil, badRequest("invalid %s: key version %d not found", what, v)
+		return badRequest("ciphertext or signature version is disallowed by policy (too old)")
+	case v > p.LatestVersion || !c.Has(v):
+		return badRequest("invalid %s: key version %d not found", what, v)
 	}
-	return l.handles[v], nil
+	return nil
 }
 
 func encOptions(item *Fields) (keys.EncryptOptions, error) {
@@ -114,6 +151,17 @@ func encOptions(item *Fields) (keys.EncryptOptions, error) {
 	}
 	o.AssociatedData, err = item.Base64("associated_data")
 	return o, err
+}
+
+// derivable refuses a context for a crypto that cannot derive.
+func derivable(c KeyCrypto, item *Fields) error {
+	if _, ok := c.(Deriver); ok {
+		return nil // a key that is not derived ignores the context, as in Vault
+	}
+	if item.Has("context") || item.Has("nonce") {
+		return badRequest("context and nonce are only for derived keys; this key is not derived")
+	}
+	return nil
 }
 
 // Encrypt handles POST transit/encrypt/:name. A missing key is created
@@ -145,25 +193,56 @@ func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Respons
 	if err := e.allow(ctx, l.policy, OpEncrypt); err != nil {
 		return nil, err
 	}
-	if l.policy.Backend != "" {
-		return e.encryptBackend(ctx, l, in)
+	items, err := batchOf(in)
+	if err != nil {
+		return nil, err
 	}
-	return e.run(in, func(item *Fields) (map[string]any, error) {
+	batch := make([]EncryptItem, len(items))
+	for i, item := range items {
 		pt, o, err := encryptInput(item)
 		if err != nil {
-			return nil, err
+			batch[i].Err = err
+			continue
 		}
-		h, err := encryptVersion(l, item)
-		if err != nil {
-			return nil, err
+		batch[i] = encryptItem(l, item, pt, o)
+	}
+	return e.encrypted(ctx, l, in, batch)
+}
+
+// encryptItem is one item to encrypt pt with.
+func encryptItem(l *loaded, item *Fields, pt []byte, o keys.EncryptOptions) EncryptItem {
+	it := EncryptItem{Plaintext: pt, Options: o}
+	it.Version, it.Err = encryptVersion(l, l.crypto, item)
+	if it.Err == nil {
+		it.Err = derivable(l.crypto, item)
+	}
+	return it
+}
+
+// encrypted encrypts batch in one call, counts the encryptions and
+// answers with the ciphertexts (encrypt and rewrap).
+func (e *Engine) encrypted(ctx context.Context, l *loaded, in *Fields, batch []EncryptItem) (*Response, error) {
+	if err := l.crypto.Encrypt(ctx, batch); err != nil {
+		return nil, err
+	}
+	e.countEncryptions(l.policy, batch)
+	return e.answer(in, len(batch), func(i int) (map[string]any, error) {
+		it := &batch[i]
+		if it.Err != nil {
+			return nil, it.Err
 		}
-		ct, err := h.Encrypt(pt, o)
-		if err != nil {
-			return nil, err
-		}
-		e.countEncryption(l.policy, h.Version())
-		return map[string]any{"ciphertext": ct, "key_version": h.Version()}, nil
+		return map[string]any{"ciphertext": it.Ciphertext, "key_version": it.Version}, nil
 	})
+}
+
+// countEncryptions counts every encryption toward its version's nonce
+// budget (encrypt, rewrap and datakey all come here).
+func (e *Engine) countEncryptions(p *Policy, batch []EncryptItem) {
+	for i := range batch {
+		if batch[i].Err == nil {
+			e.countEncryption(p, batch[i].Version)
+		}
+	}
 }
 
 // encryptInput decodes an encrypt item's plaintext and options.
@@ -255,41 +334,56 @@ func (e *Engine) Decrypt(ctx context.Context, name string, in *Fields) (*Respons
 	if err := e.allow(ctx, l.policy, OpDecrypt); err != nil {
 		return nil, err
 	}
-	if l.policy.Backend != "" {
-		return flagged(l.policy)(e.decryptBackend(ctx, l, in))
+	batch, err := e.decrypt(ctx, l, in)
+	if err != nil {
+		return nil, err
 	}
-	return flagged(l.policy)(e.run(in, func(item *Fields) (map[string]any, error) {
-		pt, _, err := decryptItem(l, item)
-		if err != nil {
-			return nil, err
+	return flagged(l.policy)(e.answer(in, len(batch), func(i int) (map[string]any, error) {
+		it := &batch[i]
+		if it.Err != nil {
+			return nil, it.Err
 		}
-		defer clear(pt)
-		return map[string]any{"plaintext": base64.StdEncoding.EncodeToString(pt)}, nil
+		defer clear(it.Plaintext)
+		return map[string]any{"plaintext": base64.StdEncoding.EncodeToString(it.Plaintext)}, nil
 	}))
 }
 
-func decryptItem(l *loaded, item *Fields) ([]byte, keys.EncryptOptions, error) {
+// decrypt decrypts every item's ciphertext in one call.
+func (e *Engine) decrypt(ctx context.Context, l *loaded, in *Fields) ([]DecryptItem, error) {
+	items, err := batchOf(in)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]DecryptItem, len(items))
+	for i, item := range items {
+		batch[i], batch[i].Err = decryptItem(l, item)
+	}
+	if err := l.crypto.Decrypt(ctx, batch); err != nil {
+		return nil, err
+	}
+	return batch, nil
+}
+
+func decryptItem(l *loaded, item *Fields) (DecryptItem, error) {
 	s, err := item.String("ciphertext", "")
 	if err != nil {
-		return nil, keys.EncryptOptions{}, err
+		return DecryptItem{}, err
 	}
 	if s == "" {
-		return nil, keys.EncryptOptions{}, badRequest("missing ciphertext to decrypt")
+		return DecryptItem{}, badRequest("missing ciphertext to decrypt")
 	}
 	v, body, err := keys.ParseCiphertext(s)
 	if err != nil {
-		return nil, keys.EncryptOptions{}, err
+		return DecryptItem{}, err
 	}
 	o, err := encOptions(item)
-	if err != nil {
-		return nil, o, err
+	if err == nil {
+		err = derivable(l.crypto, item)
 	}
-	h, err := decryptVersion(l, v, "ciphertext")
-	if err != nil {
-		return nil, o, err
+	if err == nil {
+		err = decryptVersion(l, l.crypto, v, "ciphertext")
 	}
-	pt, err := h.Decrypt(body, o)
-	return pt, o, err
+	return DecryptItem{Version: v, Ciphertext: body, Options: o}, err
 }
 
 // Rewrap handles POST transit/rewrap/:name: decrypt, then encrypt with the
@@ -305,26 +399,25 @@ func (e *Engine) Rewrap(ctx context.Context, name string, in *Fields) (*Response
 	if err := e.allow(ctx, l.policy, OpRewrap); err != nil {
 		return nil, err
 	}
-	if l.policy.Backend != "" {
-		return e.rewrapBackend(ctx, l, in)
+	dec, err := e.decrypt(ctx, l, in)
+	if err != nil {
+		return nil, err
 	}
-	return e.run(in, func(item *Fields) (map[string]any, error) {
-		pt, o, err := decryptItem(l, item)
-		if err != nil {
-			return nil, err
+	defer func() {
+		for i := range dec {
+			clear(dec[i].Plaintext)
 		}
-		defer clear(pt)
-		h, err := encryptVersion(l, item)
-		if err != nil {
-			return nil, err
+	}()
+	items, _ := batchOf(in) // decrypt checked it
+	batch := make([]EncryptItem, len(dec))
+	for i, d := range dec {
+		if d.Err != nil {
+			batch[i].Err = d.Err
+			continue
 		}
-		ct, err := h.Encrypt(pt, o)
-		if err != nil {
-			return nil, err
-		}
-		e.countEncryption(l.policy, h.Version())
-		return map[string]any{"ciphertext": ct, "key_version": h.Version()}, nil
-	})
+		batch[i] = encryptItem(l, items[i], d.Plaintext, d.Options)
+	}
+	return e.encrypted(ctx, l, in, batch)
 }
 
 // DataKey handles POST transit/datakey/:plaintext|wrapped/:name: a fresh
@@ -351,14 +444,7 @@ func (e *Engine) DataKey(ctx context.Context, kind, name string, in *Fields) (*R
 	if bits != 128 && bits != 256 && bits != 512 {
 		return nil, badRequest("invalid bits %d: use 128, 256 or 512", bits)
 	}
-	if l.policy.Backend != "" {
-		return e.dataKeyBackend(ctx, l, kind, bits, in)
-	}
 	o, err := encOptions(in)
-	if err != nil {
-		return nil, err
-	}
-	h, err := encryptVersion(l, in)
 	if err != nil {
 		return nil, err
 	}
@@ -367,12 +453,18 @@ func (e *Engine) DataKey(ctx context.Context, kind, name string, in *Fields) (*R
 		return nil, err
 	}
 	defer clear(dk)
-	ct, err := h.Encrypt(dk, o)
-	if err != nil {
-		return nil, userError(err)
+	batch := []EncryptItem{encryptItem(l, in, dk, o)}
+	if batch[0].Err != nil {
+		return nil, userError(batch[0].Err)
 	}
-	e.countEncryption(l.policy, h.Version())
-	data := map[string]any{"ciphertext": ct, "key_version": h.Version()}
+	if err := l.crypto.Encrypt(ctx, batch); err != nil {
+		return nil, err
+	}
+	if batch[0].Err != nil {
+		return nil, userError(batch[0].Err)
+	}
+	e.countEncryptions(l.policy, batch)
+	data := map[string]any{"ciphertext": batch[0].Ciphertext, "key_version": batch[0].Version}
 	if kind == "plaintext" {
 		data["plaintext"] = base64.StdEncoding.EncodeToString(dk)
 	}
@@ -416,6 +508,29 @@ func signOptions(in, item *Fields) (keys.SignOptions, error) {
 	return o, err
 }
 
+// itemSignOptions are item's sign options for c, or, for a crypto that
+// takes none, the refusal of any that mean something.
+func itemSignOptions(c KeyCrypto, in, item *Fields) (keys.SignOptions, error) {
+	if _, ok := c.(OptionSigner); ok {
+		return signOptions(in, item)
+	}
+	return keys.SignOptions{}, refuseSignOptions(item)
+}
+
+// refuseSignOptions refuses the options that mean nothing for a key that
+// signs its input as is (ed25519 on a backend), rather than ignoring them.
+func refuseSignOptions(f *Fields) error {
+	if pre, err := f.Bool("prehashed", false); err != nil || pre {
+		return badRequest("prehashed input is not supported for ed25519 keys")
+	}
+	for _, name := range []string{"context", "salt_length"} {
+		if f.Has(name) {
+			return badRequest("%s is not supported for this key", name)
+		}
+	}
+	return nil
+}
+
 func input(item *Fields) ([]byte, error) {
 	if !item.Has("input") {
 		return nil, badRequest("missing input")
@@ -435,35 +550,49 @@ func (e *Engine) Sign(ctx context.Context, name string, in *Fields) (*Response, 
 	if err := e.allow(ctx, l.policy, OpSign); err != nil {
 		return nil, err
 	}
-	if l.policy.Backend != "" {
-		return e.signBackend(ctx, l, in)
+	c := l.crypto
+	if _, ok := c.(OptionSigner); !ok {
+		if err := refuseSignOptions(in); err != nil {
+			return nil, err
+		}
 	}
-	return e.run(in, func(item *Fields) (map[string]any, error) {
-		msg, err := input(item)
-		if err != nil {
-			return nil, err
+	items, err := batchOf(in)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]SignItem, len(items))
+	for i, item := range items {
+		it := &batch[i]
+		if it.Message, it.Err = input(item); it.Err != nil {
+			continue
 		}
-		o, err := signOptions(in, item)
-		if err != nil {
-			return nil, err
+		if it.Options, it.Err = itemSignOptions(c, in, item); it.Err != nil {
+			continue
 		}
-		h, err := encryptVersion(l, in)
-		if err != nil {
-			return nil, err
+		it.Version, it.Err = encryptVersion(l, c, in)
+	}
+	if err := c.Sign(ctx, batch); err != nil {
+		return nil, err
+	}
+	d, derives := c.(Deriver)
+	return e.answer(in, len(batch), func(i int) (map[string]any, error) {
+		it := &batch[i]
+		if it.Err != nil {
+			return nil, it.Err
 		}
-		sig, err := h.Sign(msg, o)
-		if err != nil {
-			return nil, err
-		}
-		data := map[string]any{"signature": sig, "key_version": h.Version()}
-		if l.policy.Derived {
-			if pub, err := h.PublicKey(o.Context); err == nil {
+		data := map[string]any{"signature": it.Signature, "key_version": it.Version}
+		if derives && l.policy.Derived {
+			if pub, err := d.DerivedPublicKey(it.Version, it.Options.Context); err == nil {
 				data["public_key"] = pub
 			}
 		}
 		return data, nil
 	})
 }
+
+// errOtherKind marks an item of a verify batch that is for the other
+// call (a signature, not an hmac, or the reverse).
+var errOtherKind = errors.New("transit: not this call's item")
 
 // Verify handles POST transit/verify/:name(/:hash_algorithm) for both
 // signatures and HMACs.
@@ -475,75 +604,103 @@ func (e *Engine) Verify(ctx context.Context, name string, in *Fields) (*Response
 	if err := e.allow(ctx, l.policy, OpVerify); err != nil {
 		return nil, err
 	}
-	return flagged(l.policy)(e.run(in, func(item *Fields) (map[string]any, error) {
-		msg, err := input(item)
+	items, err := batchOf(in)
+	if err != nil {
+		return nil, err
+	}
+	c := l.crypto
+	hc, hcErr := hmacCrypto(l)
+	sigs, macs := make([]VerifyItem, len(items)), make([]HMACItem, len(items))
+	wants := make([]string, len(items))
+	var anySig, anyMAC bool
+	for i, item := range items {
+		sigs[i].Err, macs[i].Err = errOtherKind, errOtherKind
+		err := func() error {
+			msg, err := input(item)
+			if err != nil {
+				return err
+			}
+			sig, err := item.String("signature", "")
+			if err != nil {
+				return err
+			}
+			mac, err := item.String("hmac", "")
+			if err != nil {
+				return err
+			}
+			switch {
+			case sig != "" && mac != "":
+				return badRequest("provide either signature or hmac, not both")
+			case sig != "":
+				if !l.policy.Type.SupportsSigning() {
+					return badRequest("key type %s does not support signature verification", l.policy.Type)
+				}
+				if _, ok := c.(OptionSigner); !ok {
+					if err := refuseSignOptions(item); err != nil {
+						return err
+					}
+				}
+				v, body, err := keys.ParseSignature(sig)
+				if err != nil {
+					return err
+				}
+				if err := decryptVersion(l, c, v, "signature"); err != nil {
+					return err
+				}
+				o, err := itemSignOptions(c, in, item)
+				if err != nil {
+					return err
+				}
+				sigs[i], anySig = VerifyItem{Version: v, Message: msg, Signature: body, Options: o}, true
+			case mac != "":
+				if hcErr != nil {
+					return hcErr
+				}
+				v, _, err := keys.ParseCiphertext(mac)
+				if err != nil {
+					return badRequest("invalid hmac: %s", strings.TrimPrefix(err.Error(), "invalid ciphertext: "))
+				}
+				if err := decryptVersion(l, hc, v, "hmac"); err != nil {
+					return err
+				}
+				alg, err := itemHMACAlgorithm(hc, in, item)
+				if err != nil {
+					return err
+				}
+				macs[i], wants[i], anyMAC = HMACItem{Version: v, Message: msg, Algorithm: alg}, mac, true
+			default:
+				return badRequest("missing signature or hmac to verify")
+			}
+			return nil
+		}()
 		if err != nil {
+			sigs[i].Err = err
+		}
+	}
+	if anySig {
+		if err := c.Verify(ctx, sigs); err != nil {
 			return nil, err
 		}
-		sig, err := item.String("signature", "")
-		if err != nil {
+	}
+	if anyMAC {
+		if err := hc.HMAC(ctx, macs); err != nil {
 			return nil, err
 		}
-		mac, err := item.String("hmac", "")
-		if err != nil {
-			return nil, err
-		}
-		var valid bool
+	}
+	return flagged(l.policy)(e.answer(in, len(items), func(i int) (map[string]any, error) {
+		s, m := &sigs[i], &macs[i]
 		switch {
-		case sig != "" && mac != "":
-			return nil, badRequest("provide either signature or hmac, not both")
-		case sig != "":
-			if !l.policy.Type.SupportsSigning() {
-				return nil, badRequest("key type %s does not support signature verification", l.policy.Type)
-			}
-			if l.policy.Backend != "" {
-				if err := refuseSignOptions(item); err != nil {
-					return nil, err
-				}
-				if valid, err = verifyBackendSignature(l, msg, sig); err != nil {
-					return nil, err
-				}
-				break
-			}
-			v, body, err := keys.ParseSignature(sig)
-			if err != nil {
-				return nil, err
-			}
-			h, err := decryptVersion(l, v, "signature")
-			if err != nil {
-				return nil, err
-			}
-			o, err := signOptions(in, item)
-			if err != nil {
-				return nil, err
-			}
-			if valid, err = h.Verify(msg, body, o); err != nil {
-				return nil, err
-			}
-		case mac != "" && l.policy.Backend != "" && (l.policy.Type == keys.HMAC || len(l.handles) == 0):
-			if valid, err = e.verifyBackendHMAC(ctx, l, in, item, msg, mac); err != nil {
-				return nil, err
-			}
-		case mac != "":
-			v, body, err := keys.ParseCiphertext(mac)
-			if err != nil {
-				return nil, badRequest("invalid hmac: %s", strings.TrimPrefix(err.Error(), "invalid ciphertext: "))
-			}
-			h, err := decryptVersion(l, v, "hmac")
-			if err != nil {
-				return nil, err
-			}
-			alg, err := hmacAlgorithm(in, item)
-			if err != nil {
-				return nil, err
-			}
-			if valid, err = h.VerifyHMAC(msg, body, alg); err != nil {
-				return nil, err
-			}
+		case s.Err == nil:
+			return map[string]any{"valid": s.Valid}, nil
+		case m.Err == nil:
+			// The given hmac parsed strictly, so it is the canonical
+			// string of its bytes: comparing strings compares MACs.
+			return map[string]any{"valid": hmac.Equal([]byte(m.MAC), []byte(wants[i]))}, nil
+		case s.Err != errOtherKind:
+			return nil, s.Err
 		default:
-			return nil, badRequest("missing signature or hmac to verify")
+			return nil, m.Err
 		}
-		return map[string]any{"valid": valid}, nil
 	}))
 }
 
@@ -558,6 +715,34 @@ func hmacAlgorithm(in, item *Fields) (string, error) {
 	return "", nil
 }
 
+// itemHMACAlgorithm is item's hmac algorithm, refused when c makes only
+// HMAC-SHA256.
+func itemHMACAlgorithm(c KeyCrypto, in, item *Fields) (string, error) {
+	alg, err := hmacAlgorithm(in, item)
+	if err != nil {
+		return "", err
+	}
+	if _, ok := c.(HMACAlgorithmer); !ok && alg != "" && alg != "sha2-256" {
+		return "", badRequest("hmac algorithm %q is not offered by this key's backend: only sha2-256", alg)
+	}
+	return alg, nil
+}
+
+// hmacCrypto is the crypto that makes l's HMACs: the key itself for type
+// hmac, else its separate HMAC keys when it has them.
+func hmacCrypto(l *loaded) (KeyCrypto, error) {
+	c := l.crypto
+	if l.policy.Type == keys.HMAC {
+		return c, nil
+	}
+	if s, ok := c.(SeparateHMAC); ok {
+		if hc, ok := s.HMACKeys(); ok {
+			return hc, nil
+		}
+	}
+	return nil, badRequest("key %q lives on crypto backend %q, which does not offer hmac for it", l.policy.Name, c.Name())
+}
+
 // HMAC handles POST transit/hmac/:name(/:algorithm).
 func (e *Engine) HMAC(ctx context.Context, name string, in *Fields) (*Response, error) {
 	l, err := e.mustGet(name, "HMAC key")
@@ -567,27 +752,39 @@ func (e *Engine) HMAC(ctx context.Context, name string, in *Fields) (*Response, 
 	if err := e.allow(ctx, l.policy, OpHMAC); err != nil {
 		return nil, err
 	}
-	if l.policy.Backend != "" && (l.policy.Type == keys.HMAC || len(l.handles) == 0) {
-		return e.hmacOnBackend(ctx, l, in)
+	hc, err := hmacCrypto(l)
+	if err != nil {
+		return nil, err
 	}
-	return e.run(in, func(item *Fields) (map[string]any, error) {
-		msg, err := input(item)
-		if err != nil {
-			return nil, err
+	items, err := batchOf(in)
+	if err != nil {
+		return nil, err
+	}
+	batch := make([]HMACItem, len(items))
+	for i, item := range items {
+		it := &batch[i]
+		if it.Message, it.Err = input(item); it.Err != nil {
+			continue
 		}
-		alg, err := hmacAlgorithm(in, item)
-		if err != nil {
-			return nil, err
+		if it.Algorithm, it.Err = itemHMACAlgorithm(hc, in, item); it.Err != nil {
+			continue
 		}
-		h, err := encryptVersion(l, in)
-		if err != nil {
-			return nil, err
+		// The item's key_version, else the request's.
+		vf := in
+		if item.Has("key_version") {
+			vf = item
 		}
-		mac, err := h.HMAC(msg, alg)
-		if err != nil {
-			return nil, err
+		it.Version, it.Err = encryptVersion(l, hc, vf)
+	}
+	if err := hc.HMAC(ctx, batch); err != nil {
+		return nil, err
+	}
+	return e.answer(in, len(batch), func(i int) (map[string]any, error) {
+		it := &batch[i]
+		if it.Err != nil {
+			return nil, it.Err
 		}
-		return map[string]any{"hmac": mac}, nil
+		return map[string]any{"hmac": it.MAC}, nil
 	})
 }
 

@@ -1,7 +1,6 @@
 package transit
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -126,7 +125,7 @@ func (p *Policy) clone() *Policy {
 func (p *Policy) lastRotation() time.Time { return p.Versions[p.LatestVersion].CreationTime }
 
 // info is the GET transit/keys/:name response (Vault's field names).
-func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
+func (p *Policy) info(c KeyCrypto) map[string]any {
 	versions := map[string]any{}
 	for n, v := range p.Versions {
 		if p.Type.IsAsymmetric() {
@@ -134,12 +133,8 @@ func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
 				"creation_time": v.CreationTime.UTC().Format(time.RFC3339Nano),
 				"name":          publicKeyName(p.Type),
 			}
-			if h := handles[n]; h != nil && !p.Derived {
-				if pub, err := h.PublicKey(nil); err == nil {
-					entry["public_key"] = pub
-				}
-			} else if k := p.BackendKeys[n]; k != nil && len(k.PublicKey) > 0 {
-				entry["public_key"] = base64.StdEncoding.EncodeToString(k.PublicKey) // Vault's form for ed25519
+			if pub := c.PublicKey(n); pub != "" {
+				entry["public_key"] = pub
 			}
 			versions[strconv.Itoa(n)] = entry
 		} else {
@@ -164,10 +159,7 @@ func (p *Policy) info(handles map[int]*keys.Handle) map[string]any {
 		"supports_decryption":    p.Type.SupportsDecryption(),
 		"supports_derivation":    p.Type.SupportsDerivation(),
 		"supports_signing":       p.Type.SupportsSigning(),
-		"backend":                Builtin,
-	}
-	if p.Backend != "" {
-		d["backend"] = p.Backend
+		"backend":                c.Name(),
 	}
 	if p.Imported {
 		d["imported_key_allow_rotation"] = p.AllowRotation // Vault's name

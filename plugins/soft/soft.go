@@ -1,22 +1,20 @@
 // Package soft is the built-in software crypto backend: AES-256-GCM,
-// Ed25519 and HMAC-SHA256 from Go's standard library. It keeps no key
-// material: Generate returns the material to the node, which wraps it
-// under the barrier, stores it in the replicated state and hands it back
-// (unwrapped, in memory) with every use.
+// Ed25519 and HMAC-SHA256. Its primitives are package keys' (the same code
+// that serves in-process keys), so there is one software implementation
+// to review. It keeps no key material: Generate returns the material to
+// the node, which wraps it under the barrier, stores it in the replicated
+// state and hands it back (unwrapped, in memory) with every use.
 package soft
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
 	"crypto/ed25519"
-	"crypto/hmac"
 	"crypto/rand"
-	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
 
+	"github.com/keyraft/keyraft/keys"
 	"github.com/keyraft/keyraft/plugins/sdk"
 )
 
@@ -33,12 +31,13 @@ type keyType struct {
 	name    string
 	keySize int
 	ops     []sdk.Operation
+	keys    keys.Type // the type package keys serves it as
 }
 
 var keyTypes = []keyType{
-	{1, sdk.KeyAES256GCM96, 32, []sdk.Operation{sdk.OpEncrypt, sdk.OpDecrypt}},
-	{2, sdk.KeyEd25519, ed25519.SeedSize, []sdk.Operation{sdk.OpSign, sdk.OpVerify}},
-	{3, sdk.KeyHMACSHA256, 32, []sdk.Operation{sdk.OpHMAC}},
+	{1, sdk.KeyAES256GCM96, 32, []sdk.Operation{sdk.OpEncrypt, sdk.OpDecrypt}, keys.AES256GCM96},
+	{2, sdk.KeyEd25519, ed25519.SeedSize, []sdk.Operation{sdk.OpSign, sdk.OpVerify}, keys.Ed25519},
+	{3, sdk.KeyHMACSHA256, 32, []sdk.Operation{sdk.OpHMAC}, keys.HMAC},
 }
 
 // Backend implements sdk.CryptoBackend. It holds no state.
@@ -109,110 +108,89 @@ func key(ref sdk.KeyRef, op sdk.Operation) ([]byte, keyType, error) {
 	return nil, keyType{}, fmt.Errorf("soft: unknown key type code %d", m[1])
 }
 
-func gcm(k []byte) (cipher.AEAD, error) {
-	b, err := aes.NewCipher(k)
+// handle opens ref for op as a package keys handle (the caller zeroes it).
+func handle(ref sdk.KeyRef, op sdk.Operation) (*keys.Handle, error) {
+	k, kt, err := key(ref, op)
 	if err != nil {
 		return nil, err
 	}
-	return cipher.NewGCM(b)
+	h, err := keys.NewHandle(keys.Spec{Type: kt.keys}, &keys.Version{Version: 1, Secret: k})
+	if err != nil {
+		return nil, fmt.Errorf("soft: %w", err)
+	}
+	return h, nil
 }
 
-// aeadFor opens the AES-GCM key of ref for op.
-func aeadFor(ref sdk.KeyRef, op sdk.Operation) (cipher.AEAD, error) {
-	k, _, err := key(ref, op)
-	if err != nil {
-		return nil, err
+// each runs op on every item with its key's handle: a bad item gets its
+// own error, the others their answers.
+func each[I, R any](items []I, op sdk.Operation, ref func(I) sdk.KeyRef, do func(*keys.Handle, I, *R) error, fail func(*R, error)) []R {
+	out := make([]R, len(items))
+	for i, it := range items {
+		h, err := handle(ref(it), op)
+		if err == nil {
+			err = do(h, it, &out[i])
+			h.Zero()
+		}
+		if err != nil {
+			fail(&out[i], err)
+		}
 	}
-	return gcm(k)
+	return out
 }
 
 // Encrypt implements sdk.CryptoBackend: a random 96-bit nonce, then the
 // sealed text (nonce || ciphertext || tag).
 func (Backend) Encrypt(_ context.Context, items []sdk.EncryptItem) ([]sdk.EncryptResult, error) {
-	out := make([]sdk.EncryptResult, len(items))
-	for i, it := range items {
-		a, err := aeadFor(it.Key, sdk.OpEncrypt)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		ct := make([]byte, a.NonceSize(), a.NonceSize()+len(it.Plaintext)+a.Overhead())
-		if _, err := rand.Read(ct); err != nil {
-			return nil, err
-		}
-		out[i].Ciphertext = a.Seal(ct, ct, it.Plaintext, it.AssocData)
-	}
-	return out, nil
+	return each(items, sdk.OpEncrypt, func(it sdk.EncryptItem) sdk.KeyRef { return it.Key },
+		func(h *keys.Handle, it sdk.EncryptItem, r *sdk.EncryptResult) (err error) {
+			r.Ciphertext, err = h.Seal(it.Plaintext, keys.EncryptOptions{AssociatedData: it.AssocData})
+			return err
+		}, func(r *sdk.EncryptResult, err error) { r.Err = err }), nil
 }
 
-// Decrypt implements sdk.CryptoBackend.
+// Decrypt implements sdk.CryptoBackend. Failures keep soft's own words
+// (callers see them), not package keys'.
 func (Backend) Decrypt(_ context.Context, items []sdk.DecryptItem) ([]sdk.DecryptResult, error) {
-	out := make([]sdk.DecryptResult, len(items))
-	for i, it := range items {
-		a, err := aeadFor(it.Key, sdk.OpDecrypt)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		if len(it.Ciphertext) < a.NonceSize()+a.Overhead() {
-			out[i].Err = errors.New("soft: ciphertext too short")
-			continue
-		}
-		n := a.NonceSize()
-		pt, err := a.Open(nil, it.Ciphertext[:n], it.Ciphertext[n:], it.AssocData)
-		if err != nil {
-			out[i].Err = errAuth
-			continue
-		}
-		if pt == nil {
-			pt = []byte{}
-		}
-		out[i].Plaintext = pt
-	}
-	return out, nil
+	return each(items, sdk.OpDecrypt, func(it sdk.DecryptItem) sdk.KeyRef { return it.Key },
+		func(h *keys.Handle, it sdk.DecryptItem, r *sdk.DecryptResult) error {
+			if len(it.Ciphertext) < gcmNonceSize+gcmTagSize {
+				return errors.New("soft: ciphertext too short")
+			}
+			pt, err := h.Decrypt(it.Ciphertext, keys.EncryptOptions{AssociatedData: it.AssocData})
+			if err != nil {
+				return errAuth
+			}
+			r.Plaintext = pt
+			return nil
+		}, func(r *sdk.DecryptResult, err error) { r.Err = err }), nil
 }
+
+// The AES-GCM framing: a 96-bit nonce before, a 128-bit tag after.
+const gcmNonceSize, gcmTagSize = 12, 16
 
 // Sign implements sdk.CryptoBackend (Ed25519, pure).
 func (Backend) Sign(_ context.Context, items []sdk.SignItem) ([]sdk.SignResult, error) {
-	out := make([]sdk.SignResult, len(items))
-	for i, it := range items {
-		k, _, err := key(it.Key, sdk.OpSign)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		out[i].Signature = ed25519.Sign(ed25519.NewKeyFromSeed(k), it.Message)
-	}
-	return out, nil
+	return each(items, sdk.OpSign, func(it sdk.SignItem) sdk.KeyRef { return it.Key },
+		func(h *keys.Handle, it sdk.SignItem, r *sdk.SignResult) (err error) {
+			r.Signature, err = h.SignBody(it.Message, keys.SignOptions{})
+			return err
+		}, func(r *sdk.SignResult, err error) { r.Err = err }), nil
 }
 
 // Verify implements sdk.CryptoBackend.
 func (Backend) Verify(_ context.Context, items []sdk.VerifyItem) ([]sdk.VerifyResult, error) {
-	out := make([]sdk.VerifyResult, len(items))
-	for i, it := range items {
-		k, _, err := key(it.Key, sdk.OpVerify)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		pub := ed25519.NewKeyFromSeed(k).Public().(ed25519.PublicKey)
-		out[i].Valid = len(it.Signature) == ed25519.SignatureSize && ed25519.Verify(pub, it.Message, it.Signature)
-	}
-	return out, nil
+	return each(items, sdk.OpVerify, func(it sdk.VerifyItem) sdk.KeyRef { return it.Key },
+		func(h *keys.Handle, it sdk.VerifyItem, r *sdk.VerifyResult) (err error) {
+			r.Valid, err = h.Verify(it.Message, it.Signature, keys.SignOptions{})
+			return err
+		}, func(r *sdk.VerifyResult, err error) { r.Err = err }), nil
 }
 
 // HMAC implements sdk.CryptoBackend (HMAC-SHA256).
 func (Backend) HMAC(_ context.Context, items []sdk.HMACItem) ([]sdk.HMACResult, error) {
-	out := make([]sdk.HMACResult, len(items))
-	for i, it := range items {
-		k, _, err := key(it.Key, sdk.OpHMAC)
-		if err != nil {
-			out[i].Err = err
-			continue
-		}
-		m := hmac.New(sha256.New, k)
-		m.Write(it.Message)
-		out[i].MAC = m.Sum(nil)
-	}
-	return out, nil
+	return each(items, sdk.OpHMAC, func(it sdk.HMACItem) sdk.KeyRef { return it.Key },
+		func(h *keys.Handle, it sdk.HMACItem, r *sdk.HMACResult) (err error) {
+			r.MAC, err = h.MAC(it.Message, "sha2-256")
+			return err
+		}, func(r *sdk.HMACResult, err error) { r.Err = err }), nil
 }
