@@ -99,11 +99,7 @@ func (a *API) breakGlassAttempt(req *request) reply {
 // breakGlassUpdate takes one share; at the threshold the answer holds
 // encoded_token (the token XOR the attempt's otp).
 func (a *API) breakGlassUpdate(req *request) reply {
-	f, r := req.fields(nil)
-	if r != nil {
-		return *r
-	}
-	nonce, share, r := shareUpdate(f)
+	nonce, share, r := shareUpdate(req)
 	if r != nil {
 		return *r
 	}

@@ -29,15 +29,19 @@ func shareField(f *transit.Fields) ([]byte, *reply) {
 	return share, nil
 }
 
-// shareUpdate decodes a ceremony's update: the attempt's nonce and one
-// share. The caller clears the share when done.
-func shareUpdate(f *transit.Fields) (nonce string, share []byte, _ *reply) {
+// shareUpdate decodes a ceremony's update (the request's body): the
+// attempt's nonce and one share. The caller clears the share when done.
+func shareUpdate(req *request) (nonce string, share []byte, _ *reply) {
+	f, r := req.fields(nil)
+	if r != nil {
+		return "", nil, r
+	}
 	nonce, err := f.String("nonce", "")
 	if err != nil {
 		r := errorFromTransit(err)
 		return "", nil, &r
 	}
-	share, r := shareField(f)
+	share, r = shareField(f)
 	if r != nil {
 		return "", nil, r
 	}

@@ -390,11 +390,7 @@ func (a *API) rekeyInit(req *request) reply {
 // rekeyUpdate takes a current share with the nonce and, at the
 // threshold, answers the new shares once.
 func (a *API) rekeyUpdate(req *request) reply {
-	f, r := req.fields(nil)
-	if r != nil {
-		return *r
-	}
-	nonce, share, r := shareUpdate(f)
+	nonce, share, r := shareUpdate(req)
 	if r != nil {
 		return *r
 	}
@@ -480,11 +476,7 @@ func (a *API) sysGenerateRoot(req *request) reply {
 	if req.method != http.MethodPut && req.method != http.MethodPost {
 		return unsupportedOp()
 	}
-	f, r := req.fields(nil)
-	if r != nil {
-		return *r
-	}
-	nonce, share, r := shareUpdate(f)
+	nonce, share, r := shareUpdate(req)
 	if r != nil {
 		return *r
 	}

@@ -16,6 +16,7 @@ import (
 	cryptoki "github.com/miekg/pkcs11"
 
 	"github.com/keyraft/keyraft/internal/pkcs11/softhsm"
+	"github.com/keyraft/keyraft/internal/testwait"
 )
 
 // These tests run against real SoftHSM2 tokens made per test.
@@ -298,11 +299,7 @@ func TestWaitAndClose(t *testing.T) {
 	}
 	waiter := make(chan error, 1)
 	go func() { _, err := tok.Get(context.Background()); waiter <- err }()
-	for deadline := time.Now().Add(10 * time.Second); tok.Stats().Waiting == 0; time.Sleep(time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("Get is not waiting")
-		}
-	}
+	testwait.For(t, "Get to wait for a session", func() bool { return tok.Stats().Waiting > 0 })
 	closed := make(chan error, 1)
 	go func() { closed <- tok.Close() }()
 	if err := <-waiter; !errors.Is(err, ErrClosed) || err.Error() != "pkcs11 test: closed" {

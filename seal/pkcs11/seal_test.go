@@ -14,6 +14,7 @@ import (
 	cryptoki "github.com/miekg/pkcs11"
 
 	ipk "github.com/keyraft/keyraft/internal/pkcs11"
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/seal"
 )
 
@@ -790,13 +791,7 @@ func TestWaitForSession(t *testing.T) {
 		_, err := s.Wrap(context.Background(), []byte("k"))
 		waiting <- err
 	}()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.tok.Stats().Waiting == 0 { // the Wrap waits for the session
-		if time.Now().After(deadline) {
-			t.Fatal("Wrap is not waiting for a session")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(t, "Wrap to wait for a session", func() bool { return s.tok.Stats().Waiting > 0 })
 	closed := make(chan error, 1)
 	go func() { closed <- s.Close() }()
 	if err := <-waiting; !errors.Is(err, ErrClosed) {
