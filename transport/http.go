@@ -150,7 +150,9 @@ type request struct {
 	// http is the request as it arrived (streaming rows read its body or
 	// hand it to the profiler).
 	http *http.Request
-	rc   *http.ResponseController
+	// w is the response, for a row that changes its deadlines (a
+	// snapshot upload); handlers never write to it.
+	w http.ResponseWriter
 }
 
 // reply is what a handler produces; the pipeline records it, then sends it.
@@ -273,7 +275,7 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, ev *audit.Event) re
 		rt:       rt,
 		params:   params,
 		http:     r,
-		rc:       http.NewResponseController(w),
+		w:        w,
 		ns:       namespaceFrom(r),
 	}
 	if r.TLS != nil {

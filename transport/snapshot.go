@@ -41,9 +41,7 @@ func (a *API) restoreSnapshot(req *request) reply {
 	force := strings.HasSuffix(req.path, "-force")
 	// The server's read timeout bounds strangers; a root caller's
 	// snapshot of gigabytes may take longer to upload.
-	if req.rc != nil {
-		_ = req.rc.SetReadDeadline(time.Time{})
-	}
+	_ = http.NewResponseController(req.w).SetReadDeadline(time.Time{})
 	tmp, err := os.CreateTemp(n.Config().DataDir, ".restore-*")
 	if err != nil {
 		return a.errorReply(err)
