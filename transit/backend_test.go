@@ -89,9 +89,7 @@ func (s *conflictingStore) conflicts(n int) { s.mu.Lock(); s.n = n; s.mu.Unlock(
 
 func recordHandles(t *testing.T, st *memStore, name string) []string {
 	t.Helper()
-	st.mu.Lock()
-	raw := st.recs[fsm.RecordTransitKey+name].val
-	st.mu.Unlock()
+	raw, _ := st.Get(fsm.RecordTransitKey + name)
 	p, err := unmarshalPolicy(raw)
 	if err != nil {
 		t.Fatal(err)

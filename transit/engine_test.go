@@ -4,96 +4,18 @@ import (
 	"context"
 	"errors"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/keys"
 	"github.com/keyraft/keyraft/store"
+	"github.com/keyraft/keyraft/store/storetest"
 )
 
-// memStore is an in-memory Store with the node's CAS semantics. onRead,
-// when set, runs inside Read (to interleave a seal with a load).
-type memStore struct {
-	mu     sync.Mutex
-	rev    uint64
-	recs   map[string]memRec
-	onRead func()
-	sealed bool
-}
+// memStore is the in-memory Store of the engine's tests.
+type memStore = storetest.Mem
 
-type memRec struct {
-	val []byte
-	rev uint64
-}
-
-func newMemStore() *memStore { return &memStore{recs: map[string]memRec{}} }
-
-func (m *memStore) Read(key string) ([]byte, uint64, error) {
-	if m.onRead != nil {
-		m.onRead()
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.sealed {
-		return nil, 0, store.ErrSealed
-	}
-	r, ok := m.recs[key]
-	if !ok {
-		return nil, 0, nil
-	}
-	return append([]byte(nil), r.val...), r.rev, nil
-}
-
-func (m *memStore) Revision(key string) (uint64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.recs[key].rev, nil
-}
-
-func (m *memStore) List(prefix string) ([]string, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []string
-	for k := range m.recs {
-		if rest, ok := strings.CutPrefix(k, prefix); ok {
-			out = append(out, rest)
-		}
-	}
-	return out, nil
-}
-
-// RaftIndexes makes memStore look like a node: every commit is one
-// applied entry.
-func (m *memStore) RaftIndexes() (uint64, uint64) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.rev, m.rev
-}
-
-func (m *memStore) Commit(_ context.Context, txn *store.Txn) (uint64, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.sealed {
-		return 0, store.ErrSealed
-	}
-	for _, c := range txn.Expect {
-		if m.recs[c.Key].rev != c.Revision {
-			return 0, &fsm.ConflictError{Key: c.Key}
-		}
-	}
-	m.rev++
-	for _, w := range txn.Writes {
-		if w.Delete {
-			delete(m.recs, w.Key)
-		} else {
-			m.recs[w.Key] = memRec{append([]byte(nil), w.Value...), m.rev}
-		}
-	}
-	return m.rev, nil
-}
+func newMemStore() *memStore { return storetest.New() }
 
 func fields(t *testing.T, body string) *Fields { return mustFields(t, body) }
 
@@ -112,7 +34,7 @@ func TestLoadDuringPurgeKeepsNothing(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.Purge()
-	st.onRead = func() { st.onRead = nil; e.Purge() } // seal lands mid-load
+	st.OnRead = func() { st.OnRead = nil; e.Purge() } // seal lands mid-load
 	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); !errors.Is(err, store.ErrSealed) {
 		t.Fatalf("encrypt during purge: %v", err)
 	}
@@ -221,7 +143,7 @@ func TestCacheSeesChangesFromElsewhere(t *testing.T) {
 		t.Fatalf("version %v", v)
 	}
 	calls := 0
-	st.onRead = func() { calls++ }
+	st.OnRead = func() { calls++ }
 	encVersion()
 	encVersion()
 	if calls != 0 {

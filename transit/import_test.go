@@ -183,7 +183,7 @@ func FuzzImportCiphertext(f *testing.F) {
 	f.Add([]byte{}, "ed25519", "MD5")
 	f.Fuzz(func(t *testing.T, ct []byte, typ, hash string) {
 		e := New(newMemStore(), nil)
-		e.store.(*memStore).recs[fsm.RecordTransitWrappingKey] = memRec{val: []byte("{}"), rev: 1}
+		e.store.(*memStore).Put(fsm.RecordTransitWrappingKey, []byte("{}"))
 		// The record does not parse: the test's key is put in the cache.
 		e.wrap.key.Get("", 0, func() (uint64, error) { return 1, nil },
 			func(uint64) (*parsedWrappingKey, uint64, error) { return &parsedWrappingKey{key: wk}, 1, nil })
@@ -475,7 +475,7 @@ func FuzzWrappingRecord(f *testing.F) {
 	f.Add([]byte(`null`))
 	f.Fuzz(func(t *testing.T, rec []byte) {
 		s := newMemStore()
-		s.recs[fsm.RecordTransitWrappingKey] = memRec{val: rec, rev: 1}
+		s.Put(fsm.RecordTransitWrappingKey, rec)
 		e := New(s, nil)
 		k, pemKey, err := e.wrappingKey(context.Background())
 		if err == nil && (k == nil || pemKey == "") {

@@ -71,10 +71,7 @@ func FuzzUsageRecord(f *testing.F) {
 		if _, err := e.CreateKey(ctx, "k", fields(t, `{}`)); err != nil {
 			t.Fatal(err)
 		}
-		st.mu.Lock()
-		st.rev++
-		st.recs[fsm.RecordTransitUsage+"k"] = memRec{append([]byte(nil), rec...), st.rev}
-		st.mu.Unlock()
+		st.Put(fsm.RecordTransitUsage+"k", rec)
 		_, _, decErr := e.readUsage("k")
 		e.ReadKey("k")
 		e.LifecycleDue(ctx)

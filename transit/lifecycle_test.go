@@ -324,14 +324,12 @@ func TestOldRecordIsActive(t *testing.T) {
 	ctx := context.Background()
 	e, st, _ := newLifecycleEngine(t)
 	e.CreateKey(ctx, "k", fields(t, `{}`))
-	raw, rev, _ := st.Read(fsm.RecordTransitKey + "k")
+	raw, _, _ := st.Read(fsm.RecordTransitKey + "k")
 	var m map[string]any
 	json.Unmarshal(raw, &m)
 	delete(m, "lifecycle")
 	b, _ := json.Marshal(m)
-	st.mu.Lock()
-	st.recs[fsm.RecordTransitKey+"k"] = memRec{b, rev}
-	st.mu.Unlock()
+	st.Put(fsm.RecordTransitKey+"k", b)
 	e.Purge()
 	if s, events := readState(t, e, "k"); s != "active" || len(events) != 0 {
 		t.Fatalf("old record: %s %v", s, events)
@@ -439,11 +437,11 @@ func TestFlushUsageBatches(t *testing.T) {
 		e.usage.add(name, 1, uint64(i+1))
 	}
 	e.usage.add("gone", 1, 5)
-	before := st.rev
+	before := st.Index()
 	if err := e.FlushUsage(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if commits := st.rev - before; commits != 2 {
+	if commits := st.Index() - before; commits != 2 {
 		t.Fatalf("%d commits for 300 keys, want 2", commits)
 	}
 	u, _, _ := e.readUsage("k299")
@@ -549,12 +547,12 @@ func TestFlushUsageRacingDeleteLeavesNoRecord(t *testing.T) {
 	}
 	e.usage.add("k", 1, 7)
 	deleted := false
-	st.onRead = func() { // the flush reads the usage record: delete now
+	st.OnRead = func() { // the flush reads the usage record: delete now
 		if deleted {
 			return
 		}
 		deleted = true
-		st.onRead = nil
+		st.OnRead = nil
 		if _, err := New(st, nil).DeleteKey(ctx, "k"); err != nil {
 			t.Error(err)
 		}

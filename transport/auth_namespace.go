@@ -78,7 +78,7 @@ func (req *request) sameNamespace(target *access.TokenEntry) bool {
 // The namespace API: LIST sys/namespaces, and sys/namespaces/:name (GET,
 // PUT/POST creates, DELETE), in the root namespace only. DELETE revokes
 // the namespace's tokens in the same commit and is refused while the
-// namespace holds keys (cluster.Node.DeleteNamespace).
+// namespace holds keys (access.Service.DeleteNamespace).
 
 func (a *API) listNamespaces(*request) reply {
 	names, err := a.cfg.Access.ListNamespaces()

@@ -38,7 +38,7 @@ var Version = "0.1.0"
 
 // Config configures the HTTP API.
 type Config struct {
-	Node *cluster.Node
+	Node Node
 	// Access is the node's access control (nil: Node.Access()).
 	Access *access.Service
 	// JoinHTTPClient is used to reach other nodes' APIs when this node

@@ -12,7 +12,6 @@ import (
 	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/acl"
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/transit"
 )
@@ -48,7 +47,7 @@ const (
 // AccessHygiene returns the hygiene check of tokens, policies and
 // namespaced key names on node n, judged at now() (nil: the system
 // clock). cmd/keyraft wires it into Config.HygieneChecks.
-func AccessHygiene(node *cluster.Node, now func() time.Time) HygieneCheck {
+func AccessHygiene(node Node, now func() time.Time) HygieneCheck {
 	n := hygieneSource{node: node, acc: node.Access()}
 	if now == nil {
 		now = time.Now
@@ -75,7 +74,7 @@ func AccessHygiene(node *cluster.Node, now func() time.Time) HygieneCheck {
 // hygieneSource is what the access checks read: the access records and
 // the node's audit log and key records.
 type hygieneSource struct {
-	node *cluster.Node
+	node Node
 	acc  *access.Service
 }
 

@@ -8,7 +8,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/keyraft/keyraft/audit"
-	"github.com/keyraft/keyraft/cluster"
 )
 
 // metrics is the node's Prometheus registry: gauges read from the node
@@ -20,7 +19,7 @@ type metrics struct {
 	handler  http.Handler
 }
 
-func newMetrics(n *cluster.Node, sinks func() []audit.DeviceStatus) *metrics {
+func newMetrics(n Node, sinks func() []audit.DeviceStatus) *metrics {
 	m := &metrics{reg: prometheus.NewRegistry()}
 	b := func(v bool) float64 {
 		if v {

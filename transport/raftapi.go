@@ -160,11 +160,21 @@ var errJoinRefused = errors.New("cluster: the leader refused the join; this node
 // to the node, which answers it when it is unsealed. It fetches only the
 // /v1/sys/ join paths of a node's scheme://host, and follows no redirect.
 type Joiner struct {
-	Node   *cluster.Node
+	Node   JoiningNode
 	Client *http.Client // nil: a client with a 30 s timeout
 	// Log, when set, receives what a failed join's caller is not told
 	// (the remote status, errors, connection failures).
 	Log func(msg string, args ...any)
+}
+
+// JoiningNode is what a Joiner needs of the node it brings in.
+type JoiningNode interface {
+	Config() cluster.Config
+	IsMember() bool
+	Joining() bool
+	AutoSealed() bool
+	PrepareJoin(ch *cluster.JoinChallenge, send func(context.Context, cluster.JoinAnswer) (*cluster.JoinGrant, error)) error
+	CompleteAutoJoin(ctx context.Context) error
 }
 
 func (j *Joiner) logDetail(msg string, args ...any) {
