@@ -255,6 +255,9 @@ func (a *API) handle(w http.ResponseWriter, r *http.Request, ev *audit.Event) re
 	}
 	path = strings.TrimSuffix(path, "/")
 	rt, params, miss := apiTable.lookup(path, method)
+	if method == http.MethodGet && r.URL.Query().Get("help") == "1" {
+		rt, params, miss = helpRoute(path) // Vault's path help: GET …?help=1
+	}
 	if miss != nil {
 		return *miss
 	}
@@ -456,6 +459,9 @@ func (a *API) authenticate(req *request) (*access.TokenEntry, *reply) {
 	// token's policies on this path; a use is spent only once allowed.
 	if r := a.checkToken(req, te); r != nil {
 		return nil, r
+	}
+	if req.rt.auth == anyToken {
+		return te, nil // path help: a valid token is enough, and spends no use
 	}
 	if r := a.authorize(req, te); r != nil {
 		return nil, r

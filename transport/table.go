@@ -20,10 +20,14 @@ const (
 	// sudoAuth routes are Vault's root-protected paths: the token needs
 	// sudo on the path besides the capability of the method.
 	sudoAuth
+	// anyToken is a valid token, whatever its policies allow: path help,
+	// which Vault allows every token (it tells what a path is, not what
+	// it holds).
+	anyToken
 )
 
 func (a authLevel) String() string {
-	return [...]string{"none", "token", "sudo"}[a]
+	return [...]string{"none", "token", "sudo", "any token"}[a]
 }
 
 // route is one row of the API table: a path pattern and the methods it
@@ -234,6 +238,21 @@ func (g *routeGroup) params(parts []string) map[string]string {
 // matches is a 404 (naming the patterns of its family, when it has few);
 // a method the pattern does not serve is a 405.
 func (t *table) lookup(path, method string) (*route, map[string]string, *reply) {
+	g, params, miss := t.group(path)
+	if miss != nil {
+		return nil, nil, miss
+	}
+	rt := g.byMethod[method]
+	if rt == nil {
+		r := unsupportedOp()
+		return nil, nil, &r
+	}
+	return rt, params, nil
+}
+
+// group finds the most specific pattern that matches path, whatever the
+// method, and the path's parameters.
+func (t *table) group(path string) (*routeGroup, map[string]string, *reply) {
 	parts := strings.Split(path, "/")
 	var best *routeGroup
 	var bestScore uint64
@@ -248,12 +267,7 @@ func (t *table) lookup(path, method string) (*route, map[string]string, *reply) 
 		r := errReply(http.StatusNotFound, t.notFound(parts))
 		return nil, nil, &r
 	}
-	rt := best.byMethod[method]
-	if rt == nil {
-		r := unsupportedOp()
-		return nil, nil, &r
-	}
-	return rt, best.params(parts), nil
+	return best, best.params(parts), nil
 }
 
 // notFound is the message of a 404: the patterns that start like the
@@ -278,7 +292,7 @@ func (t *table) notFound(parts []string) string {
 // so that a caller (one without a token included) can neither grow the
 // metrics' label set nor put text of its own into an event's operation.
 func (t *table) operations() map[string]bool {
-	ops := map[string]bool{}
+	ops := map[string]bool{helpOperation: true}
 	for _, g := range t.groups {
 		for _, r := range g.byMethod {
 			ops[r.operation] = true

@@ -168,7 +168,8 @@ func apiDoc() string {
 	b.WriteString("Every path is under `/v1/`. Access: `none` (no token), `token` (a token whose\n")
 	b.WriteString("policies allow the method's capability on the path), `sudo` (also sudo on the\n")
 	b.WriteString("path). `ns`: served inside a namespace (`X-Vault-Namespace`). PUT is POST;\n")
-	b.WriteString("LIST is also `GET …?list=true`.\n")
+	b.WriteString("LIST is also `GET …?list=true`. `GET PATH?help=1` (`keyraft path-help PATH`,\n")
+	b.WriteString("`vault path-help PATH`) answers a path's rows from the same table, for any valid token.\n")
 	families := map[string][]route{}
 	var order []string
 	for _, r := range apiTable.rows {

@@ -68,7 +68,7 @@ func init() {
 		tokenCreateCmd, tokenLookupCmd, tokenRenewCmd, tokenRevokeCmd,
 		grantRequestCmd, grantApproveCmd, grantListCmd, grantRevokeCmd,
 		pluginRegisterCmd, pluginListCmd, pluginInfoCmd, pluginReloadCmd, pluginDeregisterCmd, pluginTestCmd, pluginServeBuiltinCmd,
-		versionCmd, helpCmd,
+		pathHelpCmd, versionCmd, helpCmd,
 	}
 }
 

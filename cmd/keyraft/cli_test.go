@@ -94,7 +94,7 @@ func TestUsageMistakes(t *testing.T) {
 		args []string
 		want string // the whole of stderr
 	}{
-		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\"\nhint: commands: server, status, operator, keys, report, encrypt, decrypt, sign, verify, audit, policy, token, grant, plugin, version, help; run 'keyraft help' for more\n"},
+		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\"\nhint: commands: server, status, operator, keys, report, encrypt, decrypt, sign, verify, audit, policy, token, grant, plugin, path-help, version, help; run 'keyraft help' for more\n"},
 		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy\n"},
 		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy\n"},
 		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy\n"},

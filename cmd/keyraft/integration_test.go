@@ -431,3 +431,17 @@ colour = "blue"
 		t.Errorf("a refused config created its data dir (%v)", err)
 	}
 }
+
+// path-help prints the help the server's route table has for a path.
+func TestIntegrationPathHelp(t *testing.T) {
+	t.Parallel()
+	s := startDevServer(t)
+	out, errOut, code := s.kr(t, nil, nil, "path-help", "transit/encrypt/app")
+	if code != 0 || !strings.Contains(string(out), "transit/encrypt/:name") || !strings.Contains(string(out), "POST") {
+		t.Errorf("path-help transit/encrypt/app: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	_, errOut, code = s.kr(t, nil, nil, "path-help", "transit/nothing/x")
+	if code == 0 || !strings.Contains(errOut, "unsupported path") {
+		t.Errorf("path-help of an unknown path: exit %d, stderr %q", code, errOut)
+	}
+}
