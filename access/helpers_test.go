@@ -2,6 +2,7 @@ package access_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"sync"
 	"testing"
@@ -127,4 +128,13 @@ func mustLive(t *testing.T, svc *access.Service, what, token string) *access.Tok
 		t.Fatalf("%s: %v", what, err)
 	}
 	return e
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

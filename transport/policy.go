@@ -104,21 +104,56 @@ func quoteName(s string) string {
 	return string(b)
 }
 
-// capabilitiesSelf answers sys/capabilities-self: for each of "paths" (or
-// "path"), the capabilities the caller's own policies grant there now.
+// capabilitiesSelf serves sys/capabilities-self: what the caller's own
+// policies allow on each path of "paths" (a list or a comma-separated
+// string, as the vault CLI sends it; "path" too).
 func (a *API) capabilitiesSelf(req *request) reply {
-	te := req.te
-	var body struct {
-		Paths []string `json:"paths"`
-		Path  string   `json:"path"`
-	}
-	if r := req.decode(&body); r != nil {
+	return a.capabilitiesOf(req, req.te)
+}
+
+// capabilitiesToken serves sys/capabilities (the token's, by "token") and
+// sys/capabilities-accessor (by "accessor"): what another token of the
+// caller's namespace may do, for a caller whose policy allows asking.
+func (a *API) capabilitiesToken(req *request) reply {
+	f, r := req.parsed()
+	if r != nil {
 		return *r
 	}
-	if body.Path != "" {
-		body.Paths = append(body.Paths, body.Path)
+	byAccessor := strings.HasSuffix(req.path, "-accessor")
+	name := map[bool]string{false: "token", true: "accessor"}[byAccessor]
+	v, err := f.String(name, "")
+	if err != nil || v == "" {
+		return errReply(http.StatusBadRequest, "missing "+name)
 	}
-	if len(body.Paths) == 0 || len(body.Paths) > 256 {
+	var te *access.TokenEntry
+	if byAccessor {
+		req.ev.Details = map[string]string{"accessor": v}
+		te, err = a.cfg.Access.LookupAccessor(v)
+	} else {
+		te, err = a.cfg.Access.LookupToken(v)
+	}
+	if err == nil && (te.Expired(a.now()) || !req.sameNamespace(te)) {
+		err = access.ErrPermissionDenied
+	}
+	if err != nil {
+		return a.tokenGone(err)
+	}
+	return a.capabilitiesOf(req, te)
+}
+
+func (a *API) capabilitiesOf(req *request, te *access.TokenEntry) reply {
+	f, r := req.parsed()
+	if r != nil {
+		return *r
+	}
+	paths, _, err := stringList(f, "paths", 256)
+	if err != nil {
+		return errReply(http.StatusBadRequest, err.Error())
+	}
+	if p, _ := f.String("path", ""); p != "" {
+		paths = append(paths, p)
+	}
+	if len(paths) == 0 || len(paths) > 256 {
 		return errReply(http.StatusBadRequest, "\"paths\" must list 1 to 256 paths")
 	}
 	pols, err := a.cfg.Access.Policies(te.Namespace, te.Policies)
@@ -127,13 +162,13 @@ func (a *API) capabilitiesSelf(req *request) reply {
 	}
 	out := map[string]any{}
 	var all []string
-	for _, path := range body.Paths {
+	for _, path := range paths {
 		path = strings.Trim(strings.TrimPrefix(path, "/v1/"), "/")
 		caps := capabilitiesOn(pols, path, net.ParseIP(req.ev.RemoteAddr), a)
 		out[path] = caps
 		all = caps
 	}
-	if len(body.Paths) == 1 {
+	if len(paths) == 1 {
 		out["capabilities"] = all
 	}
 	return reply{data: out}

@@ -116,6 +116,8 @@ func accessRoutes() []route {
 		anyNS(route{pattern: "sys/policy/:name", methods: mPost, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).writePolicy, summary: "Write a policy (the old path)."}),
 		anyNS(route{pattern: "sys/policy/:name", methods: mDel, auth: tokenAuth, committed: http.StatusNoContent, handler: (*API).deletePolicy, summary: "Delete a policy (the old path)."}),
 		anyNS(route{pattern: "sys/capabilities-self", methods: mPost, auth: tokenAuth, handler: (*API).capabilitiesSelf, summary: "What the caller's policies allow on paths."}),
+		anyNS(route{pattern: "sys/capabilities", methods: mPost, auth: tokenAuth, handler: (*API).capabilitiesToken, sensitive: []string{"token"}, summary: "What another token's policies allow on paths (by token)."}),
+		anyNS(route{pattern: "sys/capabilities-accessor", methods: mPost, auth: tokenAuth, handler: (*API).capabilitiesToken, summary: "What another token's policies allow on paths (by accessor)."}),
 		{pattern: "sys/grants", methods: mGetList, auth: tokenAuth, handler: (*API).listGrants, summary: "List the grants."},
 		{pattern: "sys/grants", methods: mPost, auth: tokenAuth, handler: (*API).requestGrant, summary: "Ask for a grant: one operation on one key for a while."},
 		{pattern: "sys/grants/approve", methods: mPost, auth: tokenAuth, handler: (*API).approveGrant, summary: "Approve a grant."},

@@ -94,14 +94,16 @@ var publicRows = map[string]string{
 // stateChangeWithoutSudo are the sys/ rows that change state with the
 // capability of the method alone (no sudo), as in Vault.
 var stateChangeWithoutSudo = map[string]string{
-	"sys/policies/acl/:name": "Vault checks policy writes by capability on the path",
-	"sys/policy/:name":       "the old name of sys/policies/acl/:name",
-	"sys/grants":             "any token may ask for a grant; an approver must approve it",
-	"sys/grants/approve":     "approval is checked against the grant's approvers",
-	"sys/grants/revoke":      "checked by capability on the path",
-	"sys/grants/:id":         "checked by capability on the path",
-	"sys/namespaces/:name":   "checked by capability on the path, in the root namespace only",
-	"sys/capabilities-self":  "reads only (POST is Vault's method for it)",
+	"sys/policies/acl/:name":    "Vault checks policy writes by capability on the path",
+	"sys/policy/:name":          "the old name of sys/policies/acl/:name",
+	"sys/grants":                "any token may ask for a grant; an approver must approve it",
+	"sys/grants/approve":        "approval is checked against the grant's approvers",
+	"sys/grants/revoke":         "checked by capability on the path",
+	"sys/grants/:id":            "checked by capability on the path",
+	"sys/namespaces/:name":      "checked by capability on the path, in the root namespace only",
+	"sys/capabilities-self":     "reads only (POST is Vault's method for it)",
+	"sys/capabilities":          "reads only; as in Vault, a policy on the path decides who may ask about other tokens",
+	"sys/capabilities-accessor": "reads only, as sys/capabilities",
 }
 
 func TestRouteTableAccess(t *testing.T) {
@@ -118,7 +120,7 @@ func TestRouteTableAccess(t *testing.T) {
 			}
 		}
 		if r.namespaced && !(strings.HasPrefix(r.pattern, "transit/") || strings.HasPrefix(r.pattern, "auth/token/") ||
-			strings.HasPrefix(r.pattern, "sys/polic") || r.pattern == "sys/capabilities-self" ||
+			strings.HasPrefix(r.pattern, "sys/polic") || strings.HasPrefix(r.pattern, "sys/capabilities") ||
 			r.pattern == "sys/health" || r.pattern == "sys/seal-status" || r.pattern == "sys/leader") {
 			t.Errorf("%v: only transit, tokens, policies and status exist inside a namespace", &r)
 		}
