@@ -138,3 +138,8 @@ func mustJSON(t *testing.T, v any) []byte {
 	}
 	return b
 }
+
+// deleteTxn deletes key (another writer's change).
+func deleteTxn(key string) *store.Txn {
+	return &store.Txn{Writes: []store.Write{{Key: key, Delete: true}}}
+}

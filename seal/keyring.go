@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,6 +50,9 @@ type Keyring struct {
 	terms  map[uint32]*Term
 	active uint32
 	aeads  map[uint32]cipher.AEAD
+	// encryptions counts Encrypt calls under the active term since this
+	// keyring was loaded (Vault's key-status "encryptions", per node).
+	encryptions atomic.Uint64
 }
 
 // NewKeyring returns a keyring with one fresh term, number 1.
@@ -106,6 +110,7 @@ func (k *Keyring) Encrypt(aad, plaintext []byte) ([]byte, error) {
 	if aead == nil {
 		return nil, ErrSealed
 	}
+	k.encryptions.Add(1)
 	out := make([]byte, 1+termSize+nonceSize, barrierOverhead+len(plaintext))
 	out[0] = barrierVersion
 	binary.BigEndian.PutUint32(out[1:], k.active)

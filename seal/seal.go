@@ -168,6 +168,9 @@ func (b *Barrier) Reload(rootKey, keyringBlob []byte) error {
 type KeyStatus struct {
 	Term        uint32
 	InstallTime time.Time
+	// Encryptions is how many values this node has encrypted under the
+	// term since it loaded the keyring (unseal, rotation, rekey).
+	Encryptions uint64
 }
 
 // KeyStatus reports the active term and when it was installed, or
@@ -179,7 +182,7 @@ func (b *Barrier) KeyStatus() (KeyStatus, error) {
 		return KeyStatus{}, ErrSealed
 	}
 	t := b.keyring.terms[b.keyring.active]
-	return KeyStatus{Term: t.Number, InstallTime: t.Installed}, nil
+	return KeyStatus{Term: t.Number, InstallTime: t.Installed, Encryptions: b.keyring.encryptions.Load()}, nil
 }
 
 // Rewrap re-encrypts a barrier value made under a term older than minTerm

@@ -277,6 +277,11 @@ func (a *API) tokenLookup(req *request, op string, body tokenBody) reply {
 	if err == nil && (e.Expired(now) || !req.sameNamespace(e)) {
 		err = access.ErrPermissionDenied
 	}
+	if op == "lookup" && errors.Is(err, access.ErrPermissionDenied) {
+		// Vault answers a lookup of a token that is gone with 403 (of an
+		// accessor with 400).
+		return errReply(http.StatusForbidden, "bad token: no such token or it has expired")
+	}
 	if err != nil {
 		return a.tokenGone(err)
 	}

@@ -40,7 +40,8 @@ func (a *API) keyStatus(*request) reply {
 	if err != nil {
 		return a.errorReply(err)
 	}
-	return reply{data: map[string]any{"term": ks.Term, "install_time": ks.InstallTime.UTC().Format(time.RFC3339Nano)}}
+	return reply{data: map[string]any{"term": ks.Term, "install_time": ks.InstallTime.UTC().Format(time.RFC3339Nano),
+		"encryptions": ks.Encryptions}}
 }
 
 func (a *API) rotationProgress(*request) reply {

@@ -74,3 +74,29 @@ func statusOf(err error) int {
 	}
 	return 0
 }
+
+// sys/key-status has Vault's fields, encryptions included; a lookup of a
+// revoked token is Vault's 403.
+func TestVaultKeyStatusAndRevokedLookup(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c := h.vaultClient(h.token)
+	before, err := c.Sys().KeyStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.createKey("app", nil) // a write under the barrier
+	after, err := c.Sys().KeyStatus()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Term != 1 || after.InstallTime.IsZero() || after.Encryptions <= before.Encryptions {
+		t.Errorf("key-status before %+v, after a write %+v: want term 1 and more encryptions", before, after)
+	}
+	tok := h.newToken("default")
+	if err := c.Auth().Token().RevokeTree(tok); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Auth().Token().Lookup(tok); statusOf(err) != 403 {
+		t.Errorf("lookup of a revoked token: %v, want 403", err)
+	}
+}
