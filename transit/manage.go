@@ -180,20 +180,16 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 			if err != nil {
 				return nil, err
 			}
-			if p.Exportable && !v {
-				return nil, badRequest("exportable cannot be disabled on a key that has it enabled")
-			}
-			p.Exportable = v
+			// Once set, it stays: false is ignored, as in Vault (a key
+			// once exportable may have been exported).
+			p.Exportable = p.Exportable || v
 		}
 		if in.Has("allow_plaintext_backup") {
 			v, err := in.Bool("allow_plaintext_backup", false)
 			if err != nil {
 				return nil, err
 			}
-			if p.AllowPlaintextBackup && !v {
-				return nil, badRequest("allow_plaintext_backup cannot be disabled on a key that has it enabled")
-			}
-			p.AllowPlaintextBackup = v
+			p.AllowPlaintextBackup = p.AllowPlaintextBackup || v // as exportable
 		}
 		if _, ok := e.cryptoOf(p).(Exporter); !ok && (p.Exportable || p.AllowPlaintextBackup) {
 			return nil, badRequest("key lives on crypto backend %q, whose key material the node cannot read: it cannot be made exportable or backed up in plaintext", p.Backend)

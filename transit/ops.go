@@ -55,9 +55,9 @@ func (e *Engine) run(in *Fields, fn itemFunc) (*Response, error) {
 			}
 			data = map[string]any{"error": msg}
 		}
-		if ref, rerr := item.String("reference", ""); rerr == nil && ref != "" {
-			data["reference"] = ref
-		}
+		// Every result has its item's reference, "" included, as in Vault.
+		ref, _ := item.String("reference", "")
+		data["reference"] = ref
 		results[i] = data
 	}
 	resp := ok(map[string]any{"batch_results": results})

@@ -94,7 +94,7 @@ path "auth/token/lookup" { capabilities = ["update"] }`
 	if r := in("prod", h.token, "POST", "sys/seal", nil); r.status != 400 {
 		t.Fatalf("sys/seal in a namespace: %d", r.status)
 	}
-	if r := in("prod", prod, "POST", "auth/token/lookup", map[string]any{"token": dev}); r.status != 400 {
+	if r := in("prod", prod, "POST", "auth/token/lookup", map[string]any{"token": dev}); r.status != 403 {
 		t.Fatalf("lookup of another namespace's token: %d %s", r.status, r.raw)
 	}
 	if r := in("prod", prod, "POST", "auth/token/lookup", map[string]any{"token": prod}); r.status != 200 {

@@ -188,7 +188,6 @@ func TestBadInput(t *testing.T) {
 		{"min_decryption_version not a number", "POST", "transit/keys/aes/config", map[string]any{"min_decryption_version": "abc"}, nil, 400, `field "min_decryption_version" must be an integer, got "abc"`},
 		{"min_encryption_version above latest", "POST", "transit/keys/aes/config", map[string]any{"min_encryption_version": 2}, nil, 400, "cannot set min_encryption_version to 2: it must be 0 (latest) or at most the latest version 1"},
 		{"min_encryption below min_decryption", "POST", "transit/keys/rot/config", map[string]any{"min_encryption_version": 1}, nil, 400, "min_encryption_version (1) cannot be below min_decryption_version (2)"},
-		{"disable exportable", "POST", "transit/keys/exp/config", map[string]any{"exportable": false}, nil, 400, "exportable cannot be disabled on a key that has it enabled"},
 		{"config bad value after a good one", "POST", "transit/keys/aes/config", map[string]any{"deletion_allowed": true, "auto_rotate_period": "1m"}, nil, 400, "auto_rotate_period must be 0 to disable, or at least an hour"},
 		{"trim without version", "POST", "transit/keys/rot/trim", map[string]any{}, nil, 400, "missing min_available_version"},
 		{"trim above min_decryption_version", "POST", "transit/keys/rot/trim", map[string]any{"min_available_version": 3}, nil, 400, "min_available_version (3) cannot be above min_decryption_version (2)"},
