@@ -3,6 +3,7 @@ package transport
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 
 	vault "github.com/hashicorp/vault/api"
@@ -98,5 +99,69 @@ func TestVaultKeyStatusAndRevokedLookup(t *testing.T) {
 	}
 	if _, err := c.Auth().Token().Lookup(tok); statusOf(err) != 403 {
 		t.Errorf("lookup of a revoked token: %v, want 403", err)
+	}
+}
+
+// sys/mounts, sys/auth and sys/ha-status through the real vault client:
+// keyraft's fixed mounts in Vault's shapes, and the refusals Vault gives.
+func TestVaultMountsAndAuth(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c := h.vaultClient(h.token)
+	mounts, err := c.Sys().ListMounts()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := mounts["transit/"]
+	if tr == nil || tr.Type != "transit" || !strings.HasPrefix(tr.Accessor, "transit_") || mounts["sys/"] == nil {
+		t.Fatalf("ListMounts: %+v", mounts)
+	}
+	for _, p := range []string{"transit", "transit/keys/app"} {
+		m, err := c.Sys().GetMount(p)
+		if err != nil || m.Type != "transit" || m.Accessor != tr.Accessor || m.UUID != tr.UUID {
+			t.Errorf("GetMount(%s): %+v %v", p, m, err)
+		}
+	}
+	if _, err := c.Sys().GetMount("kv"); statusOf(err) != 400 {
+		t.Errorf("GetMount(kv): %v, want 400", err)
+	}
+	err = c.Sys().Mount("transit", &vault.MountInput{Type: "transit"})
+	if statusOf(err) != 400 || !strings.Contains(err.Error(), "path is already in use at transit/") {
+		t.Errorf("enable transit: %v", err)
+	}
+	if err := c.Sys().Mount("kv", &vault.MountInput{Type: "kv"}); statusOf(err) != 400 || !strings.Contains(err.Error(), "fixed") {
+		t.Errorf("enable kv: %v", err)
+	}
+	if err := c.Sys().TuneMount("transit", vault.MountConfigInput{}); err != nil {
+		t.Errorf("tune transit with nothing to change: %v", err)
+	}
+	if err := c.Sys().TuneMount("transit", vault.MountConfigInput{DefaultLeaseTTL: "1h"}); statusOf(err) != 400 ||
+		!strings.Contains(err.Error(), "default_lease_ttl") {
+		t.Errorf("tune transit's lease TTL: %v, want a 400 naming default_lease_ttl", err)
+	}
+	cfg, err := c.Sys().MountConfig("transit")
+	if err != nil || cfg.MaxLeaseTTL == 0 {
+		t.Errorf("MountConfig(transit): %+v %v", cfg, err)
+	}
+	if err := c.Sys().Unmount("nothing-here"); err != nil {
+		t.Errorf("disable a path with no mount: %v, want Vault's 204", err)
+	}
+	if err := c.Sys().Unmount("transit"); statusOf(err) != 400 {
+		t.Errorf("disable transit: %v, want 400", err)
+	}
+
+	auths, err := c.Sys().ListAuth()
+	if err != nil || auths["token/"] == nil || auths["token/"].Type != "token" || auths["cert/"] == nil {
+		t.Fatalf("ListAuth: %+v %v", auths, err)
+	}
+	if a, err := c.Sys().GetAuth("token"); err != nil || a.Accessor != auths["token/"].Accessor {
+		t.Errorf("GetAuth(token): %+v %v", a, err)
+	}
+	if err := c.Sys().EnableAuth("token", "token", ""); statusOf(err) != 400 || !strings.Contains(err.Error(), "path is already in use at token/") {
+		t.Errorf("enable token auth: %v", err)
+	}
+
+	ha, err := c.Sys().HAStatus()
+	if err != nil || len(ha.Nodes) != 1 || !ha.Nodes[0].ActiveNode || ha.Nodes[0].Hostname != "n1" {
+		t.Errorf("HAStatus: %+v %v", ha, err)
 	}
 }
