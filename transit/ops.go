@@ -183,6 +183,9 @@ func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Respons
 		}); resp != nil || err != nil {
 			return resp, err
 		}
+		if err := e.upsertAllowed(); err != nil {
+			return nil, err
+		}
 		if l, err = e.upsert(ctx, name, in); err != nil {
 			return nil, err
 		}

@@ -24,6 +24,8 @@ func transitRoutes() []route {
 		{pattern: "transit/keys/:name/rotate", methods: mPost, key: "name", handler: keyCall((*transit.Engine).RotateKey), summary: "Add a new version and make it the one that encrypts."},
 		{pattern: "transit/keys/:name/config", methods: mPost, key: "name", handler: keyFieldsCall((*transit.Engine).ConfigKey), summary: "Change a key's policy (min versions, deletion, export, rotation)."},
 		{pattern: "transit/keys/:name/trim", methods: mPost, key: "name", handler: keyFieldsCall((*transit.Engine).TrimKey), summary: "Destroy the versions below min_available_version."},
+		{pattern: "transit/config/keys", methods: mGet, handler: (*API).readKeysConfig, summary: "The engine's key settings (disable_upsert)."},
+		{pattern: "transit/config/keys", methods: mPost, handler: (*API).writeKeysConfig, summary: "Change the key settings: disable_upsert stops encrypt from creating missing keys."},
 		{pattern: "transit/wrapping_key", methods: mGet, handler: (*API).wrappingKey, summary: "The RSA public key that wraps keys for import."},
 		{pattern: "transit/backup/:name", methods: mGet, key: "name", handler: (*API).backupKey, summary: "Back a key up (allow_plaintext_backup must be set)."},
 		{pattern: "transit/restore/:name?", methods: mPost, key: "name", sensitive: []string{"backup"}, committed: http.StatusNoContent, handler: (*API).restoreKey, summary: "Restore a key from a backup, under its own or the given name."},
@@ -46,6 +48,8 @@ func transitRoutes() []route {
 	}
 	for i := range rows {
 		rows[i].auth, rows[i].namespaced, rows[i].lease = tokenAuth, true, true
+		// The engine's settings are the cluster's, set in the root namespace.
+		rows[i].namespaced = rows[i].pattern != "transit/config/keys"
 	}
 	return rows
 }
@@ -116,6 +120,21 @@ func keyFieldsCall(op func(*transit.Engine, context.Context, string, *transit.Fi
 		}
 		return withUnused(a.respond(op(a.cfg.Transit, req.ctx, req.key(), f)), f)
 	}
+}
+
+func (a *API) readKeysConfig(req *request) reply {
+	if _, r := req.fields(nil); r != nil {
+		return *r
+	}
+	return a.respond(a.cfg.Transit.ReadKeysConfig())
+}
+
+func (a *API) writeKeysConfig(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	return withUnused(a.respond(a.cfg.Transit.WriteKeysConfig(req.ctx, f)), f)
 }
 
 // listKeys answers LIST transit/keys with the keys of the request's

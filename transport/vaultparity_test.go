@@ -165,3 +165,37 @@ func TestVaultMountsAndAuth(t *testing.T) {
 		t.Errorf("HAStatus: %+v %v", ha, err)
 	}
 }
+
+// transit/config/keys: with disable_upsert, encrypt under a missing key is
+// Vault's 400 and creates nothing; {} turns upsert back on, as in Vault.
+func TestVaultConfigKeysDisableUpsert(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c := h.vaultClient(h.token)
+	pt := map[string]any{"plaintext": "aGk="}
+	if _, err := c.Logical().Write("transit/encrypt/before", pt); err != nil {
+		t.Fatal(err)
+	}
+	sec, err := c.Logical().Write("transit/config/keys", map[string]any{"disable_upsert": true})
+	if err != nil || sec.Data["disable_upsert"] != true {
+		t.Fatalf("config/keys write: %v %v", sec, err)
+	}
+	if sec, err := c.Logical().Read("transit/config/keys"); err != nil || sec.Data["disable_upsert"] != true {
+		t.Fatalf("config/keys read: %v %v", sec, err)
+	}
+	_, err = c.Logical().Write("transit/encrypt/missing", pt)
+	if statusOf(err) != 400 || !strings.Contains(err.Error(), "encryption key not found") {
+		t.Errorf("encrypt under a missing key with upsert disabled: %v", err)
+	}
+	if sec, _ := c.Logical().Read("transit/keys/missing"); sec != nil {
+		t.Errorf("the refused encrypt created the key: %v", sec.Data)
+	}
+	if _, err := c.Logical().Write("transit/encrypt/before", pt); err != nil {
+		t.Errorf("encrypt under an existing key: %v", err)
+	}
+	if _, err := c.Logical().Write("transit/config/keys", map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Logical().Write("transit/encrypt/missing", pt); err != nil {
+		t.Errorf("encrypt after {} turned upsert back on: %v", err)
+	}
+}
