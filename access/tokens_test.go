@@ -384,7 +384,10 @@ func TestUseTokenConcurrent(t *testing.T) {
 			for {
 				switch err := svc.UseToken(bg, tok); {
 				case err == nil:
-					ok.Add(1)
+					if ok.Add(1) > uses {
+						t.Error("more uses spent than num_uses")
+						return
+					}
 				case errors.Is(err, access.ErrPermissionDenied):
 					return
 				case errors.Is(err, store.ErrConflict):

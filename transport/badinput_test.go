@@ -154,7 +154,7 @@ func TestBadInput(t *testing.T) {
 		{"GET on rotate", "GET", "transit/keys/aes/rotate", nil, nil, 405, "unsupported operation"},
 		{"POST on seal-status", "POST", "sys/seal-status", nil, nil, 405, "unsupported operation"},
 		{"unknown top path", "GET", "nothing/here", nil, nil, 404, "unsupported path"},
-		{"unknown sys path", "GET", "sys/mounts", nil, nil, 404, "unsupported path"},
+		{"unknown sys path", "GET", "sys/nothing-here", nil, nil, 404, "unsupported path"},
 		{"unknown transit path", "POST", "transit/bogus/aes", map[string]any{}, nil, 404, "unsupported path"},
 		{"unknown key sub-path", "POST", "transit/keys/aes/bogus", map[string]any{}, nil, 404, "unsupported path"},
 		{"too many segments", "POST", "transit/encrypt/aes/extra", map[string]any{}, nil, 404, "unsupported path: use transit/encrypt/:name"},

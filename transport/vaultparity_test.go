@@ -1,12 +1,15 @@
 package transport
 
 import (
+	"encoding/json"
 	"errors"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	vault "github.com/hashicorp/vault/api"
+	"github.com/keyraft/keyraft/access"
 )
 
 // vaultClient is the real vault Go client on h, with token.
@@ -197,5 +200,62 @@ func TestVaultConfigKeysDisableUpsert(t *testing.T) {
 	}
 	if _, err := c.Logical().Write("transit/encrypt/missing", pt); err != nil {
 		t.Errorf("encrypt after {} turned upsert back on: %v", err)
+	}
+}
+
+// Token create as the vault CLI sends it ("0s" for every unset
+// duration), periodic tokens, and Vault's renewal arithmetic: an
+// increment is the new TTL from now, none re-grants the last one, a
+// periodic token always gets its period.
+func TestVaultTokenPeriodAndRenew(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	now := time.Date(2026, 12, 8, 10, 0, 0, 0, time.UTC)
+	h.api.SetClock(func() time.Time { return now })
+	c := h.vaultClient(h.token)
+	h.putPolicy("app", `path "transit/encrypt/app" { capabilities = ["update"] }`)
+	h.putPolicy("maker", `path "auth/token/create" { capabilities = ["update"] }`)
+	yes := true
+	cliBody := map[string]any{"ttl": "0s", "explicit_max_ttl": "0s", "period": "0s", "display_name": "", "num_uses": 0,
+		"renewable": true, "type": "service", "entity_alias": "", "policies": []string{"app"}}
+	sec, err := c.Logical().Write("auth/token/create", cliBody)
+	if err != nil || sec.Auth == nil || sec.Auth.LeaseDuration != int(access.DefaultTokenTTL.Seconds()) {
+		t.Fatalf("token create as the CLI sends it: %+v %v", sec, err)
+	}
+
+	sec, err = c.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"app"}, Period: "1h", TTL: "1m", Renewable: &yes})
+	if err != nil || sec.Auth.LeaseDuration != 3600 {
+		t.Fatalf("periodic token: %+v %v", sec, err)
+	}
+	periodic := sec.Auth.ClientToken
+	look, err := c.Auth().Token().Lookup(periodic)
+	if err != nil || look.Data["period"] != json.Number("3600") {
+		t.Fatalf("lookup of a periodic token: %v %v", look, err)
+	}
+	now = now.Add(50 * time.Minute)
+	sec, err = c.Auth().Token().Renew(periodic, 7200)
+	if err != nil || sec.Auth == nil || sec.Auth.LeaseDuration != 3600 {
+		t.Fatalf("renew of a periodic token: %+v %v; want its period", sec, err)
+	}
+	// The creator needs sudo (a token that may create tokens, without sudo).
+	maker := h.vaultClient(h.newToken("maker"))
+	if _, err := maker.Auth().Token().Create(&vault.TokenCreateRequest{Period: "1h"}); statusOf(err) != 400 ||
+		!strings.Contains(err.Error(), "root or sudo privileges required to create periodic token") {
+		t.Errorf("periodic token without sudo: %v", err)
+	}
+
+	sec, err = c.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"app"}, TTL: "1h", Renewable: &yes})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok := sec.Auth.ClientToken
+	for i, step := range []struct{ increment, want int }{{7200, 7200}, {0, 7200}, {1800, 1800}, {0, 1800}} {
+		sec, err := c.Auth().Token().Renew(tok, step.increment)
+		if err != nil || sec.Auth.LeaseDuration != step.want {
+			t.Errorf("renew %d (increment %d): %+v %v; want %d", i, step.increment, sec, err, step.want)
+		}
+	}
+	look, err = c.Auth().Token().Lookup(tok)
+	if err != nil || look.Data["last_renewal_time"] == nil || look.Data["creation_ttl"] != json.Number("3600") {
+		t.Errorf("lookup after renewals: %v %v", look, err)
 	}
 }
