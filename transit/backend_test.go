@@ -154,7 +154,7 @@ func TestTrimBackendKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.ConfigKey(ctx, "k", fields(t, `{"min_decryption_version":3}`)); err != nil {
+	if _, err := e.ConfigKey(ctx, "k", fields(t, `{"min_decryption_version":3,"min_encryption_version":3}`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.TrimKey(ctx, "k", fields(t, `{"min_available_version":3}`)); err != nil {
@@ -164,7 +164,7 @@ func TestTrimBackendKey(t *testing.T) {
 		t.Fatalf("after trim: record handles %d, live %d", len(h), len(b.live()))
 	}
 	_, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk=","key_version":1}`))
-	if !IsUserError(err) || !strings.Contains(err.Error(), "trimmed") {
+	if !IsUserError(err) || !strings.Contains(err.Error(), "key_version 1") {
 		t.Fatalf("encrypt with a trimmed version: %v", err)
 	}
 	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); err != nil {
@@ -287,7 +287,7 @@ func TestBackendDestroyIsRetriedUntilItSucceeds(t *testing.T) {
 		if _, err := e.RotateKey(ctx, name); err != nil {
 			t.Fatal(err)
 		}
-		e.ConfigKey(ctx, name, fields(t, `{"deletion_allowed":true,"min_decryption_version":2}`))
+		e.ConfigKey(ctx, name, fields(t, `{"deletion_allowed":true,"min_decryption_version":2,"min_encryption_version":2}`))
 	}
 	if _, err := e.DestroyKey(ctx, "doomed", fields(t, `{"pending_window":"1h"}`)); err != nil {
 		t.Fatal(err)
