@@ -489,7 +489,18 @@ func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	revoked := 0
+	// gone counts the tokens of the pass that no longer exist: an expired
+	// parent's children go with it, and a revoke that lost a race to
+	// another node's counts only if the token is gone.
+	gone := func() int {
+		n := 0
+		for _, h := range hashes {
+			if r, err := svc.st.Revision(fsm.RecordToken + h); !strings.Contains(h, "/") && err == nil && r == 0 {
+				n++
+			}
+		}
+		return n
+	}
 	for _, h := range hashes {
 		if strings.Contains(h, "/") {
 			continue
@@ -499,20 +510,19 @@ func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) 
 			continue // revoked meanwhile, as a child of an earlier one
 		}
 		if err != nil {
-			return revoked, err
+			return gone(), err
 		}
 		// A token made while its namespace was being deleted, which the
 		// deletion did not see: refused already, removed here.
 		if live, err := svc.TokenNamespaceLive(e); err != nil {
-			return revoked, err
+			return gone(), err
 		} else if !live {
 			ev := &audit.Event{Time: now, Node: svc.nodeID, Operation: "auth/token/namespace-gone", Identity: "tidy",
 				Path: "auth/token/tidy", Outcome: audit.Allowed, Status: 200,
 				Details: map[string]string{"accessor": e.Accessor, "namespace": e.Namespace}}
 			if err := svc.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
-				return revoked, err
+				return gone(), err
 			}
-			revoked++
 			continue
 		}
 		if e.Expired(now) {
@@ -520,9 +530,8 @@ func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) 
 				Path: "auth/token/tidy", Outcome: audit.Allowed, Status: 200,
 				Details: map[string]string{"accessor": e.Accessor, "expired_at": e.ExpireTime.Format(time.RFC3339)}}
 			if err := svc.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
-				return revoked, err
+				return gone(), err
 			}
-			revoked++
 			continue
 		}
 		if r, err := svc.st.Revision(fsm.RecordAccessor + e.Accessor); err == nil && r == 0 {
@@ -530,11 +539,11 @@ func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) 
 			_, err := svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + h, Revision: rev}, {Key: fsm.RecordAccessor + e.Accessor}},
 				Writes: []store.Write{{Key: fsm.RecordAccessor + e.Accessor, Value: idx}}})
 			if err != nil && !errors.Is(err, fsm.ErrConflict) {
-				return revoked, err
+				return gone(), err
 			}
 		}
 	}
-	return revoked, nil
+	return gone(), nil
 }
 
 // Tidy revokes expired tokens (TidyTokens) and ends expired grants and
