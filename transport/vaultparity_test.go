@@ -259,3 +259,38 @@ func TestVaultTokenPeriodAndRenew(t *testing.T) {
 		t.Errorf("lookup after renewals: %v %v", look, err)
 	}
 }
+
+// Ed25519 through sign/:name/:hash_algorithm with prehashed: accepted and
+// signed as pure Ed25519, as Vault does, with a warning about prehashed
+// and none about the hash algorithm.
+func TestVaultEd25519SignOptions(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("ed", map[string]any{"type": "ed25519"})
+	in := map[string]any{"input": b64("message")}
+	plain := h.must(200, "POST", "transit/sign/ed", in)
+	r := h.must(200, "POST", "transit/sign/ed/sha2-256", in)
+	if r.str("signature") != plain.str("signature") || len(r.warnings()) != 0 {
+		t.Errorf("sign/ed/sha2-256: %s, warnings %v; want the same signature, no warning", r.str("signature"), r.warnings())
+	}
+	r = h.must(200, "POST", "transit/sign/ed", map[string]any{"input": b64("message"), "prehashed": true})
+	if r.str("signature") != plain.str("signature") || len(r.warnings()) != 1 || !strings.Contains(r.warnings()[0], "prehashed has no effect") {
+		t.Errorf("sign prehashed: %s, warnings %v", r.str("signature"), r.warnings())
+	}
+	v := h.must(200, "POST", "transit/verify/ed/sha2-512", map[string]any{"input": b64("message"), "signature": plain.str("signature"), "prehashed": true})
+	if v.data()["valid"] != true {
+		t.Errorf("verify: %v", v.data())
+	}
+}
+
+// A ciphertext a crypto-backend plugin cannot open is Vault's "invalid
+// ciphertext" 400, as for a key in the node; the backend is named after.
+func TestPluginInvalidCiphertext(t *testing.T) {
+	h := newHarness(t, harnessOpts{plugins: true})
+	h.createKey("k", nil)
+	for _, ct := range []string{"vault:v1:YWJj", "garbage"} {
+		r := h.do("POST", "transit/decrypt/k", map[string]any{"ciphertext": ct})
+		if r.status != 400 || len(r.errs()) != 1 || !strings.HasPrefix(r.errs()[0], "invalid ciphertext: ") {
+			t.Errorf("decrypt %q: %d %v; want a 400 starting with 'invalid ciphertext: '", ct, r.status, r.errs())
+		}
+	}
+}
