@@ -294,3 +294,24 @@ func TestPluginInvalidCiphertext(t *testing.T) {
 		}
 	}
 }
+
+// An ACL denial on a key names the key in its event, so that
+// `keyraft audit query -key=K -outcome=denied` finds it (in a namespace
+// as the engine stores it).
+func TestDeniedEventNamesTheKey(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("app", nil)
+	tok := h.newToken("default")
+	if r := h.as(tok, "POST", "transit/decrypt/app", map[string]any{"ciphertext": "vault:v1:AAAA"}); r.status != 403 {
+		t.Fatalf("decrypt without a policy: %d", r.status)
+	}
+	if ev := h.audit.last(); ev.Outcome != "denied" || ev.Key != "app" {
+		t.Errorf("denied event: outcome %q key %q; want denied, app", ev.Outcome, ev.Key)
+	}
+	if r := h.do("POST", "transit/decrypt/app", map[string]any{}); r.status != 400 {
+		t.Fatalf("decrypt without a ciphertext: %d", r.status)
+	}
+	if ev := h.audit.last(); ev.Key != "app" {
+		t.Errorf("error event key %q, want app", ev.Key)
+	}
+}
