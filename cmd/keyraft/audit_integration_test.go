@@ -256,3 +256,31 @@ func withoutSealed(t *testing.T, archive []byte) []byte {
 	zw.Close()
 	return out.Bytes()
 }
+
+// The README's snapshot commands run as written (backup.snap in a temp
+// directory, [-force] left out).
+func TestReadmeSnapshotCommands(t *testing.T) {
+	t.Parallel()
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cmds [][]string
+	for _, line := range strings.Split(string(readme), "\n") {
+		if rest, ok := strings.CutPrefix(line, "    keyraft operator raft snapshot "); ok {
+			cmds = append(cmds, append([]string{"operator", "raft", "snapshot"}, strings.Fields(strings.ReplaceAll(rest, "[-force] ", ""))...))
+		}
+	}
+	if len(cmds) != 2 || cmds[0][3] != "save" || cmds[1][3] != "restore" {
+		t.Fatalf("the README's snapshot commands: %q", cmds)
+	}
+	s := startDevServer(t)
+	dir := t.TempDir()
+	for _, args := range cmds {
+		args[len(args)-1] = filepath.Join(dir, args[len(args)-1])
+		if _, errOut, code := s.kr(t, nil, nil, args...); code != 0 {
+			t.Fatalf("keyraft %s: exit %d %q", strings.Join(args, " "), code, errOut)
+		}
+	}
+	s.ok(t, []byte(s.unsealKey), "operator", "unseal")
+}
