@@ -87,11 +87,38 @@ func waitRestored(t *testing.T, c *e2eCluster, shares []string, leader *node) {
 	}
 }
 
-// keyAbsent reports whether the transit key is gone (vault/api reads a
-// 404 as no secret and no error).
-func keyAbsent(c *vault.Client, name string) bool {
-	s, err := c.Logical().Read("transit/keys/" + name)
-	return err == nil && s == nil
+// checkRestored waits until the cluster serves the state of a restored
+// snapshot of its own, taken when key decrypted ct to pt and before the
+// key "later" was made, on every node.
+func checkRestored(t *testing.T, c *e2eCluster, leader *node, key, ct, pt string) {
+	t.Helper()
+	waitRestored(t, c, c.shares, leader)
+	for _, n := range c.nodes {
+		cl := n.client(c.root)
+		testwait.Within(t, leaderWait, n.nodeID+" to serve the restored state", func() bool {
+			s, err := cl.Logical().Write("transit/decrypt/"+key, map[string]any{"ciphertext": ct})
+			if err != nil || s == nil {
+				return false
+			}
+			if got := mustDecodeB64(t, str(t, s.Data, "plaintext")); string(got) != pt {
+				t.Fatalf("%s decrypts to %q after the restore, want %q", n.nodeID, got, pt)
+			}
+			// vault/api reads a 404 as no secret and no error.
+			later, err := cl.Logical().Read("transit/keys/later")
+			return err == nil && later == nil
+		})
+	}
+}
+
+// waitKey waits until n has the transit key name (a follower applies
+// what the leader committed a moment later).
+func waitKey(t *testing.T, n *node, token, name string) {
+	t.Helper()
+	c := n.client(token)
+	testwait.Within(t, leaderWait, n.nodeID+" to have the key "+name, func() bool {
+		_, err := c.Logical().Read("transit/keys/" + name)
+		return err == nil
+	})
 }
 
 // TestVaultAPISnapshot: the unmodified vault/api client saves snapshots
@@ -108,17 +135,9 @@ func TestVaultAPISnapshot(t *testing.T) {
 	ca := la.client(a.root)
 	write(t, ca, "transit/keys/kept", map[string]any{})
 	ct := encrypt(t, ca, "kept", []byte("survives every restore"))
-	var follower *node
-	for _, n := range a.nodes {
-		if n != la {
-			follower = n
-		}
-	}
+	follower := a.follower(la)
 	cf := follower.client(a.root)
-	testwait.Within(t, leaderWait, "the follower to have the key", func() bool {
-		_, err := cf.Logical().Read("transit/keys/kept")
-		return err == nil
-	})
+	waitKey(t, follower, a.root, "kept")
 	vaultSave(t, ca, filepath.Join(dir, "leader.snap"))
 	fromFollower := vaultSave(t, cf, filepath.Join(dir, "follower.snap"))
 	os.WriteFile(filepath.Join(dir, "old.snap"), stateOf(t, fromFollower), 0o600)
@@ -130,14 +149,7 @@ func TestVaultAPISnapshot(t *testing.T) {
 		if err := vaultRestore(ca, filepath.Join(dir, file), false); err != nil {
 			t.Fatalf("vault/api RaftSnapshotRestore(%s, false): %v", file, err)
 		}
-		waitRestored(t, a, a.shares, la)
-		for _, n := range a.nodes {
-			c := n.client(a.root)
-			testwait.Within(t, leaderWait, n.nodeID+" to serve the restored state", func() bool {
-				s, err := c.Logical().Write("transit/decrypt/kept", map[string]any{"ciphertext": ct})
-				return keyAbsent(c, "later") && err == nil && s != nil
-			})
-		}
+		checkRestored(t, a, la, "kept", ct, "survives every restore")
 	}
 
 	b := startCluster(t, clusterOpts{size: 1})
@@ -200,16 +212,8 @@ func TestSnapshotCLIRoundTrip(t *testing.T) {
 	la := a.leader()
 	write(t, la.client(a.root), "transit/keys/cli", map[string]any{})
 	ct := encrypt(t, la.client(a.root), "cli", []byte("through the CLI"))
-	var follower *node
-	for _, n := range a.nodes {
-		if n != la {
-			follower = n
-		}
-	}
-	testwait.Within(t, leaderWait, "the follower to have the key", func() bool {
-		_, err := follower.client(a.root).Logical().Read("transit/keys/cli")
-		return err == nil
-	})
+	follower := a.follower(la)
+	waitKey(t, follower, a.root, "cli")
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	file := filepath.Join(t.TempDir(), "backup.snap")
@@ -222,14 +226,7 @@ func TestSnapshotCLIRoundTrip(t *testing.T) {
 	if out, err := runCLI(ctx, la.addr, a.root, "operator", "raft", "snapshot", "restore", file); err != nil || !strings.Contains(out, "Restored") {
 		t.Fatalf("keyraft operator raft snapshot restore: %v\n%s", err, out)
 	}
-	waitRestored(t, a, a.shares, la)
-	cl := la.client(a.root)
-	if got := decrypt(t, cl, "cli", ct); string(got) != "through the CLI" {
-		t.Fatalf("decrypt after the CLI restore: %q", got)
-	}
-	if !keyAbsent(cl, "later") {
-		t.Fatal("a key made after the snapshot survived its restore")
-	}
+	checkRestored(t, a, la, "cli", ct, "through the CLI")
 
 	b := startCluster(t, clusterOpts{size: 1})
 	out, err := runCLI(ctx, b.leader().addr, b.root, "operator", "raft", "snapshot", "restore", file)
@@ -286,14 +283,7 @@ func TestBaoSnapshot(t *testing.T) {
 	if out, err := runBao(ctx, bao, la, a.root, "operator", "raft", "snapshot", "restore", file); err != nil {
 		t.Fatalf("bao operator raft snapshot restore: %v\n%s", err, out)
 	}
-	waitRestored(t, a, a.shares, la)
-	cl := la.client(a.root)
-	if got := decrypt(t, cl, "bao", ct); string(got) != "through bao" {
-		t.Fatalf("decrypt after the bao restore: %q", got)
-	}
-	if !keyAbsent(cl, "later") {
-		t.Fatal("a key made after the snapshot survived its restore")
-	}
+	checkRestored(t, a, la, "bao", ct, "through bao")
 	cliFile := filepath.Join(dir, "cli.snap")
 	if out, err := runCLI(ctx, la.addr, a.root, "operator", "raft", "snapshot", "save", cliFile); err != nil {
 		t.Fatalf("keyraft operator raft snapshot save: %v\n%s", err, out)

@@ -70,8 +70,8 @@ func (a *API) restoreSnapshot(req *request) reply {
 	}
 	defer os.Remove(tmp.Name())
 	defer tmp.Close()
-	src := &readErr{r: http.MaxBytesReader(nil, r.Body, MaxSnapshotSize)}
-	format, rep, ok := a.receiveSnapshot(bufio.NewReaderSize(src, 64<<10), src, tmp, force)
+	body := bufio.NewReaderSize(http.MaxBytesReader(nil, r.Body, MaxSnapshotSize), 64<<10)
+	format, rep, ok := a.receiveSnapshot(body, tmp, force)
 	if !ok {
 		return rep
 	}
@@ -108,19 +108,19 @@ func (a *API) restoreSnapshot(req *request) reply {
 // receiveSnapshot reads the upload into tmp: the state of an archive
 // (checked by extractArchive), or a raw stream as it is. It returns the
 // format, and the answer to give unless ok.
-func (a *API) receiveSnapshot(body *bufio.Reader, src *readErr, tmp *os.File, force bool) (format string, rep reply, ok bool) {
-	head, _ := body.Peek(64)
+func (a *API) receiveSnapshot(body *bufio.Reader, tmp *os.File, force bool) (format string, rep reply, ok bool) {
+	head, err := body.Peek(64)
 	switch {
 	case snapfile.IsArchive(head):
-		rep, ok := a.extractArchive(body, src, tmp, force)
+		rep, ok := a.extractArchive(body, tmp, force)
 		return "archive", rep, ok
 	case fsm.IsSnapshot(head):
 		if _, err := io.Copy(tmp, body); err != nil {
-			return "raw", a.uploadError(src, err), false
+			return "raw", a.uploadError(err), false
 		}
 		return "raw", reply{}, true
-	case src.err != nil:
-		return "", a.uploadError(src, src.err), false
+	case err != nil && err != io.EOF:
+		return "", a.uploadError(err), false
 	}
 	return "", errReply(http.StatusBadRequest, "not a keyraft snapshot: expected a snapshot archive (gzip, as sys/storage/raft/snapshot saves it) or the raw stream of an older keyraft version"), false
 }
@@ -129,18 +129,17 @@ func (a *API) receiveSnapshot(body *bufio.Reader, src *readErr, tmp *os.File, fo
 // checks it (snapfile.Read); without force, also that its sealed sums
 // open with this node's keyring and match. It returns ok when the state
 // in tmp may go on to the restore, or else the answer to give.
-func (a *API) extractArchive(body io.Reader, src *readErr, tmp *os.File, force bool) (reply, bool) {
+func (a *API) extractArchive(body io.Reader, tmp *os.File, force bool) (reply, bool) {
 	arc, err := snapfile.Read(body, MaxSnapshotSize, func(state io.Reader) error {
 		_, err := io.Copy(tmp, state)
 		return err
 	})
+	var tooBig *http.MaxBytesError
 	switch {
-	case src.err != nil:
-		return a.uploadError(src, src.err), false
-	case errors.Is(err, snapfile.ErrFormat):
+	case errors.As(err, &tooBig) || (err != nil && !errors.Is(err, snapfile.ErrFormat)):
+		return a.uploadError(err), false
+	case err != nil:
 		return errReply(http.StatusBadRequest, "not a keyraft snapshot archive, or a damaged one: "+strings.TrimPrefix(err.Error(), snapfile.ErrFormat.Error()+": ")), false
-	case err != nil: // writing tmp
-		return a.errorReply(err), false
 	case force:
 		return reply{}, true
 	case len(arc.Sealed) == 0:
@@ -160,29 +159,16 @@ func (a *API) extractArchive(body io.Reader, src *readErr, tmp *os.File, force b
 }
 
 // uploadError is the answer to an upload that could not be stored: too
-// large, cut off, or the temporary file failed.
-func (a *API) uploadError(src *readErr, err error) reply {
+// large, the temporary file failed (a *os.PathError, which reading a
+// request body never gives), or the body broke off.
+func (a *API) uploadError(err error) reply {
 	var tooBig *http.MaxBytesError
+	var file *os.PathError
 	switch {
-	case errors.As(src.err, &tooBig):
+	case errors.As(err, &tooBig):
 		return errReply(http.StatusRequestEntityTooLarge, fmt.Sprintf("snapshot larger than %d bytes", int64(MaxSnapshotSize)))
-	case src.err != nil:
-		return errReply(http.StatusBadRequest, "failed to read the snapshot")
+	case errors.As(err, &file):
+		return a.errorReply(err)
 	}
-	return a.errorReply(err)
-}
-
-// readErr remembers the first error other than io.EOF of its reader: the
-// request body's, told apart from what the archive's reader makes of it.
-type readErr struct {
-	r   io.Reader
-	err error
-}
-
-func (e *readErr) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && err != io.EOF && e.err == nil {
-		e.err = err
-	}
-	return n, err
+	return errReply(http.StatusBadRequest, "failed to read the snapshot")
 }

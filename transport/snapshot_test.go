@@ -1,9 +1,7 @@
 package transport
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -18,10 +16,10 @@ import (
 	"time"
 
 	"github.com/hashicorp/raft"
-	vault "github.com/hashicorp/vault/api"
 
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/cluster/snapfile"
+	"github.com/keyraft/keyraft/cluster/snapfile/snapfiletest"
 	"github.com/keyraft/keyraft/fsm"
 )
 
@@ -80,50 +78,6 @@ func (h *harness) restore(path string, snap, key []byte, want int, wantText stri
 	}
 }
 
-// rewrite returns the archive b with each entry's body replaced by
-// edit(name, body); an entry edit returns nil for is left out.
-func rewrite(t *testing.T, b []byte, edit func(name string, body []byte) []byte) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	tw := tar.NewWriter(zw)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(tr)
-		if body = edit(hdr.Name, body); body == nil {
-			continue
-		}
-		hdr.Size = int64(len(body))
-		tw.WriteHeader(hdr)
-		tw.Write(body)
-	}
-	tw.Close()
-	zw.Close()
-	return out.Bytes()
-}
-
-func entryOf(t *testing.T, b []byte, name string) []byte {
-	var got []byte
-	rewrite(t, b, func(n string, body []byte) []byte {
-		if n == name {
-			got = body
-		}
-		return body
-	})
-	return got
-}
-
 // GET sys/storage/raft/snapshot is a Vault-shaped archive: the vault/api
 // client takes it, its state is the state machine's stream, and its
 // sealed sums open with the node's keyring.
@@ -149,17 +103,11 @@ func TestSnapshotSaveIsAnArchive(t *testing.T) {
 	if err := arc.Verify(sums); err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Equal(sums, entryOf(t, b, snapfile.SumsName)) {
+	if !bytes.Equal(sums, snapfiletest.Body(t, b, snapfile.SumsName)) {
 		t.Fatal("the sealed sums are not SHA256SUMS")
 	}
 
-	cfg := vault.DefaultConfig()
-	cfg.Address = h.srv.URL
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(h.token)
+	c := vaultClient(t, h.srv.URL, h.token)
 	var got bytes.Buffer
 	if err := c.Sys().RaftSnapshot(&got); err != nil {
 		t.Fatalf("vault/api RaftSnapshot: %v", err)
@@ -200,13 +148,13 @@ func TestSnapshotRestoreFormats(t *testing.T) {
 		{"garbage", force, []byte("garbage"), "not a keyraft snapshot: expected a snapshot archive"},
 		{"empty", force, []byte{}, "not a keyraft snapshot"},
 		{"another cluster's archive", save, snapB, "another cluster"},
-		{"another cluster's sealed sums", save, rewrite(t, snapA, func(name string, body []byte) []byte {
+		{"another cluster's sealed sums", save, snapfiletest.Rewrite(t, snapA, func(name string, body []byte) []byte {
 			if name == snapfile.SealedName {
-				return entryOf(t, snapB, name)
+				return snapfiletest.Body(t, snapB, name)
 			}
 			return body
 		}), "another cluster"},
-		{"no sealed sums", save, rewrite(t, snapA, func(name string, body []byte) []byte {
+		{"no sealed sums", save, snapfiletest.Rewrite(t, snapA, func(name string, body []byte) []byte {
 			if name == snapfile.SealedName {
 				return nil
 			}
@@ -214,7 +162,7 @@ func TestSnapshotRestoreFormats(t *testing.T) {
 		}), "another cluster"},
 		{"a record altered, SHA256SUMS to match", save, func() []byte {
 			var state []byte
-			altered := rewrite(t, snapA, func(name string, body []byte) []byte {
+			altered := snapfiletest.Rewrite(t, snapA, func(name string, body []byte) []byte {
 				if name == snapfile.StateName {
 					body = bytes.Clone(body)
 					body[len(body)-20] ^= 1
@@ -222,15 +170,15 @@ func TestSnapshotRestoreFormats(t *testing.T) {
 				}
 				return body
 			})
-			meta := entryOf(t, altered, snapfile.MetaName)
-			return rewrite(t, altered, func(name string, body []byte) []byte {
+			meta := snapfiletest.Body(t, altered, snapfile.MetaName)
+			return snapfiletest.Rewrite(t, altered, func(name string, body []byte) []byte {
 				if name == snapfile.SumsName {
 					return sums(meta, state)
 				}
 				return body
 			})
 		}(), "another cluster, or was altered"},
-		{"state.bin altered", force, rewrite(t, snapA, func(name string, body []byte) []byte {
+		{"state.bin altered", force, snapfiletest.Rewrite(t, snapA, func(name string, body []byte) []byte {
 			if name == snapfile.StateName {
 				body = bytes.Clone(body)
 				body[30] ^= 1
@@ -239,7 +187,7 @@ func TestSnapshotRestoreFormats(t *testing.T) {
 		}), "SHA-256 of state.bin does not match"},
 		{"cut in state.bin", force, snapA[:len(snapA)/2], "damaged"},
 		{"cut before the gzip trailer", force, snapA[:len(snapA)-4], "damaged"},
-		{"an extra file", force, rewrite(t, snapA, func(name string, body []byte) []byte {
+		{"an extra file", force, snapfiletest.Rewrite(t, snapA, func(name string, body []byte) []byte {
 			if name == snapfile.SumsName {
 				return append(body, strings.Repeat("0", 64)+"  extra\n"...)
 			}
@@ -325,13 +273,7 @@ func TestSnapshotSaveAbortsOnFailure(t *testing.T) {
 			t.Fatal(err)
 		}
 		srv := httptest.NewServer(api)
-		cfg := vault.DefaultConfig()
-		cfg.Address = srv.URL
-		c, err := vault.NewClient(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.SetToken(h.token)
+		c := vaultClient(t, srv.URL, h.token)
 		var got bytes.Buffer
 		if err := c.Sys().RaftSnapshot(&got); err == nil {
 			t.Errorf("%+v: vault/api RaftSnapshot succeeded on a broken stream", f)

@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/raft"
+
+	"github.com/keyraft/keyraft/cluster/snapfile/snapfiletest"
 )
 
 // The tests seal with a stand-in for the keyring: the package never looks
@@ -96,24 +98,9 @@ func TestRoundTrip(t *testing.T) {
 
 	// The shape the vault/api client checks: gzip, tar, a non-empty
 	// SHA256SUMS.sealed, after state.bin; and stored, not compressed.
-	zr, err := gzip.NewReader(bytes.NewReader(b))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
 	var names []string
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		names = append(names, h.Name)
-		if h.Mode != 0o600 {
-			t.Errorf("%s has mode %o", h.Name, h.Mode)
-		}
+	for _, e := range snapfiletest.Entries(t, b) {
+		names = append(names, e.Name)
 	}
 	if strings.Join(names, ",") != "meta.json,state.bin,SHA256SUMS,SHA256SUMS.sealed" {
 		t.Fatalf("entries %v", names)
@@ -137,45 +124,12 @@ func TestWriteRefusesAStateOfAnotherSize(t *testing.T) {
 }
 
 // entry is one file of a hand-made archive.
-type entry struct {
-	name string
-	body []byte
-	typ  byte // 0: regular
-}
-
-// build makes an archive of entries, then appends tail inside the gzip
-// stream after the tar and after inside the file after the gzip stream.
-func build(t testing.TB, entries []entry, tail, after []byte) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	zw := gzip.NewWriter(&b)
-	tw := tar.NewWriter(zw)
-	for _, e := range entries {
-		typ := e.typ
-		if typ == 0 {
-			typ = tar.TypeReg
-		}
-		h := &tar.Header{Typeflag: typ, Name: e.name, Size: int64(len(e.body)), Mode: 0o600}
-		if typ != tar.TypeReg {
-			h.Size = 0
-		}
-		if err := tw.WriteHeader(h); err != nil {
-			t.Fatal(err)
-		}
-		if typ == tar.TypeReg {
-			tw.Write(e.body)
-		}
-	}
-	tw.Close()
-	zw.Write(tail)
-	zw.Close()
-	return append(b.Bytes(), after...)
-}
+type entry = snapfiletest.Entry
 
 func sumsOf(files ...entry) []byte {
 	var b bytes.Buffer
 	for _, f := range files {
-		fmt.Fprintf(&b, "%x  %s\n", sha256.Sum256(f.body), f.name)
+		fmt.Fprintf(&b, "%x  %s\n", sha256.Sum256(f.Body), f.Name)
 	}
 	return b.Bytes()
 }
@@ -183,21 +137,21 @@ func sumsOf(files ...entry) []byte {
 func TestReadRefuses(t *testing.T) {
 	state := testState(2000)
 	metaJSON := []byte(`{"Version":1,"ID":"x","Index":7,"Term":2,"Size":2000}` + "\n")
-	meta := entry{name: MetaName, body: metaJSON}
-	st := entry{name: StateName, body: state}
-	sums := entry{name: SumsName, body: sumsOf(meta, st)}
-	sealed := entry{name: SealedName, body: []byte("opaque")}
+	meta := entry{Name: MetaName, Body: metaJSON}
+	st := entry{Name: StateName, Body: state}
+	sums := entry{Name: SumsName, Body: sumsOf(meta, st)}
+	sealed := entry{Name: SealedName, Body: []byte("opaque")}
 	good := []entry{meta, st, sums, sealed}
-	if _, _, err := readArchive(build(t, good, nil, nil), 1<<20); err != nil {
+	if _, _, err := readArchive(snapfiletest.Build(t, good, nil, nil), 1<<20); err != nil {
 		t.Fatalf("the hand-made archive is refused: %v", err)
 	}
 	// Any order; padding of zeros after the tar (GNU tar's records).
-	if _, _, err := readArchive(build(t, []entry{sealed, sums, st, meta}, make([]byte, 10240), nil), 1<<20); err != nil {
+	if _, _, err := readArchive(snapfiletest.Build(t, []entry{sealed, sums, st, meta}, make([]byte, 10240), nil), 1<<20); err != nil {
 		t.Fatalf("entries in another order, padded: %v", err)
 	}
 	with := func(es ...entry) []entry { return es }
-	otherState := entry{name: StateName, body: testState(2001)[1:]}
-	big := entry{name: SealedName, body: make([]byte, MaxSmallEntry+1)}
+	otherState := entry{Name: StateName, Body: testState(2001)[1:]}
+	big := entry{Name: SealedName, Body: make([]byte, MaxSmallEntry+1)}
 	var twoMembers bytes.Buffer
 	zw := gzip.NewWriter(&twoMembers)
 	zw.Write([]byte("more"))
@@ -210,36 +164,36 @@ func TestReadRefuses(t *testing.T) {
 	}{
 		{"not gzip", []byte("keyraft-fsm-snapshot-v1\n\x00"), 0, "gzip header"},
 		{"empty", nil, 0, "gzip header"},
-		{"unknown file", build(t, append(with(entry{name: "extra", body: []byte("x")}), good...), nil, nil), 0, `unexpected file "extra"`},
-		{"a path", build(t, with(entry{name: "./state.bin", body: state}, meta, sums), nil, nil), 0, "unexpected file"},
-		{"duplicate", build(t, append(good, sealed), nil, nil), 0, "SHA256SUMS.sealed appears twice"},
-		{"duplicate state", build(t, with(meta, st, st, sums), nil, nil), 0, "state.bin appears twice"},
-		{"a directory", build(t, with(meta, entry{name: StateName, typ: tar.TypeDir}, sums), nil, nil), 0, "not a regular file"},
-		{"a symlink", build(t, with(meta, entry{name: StateName, typ: tar.TypeSymlink}, sums), nil, nil), 0, "not a regular file"},
-		{"no meta", build(t, with(st, sums, sealed), nil, nil), 0, "no meta.json"},
-		{"no state", build(t, with(meta, sums, sealed), nil, nil), 0, "no state.bin"},
-		{"no sums", build(t, with(meta, st, sealed), nil, nil), 0, "no SHA256SUMS"},
-		{"state altered", build(t, with(meta, otherState, sums, sealed), nil, nil), 0, "SHA-256 of state.bin does not match"},
-		{"sums of one file", build(t, with(meta, st, entry{name: SumsName, body: sumsOf(st)}), nil, nil), 0, "does not list meta.json"},
-		{"sums of a third file", build(t, with(meta, st, entry{name: SumsName, body: sumsOf(meta, st, sealed)}), nil, nil), 0, "unknown file"},
-		{"sums twice", build(t, with(meta, st, entry{name: SumsName, body: sumsOf(meta, st, st)}), nil, nil), 0, "twice"},
-		{"sums without newline", build(t, with(meta, st, entry{name: SumsName, body: bytes.TrimSuffix(sumsOf(meta, st), []byte("\n"))}), nil, nil), 0, "newline"},
-		{"sums with one space", build(t, with(meta, st, entry{name: SumsName, body: bytes.ReplaceAll(sumsOf(meta, st), []byte("  "), []byte(" "))}), nil, nil), 0, "malformed line"},
-		{"sums short hash", build(t, with(meta, st, entry{name: SumsName, body: []byte("abcd  meta.json\n")}), nil, nil), 0, "malformed line"},
+		{"unknown file", snapfiletest.Build(t, append(with(entry{Name: "extra", Body: []byte("x")}), good...), nil, nil), 0, `unexpected file "extra"`},
+		{"a path", snapfiletest.Build(t, with(entry{Name: "./state.bin", Body: state}, meta, sums), nil, nil), 0, "unexpected file"},
+		{"duplicate", snapfiletest.Build(t, append(good, sealed), nil, nil), 0, "SHA256SUMS.sealed appears twice"},
+		{"duplicate state", snapfiletest.Build(t, with(meta, st, st, sums), nil, nil), 0, "state.bin appears twice"},
+		{"a directory", snapfiletest.Build(t, with(meta, entry{Name: StateName, Typeflag: tar.TypeDir}, sums), nil, nil), 0, "not a regular file"},
+		{"a symlink", snapfiletest.Build(t, with(meta, entry{Name: StateName, Typeflag: tar.TypeSymlink}, sums), nil, nil), 0, "not a regular file"},
+		{"no meta", snapfiletest.Build(t, with(st, sums, sealed), nil, nil), 0, "no meta.json"},
+		{"no state", snapfiletest.Build(t, with(meta, sums, sealed), nil, nil), 0, "no state.bin"},
+		{"no sums", snapfiletest.Build(t, with(meta, st, sealed), nil, nil), 0, "no SHA256SUMS"},
+		{"state altered", snapfiletest.Build(t, with(meta, otherState, sums, sealed), nil, nil), 0, "SHA-256 of state.bin does not match"},
+		{"sums of one file", snapfiletest.Build(t, with(meta, st, entry{Name: SumsName, Body: sumsOf(st)}), nil, nil), 0, "does not list meta.json"},
+		{"sums of a third file", snapfiletest.Build(t, with(meta, st, entry{Name: SumsName, Body: sumsOf(meta, st, sealed)}), nil, nil), 0, "unknown file"},
+		{"sums twice", snapfiletest.Build(t, with(meta, st, entry{Name: SumsName, Body: sumsOf(meta, st, st)}), nil, nil), 0, "twice"},
+		{"sums without newline", snapfiletest.Build(t, with(meta, st, entry{Name: SumsName, Body: bytes.TrimSuffix(sumsOf(meta, st), []byte("\n"))}), nil, nil), 0, "newline"},
+		{"sums with one space", snapfiletest.Build(t, with(meta, st, entry{Name: SumsName, Body: bytes.ReplaceAll(sumsOf(meta, st), []byte("  "), []byte(" "))}), nil, nil), 0, "malformed line"},
+		{"sums short hash", snapfiletest.Build(t, with(meta, st, entry{Name: SumsName, Body: []byte("abcd  meta.json\n")}), nil, nil), 0, "malformed line"},
 		{"meta not JSON", func() []byte {
-			m := entry{name: MetaName, body: []byte("nope")}
-			return build(t, with(m, st, entry{name: SumsName, body: sumsOf(m, st)}), nil, nil)
+			m := entry{Name: MetaName, Body: []byte("nope")}
+			return snapfiletest.Build(t, with(m, st, entry{Name: SumsName, Body: sumsOf(m, st)}), nil, nil)
 		}(), 0, "meta.json"},
 		{"meta of another size", func() []byte {
-			m := entry{name: MetaName, body: []byte(`{"Size":1999}`)}
-			return build(t, with(m, st, entry{name: SumsName, body: sumsOf(m, st)}), nil, nil)
+			m := entry{Name: MetaName, Body: []byte(`{"Size":1999}`)}
+			return snapfiletest.Build(t, with(m, st, entry{Name: SumsName, Body: sumsOf(m, st)}), nil, nil)
 		}(), 0, "says 1999 bytes"},
-		{"a small entry too big", build(t, with(meta, st, sums, big), nil, nil), 0, "more than 8192"},
-		{"state too big", build(t, good, nil, nil), 1999, "state.bin of 2000 bytes, more than 1999"},
-		{"data after the tar", build(t, good, []byte("\x00\x00junk"), nil), 0, "data after the end of the tar"},
-		{"padding too long", build(t, good, make([]byte, maxPadding+4096), nil), 0, "bytes after the end of the tar"},
-		{"data after the gzip stream", build(t, good, nil, []byte("x")), 0, "after the end of the gzip stream"},
-		{"a second gzip member", build(t, good, nil, twoMembers.Bytes()), 0, "after the end of the gzip stream"},
+		{"a small entry too big", snapfiletest.Build(t, with(meta, st, sums, big), nil, nil), 0, "more than 8192"},
+		{"state too big", snapfiletest.Build(t, good, nil, nil), 1999, "state.bin of 2000 bytes, more than 1999"},
+		{"data after the tar", snapfiletest.Build(t, good, []byte("\x00\x00junk"), nil), 0, "data after the end of the tar"},
+		{"padding too long", snapfiletest.Build(t, good, make([]byte, maxPadding+4096), nil), 0, "bytes after the end of the tar"},
+		{"data after the gzip stream", snapfiletest.Build(t, good, nil, []byte("x")), 0, "after the end of the gzip stream"},
+		{"a second gzip member", snapfiletest.Build(t, good, nil, twoMembers.Bytes()), 0, "after the end of the gzip stream"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			maxState := c.max
@@ -322,10 +276,10 @@ func FuzzRead(f *testing.F) {
 	f.Add(good[:len(good)-4])
 	f.Add([]byte("keyraft-fsm-snapshot-v1\n\x00"))
 	f.Add([]byte{0x1f, 0x8b})
-	meta := entry{name: MetaName, body: []byte(`{"Size":3}`)}
-	st := entry{name: StateName, body: []byte("abc")}
-	f.Add(build(f, []entry{meta, st, {name: SumsName, body: sumsOf(meta, st)}}, nil, nil))
-	f.Add(build(f, []entry{{name: "x", typ: tar.TypeDir}}, nil, nil))
+	meta := entry{Name: MetaName, Body: []byte(`{"Size":3}`)}
+	st := entry{Name: StateName, Body: []byte("abc")}
+	f.Add(snapfiletest.Build(f, []entry{meta, st, {Name: SumsName, Body: sumsOf(meta, st)}}, nil, nil))
+	f.Add(snapfiletest.Build(f, []entry{{Name: "x", Typeflag: tar.TypeDir}}, nil, nil))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		a, state, err := readArchive(b, 1<<20)
 		if err != nil {

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"archive/tar"
 	"bytes"
-	"compress/gzip"
 	"encoding/json"
-	"io"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/keyraft/keyraft/cluster/snapfile"
+	"github.com/keyraft/keyraft/cluster/snapfile/snapfiletest"
 )
 
 func TestIntegrationAudit(t *testing.T) {
@@ -127,7 +124,7 @@ func TestIntegrationSnapshotSaveRestore(t *testing.T) {
 	}
 	// An older version saved the raw stream alone: state.bin.
 	rawFile := filepath.Join(t.TempDir(), "old.snap")
-	os.WriteFile(rawFile, stateOf(t, archive), 0o600)
+	os.WriteFile(rawFile, snapfiletest.Body(t, archive, snapfile.StateName), 0o600)
 	s.ok(t, nil, "keys", "create", "later")
 	out, errOut, code := s.kr(t, nil, nil, "operator", "raft", "snapshot", "restore", rawFile)
 	if code != 0 || !strings.Contains(string(out), "Restored") {
@@ -165,19 +162,6 @@ func TestIntegrationSnapshotSaveRestore(t *testing.T) {
 	}
 }
 
-// stateOf is the state.bin of an archive: the raw snapshot stream.
-func stateOf(t *testing.T, archive []byte) []byte {
-	t.Helper()
-	var state bytes.Buffer
-	if _, err := snapfile.Read(bytes.NewReader(archive), math.MaxInt64, func(r io.Reader) error {
-		_, err := io.Copy(&state, r)
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return state.Bytes()
-}
-
 // snapshot save checks what the server streams: an archive, or an older
 // server's raw stream, whole and sound, or no file.
 func TestIntegrationSnapshotSaveChecksTheStream(t *testing.T) {
@@ -189,7 +173,7 @@ func TestIntegrationSnapshotSaveChecksTheStream(t *testing.T) {
 		t.Fatalf("snapshot save: exit %d %q", code, errOut)
 	}
 	archive, _ := os.ReadFile(file)
-	raw := stateOf(t, archive)
+	raw := snapfiletest.Body(t, archive, snapfile.StateName)
 	var body []byte
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/v1/sys/storage/raft/snapshot" {
@@ -211,7 +195,12 @@ func TestIntegrationSnapshotSaveChecksTheStream(t *testing.T) {
 		{"an archive without its gzip trailer", archive[:len(archive)-8], false},
 		{"a cut raw stream", raw[:len(raw)-1], false},
 		{"an archive with data after it", append(bytes.Clone(archive), 0), false},
-		{"an archive without SHA256SUMS.sealed", withoutSealed(t, archive), false},
+		{"an archive without SHA256SUMS.sealed", snapfiletest.Rewrite(t, archive, func(name string, body []byte) []byte {
+			if name == snapfile.SealedName {
+				return nil
+			}
+			return body
+		}), false},
 		{"something else", []byte("<html>"), false},
 	} {
 		body = c.body
@@ -225,62 +214,4 @@ func TestIntegrationSnapshotSaveChecksTheStream(t *testing.T) {
 			t.Errorf("%s: exit %d %q; file: %v", c.name, code, errOut, rerr)
 		}
 	}
-}
-
-// withoutSealed is the archive without its SHA256SUMS.sealed, as a
-// server that does not seal would send it.
-func withoutSealed(t *testing.T, archive []byte) []byte {
-	t.Helper()
-	zr, err := gzip.NewReader(bytes.NewReader(archive))
-	if err != nil {
-		t.Fatal(err)
-	}
-	tr := tar.NewReader(zr)
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	tw := tar.NewWriter(zw)
-	for {
-		hdr, err := tr.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if hdr.Name != snapfile.SealedName {
-			tw.WriteHeader(hdr)
-			io.Copy(tw, tr)
-		}
-	}
-	tw.Close()
-	zw.Close()
-	return out.Bytes()
-}
-
-// The README's snapshot commands run as written (backup.snap in a temp
-// directory, [-force] left out).
-func TestReadmeSnapshotCommands(t *testing.T) {
-	t.Parallel()
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cmds [][]string
-	for _, line := range strings.Split(string(readme), "\n") {
-		if rest, ok := strings.CutPrefix(line, "    keyraft operator raft snapshot "); ok {
-			cmds = append(cmds, append([]string{"operator", "raft", "snapshot"}, strings.Fields(strings.ReplaceAll(rest, "[-force] ", ""))...))
-		}
-	}
-	if len(cmds) != 2 || cmds[0][3] != "save" || cmds[1][3] != "restore" {
-		t.Fatalf("the README's snapshot commands: %q", cmds)
-	}
-	s := startDevServer(t)
-	dir := t.TempDir()
-	for _, args := range cmds {
-		args[len(args)-1] = filepath.Join(dir, args[len(args)-1])
-		if _, errOut, code := s.kr(t, nil, nil, args...); code != 0 {
-			t.Fatalf("keyraft %s: exit %d %q", strings.Join(args, " "), code, errOut)
-		}
-	}
-	s.ok(t, []byte(s.unsealKey), "operator", "unseal")
 }
