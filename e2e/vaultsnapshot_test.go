@@ -142,6 +142,11 @@ func TestVaultAPISnapshot(t *testing.T) {
 	fromFollower := vaultSave(t, cf, filepath.Join(dir, "follower.snap"))
 	os.WriteFile(filepath.Join(dir, "old.snap"), stateOf(t, fromFollower), 0o600)
 
+	// A restore goes to the leader: a follower answers 503, never a
+	// redirect (vault/api would report a redirected restore as done).
+	if err := vaultRestore(cf, filepath.Join(dir, "follower.snap"), false); statusOf(err) != 503 {
+		t.Fatalf("restore on a follower: %v, want a 503", err)
+	}
 	// Unforced on the same cluster: the follower's archive, then the raw
 	// stream an older version saved.
 	for _, file := range []string{"follower.snap", "old.snap"} {
