@@ -95,8 +95,8 @@ func sysRoutes() []route {
 		{pattern: "sys/storage/raft/bootstrap/challenge", methods: mPost, handler: (*API).joinChallenge, summary: "A joining node asks the leader for a challenge."},
 		{pattern: "sys/storage/raft/bootstrap/answer", methods: mPost, handler: (*API).admitNode, summary: "A joining node answers the challenge and is admitted."},
 		{pattern: "sys/storage/raft/remove-peer", methods: mPost, auth: sudoAuth, handler: (*API).removePeer, summary: "Remove a server from the cluster."},
-		{pattern: "sys/storage/raft/snapshot", methods: mGet, auth: sudoAuth, handler: (*API).saveSnapshot, summary: "Stream a snapshot of the whole state (ciphertext only)."},
-		{pattern: "sys/storage/raft/snapshot", methods: mPost, auth: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of this cluster."},
+		{pattern: "sys/storage/raft/snapshot", methods: mGet, auth: sudoAuth, handler: (*API).saveSnapshot, summary: "Stream a snapshot of the whole state (ciphertext only) as a Vault-compatible archive."},
+		{pattern: "sys/storage/raft/snapshot", methods: mPost, auth: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of this cluster (an archive sealed by its keyring, or an older raw snapshot)."},
 		{pattern: "sys/storage/raft/snapshot-force", methods: mPost, auth: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of any cluster."},
 	}
 	rows = append(rows, mountRoutes()...)
