@@ -361,6 +361,9 @@ func FuzzVaultBackup(f *testing.F) {
 	f.Add([]byte(`{"policy":{"name":"e","type":1,"latest_version":1,"min_decryption_version":1,"keys":{"1":{"ec_d":5,"ec_x":1,"ec_y":2}}}}`))
 	f.Add([]byte(`{"policy":{"name":"d","type":2,"latest_version":1,"keys":{"1":{"key":"AAAA"}}}}`))
 	f.Add([]byte(`{"policy":{"name":"n","type":null,"latest_version":1,"keys":{}}}`))
+	// OpenBao's numbering: hmac at 10 (with key_size), xchacha20 at 11.
+	f.Add([]byte(`{"policy":{"name":"h","type":10,"key_size":32,"latest_version":1,"min_decryption_version":1,"keys":{"1":{"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","hmac_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}}`))
+	f.Add([]byte(`{"policy":{"name":"x","type":11,"latest_version":1,"min_decryption_version":1,"keys":{"1":{"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}}`))
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := New(newMemStore(), nil)
