@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/internal/openbao"
 	"github.com/keyraft/keyraft/keys"
 )
 
@@ -20,56 +21,13 @@ type made struct {
 	mac             string
 }
 
-// vaultExportCase is a key to move: its type, versions and settings.
-type vaultExportCase struct {
-	typ      string
-	versions int
-	derived  bool
-	minDec   int // min_decryption_version after the rotations (0: 1)
-	trim     int // min_available_version (0: no trim)
-}
-
-func (c vaultExportCase) name() string {
-	n := c.typ
-	if c.derived {
-		n += "-derived"
-	}
-	if c.minDec > 1 {
-		n += fmt.Sprintf("-mindec%d", c.minDec)
-	}
-	if c.trim > 0 {
-		n += fmt.Sprintf("-trim%d", c.trim)
-	}
-	return n
-}
-
-// vaultExportCases cover every type keyraft can back up for Vault, with
-// several versions, derivation, a raised min_decryption_version and a
-// trimmed key.
-var vaultExportCases = []vaultExportCase{
-	{typ: "aes128-gcm96", versions: 2},
-	{typ: "aes256-gcm96", versions: 3, minDec: 2},
-	{typ: "aes256-gcm96", versions: 3, minDec: 2, trim: 2},
-	{typ: "aes256-gcm96", versions: 2, derived: true},
-	{typ: "chacha20-poly1305", versions: 2},
-	{typ: "xchacha20-poly1305", versions: 2},
-	{typ: "ed25519", versions: 2},
-	{typ: "ecdsa-p256", versions: 2},
-	{typ: "ecdsa-p384", versions: 1},
-	{typ: "ecdsa-p521", versions: 1},
-	{typ: "rsa-2048", versions: 2},
-	{typ: "rsa-3072", versions: 1},
-	{typ: "rsa-4096", versions: 1},
-	{typ: "hmac", versions: 2},
-}
-
 const vaultExportPlaintext = "moved to Vault"
 
 func b64s(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
 
 // makeExportKey creates the key of c in e as name, and before each
 // rotation encrypts, signs and MACs with the newest version.
-func makeExportKey(t *testing.T, e *Engine, name string, c vaultExportCase) []made {
+func makeExportKey(t *testing.T, e *Engine, name string, c openbao.KeyCase) []made {
 	t.Helper()
 	ctx := context.Background()
 	must := func(r *Response, err error) *Response {
@@ -79,11 +37,11 @@ func makeExportKey(t *testing.T, e *Engine, name string, c vaultExportCase) []ma
 		}
 		return r
 	}
-	body := fmt.Sprintf(`{"type":%q,"exportable":true,"allow_plaintext_backup":true,"derived":%v}`, c.typ, c.derived)
+	body := fmt.Sprintf(`{"type":%q,"exportable":true,"allow_plaintext_backup":true,"derived":%v}`, c.Type, c.Derived)
 	must(e.CreateKey(ctx, name, fields(t, body)))
-	tp := keys.Type(c.typ)
+	tp := keys.Type(c.Type)
 	var out []made
-	for v := 1; v <= c.versions; v++ {
+	for v := 1; v <= c.Versions; v++ {
 		if v > 1 {
 			must(e.RotateKey(ctx, name))
 		}
@@ -98,11 +56,11 @@ func makeExportKey(t *testing.T, e *Engine, name string, c vaultExportCase) []ma
 		m.mac = must(e.HMAC(ctx, name, fields(t, in))).Data["hmac"].(string)
 		out = append(out, m)
 	}
-	if c.minDec > 1 {
-		must(e.ConfigKey(ctx, name, fields(t, fmt.Sprintf(`{"min_decryption_version":%d}`, c.minDec))))
+	if c.MinDec > 1 {
+		must(e.ConfigKey(ctx, name, fields(t, fmt.Sprintf(`{"min_decryption_version":%d}`, c.MinDec))))
 	}
-	if c.trim > 0 {
-		must(e.TrimKey(ctx, name, fields(t, fmt.Sprintf(`{"min_available_version":%d}`, c.trim))))
+	if c.Trim > 0 {
+		must(e.TrimKey(ctx, name, fields(t, fmt.Sprintf(`{"min_available_version":%d}`, c.Trim))))
 	}
 	return out
 }
@@ -141,15 +99,15 @@ func checkMade(t *testing.T, e *Engine, name string, ms []made, first int) {
 // before still opens, verifies and MACs the same after the restore.
 func TestVaultBackupRoundTrip(t *testing.T) {
 	ctx := context.Background()
-	for _, c := range vaultExportCases {
-		t.Run(c.name(), func(t *testing.T) {
+	for _, c := range openbao.KeyCases {
+		t.Run(c.Name(), func(t *testing.T) {
 			t.Parallel()
 			src := New(newMemStore(), nil)
 			ms := makeExportKey(t, src, "k", c)
 			orig := src.cached("k").policy
 			for _, format := range []string{BackupFormatVault, BackupFormatOpenBao} {
 				r, err := src.BackupAs("k", format, "moved")
-				if c.typ == "xchacha20-poly1305" && format == BackupFormatVault {
+				if c.Type == "xchacha20-poly1305" && format == BackupFormatVault {
 					if err == nil || !strings.Contains(err.Error(), "HashiCorp Vault has no xchacha20-poly1305") {
 						t.Fatalf("xchacha20 for Vault: %v", err)
 					}
@@ -172,8 +130,8 @@ func TestVaultBackupRoundTrip(t *testing.T) {
 				if _, err := dst.Restore(ctx, "", fields(t, fmt.Sprintf(`{"backup":%q}`, r.Data["backup"]))); err != nil {
 					t.Fatalf("%s restore: %v", format, err)
 				}
-				checkMade(t, dst, "moved", ms, max(c.minDec, 1))
-				if c.minDec > 1 && c.trim == 0 { // the older versions came along
+				checkMade(t, dst, "moved", ms, c.FirstOpen())
+				if c.MinDec > 1 && c.Trim == 0 { // the older versions came along
 					if _, err := dst.ConfigKey(ctx, "moved", fields(t, `{"min_decryption_version":1}`)); err != nil {
 						t.Fatal(err)
 					}
@@ -209,7 +167,7 @@ func samePolicy(t *testing.T, orig, p *Policy) {
 // checkVaultShape checks what Vault requires of a backup beyond what
 // keyraft's decoder reads (docs: min_decryption_version ≥ 1, every
 // version from it to the latest in the policy, the archive layout).
-func checkVaultShape(t *testing.T, raw []byte, c vaultExportCase) {
+func checkVaultShape(t *testing.T, raw []byte, c openbao.KeyCase) {
 	t.Helper()
 	var doc struct {
 		Policy       map[string]json.RawMessage `json:"policy"`
@@ -229,7 +187,7 @@ func checkVaultShape(t *testing.T, raw []byte, c vaultExportCase) {
 	json.Unmarshal(doc.Policy["latest_version"], &pol.Latest)
 	json.Unmarshal(doc.Policy["min_available_version"], &pol.MinAvail)
 	json.Unmarshal(doc.Policy["keys"], &pol.Keys)
-	if pol.MinDec < 1 || pol.Latest != c.versions || len(pol.Keys) != pol.Latest-pol.MinDec+1 {
+	if pol.MinDec < 1 || pol.Latest != c.Versions || len(pol.Keys) != pol.Latest-pol.MinDec+1 {
 		t.Fatalf("policy versions: min_decryption %d, latest %d, %d in keys", pol.MinDec, pol.Latest, len(pol.Keys))
 	}
 	if len(doc.ArchivedKeys.Keys) != pol.Latest-pol.MinAvail+1 {

@@ -11,16 +11,6 @@ import (
 	"github.com/keyraft/keyraft/internal/openbao"
 )
 
-// baoKey is a key made on keyraft, backed up for OpenBao and restored
-// there.
-type baoKey struct {
-	typ      string
-	versions int
-	derived  bool
-	minDec   int // min_decryption_version after the rotations (0: 1)
-	trim     int // min_available_version (0: no trim)
-}
-
 // madeOnKeyraft is what one version made before the key moved.
 type madeOnKeyraft struct {
 	version                    int
@@ -44,23 +34,8 @@ var (
 func TestVaultBackupRestoresOnOpenBao(t *testing.T) {
 	bao := openbao.Start(t)
 	h := newHarness(t, harnessOpts{})
-	for i, k := range []baoKey{
-		{typ: "aes128-gcm96", versions: 2},
-		{typ: "aes256-gcm96", versions: 3, minDec: 2},
-		{typ: "aes256-gcm96", versions: 3, minDec: 2, trim: 2},
-		{typ: "aes256-gcm96", versions: 2, derived: true},
-		{typ: "chacha20-poly1305", versions: 2},
-		{typ: "xchacha20-poly1305", versions: 2},
-		{typ: "ed25519", versions: 2},
-		{typ: "ecdsa-p256", versions: 2},
-		{typ: "ecdsa-p384", versions: 1},
-		{typ: "ecdsa-p521", versions: 1},
-		{typ: "rsa-2048", versions: 2},
-		{typ: "rsa-3072", versions: 1},
-		{typ: "rsa-4096", versions: 1},
-		{typ: "hmac", versions: 2},
-	} {
-		name := fmt.Sprintf("k%d-%s", i, k.typ)
+	for i, k := range openbao.KeyCases {
+		name := fmt.Sprintf("k%d-%s", i, k.Name())
 		t.Run(name, func(t *testing.T) {
 			h := h.with(t)
 			made := h.makeForBao(name, k)
@@ -68,9 +43,9 @@ func TestVaultBackupRestoresOnOpenBao(t *testing.T) {
 			if _, err := bao.Client.Logical().Write("transit/restore/"+name, map[string]any{"backup": backup}); err != nil {
 				t.Fatalf("OpenBao refuses keyraft's backup: %v", err)
 			}
-			first := max(k.minDec, 1)
+			first := k.FirstOpen()
 			checkOnBao(t, bao.Client, name, made, first)
-			if first > 1 && k.trim == 0 {
+			if first > 1 && k.Trim == 0 {
 				if _, err := bao.Client.Logical().Write("transit/keys/"+name+"/config", map[string]any{"min_decryption_version": 1}); err != nil {
 					t.Fatal(err)
 				}
@@ -81,8 +56,8 @@ func TestVaultBackupRestoresOnOpenBao(t *testing.T) {
 			if _, err := bao.Client.Logical().Write("transit/keys/"+name+"/rotate", nil); err != nil {
 				t.Fatalf("OpenBao cannot rotate the restored key: %v", err)
 			}
-			if k.typ == "aes256-gcm96" || k.typ == "chacha20-poly1305" || k.typ == "xchacha20-poly1305" {
-				s, err := bao.Client.Logical().Write("transit/encrypt/"+name, map[string]any{"plaintext": baoPlaintext, "context": baoContext, "key_version": k.versions})
+			if k.Type == "aes256-gcm96" || k.Type == "chacha20-poly1305" || k.Type == "xchacha20-poly1305" {
+				s, err := bao.Client.Logical().Write("transit/encrypt/"+name, map[string]any{"plaintext": baoPlaintext, "context": baoContext, "key_version": k.Versions})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -97,11 +72,11 @@ func TestVaultBackupRestoresOnOpenBao(t *testing.T) {
 
 // makeForBao creates key k on keyraft as name and, before each rotation,
 // encrypts, signs and MACs with the newest version.
-func (h *harness) makeForBao(name string, k baoKey) []madeOnKeyraft {
-	h.createKey(name, map[string]any{"type": k.typ, "exportable": true, "allow_plaintext_backup": true, "derived": k.derived})
+func (h *harness) makeForBao(name string, k openbao.KeyCase) []madeOnKeyraft {
+	h.createKey(name, map[string]any{"type": k.Type, "exportable": true, "allow_plaintext_backup": true, "derived": k.Derived})
 	info := h.keyInfo(name)
 	var out []madeOnKeyraft
-	for v := 1; v <= k.versions; v++ {
+	for v := 1; v <= k.Versions; v++ {
 		if v > 1 {
 			h.must(200, "POST", "transit/keys/"+name+"/rotate", nil)
 		}
@@ -116,11 +91,11 @@ func (h *harness) makeForBao(name string, k baoKey) []madeOnKeyraft {
 		m.mac = h.must(200, "POST", "transit/hmac/"+name, body).str("hmac")
 		out = append(out, m)
 	}
-	if k.minDec > 1 {
-		h.must(200, "POST", "transit/keys/"+name+"/config", map[string]any{"min_decryption_version": k.minDec})
+	if k.MinDec > 1 {
+		h.must(200, "POST", "transit/keys/"+name+"/config", map[string]any{"min_decryption_version": k.MinDec})
 	}
-	if k.trim > 0 {
-		h.must(200, "POST", "transit/keys/"+name+"/trim", map[string]any{"min_available_version": k.trim})
+	if k.Trim > 0 {
+		h.must(200, "POST", "transit/keys/"+name+"/trim", map[string]any{"min_available_version": k.Trim})
 	}
 	return out
 }

@@ -10,7 +10,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 
@@ -43,25 +42,6 @@ type Server struct {
 	home   string
 }
 
-// lockedBuffer is the server's output, written by the process while the
-// test may read it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // Start starts a dev server on a free port, killed when the test ends,
 // and returns once it answers healthy (within a deadline) with transit
 // mounted. It skips t when there is no bao binary.
@@ -91,7 +71,14 @@ func start(t testing.TB, bin, home string) (*Server, string, error) {
 	}
 	addr := l.Addr().String()
 	l.Close()
-	out := &lockedBuffer{}
+	// The server writes its log straight to a file (no copying
+	// goroutine), read when something went wrong.
+	out, err := os.CreateTemp(home, "bao-*.log")
+	if err != nil {
+		return nil, "", err
+	}
+	defer out.Close()
+	log := func() string { b, _ := os.ReadFile(out.Name()); return string(b) }
 	cmd := exec.Command(bin, "server", "-dev", "-dev-root-token-id="+RootToken, "-dev-listen-address="+addr)
 	cmd.Env = append(os.Environ(), "HOME="+home)
 	cmd.Stdout, cmd.Stderr = out, out
@@ -124,17 +111,17 @@ func start(t testing.TB, bin, home string) (*Server, string, error) {
 		}
 		select {
 		case <-exited:
-			return nil, out.String(), fmt.Errorf("bao exited before it was healthy")
+			return nil, log(), fmt.Errorf("bao exited before it was healthy")
 		case <-deadline.C:
 			stop()
-			return nil, out.String(), fmt.Errorf("bao was not healthy within 60s")
+			return nil, log(), fmt.Errorf("bao was not healthy within 60s")
 		case <-tick.C:
 		}
 	}
 	t.Cleanup(func() {
 		stop()
 		if t.Failed() {
-			t.Logf("bao server output:\n%s", out)
+			t.Logf("bao server output:\n%s", log())
 		}
 	})
 	if err := c.Sys().Mount("transit", &vault.MountInput{Type: "transit"}); err != nil {
