@@ -1,6 +1,7 @@
 package transit
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -53,7 +54,8 @@ func (e *Engine) BackupAs(name, format, nameInBackup string) (*Response, error) 
 	if format == "" || format == BackupFormatKeyraft {
 		b, err = json.Marshal(backupFile{Format: 1, BackupTime: e.Now().UTC(), Policy: p})
 	} else if b, err = encodeVaultBackup(p, format, nameInBackup, e.Now()); err != nil {
-		return nil, badRequest("key %q cannot be backed up for %s: %v", name, format, err)
+		shown := cmp.Or(nameInBackup, name)
+		return nil, badRequest("key %q cannot be backed up for %s: %v", shown, format, err)
 	}
 	if err != nil {
 		return nil, err

@@ -55,15 +55,16 @@ func vaultTypeNumber(t keys.Type, format string) (int, error) {
 	return 0, fmt.Errorf("key type %s has no Vault equivalent", t)
 }
 
-// vaultRefusal is why key p (exportable and allowed a plaintext backup)
-// cannot be written as a Vault backup for format, nil when it can: what
-// Vault would restore must behave as the key does here.
-func vaultRefusal(p *Policy, format string, now time.Time) error {
+// vaultRefusal is why key p (exportable and allowed a plaintext backup),
+// which its caller calls name, cannot be written as a Vault backup for
+// format, nil when it can: what Vault would restore must behave as the
+// key does here.
+func vaultRefusal(p *Policy, format, name string, now time.Time) error {
 	switch s := p.state(now); {
 	case p.Backend != "":
 		return fmt.Errorf("it lives on crypto backend %q, whose key material the node cannot read", p.Backend)
 	case s == StatePreActive || s == StateDisabled:
-		return fmt.Errorf("it is %s, and Vault has no lifecycle states: restored there it would be usable at once (enable it first: keyraft keys enable %s)", s, p.Name)
+		return fmt.Errorf("it is %s, and Vault has no lifecycle states: restored there it would be usable at once (enable it first: keyraft keys enable %s)", s, name)
 	case p.Convergent:
 		return errors.New("convergent encryption keys cannot be backed up for Vault: Vault computes convergent nonces differently, so equal plaintexts would no longer give equal ciphertexts")
 	case p.Derived && p.Type == keys.Ed25519:
@@ -83,13 +84,13 @@ const maxVaultHMACKeySize = 512
 // min_decryption_version on also in the policy, as Vault keeps them.
 // Errors say what Vault cannot represent, never any material.
 func encodeVaultBackup(p *Policy, format, name string, now time.Time) ([]byte, error) {
-	if err := vaultRefusal(p, format, now); err != nil {
-		return nil, err
-	}
-	typ, _ := vaultTypeNumber(p.Type, format)
 	if name == "" {
 		name = p.Name
 	}
+	if err := vaultRefusal(p, format, name, now); err != nil {
+		return nil, err
+	}
+	typ, _ := vaultTypeNumber(p.Type, format)
 	vp := &vaultPolicy{
 		Name: name, Type: &typ, Keys: map[string]vaultKeyEntry{}, Derived: p.Derived,
 		Exportable: p.Exportable, AllowPlaintextBackup: p.AllowPlaintextBackup, DeletionAllowed: p.DeletionAllowed,
