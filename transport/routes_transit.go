@@ -27,7 +27,7 @@ func transitRoutes() []route {
 		{pattern: "transit/config/keys", methods: mGet, handler: (*API).readKeysConfig, summary: "The engine's key settings (disable_upsert)."},
 		{pattern: "transit/config/keys", methods: mPost, handler: (*API).writeKeysConfig, summary: "Change the key settings: disable_upsert stops encrypt from creating missing keys."},
 		{pattern: "transit/wrapping_key", methods: mGet, handler: (*API).wrappingKey, summary: "The RSA public key that wraps keys for import."},
-		{pattern: "transit/backup/:name", methods: mGet, key: "name", handler: (*API).backupKey, summary: "Back a key up (allow_plaintext_backup must be set)."},
+		{pattern: "transit/backup/:name", methods: mGet, key: "name", handler: (*API).backupKey, summary: "Back a key up (exportable and allow_plaintext_backup must be set); ?format=vault or openbao gives the backup that Vault's or OpenBao's transit/restore takes."},
 		{pattern: "transit/restore/:name?", methods: mPost, key: "name", sensitive: []string{"backup"}, committed: http.StatusNoContent, handler: (*API).restoreKey, summary: "Restore a key from a backup, under its own or the given name."},
 		{pattern: "transit/export/:type/:name/:version?", methods: mGet, key: "name", handler: (*API).exportKey, summary: "Export a key's versions (exportable keys only)."},
 		{pattern: "transit/random/:a?/:b?", methods: mPost, handler: (*API).random, summary: "Random bytes (:a and :b are the byte count and the source, in either order)."},
@@ -202,8 +202,27 @@ func (a *API) wrappingKey(req *request) reply {
 	return a.respond(a.cfg.Transit.WrappingKey(req.ctx))
 }
 
+// backupKey answers transit/backup/:name, in the format the format
+// parameter names (keyraft's by default). A backup for Vault carries the
+// key's name as the caller knows it (without the namespace's prefix),
+// and the audit event says which format left.
 func (a *API) backupKey(req *request) reply {
-	return a.respond(a.cfg.Transit.Backup(req.key()))
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	format, err := f.String("format", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if format != "" {
+		if req.ev.Details == nil {
+			req.ev.Details = map[string]string{}
+		}
+		req.ev.Details["format"] = transit.Truncate(format)
+	}
+	name := strings.TrimPrefix(req.key(), access.NamespaceKeyPrefix(req.ns))
+	return withUnused(a.respond(a.cfg.Transit.BackupAs(req.key(), format, name)), f)
 }
 
 func (a *API) exportKey(req *request) reply {

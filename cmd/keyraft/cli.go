@@ -61,6 +61,7 @@ func init() {
 		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd, keysImportCmd, keysImportVersionCmd,
+		keysBackupCmd, keysRestoreCmd,
 		reportHygieneCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd, auditSinksCmd, auditReceiveCmd,
@@ -75,7 +76,7 @@ func init() {
 // groups are the commands that only hold subcommands.
 var groups = map[string]string{
 	"operator":               "operator commands: init, unseal, seal, rotate, key-status, raft",
-	"keys":                   "keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy",
+	"keys":                   "keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy",
 	"report":                 "report commands: hygiene",
 	"audit":                  "audit commands: tail, query, history, export, verify, hash, compact",
 	"operator raft":          "operator raft commands: list-peers, snapshot",

@@ -95,9 +95,9 @@ func TestUsageMistakes(t *testing.T) {
 		want string // the whole of stderr
 	}{
 		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\"\nhint: commands: server, status, operator, keys, report, encrypt, decrypt, sign, verify, audit, policy, token, grant, plugin, path-help, version, help; run 'keyraft help' for more\n"},
-		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy\n"},
-		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy\n"},
-		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy\n"},
+		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy\n"},
+		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy\n"},
+		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy\n"},
 		{[]string{"operator"}, "error: missing operator command\nhint: operator commands: init, unseal, seal, rotate, key-status, raft\n"},
 		{[]string{"-address=http://x:1", "status"}, "error: flag -address=http://x:1 comes before the command\nhint: flags go after the command: keyraft <command> [flags] [args]; run 'keyraft help' for the commands\n"},
 		{[]string{"keys", "create"}, "error: missing NAME\nhint: usage: keyraft keys create [flags] NAME (see 'keyraft keys create -h')\n"},
@@ -125,7 +125,7 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"operator", "init", "-key-shares=3", "-key-threshold=4"}, "error: -key-threshold (4) is larger than -key-shares (3)\nhint: usage: keyraft operator init [flags] (see 'keyraft operator init -h')\n"},
 		{[]string{"operator", "unseal", "-reset", "abcd"}, "error: -reset takes no KEY\nhint: usage: keyraft operator unseal [flags] [KEY] (see 'keyraft operator unseal -h')\n"},
 		{[]string{"decrypt", "-out=x", "-format=json", "k"}, "error: -out and -format=json do not go together\nhint: usage: keyraft decrypt [flags] KEY (see 'keyraft decrypt -h')\n"},
-		{[]string{"help", "keys", "make"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, disable, enable, compromise, destroy, cancel-destroy\n"},
+		{[]string{"help", "keys", "make"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy\n"},
 		{[]string{"version", "now"}, "error: unexpected argument \"now\"\nhint: usage: keyraft version (see 'keyraft version -h')\n"},
 	}
 	for _, tt := range tests {
