@@ -163,6 +163,12 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 // and unseals there); its error stops the node.
 func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*cluster.Node, string) error, logger hclog.Logger) error {
 	l := cfg.Listeners[0]
+	// The retry_join TLS files are read now, so that a wrong one stops the
+	// start instead of every join attempt.
+	joinHTTP, err := joinClient(cfg.Storage.RetryJoin)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", l.Address)
 	if err != nil {
 		return fmt.Errorf("listening on %s: %v", l.Address, err)
@@ -250,7 +256,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 		Node: node, Transit: engine, APIAddr: apiAddr, Audit: node.AuditLog(),
 		Plugins: plugins.manager, PluginDirectory: cfg.PluginDirectory,
 		ConfigDevices: configDevices, AuditSinks: devices.Statuses,
-		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
+		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"), JoinHTTPClient: joinHTTP,
 		MaxBatchItems: l.MaxBatchItems, MaxTokenBatchItemsInFlight: l.MaxTokenBatchItemsInFlight,
 		// The report's token, policy and namespace findings, beside the keys'.
 		HygieneChecks: []transport.HygieneCheck{transport.AccessHygiene(node, nil)},
@@ -278,7 +284,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 			addrs = append(addrs, r.LeaderAPIAddr)
 		}
 		jlog := logger.Named("join")
-		go (&transport.Joiner{Node: node}).RetryJoin(ctx, addrs, jlog.Info)
+		go (&transport.Joiner{Node: node, Client: joinHTTP}).RetryJoin(ctx, addrs, jlog.Info)
 	}
 
 	select {
@@ -298,6 +304,67 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 		}
 	}
 	return nil
+}
+
+// joinClient is the HTTP client of this node's joins (retry_join and
+// sys/storage/raft/join) when a retry_join block has TLS settings, nil
+// (the default client, the system's roots) when none has. A member a
+// block names is reached with that block's settings; any other address,
+// such as the leader a member points to, with those of the first block
+// that has settings, without its leader_tls_servername unless every such
+// block names the same server.
+func joinClient(joins []config.RetryJoin) (*http.Client, error) {
+	t := joinTransport{byHost: map[string]http.RoundTripper{}}
+	var first *tls.Config
+	names := map[string]bool{}
+	for i := range joins {
+		tc, err := joins[i].TLSConfig()
+		if err != nil {
+			return nil, err
+		}
+		u, err := url.Parse(joins[i].LeaderAPIAddr)
+		if err != nil {
+			return nil, err // config.Validate checked it
+		}
+		if tc == nil {
+			t.byHost[u.Host] = http.DefaultTransport
+			continue
+		}
+		t.byHost[u.Host] = transportWith(tc)
+		names[tc.ServerName] = true
+		if first == nil {
+			first = tc
+		}
+	}
+	if first == nil {
+		return nil, nil
+	}
+	fallback := first.Clone()
+	if len(names) > 1 {
+		fallback.ServerName = ""
+	}
+	t.fallback = transportWith(fallback)
+	return &http.Client{Timeout: 30 * time.Second, Transport: t}, nil
+}
+
+// joinTransport sends a join's request with the TLS settings of the
+// retry_join block that names its host.
+type joinTransport struct {
+	byHost   map[string]http.RoundTripper
+	fallback http.RoundTripper
+}
+
+func (t joinTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if rt, ok := t.byHost[r.URL.Host]; ok {
+		return rt.RoundTrip(r)
+	}
+	return t.fallback.RoundTrip(r)
+}
+
+func transportWith(tc *tls.Config) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return tr
 }
 
 // newAPIServer is the HTTP server of listener l: its timeouts are the
