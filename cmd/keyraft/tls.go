@@ -125,9 +125,12 @@ tls_cert_file and tls_key_file. Existing files are never overwritten.`,
 }
 
 // writePair writes a certificate (mode 0644) and its key (0600), neither
-// over an existing file; when the second cannot be written, the first is
-// removed again.
+// over an existing file, creating their directory (0700) if need be;
+// when the second cannot be written, the first is removed again.
 func writePair(certPath string, certPEM []byte, keyPath string, keyPEM []byte) error {
+	if err := os.MkdirAll(filepath.Dir(keyPath), 0o700); err != nil {
+		return err
+	}
 	for _, p := range []string{certPath, keyPath} {
 		if _, err := os.Lstat(p); err == nil {
 			return &hintError{err: fmt.Errorf("%s exists", p), hint: "remove it first, or write the files elsewhere with -dir"}

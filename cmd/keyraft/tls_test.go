@@ -74,6 +74,13 @@ func TestOperatorTLS(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d with %q", tt.args, code, errOut, tt.code, tt.errPart)
 		}
 	}
+	// -dir is created when missing, as the README's pki/node-1.
+	sub := filepath.Join(dir, "pki", "node-1")
+	if _, errOut, code := keyraft(t, nil, "", "operator", "tls", "cert", "-ca", ca, "-host", "10.0.0.1", "-dir", sub); code != 0 {
+		t.Errorf("cert into a new directory: exit %d, %s", code, errOut)
+	} else if _, err := tls.LoadX509KeyPair(filepath.Join(sub, "api.pem"), filepath.Join(sub, "api-key.pem")); err != nil {
+		t.Error(err)
+	}
 	for _, n := range []string{"n2", "n3", "n4", "n5"} {
 		if _, err := os.Stat(filepath.Join(dir, n+"-key.pem")); err == nil {
 			t.Errorf("a refused command left %s-key.pem behind", n)
