@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -36,7 +38,9 @@ Run a keyraft node.
 
 With -dev the node keeps its data in a temporary directory that is removed
 on exit, initializes itself with one unseal key, unseals, and prints the
-root token. Never use -dev for keys you want to keep.
+root token. Never use -dev for keys you want to keep. Besides the API port
+(-dev-listen-address) it takes the next two ports for its cluster port and
+gossip, or other free ports when those are taken; the banner lists them.
 
 With -config the node reads an HCL file in Vault's shape (storage "raft",
 listener "tcp", seal "shamir", api_addr, cluster_addr). It starts sealed:
@@ -103,14 +107,25 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		}
 		logger := hclog.New(&hclog.LoggerOptions{Name: "keyraft", Level: hclog.LevelFromString(level), Output: stderr})
 		if err := serveDevCluster(ctx, *devCluster, *devListen, *devToken, stdout, logger); err != nil {
-			return fail(1, err.Error(), "-dev-listen-address takes host:port of the first node, e.g. 127.0.0.1:8200")
+			hint := "-dev-listen-address takes host:port of the first node, e.g. 127.0.0.1:8200"
+			if errors.Is(err, errDevPortInUse) || errors.Is(err, syscall.EADDRINUSE) {
+				hint = devClusterPortsHelp
+			}
+			return fail(1, err.Error(), hint)
 		}
 		return 0
 	}
 
 	var cfg *config.Config
+	var side devSidePorts
 	if *dev {
 		cfg = config.Dev(*devListen)
+		if host, port, err := net.SplitHostPort(*devListen); err == nil {
+			if p, err := strconv.Atoi(port); err == nil && p >= 0 && p <= 65535-2 {
+				side = pickDevSidePorts(host, p)
+				side.apply(cfg)
+			}
+		}
 		dir, err := os.MkdirTemp("", "keyraft-dev-")
 		if err != nil {
 			return fail(1, fmt.Sprintf("creating the dev data directory: %v", err), "")
@@ -147,12 +162,16 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 			if err != nil {
 				return err
 			}
-			printDevBanner(stdout, apiAddr, res)
+			printDevBanner(stdout, apiAddr, side.table(node, apiAddr), res)
 			return nil
 		}
 	}
 	if err := serve(ctx, cfg, *dev, onReady, logger); err != nil {
-		return fail(1, err.Error(), "")
+		hint := ""
+		if *dev && errors.Is(err, syscall.EADDRINUSE) {
+			hint = devPortsHelp
+		}
+		return fail(1, err.Error(), hint)
 	}
 	return 0
 }
@@ -171,7 +190,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	}
 	ln, err := net.Listen("tcp", l.Address)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %v", l.Address, err)
+		return fmt.Errorf("listening on %s: %w", l.Address, err)
 	}
 	defer ln.Close()
 	apiAddr := cfg.APIAddr
@@ -418,7 +437,7 @@ func autoRotate(ctx context.Context, node *cluster.Node, engine *transit.Engine,
 	}
 }
 
-func printDevBanner(w io.Writer, apiAddr string, res *cluster.InitResult) {
+func printDevBanner(w io.Writer, apiAddr, ports string, res *cluster.InitResult) {
 	fmt.Fprintf(w, `==> keyraft server started in dev mode. Log data will stream in below.
 
 WARNING! Dev mode is enabled. Data lives in a temporary directory that is
@@ -430,13 +449,18 @@ You may need to set the following environment variables:
     $ export KEYRAFT_ADDR='%[1]s'
     $ export VAULT_ADDR='%[1]s'
 
+The node listens on these ports. -dev-listen-address=HOST:PORT sets the
+API's; the others are the next two up, or other free ports when those are
+taken:
+
+%[4]s
 The unseal key and root token are shown below in case you want to seal and
 unseal the node or re-authenticate.
 
 Unseal Key: %[2]s
 Root Token: %[3]s
 
-`, apiAddr, base64.StdEncoding.EncodeToString(res.Keys[0]), res.RootToken)
+`, apiAddr, base64.StdEncoding.EncodeToString(res.Keys[0]), res.RootToken, ports)
 }
 
 // configAuditDevices turns the config's audit blocks into devices.
