@@ -34,7 +34,7 @@ func NewCA(name string, now time.Time, validity time.Duration) (*CA, error) {
 		return nil, err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber:          serial(),
+		SerialNumber:          Serial(),
 		Subject:               pkix.Name{CommonName: name},
 		NotBefore:             now.Add(-time.Minute),
 		NotAfter:              now.Add(validity),
@@ -104,7 +104,7 @@ func (ca *CA) Issue(hosts []string, now time.Time, validity time.Duration) (cert
 		return nil, nil, err
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: serial(),
+		SerialNumber: Serial(),
 		Subject:      pkix.Name{CommonName: hosts[0]},
 		NotBefore:    now.Add(-time.Minute),
 		NotAfter:     now.Add(validity),
@@ -142,7 +142,8 @@ func encodeKey(key *ecdsa.PrivateKey) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
-func serial() *big.Int {
+// Serial is a random 126-bit certificate serial number.
+func Serial() *big.Int {
 	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
 	return n
 }
