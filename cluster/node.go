@@ -177,6 +177,7 @@ func (c Config) Validate() error {
 // memory while unsealed).
 type Node struct {
 	cfg       Config
+	dirLock   *os.File // held while the node has DataDir open (lockDataDir)
 	access    *access.Service
 	plugins   pluginCache
 	log       hclog.Logger
@@ -281,7 +282,13 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: creating data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), challenges: map[string]*openChallenge{},
+	// Before any file of the directory is opened: a second server on it
+	// would otherwise wait for bbolt's lock and fail with a bare timeout.
+	dirLock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, dirLock: dirLock, closed: make(chan struct{}), challenges: map[string]*openChallenge{},
 		metaUpdate: make(chan struct{}, 1), keyringKick: make(chan struct{}, 1)}
 	n.plugins.KeepAbsent = true // a built-in plugin has an entry without a record
 	n.access, _ = access.New(access.Config{Store: n, NodeID: cfg.NodeID, Logger: cfg.Logger})
@@ -291,7 +298,6 @@ func New(cfg Config) (*Node, error) {
 			n.closeStores()
 		}
 	}()
-	var err error
 	open := cfg.OpenStorage
 	if open == nil {
 		open = func(path string) (plugins.Storage, error) { return bolt.Open(path) }
@@ -620,6 +626,7 @@ func (n *Node) closeStores() {
 	if n.state != nil {
 		n.state.Close()
 	}
+	n.dirLock.Close() // last: the directory is free once its files are closed
 }
 
 // Peer is one server of the Raft configuration.

@@ -58,7 +58,7 @@ func init() {
 		serverCmd, statusCmd,
 		operatorInitCmd, operatorUnsealCmd, operatorSealCmd, operatorRaftListPeersCmd,
 		operatorRaftJoinCmd, operatorRaftRemovePeerCmd, operatorMembersCmd, operatorRekeyCmd, operatorGenerateRootCmd, operatorRotateCmd, operatorKeyStatusCmd,
-		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd,
+		operatorRaftSnapshotSaveCmd, operatorRaftSnapshotRestoreCmd, operatorTLSCACmd, operatorTLSCertCmd,
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd, keysImportCmd, keysImportVersionCmd,
 		keysBackupCmd, keysRestoreCmd,
