@@ -55,8 +55,12 @@ func (e *Engine) run(in *Fields, fn itemFunc) (*Response, error) {
 			}
 			data = map[string]any{"error": msg}
 		}
-		// Every result has its item's reference, "" included, as in Vault.
-		ref, _ := item.String("reference", "")
+		// Every result has its item's reference, "" included, as in Vault
+		// (read only when given: marking it used costs an allocation an item).
+		ref := ""
+		if item.Has("reference") {
+			ref, _ = item.String("reference", "")
+		}
 		data["reference"] = ref
 		results[i] = data
 	}
