@@ -38,6 +38,9 @@ type env struct {
 	// addr is the server address once a client exists, for hints.
 	addr string
 
+	// warned holds the server warnings printed so far, to print each once.
+	warned map[string]bool
+
 	// flagSets, when set, receives the flag set of the command run
 	// instead of it being parsed: the command stops there (completion
 	// scripts list the flags this way).
@@ -444,6 +447,7 @@ func (e *env) client(g *globals) (*api.Client, error) {
 		return nil, err
 	}
 	e.addr = c.Address()
+	c.SetWarningHandler(e.printWarnings)
 	ns := g.namespace
 	for _, v := range []string{"KEYRAFT_NAMESPACE", "VAULT_NAMESPACE"} {
 		if ns == "" {

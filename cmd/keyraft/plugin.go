@@ -88,8 +88,7 @@ servers (the node answering checks that it is there and matches).
 		if err := c.Do(e.ctx, "PUT", "sys/plugins/catalog/"+*typ+"/"+pos[0], body, nil); err != nil {
 			return &hintError{err: err, hint: "the binary must be in plugin_directory on the servers, with this sha256; registering needs a root token"}
 		}
-		e.success(g, "Registered %s plugin %s.", *typ, pos[0])
-		return nil
+		return e.success(g, nil, "Registered %s plugin %s.", *typ, pos[0])
 	},
 }
 
@@ -207,11 +206,11 @@ the old process finish or fail; later ones go to the new process.`,
 		if err != nil {
 			return err
 		}
-		if err := c.Do(e.ctx, "PUT", "sys/plugins/reload/backend", map[string]any{"plugin": pos[0]}, nil); err != nil {
+		data, _, err := e.call(c, "PUT", "sys/plugins/reload/backend", map[string]any{"plugin": pos[0]})
+		if err != nil {
 			return &hintError{err: err, hint: "see the catalog with 'keyraft plugin list'"}
 		}
-		e.success(g, "Reloading plugin %s on every node.", pos[0])
-		return nil
+		return e.success(g, data, "Reloading plugin %s on every node.", pos[0])
 	},
 }
 
@@ -237,8 +236,7 @@ var pluginDeregisterCmd = &command{
 		if err := c.Do(e.ctx, "DELETE", "sys/plugins/catalog/"+*typ+"/"+pos[0], nil, nil); err != nil {
 			return &hintError{err: err, hint: "built-in plugins cannot be deregistered"}
 		}
-		e.success(g, "Deregistered %s plugin %s.", *typ, pos[0])
-		return nil
+		return e.success(g, nil, "Deregistered %s plugin %s.", *typ, pos[0])
 	},
 }
 

@@ -64,7 +64,7 @@ func TestRequestShapes(t *testing.T) {
 				"allow_plaintext_backup": true, "auto_rotate_period": "2592000s", "key_size": 64.0}},
 		{[]string{"keys", "list"}, "", "LIST", "/v1/transit/keys", nil},
 		{[]string{"keys", "read", "a/b"}, "", "GET", "/v1/transit/keys/a%2Fb", nil},
-		{[]string{"keys", "rotate", "k"}, "", "POST", "/v1/transit/keys/k/rotate", nil},
+		{[]string{"keys", "rotate", "k"}, "", "POST", "/v1/transit/keys/k/rotate", map[string]any{}},
 		{[]string{"keys", "config", "-min-decryption-version=2", "-deletion-allowed=false", "k"}, "", "POST", "/v1/transit/keys/k/config",
 			map[string]any{"min_decryption_version": 2.0, "deletion_allowed": false}},
 		{[]string{"keys", "config", "-auto-rotate-period=0", "k"}, "", "POST", "/v1/transit/keys/k/config",
