@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -547,16 +548,20 @@ func (e *env) explain(err error) (msg, hint string) {
 		msg = fmt.Sprintf("%s %s: %v", strings.ToUpper(ue.Op), ue.URL, ue.Err)
 	}
 	switch {
+	case errors.As(err, &re) && re.StatusCode == 403:
+		// Whether the token is the trouble or its policies, the 403
+		// says so more precisely than a command's general hint.
+		var decisive bool
+		if hint, decisive = forbiddenHint(re); !decisive && errors.As(err, &he) {
+			hint = he.hint
+		}
 	case errors.As(err, &he):
 		hint = he.hint
 	case errors.Is(err, context.Canceled):
 		msg = "interrupted"
 	case errors.As(err, &re):
-		switch re.StatusCode {
-		case 503:
+		if re.StatusCode == 503 {
 			hint = unavailableHint(msg)
-		case 403:
-			hint = "set KEYRAFT_TOKEN to a valid token"
 		}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		msg = fmt.Sprintf("cannot connect to %s: connection refused", e.addr)
@@ -571,6 +576,67 @@ func (e *env) explain(err error) (msg, hint string) {
 		hint = fmt.Sprintf("the server did not answer in time; is KEYRAFT_ADDR (now %s) right?", e.addr)
 	}
 	return msg, hint
+}
+
+// A policy's denial, as the server words it (acl.Decision.Reason):
+// which capability on which path the token's policies do not grant.
+var (
+	ruleText     = `(policy "(?:[^"\\]|\\.)*" rule "(?:[^"\\]|\\.)*")`
+	noGrantRe    = regexp.MustCompile(`no policy grants (\S+) on (\S+)`)
+	notGrantRe   = regexp.MustCompile(`the most specific rule for (\S+), ` + ruleText + `, does not grant (\S+)`)
+	conditionsRe = regexp.MustCompile(ruleText + ` grants (\S+) on (\S+) only when its conditions hold`)
+	deniedByRe   = regexp.MustCompile(`denied by ` + ruleText)
+	sudoRe       = regexp.MustCompile(`sudo is required on (\S+)`)
+)
+
+// forbiddenHint says what to do about a 403: fix the token when the
+// server says the token is the trouble (missing, unknown, expired,
+// another namespace's, used from outside its networks), or, for a valid
+// token its policies do not allow, which capability on which path is
+// missing. decisive is false when the message does not tell (Vault's
+// bare "permission denied"), so that a command's own hint may stand.
+func forbiddenHint(re *api.ResponseError) (hint string, decisive bool) {
+	msg := strings.Join(re.Errors, "; ")
+	capability := map[string]string{"GET": "read", "LIST": "list", "DELETE": "delete"}[re.Method]
+	if capability == "" {
+		capability = "update"
+	}
+	const valid = "the token is valid, but "
+	var m []string
+	switch {
+	case strings.Contains(msg, "missing client token"):
+		return "no token was sent: set KEYRAFT_TOKEN (or -token) to a token", true
+	case strings.Contains(msg, "invalid token"):
+		return "the server does not know this token (mistyped, revoked, or expired): set KEYRAFT_TOKEN to a valid token", true
+	case strings.Contains(msg, "the token has expired"):
+		return "the token has expired: set KEYRAFT_TOKEN to a valid token", true
+	case strings.Contains(msg, "belongs to another namespace"):
+		return valid + "it belongs to another namespace: set -namespace or KEYRAFT_NAMESPACE to the token's own", true
+	case strings.Contains(msg, "bound_cidrs"):
+		return valid + "it may not be used from this address: use it from a network its bound_cidrs allow", true
+	case sudoRe.MatchString(msg):
+		m = sudoRe.FindStringSubmatch(msg)
+		return valid + "this needs sudo on " + m[1] + ", which its policies do not grant ('keyraft token lookup' lists them)", true
+	case noGrantRe.MatchString(msg):
+		m = noGrantRe.FindStringSubmatch(msg)
+		return fmt.Sprintf(valid+"none of its policies grants %s on %s: add a policy that does to the token ('keyraft token lookup' lists its policies)", m[1], m[2]), true
+	case notGrantRe.MatchString(msg):
+		m = notGrantRe.FindStringSubmatch(msg)
+		return fmt.Sprintf(valid+"%s, its most specific rule for %s, does not grant %s: add %s to that rule", m[2], m[1], m[3], m[3]), true
+	case conditionsRe.MatchString(msg):
+		m = conditionsRe.FindStringSubmatch(msg)
+		return fmt.Sprintf(valid+"%s grants %s on %s only under conditions this request does not meet (the error says which)", m[1], m[2], m[3]), true
+	case deniedByRe.MatchString(msg):
+		m = deniedByRe.FindStringSubmatch(msg)
+		return fmt.Sprintf(valid+"%s refuses %s on %s: only a change to that policy lifts it", m[1], capability, re.Path), true
+	case strings.TrimSpace(strings.ToLower(msg)) == "permission denied" || msg == "":
+		what := "this request"
+		if re.Path != "" {
+			what = capability + " on " + re.Path
+		}
+		return "the token is missing, invalid or expired, or its policies do not allow " + what + ": 'keyraft token lookup' tells which", false
+	}
+	return "", false
 }
 
 func isTimeout(err error) bool {

@@ -260,7 +260,13 @@ func TestExplain(t *testing.T) {
 		{err: &api.ResponseError{StatusCode: 503, Errors: []string{"server is sealed"}},
 			stderrWant: "error: server is sealed (status 503)\nhint: unseal it with 'keyraft operator unseal'\n"},
 		{err: &api.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}},
-			stderrWant: "error: permission denied (status 403)\nhint: set KEYRAFT_TOKEN to a valid token\n"},
+			stderrWant: "error: permission denied (status 403)\nhint: the token is missing, invalid or expired, or its policies do not allow this request: 'keyraft token lookup' tells which\n"},
+		{err: &api.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}, Method: "LIST", Path: "transit/keys"},
+			stderrWant: "error: permission denied (status 403)\nhint: the token is missing, invalid or expired, or its policies do not allow list on transit/keys: 'keyraft token lookup' tells which\n"},
+		{err: &hintError{err: &api.ResponseError{StatusCode: 403, Errors: []string{"permission denied: invalid token"}}, hint: "the command's hint"},
+			stderrWant: "error: permission denied: invalid token (status 403)\nhint: the server does not know this token (mistyped, revoked, or expired): set KEYRAFT_TOKEN to a valid token\n"},
+		{err: &hintError{err: &api.ResponseError{StatusCode: 403, Errors: []string{"permission denied: a grant must be approved by another identity"}}, hint: "the command's hint"},
+			stderrWant: "error: permission denied: a grant must be approved by another identity (status 403)\nhint: the command's hint\n"},
 		{err: &api.ResponseError{StatusCode: 404, Errors: []string{"key \"k\" not found"}},
 			stderrWant: "error: key \"k\" not found (status 404)\n"},
 		{err: &api.ResponseError{StatusCode: 400, Errors: []string{"line one\nline two\x1b[2J"}},
@@ -462,5 +468,31 @@ func TestVersion(t *testing.T) {
 	out, _, code := keyraft(t, nil, "", "version")
 	if code != 0 || !strings.HasPrefix(out, "keyraft "+version.Version+" go") {
 		t.Errorf("version: exit %d, %q; want keyraft %s go…", code, out, version.Version)
+	}
+}
+
+// TestForbiddenHint: a 403 says whether the token is the trouble or which
+// capability on which path its policies lack, from the server's words.
+func TestForbiddenHint(t *testing.T) {
+	for msg, want := range map[string]string{
+		"permission denied: missing client token (set X-Vault-Token)":                                                                       "no token was sent: set KEYRAFT_TOKEN (or -token) to a token",
+		"permission denied: invalid token":                                                                                                  "set KEYRAFT_TOKEN to a valid token",
+		"permission denied: the token has expired":                                                                                          "the token has expired: set KEYRAFT_TOKEN to a valid token",
+		"permission denied: the token belongs to another namespace":                                                                         "the token is valid, but it belongs to another namespace: set -namespace or KEYRAFT_NAMESPACE",
+		"permission denied: the token may not be used from this address (bound_cidrs)":                                                      "the token is valid, but it may not be used from this address",
+		"permission denied: no policy grants update on transit/decrypt/app":                                                                 "the token is valid, but none of its policies grants update on transit/decrypt/app: add a policy",
+		"permission denied: batch_input item 2: no policy grants update on transit/decrypt/b":                                               "none of its policies grants update on transit/decrypt/b",
+		`permission denied: the most specific rule for transit/decrypt/app, policy "ops" rule "transit/decrypt/app", does not grant update`: `the token is valid, but policy "ops" rule "transit/decrypt/app", its most specific rule for transit/decrypt/app, does not grant update: add update to that rule`,
+		`permission denied: policy "ops" rule "transit/*" grants update on transit/decrypt/app only when its conditions hold: source_cidrs`: `the token is valid, but policy "ops" rule "transit/*" grants update on transit/decrypt/app only under conditions`,
+		`permission denied: denied by policy "ops" rule "transit/decrypt/*"`:                                                                `the token is valid, but policy "ops" rule "transit/decrypt/*" refuses update on transit/decrypt/app: only a change to that policy lifts it`,
+		"permission denied: sudo is required on sys/raw: no policy grants sudo on sys/raw":                                                  "the token is valid, but this needs sudo on sys/raw",
+	} {
+		hint, decisive := forbiddenHint(&api.ResponseError{StatusCode: 403, Errors: []string{msg}, Method: "POST", Path: "transit/decrypt/app"})
+		if !decisive || !strings.Contains(hint, want) {
+			t.Errorf("%s:\n got %q (decisive %v)\nwant %q", msg, hint, decisive, want)
+		}
+	}
+	if hint, decisive := forbiddenHint(&api.ResponseError{StatusCode: 403, Errors: []string{"permission denied: only a root token can create a root token"}}); hint != "" || decisive {
+		t.Errorf("a refusal that is neither the token's nor a policy's: %q %v", hint, decisive)
 	}
 }

@@ -50,10 +50,22 @@ func TestIntegrationPolicyAndToken(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("encrypt with the encrypt-only token: %d %s", code, errOut)
 	}
+	// A valid token its policies do not allow: the hint names what is
+	// missing, and does not send the user to change the token.
 	_, errOut, code = s.kr(t, as, []byte(strings.TrimSpace(string(ct))), "decrypt", "app")
-	if code != 1 || !strings.Contains(errOut, "permission denied") {
+	if code != 1 {
 		t.Fatalf("decrypt with the encrypt-only token: exit %d, %q", code, errOut)
 	}
+	checkErrorLines(t, "decrypt with the encrypt-only token", errOut, "permission denied: no policy grants update on transit/decrypt/app",
+		"the token is valid, but none of its policies grants update on transit/decrypt/app")
+	_, errOut, _ = s.kr(t, as, nil, "keys", "list")
+	checkErrorLines(t, "keys list with the encrypt-only token", errOut, "permission denied", "the token is valid, but none of its policies grants list on transit/keys")
+	s.ok(t, []byte(`path "transit/encrypt/app" { capabilities = ["update"] }
+path "transit/decrypt/*" { capabilities = ["deny"] }`+"\n"), "policy", "write", "enc", "-")
+	_, errOut, _ = s.kr(t, as, []byte(strings.TrimSpace(string(ct))), "decrypt", "app")
+	checkErrorLines(t, "decrypt refused by a deny rule", errOut, "denied by policy", `the token is valid, but policy "enc" rule "transit/decrypt/*" refuses update on transit/decrypt/app`)
+	_, errOut, _ = s.kr(t, map[string]string{"KEYRAFT_TOKEN": ""}, nil, "keys", "list")
+	checkErrorLines(t, "keys list without a token", errOut, "missing client token", "no token was sent: set KEYRAFT_TOKEN")
 	s.ok(t, nil, "token", "renew", "-increment=30m", tok)
 	s.ok(t, nil, "token", "revoke", tok)
 	if _, _, code := s.kr(t, nil, nil, "token", "lookup", tok); code != 1 {
