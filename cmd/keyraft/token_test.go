@@ -117,6 +117,21 @@ func TestIntegrationGrant(t *testing.T) {
 	if _, _, code := s.kr(t, as, []byte(ct), "decrypt", "app"); code != 1 {
 		t.Fatalf("decrypt after revoke: exit %d", code)
 	}
+
+	// The root token (made at init) requests; a token made from it may
+	// approve by its policy but is the same identity, and is told so.
+	out = s.ok(t, nil, "grant", "request", "-format=json", "-key=app", "-operation=decrypt", "-reason=INC-8")
+	if err := json.Unmarshal(out, &g); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(t, []byte(`path "sys/grants/approve" { capabilities = ["update"] }`), "policy", "write", "approver", "-")
+	child := strings.TrimSpace(string(s.ok(t, nil, "token", "create", "-policy=approver", "-field=token")))
+	_, errOut, code = s.kr(t, map[string]string{"KEYRAFT_TOKEN": child}, nil, "grant", "approve", g.ID)
+	if code != 1 || strings.Contains(errOut, "gone") {
+		t.Fatalf("approval by the requester's child: exit %d %q", code, errOut)
+	}
+	checkErrorLines(t, "approval by the requester's child", errOut, "permission denied: the approving token is the requester's identity",
+		"ask another operator to approve it, with a token of their own")
 }
 
 // TestIntegrationNamespace: -namespace (or KEYRAFT_NAMESPACE) scopes the
