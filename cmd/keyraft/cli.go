@@ -519,20 +519,30 @@ func (e *env) printError(msg, hint string) {
 	}
 }
 
-// explain turns an error into the message and the hint to print.
+// backendNameRe finds the backend a 503 names: crypto backend "soft".
+var backendNameRe = regexp.MustCompile(`crypto backend "([^"]+)"`)
+
 // unavailableHint says what to do about a 503, by its reason.
 func unavailableHint(msg string) string {
 	switch {
 	case strings.Contains(msg, "sealed"):
 		return "unseal it with 'keyraft operator unseal'"
 	case strings.Contains(msg, "crypto backend"):
-		return "the key's crypto backend is restarting or failing: retry, and see 'keyraft plugin info NAME' and the server log"
+		name := "NAME"
+		if m := backendNameRe.FindStringSubmatch(msg); m != nil {
+			name = m[1]
+		}
+		if strings.Contains(msg, "failed to start") || strings.Contains(msg, "checksum mismatch") {
+			return fmt.Sprintf("the crypto backend %s does not start, for the reason the error gives: fix that, then 'keyraft plugin reload %s'", name, name)
+		}
+		return fmt.Sprintf("the key's crypto backend %s is restarting or failing: retry, and see 'keyraft plugin info %s'", name, name)
 	case strings.Contains(msg, "leader"), strings.Contains(msg, "catching up"):
 		return "the cluster is electing a leader or catching up: retry in a moment"
 	}
 	return "the server cannot serve this now: retry, and check 'keyraft status'"
 }
 
+// explain turns an error into the message and the hint to print.
 func (e *env) explain(err error) (msg, hint string) {
 	msg = err.Error()
 	var (

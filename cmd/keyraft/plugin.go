@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/keyraft/keyraft/api"
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/plugins/conformance"
@@ -199,7 +200,10 @@ var pluginReloadCmd = &command{
 	help: `
 Restart the crypto plugin NAME on every node (for a new binary with the
 same checksum pin, or to clear a wedged process). Requests in flight on
-the old process finish or fail; later ones go to the new process.`,
+the old process finish or fail; later ones go to the new process. The node
+that answers restarts it at once and fails the command with the reason
+when the new process does not start (a checksum that does not match, a
+plugin that exits); the other nodes restart it on its next use there.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
@@ -207,10 +211,14 @@ the old process finish or fail; later ones go to the new process.`,
 			return err
 		}
 		data, _, err := e.call(c, "PUT", "sys/plugins/reload/backend", map[string]any{"plugin": pos[0]})
-		if err != nil {
+		var re *api.ResponseError
+		switch {
+		case errors.As(err, &re) && re.StatusCode == 503:
+			return &hintError{err: err, hint: fmt.Sprintf("fix what the error names (the binary in plugin_directory, its settings), or register the new binary's -sha256; then reload again. 'keyraft plugin info %s' shows the error", pos[0])}
+		case err != nil:
 			return &hintError{err: err, hint: "see the catalog with 'keyraft plugin list'"}
 		}
-		return e.success(g, data, "Reloading plugin %s on every node.", pos[0])
+		return e.success(g, data, "Reloaded plugin %s: it runs again on this node; the other nodes restart it on its next use.", pos[0])
 	},
 }
 
