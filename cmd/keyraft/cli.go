@@ -280,8 +280,17 @@ Environment:
     KEYRAFT_SKIP_VERIFY  true: do not verify the server's certificate
     The VAULT_ names of these are read when the KEYRAFT_ ones are unset.
 
-Client commands take -address, -token and -format=table|json. Flags come
-before the arguments. Run 'keyraft <command> -h' for a command's manual.
+Client commands take -address, -token, -namespace and -format=table|json.
+Flags come before the arguments. Run 'keyraft <command> -h' for a command's
+manual.
+
+-format=json prints one JSON object on stdout: the data of the server's
+answer, as the API names its fields (the "data" of Vault's envelope, the
+"auth" of token create and renew, the whole answer of the sys calls that
+have no envelope, such as status). A change whose answer has no data
+prints nothing. audit tail, query and history print one object per line,
+one per event. Server warnings go to stderr, "warning: ...", in either
+format.
 
 Exit codes: 0 success, 1 failure, 2 usage mistake ('status': 2 = sealed).
 `

@@ -155,7 +155,6 @@ var grantRevokeCmd = &command{
 		if err := c.Do(e.ctx, "DELETE", "sys/grants/"+url.PathEscape(pos[0]), nil, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Success! Revoked grant %s\n", clean(pos[0]))
-		return nil
+		return e.success(g, nil, "Revoked grant %s", pos[0])
 	},
 }

@@ -124,17 +124,28 @@ registered ones, with their SHA-256 and whether this node runs them.`,
 		if err := c.Do(e.ctx, "GET", "sys/plugins/catalog", nil, &out); err != nil {
 			return &hintError{err: err, hint: "listing plugins needs a root token"}
 		}
-		var list []pluginEntry
+		list := []pluginEntry{}
 		for _, p := range out.Data.Detailed {
 			if len(pos) == 0 || p.Type == pos[0] {
 				list = append(list, p)
 			}
 		}
 		if g.format == "json" {
-			if list == nil {
-				list = []pluginEntry{}
+			// The answer's data, as the server shapes it, of TYPE only
+			// when one is given: names by type, and the detailed list.
+			data := map[string]any{"detailed": list}
+			for _, t := range []string{catalog.TypeStorage, catalog.TypeCrypto} {
+				if len(pos) == 0 || pos[0] == t {
+					names := []string{}
+					for _, p := range list {
+						if p.Type == t {
+							names = append(names, p.Name)
+						}
+					}
+					data[t] = names
+				}
 			}
-			return printJSON(e.stdout, list)
+			return printJSON(e.stdout, data)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)
 		fmt.Fprint(tw, "Name\tType\tVersion\tBuilt in\tRunning\tSHA-256\n----\t----\t-------\t--------\t-------\t-------\n")

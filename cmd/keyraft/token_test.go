@@ -36,14 +36,12 @@ func TestIntegrationPolicyAndToken(t *testing.T) {
 	if !strings.HasPrefix(tok, "kr.") {
 		t.Fatalf("token create -field=token: %q", tok)
 	}
-	var look struct {
-		Data map[string]any `json:"data"`
-	}
+	var look map[string]any
 	if err := json.Unmarshal(s.ok(t, nil, "token", "lookup", "-format=json", tok), &look); err != nil {
 		t.Fatal(err)
 	}
-	if look.Data["ttl"].(float64) < 3500 || len(look.Data["policies"].([]any)) != 2 {
-		t.Fatalf("token lookup: %v", look.Data)
+	if look["ttl"].(float64) < 3500 || len(look["policies"].([]any)) != 2 {
+		t.Fatalf("token lookup: %v", look)
 	}
 	as := map[string]string{"KEYRAFT_TOKEN": tok}
 	ct, errOut, code := s.kr(t, as, []byte("secret"), "encrypt", "app")
