@@ -125,54 +125,55 @@ func (n compNode) wordList() string {
 	return strings.Join(ws, " ")
 }
 
-// groupPattern is the case pattern of every group path, for bash and zsh.
-func groupPattern(nodes []compNode) string {
+// shScript writes the completion script of bash or zsh: the two differ
+// only in how the words typed so far are read and how the candidates are
+// offered, given in the format verbs of head (the header, and the
+// "local" line and loop of _keyraft) and tail (after the candidates).
+func shScript(w io.Writer, nodes []compNode, head, tail string) {
 	var pats []string
 	for _, n := range nodes {
 		if n.group {
 			pats = append(pats, `"`+n.path+`"`)
 		}
 	}
-	return strings.Join(pats, "|")
-}
-
-// shWords writes the case arms that set variable to the words of each
-// path, for bash and zsh.
-func shWords(w io.Writer, nodes []compNode, variable string) {
+	fmt.Fprintf(w, head, strings.Join(pats, "|"))
+	fmt.Fprint(w, `        _keyraft_group "$cmdpath" || break
+        [[ $w == -* ]] && break
+        cmdpath=${cmdpath:+$cmdpath }$w
+    done
+    local list=""
+    case "$cmdpath" in
+`)
 	for _, n := range nodes {
 		if len(n.words) > 0 {
-			fmt.Fprintf(w, "        %q) %s=\"%s\" ;;\n", n.path, variable, n.wordList())
+			fmt.Fprintf(w, "        %q) list=\"%s\" ;;\n", n.path, n.wordList())
 		}
 	}
+	fmt.Fprint(w, "    esac\n"+tail)
 }
 
-func writeBashCompletion(w io.Writer, nodes []compNode) {
-	fmt.Fprintf(w, `# bash completion for keyraft, from 'keyraft completion bash'. Load it with
-#   source <(keyraft completion bash)
-# or save it as /etc/bash_completion.d/keyraft.
-
-_keyraft_group() {
+// shGroup is the shell function that tells the group paths (%s: their
+// case pattern), for bash and zsh.
+const shGroup = `_keyraft_group() {
     case "$1" in
         %s) return 0 ;;
     esac
     return 1
 }
+`
 
+func writeBashCompletion(w io.Writer, nodes []compNode) {
+	shScript(w, nodes, `# bash completion for keyraft, from 'keyraft completion bash'. Load it with
+#   source <(keyraft completion bash)
+# or save it as /etc/bash_completion.d/keyraft.
+
+`+shGroup+`
 _keyraft() {
-    local cur=${COMP_WORDS[COMP_CWORD]} path="" w i
+    local cur=${COMP_WORDS[COMP_CWORD]} cmdpath="" w i
     for ((i = 1; i < COMP_CWORD; i++)); do
         w=${COMP_WORDS[i]}
-        _keyraft_group "$path" || break
-        [[ $w == -* ]] && break
-        path=${path:+$path }$w
-    done
-    local words=""
-    case "$path" in
-`, groupPattern(nodes))
-	shWords(w, nodes, "words")
-	fmt.Fprint(w, `    esac
-    if _keyraft_group "$path" || [[ $cur == -* ]]; then
-        COMPREPLY=($(compgen -W "$words" -- "$cur"))
+`, `    if _keyraft_group "$cmdpath" || [[ $cur == -* ]]; then
+        COMPREPLY=($(compgen -W "$list" -- "$cur"))
     fi
 }
 
@@ -181,32 +182,17 @@ complete -o default -F _keyraft keyraft
 }
 
 func writeZshCompletion(w io.Writer, nodes []compNode) {
-	fmt.Fprintf(w, `#compdef keyraft
+	shScript(w, nodes, `#compdef keyraft
 # zsh completion for keyraft, from 'keyraft completion zsh'. Load it with
 #   source <(keyraft completion zsh)
 # after compinit, or save it as _keyraft in a directory of $fpath.
 
-_keyraft_group() {
-    case "$1" in
-        %s) return 0 ;;
-    esac
-    return 1
-}
-
+`+shGroup+`
 _keyraft() {
     local cmdpath="" w i
     for ((i = 2; i < CURRENT; i++)); do
         w=${words[i]}
-        _keyraft_group "$cmdpath" || break
-        [[ $w == -* ]] && break
-        cmdpath=${cmdpath:+$cmdpath }$w
-    done
-    local list=""
-    case "$cmdpath" in
-`, groupPattern(nodes))
-	shWords(w, nodes, "list")
-	fmt.Fprint(w, `    esac
-    if _keyraft_group "$cmdpath" || [[ $PREFIX == -* ]]; then
+`, `    if _keyraft_group "$cmdpath" || [[ $PREFIX == -* ]]; then
         compadd -- ${=list}
     else
         _files

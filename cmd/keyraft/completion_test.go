@@ -38,7 +38,7 @@ func TestBashCompletion(t *testing.T) {
 	// The command list in the script: each group's words, followed down
 	// to the words that are not groups.
 	src, _ := os.ReadFile(path)
-	arm := regexp.MustCompile(`(?m)^\s+"([^"]*)"\) words="([^"]*)" ;;$`)
+	arm := regexp.MustCompile(`(?m)^\s+"([^"]*)"\) list="([^"]*)" ;;$`)
 	words := map[string][]string{}
 	for _, m := range arm.FindAllStringSubmatch(string(src), -1) {
 		words[m[1]] = strings.Fields(m[2])

@@ -33,22 +33,31 @@ type lineLogger struct {
 func (w *lineLogger) Write(p []byte) (int, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.buf = append(w.buf, p...)
+	splitLines(&w.buf, p, 64<<10, func(line []byte) {
+		if line = bytes.TrimRight(line, "\r"); len(line) > 0 {
+			w.log.Info(string(line), "stream", w.stream)
+		}
+	})
+	return len(p), nil
+}
+
+// splitLines adds p to what buf holds and calls emit with each whole line
+// (without its newline); a partial line longer than max is emitted as it
+// stands, so that buf stays bounded.
+func splitLines(buf *[]byte, p []byte, max int, emit func(line []byte)) {
+	*buf = append(*buf, p...)
 	for {
-		i := bytes.IndexByte(w.buf, '\n')
+		i := bytes.IndexByte(*buf, '\n')
 		if i < 0 {
 			break
 		}
-		if line := bytes.TrimRight(w.buf[:i], "\r"); len(line) > 0 {
-			w.log.Info(string(line), "stream", w.stream)
-		}
-		w.buf = w.buf[i+1:]
+		emit((*buf)[:i])
+		*buf = (*buf)[i+1:]
 	}
-	if len(w.buf) > 64<<10 {
-		w.log.Info(string(w.buf), "stream", w.stream)
-		w.buf = w.buf[:0]
+	if len(*buf) > max {
+		emit(*buf)
+		*buf = (*buf)[:0]
 	}
-	return len(p), nil
 }
 
 // stderrTail keeps the last lines a plugin process wrote to stderr, from
@@ -69,19 +78,7 @@ const (
 func (t *stderrTail) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.buf = append(t.buf, p...)
-	for {
-		i := bytes.IndexByte(t.buf, '\n')
-		if i < 0 {
-			break
-		}
-		t.add(t.buf[:i])
-		t.buf = t.buf[i+1:]
-	}
-	if len(t.buf) > tailLineMax {
-		t.add(t.buf)
-		t.buf = t.buf[:0]
-	}
+	splitLines(&t.buf, p, tailLineMax, t.add)
 	return len(p), nil
 }
 
