@@ -121,9 +121,9 @@ func New(c Config) (*Client, error) {
 	t := http.DefaultTransport.(*http.Transport).Clone()
 	t.TLSClientConfig = tlsConf
 	return &Client{
-		base:       u,
-		token:      c.Token,
-		http:       &http.Client{Transport: t, Timeout: c.Timeout},
+		base:  u,
+		token: c.Token,
+		http:  &http.Client{Transport: t, Timeout: c.Timeout},
 	}, nil
 }
 
