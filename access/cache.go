@@ -1,6 +1,8 @@
 package access
 
 import (
+	"maps"
+	"slices"
 	"sync"
 
 	"github.com/keyraft/keyraft/acl"
@@ -63,8 +65,11 @@ func (svc *Service) Authenticate(token string) (*TokenEntry, error) {
 	if e == nil {
 		return nil, ErrPermissionDenied
 	}
+	// A deep copy: the caller may change it, the cached entry is shared.
 	out := *e
-	out.Policies = append([]string(nil), e.Policies...)
+	out.Policies = slices.Clone(e.Policies)
+	out.BoundCIDRs = slices.Clone(e.BoundCIDRs)
+	out.Meta = maps.Clone(e.Meta)
 	return &out, nil
 }
 

@@ -64,9 +64,6 @@ func TestAuthenticateCaches(t *testing.T) {
 // caller's to change, its metadata and bound CIDRs included.
 func TestAuthenticateCopiesMeta(t *testing.T) {
 	t.Parallel()
-	t.Skip("bug: Authenticate copies the cached entry shallowly (only Policies is cloned): a caller that changes " +
-		"Meta or BoundCIDRs of the entry it got changes the cached entry every later request sees, and races with " +
-		"them; cache.go documents the entry as the caller's to change")
 	svc, _ := newService(t)
 	tok, _ := mkToken(t, svc, access.TokenRequest{Meta: map[string]string{"k": "v"}, BoundCIDRs: []string{"10.0.0.0/8"}})
 	got, err := svc.Authenticate(tok)

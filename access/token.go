@@ -58,6 +58,14 @@ type TokenEntry struct {
 	// system maximum); zero: no cap.
 	MaxExpireTime time.Time `json:"max_expire_time,omitzero"`
 	Renewable     bool      `json:"renewable,omitempty"`
+	// Period makes a periodic token: each renewal sets its TTL back to
+	// Period, with no cap but ExplicitMaxTTL (Vault's periodic tokens).
+	Period time.Duration `json:"period,omitempty"`
+	// RenewTTL is the TTL the last renewal granted (0: none yet); a
+	// renewal without an increment grants it again, as in Vault.
+	RenewTTL time.Duration `json:"renew_ttl,omitempty"`
+	// LastRenewal is when the token was last renewed (zero: never).
+	LastRenewal time.Time `json:"last_renewal,omitzero"`
 	// NumUses is how many uses are left; 0 means unlimited. Each use is
 	// spent through Raft before the request is served.
 	NumUses    int      `json:"num_uses,omitempty"`

@@ -48,6 +48,9 @@ type TokenRequest struct {
 	Creator        string
 	TTL            time.Duration // 0: DefaultTokenTTL, or no expiry for a root-policy token
 	ExplicitMaxTTL time.Duration
+	// Period makes a periodic token (its TTL is Period, TTL is ignored);
+	// the caller has checked that the creator may (sudo).
+	Period time.Duration
 	NumUses        int
 	BoundCIDRs     []string
 	DisplayName    string
@@ -59,6 +62,37 @@ type TokenRequest struct {
 	// Now is the node's time at the request: expiry is stamped here,
 	// never computed by the state machine.
 	Now time.Time
+}
+
+// expiry sets a new token's TTL, expiry and renewal cap from req, as
+// Vault computes them: a periodic token lives Period (at most
+// MaxTokenTTL) and has no cap but its explicit maximum; another lives TTL
+// (DefaultTokenTTL when unset) within MaxTokenTTL and its explicit
+// maximum; a root-policy token without either never expires.
+func expiry(e *TokenEntry, req TokenRequest, now time.Time) {
+	root := slices.Contains(e.Policies, "root")
+	ttl := req.TTL
+	if root && ttl == 0 && req.ExplicitMaxTTL == 0 && req.Period == 0 {
+		return
+	}
+	if ttl == 0 {
+		ttl = DefaultTokenTTL
+	}
+	if req.Period > 0 {
+		e.Period = min(req.Period, MaxTokenTTL)
+		ttl = e.Period
+	} else {
+		e.MaxExpireTime = now.Add(MaxTokenTTL)
+	}
+	if req.ExplicitMaxTTL > 0 && (e.MaxExpireTime.IsZero() || now.Add(req.ExplicitMaxTTL).Before(e.MaxExpireTime)) {
+		e.MaxExpireTime = now.Add(req.ExplicitMaxTTL)
+	}
+	e.TTL = ttl
+	e.ExpireTime = now.Add(ttl)
+	if !e.MaxExpireTime.IsZero() && e.ExpireTime.After(e.MaxExpireTime) {
+		e.ExpireTime = e.MaxExpireTime
+	}
+	e.Renewable = req.Renewable
 }
 
 // CreateToken makes a token and stores its entry, its accessor index and,
@@ -99,20 +133,7 @@ func (svc *Service) createTokenOnce(ctx context.Context, req TokenRequest) (stri
 	if e.Path == "" {
 		e.Path = "auth/token/create"
 	}
-	root := slices.Contains(e.Policies, "root")
-	ttl := req.TTL
-	if !root || ttl > 0 || req.ExplicitMaxTTL > 0 {
-		if ttl == 0 {
-			ttl = DefaultTokenTTL
-		}
-		e.MaxExpireTime = now.Add(MaxTokenTTL)
-		if req.ExplicitMaxTTL > 0 && now.Add(req.ExplicitMaxTTL).Before(e.MaxExpireTime) {
-			e.MaxExpireTime = now.Add(req.ExplicitMaxTTL)
-		}
-		e.TTL = ttl
-		e.ExpireTime = now.Add(ttl)
-		e.Renewable = req.Renewable
-	}
+	expiry(e, req, now)
 	var txn store.Txn
 	if e.Namespace != "" {
 		// Bound to the namespace as it is now: the token is not made in
@@ -350,8 +371,10 @@ func (svc *Service) revokeNamespaceTokensTxn(ns string) (*store.Txn, error) {
 	return txn, nil
 }
 
-// RenewToken extends a renewable token's life to now + increment (or its
-// TTL when increment is 0), never past its maximum. It returns the new
+// RenewToken extends a renewable token's life as Vault does (see
+// renewal): a periodic token by its period, another to now + increment
+// (without one, the TTL its last renewal granted), never past its
+// maximum. It returns the new
 // entry, ErrPermissionDenied for an unknown or expired token,
 // ErrInvalidRequest for one that is not renewable, or a commit error.
 func (svc *Service) RenewToken(ctx context.Context, token string, increment time.Duration, now time.Time) (*TokenEntry, error) {
@@ -368,6 +391,28 @@ func (svc *Service) RenewAccessor(ctx context.Context, acc string, increment tim
 		return nil, err
 	}
 	return svc.renewHash(ctx, h, increment, now)
+}
+
+// renewal is the expiry a renewal at now grants, and the TTL it granted.
+// As in Vault: a periodic token gets its period whatever the increment;
+// another gets the increment counted from now (less than is left
+// shortens it), or without one the TTL its last renewal granted (at
+// first, its creation TTL); never past MaxExpireTime.
+func renewal(e *TokenEntry, increment time.Duration, now time.Time) (time.Time, time.Duration) {
+	ttl := increment
+	switch {
+	case e.Period > 0:
+		ttl = e.Period
+	case ttl == 0 && e.RenewTTL > 0:
+		ttl = e.RenewTTL
+	case ttl == 0:
+		ttl = e.TTL
+	}
+	exp := now.Add(ttl)
+	if !e.MaxExpireTime.IsZero() && exp.After(e.MaxExpireTime) {
+		exp = e.MaxExpireTime
+	}
+	return exp, ttl
 }
 
 func (svc *Service) renewHash(ctx context.Context, hash string, increment time.Duration, now time.Time) (*TokenEntry, error) {
@@ -388,14 +433,8 @@ func (svc *Service) renewHash(ctx context.Context, hash string, increment time.D
 		if !e.Renewable {
 			return nil, fmt.Errorf("%w: the token is not renewable", ErrInvalidRequest)
 		}
-		if increment == 0 {
-			increment = e.TTL
-		}
-		exp := now.UTC().Add(increment)
-		if !e.MaxExpireTime.IsZero() && exp.After(e.MaxExpireTime) {
-			exp = e.MaxExpireTime
-		}
-		e.ExpireTime = exp
+		e.ExpireTime, e.RenewTTL = renewal(e, increment, now.UTC())
+		e.LastRenewal = now.UTC()
 		v, _ := json.Marshal(e)
 		_, err = svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + hash, Revision: rev}},
 			Writes: []store.Write{{Key: fsm.RecordToken + hash, Value: v}}})
@@ -450,7 +489,18 @@ func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) 
 	if err != nil {
 		return 0, err
 	}
-	revoked := 0
+	// gone counts the tokens of the pass that no longer exist: an expired
+	// parent's children go with it, and a revoke that lost a race to
+	// another node's counts only if the token is gone.
+	gone := func() int {
+		n := 0
+		for _, h := range hashes {
+			if r, err := svc.st.Revision(fsm.RecordToken + h); !strings.Contains(h, "/") && err == nil && r == 0 {
+				n++
+			}
+		}
+		return n
+	}
 	for _, h := range hashes {
 		if strings.Contains(h, "/") {
 			continue
@@ -460,20 +510,19 @@ func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) 
 			continue // revoked meanwhile, as a child of an earlier one
 		}
 		if err != nil {
-			return revoked, err
+			return gone(), err
 		}
 		// A token made while its namespace was being deleted, which the
 		// deletion did not see: refused already, removed here.
 		if live, err := svc.TokenNamespaceLive(e); err != nil {
-			return revoked, err
+			return gone(), err
 		} else if !live {
 			ev := &audit.Event{Time: now, Node: svc.nodeID, Operation: "auth/token/namespace-gone", Identity: "tidy",
 				Path: "auth/token/tidy", Outcome: audit.Allowed, Status: 200,
 				Details: map[string]string{"accessor": e.Accessor, "namespace": e.Namespace}}
 			if err := svc.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
-				return revoked, err
+				return gone(), err
 			}
-			revoked++
 			continue
 		}
 		if e.Expired(now) {
@@ -481,9 +530,8 @@ func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) 
 				Path: "auth/token/tidy", Outcome: audit.Allowed, Status: 200,
 				Details: map[string]string{"accessor": e.Accessor, "expired_at": e.ExpireTime.Format(time.RFC3339)}}
 			if err := svc.revokeHash(audit.WithEvent(ctx, ev), h, false, rev); err != nil && !errors.Is(err, fsm.ErrConflict) && !errors.Is(err, ErrPermissionDenied) {
-				return revoked, err
+				return gone(), err
 			}
-			revoked++
 			continue
 		}
 		if r, err := svc.st.Revision(fsm.RecordAccessor + e.Accessor); err == nil && r == 0 {
@@ -491,11 +539,11 @@ func (svc *Service) TidyTokens(ctx context.Context, now time.Time) (int, error) 
 			_, err := svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + h, Revision: rev}, {Key: fsm.RecordAccessor + e.Accessor}},
 				Writes: []store.Write{{Key: fsm.RecordAccessor + e.Accessor, Value: idx}}})
 			if err != nil && !errors.Is(err, fsm.ErrConflict) {
-				return revoked, err
+				return gone(), err
 			}
 		}
 	}
-	return revoked, nil
+	return gone(), nil
 }
 
 // Tidy revokes expired tokens (TidyTokens) and ends expired grants and

@@ -254,6 +254,47 @@ func (c *Client) DeleteKey(ctx context.Context, name string) error {
 	return c.Do(ctx, "DELETE", path, nil, nil)
 }
 
+// BackupKey returns the plaintext backup of the key name, base64 text
+// that RestoreKey takes. The key must be exportable and allow plaintext
+// backup. format "" is keyraft's own backup; "vault" and "openbao" give
+// the backup that HashiCorp Vault's or OpenBao's transit/restore takes.
+// The backup is the key's material: keep it as such.
+func (c *Client) BackupKey(ctx context.Context, name, format string) (string, error) {
+	path, err := keyPath("transit/backup/", name)
+	if err != nil {
+		return "", err
+	}
+	if format != "" {
+		path += "?format=" + url.QueryEscape(format)
+	}
+	var out struct {
+		Backup string `json:"backup"`
+	}
+	if err := c.data(ctx, "GET", path, nil, &out); err != nil {
+		return "", err
+	}
+	return out.Backup, nil
+}
+
+// RestoreKey restores backup (keyraft's, or one from Vault or OpenBao)
+// as the key name, or under the name inside the backup when name is "".
+// force replaces an existing key, which must then allow deletion.
+func (c *Client) RestoreKey(ctx context.Context, name, backup string, force bool) error {
+	path := "transit/restore"
+	if name != "" {
+		p, err := keyPath("transit/restore/", name)
+		if err != nil {
+			return err
+		}
+		path = p
+	}
+	body := map[string]any{"backup": backup}
+	if force {
+		body["force"] = true
+	}
+	return c.Do(ctx, "POST", path, body, nil)
+}
+
 // Encrypt encrypts req.Plaintext with the key name.
 func (c *Client) Encrypt(ctx context.Context, name string, req EncryptRequest) (*EncryptResponse, error) {
 	path, err := keyPath("transit/encrypt/", name)

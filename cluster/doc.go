@@ -25,6 +25,8 @@
 //	state.db      state machine records (bbolt), barrier ciphertext only
 //	snapshots/    Raft snapshots of state.db, ciphertext only
 //	purged-index  the last purge request this node has purged its disk after
+//	keyraft.lock  flock held while a node has the directory open; the pid
+//	              of its holder, named when a second node is refused
 //
 // A commit that removes key material adds store.PurgeWrite (a write of
 // fsm.RecordPurge); every node then snapshots, drops its Raft log and

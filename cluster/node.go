@@ -177,6 +177,7 @@ func (c Config) Validate() error {
 // memory while unsealed).
 type Node struct {
 	cfg       Config
+	dirLock   *os.File // held while the node has DataDir open (lockDataDir)
 	access    *access.Service
 	plugins   pluginCache
 	log       hclog.Logger
@@ -281,7 +282,13 @@ func New(cfg Config) (*Node, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("cluster: creating data dir: %w", err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, closed: make(chan struct{}), challenges: map[string]*openChallenge{},
+	// Before any file of the directory is opened: a second server on it
+	// would otherwise wait for bbolt's lock and fail with a bare timeout.
+	dirLock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, dirLock: dirLock, closed: make(chan struct{}), challenges: map[string]*openChallenge{},
 		metaUpdate: make(chan struct{}, 1), keyringKick: make(chan struct{}, 1)}
 	n.plugins.KeepAbsent = true // a built-in plugin has an entry without a record
 	n.access, _ = access.New(access.Config{Store: n, NodeID: cfg.NodeID, Logger: cfg.Logger})
@@ -291,7 +298,6 @@ func New(cfg Config) (*Node, error) {
 			n.closeStores()
 		}
 	}()
-	var err error
 	open := cfg.OpenStorage
 	if open == nil {
 		open = func(path string) (plugins.Storage, error) { return bolt.Open(path) }
@@ -620,6 +626,7 @@ func (n *Node) closeStores() {
 	if n.state != nil {
 		n.state.Close()
 	}
+	n.dirLock.Close() // last: the directory is free once its files are closed
 }
 
 // Peer is one server of the Raft configuration.
@@ -647,32 +654,70 @@ func (n *Node) Peers() ([]Peer, error) {
 	return out, nil
 }
 
-// SaveSnapshot writes a snapshot of the whole state to w: barrier
-// ciphertext and the sealed root of trust only, like everything the node
-// stores. It takes a fresh Raft snapshot, or uses the newest one when
-// nothing changed since.
+// SaveSnapshot writes a snapshot of the whole state to w, as the raw
+// state-machine stream (OpenSnapshot): barrier ciphertext and the sealed
+// root of trust only, like everything the node stores.
 func (n *Node) SaveSnapshot(w io.Writer) error {
-	var rc io.ReadCloser
+	_, rc, err := n.OpenSnapshot()
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	_, err = io.Copy(w, rc)
+	return err
+}
+
+// OpenSnapshot opens a snapshot of the whole state: its Raft meta (Size
+// is the stream's length, known before it is read) and the raw
+// state-machine stream. It takes a fresh Raft snapshot, or uses the
+// newest one when nothing changed since. The caller closes the reader.
+func (n *Node) OpenSnapshot() (*raft.SnapshotMeta, io.ReadCloser, error) {
+	var (
+		meta *raft.SnapshotMeta
+		rc   io.ReadCloser
+	)
 	f := n.raft.Snapshot()
 	err := f.Error()
 	switch {
 	case err == nil:
-		_, rc, err = f.Open()
+		meta, rc, err = f.Open()
 	case errors.Is(err, raft.ErrNothingNewToSnapshot):
 		var list []*raft.SnapshotMeta
 		if list, err = n.snaps.List(); err == nil && len(list) == 0 {
 			err = errors.New("cluster: no snapshot yet")
 		}
 		if err == nil {
-			_, rc, err = n.snaps.Open(list[0].ID)
+			meta, rc, err = n.snaps.Open(list[0].ID)
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("cluster: taking a snapshot: %w", err)
+		return nil, nil, fmt.Errorf("cluster: taking a snapshot: %w", err)
 	}
-	defer rc.Close()
-	_, err = io.Copy(w, rc)
-	return err
+	return meta, rc, nil
+}
+
+// snapshotSumsAAD is the associated data of a snapshot archive's sealed
+// checksums (snapfile's SHA256SUMS.sealed). It starts with a NUL, which
+// no record key may (fsm refuses such keys) and no other associated data
+// of the barrier does, so no barrier value of the state or of a join
+// challenge can pass for sealed checksums, nor the other way round.
+const snapshotSumsAAD = "\x00keyraft/snapshot-sums/v1"
+
+// SealSnapshotSums seals a snapshot archive's checksums with the barrier
+// keyring, so that a restore without force can tell that the archive was
+// made by this cluster and not altered. It returns ErrSealed while
+// sealed.
+func (n *Node) SealSnapshotSums(sums []byte) ([]byte, error) {
+	return n.barrier.Encrypt([]byte(snapshotSumsAAD), sums)
+}
+
+// OpenSnapshotSums opens what SealSnapshotSums made with this cluster's
+// keyring (any term: terms are never dropped, so archives stay
+// verifiable across rotations and rekeys). It returns ErrSealed while
+// sealed and an error wrapping seal.ErrDecrypt for sums sealed by
+// another keyring, or altered.
+func (n *Node) OpenSnapshotSums(sealed []byte) ([]byte, error) {
+	return n.barrier.Decrypt([]byte(snapshotSumsAAD), sealed)
 }
 
 // SnapshotClusterID reads the cluster ID recorded in a saved snapshot's

@@ -271,62 +271,99 @@ func TestPurgeAgainAfterStaleWrite(t *testing.T) {
 // raft.db and state store exclusively while it rewrites them, and if all
 // did so at once no quorum would be left to commit. The stall of each
 // node is logged (the figure the purge's staggering is measured by).
+// stallWindow is when a node's purge held its files.
+type stallWindow struct{ from, to time.Time }
+
 func TestPurgeStaggersNodes(t *testing.T) {
-	type window struct{ from, to time.Time }
 	var mu sync.Mutex
-	stalls := map[string][]window{}
+	stalls := map[string][]stallWindow{}
 	hook := func(n *Node, from, to time.Time) {
 		mu.Lock()
 		defer mu.Unlock()
-		stalls[n.cfg.NodeID] = append(stalls[n.cfg.NodeID], window{from, to})
+		stalls[n.cfg.NodeID] = append(stalls[n.cfg.NodeID], stallWindow{from, to})
 	}
 	onPurgeStall.Store(&hook)
 	t.Cleanup(func() { onPurgeStall.Store(nil) })
 	tc := newTestCluster(t, 3)
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	val := make([]byte, 64<<10)
-	for i := range 32 { // 8 records of 64 KiB, each rewritten 32 times: files worth compacting
+	for range 32 { // 8 records of 64 KiB, each rewritten 32 times: files worth compacting
 		var w []Write
 		for j := range 8 {
 			rand.Read(val[:32])
 			w = append(w, Write{Key: fmt.Sprintf("transit/key/k%d", j), Value: bytes.Clone(val)})
 		}
-		if _, err := tc.nodes[i%3].Commit(ctx, &Txn{Writes: w}); err != nil {
-			t.Fatal(err)
+		tc.commitRetrying(ctx, &Txn{Writes: w})
+	}
+	// The order is the leader's: a round in which leadership moved (a
+	// loaded machine) says nothing about it, and is run again, as the
+	// cluster itself would purge again on the next request.
+	for round := 1; ; round++ {
+		mu.Lock()
+		clear(stalls)
+		mu.Unlock()
+		leader := tc.leader()
+		term := leader.raft.CurrentTerm()
+		idx := tc.commitRetrying(ctx, &Txn{Writes: []Write{{Key: "transit/key/k0", Delete: true}, store.PurgeWrite(fmt.Sprintf("transit/key/k0 round %d", round))}})
+		for _, n := range tc.nodes {
+			testwait.Within(t, time.Minute, n.cfg.NodeID+" purged", func() bool { return n.PurgedIndex() >= idx })
+		}
+		if leader.IsLeader() && leader.raft.CurrentTerm() == term {
+			mu.Lock()
+			checkStaggered(t, stalls, leader.cfg.NodeID)
+			mu.Unlock()
+			return
+		}
+		if round == 3 {
+			t.Fatal("leadership moved in each of 3 purge rounds")
+		}
+		t.Logf("round %d: leadership moved during the purge; again", round)
+	}
+}
+
+// commitRetrying commits txn (whose writes may be applied twice) through
+// the current leader, again after a leadership change, as a client of the
+// cluster does.
+func (tc *testCluster) commitRetrying(ctx context.Context, txn *Txn) uint64 {
+	tc.t.Helper()
+	for {
+		idx, err := tc.leader().Commit(ctx, txn)
+		if err == nil {
+			return idx
+		}
+		if ctx.Err() != nil || !(errors.Is(err, ErrNotLeader) || errors.Is(err, ErrOutcomeUnknown) ||
+			errors.Is(err, raft.ErrLeadershipLost) || errors.Is(err, raft.ErrNotLeader)) {
+			tc.t.Fatal(err)
 		}
 	}
-	leader := tc.leader()
-	idx, err := leader.Commit(ctx, &Txn{Writes: []Write{{Key: "transit/key/k0", Delete: true}, store.PurgeWrite("transit/key/k0")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range tc.nodes {
-		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" purged", func() bool { return n.PurgedIndex() >= idx })
-	}
-	mu.Lock()
-	defer mu.Unlock()
+}
+
+// checkStaggered checks one round's stall windows: one per node, the
+// followers one at a time, the leader after both.
+func checkStaggered(t *testing.T, stalls map[string][]stallWindow, leaderID string) {
+	t.Helper()
 	var first time.Time
 	for _, ws := range stalls {
 		if len(ws) != 1 {
 			t.Fatalf("stalls: %v, want one purge per node", stalls)
 		}
-		if first.IsZero() || ws[0].from.Before(first) {
-			first = ws[0].from
+		if w := ws[0]; first.IsZero() || w.from.Before(first) {
+			first = w.from
 		}
 	}
-	var followers []window
+	var followers []stallWindow
 	for id, ws := range stalls {
 		w := ws[0]
 		role := "follower"
-		if id == leader.cfg.NodeID {
+		if id == leaderID {
 			role = "leader"
 		} else {
 			followers = append(followers, w)
 		}
 		t.Logf("%s (%s): stalled %v, from +%v", id, role, w.to.Sub(w.from).Round(time.Millisecond), w.from.Sub(first).Round(time.Millisecond))
 	}
-	lw := stalls[leader.cfg.NodeID][0]
+	lw := stalls[leaderID][0]
 	for _, f := range followers {
 		if lw.from.Before(f.to) {
 			t.Errorf("the leader stalled before a follower was done: leader from +%v, follower until +%v", lw.from.Sub(first), f.to.Sub(first))

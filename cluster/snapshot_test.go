@@ -6,12 +6,14 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/fsm"
 	"github.com/keyraft/keyraft/internal/testwait"
+	"github.com/keyraft/keyraft/seal"
 )
 
 // A snapshot saved on one cluster restores onto a fresh one, which then
@@ -122,5 +124,72 @@ func TestSinkStartsOverAfterRestore(t *testing.T) {
 	oldSeqs := seqsIn(t, filepath.Join(dir, "audit.log.1"))
 	if uint64(len(oldSeqs)) != before || uint64(len(newSeqs)) != n.AuditHeadSeq() || newSeqs[0] != 1 {
 		t.Fatalf("old file %d events (want %d), new file %d events from %d (want %d from 1)", len(oldSeqs), before, len(newSeqs), newSeqs[0], n.AuditHeadSeq())
+	}
+}
+
+// The sealed checksums of a snapshot archive open with the keyring that
+// sealed them, across a keyring rotation, and with no other; and their
+// associated data can be no record's key.
+func TestSnapshotSums(t *testing.T) {
+	ctx := context.Background()
+	a := startNode(t, t.TempDir())
+	if _, err := a.DevInit(ctx, "root-a"); err != nil {
+		t.Fatal(err)
+	}
+	sums := []byte("0123  meta.json\n4567  state.bin\n")
+	sealed, err := a.SealSnapshotSums(sums)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(sealed, sums) {
+		t.Fatal("the sealed sums hold the sums in the clear")
+	}
+	if term, err := a.RotateKeyring(ctx); err != nil || term != 2 {
+		t.Fatalf("rotate: %d %v", term, err)
+	}
+	waitRotationDone(t, a, 2)
+	if got, err := a.OpenSnapshotSums(sealed); err != nil || !bytes.Equal(got, sums) {
+		t.Fatalf("open after a rotation: %q %v", got, err)
+	}
+	altered := bytes.Clone(sealed)
+	altered[len(altered)-1] ^= 1
+	if _, err := a.OpenSnapshotSums(altered); !errors.Is(err, seal.ErrDecrypt) {
+		t.Fatalf("altered sealed sums: %v", err)
+	}
+
+	b := startNode(t, t.TempDir())
+	if _, err := b.DevInit(ctx, "root-b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.OpenSnapshotSums(sealed); !errors.Is(err, seal.ErrDecrypt) {
+		t.Fatalf("another cluster's sealed sums: %v", err)
+	}
+	// A record sealed under the same keyring does not pass for sums: the
+	// associated data differs.
+	if _, err := a.Commit(ctx, &Txn{Writes: []Write{{Key: "transit/key/k", Value: sums}}}); err != nil {
+		t.Fatal(err)
+	}
+	ct, _, err := a.fsm.Get("transit/key/k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.OpenSnapshotSums(ct); !errors.Is(err, seal.ErrDecrypt) {
+		t.Fatalf("a record's ciphertext opened as snapshot sums: %v", err)
+	}
+	// No record may be stored under the associated data.
+	if _, err := a.Commit(ctx, &Txn{Writes: []Write{{Key: snapshotSumsAAD, Value: sums}}}); err == nil {
+		t.Fatal("a record under the snapshot sums' associated data was committed")
+	}
+	for _, r := range fsm.Records {
+		if strings.HasPrefix(snapshotSumsAAD, r.Key) || strings.HasPrefix(snapshotSumsAAD, challengeAAD) {
+			t.Fatalf("the snapshot sums' associated data starts like %q", r.Key)
+		}
+	}
+	a.Seal()
+	if _, err := a.SealSnapshotSums(sums); !errors.Is(err, ErrSealed) {
+		t.Fatalf("seal while sealed: %v", err)
+	}
+	if _, err := a.OpenSnapshotSums(sealed); !errors.Is(err, ErrSealed) {
+		t.Fatalf("open while sealed: %v", err)
 	}
 }

@@ -163,6 +163,17 @@ type Autopilot struct {
 // existing cluster at startup.
 type RetryJoin struct {
 	LeaderAPIAddr string // http(s) URL of a cluster member's API
+
+	// How to reach an https member, with Vault's names: the PEM file of
+	// the CA that signed the members' API certificates (instead of the
+	// system's roots), a client certificate and its key to present (both
+	// or neither), and the name to check in the member's certificate
+	// instead of the host of LeaderAPIAddr. Validate checks that they go
+	// with an https address and do not read the files; TLSConfig does.
+	LeaderCACertFile     string
+	LeaderClientCertFile string
+	LeaderClientKeyFile  string
+	LeaderTLSServerName  string
 }
 
 // Listener is one listener "tcp" block.
@@ -358,6 +369,9 @@ func (s *Storage) validate() error {
 		}
 		if err := checkURL(j.LeaderAPIAddr, false); err != nil {
 			return invalid(field+".leader_api_addr", `storage "raft": retry_join: leader_api_addr %s`, err)
+		}
+		if err := j.validateTLS(field); err != nil {
+			return err
 		}
 	}
 	if s.GossipAddress != "" {

@@ -37,7 +37,10 @@ func TestGoodConfigs(t *testing.T) {
 		}},
 		{"vault.hcl", Config{
 			Storage: Storage{Type: "raft", Path: "/opt/vault/data", NodeID: "vault-1", RetryJoin: []RetryJoin{
-				{LeaderAPIAddr: "https://10.0.0.2:8200"}, {LeaderAPIAddr: "https://10.0.0.3:8200"}}},
+				{LeaderAPIAddr: "https://10.0.0.2:8200", LeaderCACertFile: "/etc/vault/tls/ca.crt",
+					LeaderClientCertFile: "/etc/vault/tls/vault.crt", LeaderClientKeyFile: "/etc/vault/tls/vault.key",
+					LeaderTLSServerName: "vault-2.internal"},
+				{LeaderAPIAddr: "https://10.0.0.3:8200"}}},
 			Listeners: []Listener{{Type: "tcp", Address: "0.0.0.0:8200", ClusterAddress: "0.0.0.0:8201",
 				TLSCertFile: "/etc/vault/tls/vault.crt", TLSKeyFile: "/etc/vault/tls/vault.key", MaxRequestSize: 1 << 20}},
 			Seal:            Seal{Type: "shamir"},

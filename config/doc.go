@@ -19,7 +19,11 @@
 //	  cluster_tls_ca_file   = "/etc/keyraft/tls/ca.crt"       # cluster-port PKI
 //
 //	  retry_join {                     # repeatable: members to join at startup
-//	    leader_api_addr = "https://10.0.0.2:8200"
+//	    leader_api_addr         = "https://10.0.0.2:8200"
+//	    leader_ca_cert_file     = "/etc/keyraft/ca.pem"      # optional, and…
+//	    leader_client_cert_file = "/etc/keyraft/api.pem"     # …only for https
+//	    leader_client_key_file  = "/etc/keyraft/api-key.pem"
+//	    leader_tls_servername   = "node-2.example"
 //	  }
 //	  retry_join {
 //	    leader_api_addr = "https://10.0.0.3:8200"
@@ -103,7 +107,11 @@
 //
 // Each retry_join block names a cluster member by the URL of its API
 // (http or https, with a host and nothing after it); at startup a node not
-// yet in a cluster asks them for admission.
+// yet in a cluster asks them for admission. For an https member it takes
+// Vault's TLS settings: the CA to trust instead of the system's roots, a
+// client certificate and key to present (both or neither), and the name to
+// check in the member's certificate. Parse does not read those files;
+// RetryJoin.TLSConfig does, and the server calls it at start.
 //
 // The cluster port normally uses certificates issued by the cluster's own
 // CA. cluster_tls_cert_file, cluster_tls_key_file and cluster_tls_ca_file

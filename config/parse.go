@@ -171,7 +171,15 @@ func (p *parser) storage(b *hclsyntax.Block, c *Config) error {
 				err := p.decode(b.Body, schema{
 					where: fmt.Sprintf(" in storage %q retry_join", typ),
 					attrs: map[string]func(*hclsyntax.Attribute) error{
-						"leader_api_addr": p.str(&j.LeaderAPIAddr, field+".leader_api_addr"),
+						"leader_api_addr":         p.str(&j.LeaderAPIAddr, field+".leader_api_addr"),
+						"leader_ca_cert_file":     p.str(&j.LeaderCACertFile, field+".leader_ca_cert_file"),
+						"leader_client_cert_file": p.str(&j.LeaderClientCertFile, field+".leader_client_cert_file"),
+						"leader_client_key_file":  p.str(&j.LeaderClientKeyFile, field+".leader_client_key_file"),
+						"leader_tls_servername":   p.str(&j.LeaderTLSServerName, field+".leader_tls_servername"),
+						// Vault's inline PEM forms: keyraft takes files.
+						"leader_ca_cert":     p.fileInstead("leader_ca_cert_file"),
+						"leader_client_cert": p.fileInstead("leader_client_cert_file"),
+						"leader_client_key":  p.fileInstead("leader_client_key_file"),
 					},
 				})
 				s.RetryJoin = append(s.RetryJoin, j)
@@ -543,6 +551,14 @@ func (p *parser) boolean(dst *bool, field string) func(*hclsyntax.Attribute) err
 			return bad("a " + v.Type().FriendlyName())
 		}
 		return nil
+	}
+}
+
+// fileInstead refuses an argument of Vault's that holds a PEM inline,
+// naming the argument that takes its file.
+func (p *parser) fileInstead(file string) func(*hclsyntax.Attribute) error {
+	return func(a *hclsyntax.Attribute) error {
+		return p.errAt(a.NameRange, ErrInvalid, "%s (the PEM itself) is not supported; put the PEM in a file and write %s = \"/path/to/file.pem\"", a.Name, file)
 	}
 }
 

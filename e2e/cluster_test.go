@@ -125,6 +125,18 @@ func (c *e2eCluster) leader() *node {
 	return l
 }
 
+// follower returns a node of the cluster other than leader.
+func (c *e2eCluster) follower(leader *node) *node {
+	c.t.Helper()
+	for _, n := range c.nodes {
+		if n != leader {
+			return n
+		}
+	}
+	c.t.Fatal("the cluster has no follower")
+	return nil
+}
+
 type raftServer struct {
 	NodeID string `json:"node_id"`
 	Voter  bool   `json:"voter"`
@@ -511,12 +523,7 @@ func TestClusterSnapshotOntoFreshCluster(t *testing.T) {
 	a := startCluster(t, clusterOpts{size: 3})
 	la := a.leader()
 	write(t, la.client(a.root), "transit/keys/moved", map[string]any{})
-	var follower *node
-	for _, n := range a.nodes {
-		if n != la {
-			follower = n
-		}
-	}
+	follower := a.follower(la)
 	ct := encrypt(t, follower.client(a.root), "moved", []byte("from cluster a"))
 	// Saved on a follower: its own replicated state.
 	testwait.Within(t, leaderWait, "the follower to have the key", func() bool {

@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -169,6 +170,10 @@ type node struct {
 	logs   []string // every stdout and stderr file, in start order
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the running process has been reaped
+	// groups are the process groups of every start: the server and its
+	// plugin processes, which cleanup kills together (a plugin that
+	// outlives a killed server would write into the test's directory).
+	groups []int
 	state  *os.ProcessState
 }
 
@@ -312,10 +317,12 @@ func (n *node) launch() error {
 	// the dev data dir under the test's temp dir (TMPDIR), so that the
 	// test can see it removed.
 	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "HOME=" + n.dir, "TMPDIR=" + n.dir}, n.env...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
 	n.cmd = cmd
+	n.groups = append(n.groups, cmd.Process.Pid)
 	n.exited = make(chan struct{})
 	n.state = nil
 	go func(cmd *exec.Cmd, exited chan struct{}) {
@@ -440,10 +447,39 @@ func (n *node) cleanup() {
 		n.cmd.Process.Signal(syscall.SIGKILL)
 		<-n.exited
 	}
+	for _, g := range n.groups {
+		syscall.Kill(-g, syscall.SIGKILL)
+		// Dead once no member runs (a zombie writes nothing; its reaping
+		// is its new parent's business).
+		if !testwait.Poll(10*time.Second, func() bool { return !groupRuns(g) }) {
+			n.t.Logf("harness: process group %d still runs 10 s after SIGKILL", g)
+		}
+	}
 	n.checkLogs()
 	if n.t.Failed() {
 		n.dumpLogs()
 	}
+}
+
+// groupRuns reports whether a process of group g is alive and not a
+// zombie (from /proc: the fields after the command are state, ppid, pgrp).
+func groupRuns(g int) bool {
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, path := range stats {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(string(b[i+1:]))
+		if len(f) >= 3 && f[0] != "Z" && f[2] == strconv.Itoa(g) {
+			return true
+		}
+	}
+	return false
 }
 
 // checkLogs fails the test when a process log shows a panic, a fatal Go

@@ -53,6 +53,7 @@
 //	transit/usage/<name>                        transit key usage counts
 //	transit/backend-destroy/<backend>/<handle>  backend keys still to destroy
 //	transit/wrapping-key                        wrapping key for key imports
+//	transit/config/keys                         the engine's key settings (disable_upsert)
 //
 // Keys beginning with a 0x00 byte are reserved for the state machine's own
 // bookkeeping (the last applied index and the audit chain: its head, events,

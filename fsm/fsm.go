@@ -564,6 +564,10 @@ func (o *overlay) get(key string) (uint64, bool) {
 // Snapshot format: magic | { uvarint len | key | uvarint len | stored record }* | end marker
 var snapshotMagic = []byte("keyraft-fsm-snapshot-v1\n")
 
+// IsSnapshot reports whether head, the first bytes of a file, starts a
+// snapshot stream (its magic).
+func IsSnapshot(head []byte) bool { return bytes.HasPrefix(head, snapshotMagic) }
+
 // Snapshot implements raft.FSM. It opens a consistent storage view at the
 // current applied index; Persist streams it while applies continue.
 func (f *FSM) Snapshot() (raft.FSMSnapshot, error) {

@@ -103,6 +103,9 @@ const (
 	// RecordTransitWrappingKey is the cluster's RSA-4096 wrapping key for
 	// bring-your-own-key imports.
 	RecordTransitWrappingKey = "transit/wrapping-key"
+	// RecordTransitConfigKeys is the engine's key settings (Vault's
+	// transit/config/keys: disable_upsert).
+	RecordTransitConfigKeys = "transit/config/keys"
 )
 
 // Record describes one entry of the key space.
@@ -149,4 +152,5 @@ var Records = []Record{
 	{RecordTransitUsage + "<name>", "transit key usage counts"},
 	{RecordTransitBackendDestroy + "<backend>/<handle>", "backend keys still to destroy"},
 	{RecordTransitWrappingKey, "wrapping key for key imports"},
+	{RecordTransitConfigKeys, "the engine's key settings (disable_upsert)"},
 }

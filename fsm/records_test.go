@@ -49,6 +49,7 @@ func TestRecordKeysFrozen(t *testing.T) {
 		"RecordTransitUsage":          "transit/usage/",
 		"RecordTransitBackendDestroy": "transit/backend-destroy/",
 		"RecordTransitWrappingKey":    "transit/wrapping-key",
+		"RecordTransitConfigKeys":     "transit/config/keys",
 		// The state machine's own bookkeeping.
 		"appliedKey":            "\x00applied",
 		"auditHeadKey":          "\x00audit/head",
@@ -90,6 +91,7 @@ func TestRecordKeysFrozen(t *testing.T) {
 		"RecordTransitUsage":          RecordTransitUsage,
 		"RecordTransitBackendDestroy": RecordTransitBackendDestroy,
 		"RecordTransitWrappingKey":    RecordTransitWrappingKey,
+		"RecordTransitConfigKeys":     RecordTransitConfigKeys,
 		"appliedKey":                  string(appliedKey),
 		"auditHeadKey":                string(auditHeadKey),
 		"auditEventPrefix":            string(auditEventPrefix),
@@ -122,7 +124,7 @@ func TestRecordsList(t *testing.T) {
 		"sys/grant-active/<requester>/<key>/<op>", "sys/break-glass/config", "sys/break-glass/active",
 		"sys/plugins/catalog/<type>/<name>",
 		"transit/key/<name>", "transit/usage/<name>", "transit/backend-destroy/<backend>/<handle>",
-		"transit/wrapping-key",
+		"transit/wrapping-key", "transit/config/keys",
 	}
 	var got []string
 	for _, r := range Records {

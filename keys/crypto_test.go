@@ -344,7 +344,6 @@ func TestSignOptionErrors(t *testing.T) {
 		{"negative salt", rs, []byte("x"), SignOptions{SaltLength: "-1"}, `invalid salt_length "-1"`},
 		{"signed salt", rs, []byte("x"), SignOptions{SaltLength: "+5"}, `invalid salt_length "+5"`},
 		{"salt too big", rs, []byte("x"), SignOptions{SaltLength: "223"}, "invalid salt_length 223: at most 222 for key type rsa-2048 and hash_algorithm sha2-256"},
-		{"ed25519 prehashed", ed, digest[:], SignOptions{Prehashed: true}, "prehashed input is not supported by key type ed25519"},
 		{"prehashed wrong length", ec, []byte("short"), SignOptions{Prehashed: true}, "prehashed input must be 32 bytes for hash_algorithm sha2-256, got 5"},
 		{"prehashed wrong length rsa", rs, digest[:], SignOptions{Prehashed: true, HashAlgorithm: "sha2-384"}, "prehashed input must be 48 bytes for hash_algorithm sha2-384, got 32"},
 		{"none with ecdsa", ec, digest[:], SignOptions{HashAlgorithm: "none", Prehashed: true}, "hash_algorithm none is only supported with rsa keys and signature_algorithm pkcs1v15"},
@@ -773,5 +772,29 @@ func TestConcurrentUseAndZero(t *testing.T) {
 		}
 		h.Zero()
 		wg.Wait()
+	}
+}
+
+// Pure Ed25519 signs the message itself: prehashed and a hash algorithm
+// give the same signature as without (as in Vault, which has no Ed25519ph).
+func TestEd25519IgnoresPrehashed(t *testing.T) {
+	ed := testHandle(t, Spec{Type: Ed25519}, 1)
+	msg := []byte("message")
+	plain, err := ed.Sign(msg, SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := ed.SignBody(msg, SignOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range []SignOptions{{Prehashed: true}, {HashAlgorithm: "sha2-256"}, {Prehashed: true, HashAlgorithm: "sha2-512"}} {
+		sig, err := ed.Sign(msg, o)
+		if err != nil || sig != plain {
+			t.Errorf("sign with %+v: %v, same signature %v", o, err, sig == plain)
+		}
+		if ok, err := ed.Verify(msg, body, o); err != nil || !ok {
+			t.Errorf("verify with %+v: %v %v", o, ok, err)
+		}
 	}
 }

@@ -102,9 +102,8 @@ func (h *Handle) plan(input []byte, o SignOptions, verifying bool) (*signPlan, e
 	}
 
 	if t == Ed25519 {
-		if o.Prehashed {
-			return nil, invalidInput("prehashed input is not supported by key type ed25519")
-		}
+		// Pure Ed25519 signs the message itself: prehashed and the hash
+		// algorithm change nothing (as in Vault, which has no Ed25519ph).
 		p.edKey = h.edKey
 		if h.spec.Derived {
 			seed, err := h.derive(o.Context)

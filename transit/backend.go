@@ -385,8 +385,8 @@ func (c *pluginCrypto) ref(v int) sdk.KeyRef { return c.p.BackendKeys[v].ref() }
 
 // callPlugin makes one backend call for the items that have not failed:
 // in turns an item into the call's input, out reads its result (an error
-// is that item's own). Only the failure of the call as a whole is
-// returned.
+// is that item's own: a *Error as it is, another named by the backend).
+// Only the failure of the call as a whole is returned.
 func callPlugin[T, I, R any](ctx context.Context, c *pluginCrypto, items []T, errOf func(*T) *error,
 	in func(*T) I, call func(sdk.CryptoBackend, []I) ([]R, error), out func(*T, R) error) error {
 	batch := make([]I, 0, len(items))
@@ -413,7 +413,11 @@ func callPlugin[T, I, R any](ctx context.Context, c *pluginCrypto, items []T, er
 	for j, r := range res {
 		it := &items[idx[j]]
 		if err := out(it, r); err != nil {
-			*errOf(it) = badRequest("crypto backend %q: %v", c.Name(), err)
+			var te *Error
+			if !errorsAs(err, &te) {
+				err = badRequest("crypto backend %q: %v", c.Name(), err)
+			}
+			*errOf(it) = err
 		}
 	}
 	return nil
@@ -445,7 +449,12 @@ func (c *pluginCrypto) Decrypt(ctx context.Context, items []DecryptItem) error {
 		},
 		func(it *DecryptItem, r sdk.DecryptResult) error {
 			it.Plaintext = r.Plaintext
-			return r.Err
+			if r.Err != nil {
+				// A ciphertext the backend cannot open is the caller's, in
+				// Vault's words; the backend named for the operator.
+				return badRequest("invalid ciphertext: %v (crypto backend %q)", r.Err, c.Name())
+			}
+			return nil
 		})
 }
 

@@ -154,7 +154,7 @@ func TestTrimBackendKey(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := e.ConfigKey(ctx, "k", fields(t, `{"min_decryption_version":3}`)); err != nil {
+	if _, err := e.ConfigKey(ctx, "k", fields(t, `{"min_decryption_version":3,"min_encryption_version":3}`)); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.TrimKey(ctx, "k", fields(t, `{"min_available_version":3}`)); err != nil {
@@ -164,7 +164,7 @@ func TestTrimBackendKey(t *testing.T) {
 		t.Fatalf("after trim: record handles %d, live %d", len(h), len(b.live()))
 	}
 	_, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk=","key_version":1}`))
-	if !IsUserError(err) || !strings.Contains(err.Error(), "trimmed") {
+	if !IsUserError(err) || !strings.Contains(err.Error(), "key_version 1") {
 		t.Fatalf("encrypt with a trimmed version: %v", err)
 	}
 	if _, err := e.Encrypt(ctx, "k", fields(t, `{"plaintext":"aGk="}`)); err != nil {
@@ -287,7 +287,7 @@ func TestBackendDestroyIsRetriedUntilItSucceeds(t *testing.T) {
 		if _, err := e.RotateKey(ctx, name); err != nil {
 			t.Fatal(err)
 		}
-		e.ConfigKey(ctx, name, fields(t, `{"deletion_allowed":true,"min_decryption_version":2}`))
+		e.ConfigKey(ctx, name, fields(t, `{"deletion_allowed":true,"min_decryption_version":2,"min_encryption_version":2}`))
 	}
 	if _, err := e.DestroyKey(ctx, "doomed", fields(t, `{"pending_window":"1h"}`)); err != nil {
 		t.Fatal(err)
@@ -385,8 +385,8 @@ func TestMissingAbilitiesAreRefused(t *testing.T) {
 	want400("encrypt with a context (Deriver)", resp, err, "context and nonce are only for derived keys")
 	resp, err = e.Encrypt(ctx, "aes", fields(t, `{"batch_input":[{"plaintext":"`+pt+`","context":"Y3R4"}]}`))
 	want400("batch item with a context (Deriver)", resp, err, "context and nonce are only for derived keys")
-	resp, err = e.Sign(ctx, "ed", fields(t, `{"input":"`+pt+`","prehashed":true}`))
-	want400("sign prehashed (OptionSigner)", resp, err, "prehashed input is not supported")
+	resp, err = e.Sign(ctx, "ed", fields(t, `{"input":"`+pt+`","salt_length":"auto"}`))
+	want400("sign with a salt length (OptionSigner)", resp, err, "salt_length is not supported")
 	resp, err = e.HMAC(ctx, "mac", fields(t, `{"input":"`+pt+`","algorithm":"sha2-512"}`))
 	want400("hmac sha2-512 (HMACAlgorithmer)", resp, err, "only sha2-256")
 	resp, err = e.HMAC(ctx, "ed", fields(t, `{"input":"`+pt+`"}`))

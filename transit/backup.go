@@ -1,6 +1,7 @@
 package transit
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
@@ -27,6 +28,17 @@ type backupFile struct {
 // Backup handles GET transit/backup/:name: the whole key, every version
 // included, as one base64 string that Restore takes back.
 func (e *Engine) Backup(name string) (*Response, error) {
+	return e.BackupAs(name, BackupFormatKeyraft, "")
+}
+
+// BackupAs handles GET transit/backup/:name?format=: the backup in
+// keyraft's format ("" too), or as HashiCorp Vault's or OpenBao's
+// transit backup (vaultexport.go) of the key named nameInBackup there,
+// which POST transit/restore on Vault or OpenBao takes.
+func (e *Engine) BackupAs(name, format, nameInBackup string) (*Response, error) {
+	if err := checkBackupFormat(format); err != nil {
+		return nil, err
+	}
 	l, err := e.mustGet(name, "key")
 	if err != nil {
 		return nil, err
@@ -38,7 +50,13 @@ func (e *Engine) Backup(name string) (*Response, error) {
 	if !p.Exportable || !p.AllowPlaintextBackup {
 		return nil, badRequest("plaintext backup is not allowed for this key: it needs both exportable and allow_plaintext_backup")
 	}
-	b, err := json.Marshal(backupFile{Format: 1, BackupTime: e.Now().UTC(), Policy: p})
+	var b []byte
+	if format == "" || format == BackupFormatKeyraft {
+		b, err = json.Marshal(backupFile{Format: 1, BackupTime: e.Now().UTC(), Policy: p})
+	} else if b, err = encodeVaultBackup(p, format, nameInBackup, e.Now()); err != nil {
+		shown := cmp.Or(nameInBackup, name)
+		return nil, badRequest("key %q cannot be backed up for %s: %v", shown, format, err)
+	}
 	if err != nil {
 		return nil, err
 	}

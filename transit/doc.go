@@ -20,7 +20,8 @@
 // number or bool may come as a string). Errors meant for the caller are
 // *Error with the HTTP status; they never contain key material.
 // Plaintext backup lives apart, in backup.go, gated by both exportable and
-// allow_plaintext_backup.
+// allow_plaintext_backup; Vault's and OpenBao's backup format is read in
+// vaultbackup.go and written in vaultexport.go.
 //
 // The key lifecycle lives in lifecycle*.go: states and the one function
 // that decides what each allows (Decide), the history, scheduled work the

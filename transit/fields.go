@@ -341,6 +341,9 @@ func (f *Fields) Duration(name string) (d time.Duration, set bool, err error) {
 		return 0, false, err
 	}
 	s = strings.TrimSpace(s)
+	if s == "" {
+		return 0, false, nil // Vault's "unset", as the CLI sends it
+	}
 	if secs, perr := strconv.ParseInt(s, 10, 64); perr == nil {
 		if secs < 0 || secs > int64((1<<63-1)/time.Second) {
 			return 0, false, badRequest("field %q: duration out of range", name)

@@ -314,7 +314,10 @@ func TestVaultBackupDecode(t *testing.T) {
 		raw  []byte
 		want string
 	}{
-		{"managed key", change(func(p, _ map[string]any) { p["type"] = 10 }), "type 10 is not supported"},
+		{"managed key", change(func(p, _ map[string]any) { p["type"] = 10 }), "Vault managed keys"},
+		{"named managed key", change(func(p, _ map[string]any) { p["type"], p["key_size"], p["managed_key_name"] = 10, 32, "hsm" }), "managed keys"},
+		{"OpenBao external key", change(func(p, _ map[string]any) { p["type"] = 10000 }), "OpenBao external keys"},
+		{"newer type", change(func(p, _ map[string]any) { p["type"] = 12 }), "type 12 is not supported"},
 		{"convergent", change(func(p, _ map[string]any) { p["convergent_encryption"] = true; p["derived"] = true }), "convergent"},
 		{"legacy kdf", change(func(p, _ map[string]any) { p["derived"] = true; p["kdf"] = 0 }), "legacy kdf"},
 		{"version missing", change(func(_, d map[string]any) { delete(d, "archived_keys") }), "version 1 is neither"},
@@ -329,6 +332,17 @@ func TestVaultBackupDecode(t *testing.T) {
 		_, err := decodeVaultBackup(tc.raw, time.Now())
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Fatalf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+	// From 10 on, HashiCorp Vault and OpenBao number types differently;
+	// key_size (set on every hmac key of both) tells them apart.
+	for _, tc := range []struct {
+		typ, keySize int
+		want         keys.Type
+	}{{10, 32, keys.HMAC}, {11, 32, keys.HMAC}, {11, 0, keys.XChaCha20Poly1305}} {
+		p, err := decodeVaultBackup(change(func(p, _ map[string]any) { p["type"], p["key_size"] = tc.typ, tc.keySize }), time.Now())
+		if err != nil || p.Type != tc.want {
+			t.Fatalf("type %d, key_size %d: %v, want %s", tc.typ, tc.keySize, err, tc.want)
 		}
 	}
 	if _, err := decodeVaultBackup([]byte(`{"policy":{"name":"x"}}`), time.Now()); !errors.Is(err, errNotVaultBackup) {
@@ -347,6 +361,9 @@ func FuzzVaultBackup(f *testing.F) {
 	f.Add([]byte(`{"policy":{"name":"e","type":1,"latest_version":1,"min_decryption_version":1,"keys":{"1":{"ec_d":5,"ec_x":1,"ec_y":2}}}}`))
 	f.Add([]byte(`{"policy":{"name":"d","type":2,"latest_version":1,"keys":{"1":{"key":"AAAA"}}}}`))
 	f.Add([]byte(`{"policy":{"name":"n","type":null,"latest_version":1,"keys":{}}}`))
+	// OpenBao's numbering: hmac at 10 (with key_size), xchacha20 at 11.
+	f.Add([]byte(`{"policy":{"name":"h","type":10,"key_size":32,"latest_version":1,"min_decryption_version":1,"keys":{"1":{"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","hmac_key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}}`))
+	f.Add([]byte(`{"policy":{"name":"x","type":11,"latest_version":1,"min_decryption_version":1,"keys":{"1":{"key":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="}}}}`))
 	ctx := context.Background()
 	f.Fuzz(func(t *testing.T, b []byte) {
 		e := New(newMemStore(), nil)

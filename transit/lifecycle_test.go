@@ -504,7 +504,7 @@ func TestMaterialRemovalRequestsPurge(t *testing.T) {
 	e.CreateKey(ctx, "k", fields(t, `{"exportable":true,"allow_plaintext_backup":true}`))
 	e.ConfigKey(ctx, "k", fields(t, `{"deletion_allowed":true}`))
 	e.RotateKey(ctx, "k")
-	e.ConfigKey(ctx, "k", fields(t, `{"min_decryption_version":2}`))
+	e.ConfigKey(ctx, "k", fields(t, `{"min_decryption_version":2,"min_encryption_version":2}`))
 	backup, err := e.Backup("k")
 	if err != nil {
 		t.Fatal(err)

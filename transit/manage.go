@@ -241,9 +241,13 @@ func (e *Engine) TrimKey(ctx context.Context, name string, in *Fields) (*Respons
 			return nil, nil, badRequest("min_available_version must be positive")
 		case v < p.MinAvailableVersion:
 			return nil, nil, badRequest("min_available_version cannot go down (it is %d)", p.MinAvailableVersion)
+		case p.MinEncryptionVersion == 0:
+			// As in Vault: with min_encryption_version 0 (the latest) a
+			// later rotation's min could fall below the trimmed versions.
+			return nil, nil, badRequest("min_available_version cannot be set while min_encryption_version is 0 (the latest version): set min_encryption_version first")
 		case v > p.MinDecryptionVersion:
 			return nil, nil, badRequest("min_available_version (%d) cannot be above min_decryption_version (%d)", v, p.MinDecryptionVersion)
-		case p.MinEncryptionVersion != 0 && v > p.MinEncryptionVersion:
+		case v > p.MinEncryptionVersion:
 			return nil, nil, badRequest("min_available_version (%d) cannot be above min_encryption_version (%d)", v, p.MinEncryptionVersion)
 		}
 		for n, ver := range p.Versions {

@@ -183,6 +183,9 @@ func (e *Engine) Encrypt(ctx context.Context, name string, in *Fields) (*Respons
 		}); resp != nil || err != nil {
 			return resp, err
 		}
+		if err := e.upsertAllowed(); err != nil {
+			return nil, err
+		}
 		if l, err = e.upsert(ctx, name, in); err != nil {
 			return nil, err
 		}
@@ -520,8 +523,14 @@ func itemSignOptions(c KeyCrypto, in, item *Fields) (keys.SignOptions, error) {
 // refuseSignOptions refuses the options that mean nothing for a key that
 // signs its input as is (ed25519 on a backend), rather than ignoring them.
 func refuseSignOptions(f *Fields) error {
-	if pre, err := f.Bool("prehashed", false); err != nil || pre {
-		return badRequest("prehashed input is not supported for ed25519 keys")
+	// Pure Ed25519 ignores these, as Vault does (edPrehashWarning).
+	if _, err := f.Bool("prehashed", false); err != nil {
+		return err
+	}
+	for _, name := range []string{"hash_algorithm", "algorithm"} {
+		if _, err := f.String(name, ""); err != nil {
+			return err
+		}
 	}
 	for _, name := range []string{"context", "salt_length"} {
 		if f.Has(name) {
@@ -575,7 +584,7 @@ func (e *Engine) Sign(ctx context.Context, name string, in *Fields) (*Response, 
 		return nil, err
 	}
 	d, derives := c.(Deriver)
-	return e.answer(in, len(batch), func(i int) (map[string]any, error) {
+	resp, err := e.answer(in, len(batch), func(i int) (map[string]any, error) {
 		it := &batch[i]
 		if it.Err != nil {
 			return nil, it.Err
@@ -588,6 +597,21 @@ func (e *Engine) Sign(ctx context.Context, name string, in *Fields) (*Response, 
 		}
 		return data, nil
 	})
+	if resp != nil && l.policy.Type == keys.Ed25519 && prehashedAsked(in, items) {
+		resp.Warnings = append(resp.Warnings, "prehashed has no effect on an ed25519 key: it signs the input itself (pure Ed25519)")
+	}
+	return resp, err
+}
+
+// prehashedAsked reports whether the request or one of its items set
+// prehashed.
+func prehashedAsked(in *Fields, items []*Fields) bool {
+	for _, f := range append([]*Fields{in}, items...) {
+		if v, _ := f.Bool("prehashed", false); v {
+			return true
+		}
+	}
+	return false
 }
 
 // errOtherKind marks an item of a verify batch that is for the other

@@ -30,12 +30,17 @@ import (
 // errNotVaultBackup: the JSON is not shaped like a Vault backup at all.
 var errNotVaultBackup = errors.New("not a Vault transit backup")
 
-// vaultKeyData is Vault's backup document.
+// vaultKeyData is Vault's backup document. The same types write one
+// (vaultexport.go): fields keyraft only reads are omitted when empty.
 type vaultKeyData struct {
-	Policy       *vaultPolicy `json:"policy"`
-	ArchivedKeys *struct {
-		Keys []vaultKeyEntry `json:"keys"`
-	} `json:"archived_keys"`
+	Policy       *vaultPolicy   `json:"policy"`
+	ArchivedKeys *vaultArchived `json:"archived_keys"`
+}
+
+// vaultArchived is the archive: version n at index n minus
+// min_available_version.
+type vaultArchived struct {
+	Keys []vaultKeyEntry `json:"keys"`
 }
 
 // vaultPolicy is the part of Vault's key policy keyraft uses. Imported
@@ -47,20 +52,30 @@ type vaultPolicy struct {
 	Derived              bool                     `json:"derived"`
 	KDF                  int                      `json:"kdf"`
 	ConvergentEncryption bool                     `json:"convergent_encryption"`
+	ConvergentVersion    int                      `json:"convergent_version"`
 	Exportable           bool                     `json:"exportable"`
 	MinDecryptionVersion int                      `json:"min_decryption_version"`
 	MinEncryptionVersion int                      `json:"min_encryption_version"`
 	LatestVersion        int                      `json:"latest_version"`
+	ArchiveVersion       int                      `json:"archive_version"`
+	ArchiveMinVersion    int                      `json:"archive_min_version"`
 	MinAvailableVersion  int                      `json:"min_available_version"`
 	DeletionAllowed      bool                     `json:"deletion_allowed"`
+	BackupInfo           *vaultBackupInfo         `json:"backup_info,omitempty"`
 	AllowPlaintextBackup bool                     `json:"allow_plaintext_backup"`
 	AutoRotatePeriod     time.Duration            `json:"auto_rotate_period"`
-	KeySize              int                      `json:"key_size"`
+	KeySize              int                      `json:"key_size,omitempty"`
 	VersionTemplate      string                   `json:"version_template"`
-	ManagedKeyName       string                   `json:"managed_key_name"`
+	ManagedKeyName       string                   `json:"managed_key_name,omitempty"`
 	Imported             bool                     `json:"Imported"`
 	AllowRotation        bool                     `json:"AllowImportedKeyRotation"`
-	LegacyKey            []byte                   `json:"key"`
+	LegacyKey            []byte                   `json:"key,omitempty"`
+}
+
+// vaultBackupInfo is when a backup was made, of which latest version.
+type vaultBackupInfo struct {
+	Time    time.Time `json:"time"`
+	Version int       `json:"version"`
 }
 
 // vaultKeyEntry is one version in Vault's form.
@@ -72,24 +87,69 @@ type vaultKeyEntry struct {
 	ECY               *big.Int     `json:"ec_y"`
 	ECD               *big.Int     `json:"ec_d"`
 	RSAKey            *vaultRSAKey `json:"rsa_key"`
+	PublicKey         string       `json:"public_key"`
+	ConvergentVersion int          `json:"convergent_version"`
 	PublicKeyImported bool         `json:"public_key_imported"`
 	DeprecatedTime    int64        `json:"creation_time"`
 }
 
 // vaultRSAKey is Go's rsa.PrivateKey as encoding/json writes it.
 type vaultRSAKey struct {
-	N      *big.Int   `json:"N"`
-	E      int        `json:"E"`
-	D      *big.Int   `json:"D"`
-	Primes []*big.Int `json:"Primes"`
+	N           *big.Int            `json:"N"`
+	E           int                 `json:"E"`
+	D           *big.Int            `json:"D"`
+	Primes      []*big.Int          `json:"Primes"`
+	Precomputed *vaultRSAPrecompute `json:"Precomputed,omitempty"`
 }
 
-// vaultKeyTypes maps Vault's KeyType enum (sdk/helper/keysutil) to
-// keyraft's types; Vault's managed keys (10) have no keyraft equivalent.
+// vaultRSAPrecompute is Go's rsa.PrecomputedValues as encoding/json
+// writes it (CRTValues is empty for two primes); keyraft only writes it.
+type vaultRSAPrecompute struct {
+	Dp        *big.Int   `json:"Dp"`
+	Dq        *big.Int   `json:"Dq"`
+	Qinv      *big.Int   `json:"Qinv"`
+	CRTValues []struct{} `json:"CRTValues"`
+}
+
+// vaultKeyTypes maps the KeyType enum of Vault's keysutil to keyraft's
+// types where HashiCorp Vault and OpenBao agree (0 to 9). From 10 on
+// they differ: HashiCorp Vault has managed keys at 10 and hmac at 11;
+// OpenBao has hmac at 10, xchacha20-poly1305 at 11 and external keys at
+// 10000 (see vaultKeyType).
 var vaultKeyTypes = map[int]keys.Type{
 	0: keys.AES256GCM96, 1: keys.ECDSAP256, 2: keys.Ed25519, 3: keys.RSA2048,
 	4: keys.RSA4096, 5: keys.ChaCha20Poly1305, 6: keys.ECDSAP384, 7: keys.ECDSAP521,
-	8: keys.AES128GCM96, 9: keys.RSA3072, 11: keys.HMAC,
+	8: keys.AES128GCM96, 9: keys.RSA3072,
+}
+
+// The type numbers whose meaning depends on whose backup it is.
+const (
+	vaultTypeManagedOrBaoHMAC   = 10 // HashiCorp Vault: managed key; OpenBao: hmac
+	vaultTypeHMACOrBaoXChaCha20 = 11 // HashiCorp Vault: hmac; OpenBao: xchacha20-poly1305
+	vaultTypeBaoExternal        = 10000
+)
+
+// vaultKeyType is the keyraft type of a backup's policy, telling
+// HashiCorp Vault's numbering from OpenBao's by key_size, which both set
+// on every hmac key (generated or imported) and neither on other types.
+func vaultKeyType(vp *vaultPolicy) (keys.Type, error) {
+	n := *vp.Type
+	if t, ok := vaultKeyTypes[n]; ok {
+		return t, nil
+	}
+	switch {
+	case n == vaultTypeManagedOrBaoHMAC && vp.KeySize > 0 && vp.ManagedKeyName == "":
+		return keys.HMAC, nil // OpenBao
+	case n == vaultTypeManagedOrBaoHMAC:
+		return "", errors.New("Vault managed keys (type 10 without key_size) cannot be restored: their material is not in the backup")
+	case n == vaultTypeHMACOrBaoXChaCha20 && vp.KeySize > 0:
+		return keys.HMAC, nil // HashiCorp Vault
+	case n == vaultTypeHMACOrBaoXChaCha20:
+		return keys.XChaCha20Poly1305, nil // OpenBao
+	case n == vaultTypeBaoExternal:
+		return "", errors.New("OpenBao external keys cannot be restored: their material is not in the backup")
+	}
+	return "", fmt.Errorf("Vault key type %d is not supported", n)
 }
 
 // vaultHMACKeySize is the size of the HMAC key Vault makes for every
@@ -137,10 +197,10 @@ func decodeVaultBackup(raw []byte, now time.Time) (*Policy, error) {
 		}
 		clear(vp.LegacyKey)
 	}()
-	t, known := vaultKeyTypes[*vp.Type]
+	t, err := vaultKeyType(vp)
 	switch {
-	case !known:
-		return nil, fmt.Errorf("Vault key type %d is not supported", *vp.Type)
+	case err != nil:
+		return nil, err
 	case vp.ManagedKeyName != "":
 		return nil, errors.New("Vault managed keys cannot be restored: their material is not in the backup")
 	case vp.ConvergentEncryption:
@@ -345,7 +405,11 @@ func (e vaultKeyEntry) zero() {
 		clear(e.ECD.Bits())
 	}
 	if r := e.RSAKey; r != nil {
-		for _, n := range append([]*big.Int{r.D}, r.Primes...) {
+		secret := append([]*big.Int{r.D}, r.Primes...)
+		if pc := r.Precomputed; pc != nil {
+			secret = append(secret, pc.Dp, pc.Dq, pc.Qinv)
+		}
+		for _, n := range secret {
 			if n != nil {
 				clear(n.Bits())
 			}

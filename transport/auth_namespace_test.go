@@ -3,8 +3,6 @@ package transport
 import (
 	"strings"
 	"testing"
-
-	vault "github.com/hashicorp/vault/api"
 )
 
 // TestNamespaces: keys, policies and tokens are scoped by
@@ -114,13 +112,7 @@ path "auth/token/lookup" { capabilities = ["update"] }`
 	}
 
 	// The vault client's namespace support works unchanged.
-	cfg := vault.DefaultConfig()
-	cfg.Address = h.srv.URL
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(prod)
+	c := vaultClient(t, h.srv.URL, prod)
 	c.SetNamespace("prod")
 	sec, err := c.Logical().Write("transit/decrypt/app", map[string]any{"ciphertext": ct})
 	if err != nil || sec.Data["plaintext"] != b64("prod secret") {

@@ -31,6 +31,7 @@ type tokenCreate struct {
 	Meta            map[string]string
 	TTL             time.Duration
 	ExplicitMaxTTL  time.Duration
+	Period          time.Duration
 	NoParent        bool
 	NoDefaultPolicy bool
 	DisplayName     string
@@ -132,6 +133,17 @@ func (tc *tokenCreate) parseTTLs(f *transit.Fields) error {
 	if tc.ExplicitMaxTTL, _, err = f.Duration("explicit_max_ttl"); err != nil {
 		return err
 	}
+	if tc.Period, _, err = f.Duration("period"); err != nil {
+		return err
+	}
+	if tc.Period > access.MaxTokenTTL {
+		tc.Warnings = append(tc.Warnings, fmt.Sprintf("period of %q exceeded the effective max_ttl of %q; period value is capped accordingly",
+			tc.Period, access.MaxTokenTTL))
+	}
+	if tc.Period > 0 && tc.ExplicitMaxTTL > 0 && tc.Period > tc.ExplicitMaxTTL {
+		tc.Warnings = append(tc.Warnings, fmt.Sprintf("period of %q exceeded the effective max_ttl of %q; period value is capped accordingly",
+			tc.Period, tc.ExplicitMaxTTL))
+	}
 	if tc.TTL > access.MaxTokenTTL || tc.ExplicitMaxTTL > access.MaxTokenTTL {
 		return fmt.Errorf("ttl and explicit_max_ttl may be at most %s", access.MaxTokenTTL)
 	}
@@ -167,7 +179,7 @@ func (tc *tokenCreate) parseScalars(f *transit.Fields) error {
 // refuseUnsupported refuses the Vault fields keyraft does not support
 // when they ask for something (the vault CLI sends them empty).
 func refuseUnsupported(f *transit.Fields) error {
-	for _, name := range []string{"id", "period", "entity_alias"} {
+	for _, name := range []string{"id", "entity_alias"} {
 		if s, _ := f.String(name, ""); !f.Empty(name) && s != "" && s != "0" {
 			return fmt.Errorf("%s is not supported", name)
 		}
@@ -404,6 +416,9 @@ func (a *API) createToken(req *request, te *access.TokenEntry, orphanPath bool) 
 	if r != nil {
 		return *r
 	}
+	if tc.Period > 0 && !a.hasSudo(req, te) {
+		return errReply(http.StatusBadRequest, "root or sudo privileges required to create periodic token")
+	}
 	parent, creator := req.token, ""
 	if orphanPath || tc.NoParent {
 		parent = ""
@@ -420,7 +435,7 @@ func (a *API) createToken(req *request, te *access.TokenEntry, orphanPath bool) 
 	req.ev.Details = map[string]string{"policies": strings.Join(policies, ",")}
 	token, e, err := a.cfg.Access.CreateToken(req.ctx, access.TokenRequest{
 		Policies: policies, ParentToken: parent, Creator: creator, TTL: tc.TTL, ExplicitMaxTTL: tc.ExplicitMaxTTL,
-		NumUses: tc.NumUses, BoundCIDRs: tc.BoundCIDRs, DisplayName: name, Meta: tc.Meta,
+		Period: tc.Period, NumUses: tc.NumUses, BoundCIDRs: tc.BoundCIDRs, DisplayName: name, Meta: tc.Meta,
 		Renewable: tc.Renewable, Path: "auth/token/create", Now: a.now(), Namespace: req.ns,
 	})
 	if errors.Is(err, access.ErrPermissionDenied) {
@@ -539,7 +554,7 @@ func tokenData(e *access.TokenEntry, id string, now time.Time) map[string]any {
 	if path == "" {
 		path = "auth/token/root"
 	}
-	return map[string]any{
+	out := map[string]any{
 		"accessor":         e.Accessor,
 		"creation_time":    e.CreationTime.Unix(),
 		"creation_ttl":     int64(e.TTL / time.Second),
@@ -559,6 +574,15 @@ func tokenData(e *access.TokenEntry, id string, now time.Time) map[string]any {
 		"type":             "service",
 		"bound_cidrs":      e.BoundCIDRs,
 	}
+	// As in Vault, these appear only when they apply.
+	if e.Period > 0 {
+		out["period"] = int64(e.Period / time.Second)
+	}
+	if !e.LastRenewal.IsZero() {
+		out["last_renewal_time"] = e.LastRenewal.Unix()
+		out["last_renewal"] = e.LastRenewal.UTC().Format(time.RFC3339Nano)
+	}
+	return out
 }
 
 // otherTokenInNamespace refuses renew and revoke of a token of another

@@ -222,13 +222,7 @@ func TestTokenBoundCIDRs(t *testing.T) {
 // renews and revokes tokens.
 func TestVaultClientTokens(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	cfg := vault.DefaultConfig()
-	cfg.Address = h.srv.URL
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(h.token)
+	c := vaultClient(t, h.srv.URL, h.token)
 	h.putPolicy("app", `path "transit/encrypt/app" { capabilities = ["update"] }`)
 	renew := true
 	sec, err := c.Auth().Token().Create(&vault.TokenCreateRequest{Policies: []string{"app"}, TTL: "1h", DisplayName: "app", NumUses: 5, Renewable: &renew})

@@ -3,6 +3,7 @@ package transport
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -89,5 +90,56 @@ func TestTransitRestoreRefusesInconsistentKeys(t *testing.T) {
 		if r.status != 400 || !strings.Contains(r.errs()[0], "invalid backup") {
 			t.Errorf("%s: %d %v", name, r.status, r.errs())
 		}
+	}
+}
+
+// TestTransitBackupForVault: GET transit/backup/:name?format=vault|openbao
+// is a Vault transit backup of the key under the name its caller knows
+// (a namespace's prefix is not part of it), the audit event says which
+// format left and holds no material, and the mistakes are 400s with the
+// reason.
+func TestTransitBackupForVault(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.createKey("app", map[string]any{"type": "hmac", "key_size": 32, "exportable": true, "allow_plaintext_backup": true})
+	types := map[string]float64{"vault": 11, "openbao": 10} // their hmac numbers
+	for format, typ := range types {
+		backup := h.must(200, "GET", "transit/backup/app?format="+format, nil).str("backup")
+		var doc struct {
+			Policy map[string]any `json:"policy"`
+		}
+		raw, _ := base64.StdEncoding.DecodeString(backup)
+		if err := json.Unmarshal(raw, &doc); err != nil || doc.Policy["name"] != "app" || doc.Policy["type"] != typ || doc.Policy["key_size"] != float64(32) {
+			t.Fatalf("format %s: %v %v", format, err, doc.Policy)
+		}
+		if ev := h.audit.last(); ev.Details["format"] != format || strings.Contains(fmt.Sprint(ev), backup[:40]) {
+			t.Fatalf("format %s: audit event %+v", format, ev)
+		}
+		// keyraft takes its Vault backups back.
+		h.must(204, "POST", "transit/restore/app-"+format, map[string]any{"backup": backup})
+	}
+
+	h.must(200, "PUT", "sys/namespaces/prod", nil)
+	if r := h.inNS("prod", h.token, "POST", "transit/keys/pay", map[string]any{"exportable": true, "allow_plaintext_backup": true}); r.status != 200 {
+		t.Fatalf("create in a namespace: %d %s", r.status, r.raw)
+	}
+	r := h.inNS("prod", h.token, "GET", "transit/backup/pay?format=openbao", nil)
+	raw, _ := base64.StdEncoding.DecodeString(r.str("backup"))
+	if r.status != 200 || !strings.Contains(string(raw), `"name":"pay"`) || strings.Contains(string(raw), "ns.prod") {
+		t.Fatalf("a namespace's key for OpenBao: %d, named as %s", r.status, raw[:min(len(raw), 40)])
+	}
+
+	h.createKey("x", map[string]any{"type": "xchacha20-poly1305", "exportable": true, "allow_plaintext_backup": true})
+	h.createKey("plain", nil)
+	for path, want := range map[string]string{
+		"transit/backup/x?format=vault":       "HashiCorp Vault has no xchacha20-poly1305 keys",
+		"transit/backup/app?format=pkcs12":    `invalid format "pkcs12"`,
+		"transit/backup/plain?format=openbao": "exportable and allow_plaintext_backup",
+	} {
+		if r := h.do("GET", path, nil); r.status != 400 || !strings.Contains(r.errs()[0], want) {
+			t.Errorf("GET %s: %d %v, want a 400 saying %q", path, r.status, r.errs(), want)
+		}
+	}
+	if r := h.do("GET", "transit/backup/x?format=openbao", nil); r.status != 200 {
+		t.Fatalf("xchacha20 for OpenBao: %d %v", r.status, r.errs())
 	}
 }

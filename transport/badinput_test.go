@@ -48,7 +48,7 @@ func TestBadInput(t *testing.T) {
 	ctOld := h.must(200, "POST", "transit/encrypt/rot", map[string]any{"plaintext": b64("old")}).str("ciphertext")
 	h.must(200, "POST", "transit/keys/rot/rotate", nil)
 	h.must(200, "POST", "transit/keys/rot/rotate", nil)
-	h.must(200, "POST", "transit/keys/rot/config", map[string]any{"min_decryption_version": 2})
+	h.must(200, "POST", "transit/keys/rot/config", map[string]any{"min_decryption_version": 2, "min_encryption_version": 3})
 
 	ct := h.must(200, "POST", "transit/encrypt/aes", map[string]any{"plaintext": b64("hello")}).str("ciphertext")
 	ct2 := h.must(200, "POST", "transit/encrypt/aes2", map[string]any{"plaintext": b64("hello")}).str("ciphertext")
@@ -154,7 +154,7 @@ func TestBadInput(t *testing.T) {
 		{"GET on rotate", "GET", "transit/keys/aes/rotate", nil, nil, 405, "unsupported operation"},
 		{"POST on seal-status", "POST", "sys/seal-status", nil, nil, 405, "unsupported operation"},
 		{"unknown top path", "GET", "nothing/here", nil, nil, 404, "unsupported path"},
-		{"unknown sys path", "GET", "sys/mounts", nil, nil, 404, "unsupported path"},
+		{"unknown sys path", "GET", "sys/nothing-here", nil, nil, 404, "unsupported path"},
 		{"unknown transit path", "POST", "transit/bogus/aes", map[string]any{}, nil, 404, "unsupported path"},
 		{"unknown key sub-path", "POST", "transit/keys/aes/bogus", map[string]any{}, nil, 404, "unsupported path"},
 		{"too many segments", "POST", "transit/encrypt/aes/extra", map[string]any{}, nil, 404, "unsupported path: use transit/encrypt/:name"},
@@ -191,6 +191,7 @@ func TestBadInput(t *testing.T) {
 		{"config bad value after a good one", "POST", "transit/keys/aes/config", map[string]any{"deletion_allowed": true, "auto_rotate_period": "1m"}, nil, 400, "auto_rotate_period must be 0 to disable, or at least an hour"},
 		{"trim without version", "POST", "transit/keys/rot/trim", map[string]any{}, nil, 400, "missing min_available_version"},
 		{"trim above min_decryption_version", "POST", "transit/keys/rot/trim", map[string]any{"min_available_version": 3}, nil, 400, "min_available_version (3) cannot be above min_decryption_version (2)"},
+		{"trim with min_encryption_version 0", "POST", "transit/keys/aes/trim", map[string]any{"min_available_version": 1}, nil, 400, "min_available_version cannot be set while min_encryption_version is 0 (the latest version): set min_encryption_version first"},
 		{"trim zero", "POST", "transit/keys/rot/trim", map[string]any{"min_available_version": 0}, nil, 400, "min_available_version must be positive"},
 		{"delete not allowed", "DELETE", "transit/keys/aes", nil, nil, 400, "deletion is not allowed for this key"},
 

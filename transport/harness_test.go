@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	vault "github.com/hashicorp/vault/api"
+
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/plugins/catalog"
@@ -147,6 +149,20 @@ func newHarness(t testing.TB, o harnessOpts) *harness {
 	t.Cleanup(h.srv.Close)
 	h.client = h.srv.Client()
 	return h
+}
+
+// vaultClient is the unmodified github.com/hashicorp/vault/api client
+// for the API at addr, sending token.
+func vaultClient(t testing.TB, addr, token string) *vault.Client {
+	t.Helper()
+	cfg := vault.DefaultConfig()
+	cfg.Address = addr
+	c, err := vault.NewClient(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetToken(token)
+	return c
 }
 
 // with returns a copy of h that reports to t (for subtests, parallel ones

@@ -166,6 +166,10 @@ type reply struct {
 	warnings []string
 	// retryAfter is the Retry-After header of a 429 or 503 ("" for none).
 	retryAfter string
+	// topLevel copies data's keys to the top of the envelope too, as
+	// Vault answers some sys/ paths (mounts, auth, capabilities,
+	// ha-status, key-status): clients read them from either place.
+	topLevel bool
 	// stream, when set, writes the answer itself (a snapshot, the audit
 	// stream, a profile): the pipeline records the request as allowed
 	// (200) and then hands it the connection.
@@ -554,6 +558,14 @@ func (a *API) write(w http.ResponseWriter, requestID string, rep reply) {
 			"wrap_info":      nil,
 			"warnings":       rep.warnings,
 			"auth":           nil,
+		}
+		if m, ok := rep.data.(map[string]any); ok && rep.topLevel {
+			env := body.(map[string]any)
+			for k, v := range m {
+				if _, taken := env[k]; !taken {
+					env[k] = v
+				}
+			}
 		}
 	}
 	b, err := json.Marshal(body)

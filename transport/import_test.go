@@ -335,13 +335,7 @@ func TestWrappingKeyOneForTheCluster(t *testing.T) {
 // key and imports a key; keyraft then encrypts with it.
 func TestVaultClientBYOK(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
-	cfg := vault.DefaultConfig()
-	cfg.Address = h.srv.URL
-	c, err := vault.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.SetToken(h.token)
+	c := vaultClient(t, h.srv.URL, h.token)
 	sec, err := c.Logical().Read("transit/wrapping_key")
 	if err != nil || sec == nil {
 		t.Fatalf("wrapping_key: %v", err)

@@ -7,6 +7,8 @@ import (
 	"os"
 	"time"
 
+	"github.com/hashicorp/raft"
+
 	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
@@ -51,6 +53,10 @@ type Sealer interface {
 	KeyStatus() (seal.KeyStatus, error)
 	RotateKeyring(ctx context.Context) (uint32, error)
 	RotationStatus() (cluster.RotationStatus, error)
+	// SealSnapshotSums and OpenSnapshotSums seal and open a snapshot
+	// archive's checksums with the keyring (its SHA256SUMS.sealed).
+	SealSnapshotSums(sums []byte) ([]byte, error)
+	OpenSnapshotSums(sealed []byte) ([]byte, error)
 	// Access is the node's access control, which lives as long as the
 	// node (Config.Access defaults to it).
 	Access() *access.Service
@@ -112,7 +118,9 @@ type RaftCluster interface {
 	AdmitNode(ctx context.Context, a cluster.JoinAnswer) (*cluster.JoinGrant, error)
 	PrepareJoin(ch *cluster.JoinChallenge, send func(context.Context, cluster.JoinAnswer) (*cluster.JoinGrant, error)) error
 	CompleteAutoJoin(ctx context.Context) error
-	SaveSnapshot(w io.Writer) error
+	// OpenSnapshot opens a snapshot of the state: its Raft meta (with
+	// the stream's size) and the raw state-machine stream.
+	OpenSnapshot() (*raft.SnapshotMeta, io.ReadCloser, error)
 	RestoreSnapshot(ctx context.Context, file *os.File) (fsm.AuditHead, error)
 }
 

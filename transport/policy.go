@@ -171,7 +171,7 @@ func (a *API) capabilitiesOf(req *request, te *access.TokenEntry) reply {
 	if len(paths) == 1 {
 		out["capabilities"] = all
 	}
-	return reply{data: out}
+	return reply{data: out, topLevel: true}
 }
 
 // capabilitiesOn lists what pols grant on path for a request from ip now

@@ -18,6 +18,11 @@ func (a *API) serve(req *request) reply {
 	if req.ns != "" && !rt.namespaced {
 		return errReply(http.StatusBadRequest, req.path+" is not available in a namespace; send it without X-Vault-Namespace")
 	}
+	if k := rt.key; k != "" && req.params[k] != "" {
+		// Every event of a request on a key names it, a denial's too
+		// (keyraft audit query -key).
+		req.ev.Key = access.NamespaceKeyPrefix(req.ns) + req.params[k]
+	}
 	switch rt.auth {
 	case public:
 		if rt.unsealed && a.cfg.Node.Sealed() {

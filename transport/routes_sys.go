@@ -95,11 +95,32 @@ func sysRoutes() []route {
 		{pattern: "sys/storage/raft/bootstrap/challenge", methods: mPost, handler: (*API).joinChallenge, summary: "A joining node asks the leader for a challenge."},
 		{pattern: "sys/storage/raft/bootstrap/answer", methods: mPost, handler: (*API).admitNode, summary: "A joining node answers the challenge and is admitted."},
 		{pattern: "sys/storage/raft/remove-peer", methods: mPost, auth: sudoAuth, handler: (*API).removePeer, summary: "Remove a server from the cluster."},
-		{pattern: "sys/storage/raft/snapshot", methods: mGet, auth: sudoAuth, handler: (*API).saveSnapshot, summary: "Stream a snapshot of the whole state (ciphertext only)."},
-		{pattern: "sys/storage/raft/snapshot", methods: mPost, auth: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of this cluster."},
+		{pattern: "sys/storage/raft/snapshot", methods: mGet, auth: sudoAuth, handler: (*API).saveSnapshot, summary: "Stream a snapshot of the whole state (ciphertext only) as a Vault-compatible archive."},
+		{pattern: "sys/storage/raft/snapshot", methods: mPost, auth: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of this cluster (an archive sealed by its keyring, or an older raw snapshot)."},
 		{pattern: "sys/storage/raft/snapshot-force", methods: mPost, auth: sudoAuth, rawBody: true, handler: (*API).restoreSnapshot, summary: "Restore a snapshot of any cluster."},
 	}
+	rows = append(rows, mountRoutes()...)
 	return append(rows, accessRoutes()...)
+}
+
+// mountRoutes report keyraft's fixed mounts in Vault's shape (mounts.go)
+// and the HA members, so that Vault's CLI and clients find them.
+func mountRoutes() []route {
+	return []route{
+		{pattern: "sys/mounts", methods: mGet, auth: tokenAuth, handler: (*API).mountTable, summary: "The secrets engines: sys/ and transit/ (fixed)."},
+		{pattern: "sys/mounts/*path", methods: mGet, auth: tokenAuth, handler: (*API).readMount, summary: "The secrets engine a path is under."},
+		{pattern: "sys/mounts/*path", methods: mPost, auth: sudoAuth, handler: (*API).enableMount, summary: "Enable a secrets engine: refused, the mounts are fixed (Vault's 400 for a path in use)."},
+		{pattern: "sys/mounts/*path", methods: mDel, auth: sudoAuth, handler: (*API).disableMount, summary: "Disable a secrets engine: refused for transit/; no mount is Vault's 204."},
+		{pattern: "sys/mounts/:path/tune", methods: mGet, auth: tokenAuth, handler: (*API).mountTune, summary: "A mount's effective settings."},
+		{pattern: "sys/mounts/:path/tune", methods: mPost, auth: sudoAuth, handler: (*API).tuneMount, summary: "Tune a mount: what changes nothing is accepted, anything else refused by name."},
+		{pattern: "sys/auth", methods: mGet, auth: tokenAuth, handler: (*API).mountTable, summary: "The auth methods: token/ and cert/ (fixed)."},
+		{pattern: "sys/auth/:path", methods: mGet, auth: sudoAuth, handler: (*API).readMount, summary: "One auth method."},
+		{pattern: "sys/auth/:path", methods: mPost, auth: sudoAuth, handler: (*API).enableMount, summary: "Enable an auth method: refused, the methods are fixed."},
+		{pattern: "sys/auth/:path", methods: mDel, auth: sudoAuth, handler: (*API).disableMount, summary: "Disable an auth method: refused for token/ and cert/."},
+		{pattern: "sys/auth/:path/tune", methods: mGet, auth: sudoAuth, handler: (*API).mountTune, summary: "An auth method's effective settings."},
+		{pattern: "sys/auth/:path/tune", methods: mPost, auth: sudoAuth, handler: (*API).tuneMount, summary: "Tune an auth method: what changes nothing is accepted."},
+		{pattern: "sys/ha-status", methods: mGet, auth: tokenAuth, handler: (*API).haStatus, summary: "The cluster's nodes and which is active (the leader)."},
+	}
 }
 
 // accessRoutes are the rows of access control (policies, grants,

@@ -24,8 +24,10 @@ func transitRoutes() []route {
 		{pattern: "transit/keys/:name/rotate", methods: mPost, key: "name", handler: keyCall((*transit.Engine).RotateKey), summary: "Add a new version and make it the one that encrypts."},
 		{pattern: "transit/keys/:name/config", methods: mPost, key: "name", handler: keyFieldsCall((*transit.Engine).ConfigKey), summary: "Change a key's policy (min versions, deletion, export, rotation)."},
 		{pattern: "transit/keys/:name/trim", methods: mPost, key: "name", handler: keyFieldsCall((*transit.Engine).TrimKey), summary: "Destroy the versions below min_available_version."},
+		{pattern: "transit/config/keys", methods: mGet, handler: (*API).readKeysConfig, summary: "The engine's key settings (disable_upsert)."},
+		{pattern: "transit/config/keys", methods: mPost, handler: (*API).writeKeysConfig, summary: "Change the key settings: disable_upsert stops encrypt from creating missing keys."},
 		{pattern: "transit/wrapping_key", methods: mGet, handler: (*API).wrappingKey, summary: "The RSA public key that wraps keys for import."},
-		{pattern: "transit/backup/:name", methods: mGet, key: "name", handler: (*API).backupKey, summary: "Back a key up (allow_plaintext_backup must be set)."},
+		{pattern: "transit/backup/:name", methods: mGet, key: "name", handler: (*API).backupKey, summary: "Back a key up (exportable and allow_plaintext_backup must be set); ?format=vault or openbao gives the backup that Vault's or OpenBao's transit/restore takes."},
 		{pattern: "transit/restore/:name?", methods: mPost, key: "name", sensitive: []string{"backup"}, committed: http.StatusNoContent, handler: (*API).restoreKey, summary: "Restore a key from a backup, under its own or the given name."},
 		{pattern: "transit/export/:type/:name/:version?", methods: mGet, key: "name", handler: (*API).exportKey, summary: "Export a key's versions (exportable keys only)."},
 		{pattern: "transit/random/:a?/:b?", methods: mPost, handler: (*API).random, summary: "Random bytes (:a and :b are the byte count and the source, in either order)."},
@@ -46,6 +48,8 @@ func transitRoutes() []route {
 	}
 	for i := range rows {
 		rows[i].auth, rows[i].namespaced, rows[i].lease = tokenAuth, true, true
+		// The engine's settings are the cluster's, set in the root namespace.
+		rows[i].namespaced = rows[i].pattern != "transit/config/keys"
 	}
 	return rows
 }
@@ -118,6 +122,21 @@ func keyFieldsCall(op func(*transit.Engine, context.Context, string, *transit.Fi
 	}
 }
 
+func (a *API) readKeysConfig(req *request) reply {
+	if _, r := req.fields(nil); r != nil {
+		return *r
+	}
+	return a.respond(a.cfg.Transit.ReadKeysConfig())
+}
+
+func (a *API) writeKeysConfig(req *request) reply {
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	return withUnused(a.respond(a.cfg.Transit.WriteKeysConfig(req.ctx, f)), f)
+}
+
 // listKeys answers LIST transit/keys with the keys of the request's
 // namespace (the root namespace's list leaves namespaced keys out).
 func (a *API) listKeys(req *request) reply {
@@ -183,8 +202,27 @@ func (a *API) wrappingKey(req *request) reply {
 	return a.respond(a.cfg.Transit.WrappingKey(req.ctx))
 }
 
+// backupKey answers transit/backup/:name, in the format the format
+// parameter names (keyraft's by default). A backup for Vault carries the
+// key's name as the caller knows it (without the namespace's prefix),
+// and the audit event says which format left.
 func (a *API) backupKey(req *request) reply {
-	return a.respond(a.cfg.Transit.Backup(req.key()))
+	f, r := req.fields(nil)
+	if r != nil {
+		return *r
+	}
+	format, err := f.String("format", "")
+	if err != nil {
+		return errorFromTransit(err)
+	}
+	if format != "" {
+		if req.ev.Details == nil {
+			req.ev.Details = map[string]string{}
+		}
+		req.ev.Details["format"] = transit.Truncate(format)
+	}
+	name := strings.TrimPrefix(req.key(), access.NamespaceKeyPrefix(req.ns))
+	return withUnused(a.respond(a.cfg.Transit.BackupAs(req.key(), format, name)), f)
 }
 
 func (a *API) exportKey(req *request) reply {

@@ -41,7 +41,7 @@ func (a *API) keyStatus(*request) reply {
 		return a.errorReply(err)
 	}
 	return reply{data: map[string]any{"term": ks.Term, "install_time": ks.InstallTime.UTC().Format(time.RFC3339Nano),
-		"encryptions": ks.Encryptions}}
+		"encryptions": ks.Encryptions}, topLevel: true}
 }
 
 func (a *API) rotationProgress(*request) reply {

@@ -10,8 +10,9 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"math/big"
 	"time"
+
+	"github.com/keyraft/keyraft/internal/certgen"
 )
 
 // ClusterServerName is the DNS name every node certificate carries and
@@ -31,29 +32,11 @@ type ClusterCA struct {
 
 // NewClusterCA creates a self-signed ECDSA P-256 CA valid for ten years.
 func NewClusterCA(clusterID string, now time.Time) (*ClusterCA, error) {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	ca, err := certgen.NewCA("keyraft cluster CA "+clusterID, now, now.AddDate(10, 0, 0).Sub(now))
 	if err != nil {
 		return nil, err
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          randomSerial(),
-		Subject:               pkix.Name{CommonName: "keyraft cluster CA " + clusterID},
-		NotBefore:             now.Add(-time.Minute),
-		NotAfter:              now.AddDate(10, 0, 0),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-		MaxPathLenZero:        true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		return nil, err
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		return nil, err
-	}
-	return &ClusterCA{Cert: cert, Key: key, CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}, nil
+	return &ClusterCA{Cert: ca.Cert, Key: ca.Key, CertPEM: ca.CertPEM}, nil
 }
 
 // ParseClusterCA loads a CA from its PEM certificate and PKCS#8 key.
@@ -101,7 +84,7 @@ func (ca *ClusterCA) IssueNode(nodeID string, now time.Time, lifetime time.Durat
 
 func (ca *ClusterCA) sign(nodeID string, pub any, now time.Time, lifetime time.Duration) ([]byte, error) {
 	tmpl := &x509.Certificate{
-		SerialNumber: randomSerial(),
+		SerialNumber: certgen.Serial(),
 		Subject:      pkix.Name{CommonName: nodeID},
 		DNSNames:     []string{ClusterServerName},
 		NotBefore:    now.Add(-time.Minute),
@@ -121,11 +104,6 @@ func (ca *ClusterCA) Pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(ca.Cert)
 	return p
-}
-
-func randomSerial() *big.Int {
-	n, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 126))
-	return n
 }
 
 // Identity is a node's cluster credentials in PEM form: its certificate,

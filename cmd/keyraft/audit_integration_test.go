@@ -1,11 +1,17 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/keyraft/keyraft/cluster/snapfile"
+	"github.com/keyraft/keyraft/cluster/snapfile/snapfiletest"
 )
 
 func TestIntegrationAudit(t *testing.T) {
@@ -112,8 +118,30 @@ func TestIntegrationSnapshotSaveRestore(t *testing.T) {
 	if _, errOut, code := s.kr(t, nil, nil, "operator", "raft", "snapshot", "save", file); code != 0 || !strings.Contains(errOut, "Saved a snapshot") {
 		t.Fatalf("snapshot save: exit %d %q", code, errOut)
 	}
+	archive, err := os.ReadFile(file)
+	if err != nil || !snapfile.IsArchive(archive) {
+		t.Fatalf("the saved file is not an archive: %v", err)
+	}
+	// An older version saved the raw stream alone: state.bin.
+	rawFile := filepath.Join(t.TempDir(), "old.snap")
+	os.WriteFile(rawFile, snapfiletest.Body(t, archive, snapfile.StateName), 0o600)
 	s.ok(t, nil, "keys", "create", "later")
-	out, errOut, code := s.kr(t, nil, nil, "operator", "raft", "snapshot", "restore", file)
+	out, errOut, code := s.kr(t, nil, nil, "operator", "raft", "snapshot", "restore", rawFile)
+	if code != 0 || !strings.Contains(string(out), "Restored") {
+		t.Fatalf("restore of an older version's raw snapshot: exit %d %s %s", code, out, errOut)
+	}
+	s.ok(t, []byte(s.unsealKey), "operator", "unseal")
+	if _, errOut, code := s.kr(t, nil, nil, "keys", "read", "later"); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Fatalf("a key made after the raw snapshot survived its restore: exit %d %q", code, errOut)
+	}
+	s.ok(t, nil, "keys", "create", "later")
+	cut := filepath.Join(t.TempDir(), "cut.snap")
+	os.WriteFile(cut, archive[:len(archive)-10], 0o600)
+	_, errOut, code = s.kr(t, nil, nil, "operator", "raft", "snapshot", "restore", cut)
+	if code != 1 || !strings.Contains(errOut, "damaged") {
+		t.Fatalf("restore of a cut archive: exit %d %q", code, errOut)
+	}
+	out, errOut, code = s.kr(t, nil, nil, "operator", "raft", "snapshot", "restore", file)
 	if code != 0 || !strings.Contains(string(out), "Restored") {
 		t.Fatalf("snapshot restore: exit %d %s %s", code, out, errOut)
 	}
@@ -131,5 +159,59 @@ func TestIntegrationSnapshotSaveRestore(t *testing.T) {
 	_, errOut, code = s.kr(t, nil, nil, "operator", "raft", "snapshot", "restore", file)
 	if code != 1 || !strings.HasPrefix(errOut, "error: ") {
 		t.Fatalf("restore of garbage: exit %d %q", code, errOut)
+	}
+}
+
+// snapshot save checks what the server streams: an archive, or an older
+// server's raw stream, whole and sound, or no file.
+func TestIntegrationSnapshotSaveChecksTheStream(t *testing.T) {
+	t.Parallel()
+	s := startDevServer(t)
+	file := filepath.Join(t.TempDir(), "backup.snap")
+	s.ok(t, nil, "keys", "create", "app")
+	if _, errOut, code := s.kr(t, nil, nil, "operator", "raft", "snapshot", "save", file); code != 0 {
+		t.Fatalf("snapshot save: exit %d %q", code, errOut)
+	}
+	archive, _ := os.ReadFile(file)
+	raw := snapfiletest.Body(t, archive, snapfile.StateName)
+	var body []byte
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/sys/storage/raft/snapshot" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Write(body)
+	}))
+	defer srv.Close()
+	for _, c := range []struct {
+		name string
+		body []byte
+		ok   bool
+	}{
+		{"an archive", archive, true},
+		{"an older server's raw stream", raw, true},
+		{"a cut archive", archive[:len(archive)-100], false},
+		{"an archive cut in state.bin", archive[:len(archive)/2], false},
+		{"an archive without its gzip trailer", archive[:len(archive)-8], false},
+		{"a cut raw stream", raw[:len(raw)-1], false},
+		{"an archive with data after it", append(bytes.Clone(archive), 0), false},
+		{"an archive without SHA256SUMS.sealed", snapfiletest.Rewrite(t, archive, func(name string, body []byte) []byte {
+			if name == snapfile.SealedName {
+				return nil
+			}
+			return body
+		}), false},
+		{"something else", []byte("<html>"), false},
+	} {
+		body = c.body
+		out := filepath.Join(t.TempDir(), "out.snap")
+		_, errOut, code := s.kr(t, map[string]string{"KEYRAFT_ADDR": srv.URL}, nil, "operator", "raft", "snapshot", "save", out)
+		got, rerr := os.ReadFile(out)
+		switch {
+		case c.ok && (code != 0 || !bytes.Equal(got, c.body)):
+			t.Errorf("%s: exit %d %q; file %d bytes of %d", c.name, code, errOut, len(got), len(c.body))
+		case !c.ok && (code != 1 || !strings.Contains(errOut, "incomplete or damaged") || !os.IsNotExist(rerr)):
+			t.Errorf("%s: exit %d %q; file: %v", c.name, code, errOut, rerr)
+		}
 	}
 }

@@ -97,10 +97,10 @@ func TestUsageMistakes(t *testing.T) {
 		want string // the whole of stderr
 	}{
 		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\"\nhint: commands: server, status, operator, keys, encrypt, decrypt, sign, verify, audit, report, policy, token, grant, plugin, path-help, completion, version, help; run 'keyraft help' for more\n"},
-		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version\n"},
-		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version\n"},
-		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version\n"},
-		{[]string{"operator"}, "error: missing operator command\nhint: operator commands: init, unseal, seal, raft, members, rekey, generate-root, rotate, key-status\n"},
+		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore\n"},
+		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore\n"},
+		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore\n"},
+		{[]string{"operator"}, "error: missing operator command\nhint: operator commands: init, unseal, seal, raft, members, rekey, generate-root, rotate, key-status, tls\n"},
 		{[]string{"-address=http://x:1", "status"}, "error: flag -address=http://x:1 comes before the command\nhint: flags go after the command: keyraft <command> [flags] [args]; run 'keyraft help' for the commands\n"},
 		{[]string{"keys", "create"}, "error: missing NAME\nhint: usage: keyraft keys create [flags] NAME (see 'keyraft keys create -h')\n"},
 		{[]string{"keys", "read"}, "error: missing NAME\nhint: usage: keyraft keys read [flags] NAME (see 'keyraft keys read -h')\n"},
@@ -127,7 +127,7 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"operator", "init", "-key-shares=3", "-key-threshold=4"}, "error: -key-threshold (4) is larger than -key-shares (3)\nhint: usage: keyraft operator init [flags] (see 'keyraft operator init -h')\n"},
 		{[]string{"operator", "unseal", "-reset", "abcd"}, "error: -reset takes no KEY\nhint: usage: keyraft operator unseal [flags] [KEY] (see 'keyraft operator unseal -h')\n"},
 		{[]string{"decrypt", "-out=x", "-format=json", "k"}, "error: -out and -format=json do not go together\nhint: usage: keyraft decrypt [flags] KEY (see 'keyraft decrypt -h')\n"},
-		{[]string{"help", "keys", "make"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version\n"},
+		{[]string{"help", "keys", "make"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore\n"},
 		{[]string{"version", "now"}, "error: unexpected argument \"now\"\nhint: usage: keyraft version (see 'keyraft version -h')\n"},
 	}
 	for _, tt := range tests {
@@ -451,7 +451,7 @@ func TestSuggestions(t *testing.T) {
 		"keys cre dk":                  `did you mean "keys create"?`,
 		"operator raft snapshot sav f": `did you mean "operator raft snapshot save"?`,
 		"polcy list":                   `did you mean "policy list"?`,
-		"keys make k":                  "keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version",
+		"keys make k":                  "keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore",
 	} {
 		_, errOut, code := keyraft(t, nil, "", strings.Fields(args)...)
 		if code != 2 || !strings.HasSuffix(errOut, "\nhint: "+want+"\n") {

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -54,7 +56,14 @@ func serveDevCluster(ctx context.Context, size int, firstListen, token string, s
 	seed := make(chan devClusterSeed, 1)
 	var first devClusterSeed
 	type ready struct {
-		id, api, cluster string
+		id, api, cluster, gossip string
+	}
+	// The API ports are the ones the banner and the README promise: a
+	// taken one stops the start before any node runs.
+	for i := 0; i < size; i++ {
+		if base != 0 && !portFree(port(i, 0), false) {
+			return fmt.Errorf("%w: %s, the API port of node%d", errDevPortInUse, port(i, 0), i+1)
+		}
 	}
 	readyCh := make(chan ready, size)
 	errs := make(chan error, size)
@@ -62,8 +71,12 @@ func serveDevCluster(ctx context.Context, size int, firstListen, token string, s
 		cfg := config.Dev(port(i, 0))
 		cfg.Storage.NodeID = fmt.Sprintf("node%d", i+1)
 		cfg.Storage.Path = filepath.Join(dir, cfg.Storage.NodeID)
-		cfg.Listeners[0].ClusterAddress = port(i, 1)
-		cfg.Storage.GossipAddress = port(i, 2)
+		apiPort := 0 // 0: the OS picks every port
+		if base != 0 {
+			apiPort = base + 10*i
+		}
+		side := pickDevSidePorts(host, apiPort)
+		side.apply(cfg)
 		cfg.Storage.Autopilot = &config.Autopilot{ServerStabilizationTime: "2s"}
 		if err := cfg.Validate(); err != nil {
 			return err
@@ -88,7 +101,8 @@ func serveDevCluster(ctx context.Context, size int, firstListen, token string, s
 					return fmt.Errorf("%s unsealing: %v", cfg.Storage.NodeID, err)
 				}
 			}
-			readyCh <- ready{cfg.Storage.NodeID, apiAddr, node.ClusterAddr()}
+			clusterAddr, gossipAddr := side.bound(node)
+			readyCh <- ready{cfg.Storage.NodeID, apiAddr, side.withNote(clusterAddr), side.withNote(gossipAddr)}
 			return nil
 		}
 		go func() { errs <- serve(ctx, cfg, true, onReady, logger.Named(cfg.Storage.NodeID)) }()
@@ -107,7 +121,7 @@ func serveDevCluster(ctx context.Context, size int, firstListen, token string, s
 	first = <-seed
 	fmt.Fprintf(stdout, "==> keyraft dev cluster of %d nodes started. Data is removed on exit; never keep real keys here.\n\n", size)
 	for _, n := range nodes {
-		fmt.Fprintf(stdout, "    %-6s api %-24s cluster %s\n", n.id, n.api, n.cluster)
+		fmt.Fprintf(stdout, "    %-6s api %-24s cluster %-16s gossip %s\n", n.id, n.api, n.cluster, n.gossip)
 	}
 	fmt.Fprintf(stdout, `
     $ export KEYRAFT_ADDR='%s'
@@ -131,3 +145,116 @@ Root Token: %s
 		return err
 	}
 }
+
+// devSidePorts are the ports a dev node binds besides its API: the
+// cluster port (Raft and forwarding, TCP) and gossip (TCP and UDP).
+type devSidePorts struct {
+	cluster, gossip string
+	// notes say, per address, why it is not the one asked for.
+	notes map[string]string
+}
+
+// pickDevSidePorts gives a dev node whose API listens on host:apiPort
+// the next two ports up for cluster traffic and gossip when they are
+// free, else ports that are free now (a neighbouring server must not
+// stop a throwaway node over ports nobody dials by hand); the banner
+// says which. apiPort 0 leaves them to the OS too.
+func pickDevSidePorts(host string, apiPort int) devSidePorts {
+	p := devSidePorts{notes: map[string]string{}}
+	pick := func(want int, udp bool) string {
+		if apiPort == 0 {
+			return net.JoinHostPort(host, "0")
+		}
+		addr := net.JoinHostPort(host, strconv.Itoa(want))
+		if portFree(addr, udp) {
+			return addr
+		}
+		for range 100 {
+			l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+			if err != nil {
+				break
+			}
+			other := net.JoinHostPort(host, strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+			l.Close()
+			if portFree(other, udp) {
+				p.notes[other] = fmt.Sprintf("%d was in use", want)
+				return other
+			}
+		}
+		return addr // let the bind say what is wrong
+	}
+	p.cluster = pick(apiPort+1, false)
+	p.gossip = pick(apiPort+2, true)
+	return p
+}
+
+// portFree reports whether addr can be bound for TCP (and UDP) now.
+func portFree(addr string, udp bool) bool {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return false
+	}
+	defer l.Close()
+	if udp {
+		u, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			return false
+		}
+		u.Close()
+	}
+	return true
+}
+
+// apply sets the ports in a dev node's configuration.
+func (p devSidePorts) apply(cfg *config.Config) {
+	cfg.Listeners[0].ClusterAddress = p.cluster
+	cfg.Storage.GossipAddress = p.gossip
+}
+
+// bound returns the addresses the node bound (the OS's choice for port
+// 0).
+func (p devSidePorts) bound(node *cluster.Node) (clusterAddr, gossipAddr string) {
+	clusterAddr, gossipAddr = node.ClusterAddr(), p.gossip
+	for _, m := range node.Members() {
+		if m.NodeID == node.Config().NodeID && m.GossipAddr != "" {
+			gossipAddr = m.GossipAddr
+		}
+	}
+	return clusterAddr, gossipAddr
+}
+
+// withNote is addr and, when it is not the port asked for, why.
+func (p devSidePorts) withNote(addr string) string {
+	if n := p.notes[addr]; n != "" {
+		return addr + " (" + n + ")"
+	}
+	return addr
+}
+
+// table lists the ports of a dev node for its banner.
+func (p devSidePorts) table(node *cluster.Node, apiAddr string) string {
+	clusterAddr, gossipAddr := p.bound(node)
+	if u, err := url.Parse(apiAddr); err == nil && u.Host != "" {
+		apiAddr = u.Host
+	}
+	note := func(addr string) string {
+		if n := p.notes[addr]; n != "" {
+			return "; " + n
+		}
+		return ""
+	}
+	return fmt.Sprintf("    API      %-22s  HTTP API (-dev-listen-address)\n"+
+		"    cluster  %-22s  Raft and forwarding, TCP%s\n"+
+		"    gossip   %-22s  membership, TCP and UDP%s\n",
+		apiAddr, clusterAddr, note(clusterAddr), gossipAddr, note(gossipAddr))
+}
+
+// errDevPortInUse: a port a dev cluster must have is taken.
+var errDevPortInUse = errors.New("port in use")
+
+// devClusterPortsHelp is the hint of a dev cluster whose API port is
+// taken.
+const devClusterPortsHelp = "another server uses that port: start the dev cluster on other ports with -dev-listen-address=127.0.0.1:PORT (the nodes' APIs use PORT, PORT+10, PORT+20, …; each node also takes its API port +1 and +2 when they are free, other free ports when not)"
+
+// devPortsHelp is the hint of a dev server whose API port is taken.
+const devPortsHelp = "another server uses that port: pick another with -dev-listen-address=127.0.0.1:PORT (the node also takes PORT+1 and PORT+2 when they are free, other free ports when not)"

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strconv"
 	"strings"
@@ -12,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/keyraft/keyraft/api"
+	"github.com/keyraft/keyraft/cluster/snapfile"
 	"github.com/keyraft/keyraft/fsm"
 )
 
@@ -349,7 +352,14 @@ var operatorRaftSnapshotSaveCmd = &command{
 Save a snapshot of the cluster's state to FILE: keys, policies, tokens and
 the audit log, all as barrier ciphertext (the file is no more secret than
 the data directory, and no less). The file is written completely or not
-at all. Needs a root token.`,
+at all. Needs a root token.
+
+The file is a Vault-compatible raft snapshot archive (gzip of a tar:
+meta.json, state.bin, SHA256SUMS and SHA256SUMS.sealed, the checksums
+sealed by the cluster's keyring), so 'bao operator raft snapshot' and
+the Vault API client save and restore the same files. Its contents are
+checked while it streams; an older server's raw snapshot is checked and
+saved as it comes.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		rest, c, err := e.connect(cmd, fs, g, args, 1, 1)
@@ -367,7 +377,7 @@ at all. Needs a root token.`,
 		pr, pw := io.Pipe()
 		valid := make(chan error, 1)
 		go func() {
-			_, err := fsm.ValidateSnapshot(pr)
+			err := checkSnapshot(pr)
 			io.Copy(io.Discard, pr)
 			valid <- err
 		}()
@@ -388,6 +398,27 @@ at all. Needs a root token.`,
 	},
 }
 
+// checkSnapshot reads a whole snapshot as it streams and says whether it
+// is complete and sound: an archive (its state, its SHA256SUMS, a
+// SHA256SUMS.sealed, which only the cluster can open, and its end), or
+// the raw stream an older server sends.
+func checkSnapshot(r io.Reader) error {
+	br := bufio.NewReader(r)
+	head, _ := br.Peek(2)
+	if !snapfile.IsArchive(head) {
+		_, err := fsm.ValidateSnapshot(br)
+		return err
+	}
+	a, err := snapfile.Read(br, math.MaxInt64, func(state io.Reader) error {
+		_, err := fsm.ValidateSnapshot(state)
+		return err
+	})
+	if err == nil && len(a.Sealed) == 0 {
+		err = errors.New("the archive has no " + snapfile.SealedName)
+	}
+	return err
+}
+
 var operatorRaftSnapshotRestoreCmd = &command{
 	name:    "operator raft snapshot restore",
 	args:    "FILE",
@@ -397,7 +428,12 @@ var operatorRaftSnapshotRestoreCmd = &command{
 Replace the whole cluster state with the snapshot in FILE. The node seals
 itself afterwards: unseal it with the shares of the cluster the snapshot
 came from. A snapshot of another cluster (a different root of trust) is
-refused unless -force. Needs a root token.`,
+refused unless -force. Needs a root token.
+
+FILE is an archive saved by 'keyraft operator raft snapshot save' (or by
+'bao operator raft snapshot save' from keyraft), whose sealed checksums
+must open with this cluster's keyring unless -force; or the raw snapshot
+an older keyraft version saved, checked by cluster ID only.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		force := fs.Bool("force", false, "restore a snapshot taken on another cluster")

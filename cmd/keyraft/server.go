@@ -15,6 +15,8 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"slices"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -36,7 +38,9 @@ Run a keyraft node.
 
 With -dev the node keeps its data in a temporary directory that is removed
 on exit, initializes itself with one unseal key, unseals, and prints the
-root token. Never use -dev for keys you want to keep.
+root token. Never use -dev for keys you want to keep. Besides the API port
+(-dev-listen-address) it takes the next two ports for its cluster port and
+gossip, or other free ports when those are taken; the banner lists them.
 
 With -config the node reads an HCL file in Vault's shape (storage "raft",
 listener "tcp", seal "shamir", api_addr, cluster_addr). It starts sealed:
@@ -103,14 +107,25 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 		}
 		logger := hclog.New(&hclog.LoggerOptions{Name: "keyraft", Level: hclog.LevelFromString(level), Output: stderr})
 		if err := serveDevCluster(ctx, *devCluster, *devListen, *devToken, stdout, logger); err != nil {
-			return fail(1, err.Error(), "-dev-listen-address takes host:port of the first node, e.g. 127.0.0.1:8200")
+			hint := "-dev-listen-address takes host:port of the first node, e.g. 127.0.0.1:8200"
+			if errors.Is(err, errDevPortInUse) || errors.Is(err, syscall.EADDRINUSE) {
+				hint = devClusterPortsHelp
+			}
+			return fail(1, err.Error(), hint)
 		}
 		return 0
 	}
 
 	var cfg *config.Config
+	var side devSidePorts
 	if *dev {
 		cfg = config.Dev(*devListen)
+		if host, port, err := net.SplitHostPort(*devListen); err == nil {
+			if p, err := strconv.Atoi(port); err == nil && p >= 0 && p <= 65535-2 {
+				side = pickDevSidePorts(host, p)
+				side.apply(cfg)
+			}
+		}
 		dir, err := os.MkdirTemp("", "keyraft-dev-")
 		if err != nil {
 			return fail(1, fmt.Sprintf("creating the dev data directory: %v", err), "")
@@ -147,12 +162,16 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 			if err != nil {
 				return err
 			}
-			printDevBanner(stdout, apiAddr, res)
+			printDevBanner(stdout, apiAddr, side.table(node, apiAddr), res)
 			return nil
 		}
 	}
 	if err := serve(ctx, cfg, *dev, onReady, logger); err != nil {
-		return fail(1, err.Error(), "")
+		hint := ""
+		if *dev && errors.Is(err, syscall.EADDRINUSE) {
+			hint = devPortsHelp
+		}
+		return fail(1, err.Error(), hint)
 	}
 	return 0
 }
@@ -163,9 +182,15 @@ func runServer(ctx context.Context, args []string, stdout, stderr io.Writer, get
 // and unseals there); its error stops the node.
 func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*cluster.Node, string) error, logger hclog.Logger) error {
 	l := cfg.Listeners[0]
+	// The retry_join TLS files are read now, so that a wrong one stops the
+	// start instead of every join attempt.
+	joinHTTP, err := joinClient(cfg.Storage.RetryJoin)
+	if err != nil {
+		return err
+	}
 	ln, err := net.Listen("tcp", l.Address)
 	if err != nil {
-		return fmt.Errorf("listening on %s: %v", l.Address, err)
+		return fmt.Errorf("listening on %s: %w", l.Address, err)
 	}
 	defer ln.Close()
 	apiAddr := cfg.APIAddr
@@ -250,7 +275,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 		Node: node, Transit: engine, APIAddr: apiAddr, Audit: node.AuditLog(),
 		Plugins: plugins.manager, PluginDirectory: cfg.PluginDirectory,
 		ConfigDevices: configDevices, AuditSinks: devices.Statuses,
-		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"),
+		MaxRequestSize: l.MaxRequestSize, Logger: logger.Named("http"), JoinHTTPClient: joinHTTP,
 		MaxBatchItems: l.MaxBatchItems, MaxTokenBatchItemsInFlight: l.MaxTokenBatchItemsInFlight,
 		// The report's token, policy and namespace findings, beside the keys'.
 		HygieneChecks: []transport.HygieneCheck{transport.AccessHygiene(node, nil)},
@@ -278,7 +303,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 			addrs = append(addrs, r.LeaderAPIAddr)
 		}
 		jlog := logger.Named("join")
-		go (&transport.Joiner{Node: node}).RetryJoin(ctx, addrs, jlog.Info)
+		go (&transport.Joiner{Node: node, Client: joinHTTP}).RetryJoin(ctx, addrs, jlog.Info)
 	}
 
 	select {
@@ -298,6 +323,67 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 		}
 	}
 	return nil
+}
+
+// joinClient is the HTTP client of this node's joins (retry_join and
+// sys/storage/raft/join) when a retry_join block has TLS settings, nil
+// (the default client, the system's roots) when none has. A member a
+// block names is reached with that block's settings; any other address,
+// such as the leader a member points to, with those of the first block
+// that has settings, without its leader_tls_servername unless every such
+// block names the same server.
+func joinClient(joins []config.RetryJoin) (*http.Client, error) {
+	t := joinTransport{byHost: map[string]http.RoundTripper{}}
+	var first *tls.Config
+	names := map[string]bool{}
+	for i := range joins {
+		tc, err := joins[i].TLSConfig()
+		if err != nil {
+			return nil, err
+		}
+		u, err := url.Parse(joins[i].LeaderAPIAddr)
+		if err != nil {
+			return nil, err // config.Validate checked it
+		}
+		if tc == nil {
+			t.byHost[u.Host] = http.DefaultTransport
+			continue
+		}
+		t.byHost[u.Host] = transportWith(tc)
+		names[tc.ServerName] = true
+		if first == nil {
+			first = tc
+		}
+	}
+	if first == nil {
+		return nil, nil
+	}
+	fallback := first.Clone()
+	if len(names) > 1 {
+		fallback.ServerName = ""
+	}
+	t.fallback = transportWith(fallback)
+	return &http.Client{Timeout: 30 * time.Second, Transport: t}, nil
+}
+
+// joinTransport sends a join's request with the TLS settings of the
+// retry_join block that names its host.
+type joinTransport struct {
+	byHost   map[string]http.RoundTripper
+	fallback http.RoundTripper
+}
+
+func (t joinTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	if rt, ok := t.byHost[r.URL.Host]; ok {
+		return rt.RoundTrip(r)
+	}
+	return t.fallback.RoundTrip(r)
+}
+
+func transportWith(tc *tls.Config) *http.Transport {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = tc
+	return tr
 }
 
 // newAPIServer is the HTTP server of listener l: its timeouts are the
@@ -351,7 +437,7 @@ func autoRotate(ctx context.Context, node *cluster.Node, engine *transit.Engine,
 	}
 }
 
-func printDevBanner(w io.Writer, apiAddr string, res *cluster.InitResult) {
+func printDevBanner(w io.Writer, apiAddr, ports string, res *cluster.InitResult) {
 	fmt.Fprintf(w, `==> keyraft server started in dev mode. Log data will stream in below.
 
 WARNING! Dev mode is enabled. Data lives in a temporary directory that is
@@ -363,13 +449,18 @@ You may need to set the following environment variables:
     $ export KEYRAFT_ADDR='%[1]s'
     $ export VAULT_ADDR='%[1]s'
 
+The node listens on these ports. -dev-listen-address=HOST:PORT sets the
+API's; the others are the next two up, or other free ports when those are
+taken:
+
+%[4]s
 The unseal key and root token are shown below in case you want to seal and
 unseal the node or re-authenticate.
 
 Unseal Key: %[2]s
 Root Token: %[3]s
 
-`, apiAddr, base64.StdEncoding.EncodeToString(res.Keys[0]), res.RootToken)
+`, apiAddr, base64.StdEncoding.EncodeToString(res.Keys[0]), res.RootToken, ports)
 }
 
 // configAuditDevices turns the config's audit blocks into devices.

@@ -24,6 +24,9 @@ func TestRequestShapes(t *testing.T) {
 	var got []request
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		req := request{method: r.Method, path: r.URL.EscapedPath(), token: r.Header.Get("X-Vault-Token")}
+		if r.URL.RawQuery != "" {
+			req.path += "?" + r.URL.RawQuery
+		}
 		data, _ := io.ReadAll(r.Body)
 		if len(data) > 0 {
 			if err := json.Unmarshal(data, &req.body); err != nil {
@@ -70,6 +73,11 @@ func TestRequestShapes(t *testing.T) {
 		{[]string{"keys", "config", "-auto-rotate-period=0", "k"}, "", "POST", "/v1/transit/keys/k/config",
 			map[string]any{"auto_rotate_period": "0s"}},
 		{[]string{"keys", "delete", "k"}, "", "DELETE", "/v1/transit/keys/k", nil},
+		{[]string{"keys", "backup", "k", "-"}, "", "GET", "/v1/transit/backup/k", nil},
+		{[]string{"keys", "backup", "-for=openbao", "k", "-"}, "", "GET", "/v1/transit/backup/k?format=openbao", nil},
+		{[]string{"keys", "restore", "-"}, "YmFja3Vw\n", "POST", "/v1/transit/restore", map[string]any{"backup": "YmFja3Vw"}},
+		{[]string{"keys", "restore", "-force", "-", "k"}, " YmFja3Vw\n", "POST", "/v1/transit/restore/k",
+			map[string]any{"backup": "YmFja3Vw", "force": true}},
 		{[]string{"encrypt", "k"}, "", "POST", "/v1/transit/encrypt/k", map[string]any{"plaintext": ""}},
 		{[]string{"encrypt", "-context=ctx", "-aad=hdr", "k"}, "hi\n", "POST", "/v1/transit/encrypt/k",
 			map[string]any{"plaintext": "aGkK", "context": "Y3R4", "associated_data": "aGRy"}},

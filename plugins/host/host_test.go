@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/plugins"
 	"github.com/keyraft/keyraft/plugins/host"
 	"github.com/keyraft/keyraft/plugins/internal/plugintest"
@@ -110,17 +111,10 @@ func put(k, v string) plugins.Mutation {
 // waitUp waits until the plugin answers again after a restart.
 func waitUp(t *testing.T, s plugins.Storage) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.Within(t, time.Minute, "the plugin back up", func() bool {
 		_, err := s.Get([]byte("probe"))
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("plugin not back after 20s: %v", err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err == nil
+	})
 }
 
 func kill9(t *testing.T, pid int) {
@@ -140,10 +134,7 @@ func TestPluginLogsReachTheNodeLogUnderItsName(t *testing.T) {
 	if _, err := c.Storage().Get([]byte("print")); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(logs.String(), "a line on stderr after the handshake") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, logs, "a line on stderr after the handshake")
 	out := logs.String()
 	for _, want := range []string{
 		"node.helper: a line on stdout after the handshake",
@@ -171,12 +162,7 @@ func TestBoltPluginServesAndPersistsAcrossRestart(t *testing.T) {
 	if _, err := s.Get([]byte("a")); !errors.Is(err, host.ErrClosed) {
 		t.Fatalf("Get after Close: %v, want ErrClosed", err)
 	}
-	for deadline := time.Now().Add(10 * time.Second); alive(pid); {
-		if time.Now().After(deadline) {
-			t.Fatalf("plugin pid %d still running 10 s after Close", pid)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Within(t, 30*time.Second, fmt.Sprintf("plugin pid %d gone after Close", pid), func() bool { return !alive(pid) })
 	c2, _ := startBolt(t, db, nil)
 	if v, err := c2.Storage().Get([]byte("b")); err != nil || string(v) != "2" {
 		t.Fatalf("after restart Get(b) = %q, %v", v, err)
@@ -234,10 +220,7 @@ func TestChecksumCheckedAtEveryRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	kill9(t, c.Pid())
-	deadline := time.Now().Add(10 * time.Second)
-	for !strings.Contains(logs.String(), "checksum mismatch") && time.Now().Before(deadline) {
-		time.Sleep(20 * time.Millisecond)
-	}
+	waitLog(t, logs, "checksum mismatch")
 	_, err = s.Get([]byte("x"))
 	if !errors.Is(err, host.ErrPluginUnavailable) || !strings.Contains(err.Error(), "checksum mismatch") {
 		t.Fatalf("Get while the swapped binary is refused: %v, want ErrPluginUnavailable naming the checksum mismatch", err)
@@ -594,13 +577,8 @@ func TestCallsWaitForTheRestart(t *testing.T) {
 	})
 	s := c.Storage()
 	kill9(t, c.Pid())
-	deadline := time.Now().Add(10 * time.Second)
-	for c.Pid() != 0 { // the host has seen the exit: the plugin is down
-		if time.Now().After(deadline) {
-			t.Fatal("the host did not notice the SIGKILL")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	// Pid 0: the host has seen the exit, the plugin is down.
+	testwait.Within(t, 30*time.Second, "the host to notice the SIGKILL", func() bool { return c.Pid() == 0 })
 	// Down for ~500ms: this call waits for the new process instead of failing.
 	if err := s.Write([]plugins.Mutation{put("a", "1")}); err != nil {
 		t.Fatalf("Write during the restart: %v", err)
@@ -618,9 +596,11 @@ func TestTimedOutWriteStopsThePlugin(t *testing.T) {
 	if !errors.Is(err, host.ErrPluginTimeout) {
 		t.Fatalf("slow write: %v, want ErrPluginTimeout", err)
 	}
-	if err := syscall.Kill(pid, 0); err == nil {
-		t.Fatalf("the plugin process %d still runs after a timed-out write", pid)
-	}
+	// Stopped with the timeout; gone once reaped (a busy machine takes
+	// its time).
+	testwait.Within(t, 30*time.Second, "the plugin process gone after a timed-out write", func() bool {
+		return syscall.Kill(pid, 0) != nil
+	})
 	// The next write goes to a new process (once it is up: on a busy
 	// machine the restart takes a while, and the node's durable storage
 	// retries meanwhile); the stale one never lands.
@@ -639,13 +619,7 @@ func TestTimedOutWriteStopsThePlugin(t *testing.T) {
 // waitLog waits until the node's log (where plugin lines land) holds s.
 func waitLog(t *testing.T, logs *plugintest.SyncBuffer, s string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !strings.Contains(logs.String(), s) {
-		if time.Now().After(deadline) {
-			t.Fatalf("log line %q not seen within 20s", s)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Within(t, time.Minute, fmt.Sprintf("log line %q", s), func() bool { return strings.Contains(logs.String(), s) })
 }
 
 // A frozen plugin (SIGSTOP, a dead disk) never answers a polite shutdown:

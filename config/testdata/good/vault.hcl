@@ -9,7 +9,11 @@ storage "raft" {
   node_id = "vault-1"
 
   retry_join {
-    leader_api_addr = "https://10.0.0.2:8200"
+    leader_api_addr         = "https://10.0.0.2:8200"
+    leader_ca_cert_file     = "/etc/vault/tls/ca.crt"
+    leader_client_cert_file = "/etc/vault/tls/vault.crt"
+    leader_client_key_file  = "/etc/vault/tls/vault.key"
+    leader_tls_servername   = "vault-2.internal"
   }
   retry_join {
     leader_api_addr = "https://10.0.0.3:8200"
