@@ -4,8 +4,13 @@
 test:
 	bash scripts/test.sh
 
+# VERSION is what the binaries report ('keyraft version', sys/health): the
+# checkout's tag when it has one, else the default in internal/version.
+VERSION ?= $(shell git describe --tags --dirty 2>/dev/null)
+LDFLAGS := $(if $(VERSION),-X github.com/keyraft/keyraft/internal/version.Version=$(VERSION))
+
 build:
-	go build -o bin/ ./cmd/...
+	go build -ldflags "$(LDFLAGS)" -o bin/ ./cmd/...
 	go build -o bin/keyraft-plugin-chacha ./plugins/examples/chacha
 
 dev:

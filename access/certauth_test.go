@@ -10,6 +10,7 @@ import (
 	"errors"
 	"math/big"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -201,7 +202,7 @@ func TestCertLoginOneIdentity(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, e := range map[string]*access.TokenEntry{"same certificate": second, "same common name": reissued} {
-		if _, err := svc.ApproveGrant(bg, g.ID, e, t0); !errors.Is(err, access.ErrTwoPerson) {
+		if _, err := svc.ApproveGrant(bg, g.ID, e, t0); !errors.Is(err, access.ErrTwoPerson) || !strings.Contains(err.Error(), "with the requester's client certificate") {
 			t.Errorf("approval by the %s: %v", name, err)
 		}
 	}

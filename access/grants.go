@@ -225,6 +225,44 @@ const maxParentDepth = 64
 // maxParentDepth); the approval is refused rather than guessed.
 var ErrIdentityUnresolved = fmt.Errorf("%w: the token's chain of parents cannot be resolved (a parent was revoked, or it is more than %d deep)", ErrTwoPerson, maxParentDepth)
 
+// twoPersonError is a refusal under the two-person rule, saying which
+// part of it the approval broke. It is ErrTwoPerson to errors.Is, and
+// kind too when set.
+type twoPersonError struct {
+	msg  string
+	kind error
+}
+
+func (e *twoPersonError) Error() string { return "access: " + e.msg }
+
+func (e *twoPersonError) Is(target error) bool {
+	return target == ErrTwoPerson || (e.kind != nil && target == e.kind)
+}
+
+// The refusals of checkTwoPerson, one per cause.
+var (
+	errSameToken = &twoPersonError{msg: "the approving token is the one that requested the grant: another identity must approve it"}
+	errSameTree  = &twoPersonError{msg: "the approving token is the requester's identity (in the token tree of the requester's token: " +
+		"its parent, a child, a sibling, or an orphan made in that tree): another identity must approve it"}
+	errSameCert = &twoPersonError{msg: "the approving token comes from a login with the requester's client certificate: another identity must approve it"}
+	// The requester's accessor leads to no token: revoked, expired, or a
+	// token made at init, which has no accessor record until the tidy
+	// pass adds one.
+	errRequesterGone = &twoPersonError{msg: "the requester's token cannot be found (revoked or expired, or made at init and not indexed by a tidy pass yet), " +
+		"so the two-person rule cannot be checked: request the grant again with a live token"}
+)
+
+// unresolved is ErrIdentityUnresolved for the approver's token or the
+// requester's, with what to do about it.
+func unresolved(requester bool) error {
+	whose, then := "the approving", "another identity must approve it"
+	if requester {
+		whose, then = "the requester's", "request the grant again with a token whose chain is whole"
+	}
+	return &twoPersonError{kind: ErrIdentityUnresolved, msg: fmt.Sprintf("who %s token stands for cannot be told: "+
+		"a token in its chain of parents was revoked, or the chain is more than %d deep; %s", whose, maxParentDepth, then)}
+}
+
 // checkTwoPerson refuses an approval by the requester's own identity.
 // A token stands for the top of its token tree (its parents followed up
 // to the orphan that began it, and from an orphan a non-root token made,
@@ -235,26 +273,41 @@ var ErrIdentityUnresolved = fmt.Errorf("%w: the token's chain of parents cannot 
 // one identity. The requester's token must still exist.
 func (svc *Service) checkTwoPerson(requester string, approver *TokenEntry) error {
 	if approver.Accessor == requester {
-		return ErrTwoPerson
+		return errSameToken
 	}
-	re, err := svc.LookupAccessor(requester)
-	if errors.Is(err, ErrPermissionDenied) {
-		return fmt.Errorf("%w: the requester's token is gone", ErrTwoPerson)
+	a, err := svc.tokenIdentity(approver)
+	if errors.Is(err, ErrIdentityUnresolved) {
+		return unresolved(false)
 	}
 	if err != nil {
 		return err
 	}
-	a, err := svc.tokenIdentity(approver)
+	re, err := svc.LookupAccessor(requester)
+	if errors.Is(err, ErrPermissionDenied) {
+		// No token behind the accessor. An approver under it (a child of
+		// a token made at init, which has no accessor record yet) is
+		// still the requester's identity.
+		if slices.Contains(a, "token:"+requester) {
+			return errSameTree
+		}
+		return errRequesterGone
+	}
 	if err != nil {
 		return err
 	}
 	r, err := svc.tokenIdentity(re)
+	if errors.Is(err, ErrIdentityUnresolved) {
+		return unresolved(true)
+	}
 	if err != nil {
 		return err
 	}
 	for _, id := range a {
 		if slices.Contains(r, id) {
-			return ErrTwoPerson
+			if strings.HasPrefix(id, "cert-") {
+				return errSameCert
+			}
+			return errSameTree
 		}
 	}
 	return nil

@@ -174,12 +174,21 @@ func TestTwoPersonRule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Each refusal says its own cause.
+	const (
+		sameToken = "the approving token is the one that requested the grant"
+		sameTree  = "the approving token is the requester's identity (in the token tree"
+	)
 	for name, approver := range map[string]*access.TokenEntry{
 		"itself": c1e, "parent": pe, "sibling": c2e, "child": ge,
 		"orphan made by the parent": oe, "orphan made by that orphan": ooe,
 	} {
-		if _, err := svc.ApproveGrant(bg, g.ID, approver, t0); !errors.Is(err, access.ErrTwoPerson) {
-			t.Errorf("approval by the requester's %s: %v", name, err)
+		want := sameTree
+		if name == "itself" {
+			want = sameToken
+		}
+		if _, err := svc.ApproveGrant(bg, g.ID, approver, t0); !errors.Is(err, access.ErrTwoPerson) || !strings.Contains(err.Error(), want) {
+			t.Errorf("approval by the requester's %s: %v, want %q", name, err, want)
 		}
 	}
 	// Two tokens made by one root token are one operator.
@@ -210,7 +219,7 @@ func TestTwoPersonRule(t *testing.T) {
 	if err := svc.RevokeToken(bg, gone, false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := svc.ApproveGrant(bg, gg.ID, xe, t0); !errors.Is(err, access.ErrTwoPerson) {
+	if _, err := svc.ApproveGrant(bg, gg.ID, xe, t0); !errors.Is(err, access.ErrTwoPerson) || !strings.Contains(err.Error(), "the requester's token cannot be found") {
 		t.Errorf("approval of a gone requester's grant: %v", err)
 	}
 	// The approver's maker was revoked with orphan: who it stands for
@@ -221,7 +230,8 @@ func TestTwoPersonRule(t *testing.T) {
 		t.Fatal(err)
 	}
 	orphaned := mustLive(t, svc, "orphaned", mk)
-	if _, err := svc.ApproveGrant(bg, gx.ID, orphaned, t0); !errors.Is(err, access.ErrIdentityUnresolved) {
+	if _, err := svc.ApproveGrant(bg, gx.ID, orphaned, t0); !errors.Is(err, access.ErrIdentityUnresolved) ||
+		!strings.Contains(err.Error(), "who the approving token stands for cannot be told") {
 		t.Errorf("approval by a token whose maker is gone: %v", err)
 	}
 
@@ -241,6 +251,15 @@ func TestTwoPersonRule(t *testing.T) {
 	}
 	if _, err := svc.ApproveGrant(bg, gi.ID, xe, t0); err != nil {
 		t.Errorf("approval of an init-token child's grant by another identity: %v", err)
+	}
+	// The init token itself requests (its accessor leads to no record):
+	// a child of it approving is the same identity, not a gone requester.
+	gr, err := svc.RequestGrant(bg, ie, "app", "hmac", time.Hour, "r", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.ApproveGrant(bg, gr.ID, i2, t0); !errors.Is(err, access.ErrTwoPerson) || !strings.Contains(err.Error(), sameTree) {
+		t.Errorf("approval of the init token's grant by its child: %v", err)
 	}
 }
 

@@ -83,9 +83,10 @@ func DefaultConfig(getenv func(string) string) Config {
 // Client talks to one keyraft (or Vault) server. It is safe for concurrent
 // use.
 type Client struct {
-	base  *url.URL // ends in "/"
-	token string
-	http  *http.Client
+	base       *url.URL // ends in "/"
+	token      string
+	http       *http.Client
+	onWarnings func([]string)
 }
 
 // New returns a client for the server described by c. It checks the
@@ -126,6 +127,15 @@ func New(c Config) (*Client, error) {
 	}, nil
 }
 
+// SetWarningHandler makes c call fn with the "warnings" of every
+// successful answer that has any, before the call returns. Vault's
+// envelope carries them beside the data ("key already exists; its
+// settings were not changed", a compromised key, ignored parameters); the
+// typed helpers return only the data, so this is how their caller sees
+// them. nil stops it. It is not safe to call while requests are in
+// flight.
+func (c *Client) SetWarningHandler(fn func(warnings []string)) { c.onWarnings = fn }
+
 // Address returns the server address the client uses.
 func (c *Client) Address() string {
 	u := *c.base
@@ -140,6 +150,9 @@ type ResponseError struct {
 	// Errors holds the messages of the server's {"errors": [...]} body;
 	// empty when the body had none (or was not JSON).
 	Errors []string
+	// Method and Path are the request's ("POST", "transit/decrypt/app":
+	// the path under /v1/, without the query), to tell what was refused.
+	Method, Path string
 }
 
 // Error returns the messages joined by "; " on one line, then the status:
@@ -170,8 +183,9 @@ func (c *Client) Do(ctx context.Context, method, path string, body, out any) err
 		return err
 	}
 	if status < 200 || status > 299 {
-		return responseError(status, data)
+		return requestError(method, path, responseError(status, data))
 	}
+	c.warnings(data)
 	if out == nil || len(bytes.TrimSpace(data)) == 0 {
 		return nil
 	}
@@ -243,6 +257,34 @@ func oneLine(s string) string {
 	return strings.Join(strings.Fields(s), " ")
 }
 
+// warnings hands the warnings of a successful answer's body to the
+// warning handler.
+func (c *Client) warnings(body []byte) {
+	if c.onWarnings == nil || len(body) == 0 {
+		return
+	}
+	var w struct {
+		Warnings []string `json:"warnings"`
+	}
+	if json.Unmarshal(body, &w) == nil && len(w.Warnings) > 0 {
+		c.onWarnings(w.Warnings)
+	}
+}
+
+// requestError records the request that a *ResponseError answered.
+func requestError(method, path string, err error) error {
+	var re *ResponseError
+	if errors.As(err, &re) {
+		path = strings.TrimPrefix(strings.TrimPrefix(path, "/"), "v1/")
+		path, _, _ = strings.Cut(path, "?")
+		if p, err := url.PathUnescape(path); err == nil {
+			path = p
+		}
+		re.Method, re.Path = method, path
+	}
+	return err
+}
+
 func responseError(status int, body []byte) error {
 	var e struct {
 		Errors []string `json:"errors"`
@@ -308,7 +350,7 @@ func (c *Client) Stream(ctx context.Context, path string) (io.ReadCloser, error)
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		defer resp.Body.Close()
 		data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
-		return nil, responseError(resp.StatusCode, data)
+		return nil, requestError(http.MethodGet, path, responseError(resp.StatusCode, data))
 	}
 	return resp.Body, nil
 }
@@ -340,7 +382,8 @@ func (c *Client) Upload(ctx context.Context, path string, body io.Reader) error 
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return responseError(resp.StatusCode, data)
+		return requestError(http.MethodPost, path, responseError(resp.StatusCode, data))
 	}
+	c.warnings(data)
 	return nil
 }

@@ -141,10 +141,10 @@ func TestResponseError(t *testing.T) {
 		e    ResponseError
 		want string
 	}{
-		{ResponseError{403, []string{"permission denied"}}, "permission denied (status 403)"},
-		{ResponseError{400, []string{"missing plaintext", "bad context"}}, "missing plaintext; bad context (status 400)"},
-		{ResponseError{503, nil}, "service unavailable (status 503)"},
-		{ResponseError{599, nil}, "unexpected response (status 599)"},
+		{ResponseError{StatusCode: 403, Errors: []string{"permission denied"}}, "permission denied (status 403)"},
+		{ResponseError{StatusCode: 400, Errors: []string{"missing plaintext", "bad context"}}, "missing plaintext; bad context (status 400)"},
+		{ResponseError{StatusCode: 503}, "service unavailable (status 503)"},
+		{ResponseError{StatusCode: 599}, "unexpected response (status 599)"},
 	}
 	for _, tt := range tests {
 		if got := tt.e.Error(); got != tt.want {

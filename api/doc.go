@@ -15,8 +15,9 @@
 //
 //   - a *ResponseError when the server answered with a status other than
 //     2xx. It holds the status and the server's messages, and prints as
-//     one line: "permission denied (status 403)". 503 means the server is
-//     sealed; 403 a missing or insufficient token.
+//     one line: "permission denied (status 403)", and the method and path
+//     it answered. 503 means the server is sealed; 403 a missing or
+//     invalid token, or one whose policies do not allow the request.
 //   - the error of net/http when the server could not be reached (test
 //     with errors.Is(err, syscall.ECONNREFUSED) and the like).
 //   - a plain error for a malformed answer or bad arguments (an empty key
@@ -24,8 +25,10 @@
 //
 // The typed helpers are thin: one method per endpoint, request fields
 // named after the API's, bytes base64-encoded for the wire and decoded
-// back. They keep the "data" of Vault's response envelope and drop its
-// warnings; Do reaches any endpoint, and any part of the answer, directly.
+// back. They return the "data" of Vault's response envelope; its
+// "warnings" (a key that already existed, a compromised key) go to the
+// handler SetWarningHandler sets, for every call. Do reaches any endpoint, and any
+// part of the answer, directly.
 //
 // Lists use the LIST method, as in Vault's API documentation. A 404 with no
 // message from a list means an empty list.

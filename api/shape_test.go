@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -219,5 +220,44 @@ func TestReadsVaultAnswers(t *testing.T) {
 	c, _ = recorder(t, 200, `{"data":{"valid":false}}`)
 	if ok, err := c.Verify(ctx, "k", VerifyRequest{Signature: "vault:v1:x"}); ok || err != nil {
 		t.Errorf("Verify: %v, %v", ok, err)
+	}
+}
+
+// TestWarnings: the warnings of a successful answer reach the handler,
+// whichever helper made the call; none, no call.
+func TestWarnings(t *testing.T) {
+	ctx := context.Background()
+	c, _ := recorder(t, 200, `{"data":{"plaintext":"aGk=","ciphertext":"vault:v1:x"},"warnings":["key \"k\" is compromised","second"]}`)
+	var got [][]string
+	c.SetWarningHandler(func(w []string) { got = append(got, w) })
+	if _, err := c.Decrypt(ctx, "k", DecryptRequest{Ciphertext: "vault:v1:x"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Do(ctx, "POST", "transit/keys/k", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{{`key "k" is compromised`, "second"}, {`key "k" is compromised`, "second"}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("warnings %q, want %q", got, want)
+	}
+
+	quiet, _ := recorder(t, 200, `{"data":{"ciphertext":"vault:v1:x"},"warnings":null}`)
+	quiet.SetWarningHandler(func(w []string) { t.Errorf("warnings %q from an answer without any", w) })
+	if _, err := quiet.Encrypt(ctx, "k", EncryptRequest{}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestResponseErrorNamesTheRequest: a refusal carries the method and the
+// path (under /v1/, unescaped, without the query) it answered.
+func TestResponseErrorNamesTheRequest(t *testing.T) {
+	c, _ := recorder(t, 403, `{"errors":["permission denied"]}`)
+	_, err := c.Decrypt(context.Background(), "a/b", DecryptRequest{Ciphertext: "x"})
+	var re *ResponseError
+	if !errors.As(err, &re) || re.Method != "POST" || re.Path != "transit/decrypt/a/b" || err.Error() != "permission denied (status 403)" {
+		t.Fatalf("%#v", err)
+	}
+	if _, err := c.Stream(context.Background(), "sys/audit/export?from_seq=1"); !errors.As(err, &re) || re.Method != "GET" || re.Path != "sys/audit/export" {
+		t.Fatalf("Stream: %#v", err)
 	}
 }

@@ -133,7 +133,7 @@ func (c *Client) Health(ctx context.Context) (*Health, error) {
 		return h, nil
 	}
 	if status < 200 || status > 299 {
-		return nil, responseError(status, data)
+		return nil, requestError("GET", "sys/health", responseError(status, data))
 	}
 	return nil, fmt.Errorf("GET sys/health: the response is not a health status")
 }

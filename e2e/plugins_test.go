@@ -78,15 +78,17 @@ func TestClusterPluginsOutOfProcess(t *testing.T) {
 	if err != nil {
 		t.Fatalf("keyraft plugin list: %v\n%s", err, out)
 	}
-	var list []struct {
-		Name, Type, SHA256 string
-		Builtin, Running   bool
+	var catalog struct {
+		Detailed []struct {
+			Name, Type, SHA256 string
+			Builtin, Running   bool
+		}
 	}
-	if err := json.Unmarshal([]byte(out), &list); err != nil {
+	if err := json.Unmarshal([]byte(out), &catalog); err != nil {
 		t.Fatalf("plugin list output: %v\n%s", err, out)
 	}
 	seen := map[string]bool{}
-	for _, p := range list {
+	for _, p := range catalog.Detailed {
 		if len(p.SHA256) != 64 || !p.Builtin {
 			t.Fatalf("catalog entry %+v", p)
 		}

@@ -305,7 +305,11 @@ func backendError(name string, err error) error {
 	if errors.Is(err, catalog.ErrNotFound) || errors.Is(err, catalog.ErrNoPluginDirectory) {
 		return badRequest("crypto backend %q: %v; see 'keyraft plugin list'", name, err)
 	}
-	return &Error{Status: http.StatusServiceUnavailable, Msg: fmt.Sprintf("crypto backend %q: %v", name, err)}
+	msg, prefix := err.Error(), fmt.Sprintf("crypto backend %q: ", name)
+	if !strings.HasPrefix(msg, prefix) { // the plugin manager's errors name it already
+		msg = prefix + msg
+	}
+	return &Error{Status: http.StatusServiceUnavailable, Msg: msg}
 }
 
 // pluginCrypto is the crypto of a key on a crypto backend plugin: every

@@ -209,7 +209,8 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 	}
 	resp, err := e.ReadKey(name)
 	if resp != nil {
-		resp.Warnings = warnings
+		// After the read's own (a compromised key's), not instead of it.
+		resp.Warnings = append(resp.Warnings, warnings...)
 	}
 	return resp, err
 }

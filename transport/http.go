@@ -22,6 +22,7 @@ import (
 	"github.com/keyraft/keyraft/audit"
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/version"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/transit"
 )
@@ -33,8 +34,10 @@ const (
 	DefaultMaxTokenBatchItemsInFlight = 2 * DefaultMaxBatchItems
 )
 
-// Version is reported by seal-status and health.
-var Version = "0.1.0"
+// Version is reported by seal-status and health: the build's version
+// (internal/version, which the build sets with -ldflags), the one
+// 'keyraft version' prints.
+var Version = version.Version
 
 // Config configures the HTTP API.
 type Config struct {

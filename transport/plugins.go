@@ -224,5 +224,13 @@ func (a *API) pluginReload(req *request) reply {
 	if err := a.cfg.Node.ReloadPlugin(req.ctx, b.Type, b.Plugin); err != nil {
 		return a.pluginError(err)
 	}
+	// Every node restarts the plugin on its next use; this one does now,
+	// so that a new binary it refuses (checksum, a failed start) is this
+	// answer's error, not the next request's.
+	if a.cfg.Plugins != nil {
+		if _, err := a.cfg.Plugins.Crypto(req.ctx, b.Plugin); err != nil {
+			return errReply(http.StatusServiceUnavailable, fmt.Sprintf("plugin %q was reloaded in the catalog, but it does not start on this node: %v", b.Plugin, err))
+		}
+	}
 	return reply{data: map[string]any{"reload_id": req.ev.RequestID}}
 }

@@ -336,7 +336,11 @@ func TestPluginCatalogAPI(t *testing.T) {
 	// A binary swapped on disk is refused when the plugin next starts.
 	os.Remove(filepath.Join(dir, "keyraft-plugin-ext"))
 	os.WriteFile(filepath.Join(dir, "keyraft-plugin-ext"), append(data, 1), 0o755)
-	h.do("PUT", "sys/plugins/reload/backend", map[string]any{"plugin": "ext"})
+	// The reload says so at once.
+	if r := h.do("PUT", "sys/plugins/reload/backend", map[string]any{"plugin": "ext"}); r.status != 503 ||
+		!strings.Contains(r.rawText(), `plugin \"ext\" was reloaded in the catalog, but it does not start on this node`) || !strings.Contains(r.rawText(), "checksum mismatch") {
+		t.Fatalf("reload of a tampered binary: %d %s", r.status, r.raw)
+	}
 	r = h.do("POST", "transit/decrypt/on-ext", map[string]any{"ciphertext": ct})
 	if r.status != 503 || !strings.Contains(r.rawText(), "checksum mismatch") {
 		t.Fatalf("decrypt with a tampered binary: %d %s", r.status, r.raw)

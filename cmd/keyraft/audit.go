@@ -262,7 +262,9 @@ written completely or not at all. Needs a root token.`,
 			_, err := io.Copy(e.stdout, body)
 			return err
 		}
-		n, err := writeFileAtomically(*out, body, nil)
+		prog := e.progress("Exporting the audit log", 0)
+		n, err := writeFileAtomically(*out, prog.reader(body), nil)
+		prog.done()
 		if err != nil {
 			return err
 		}

@@ -10,12 +10,15 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"syscall"
 	"unicode"
 
 	"github.com/keyraft/keyraft/api"
+	"github.com/keyraft/keyraft/internal/version"
 )
 
 // Exit codes.
@@ -35,6 +38,14 @@ type env struct {
 
 	// addr is the server address once a client exists, for hints.
 	addr string
+
+	// warned holds the server warnings printed so far, to print each once.
+	warned map[string]bool
+
+	// flagSets, when set, receives the flag set of the command run
+	// instead of it being parsed: the command stops there (completion
+	// scripts list the flags this way).
+	flagSets func(*flag.FlagSet)
 }
 
 // command is one leaf of the command tree ("status", "keys create").
@@ -53,7 +64,8 @@ type command struct {
 var commands []*command
 
 func init() {
-	helpCmd.run = runHelp // here, to break the cycle helpCmd → runHelp → lookup → helpCmd
+	helpCmd.run = runHelp             // here, to break the cycle helpCmd → runHelp → lookup → helpCmd
+	completionCmd.run = runCompletion // likewise: the scripts list commands
 	commands = []*command{
 		serverCmd, statusCmd,
 		operatorInitCmd, operatorUnsealCmd, operatorSealCmd, operatorRaftListPeersCmd,
@@ -62,29 +74,46 @@ func init() {
 		keysCreateCmd, keysListCmd, keysReadCmd, keysRotateCmd, keysConfigCmd, keysDeleteCmd,
 		keysDisableCmd, keysEnableCmd, keysCompromiseCmd, keysDestroyCmd, keysCancelDestroyCmd, keysImportCmd, keysImportVersionCmd,
 		keysBackupCmd, keysRestoreCmd,
-		reportHygieneCmd,
 		encryptCmd, decryptCmd, signCmd, verifyCmd,
 		auditTailCmd, auditQueryCmd, auditHistoryCmd, auditExportCmd, auditVerifyCmd, auditHashCmd, auditCompactCmd, auditSinksCmd, auditReceiveCmd,
+		reportHygieneCmd,
 		policyWriteCmd, policyReadCmd, policyListCmd, policyDeleteCmd,
 		tokenCreateCmd, tokenLookupCmd, tokenRenewCmd, tokenRevokeCmd,
 		grantRequestCmd, grantApproveCmd, grantListCmd, grantRevokeCmd,
 		pluginRegisterCmd, pluginListCmd, pluginInfoCmd, pluginReloadCmd, pluginDeregisterCmd, pluginTestCmd, pluginServeBuiltinCmd,
-		pathHelpCmd, versionCmd, helpCmd,
+		pathHelpCmd, completionCmd, versionCmd, helpCmd,
 	}
+	groups = commandGroups(commands)
 }
 
-// groups are the commands that only hold subcommands.
-var groups = map[string]string{
-	"operator":               "operator commands: init, unseal, seal, rotate, key-status, raft",
-	"keys":                   "keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy",
-	"report":                 "report commands: hygiene",
-	"audit":                  "audit commands: tail, query, history, export, verify, hash, compact",
-	"operator raft":          "operator raft commands: list-peers, snapshot",
-	"plugin":                 "plugin commands: register, list, info, reload, deregister, test",
-	"operator raft snapshot": "operator raft snapshot commands: save, restore",
-	"policy":                 "policy commands: write, read, list, delete",
-	"token":                  "token commands: create, lookup, renew, revoke",
-	"grant":                  "grant commands: request, approve, list, revoke",
+// groups are the words that only hold subcommands ("keys", "operator
+// raft"), each with the one-line list of its subcommands that a usage
+// mistake shows. They are derived from commands, so a new command is in
+// its group's list, the help and the completion scripts at once.
+var groups map[string]string
+
+// commandGroups returns the groups of cmds: every name's leading words,
+// with the next words in the order of cmds.
+func commandGroups(cmds []*command) map[string]string {
+	subs := map[string][]string{}
+	var order []string
+	for _, c := range cmds {
+		words := strings.Fields(c.name)
+		for i := 1; i < len(words); i++ {
+			g := strings.Join(words[:i], " ")
+			if _, ok := subs[g]; !ok {
+				order = append(order, g)
+			}
+			if !slices.Contains(subs[g], words[i]) {
+				subs[g] = append(subs[g], words[i])
+			}
+		}
+	}
+	out := make(map[string]string, len(order))
+	for _, g := range order {
+		out[g] = g + " commands: " + strings.Join(subs[g], ", ")
+	}
+	return out
 }
 
 // run is the whole program: it runs the command args name and returns the
@@ -113,8 +142,11 @@ func (e *env) dispatch(args []string) error {
 	return cmd.run(e, cmd, rest)
 }
 
-// lookup finds the command named by the first words of args.
+// lookup finds the command named by the first words of args. An unknown
+// name's hint is the nearest command when one is close ("keys craete":
+// did you mean "keys create"?), else the commands that could follow.
 func lookup(args []string) (*command, []string, error) {
+	all := args
 	name := args[0]
 	if strings.HasPrefix(name, "-") {
 		return nil, nil, &usageError{msg: fmt.Sprintf("flag %s comes before the command", name),
@@ -135,11 +167,87 @@ func lookup(args []string) (*command, []string, error) {
 			return c, args[1:], nil
 		}
 	}
+	hint := "commands: " + strings.Join(topNames(), ", ") + "; run 'keyraft help' for more"
 	if i := strings.LastIndex(name, " "); i > 0 {
-		return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", name), hint: groups[name[:i]]}
+		hint = groups[name[:i]]
 	}
-	return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", name),
-		hint: "commands: " + strings.Join(topNames(), ", ") + "; run 'keyraft help' for more"}
+	if s := suggest(all); s != "" {
+		hint = fmt.Sprintf("did you mean %q?", s)
+	}
+	return nil, nil, &usageError{msg: fmt.Sprintf("unknown command %q", name), hint: hint}
+}
+
+// suggest returns the command or group nearest to the first words of
+// args, or "" when none is near: within one edit (a letter added, dropped,
+// changed, or two swapped) for a name of up to 4 letters, two for a
+// longer one; or the only name the words are a prefix of. The match of
+// the most words wins ("key craete" is "keys create", not "keys").
+func suggest(args []string) string {
+	var names []string
+	for _, c := range commands {
+		names = append(names, c.name)
+	}
+	for g := range groups {
+		names = append(names, g)
+	}
+	slices.Sort(names)
+	n := 0
+	for n < len(args) && n < 4 && !strings.HasPrefix(args[n], "-") {
+		n++
+	}
+	for ; n > 0; n-- {
+		typed := strings.Join(args[:n], " ")
+		best, bestDist, prefixOf := "", 3, []string{}
+		limit := 2
+		if len(typed) <= 4 {
+			limit = 1
+		}
+		for _, name := range names {
+			if strings.Count(name, " ") != n-1 {
+				continue
+			}
+			if d := editDistance(typed, name); d <= limit && d < bestDist {
+				best, bestDist = name, d
+			}
+			if strings.HasPrefix(name, typed) && len(args[n-1]) >= 2 {
+				prefixOf = append(prefixOf, name)
+			}
+		}
+		if best == "" && len(prefixOf) == 1 {
+			best = prefixOf[0]
+		}
+		if best != "" && best != typed {
+			return best
+		}
+	}
+	return ""
+}
+
+// editDistance is the optimal string alignment distance of a and b: the
+// insertions, deletions, substitutions and swaps of two neighbours that
+// turn one into the other.
+func editDistance(a, b string) int {
+	d := make([][]int, len(a)+1)
+	for i := range d {
+		d[i] = make([]int, len(b)+1)
+		d[i][0] = i
+	}
+	for j := range d[0] {
+		d[0][j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			d[i][j] = min(d[i-1][j]+1, d[i][j-1]+1, d[i-1][j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				d[i][j] = min(d[i][j], d[i-2][j-2]+1)
+			}
+		}
+	}
+	return d[len(a)][len(b)]
 }
 
 func isHelpFlag(s string) bool { return s == "-h" || s == "-help" || s == "--help" }
@@ -173,47 +281,75 @@ Environment:
     KEYRAFT_SKIP_VERIFY  true: do not verify the server's certificate
     The VAULT_ names of these are read when the KEYRAFT_ ones are unset.
 
-Client commands take -address, -token and -format=table|json. Flags come
-before the arguments. Run 'keyraft <command> -h' for a command's manual.
+Client commands take -address, -token, -namespace and -format=table|json.
+Flags come before the arguments. Run 'keyraft <command> -h' for a command's
+manual.
+
+-format=json prints one JSON object on stdout: the data of the server's
+answer, as the API names its fields (the "data" of Vault's envelope, the
+"auth" of token create and renew, the whole answer of the sys calls that
+have no envelope, such as status). A change whose answer has no data
+prints nothing. audit tail, query and history print one object per line,
+one per event. Server warnings go to stderr, "warning: ...", in either
+format.
 
 Exit codes: 0 success, 1 failure, 2 usage mistake ('status': 2 = sealed).
 `
 
-// usage prints the command list.
+// usage prints the command list under its section headings, each once.
 func (e *env) usage(w io.Writer) {
 	fmt.Fprint(w, usageHead)
-	width := 0
-	for _, c := range commands {
-		width = max(width, len(c.name)+2)
-	}
-	section := ""
-	for _, c := range commands {
-		s := sectionOf(c)
-		if s != section {
-			fmt.Fprintf(w, "\n%s:\n", s)
-			section = s
+	width := nameWidth(commands)
+	for i := 0; i < len(commands); {
+		s := sectionOf(commands[i])
+		j := i + 1
+		for j < len(commands) && sectionOf(commands[j]) == s {
+			j++
 		}
-		fmt.Fprintf(w, "    %-*s%s\n", width, c.name, c.summary)
+		fmt.Fprintf(w, "\n%s:\n", s)
+		printCommandList(w, commands[i:j], width)
+		i = j
 	}
 	fmt.Fprint(w, usageTail)
 }
 
 func sectionOf(c *command) string {
-	switch {
-	case c == serverCmd:
+	first, _, _ := strings.Cut(c.name, " ")
+	switch first {
+	case "server":
 		return "Server"
-	case c == statusCmd || strings.HasPrefix(c.name, "operator "):
+	case "status", "operator":
 		return "Operator"
-	case strings.HasPrefix(c.name, "keys "):
+	case "keys":
 		return "Keys"
-	case strings.HasPrefix(c.name, "audit "):
-		return "Audit"
-	case strings.HasPrefix(c.name, "policy "), strings.HasPrefix(c.name, "token "), strings.HasPrefix(c.name, "grant "):
+	case "encrypt", "decrypt", "sign", "verify":
+		return "Data"
+	case "audit", "report":
+		return "Audit and reports"
+	case "policy", "token", "grant":
 		return "Access"
-	case c == versionCmd || c == helpCmd:
-		return "Other"
+	case "plugin":
+		return "Plugins"
 	}
-	return "Data"
+	return "Other"
+}
+
+// nameWidth is the length of the longest name of cmds.
+func nameWidth(cmds []*command) int {
+	width := 0
+	for _, c := range cmds {
+		width = max(width, len(c.name))
+	}
+	return width
+}
+
+// printCommandList prints the name and summary of cmds in two columns,
+// the first width wide (nameWidth of the list, or more) and two spaces
+// after it, so that no name runs into its summary.
+func printCommandList(w io.Writer, cmds []*command, width int) {
+	for _, c := range cmds {
+		fmt.Fprintf(w, "    %-*s  %s\n", width, c.name, c.summary)
+	}
 }
 
 // globals are the flags every client command takes.
@@ -241,6 +377,10 @@ func (e *env) flags(cmd *command) (*flag.FlagSet, *globals) {
 // flags, of which there must be between min and max. -h prints the
 // manual of cmd.
 func (e *env) positional(cmd *command, fs *flag.FlagSet, args []string, min, max int) ([]string, error) {
+	if e.flagSets != nil {
+		e.flagSets(fs)
+		return nil, errHelpShown
+	}
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
 		e.manual(cmd, fs)
@@ -318,6 +458,7 @@ func (e *env) client(g *globals) (*api.Client, error) {
 		return nil, err
 	}
 	e.addr = c.Address()
+	c.SetWarningHandler(e.printWarnings)
 	ns := g.namespace
 	for _, v := range []string{"KEYRAFT_NAMESPACE", "VAULT_NAMESPACE"} {
 		if ns == "" {
@@ -388,20 +529,30 @@ func (e *env) printError(msg, hint string) {
 	}
 }
 
-// explain turns an error into the message and the hint to print.
+// backendNameRe finds the backend a 503 names: crypto backend "soft".
+var backendNameRe = regexp.MustCompile(`crypto backend "([^"]+)"`)
+
 // unavailableHint says what to do about a 503, by its reason.
 func unavailableHint(msg string) string {
 	switch {
 	case strings.Contains(msg, "sealed"):
 		return "unseal it with 'keyraft operator unseal'"
 	case strings.Contains(msg, "crypto backend"):
-		return "the key's crypto backend is restarting or failing: retry, and see 'keyraft plugin info NAME' and the server log"
+		name := "NAME"
+		if m := backendNameRe.FindStringSubmatch(msg); m != nil {
+			name = m[1]
+		}
+		if strings.Contains(msg, "failed to start") || strings.Contains(msg, "checksum mismatch") {
+			return fmt.Sprintf("the crypto backend %s does not start, for the reason the error gives: fix that, then 'keyraft plugin reload %s'", name, name)
+		}
+		return fmt.Sprintf("the key's crypto backend %s is restarting or failing: retry, and see 'keyraft plugin info %s'", name, name)
 	case strings.Contains(msg, "leader"), strings.Contains(msg, "catching up"):
 		return "the cluster is electing a leader or catching up: retry in a moment"
 	}
 	return "the server cannot serve this now: retry, and check 'keyraft status'"
 }
 
+// explain turns an error into the message and the hint to print.
 func (e *env) explain(err error) (msg, hint string) {
 	msg = err.Error()
 	var (
@@ -417,16 +568,20 @@ func (e *env) explain(err error) (msg, hint string) {
 		msg = fmt.Sprintf("%s %s: %v", strings.ToUpper(ue.Op), ue.URL, ue.Err)
 	}
 	switch {
+	case errors.As(err, &re) && re.StatusCode == 403:
+		// Whether the token is the trouble or its policies, the 403
+		// says so more precisely than a command's general hint.
+		var decisive bool
+		if hint, decisive = forbiddenHint(re); !decisive && errors.As(err, &he) {
+			hint = he.hint
+		}
 	case errors.As(err, &he):
 		hint = he.hint
 	case errors.Is(err, context.Canceled):
 		msg = "interrupted"
 	case errors.As(err, &re):
-		switch re.StatusCode {
-		case 503:
+		if re.StatusCode == 503 {
 			hint = unavailableHint(msg)
-		case 403:
-			hint = "set KEYRAFT_TOKEN to a valid token"
 		}
 	case errors.Is(err, syscall.ECONNREFUSED):
 		msg = fmt.Sprintf("cannot connect to %s: connection refused", e.addr)
@@ -441,6 +596,67 @@ func (e *env) explain(err error) (msg, hint string) {
 		hint = fmt.Sprintf("the server did not answer in time; is KEYRAFT_ADDR (now %s) right?", e.addr)
 	}
 	return msg, hint
+}
+
+// A policy's denial, as the server words it (acl.Decision.Reason):
+// which capability on which path the token's policies do not grant.
+var (
+	ruleText     = `(policy "(?:[^"\\]|\\.)*" rule "(?:[^"\\]|\\.)*")`
+	noGrantRe    = regexp.MustCompile(`no policy grants (\S+) on (\S+)`)
+	notGrantRe   = regexp.MustCompile(`the most specific rule for (\S+), ` + ruleText + `, does not grant (\S+)`)
+	conditionsRe = regexp.MustCompile(ruleText + ` grants (\S+) on (\S+) only when its conditions hold`)
+	deniedByRe   = regexp.MustCompile(`denied by ` + ruleText)
+	sudoRe       = regexp.MustCompile(`sudo is required on (\S+)`)
+)
+
+// forbiddenHint says what to do about a 403: fix the token when the
+// server says the token is the trouble (missing, unknown, expired,
+// another namespace's, used from outside its networks), or, for a valid
+// token its policies do not allow, which capability on which path is
+// missing. decisive is false when the message does not tell (Vault's
+// bare "permission denied"), so that a command's own hint may stand.
+func forbiddenHint(re *api.ResponseError) (hint string, decisive bool) {
+	msg := strings.Join(re.Errors, "; ")
+	capability := map[string]string{"GET": "read", "LIST": "list", "DELETE": "delete"}[re.Method]
+	if capability == "" {
+		capability = "update"
+	}
+	const valid = "the token is valid, but "
+	var m []string
+	switch {
+	case strings.Contains(msg, "missing client token"):
+		return "no token was sent: set KEYRAFT_TOKEN (or -token) to a token", true
+	case strings.Contains(msg, "invalid token"):
+		return "the server does not know this token (mistyped, revoked, or expired): set KEYRAFT_TOKEN to a valid token", true
+	case strings.Contains(msg, "the token has expired"):
+		return "the token has expired: set KEYRAFT_TOKEN to a valid token", true
+	case strings.Contains(msg, "belongs to another namespace"):
+		return valid + "it belongs to another namespace: set -namespace or KEYRAFT_NAMESPACE to the token's own", true
+	case strings.Contains(msg, "bound_cidrs"):
+		return valid + "it may not be used from this address: use it from a network its bound_cidrs allow", true
+	case sudoRe.MatchString(msg):
+		m = sudoRe.FindStringSubmatch(msg)
+		return valid + "this needs sudo on " + m[1] + ", which its policies do not grant ('keyraft token lookup' lists them)", true
+	case noGrantRe.MatchString(msg):
+		m = noGrantRe.FindStringSubmatch(msg)
+		return fmt.Sprintf(valid+"none of its policies grants %s on %s: add a policy that does to the token ('keyraft token lookup' lists its policies)", m[1], m[2]), true
+	case notGrantRe.MatchString(msg):
+		m = notGrantRe.FindStringSubmatch(msg)
+		return fmt.Sprintf(valid+"%s, its most specific rule for %s, does not grant %s: add %s to that rule", m[2], m[1], m[3], m[3]), true
+	case conditionsRe.MatchString(msg):
+		m = conditionsRe.FindStringSubmatch(msg)
+		return fmt.Sprintf(valid+"%s grants %s on %s only under conditions this request does not meet (the error says which)", m[1], m[2], m[3]), true
+	case deniedByRe.MatchString(msg):
+		m = deniedByRe.FindStringSubmatch(msg)
+		return fmt.Sprintf(valid+"%s refuses %s on %s: only a change to that policy lifts it", m[1], capability, re.Path), true
+	case strings.TrimSpace(strings.ToLower(msg)) == "permission denied" || msg == "":
+		what := "this request"
+		if re.Path != "" {
+			what = capability + " on " + re.Path
+		}
+		return "the token is missing, invalid or expired, or its policies do not allow " + what + ": 'keyraft token lookup' tells which", false
+	}
+	return "", false
 }
 
 func isTimeout(err error) bool {
@@ -475,21 +691,21 @@ var versionCmd = &command{
 	name:    "version",
 	noFlags: true,
 	summary: "print the version",
-	help:    "Print the version of keyraft and of the Go toolchain that built it.",
+	help: `
+Print the version of keyraft and of the Go toolchain that built it. The
+version is the one the server reports (status, sys/health); a build sets it
+with -ldflags "-X github.com/keyraft/keyraft/internal/version.Version=V"
+('make build' does, from 'git describe --tags').`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, _ := e.flags(cmd)
 		if _, err := e.positional(cmd, fs, args, 0, 0); err != nil {
 			return err
 		}
-		v := "(devel)"
 		goVersion := ""
 		if bi, ok := debug.ReadBuildInfo(); ok {
-			if bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
 			goVersion = " " + bi.GoVersion
 		}
-		fmt.Fprintf(e.stdout, "keyraft %s%s\n", v, goVersion)
+		fmt.Fprintf(e.stdout, "keyraft %s%s\n", version.Version, goVersion)
 		return nil
 	},
 }
@@ -512,13 +728,15 @@ func runHelp(e *env, cmd *command, args []string) error {
 		e.usage(e.stdout)
 		return nil
 	}
-	if _, ok := groups[args[0]]; ok && len(args) == 1 {
-		fmt.Fprintf(e.stdout, "Usage: keyraft %s <command> [flags] [args]\n\n", args[0])
+	if group := strings.Join(args, " "); groups[group] != "" {
+		fmt.Fprintf(e.stdout, "Usage: keyraft %s <command> [flags] [args]\n\n", group)
+		var list []*command
 		for _, c := range commands {
-			if strings.HasPrefix(c.name, args[0]+" ") {
-				fmt.Fprintf(e.stdout, "    %-18s%s\n", c.name, c.summary)
+			if strings.HasPrefix(c.name, group+" ") {
+				list = append(list, c)
 			}
 		}
+		printCommandList(e.stdout, list, nameWidth(list))
 		return nil
 	}
 	target, _, err := lookup(args)

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/keyraft/keyraft/api"
+	"github.com/keyraft/keyraft/internal/version"
+	"github.com/keyraft/keyraft/transport"
 )
 
 // keyraft runs the CLI in the test process.
@@ -94,11 +96,11 @@ func TestUsageMistakes(t *testing.T) {
 		args []string
 		want string // the whole of stderr
 	}{
-		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\"\nhint: commands: server, status, operator, keys, report, encrypt, decrypt, sign, verify, audit, policy, token, grant, plugin, path-help, version, help; run 'keyraft help' for more\n"},
-		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy\n"},
-		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy\n"},
-		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy\n"},
-		{[]string{"operator"}, "error: missing operator command\nhint: operator commands: init, unseal, seal, rotate, key-status, raft\n"},
+		{[]string{"frobnicate"}, "error: unknown command \"frobnicate\"\nhint: commands: server, status, operator, keys, encrypt, decrypt, sign, verify, audit, report, policy, token, grant, plugin, path-help, completion, version, help; run 'keyraft help' for more\n"},
+		{[]string{"keys"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore\n"},
+		{[]string{"keys", "-type=rsa-2048", "k"}, "error: missing keys command\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore\n"},
+		{[]string{"keys", "make", "k"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore\n"},
+		{[]string{"operator"}, "error: missing operator command\nhint: operator commands: init, unseal, seal, raft, members, rekey, generate-root, rotate, key-status, tls\n"},
 		{[]string{"-address=http://x:1", "status"}, "error: flag -address=http://x:1 comes before the command\nhint: flags go after the command: keyraft <command> [flags] [args]; run 'keyraft help' for the commands\n"},
 		{[]string{"keys", "create"}, "error: missing NAME\nhint: usage: keyraft keys create [flags] NAME (see 'keyraft keys create -h')\n"},
 		{[]string{"keys", "read"}, "error: missing NAME\nhint: usage: keyraft keys read [flags] NAME (see 'keyraft keys read -h')\n"},
@@ -125,7 +127,7 @@ func TestUsageMistakes(t *testing.T) {
 		{[]string{"operator", "init", "-key-shares=3", "-key-threshold=4"}, "error: -key-threshold (4) is larger than -key-shares (3)\nhint: usage: keyraft operator init [flags] (see 'keyraft operator init -h')\n"},
 		{[]string{"operator", "unseal", "-reset", "abcd"}, "error: -reset takes no KEY\nhint: usage: keyraft operator unseal [flags] [KEY] (see 'keyraft operator unseal -h')\n"},
 		{[]string{"decrypt", "-out=x", "-format=json", "k"}, "error: -out and -format=json do not go together\nhint: usage: keyraft decrypt [flags] KEY (see 'keyraft decrypt -h')\n"},
-		{[]string{"help", "keys", "make"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, import, import-version, backup, restore, disable, enable, compromise, destroy, cancel-destroy\n"},
+		{[]string{"help", "keys", "make"}, "error: unknown command \"keys make\"\nhint: keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore\n"},
 		{[]string{"version", "now"}, "error: unexpected argument \"now\"\nhint: usage: keyraft version (see 'keyraft version -h')\n"},
 	}
 	for _, tt := range tests {
@@ -258,7 +260,13 @@ func TestExplain(t *testing.T) {
 		{err: &api.ResponseError{StatusCode: 503, Errors: []string{"server is sealed"}},
 			stderrWant: "error: server is sealed (status 503)\nhint: unseal it with 'keyraft operator unseal'\n"},
 		{err: &api.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}},
-			stderrWant: "error: permission denied (status 403)\nhint: set KEYRAFT_TOKEN to a valid token\n"},
+			stderrWant: "error: permission denied (status 403)\nhint: the token is missing, invalid or expired, or its policies do not allow this request: 'keyraft token lookup' tells which\n"},
+		{err: &api.ResponseError{StatusCode: 403, Errors: []string{"permission denied"}, Method: "LIST", Path: "transit/keys"},
+			stderrWant: "error: permission denied (status 403)\nhint: the token is missing, invalid or expired, or its policies do not allow list on transit/keys: 'keyraft token lookup' tells which\n"},
+		{err: &hintError{err: &api.ResponseError{StatusCode: 403, Errors: []string{"permission denied: invalid token"}}, hint: "the command's hint"},
+			stderrWant: "error: permission denied: invalid token (status 403)\nhint: the server does not know this token (mistyped, revoked, or expired): set KEYRAFT_TOKEN to a valid token\n"},
+		{err: &hintError{err: &api.ResponseError{StatusCode: 403, Errors: []string{"permission denied: a grant must be approved by another identity"}}, hint: "the command's hint"},
+			stderrWant: "error: permission denied: a grant must be approved by another identity (status 403)\nhint: the command's hint\n"},
 		{err: &api.ResponseError{StatusCode: 404, Errors: []string{"key \"k\" not found"}},
 			stderrWant: "error: key \"k\" not found (status 404)\n"},
 		{err: &api.ResponseError{StatusCode: 400, Errors: []string{"line one\nline two\x1b[2J"}},
@@ -376,5 +384,115 @@ Version            0.1.0
 	}
 	if strings.Contains(out.String(), "kdf") {
 		t.Errorf("key table shows an empty kdf")
+	}
+}
+
+// TestCommandListLayout: in the command list and in each group's, every
+// name is followed by at least two spaces and the summaries start in one
+// column, however long the names; each section heading appears once.
+func TestCommandListLayout(t *testing.T) {
+	lists := map[string]string{}
+	out, _, _ := keyraft(t, nil, "", "help")
+	lists["help"] = out
+	for g := range groups {
+		out, _, code := keyraft(t, nil, "", append(strings.Fields(g), "-h")...)
+		if code != 0 {
+			t.Fatalf("%s -h: exit %d", g, code)
+		}
+		lists[g+" -h"] = out
+	}
+	names := map[string]string{}
+	for _, c := range commands {
+		names[c.name] = c.summary
+	}
+	for what, out := range lists {
+		column := -1
+		for _, line := range strings.Split(out, "\n") {
+			rest, ok := strings.CutPrefix(line, "    ")
+			if !ok {
+				continue
+			}
+			for name, summary := range names {
+				after, ok := strings.CutPrefix(rest, name)
+				if !ok || !strings.HasSuffix(after, summary) || strings.TrimSpace(strings.TrimSuffix(after, summary)) != "" {
+					continue
+				}
+				if !strings.HasPrefix(after, "  ") {
+					t.Errorf("%s: %q runs into its summary: %q", what, name, line)
+				}
+				if col := len(line) - len(summary); column == -1 {
+					column = col
+				} else if col != column {
+					t.Errorf("%s: the summary of %q starts at column %d, the others at %d", what, name, col, column)
+				}
+			}
+		}
+		if column == -1 {
+			t.Errorf("%s lists no command:\n%s", what, out)
+		}
+	}
+	seen := map[string]bool{}
+	for _, line := range strings.Split(lists["help"], "\n") {
+		if strings.HasSuffix(line, ":") && !strings.HasPrefix(line, " ") {
+			if seen[line] {
+				t.Errorf("heading %q appears twice in the command list", line)
+			}
+			seen[line] = true
+		}
+	}
+}
+
+// TestSuggestions: a mistyped command gets the nearest one as its hint.
+func TestSuggestions(t *testing.T) {
+	for args, want := range map[string]string{
+		"keys craete dk":               `did you mean "keys create"?`,
+		"key create dk":                `did you mean "keys create"?`,
+		"stauts":                       `did you mean "status"?`,
+		"keys cre dk":                  `did you mean "keys create"?`,
+		"operator raft snapshot sav f": `did you mean "operator raft snapshot save"?`,
+		"polcy list":                   `did you mean "policy list"?`,
+		"keys make k":                  "keys commands: create, list, read, rotate, config, delete, disable, enable, compromise, destroy, cancel-destroy, import, import-version, backup, restore",
+	} {
+		_, errOut, code := keyraft(t, nil, "", strings.Fields(args)...)
+		if code != 2 || !strings.HasSuffix(errOut, "\nhint: "+want+"\n") {
+			t.Errorf("%s: exit %d, %q; want the hint %q", args, code, errOut, want)
+		}
+	}
+}
+
+// TestVersion: 'keyraft version' prints the version the API reports.
+func TestVersion(t *testing.T) {
+	if transport.Version != version.Version {
+		t.Fatalf("transport.Version %q, internal/version %q", transport.Version, version.Version)
+	}
+	out, _, code := keyraft(t, nil, "", "version")
+	if code != 0 || !strings.HasPrefix(out, "keyraft "+version.Version+" go") {
+		t.Errorf("version: exit %d, %q; want keyraft %s go…", code, out, version.Version)
+	}
+}
+
+// TestForbiddenHint: a 403 says whether the token is the trouble or which
+// capability on which path its policies lack, from the server's words.
+func TestForbiddenHint(t *testing.T) {
+	for msg, want := range map[string]string{
+		"permission denied: missing client token (set X-Vault-Token)":                                                                       "no token was sent: set KEYRAFT_TOKEN (or -token) to a token",
+		"permission denied: invalid token":                                                                                                  "set KEYRAFT_TOKEN to a valid token",
+		"permission denied: the token has expired":                                                                                          "the token has expired: set KEYRAFT_TOKEN to a valid token",
+		"permission denied: the token belongs to another namespace":                                                                         "the token is valid, but it belongs to another namespace: set -namespace or KEYRAFT_NAMESPACE",
+		"permission denied: the token may not be used from this address (bound_cidrs)":                                                      "the token is valid, but it may not be used from this address",
+		"permission denied: no policy grants update on transit/decrypt/app":                                                                 "the token is valid, but none of its policies grants update on transit/decrypt/app: add a policy",
+		"permission denied: batch_input item 2: no policy grants update on transit/decrypt/b":                                               "none of its policies grants update on transit/decrypt/b",
+		`permission denied: the most specific rule for transit/decrypt/app, policy "ops" rule "transit/decrypt/app", does not grant update`: `the token is valid, but policy "ops" rule "transit/decrypt/app", its most specific rule for transit/decrypt/app, does not grant update: add update to that rule`,
+		`permission denied: policy "ops" rule "transit/*" grants update on transit/decrypt/app only when its conditions hold: source_cidrs`: `the token is valid, but policy "ops" rule "transit/*" grants update on transit/decrypt/app only under conditions`,
+		`permission denied: denied by policy "ops" rule "transit/decrypt/*"`:                                                                `the token is valid, but policy "ops" rule "transit/decrypt/*" refuses update on transit/decrypt/app: only a change to that policy lifts it`,
+		"permission denied: sudo is required on sys/raw: no policy grants sudo on sys/raw":                                                  "the token is valid, but this needs sudo on sys/raw",
+	} {
+		hint, decisive := forbiddenHint(&api.ResponseError{StatusCode: 403, Errors: []string{msg}, Method: "POST", Path: "transit/decrypt/app"})
+		if !decisive || !strings.Contains(hint, want) {
+			t.Errorf("%s:\n got %q (decisive %v)\nwant %q", msg, hint, decisive, want)
+		}
+	}
+	if hint, decisive := forbiddenHint(&api.ResponseError{StatusCode: 403, Errors: []string{"permission denied: only a root token can create a root token"}}); hint != "" || decisive {
+		t.Errorf("a refusal that is neither the token's nor a policy's: %q %v", hint, decisive)
 	}
 }

@@ -16,7 +16,13 @@
 // so they work against a Vault server too. They find the server and the
 // token in KEYRAFT_ADDR and KEYRAFT_TOKEN (else VAULT_ADDR and VAULT_TOKEN),
 // or in the -address and -token flags, and print a Key/Value table or, with
-// -format=json, the JSON data object of the answer.
+// -format=json, one JSON object: the data of the server's answer (the
+// "data" of Vault's envelope, the "auth" of token create and renew, the
+// whole answer of sys calls without an envelope such as status), nothing
+// for a change whose answer has no data, and one object per line for the
+// audit event listings. Warnings of the server go to stderr as "warning:"
+// lines in either format. Long transfers (snapshot save and restore, audit
+// export) show their progress on stderr when it is a terminal.
 //
 // Flags are Go-style, single dash, and come before the arguments:
 // 'keyraft keys create -derived NAME'. 'keyraft help COMMAND' or

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/url"
+	"strings"
 	"time"
 )
 
@@ -92,7 +93,14 @@ requester's nor made under it (two-person rule).`,
 			Data grantInfo `json:"data"`
 		}
 		if err := c.Do(e.ctx, "POST", "sys/grants/approve", map[string]string{"id": pos[0]}, &out); err != nil {
-			return &hintError{err: err, hint: "'keyraft grant list' shows the grants and their state"}
+			hint := "'keyraft grant list' shows the grants and their state"
+			switch msg := err.Error(); {
+			case strings.Contains(msg, "another identity must approve it"):
+				hint = "ask another operator to approve it, with a token of their own: not made from the requester's token, nor from a login with the same certificate"
+			case strings.Contains(msg, "the requester's token cannot be found"):
+				hint = "the requester asks again with 'keyraft grant request', and another operator approves the new grant"
+			}
+			return &hintError{err: err, hint: hint}
 		}
 		return printGrant(e, g.format, out.Data)
 	},
@@ -147,7 +155,6 @@ var grantRevokeCmd = &command{
 		if err := c.Do(e.ctx, "DELETE", "sys/grants/"+url.PathEscape(pos[0]), nil, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Success! Revoked grant %s\n", clean(pos[0]))
-		return nil
+		return e.success(g, nil, "Revoked grant %s", pos[0])
 	},
 }

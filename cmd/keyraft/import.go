@@ -3,10 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
-	"net/url"
 	"os"
 	"strings"
 
@@ -59,11 +59,11 @@ rotated by keyraft unless -allow-rotation is given; add versions with
 		if period.d != 0 {
 			body["auto_rotate_period"] = fmt.Sprintf("%ds", int64(period.d.Seconds()))
 		}
-		if err := e.importKey(g, pos[0], pos[1], "import", *hash, body); err != nil {
+		data, err := e.importKey(g, pos[0], pos[1], "import", *hash, body)
+		if err != nil {
 			return err
 		}
-		e.success(g, "Imported key %s.", pos[0])
-		return nil
+		return e.success(g, data, "Imported key %s.", pos[0])
 	},
 }
 
@@ -89,39 +89,39 @@ version that holds a key is never replaced.
 		if *version != 0 {
 			body["version"] = *version
 		}
-		if err := e.importKey(g, pos[0], pos[1], "import_version", *hash, body); err != nil {
+		data, err := e.importKey(g, pos[0], pos[1], "import_version", *hash, body)
+		if err != nil {
 			return err
 		}
-		e.success(g, "Imported a new version of key %s.", pos[0])
-		return nil
+		return e.success(g, data, "Imported a new version of key %s.", pos[0])
 	},
 }
 
-// importKey reads file, wraps it under the server's wrapping key and
-// posts it to transit/keys/NAME/<op>.
-func (e *env) importKey(g *globals, name, file, op, hash string, body map[string]any) error {
-	if name == "" || name == "." || name == ".." || strings.Contains(name, "/") {
-		return &hintError{err: fmt.Errorf("invalid key name %q", name), hint: "key names are letters, digits, '_', '-' and '.'"}
+// importKey reads file, wraps it under the server's wrapping key, posts
+// it to transit/keys/NAME/<op> and returns the data of the answer.
+func (e *env) importKey(g *globals, name, file, op, hash string, body map[string]any) (json.RawMessage, error) {
+	if _, err := keyPath(name, op); err != nil || strings.Contains(name, "/") {
+		return nil, &hintError{err: fmt.Errorf("invalid key name %q", name), hint: "key names are letters, digits, '_', '-' and '.'"}
 	}
 	material, err := e.readKeyFile(file)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer clear(material)
 	c, err := e.client(g)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	pemKey, err := wrappingKey(e.ctx, c)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	ct, err := transit.WrapForImport(pemKey, hash, material)
 	if err != nil {
-		return &hintError{err: err, hint: "-hash takes SHA1, SHA224, SHA256, SHA384 or SHA512"}
+		return nil, &hintError{err: err, hint: "-hash takes SHA1, SHA224, SHA256, SHA384 or SHA512"}
 	}
 	body["ciphertext"] = ct
-	return c.Do(e.ctx, "POST", "transit/keys/"+url.PathEscape(name)+"/"+op, body, nil)
+	return e.keyAction(c, name, op, body)
 }
 
 // wrappingKey fetches the cluster's wrapping key (PEM).

@@ -122,6 +122,22 @@ func (s *devServer) ok(t *testing.T, stdin []byte, args ...string) []byte {
 	return out
 }
 
+// okWarned runs the CLI and fails the test unless it exits 0 with
+// exactly the server warnings given on stderr, one "warning:" line each;
+// it returns stdout.
+func (s *devServer) okWarned(t *testing.T, stdin []byte, warnings []string, args ...string) []byte {
+	t.Helper()
+	out, errOut, code := s.kr(t, nil, stdin, args...)
+	want := ""
+	for _, w := range warnings {
+		want += "warning: " + w + "\n"
+	}
+	if code != 0 || errOut != want {
+		t.Fatalf("keyraft %s: exit %d, stderr %q; want exit 0 and %q", strings.Join(args, " "), code, errOut, want)
+	}
+	return out
+}
+
 // readKeyJSON returns 'keys read -format=json NAME' decoded.
 func (s *devServer) readKeyJSON(t *testing.T, name string) map[string]any {
 	t.Helper()
@@ -160,6 +176,20 @@ func TestIntegrationKeysAndSignatures(t *testing.T) {
 	}
 	if out := string(s.ok(t, nil, "keys", "create", "-type=ed25519", "signer")); out != "Success! Created key signer.\n" {
 		t.Errorf("keys create: %q", out)
+	}
+	// Creating a key that exists changes nothing: the server's warning is
+	// printed, and the CLI does not claim to have created it.
+	s.ok(t, nil, "keys", "create", "dk")
+	exists := []string{"key already exists; its settings were not changed"}
+	if out := string(s.okWarned(t, nil, exists, "keys", "create", "-type=ed25519", "dk")); out != "Key dk exists, unchanged.\n" {
+		t.Errorf("keys create of an existing key: %q", out)
+	}
+	if k := s.readKeyJSON(t, "dk"); k["type"] != "aes256-gcm96" {
+		t.Errorf("the existing key changed type: %v", k["type"])
+	}
+	var again map[string]any
+	if err := json.Unmarshal(s.okWarned(t, nil, exists, "keys", "create", "-format=json", "dk"), &again); err != nil || again["name"] != "dk" {
+		t.Errorf("keys create -format=json of an existing key: %v %v", again, err)
 	}
 	if out := string(s.ok(t, nil, "keys", "list")); !regexp.MustCompile(`(?m)^signer$`).MatchString(out) {
 		t.Errorf("keys list:\n%s", out)

@@ -45,20 +45,25 @@ ecdsa-p256, ecdsa-p384, ecdsa-p521 and the rsa types sign; hmac makes MACs.`,
 			return err
 		}
 		o.AutoRotatePeriod = period.d
+		path, err := keyPath(pos[0], "")
+		if err != nil {
+			return err
+		}
 		c, err := e.client(g)
 		if err != nil {
 			return err
 		}
-		if activation.set || *share != 0 {
-			err = createKeyWithLifecycle(e.ctx, c, pos[0], o, activation, *share)
-		} else {
-			err = c.CreateKey(e.ctx, pos[0], o)
-		}
+		data, warnings, err := e.call(c, "POST", path, createKeyBody(o, activation, *share))
 		if err != nil {
 			return err
 		}
-		e.success(g, "Created key %s.", pos[0])
-		return nil
+		if g.format == "table" && keyExisted(warnings) {
+			// The server kept the key as it was (its warning says so,
+			// above): nothing was created.
+			fmt.Fprintf(e.stdout, "Key %s exists, unchanged.\n", clean(pos[0]))
+			return nil
+		}
+		return e.success(g, data, "Created key %s.", pos[0])
 	},
 }
 
@@ -106,7 +111,7 @@ asymmetric types). Never shows key material.`,
 		if err != nil {
 			return err
 		}
-		raw, err := readKeyRaw(e.ctx, c, pos[0])
+		raw, err := e.readKeyRaw(c, pos[0])
 		if err != nil {
 			return err
 		}
@@ -125,6 +130,18 @@ asymmetric types). Never shows key material.`,
 		lc.printHistory(e.stdout)
 		return nil
 	},
+}
+
+// keyExisted reports whether the warnings of a key creation say that the
+// key was there already, its settings unchanged (transit's CreateKey
+// answers so, as Vault does, rather than failing).
+func keyExisted(warnings []string) bool {
+	for _, w := range warnings {
+		if strings.Contains(w, "already exists") {
+			return true
+		}
+	}
+	return false
 }
 
 // keyRows lists the fields of k by name, as the API names them.
@@ -186,11 +203,11 @@ ciphertexts of older versions still decrypt down to min_decryption_version.`,
 		if err != nil {
 			return err
 		}
-		if err := c.RotateKey(e.ctx, pos[0]); err != nil {
+		data, err := e.keyAction(c, pos[0], "rotate", nil)
+		if err != nil {
 			return err
 		}
-		e.success(g, "Rotated key %s.", pos[0])
-		return nil
+		return e.success(g, data, "Rotated key %s.", pos[0])
 	},
 }
 
@@ -219,33 +236,28 @@ cannot be turned off once on.`,
 		if err != nil {
 			return err
 		}
-		lifecycle := map[string]any{}
-		fs.Visit(func(f *flag.Flag) {
-			switch f.Name {
-			case "activation-time":
-				lifecycle["activation_time"] = activation.String()
-			case "auto-rotate-share":
-				lifecycle["auto_rotate_share"] = *share
-			}
-		})
-		var cfg api.KeyConfig
+		body := map[string]any{}
 		fs.Visit(func(f *flag.Flag) {
 			switch f.Name {
 			case "min-decryption-version":
-				cfg.MinDecryptionVersion = minDec
+				body["min_decryption_version"] = *minDec
 			case "min-encryption-version":
-				cfg.MinEncryptionVersion = minEnc
+				body["min_encryption_version"] = *minEnc
 			case "deletion-allowed":
-				cfg.DeletionAllowed = deletion
+				body["deletion_allowed"] = *deletion
 			case "exportable":
-				cfg.Exportable = exportable
+				body["exportable"] = *exportable
 			case "allow-plaintext-backup":
-				cfg.AllowPlaintextBackup = backup
+				body["allow_plaintext_backup"] = *backup
 			case "auto-rotate-period":
-				cfg.AutoRotatePeriod = &period.d
+				body["auto_rotate_period"] = apiSeconds(period.d)
+			case "activation-time":
+				body["activation_time"] = activation.String()
+			case "auto-rotate-share":
+				body["auto_rotate_share"] = *share
 			}
 		})
-		if cfg == (api.KeyConfig{}) && len(lifecycle) == 0 {
+		if len(body) == 0 {
 			return &usageError{cmd: cmd, msg: "nothing to change",
 				hint: "give at least one of -min-decryption-version, -min-encryption-version, -deletion-allowed, -exportable, -allow-plaintext-backup, -auto-rotate-period, -activation-time, -auto-rotate-share"}
 		}
@@ -253,18 +265,11 @@ cannot be turned off once on.`,
 		if err != nil {
 			return err
 		}
-		if cfg != (api.KeyConfig{}) {
-			if err := c.ConfigureKey(e.ctx, pos[0], cfg); err != nil {
-				return err
-			}
+		data, err := e.keyAction(c, pos[0], "config", body)
+		if err != nil {
+			return err
 		}
-		if len(lifecycle) > 0 {
-			if err := keyAction(e.ctx, c, pos[0], "config", lifecycle); err != nil {
-				return err
-			}
-		}
-		e.success(g, "Updated key %s.", pos[0])
-		return nil
+		return e.success(g, data, "Updated key %s.", pos[0])
 	},
 }
 
@@ -290,17 +295,8 @@ never be decrypted again. The server refuses unless the key allows it:
 			}
 			return err
 		}
-		e.success(g, "Deleted key %s.", pos[0])
-		return nil
+		return e.success(g, nil, "Deleted key %s.", pos[0])
 	},
-}
-
-// success confirms a change in table format; JSON output stays empty, as
-// the server returns no data.
-func (e *env) success(g *globals, format string, args ...any) {
-	if g.format == "table" {
-		fmt.Fprintln(e.stdout, clean("Success! "+fmt.Sprintf(format, args...)))
-	}
 }
 
 // durationFlag reads a duration as Vault does: a Go duration ("24h",

@@ -118,10 +118,8 @@ deletion.`,
 			return err
 		}
 		if name == "" {
-			e.success(g, "Restored the key in %s.", pos[0])
-		} else {
-			e.success(g, "Restored key %s.", name)
+			return e.success(g, nil, "Restored the key in %s.", pos[0])
 		}
-		return nil
+		return e.success(g, nil, "Restored key %s.", name)
 	},
 }

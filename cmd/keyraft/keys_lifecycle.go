@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -77,11 +76,11 @@ func lifecycleCommand(action, summary, help, done string, extra func(fs *flag.Fl
 			if err != nil {
 				return err
 			}
-			if err := keyAction(e.ctx, c, pos[0], action, body()); err != nil {
+			data, err := e.keyAction(c, pos[0], action, body())
+			if err != nil {
 				return lifecycleHint(err, action, pos[0])
 			}
-			e.success(g, done, pos[0])
-			return nil
+			return e.success(g, data, done, pos[0])
 		},
 	}
 }
@@ -98,30 +97,60 @@ func lifecycleHint(err error, action, name string) error {
 	return err
 }
 
-// keyAction posts body to transit/keys/NAME/action.
-func keyAction(ctx context.Context, c *api.Client, name, action string, body map[string]any) error {
+// keyPath is the API path of the key name, escaped so that no name (one
+// with a slash, a question mark) reaches another endpoint, with the
+// action after it when there is one: transit/keys/NAME[/action].
+func keyPath(name, action string) (string, error) {
 	if name == "" || name == "." || name == ".." {
-		return fmt.Errorf("invalid key name %q", name)
+		return "", fmt.Errorf("invalid key name %q", name)
+	}
+	p := "transit/keys/" + url.PathEscape(name)
+	if action != "" {
+		p += "/" + action
+	}
+	return p, nil
+}
+
+// keyAction posts body to transit/keys/NAME/action and returns the data
+// of the answer.
+func (e *env) keyAction(c *api.Client, name, action string, body map[string]any) (json.RawMessage, error) {
+	path, err := keyPath(name, action)
+	if err != nil {
+		return nil, err
 	}
 	if body == nil {
 		body = map[string]any{}
 	}
-	return c.Do(ctx, "POST", "transit/keys/"+url.PathEscape(name)+"/"+action, body, nil)
+	data, _, err := e.call(c, "POST", path, body)
+	return data, err
 }
 
-// createKeyWithLifecycle creates a key with the lifecycle options the api
-// package's KeyOptions does not carry.
-func createKeyWithLifecycle(ctx context.Context, c *api.Client, name string, o api.KeyOptions, activation timeFlag, share float64) error {
-	body := map[string]any{"type": o.Type, "derived": o.Derived, "convergent_encryption": o.ConvergentEncryption,
-		"exportable": o.Exportable, "allow_plaintext_backup": o.AllowPlaintextBackup}
-	if o.Type == "" {
-		delete(body, "type")
+// apiSeconds is a duration as the transit API takes one: "3600s".
+func apiSeconds(d time.Duration) string {
+	return strconv.FormatInt(int64(d/time.Second), 10) + "s"
+}
+
+// createKeyBody is the body of a key creation: the options given, the
+// lifecycle ones included.
+func createKeyBody(o api.KeyOptions, activation timeFlag, share float64) map[string]any {
+	body := map[string]any{}
+	for k, on := range map[string]bool{"derived": o.Derived, "convergent_encryption": o.ConvergentEncryption,
+		"exportable": o.Exportable, "allow_plaintext_backup": o.AllowPlaintextBackup} {
+		if on {
+			body[k] = true
+		}
+	}
+	if o.Type != "" {
+		body["type"] = o.Type
 	}
 	if o.AutoRotatePeriod != 0 {
-		body["auto_rotate_period"] = strconv.FormatInt(int64(o.AutoRotatePeriod/time.Second), 10) + "s"
+		body["auto_rotate_period"] = apiSeconds(o.AutoRotatePeriod)
 	}
 	if o.KeySize != 0 {
 		body["key_size"] = o.KeySize
+	}
+	if o.Backend != "" {
+		body["backend"] = o.Backend
 	}
 	if activation.set {
 		body["activation_time"] = activation.String()
@@ -129,27 +158,23 @@ func createKeyWithLifecycle(ctx context.Context, c *api.Client, name string, o a
 	if share != 0 {
 		body["auto_rotate_share"] = share
 	}
-	if name == "" || name == "." || name == ".." {
-		return fmt.Errorf("invalid key name %q", name)
-	}
-	return c.Do(ctx, "POST", "transit/keys/"+url.PathEscape(name), body, nil)
+	return body
 }
 
 // readKeyRaw returns the data of GET transit/keys/NAME as the server sent it.
-func readKeyRaw(ctx context.Context, c *api.Client, name string) (json.RawMessage, error) {
-	if name == "" || name == "." || name == ".." {
-		return nil, fmt.Errorf("invalid key name %q", name)
-	}
-	var env struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := c.Do(ctx, "GET", "transit/keys/"+url.PathEscape(name), nil, &env); err != nil {
+func (e *env) readKeyRaw(c *api.Client, name string) (json.RawMessage, error) {
+	path, err := keyPath(name, "")
+	if err != nil {
 		return nil, err
 	}
-	if len(env.Data) == 0 {
+	data, _, err := e.call(c, "GET", path, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(data) == 0 {
 		return nil, fmt.Errorf("the server sent no key data")
 	}
-	return env.Data, nil
+	return data, nil
 }
 
 // keyLifecycle is the lifecycle part of a key read.

@@ -21,10 +21,17 @@ func TestKeyLifecycleCLI(t *testing.T) {
 			t.Fatalf("keyraft %s: exit %d, stderr %q; want an error containing %q", strings.Join(args, " "), code, errOut, wantErr)
 		}
 	}
+	// Once compromised, every answer about the key carries the server's
+	// warning, which the CLI prints on stderr.
+	var warnings []string
+	ok := func(stdin []byte, args ...string) []byte {
+		t.Helper()
+		return s.okWarned(t, stdin, warnings, args...)
+	}
 	state := func() (string, map[string]any) {
 		t.Helper()
 		var k map[string]any
-		if err := json.Unmarshal(s.ok(t, nil, "keys", "read", "-format=json", "life"), &k); err != nil {
+		if err := json.Unmarshal(ok(nil, "keys", "read", "-format=json", "life"), &k); err != nil {
 			t.Fatal(err)
 		}
 		return k["state"].(string), k
@@ -38,9 +45,14 @@ func TestKeyLifecycleCLI(t *testing.T) {
 	}
 	fail(`key "life" is disabled: encrypt is not allowed (enable it with: keyraft keys enable life)`, "encrypt", "life")
 	s.ok(t, nil, "keys", "enable", "life")
-	s.ok(t, nil, "keys", "compromise", "-reason=key file found on a build server", "life")
-	if out := string(s.ok(t, []byte(ct), "decrypt", "life")); out != "secret" {
+	warnings = []string{`key "life" is compromised: use it only to decrypt or verify existing data, and move that data to a new key`}
+	ok(nil, "keys", "compromise", "-reason=key file found on a build server", "life")
+	if out := string(ok([]byte(ct), "decrypt", "life")); out != "secret" {
 		t.Fatalf("decrypt with a compromised key: %q", out)
+	}
+	var dec map[string]any
+	if err := json.Unmarshal(ok([]byte(ct), "decrypt", "-format=json", "life"), &dec); err != nil || dec["plaintext"] != "c2VjcmV0" {
+		t.Fatalf("decrypt -format=json with a compromised key: %v %v", dec, err)
 	}
 	fail("compromised: encrypt", "encrypt", "life")
 	_, errOut, code := s.kr(t, nil, nil, "keys", "destroy", "life")
@@ -48,16 +60,16 @@ func TestKeyLifecycleCLI(t *testing.T) {
 		t.Fatalf("destroy without deletion_allowed: %d %q", code, errOut)
 	}
 	fail("pending_window must be between", "keys", "destroy", "-pending-window=800h", "life")
-	s.ok(t, nil, "keys", "config", "-deletion-allowed=true", "life")
-	s.ok(t, nil, "keys", "destroy", "-pending-window=1h", "life")
+	ok(nil, "keys", "config", "-deletion-allowed=true", "life")
+	ok(nil, "keys", "destroy", "-pending-window=1h", "life")
 	if st, k := state(); st != "pending-destruction" || k["destroy_time"] == nil {
 		t.Fatalf("after destroy: %s %v", st, k["destroy_time"])
 	}
-	s.ok(t, nil, "keys", "cancel-destroy", "life")
+	ok(nil, "keys", "cancel-destroy", "life")
 	if st, _ := state(); st != "compromised" {
 		t.Fatalf("after cancel: %s", st)
 	}
-	s.ok(t, nil, "keys", "destroy", "-pending-window=1s", "life")
+	ok(nil, "keys", "destroy", "-pending-window=1s", "life")
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		st, _ := state()
@@ -71,7 +83,7 @@ func TestKeyLifecycleCLI(t *testing.T) {
 	}
 	fail(`key "life" is destroyed`, "encrypt", "life")
 	fail(`key "life" is destroyed`, "keys", "enable", "life")
-	out := string(s.ok(t, nil, "keys", "read", "life"))
+	out := string(ok(nil, "keys", "read", "life"))
 	for _, re := range []string{`(?m)^state\s+destroyed$`, `(?m)^compromised\s+true$`, `(?m)^destroy_time\s+\d{4}-`} {
 		if !regexp.MustCompile(re).MatchString(out) {
 			t.Errorf("keys read: no line matching %s in\n%s", re, out)

@@ -371,6 +371,7 @@ saved as it comes.`,
 			return err
 		}
 		defer body.Close()
+		prog := e.progress("Saving the snapshot", 0)
 		// Check the snapshot while it streams: a transfer cut short must
 		// not become a file that looks like a backup.
 		pr, pw := io.Pipe()
@@ -380,13 +381,14 @@ saved as it comes.`,
 			io.Copy(io.Discard, pr)
 			valid <- err
 		}()
-		n, err := writeFileAtomically(rest[0], io.TeeReader(body, pw), func() error {
+		n, err := writeFileAtomically(rest[0], io.TeeReader(prog.reader(body), pw), func() error {
 			pw.Close()
 			if err := <-valid; err != nil {
 				return fmt.Errorf("the snapshot received is incomplete or damaged: %v", err)
 			}
 			return nil
 		})
+		prog.done()
 		if err != nil {
 			pw.CloseWithError(err)
 			return err
@@ -452,14 +454,20 @@ an older keyraft version saved, checked by cluster ID only.`,
 		if *force {
 			path += "-force"
 		}
-		if err := c.Upload(e.ctx, path, f); err != nil {
+		var size int64
+		if fi, err := f.Stat(); err == nil {
+			size = fi.Size()
+		}
+		prog := e.progress("Restoring the snapshot", size)
+		err = c.Upload(e.ctx, path, prog.reader(f))
+		prog.done()
+		if err != nil {
 			var re *api.ResponseError
 			if errors.As(err, &re) && re.StatusCode == 400 && strings.Contains(err.Error(), "another cluster") {
 				return &hintError{err: err, hint: "pass -force to replace this cluster's keys with the snapshot's"}
 			}
 			return err
 		}
-		fmt.Fprintln(e.stdout, "Success! Restored the snapshot. The node is sealed: unseal it with the snapshot's unseal keys.")
-		return nil
+		return e.success(g, nil, "Restored the snapshot. The node is sealed: unseal it with the snapshot's unseal keys.")
 	},
 }

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"text/tabwriter"
+
+	"github.com/keyraft/keyraft/api"
 )
 
 // row is one line of a Key/Value table.
@@ -24,6 +26,52 @@ func printTable(w io.Writer, rows []row) {
 		fmt.Fprintf(tw, "%s\t%s\n", clean(r.key), clean(r.value))
 	}
 	tw.Flush()
+}
+
+// call does one request and returns the data of the answer (nil when
+// it has none) and its warnings, which the client's warning handler has
+// printed already.
+func (e *env) call(c *api.Client, method, path string, body any) (json.RawMessage, []string, error) {
+	var env struct {
+		Data     json.RawMessage `json:"data"`
+		Warnings []string        `json:"warnings"`
+	}
+	if err := c.Do(e.ctx, method, path, body, &env); err != nil {
+		return nil, nil, err
+	}
+	if string(env.Data) == "null" {
+		env.Data = nil
+	}
+	return env.Data, env.Warnings, nil
+}
+
+// success reports a change: "Success! …" in table format; in JSON format
+// the data of the server's answer, or nothing when it had none.
+func (e *env) success(g *globals, data json.RawMessage, format string, args ...any) error {
+	if g.format == "json" {
+		if len(data) == 0 {
+			return nil
+		}
+		return printJSON(e.stdout, data)
+	}
+	fmt.Fprintln(e.stdout, clean("Success! "+fmt.Sprintf(format, args...)))
+	return nil
+}
+
+// printWarnings prints each server warning once, on stderr, whatever the
+// format: "warning: key "app" is compromised: …".
+func (e *env) printWarnings(warnings []string) {
+	for _, w := range warnings {
+		w = oneLine(w)
+		if w == "" || e.warned[w] {
+			continue
+		}
+		if e.warned == nil {
+			e.warned = map[string]bool{}
+		}
+		e.warned[w] = true
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
 }
 
 // printJSON prints v as indented JSON and a newline.

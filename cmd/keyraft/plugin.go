@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/keyraft/keyraft/api"
 	"github.com/keyraft/keyraft/plugins/bolt"
 	"github.com/keyraft/keyraft/plugins/catalog"
 	"github.com/keyraft/keyraft/plugins/conformance"
@@ -88,8 +89,7 @@ servers (the node answering checks that it is there and matches).
 		if err := c.Do(e.ctx, "PUT", "sys/plugins/catalog/"+*typ+"/"+pos[0], body, nil); err != nil {
 			return &hintError{err: err, hint: "the binary must be in plugin_directory on the servers, with this sha256; registering needs a root token"}
 		}
-		e.success(g, "Registered %s plugin %s.", *typ, pos[0])
-		return nil
+		return e.success(g, nil, "Registered %s plugin %s.", *typ, pos[0])
 	},
 }
 
@@ -124,17 +124,28 @@ registered ones, with their SHA-256 and whether this node runs them.`,
 		if err := c.Do(e.ctx, "GET", "sys/plugins/catalog", nil, &out); err != nil {
 			return &hintError{err: err, hint: "listing plugins needs a root token"}
 		}
-		var list []pluginEntry
+		list := []pluginEntry{}
 		for _, p := range out.Data.Detailed {
 			if len(pos) == 0 || p.Type == pos[0] {
 				list = append(list, p)
 			}
 		}
 		if g.format == "json" {
-			if list == nil {
-				list = []pluginEntry{}
+			// The answer's data, as the server shapes it, of TYPE only
+			// when one is given: names by type, and the detailed list.
+			data := map[string]any{"detailed": list}
+			for _, t := range []string{catalog.TypeStorage, catalog.TypeCrypto} {
+				if len(pos) == 0 || pos[0] == t {
+					names := []string{}
+					for _, p := range list {
+						if p.Type == t {
+							names = append(names, p.Name)
+						}
+					}
+					data[t] = names
+				}
 			}
-			return printJSON(e.stdout, list)
+			return printJSON(e.stdout, data)
 		}
 		tw := tabwriter.NewWriter(e.stdout, 0, 8, 3, ' ', 0)
 		fmt.Fprint(tw, "Name\tType\tVersion\tBuilt in\tRunning\tSHA-256\n----\t----\t-------\t--------\t-------\t-------\n")
@@ -200,18 +211,25 @@ var pluginReloadCmd = &command{
 	help: `
 Restart the crypto plugin NAME on every node (for a new binary with the
 same checksum pin, or to clear a wedged process). Requests in flight on
-the old process finish or fail; later ones go to the new process.`,
+the old process finish or fail; later ones go to the new process. The node
+that answers restarts it at once and fails the command with the reason
+when the new process does not start (a checksum that does not match, a
+plugin that exits); the other nodes restart it on its next use there.`,
 	run: func(e *env, cmd *command, args []string) error {
 		fs, g := e.flags(cmd)
 		pos, c, err := e.connect(cmd, fs, g, args, 1, 1)
 		if err != nil {
 			return err
 		}
-		if err := c.Do(e.ctx, "PUT", "sys/plugins/reload/backend", map[string]any{"plugin": pos[0]}, nil); err != nil {
+		data, _, err := e.call(c, "PUT", "sys/plugins/reload/backend", map[string]any{"plugin": pos[0]})
+		var re *api.ResponseError
+		switch {
+		case errors.As(err, &re) && re.StatusCode == 503:
+			return &hintError{err: err, hint: fmt.Sprintf("fix what the error names (the binary in plugin_directory, its settings), or register the new binary's -sha256; then reload again. 'keyraft plugin info %s' shows the error", pos[0])}
+		case err != nil:
 			return &hintError{err: err, hint: "see the catalog with 'keyraft plugin list'"}
 		}
-		e.success(g, "Reloading plugin %s on every node.", pos[0])
-		return nil
+		return e.success(g, data, "Reloaded plugin %s: it runs again on this node; the other nodes restart it on its next use.", pos[0])
 	},
 }
 
@@ -237,8 +255,7 @@ var pluginDeregisterCmd = &command{
 		if err := c.Do(e.ctx, "DELETE", "sys/plugins/catalog/"+*typ+"/"+pos[0], nil, nil); err != nil {
 			return &hintError{err: err, hint: "built-in plugins cannot be deregistered"}
 		}
-		e.success(g, "Deregistered %s plugin %s.", *typ, pos[0])
-		return nil
+		return e.success(g, nil, "Deregistered %s plugin %s.", *typ, pos[0])
 	},
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -57,4 +58,35 @@ func TestUnavailableHint(t *testing.T) {
 			t.Errorf("hint for %q = %q, want it to mention %q", msg, got, want)
 		}
 	}
+}
+
+// TestIntegrationPluginErrors: a crypto plugin that cannot start says why
+// in the error (not only in the server's log), and 'plugin reload' of it
+// fails with that reason instead of claiming success.
+func TestIntegrationPluginErrors(t *testing.T) {
+	if os.Getenv("KEYRAFT_HSM_LIB") != "" {
+		t.Skip("KEYRAFT_HSM_LIB is set: the pkcs11 plugin may start")
+	}
+	t.Parallel()
+	s := startDevServer(t)
+	// The dev server has no HSM: its pkcs11 plugin exits at once.
+	const why = "the plugin exited before its handshake: configuration: pkcs11 plugin: invalid configuration: the module path is required"
+	_, errOut, code := s.kr(t, nil, nil, "keys", "create", "-backend=pkcs11", "hsm")
+	if code != 1 || strings.Contains(errOut, "log lines above") || strings.Count(errOut, `crypto backend "pkcs11"`) != 1 {
+		t.Errorf("keys create on a plugin that cannot start: exit %d, %q", code, errOut)
+	}
+	checkErrorLines(t, "keys create on a plugin that cannot start", errOut, why, "fix that, then 'keyraft plugin reload pkcs11'")
+	_, errOut, code = s.kr(t, nil, nil, "plugin", "reload", "pkcs11")
+	if code != 1 {
+		t.Errorf("plugin reload of a plugin that cannot start: exit %d, %q", code, errOut)
+	}
+	checkErrorLines(t, "plugin reload of a plugin that cannot start", errOut, `plugin "pkcs11" was reloaded in the catalog, but it does not start on this node`, "keyraft plugin info pkcs11")
+	if !strings.Contains(errOut, why) {
+		t.Errorf("plugin reload does not say why: %q", errOut)
+	}
+	if out := string(s.ok(t, nil, "plugin", "reload", "soft")); !strings.HasPrefix(out, "Success! Reloaded plugin soft") {
+		t.Errorf("plugin reload soft: %q", out)
+	}
+	s.ok(t, nil, "keys", "create", "k")
+	s.ok(t, []byte("x"), "encrypt", "k")
 }

@@ -50,8 +50,7 @@ sys/policies/acl/NAME.`,
 		if err := c.Do(e.ctx, "PUT", "sys/policies/acl/"+url.PathEscape(pos[0]), map[string]string{"policy": string(src)}, nil); err != nil {
 			return &hintError{err: err, hint: "fix the policy at the line and column named, then write it again"}
 		}
-		fmt.Fprintf(e.stdout, "Success! Uploaded policy: %s\n", clean(pos[0]))
-		return nil
+		return e.success(g, nil, "Uploaded policy: %s", pos[0])
 	},
 }
 
@@ -133,7 +132,6 @@ longer granted anything by it. The built-in policies cannot be deleted.`,
 		if err := c.Do(e.ctx, "DELETE", "sys/policies/acl/"+url.PathEscape(pos[0]), nil, nil); err != nil {
 			return err
 		}
-		fmt.Fprintf(e.stdout, "Success! Deleted policy: %s\n", clean(pos[0]))
-		return nil
+		return e.success(g, nil, "Deleted policy: %s", pos[0])
 	},
 }

@@ -52,8 +52,7 @@ from stdin (from a terminal, without echo).`,
 			if err := c.Do(e.ctx, "DELETE", "sys/rekey/init", nil, nil); err != nil {
 				return err
 			}
-			fmt.Fprintln(e.stdout, "Rekey cancelled.")
-			return nil
+			return e.success(g, nil, "Rekey cancelled.")
 		case *init:
 			if err := c.Do(e.ctx, "PUT", "sys/rekey/init", map[string]any{"secret_shares": *shares, "secret_threshold": *threshold}, &out); err != nil {
 				return err
@@ -127,6 +126,9 @@ the pad the starter holds. Use it for break-glass, then revoke it.`,
 			token, err := cluster.DecodeRootToken(*decode, *otp)
 			if err != nil {
 				return &hintError{err: err, hint: "pass the encoded token the last share printed and the -otp that -init printed"}
+			}
+			if g.format == "json" {
+				return printJSON(e.stdout, map[string]string{"token": token})
 			}
 			fmt.Fprintln(e.stdout, token)
 			return nil

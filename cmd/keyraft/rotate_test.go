@@ -62,7 +62,7 @@ func TestIntegrationOperatorRotate(t *testing.T) {
 	}
 
 	_, errOut, code := s.kr(t, map[string]string{"KEYRAFT_TOKEN": "kr.wrong"}, nil, "operator", "rotate")
-	checkErrorLines(t, "rotate with a bad token", errOut, "permission denied", "rotating needs a root token and an unsealed server")
+	checkErrorLines(t, "rotate with a bad token", errOut, "permission denied: invalid token", "set KEYRAFT_TOKEN to a valid token")
 	if code != 1 {
 		t.Fatalf("rotate with a bad token: exit %d", code)
 	}

@@ -67,7 +67,7 @@ func TestRequestShapes(t *testing.T) {
 				"allow_plaintext_backup": true, "auto_rotate_period": "2592000s", "key_size": 64.0}},
 		{[]string{"keys", "list"}, "", "LIST", "/v1/transit/keys", nil},
 		{[]string{"keys", "read", "a/b"}, "", "GET", "/v1/transit/keys/a%2Fb", nil},
-		{[]string{"keys", "rotate", "k"}, "", "POST", "/v1/transit/keys/k/rotate", nil},
+		{[]string{"keys", "rotate", "k"}, "", "POST", "/v1/transit/keys/k/rotate", map[string]any{}},
 		{[]string{"keys", "config", "-min-decryption-version=2", "-deletion-allowed=false", "k"}, "", "POST", "/v1/transit/keys/k/config",
 			map[string]any{"min_decryption_version": 2.0, "deletion_allowed": false}},
 		{[]string{"keys", "config", "-auto-rotate-period=0", "k"}, "", "POST", "/v1/transit/keys/k/config",
@@ -110,5 +110,113 @@ func TestRequestShapes(t *testing.T) {
 	}
 	if b, err := os.ReadFile(out); err != nil || string(b) != "hi" {
 		t.Errorf("decrypt -out wrote %q, %v", b, err)
+	}
+}
+
+// TestIntegrationJSONOutput: with -format=json every command prints one
+// JSON object, the data of the server's answer with the API's field
+// names, never Vault's envelope around it; a change whose answer has no
+// data prints nothing; the audit listings print one object per line.
+func TestIntegrationJSONOutput(t *testing.T) {
+	t.Parallel()
+	s := startDevServer(t)
+	s.ok(t, nil, "keys", "create", "app")
+	s.ok(t, nil, "keys", "create", "-type=ed25519", "signer")
+	ct := strings.TrimSpace(string(s.ok(t, []byte("x"), "encrypt", "app")))
+	sig := strings.TrimSpace(string(s.ok(t, []byte("x"), "sign", "signer")))
+	tok := strings.TrimSpace(string(s.ok(t, nil, "token", "create", "-field=token")))
+	pol := filepath.Join(t.TempDir(), "p.hcl")
+	os.WriteFile(pol, []byte(`path "transit/encrypt/app" { capabilities = ["update"] }`), 0o600)
+	snap := filepath.Join(t.TempDir(), "snap")
+
+	// (lease_duration and renewable are also fields of a token's auth.)
+	envelope := []string{"request_id", "lease_id", "data", "auth", "wrap_info", "warnings"}
+	// cmd is the command's words, -format=json goes after them, then rest
+	// (GRANT stands for the ID the grant request answered).
+	var grantID string
+	for _, c := range []struct {
+		cmd, rest string
+		stdin     string
+		field     string // a field the object has; "" for no output
+	}{
+		{"status", "", "", "sealed"},
+		{"keys create", "k1", "", "latest_version"},
+		{"keys list", "", "", "keys"},
+		{"keys read", "k1", "", "latest_version"},
+		{"keys rotate", "k1", "", "latest_version"},
+		{"keys config", "-deletion-allowed=true k1", "", "deletion_allowed"},
+		{"keys disable", "k1", "", "state"},
+		{"keys enable", "k1", "", "state"},
+		{"encrypt", "app", "x", "ciphertext"},
+		{"decrypt", "app", ct, "plaintext"},
+		{"sign", "signer", "x", "signature"},
+		{"verify", "-signature=" + sig + " signer", "x", "valid"},
+		{"token create", "-policy=default", "", "client_token"},
+		{"token lookup", "", "", "policies"},
+		{"token renew", tok, "", "accessor"},
+		{"token revoke", tok, "", ""},
+		{"policy write", "p " + pol, "", ""},
+		{"policy read", "p", "", "policy"},
+		{"policy list", "", "", "keys"},
+		{"policy delete", "p", "", ""},
+		{"grant request", "-key=app -operation=decrypt -reason=r", "", "id"},
+		{"grant list", "", "", "grants"},
+		{"grant revoke", "GRANT", "", ""},
+		{"plugin list", "", "", "detailed"},
+		{"plugin list", "crypto", "", "crypto"},
+		{"plugin info", "soft", "", "sha256"},
+		{"plugin reload", "soft", "", "reload_id"},
+		{"audit hash", "x", "", "hash"},
+		{"audit verify", "", "", "valid"},
+		{"report hygiene", "-fail-on=none", "", "findings"},
+		{"operator key-status", "", "", "term"},
+		{"operator rotate", "", "", "term"},
+		{"operator members", "", "", "members"},
+		{"operator raft list-peers", "", "", "config"},
+		{"operator raft snapshot save", snap, "", ""},
+		{"path-help", "transit/keys/app", "", "help"},
+		{"keys delete", "k1", "", ""},
+	} {
+		args := append(append(strings.Fields(c.cmd), "-format=json"), strings.Fields(strings.ReplaceAll(c.rest, "GRANT", grantID))...)
+		what := strings.Join(args, " ")
+		out, errOut, code := s.kr(t, nil, []byte(c.stdin), args...)
+		if code != 0 {
+			t.Errorf("%s: exit %d, %q", what, code, errOut)
+			continue
+		}
+		if c.field == "" {
+			if len(out) != 0 {
+				t.Errorf("%s printed %q, want nothing", what, out)
+			}
+			continue
+		}
+		var obj map[string]json.RawMessage
+		if err := json.Unmarshal(out, &obj); err != nil {
+			t.Errorf("%s: not one JSON object: %v\n%s", what, err, out)
+			continue
+		}
+		if _, ok := obj[c.field]; !ok {
+			t.Errorf("%s: no %q in %s", what, c.field, out)
+		}
+		for _, f := range envelope {
+			if _, ok := obj[f]; ok {
+				t.Errorf("%s: the envelope's %q in %s", what, f, out)
+			}
+		}
+		if c.cmd == "grant request" {
+			json.Unmarshal(obj["id"], &grantID)
+		}
+	}
+
+	out := s.ok(t, nil, "audit", "query", "-format=json", "-limit=5")
+	lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, line := range lines {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil || ev["seq"] == nil {
+			t.Errorf("audit query -format=json line %q: %v", line, err)
+		}
+	}
+	if len(lines) != 5 {
+		t.Errorf("audit query -format=json -limit=5 printed %d lines", len(lines))
 	}
 }

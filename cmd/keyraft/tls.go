@@ -11,10 +11,6 @@ import (
 	"github.com/keyraft/keyraft/internal/certgen"
 )
 
-func init() {
-	groups["operator tls"] = "operator tls commands: ca, cert"
-}
-
 // Default lifetimes of what 'operator tls' makes.
 const (
 	tlsCADays   = 3650

@@ -20,9 +20,11 @@ type tokenAuth struct {
 	NumUses       int               `json:"num_uses"`
 }
 
+// printAuth prints the "auth" object of a token answer: the answer's
+// data, for token create and renew.
 func printAuth(e *env, format string, a tokenAuth) error {
 	if format == "json" {
-		return printJSON(e.stdout, map[string]any{"auth": a})
+		return printJSON(e.stdout, a)
 	}
 	rows := []row{
 		{"token", a.ClientToken},
@@ -180,7 +182,7 @@ either of the current token (lookup-self).`,
 // printData prints a data object as a key/value table (sorted), or JSON.
 func printData(e *env, format string, data map[string]any) error {
 	if format == "json" {
-		return printJSON(e.stdout, map[string]any{"data": data})
+		return printJSON(e.stdout, data)
 	}
 	keys := make([]string, 0, len(data))
 	for k := range data {
@@ -300,7 +302,6 @@ makes its children orphans (needs sudo).`,
 		if err := c.Do(e.ctx, "POST", path, body, nil); err != nil {
 			return err
 		}
-		fmt.Fprintln(e.stdout, "Success! Revoked token (if it existed)")
-		return nil
+		return e.success(g, nil, "Revoked token (if it existed)")
 	},
 }

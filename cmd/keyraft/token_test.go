@@ -36,24 +36,34 @@ func TestIntegrationPolicyAndToken(t *testing.T) {
 	if !strings.HasPrefix(tok, "kr.") {
 		t.Fatalf("token create -field=token: %q", tok)
 	}
-	var look struct {
-		Data map[string]any `json:"data"`
-	}
+	var look map[string]any
 	if err := json.Unmarshal(s.ok(t, nil, "token", "lookup", "-format=json", tok), &look); err != nil {
 		t.Fatal(err)
 	}
-	if look.Data["ttl"].(float64) < 3500 || len(look.Data["policies"].([]any)) != 2 {
-		t.Fatalf("token lookup: %v", look.Data)
+	if look["ttl"].(float64) < 3500 || len(look["policies"].([]any)) != 2 {
+		t.Fatalf("token lookup: %v", look)
 	}
 	as := map[string]string{"KEYRAFT_TOKEN": tok}
 	ct, errOut, code := s.kr(t, as, []byte("secret"), "encrypt", "app")
 	if code != 0 {
 		t.Fatalf("encrypt with the encrypt-only token: %d %s", code, errOut)
 	}
+	// A valid token its policies do not allow: the hint names what is
+	// missing, and does not send the user to change the token.
 	_, errOut, code = s.kr(t, as, []byte(strings.TrimSpace(string(ct))), "decrypt", "app")
-	if code != 1 || !strings.Contains(errOut, "permission denied") {
+	if code != 1 {
 		t.Fatalf("decrypt with the encrypt-only token: exit %d, %q", code, errOut)
 	}
+	checkErrorLines(t, "decrypt with the encrypt-only token", errOut, "permission denied: no policy grants update on transit/decrypt/app",
+		"the token is valid, but none of its policies grants update on transit/decrypt/app")
+	_, errOut, _ = s.kr(t, as, nil, "keys", "list")
+	checkErrorLines(t, "keys list with the encrypt-only token", errOut, "permission denied", "the token is valid, but none of its policies grants list on transit/keys")
+	s.ok(t, []byte(`path "transit/encrypt/app" { capabilities = ["update"] }
+path "transit/decrypt/*" { capabilities = ["deny"] }`+"\n"), "policy", "write", "enc", "-")
+	_, errOut, _ = s.kr(t, as, []byte(strings.TrimSpace(string(ct))), "decrypt", "app")
+	checkErrorLines(t, "decrypt refused by a deny rule", errOut, "denied by policy", `the token is valid, but policy "enc" rule "transit/decrypt/*" refuses update on transit/decrypt/app`)
+	_, errOut, _ = s.kr(t, map[string]string{"KEYRAFT_TOKEN": ""}, nil, "keys", "list")
+	checkErrorLines(t, "keys list without a token", errOut, "missing client token", "no token was sent: set KEYRAFT_TOKEN")
 	s.ok(t, nil, "token", "renew", "-increment=30m", tok)
 	s.ok(t, nil, "token", "revoke", tok)
 	if _, _, code := s.kr(t, nil, nil, "token", "lookup", tok); code != 1 {
@@ -105,6 +115,21 @@ func TestIntegrationGrant(t *testing.T) {
 	if _, _, code := s.kr(t, as, []byte(ct), "decrypt", "app"); code != 1 {
 		t.Fatalf("decrypt after revoke: exit %d", code)
 	}
+
+	// The root token (made at init) requests; a token made from it may
+	// approve by its policy but is the same identity, and is told so.
+	out = s.ok(t, nil, "grant", "request", "-format=json", "-key=app", "-operation=decrypt", "-reason=INC-8")
+	if err := json.Unmarshal(out, &g); err != nil {
+		t.Fatal(err)
+	}
+	s.ok(t, []byte(`path "sys/grants/approve" { capabilities = ["update"] }`), "policy", "write", "approver", "-")
+	child := strings.TrimSpace(string(s.ok(t, nil, "token", "create", "-policy=approver", "-field=token")))
+	_, errOut, code = s.kr(t, map[string]string{"KEYRAFT_TOKEN": child}, nil, "grant", "approve", g.ID)
+	if code != 1 || strings.Contains(errOut, "gone") {
+		t.Fatalf("approval by the requester's child: exit %d %q", code, errOut)
+	}
+	checkErrorLines(t, "approval by the requester's child", errOut, "permission denied: the approving token is the requester's identity",
+		"ask another operator to approve it, with a token of their own")
 }
 
 // TestIntegrationNamespace: -namespace (or KEYRAFT_NAMESPACE) scopes the

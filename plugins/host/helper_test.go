@@ -51,6 +51,13 @@ func runHelper(mode string) {
 	case "exit":
 		fmt.Fprintln(os.Stderr, "helper: refusing to start")
 		os.Exit(7)
+	case "exitsecret":
+		// A plugin that logs more than it should on its way out.
+		sdk.Logger().Info("starting", "key", "c2VjcmV0S2V5TWF0ZXJpYWwwMTIzNDU2Nzg5QUJDREVG")
+		sdk.Logger().Error("opening the token with PIN "+os.Getenv("KEYRAFT_HSM_PIN"), "error", "CKR_PIN_INCORRECT for key c2VjcmV0S2V5TWF0ZXJpYWwwMTIzNDU2Nzg5QUJDREVG",
+			"plaintext", "TOPSECRETPLAINTEXT")
+		sdk.Logger().Info("bye")
+		os.Exit(1)
 	}
 	store, err := bolt.Open(os.Getenv(helperDBEnv))
 	if err != nil {

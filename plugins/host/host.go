@@ -287,6 +287,7 @@ func (c *Client) launch() (*instance, error) {
 		return nil, c.mismatch(cmd.Path, got)
 	}
 	cmd.Env = c.env()
+	tail := &stderrTail{}
 	pc := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  sdk.Handshake,
 		Plugins:          sdk.PluginSet(),
@@ -302,6 +303,7 @@ func (c *Client) launch() (*instance, error) {
 		StartTimeout:    c.cfg.StartTimeout,
 		SyncStdout:      &lineLogger{log: c.log, stream: "stdout"},
 		SyncStderr:      &lineLogger{log: c.log, stream: "stderr"},
+		Stderr:          tail,
 		GRPCDialOptions: sdk.DialOptions(),
 	})
 	rpc, err := pc.Client()
@@ -311,7 +313,7 @@ func (c *Client) launch() (*instance, error) {
 			got, _ := fileSHA256(cmd.Path)
 			return nil, c.mismatch(cmd.Path, got)
 		}
-		return nil, fmt.Errorf("plugin %q: %w: %s: %s", c.cfg.Name, ErrStartFailed, cmd.Path, startHint(err))
+		return nil, fmt.Errorf("plugin %q: %w: %s: %s", c.cfg.Name, ErrStartFailed, cmd.Path, startHint(err, tail.cause(secretValues(c.cfg.Env))))
 	}
 	rawS, errS := rpc.Dispense(sdk.StoragePluginName)
 	rawC, errC := rpc.Dispense(sdk.CryptoPluginName)
@@ -330,16 +332,22 @@ func (c *Client) mismatch(path string, got []byte) error {
 	return fmt.Errorf("plugin %q: %w: %s has sha256 %x, expected %x; refusing to start it", c.cfg.Name, ErrChecksumMismatch, path, got, c.cfg.SHA256)
 }
 
-// startHint turns go-plugin's start errors into one readable line.
-func startHint(err error) string {
+// startHint turns go-plugin's start errors into one readable line. cause
+// is what the plugin last said on stderr (stderrTail.cause), for one that
+// exited before its handshake: the user of the API sees no node log.
+func startHint(err error, cause string) string {
 	msg := strings.TrimSpace(err.Error())
+	exited := "the plugin exited before its handshake without a word on stderr"
+	if cause != "" {
+		exited = "the plugin exited before its handshake: " + cause
+	}
 	switch {
 	case strings.Contains(msg, "Unrecognized remote plugin message"):
 		line := strings.TrimSpace(strings.TrimPrefix(strings.SplitN(msg, "\n", 2)[0], "Unrecognized remote plugin message:"))
 		if line == "" {
 			// Nothing on stdout: it failed before serving (wrong
 			// settings, no token...) and said why on stderr.
-			return "the plugin exited before its handshake (its log lines above say why)"
+			return exited
 		}
 		if len(line) > 200 {
 			line = line[:200] + "..."
@@ -348,7 +356,7 @@ func startHint(err error) string {
 	case strings.Contains(msg, "timeout while waiting for plugin to start"):
 		return "no handshake within the start timeout"
 	case strings.Contains(msg, "plugin exited before we could connect"):
-		return "the plugin exited before its handshake (see its log lines above)"
+		return exited
 	case strings.Contains(msg, "Incompatible API version"), strings.Contains(msg, "incompatible"):
 		return "incompatible plugin protocol version: " + strings.ReplaceAll(msg, "\n", " ")
 	}

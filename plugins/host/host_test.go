@@ -470,6 +470,31 @@ func TestPluginExitingBeforeHandshake(t *testing.T) {
 	if !strings.Contains(logs.String(), "helper: refusing to start") {
 		t.Errorf("the plugin's last words are not in the node log")
 	}
+	// ... nor only there: the caller (an API client) sees no node log.
+	if !strings.Contains(err.Error(), "the plugin exited before its handshake: helper: refusing to start") {
+		t.Errorf("the error does not say why: %v", err)
+	}
+}
+
+// TestStartErrorIsRedacted: the cause a plugin gives is its last error
+// line's message and error, without its other fields, the secrets it was
+// given or what looks like key material.
+func TestStartErrorIsRedacted(t *testing.T) {
+	cfg := helperConfig(t, "exitsecret", nil)
+	cfg.Env = append(cfg.Env, "KEYRAFT_HSM_PIN=4321-secret")
+	_, err := host.Start(context.Background(), cfg)
+	if !errors.Is(err, host.ErrStartFailed) {
+		t.Fatalf("Start: %v, want ErrStartFailed", err)
+	}
+	want := "the plugin exited before its handshake: opening the token with PIN [redacted]: CKR_PIN_INCORRECT for key [redacted]"
+	if !strings.HasSuffix(err.Error(), want) {
+		t.Errorf("error %q\nwant it to end in %q", err, want)
+	}
+	for _, leak := range []string{"4321-secret", "TOPSECRETPLAINTEXT", "c2VjcmV0S2V5"} {
+		if strings.Contains(err.Error(), leak) {
+			t.Errorf("the error leaks %q: %v", leak, err)
+		}
+	}
 }
 
 func TestNotAPlugin(t *testing.T) {
