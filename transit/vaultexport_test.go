@@ -59,7 +59,8 @@ func makeExportKey(t *testing.T, e *Engine, name string, c openbao.KeyCase) []ma
 	if c.MinDec > 1 {
 		must(e.ConfigKey(ctx, name, fields(t, fmt.Sprintf(`{"min_decryption_version":%d}`, c.MinDec))))
 	}
-	if c.Trim > 0 {
+	if c.Trim > 0 { // a trim needs min_encryption_version set (as in Vault)
+		must(e.ConfigKey(ctx, name, fields(t, fmt.Sprintf(`{"min_encryption_version":%d}`, c.Trim))))
 		must(e.TrimKey(ctx, name, fields(t, fmt.Sprintf(`{"min_available_version":%d}`, c.Trim))))
 	}
 	return out

@@ -94,7 +94,8 @@ func (h *harness) makeForBao(name string, k openbao.KeyCase) []madeOnKeyraft {
 	if k.MinDec > 1 {
 		h.must(200, "POST", "transit/keys/"+name+"/config", map[string]any{"min_decryption_version": k.MinDec})
 	}
-	if k.Trim > 0 {
+	if k.Trim > 0 { // a trim needs min_encryption_version set (as in Vault)
+		h.must(200, "POST", "transit/keys/"+name+"/config", map[string]any{"min_encryption_version": k.Trim})
 		h.must(200, "POST", "transit/keys/"+name+"/trim", map[string]any{"min_available_version": k.Trim})
 	}
 	return out

@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
-	"runtime/debug"
 	"slices"
 	"strconv"
 	"syscall"
@@ -25,6 +24,7 @@ import (
 	"github.com/keyraft/keyraft/cluster"
 	"github.com/keyraft/keyraft/cluster/link"
 	"github.com/keyraft/keyraft/config"
+	"github.com/keyraft/keyraft/internal/version"
 	"github.com/keyraft/keyraft/seal"
 	"github.com/keyraft/keyraft/seal/pkcs11"
 	"github.com/keyraft/keyraft/transit"
@@ -231,7 +231,7 @@ func serve(ctx context.Context, cfg *config.Config, dev bool, onReady func(*clus
 	}
 	nc.Logger = logger.Named("cluster")
 	nc.APIAddr = apiAddr
-	nc.Version = buildVersion()
+	nc.Version = version.Version // told to peers through gossip (sys/members, ha-status)
 	if err := applyClusterConfig(&nc, cfg); err != nil {
 		return err
 	}
@@ -584,15 +584,6 @@ func applyClusterConfig(nc *cluster.Config, cfg *config.Config) error {
 		nc.TLS = &id
 	}
 	return nil
-}
-
-// buildVersion is the module version of this binary ("(devel)" for a
-// source build), told to peers through gossip.
-func buildVersion() string {
-	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-		return bi.Main.Version
-	}
-	return "(devel)"
 }
 
 // applySealConfig sets the node's auto-unseal seal from a seal "pkcs11"
