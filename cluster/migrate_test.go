@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -105,11 +106,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 	if _, err := n0.Unseal(ctx, res.Keys[0]); err == nil {
 		t.Fatal("a migrating node took a share without -migrate")
 	}
-	for _, k := range res.Keys[:2] {
-		if _, err := n0.UnsealMigrate(ctx, k); err != nil {
-			t.Fatalf("unseal -migrate: %v", err)
-		}
-	}
+	unsealMigrate(t, ctx, n0, "pkcs11", res.Keys[:2])
 	if st := n0.SealStatus(); st.Sealed || st.Type != "pkcs11" || !st.RecoverySeal || st.Migration {
 		t.Fatalf("after migrating to pkcs11: %+v", st)
 	}
@@ -128,12 +125,7 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 	}
 	n0 = restart(0, cfgs[0])
 	testwait.Within(t, 30*time.Second, "n1 to report the pending migration back", func() bool { return n0.SealStatus().Migration && n0.CaughtUp() })
-	if _, err := n0.UnsealMigrate(ctx, res.Keys[2]); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := n0.UnsealMigrate(ctx, res.Keys[0]); err != nil {
-		t.Fatalf("unseal -migrate back to shamir: %v", err)
-	}
+	unsealMigrate(t, ctx, n0, "shamir", [][]byte{res.Keys[2], res.Keys[0]})
 	if st := n0.SealStatus(); st.Sealed || st.Type != "shamir" || st.RecoverySeal {
 		t.Fatalf("after migrating back: %+v", st)
 	}
@@ -168,4 +160,31 @@ func TestSealMigrationBothWaysUnderLoad(t *testing.T) {
 
 	}
 	t.Logf("%d writes acknowledged across both migrations", len(acked))
+}
+
+// unsealMigrate gives n the shares of a seal migration to want, as an
+// operator does: when the switch's commit has an unknown outcome (the
+// leader changed under load), it looks whether the switch landed and, if
+// not, gives the shares again.
+func unsealMigrate(t *testing.T, ctx context.Context, n *Node, want string, shares [][]byte) {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		var err error
+		for _, k := range shares {
+			if _, err = n.UnsealMigrate(ctx, k); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			return
+		}
+		if attempt == 5 || !(errors.Is(err, ErrOutcomeUnknown) || errors.Is(err, ErrNotLeader) || errors.Is(err, ErrNotReady)) {
+			t.Fatalf("unseal -migrate to %s (attempt %d): %v", want, attempt, err)
+		}
+		testwait.Within(t, time.Minute, n.cfg.NodeID+" to catch up after "+err.Error(), n.CaughtUp)
+		if st := n.SealStatus(); !st.Sealed && st.Type == want && !st.Migration {
+			return // the switch landed
+		}
+		n.ResetUnseal()
+	}
 }
