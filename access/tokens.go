@@ -156,13 +156,12 @@ func (svc *Service) createTokenOnce(ctx context.Context, req TokenRequest) (stri
 		}
 		e.Parent = parent.Accessor
 		// A child never outlives its parent: revoking the parent at its
-		// expiry would revoke the child anyway.
+		// expiry would revoke the child anyway. Its renewals are capped
+		// by the parent's expiry then (renewHash), so a child lives as
+		// long as both are renewed.
 		if !parent.ExpireTime.IsZero() {
 			if e.ExpireTime.IsZero() || parent.ExpireTime.Before(e.ExpireTime) {
 				e.ExpireTime = parent.ExpireTime
-			}
-			if e.MaxExpireTime.IsZero() || parent.ExpireTime.Before(e.MaxExpireTime) {
-				e.MaxExpireTime = parent.ExpireTime
 			}
 			if e.TTL == 0 {
 				e.TTL = e.ExpireTime.Sub(now)
@@ -435,6 +434,22 @@ func (svc *Service) renewHash(ctx context.Context, hash string, increment time.D
 		}
 		e.ExpireTime, e.RenewTTL = renewal(e, increment, now.UTC())
 		e.LastRenewal = now.UTC()
+		if e.Parent != "" {
+			// Never past the parent's life as it is now. A parent that
+			// cannot be found by accessor is one made at init before tidy
+			// indexed it (root: no expiry); a revoked parent took its
+			// children with it.
+			if parent, err := svc.LookupAccessor(e.Parent); err == nil {
+				if parent.Expired(now) {
+					return nil, ErrPermissionDenied
+				}
+				if !parent.ExpireTime.IsZero() && e.ExpireTime.After(parent.ExpireTime) {
+					e.ExpireTime = parent.ExpireTime
+				}
+			} else if !errors.Is(err, ErrPermissionDenied) {
+				return nil, err
+			}
+		}
 		v, _ := json.Marshal(e)
 		_, err = svc.st.Commit(ctx, &store.Txn{Expect: []fsm.Cond{{Key: fsm.RecordToken + hash, Revision: rev}},
 			Writes: []store.Write{{Key: fsm.RecordToken + hash, Value: v}}})

@@ -135,18 +135,29 @@ func TestCreateTokenInvalid(t *testing.T) {
 	}
 }
 
-// TestChildNeverOutlivesParent: a child's expiry and renewal cap are its
-// parent's expiry; it is indexed under its parent.
+// TestChildNeverOutlivesParent: a child's expiry, and every renewal's, is
+// capped by its parent's expiry as it is then (a child lives as long as
+// both are renewed, as in Vault); it is indexed under its parent.
 func TestChildNeverOutlivesParent(t *testing.T) {
 	t.Parallel()
 	svc, m := newService(t)
-	parent, pe := mkToken(t, svc, access.TokenRequest{TTL: time.Hour})
+	parent, pe := mkToken(t, svc, access.TokenRequest{TTL: time.Hour, Renewable: true})
 	_, ce := mkToken(t, svc, access.TokenRequest{ParentToken: parent, TTL: 5 * time.Hour, Renewable: true})
 	if ce.Parent != pe.Accessor || ce.Orphan() {
 		t.Fatalf("child parent %q, want %q", ce.Parent, pe.Accessor)
 	}
-	if !ce.ExpireTime.Equal(pe.ExpireTime) || !ce.MaxExpireTime.Equal(pe.ExpireTime) {
-		t.Fatalf("child expires %s (max %s), parent %s", ce.ExpireTime, ce.MaxExpireTime, pe.ExpireTime)
+	if !ce.ExpireTime.Equal(pe.ExpireTime) {
+		t.Fatalf("child expires %s, parent %s", ce.ExpireTime, pe.ExpireTime)
+	}
+	at := t0.Add(30 * time.Minute)
+	if e, err := svc.RenewAccessor(bg, ce.Accessor, 4*time.Hour, at); err != nil || !e.ExpireTime.Equal(pe.ExpireTime) {
+		t.Fatalf("child renewal past its parent: %v, %v; want the parent's expiry %s", e, err, pe.ExpireTime)
+	}
+	if _, err := svc.RenewToken(bg, parent, 3*time.Hour, at); err != nil {
+		t.Fatal(err)
+	}
+	if e, err := svc.RenewAccessor(bg, ce.Accessor, 2*time.Hour, at); err != nil || !e.ExpireTime.Equal(at.Add(2*time.Hour)) {
+		t.Fatalf("child renewal after the parent's: %v, %v; want %s", e, err, at.Add(2*time.Hour))
 	}
 	if _, rev := m.Get(fsm.RecordTokenChildren + pe.Accessor + "/" + ce.Accessor); rev == 0 {
 		t.Fatal("no children index entry")
@@ -658,5 +669,24 @@ func TestTidyTokensCountsSubtree(t *testing.T) {
 	}
 	if n != 2 {
 		t.Fatalf("tidy revoked 2 tokens and reports %d", n)
+	}
+}
+
+// TestPeriodicChildOfPeriodicParent: a service's periodic token makes
+// periodic children that live as long as both are renewed.
+func TestPeriodicChildOfPeriodicParent(t *testing.T) {
+	t.Parallel()
+	svc, _ := newService(t)
+	parent, _ := mkToken(t, svc, access.TokenRequest{Period: time.Hour, Renewable: true})
+	child, _ := mkToken(t, svc, access.TokenRequest{ParentToken: parent, Period: time.Hour, Renewable: true})
+	for _, at := range []time.Duration{50 * time.Minute, 100 * time.Minute, 150 * time.Minute} {
+		now := t0.Add(at)
+		if _, err := svc.RenewToken(bg, parent, 0, now); err != nil {
+			t.Fatalf("parent renewal at +%v: %v", at, err)
+		}
+		e, err := svc.RenewToken(bg, child, 0, now)
+		if err != nil || !e.ExpireTime.Equal(now.Add(time.Hour)) {
+			t.Fatalf("child renewal at +%v: %v, %v; want a period from now", at, e, err)
+		}
 	}
 }

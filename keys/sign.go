@@ -101,6 +101,9 @@ func (h *Handle) plan(input []byte, o SignOptions, verifying bool) (*signPlan, e
 		return nil, err
 	}
 
+	if hash == 0 && t == Ed25519 {
+		return nil, invalidInput("hash_algorithm none is only supported with rsa keys and signature_algorithm pkcs1v15")
+	}
 	if t == Ed25519 {
 		// Pure Ed25519 signs the message itself: prehashed and the hash
 		// algorithm change nothing (as in Vault, which has no Ed25519ph).

@@ -169,6 +169,11 @@ func (e *Engine) ConfigKey(ctx context.Context, name string, in *Fields) (*Respo
 		if p.MinEncryptionVersion != 0 && p.MinEncryptionVersion < p.MinDecryptionVersion {
 			return nil, badRequest("min_encryption_version (%d) cannot be below min_decryption_version (%d)", p.MinEncryptionVersion, p.MinDecryptionVersion)
 		}
+		if p.MinAvailableVersion > 0 && p.MinEncryptionVersion < p.MinAvailableVersion {
+			// As in Vault: a trimmed key keeps a minimum at or above the
+			// trim (0, "the latest", could later fall below it).
+			return nil, badRequest("min_encryption_version (%d) cannot be below min_available_version (%d) of a trimmed key", p.MinEncryptionVersion, p.MinAvailableVersion)
+		}
 		var err error
 		if in.Has("deletion_allowed") {
 			if p.DeletionAllowed, err = in.Bool("deletion_allowed", false); err != nil {

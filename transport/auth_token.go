@@ -145,7 +145,12 @@ func (tc *tokenCreate) parseTTLs(f *transit.Fields) error {
 			tc.Period, tc.ExplicitMaxTTL))
 	}
 	if tc.TTL > access.MaxTokenTTL || tc.ExplicitMaxTTL > access.MaxTokenTTL {
-		return fmt.Errorf("ttl and explicit_max_ttl may be at most %s", access.MaxTokenTTL)
+		if tc.Period == 0 {
+			return fmt.Errorf("ttl and explicit_max_ttl may be at most %s", access.MaxTokenTTL)
+		}
+		// A periodic token ignores ttl, and may have an explicit max
+		// beyond the system's (as in Vault).
+		tc.TTL = 0
 	}
 	return nil
 }
@@ -234,7 +239,7 @@ func (a *API) tokenOp(req *request) reply {
 		return *r
 	}
 	if body.Accessor != "" {
-		req.ev.Details = map[string]string{"accessor": body.Accessor}
+		req.detail("accessor", body.Accessor)
 	}
 	if r := a.otherTokenInNamespace(req, op, body.Token, body.Accessor); r != nil {
 		return *r
@@ -432,7 +437,7 @@ func (a *API) createToken(req *request, te *access.TokenEntry, orphanPath bool) 
 	} else if !strings.HasPrefix(name, "token-") {
 		name = "token-" + name
 	}
-	req.ev.Details = map[string]string{"policies": strings.Join(policies, ",")}
+	req.detail("policies", strings.Join(policies, ","))
 	token, e, err := a.cfg.Access.CreateToken(req.ctx, access.TokenRequest{
 		Policies: policies, ParentToken: parent, Creator: creator, TTL: tc.TTL, ExplicitMaxTTL: tc.ExplicitMaxTTL,
 		Period: tc.Period, NumUses: tc.NumUses, BoundCIDRs: tc.BoundCIDRs, DisplayName: name, Meta: tc.Meta,

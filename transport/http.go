@@ -467,13 +467,12 @@ func (a *API) authenticate(req *request) (*access.TokenEntry, *reply) {
 	if r := a.checkToken(req, te); r != nil {
 		return nil, r
 	}
-	if req.rt.auth == anyToken {
-		return te, nil // path help: a valid token is enough, and spends no use
+	if req.rt.auth != anyToken { // path help: any valid token, whatever its policies
+		if r := a.authorize(req, te); r != nil {
+			return nil, r
+		}
 	}
-	if r := a.authorize(req, te); r != nil {
-		return nil, r
-	}
-	if te.NumUses > 0 {
+	if te.NumUses > 0 { // a use-limited token spends one on help too, as in Vault
 		if r := a.spendUse(req); r != nil {
 			return nil, r
 		}

@@ -221,11 +221,15 @@ func tokenFindings(_ context.Context, n hygieneSource, now time.Time) ([]transit
 // noTTLFinding reports a non-root token that lives as long as the system
 // allows: no TTL asked for (the 768 h default) and no explicit max.
 func noTTLFinding(e *access.TokenEntry) (transit.Finding, bool) {
-	if e.ExplicitMaxTTL > 0 || (!e.ExpireTime.IsZero() && e.TTL > 0 && e.TTL < access.DefaultTokenTTL) {
+	periodic := e.Period > 0 && e.Renewable
+	if e.ExplicitMaxTTL > 0 || (!periodic && !e.ExpireTime.IsZero() && e.TTL > 0 && e.TTL < access.DefaultTokenTTL) {
 		return transit.Finding{}, false
 	}
 	life := "never expires"
-	if !e.ExpireTime.IsZero() {
+	switch {
+	case periodic:
+		life = "is periodic (" + e.Period.String() + ") with no explicit max: renewed in time, it lives forever"
+	case !e.ExpireTime.IsZero():
 		life = "has no TTL of its own (the default " + access.DefaultTokenTTL.String() + ", renewable) and no explicit max"
 	}
 	fix := "replace it with a token that has one: keyraft token create" + nsFlag(e.Namespace) + " -ttl=1h -explicit-max-ttl=24h -policy=..., then keyraft token revoke" + nsFlag(e.Namespace) + " -accessor " + e.Accessor

@@ -86,7 +86,7 @@ func findMount(mounts []mount, path string, exact bool) (mount, bool) {
 // mountOf is the mount named by the request's path parameter, or the 400
 // Vault answers for none.
 func (a *API) mountOf(req *request) (mount, *reply) {
-	auth := strings.HasPrefix(req.path, "sys/auth/")
+	auth := strings.HasPrefix(req.path, "sys/auth/") || strings.HasPrefix(req.path, "sys/mounts/auth/") && strings.HasSuffix(req.path, "/tune")
 	mounts, what := secretMounts, "secret engine mount"
 	if auth {
 		mounts, what = authMounts, "auth engine"

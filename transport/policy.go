@@ -127,7 +127,7 @@ func (a *API) capabilitiesToken(req *request) reply {
 	}
 	var te *access.TokenEntry
 	if byAccessor {
-		req.ev.Details = map[string]string{"accessor": v}
+		req.detail("accessor", v)
 		te, err = a.cfg.Access.LookupAccessor(v)
 	} else {
 		te, err = a.cfg.Access.LookupToken(v)

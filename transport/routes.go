@@ -78,6 +78,15 @@ func (a *API) inNamespace(req *request, serve func() reply) reply {
 	return rep
 }
 
+// detail adds a detail to the request's audit event, keeping those
+// already there (the namespace's).
+func (req *request) detail(k, v string) {
+	if req.ev.Details == nil {
+		req.ev.Details = map[string]string{}
+	}
+	req.ev.Details[k] = v
+}
+
 // key is the transit key the request's path names (in its namespace).
 func (req *request) key() string { return req.params[req.rt.key] }
 

@@ -113,6 +113,9 @@ func mountRoutes() []route {
 		{pattern: "sys/mounts/*path", methods: mDel, auth: sudoAuth, handler: (*API).disableMount, summary: "Disable a secrets engine: refused for transit/; no mount is Vault's 204."},
 		{pattern: "sys/mounts/:path/tune", methods: mGet, auth: tokenAuth, handler: (*API).mountTune, summary: "A mount's effective settings."},
 		{pattern: "sys/mounts/:path/tune", methods: mPost, auth: sudoAuth, handler: (*API).tuneMount, summary: "Tune a mount: what changes nothing is accepted, anything else refused by name."},
+		// The vault CLI's `auth tune` goes through sys/mounts/auth/.
+		{pattern: "sys/mounts/auth/:path/tune", methods: mGet, auth: sudoAuth, handler: (*API).mountTune, summary: "An auth method's effective settings (the vault CLI's path)."},
+		{pattern: "sys/mounts/auth/:path/tune", methods: mPost, auth: sudoAuth, handler: (*API).tuneMount, summary: "Tune an auth method (the vault CLI's path)."},
 		{pattern: "sys/auth", methods: mGet, auth: tokenAuth, handler: (*API).mountTable, summary: "The auth methods: token/ and cert/ (fixed)."},
 		{pattern: "sys/auth/:path", methods: mGet, auth: sudoAuth, handler: (*API).readMount, summary: "One auth method."},
 		{pattern: "sys/auth/:path", methods: mPost, auth: sudoAuth, handler: (*API).enableMount, summary: "Enable an auth method: refused, the methods are fixed."},

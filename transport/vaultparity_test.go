@@ -315,3 +315,73 @@ func TestDeniedEventNamesTheKey(t *testing.T) {
 		t.Errorf("error event key %q, want app", ev.Key)
 	}
 }
+
+// `vault auth tune token` tunes through sys/mounts/auth/token/tune.
+func TestVaultAuthTune(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	c := h.vaultClient(h.token)
+	if err := c.Sys().TuneMount("auth/token", vault.MountConfigInput{}); err != nil {
+		t.Errorf("tune auth/token with nothing to change: %v", err)
+	}
+	cfg, err := c.Sys().MountConfig("auth/token")
+	if err != nil || cfg.DefaultLeaseTTL != int(access.DefaultTokenTTL.Seconds()) || cfg.TokenType != "default-service" {
+		t.Errorf("MountConfig(auth/token): %+v %v", cfg, err)
+	}
+}
+
+// The review's edge cases: help spends a use of a use-limited token; a
+// trimmed key's min_encryption_version stays at or above the trim;
+// ed25519 refuses hash_algorithm none; a periodic token may have an
+// explicit max beyond the system's; a periodic token without one is a
+// hygiene finding.
+func TestVaultEdgeCases(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	sec := h.must(200, "POST", "auth/token/create", map[string]any{"policies": []string{"default"}, "num_uses": 1})
+	oneUse := tokenFromRaw(t, sec.raw)
+	if r := h.as(oneUse, "GET", "transit/keys/x?help=1", nil); r.status != 200 {
+		t.Fatalf("help with a one-use token: %d", r.status)
+	}
+	if r := h.as(oneUse, "GET", "transit/keys/x?help=1", nil); r.status != 403 {
+		t.Errorf("help again with the spent token: %d, want 403", r.status)
+	}
+
+	h.createKey("k", nil)
+	h.must(200, "POST", "transit/keys/k/rotate", nil)
+	h.must(200, "POST", "transit/keys/k/config", map[string]any{"min_decryption_version": 2, "min_encryption_version": 2})
+	h.must(200, "POST", "transit/keys/k/trim", map[string]any{"min_available_version": 2})
+	if r := h.do("POST", "transit/keys/k/config", map[string]any{"min_encryption_version": 0}); r.status != 400 {
+		t.Errorf("min_encryption_version 0 on a trimmed key: %d %s", r.status, r.raw)
+	}
+
+	h.createKey("ed", map[string]any{"type": "ed25519"})
+	if r := h.do("POST", "transit/sign/ed", map[string]any{"input": b64("x"), "hash_algorithm": "none"}); r.status != 400 {
+		t.Errorf("ed25519 with hash_algorithm none: %d", r.status)
+	}
+
+	r := h.do("POST", "auth/token/create", map[string]any{"period": "24h", "explicit_max_ttl": "8760h"})
+	if r.status != 200 {
+		t.Errorf("periodic token with an explicit max of a year: %d %s", r.status, r.raw)
+	}
+	h.must(200, "POST", "auth/token/create", map[string]any{"period": "1h", "display_name": "forever", "policies": []string{"default"}})
+	found := false
+	for _, f := range h.hygiene(h.token) {
+		found = found || f.Check == "token-no-ttl" && strings.Contains(f.Message, "periodic")
+	}
+	if !found {
+		t.Error("a periodic token without an explicit max is no hygiene finding")
+	}
+}
+
+// tokenFromRaw is the client token of a token-create answer.
+func tokenFromRaw(t *testing.T, raw []byte) string {
+	t.Helper()
+	var out struct {
+		Auth struct {
+			ClientToken string `json:"client_token"`
+		} `json:"auth"`
+	}
+	if err := json.Unmarshal(raw, &out); err != nil || out.Auth.ClientToken == "" {
+		t.Fatalf("no client token in %s", raw)
+	}
+	return out.Auth.ClientToken
+}
