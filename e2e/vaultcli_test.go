@@ -54,6 +54,7 @@ func TestBaoCommands(t *testing.T) {
 		{args: []string{"secrets", "tune", "transit"}, out: "Success"},
 		{args: []string{"auth", "list"}, out: "token/"},
 		{args: []string{"auth", "list", "-detailed"}, out: "token/"},
+		{args: []string{"auth", "tune", "token"}, out: "Success"},
 		{args: []string{"operator", "members"}, out: n.addr},
 		{args: []string{"operator", "key-status"}, out: "Key Term"},
 		{args: []string{"path-help", "transit/keys/app"}, out: "transit/keys/:name"},
