@@ -1,7 +1,6 @@
 package access_test
 
 import (
-	"bytes"
 	"errors"
 	"slices"
 	"strings"
@@ -13,26 +12,10 @@ import (
 
 	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/testbuf"
 	"github.com/keyraft/keyraft/store"
 	"github.com/keyraft/keyraft/store/storetest"
 )
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func TestBreakGlassConfig(t *testing.T) {
 	t.Parallel()
@@ -66,7 +49,7 @@ func TestBreakGlassConfig(t *testing.T) {
 // then another may start.
 func TestIssueBreakGlass(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &testbuf.Buffer{}
 	h := &hookStore{Mem: storetest.New()}
 	svc, err := access.New(access.Config{Store: h, NodeID: "test-node",
 		Logger: hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info})})

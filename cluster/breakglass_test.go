@@ -1,11 +1,9 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,30 +11,14 @@ import (
 
 	"github.com/keyraft/keyraft/access"
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/testbuf"
 )
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestBreakGlassThreshold: break-glass needs T of N shares (one is not
 // enough, a wrong one resets), issues an orphan token with the emergency
 // policy that expires at the session's end, and says so in a WARN line.
 func TestBreakGlassThreshold(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &testbuf.Buffer{}
 	cfg := testConfig(t, t.TempDir())
 	cfg.Logger = hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Info})
 	n, err := New(cfg)

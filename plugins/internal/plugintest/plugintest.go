@@ -2,7 +2,6 @@
 package plugintest
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"io"
 	"os"
@@ -14,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/go-hclog"
+
+	"github.com/keyraft/keyraft/internal/testbuf"
 )
 
 // Build compiles the main package pkg (an import path) into dir and
@@ -77,19 +78,4 @@ func (w *testWriter) Write(p []byte) (int, error) {
 }
 
 // SyncBuffer is a bytes.Buffer safe for the logger's goroutines.
-type SyncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *SyncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *SyncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type SyncBuffer = testbuf.Buffer
