@@ -50,13 +50,13 @@ type TokenRequest struct {
 	ExplicitMaxTTL time.Duration
 	// Period makes a periodic token (its TTL is Period, TTL is ignored);
 	// the caller has checked that the creator may (sudo).
-	Period time.Duration
-	NumUses        int
-	BoundCIDRs     []string
-	DisplayName    string
-	Meta           map[string]string
-	Renewable      bool
-	Path           string
+	Period      time.Duration
+	NumUses     int
+	BoundCIDRs  []string
+	DisplayName string
+	Meta        map[string]string
+	Renewable   bool
+	Path        string
 	// Namespace is the namespace of the new token ("": root).
 	Namespace string
 	// Now is the node's time at the request: expiry is stamped here,
