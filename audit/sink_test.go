@@ -227,12 +227,10 @@ func startReceiver(t *testing.T, path, addr string) (*Receiver, net.Listener) {
 	}
 	var ln net.Listener
 	var err error
-	for i := 0; i < 100; i++ { // the port of a stopped receiver may take a moment
-		if ln, err = net.Listen("tcp", addr); err == nil {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Poll(30*time.Second, func() bool { // the port of a stopped receiver may take a moment
+		ln, err = net.Listen("tcp", addr)
+		return err == nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}

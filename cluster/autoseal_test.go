@@ -273,15 +273,11 @@ func TestPKCS11ClusterRestartAll(t *testing.T) {
 		again = append(again, n)
 	}
 	for _, n := range again {
-		deadline := time.Now().Add(60 * time.Second)
-		for n.Sealed() {
-			if time.Now().After(deadline) {
-				ok, why := n.SealHealth()
-				c, a := n.RaftIndexes()
-				t.Fatalf("%s did not unseal itself after the restart: seal health %v %q, caught up %v, commit %d applied %d boot %d",
-					n.cfg.NodeID, ok, why, n.CaughtUp(), c, a, n.bootIndex)
-			}
-			time.Sleep(50 * time.Millisecond)
+		if !testwait.Poll(60*time.Second, func() bool { return !n.Sealed() }) {
+			ok, why := n.SealHealth()
+			c, a := n.RaftIndexes()
+			t.Fatalf("%s did not unseal itself after the restart: seal health %v %q, caught up %v, commit %d applied %d boot %d",
+				n.cfg.NodeID, ok, why, n.CaughtUp(), c, a, n.bootIndex)
 		}
 		testwait.Within(t, 30*time.Second, n.cfg.NodeID+" to serve the data", func() bool {
 			v, _, err := n.Read("k")

@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/raft"
 
 	"github.com/keyraft/keyraft/fsm"
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/plugins/bolt"
 )
 
@@ -90,17 +91,14 @@ func TestRaftOverClusterLink(t *testing.T) {
 	}
 	deadline := time.Now().Add(20 * time.Second)
 	var leader *member
-	for leader == nil {
+	testwait.Within(t, time.Until(deadline), "a leader elected over the cluster link", func() bool {
 		for _, m := range ms {
 			if m.raft.State() == raft.Leader {
 				leader = m
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("no leader elected over the cluster link")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return leader != nil
+	})
 	cmd, _ := (&fsm.Command{Ops: []fsm.Op{{Kind: fsm.OpPut, Key: "k", Value: []byte("v")}}}).Encode()
 	f := leader.raft.Apply(cmd, 5*time.Second)
 	if err := f.Error(); err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/plugins"
 )
 
@@ -31,13 +32,7 @@ func TestDurableRetriesUntilThePluginIsBack(t *testing.T) {
 	d := Durable(s, nil, make(chan struct{}))
 	done := make(chan error, 1)
 	go func() { done <- d.Write(nil) }()
-	deadline := time.Now().Add(10 * time.Second)
-	for s.calls.Load() < 3 {
-		if time.Now().After(deadline) {
-			t.Fatal("no retries")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testwait.Within(t, 30*time.Second, "three retries", func() bool { return s.calls.Load() >= 3 })
 	select {
 	case err := <-done:
 		t.Fatalf("Write returned %v while the plugin was down", err)

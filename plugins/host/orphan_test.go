@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyraft/keyraft/internal/testwait"
 	"github.com/keyraft/keyraft/plugins/bolt"
 )
 
@@ -61,13 +62,9 @@ func TestPluginExitsWhenTheNodeDies(t *testing.T) {
 	}
 	node.Process.Kill()
 	node.Wait()
-	deadline := time.Now().Add(5 * time.Second)
-	for running(pid) {
-		if time.Now().After(deadline) {
-			syscallKill(pid)
-			t.Fatalf("plugin %d still running 5s after its node was killed", pid)
-		}
-		time.Sleep(50 * time.Millisecond)
+	if !testwait.Poll(30*time.Second, func() bool { return !running(pid) }) {
+		syscallKill(pid)
+		t.Fatalf("plugin %d still running 30 s after its node was killed", pid)
 	}
 	s, err := bolt.Open(db)
 	if err != nil {
